@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+/**
+ * `rekey`: the server, the bootstrap and admin commands, the config tool and the rotation.
+ * Each command registers itself from its own file; its implementation is imported lazily
+ * so `rekey config …` does not load the server.
+ */
+import { Command } from 'commander';
+import { runCli } from './run-cli.js';
+import { VERSION } from '../version.js';
+
+const program = new Command('rekey')
+  .description('Self-hosted, Datadog-compatible API keys: key service, intake, agent config and fleet rotation')
+  .version(VERSION);
+
+// Each register* adds one command (or command group). Keep this list sorted.
+const registrars: Array<(program: Command) => void> = [
+  // (commands register here)
+];
+for (const register of registrars) register(program);
+
+await runCli(program, process.argv);

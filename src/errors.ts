@@ -1,0 +1,133 @@
+/**
+ * The one catalogue of rekey's errors.
+ *
+ * Every failure a user can see has a code here, with its HTTP status, its CLI exit code
+ * (0 success, 1 operation failed, 2 bad usage or bad input) and a message that says what to
+ * change. Code is thrown by name: `throw rekeyError('API_KEY_NOT_FOUND')`.
+ * Retired codes are never reused; `docs/errors.md` documents every code (a test checks it).
+ *
+ * Messages never contain a key: at most its last 4 characters.
+ *
+ * Expected denials on hot paths (a revoked key at the intake) are data, not exceptions:
+ * see `KeyCheck` in src/keys/key-format.ts.
+ */
+
+export interface ErrorSpec<P> {
+  /** HTTP status when the error crosses the API. */
+  readonly status: number;
+  /** Process exit code when the error ends a CLI command. */
+  readonly exitCode: 1 | 2;
+  readonly message: (params: P) => string;
+}
+
+function spec<P = void>(status: number, exitCode: 1 | 2, message: (params: P) => string): ErrorSpec<P> {
+  return { status, exitCode, message };
+}
+
+export const errorCatalogue = {
+  // ---- generic -------------------------------------------------------------------------
+  BAD_REQUEST: spec<{ detail: string }>(400, 2, (p) => p.detail),
+  NOT_FOUND: spec(404, 1, () => 'Not found'),
+  FORBIDDEN: spec(403, 1, () => 'Forbidden'),
+  UNAUTHORIZED: spec(401, 1, () => 'Unauthorized'),
+  RATE_LIMITED: spec<{ retryAfterSeconds: number }>(
+    429,
+    1,
+    (p) => `Too many failed authentication attempts; retry after ${p.retryAfterSeconds} s`,
+  ),
+  INTERNAL: spec(500, 1, () => 'Internal error'),
+
+  // ---- keys (src/keys) -----------------------------------------------------------------
+  MALFORMED_KEY: spec<{ detail: string }>(400, 2, (p) => p.detail),
+
+  // ---- store invariants (src/store) ----------------------------------------------------
+  LAST_ACTIVE_API_KEY: spec(
+    400,
+    1,
+    () => "It isn't possible to have zero API keys. Create a new API key before revoking this one.",
+  ),
+  API_KEY_LIMIT_REACHED: spec<{ limit: number }>(
+    400,
+    1,
+    (p) => `This organization already has ${p.limit} API keys, the maximum. Revoke one before creating another.`,
+  ),
+  INVALID_NAME: spec<{ detail: string }>(400, 2, (p) => p.detail),
+  API_KEY_NOT_FOUND: spec(404, 1, () => 'API key not found'),
+  APP_KEY_NOT_FOUND: spec(404, 1, () => 'Application key not found'),
+  ORG_NOT_FOUND: spec<{ org: string }>(404, 2, (p) => `No organization named or with id "${p.org}"`),
+  USER_NOT_FOUND: spec(404, 1, () => 'User not found'),
+  DUPLICATE_EMAIL: spec<{ email: string }>(409, 2, (p) => `A user with email ${p.email} already exists`),
+  DUPLICATE_ORG: spec<{ name: string }>(409, 2, (p) => `An organization named "${p.name}" already exists`),
+  RESTORE_WINDOW_PASSED: spec<{ days: number }>(
+    400,
+    1,
+    (p) => `This key was revoked more than ${p.days} days ago and can no longer be restored. Create a new key instead.`,
+  ),
+  API_KEY_NOT_REVOKED: spec(400, 1, () => 'This API key is not revoked; there is nothing to restore'),
+  API_KEY_REVOKED: spec(400, 1, () => 'This API key is revoked; restore it first'),
+
+  // ---- store / infrastructure ----------------------------------------------------------
+  ALREADY_INITIALISED: spec<{ where: string }>(
+    409,
+    2,
+    (p) => `${p.where} is already initialised; nothing was changed. Use another --data directory or database.`,
+  ),
+  DATA_DIR_NOT_WRITABLE: spec<{ dir: string; reason: string }>(
+    500,
+    1,
+    (p) => `The data directory ${p.dir} is not writable (${p.reason}); choose another with --data or REKEY_DATA`,
+  ),
+  DATABASE_UNREACHABLE: spec<{ target: string; reason: string }>(
+    503,
+    1,
+    (p) => `Cannot reach the database at ${p.target}: ${p.reason}`,
+  ),
+  DATABASE_URL_INVALID: spec<{ detail: string }>(400, 2, (p) => `REKEY_DATABASE_URL is not valid: ${p.detail}`),
+
+  // ---- config files (src/config) -------------------------------------------------------
+  CONFIG_INVALID: spec<{ detail: string }>(400, 2, (p) => p.detail),
+  CONFIG_UNREADABLE: spec<{ file: string; reason: string }>(400, 2, (p) => `Cannot read ${p.file}: ${p.reason}`),
+
+  // ---- agent (src/agent) ---------------------------------------------------------------
+
+  // ---- rotation (src/rotate) -----------------------------------------------------------
+
+  // ---- CLI (src/cli) -------------------------------------------------------------------
+  USAGE: spec<{ detail: string }>(400, 2, (p) => p.detail),
+} as const;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+type ParamsOf<C extends ErrorCode> = (typeof errorCatalogue)[C] extends ErrorSpec<infer P> ? P : never;
+
+/** An error from the catalogue: carries its code, HTTP status and CLI exit code. */
+export class RekeyError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly exitCode: 1 | 2;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RekeyError';
+    this.code = code;
+    const entry = errorCatalogue[code] as ErrorSpec<unknown>;
+    this.status = entry.status;
+    this.exitCode = entry.exitCode;
+  }
+}
+
+/**
+ * Builds the catalogue's error for `code`.
+ * @example throw rekeyError('ORG_NOT_FOUND', { org: 'acme' })
+ */
+export function rekeyError<C extends ErrorCode>(
+  code: C,
+  ...args: ParamsOf<C> extends void ? [params?: undefined, options?: { cause?: unknown }] : [params: ParamsOf<C>, options?: { cause?: unknown }]
+): RekeyError {
+  const [params, options] = args;
+  const entry = errorCatalogue[code] as ErrorSpec<unknown>;
+  return new RekeyError(code, entry.message(params), options);
+}
+
+export function isRekeyError(error: unknown, code?: ErrorCode): error is RekeyError {
+  return error instanceof RekeyError && (code === undefined || error.code === code);
+}

@@ -1,0 +1,270 @@
+/**
+ * The one contract between rekey and its database. Implemented on embedded SQLite
+ * (better-sqlite3) and on PostgreSQL (pg), both through Kysely; one contract test suite runs
+ * unchanged against both.
+ *
+ * The store, not its callers, enforces the invariants of PRODUCT.md §2, each inside one
+ * transaction that also writes the audit event:
+ *  - an organisation always has at least one active API key without an expiry
+ *    (revoking the last one throws LAST_ACTIVE_API_KEY);
+ *  - at most `maxApiKeysPerOrg` (default 50) unrevoked API keys (API_KEY_LIMIT_REACHED);
+ *  - names are 1–255 characters (INVALID_NAME);
+ *  - a revoked key can be restored within 7 days of its revocation, not after
+ *    (RESTORE_WINDOW_PASSED).
+ * Every method that takes an `orgId` is scoped to it: another organisation's object is
+ * "not found" (API_KEY_NOT_FOUND …), never visible.
+ *
+ * Keys arrive already hashed (src/keys/key-hasher.ts): the store never sees a key.
+ * Times are `Date`s in the interface.
+ */
+
+export type Role = 'admin' | 'standard' | 'read_only';
+export const ROLES: readonly Role[] = ['admin', 'standard', 'read_only'];
+
+export interface Org {
+  id: string;
+  name: string;
+  createdAt: Date;
+}
+
+export interface User {
+  id: string;
+  orgId: string;
+  email: string;
+  name: string;
+  role: Role;
+  passwordHash: string;
+  createdAt: Date;
+  disabled: boolean;
+}
+
+export type ApiKeyStatus = 'active' | 'revoked';
+
+export interface ApiKey {
+  id: string; // UUID
+  orgId: string;
+  name: string;
+  hash: string;
+  last4: string;
+  status: ApiKeyStatus;
+  createdAt: Date;
+  createdBy: string | null; // user id; null when created by the system (bootstrap)
+  modifiedAt: Date;
+  modifiedBy: string | null;
+  revokedAt: Date | null;
+  revokedBy: string | null;
+  /** Set when the key was rolled: it stops working at this time. */
+  expiresAt: Date | null;
+  lastUsedAt: Date | null;
+  /** The key this one replaced by a roll, if any. */
+  rolledFromId: string | null;
+}
+
+export interface AppKey {
+  id: string; // UUID
+  orgId: string;
+  ownerId: string; // user id
+  name: string;
+  hash: string;
+  last4: string;
+  scopes: string[] | null;
+  createdAt: Date;
+  modifiedAt: Date;
+  lastUsedAt: Date | null;
+}
+
+/** Who makes a change and from where: recorded in the audit trail. */
+export interface Actor {
+  userId: string | null;
+  /** 'user' for API and UI calls, 'cli' for the admin CLI, 'system' for the server itself. */
+  kind: 'user' | 'cli' | 'system';
+  sourceIp: string | null;
+}
+
+export interface AuditEvent {
+  id: string;
+  orgId: string;
+  actorId: string | null;
+  actorKind: Actor['kind'];
+  /** e.g. api_key.create, api_key.rename, api_key.revoke, api_key.roll, api_key.restore,
+   *  app_key.create, app_key.update, app_key.delete, user.create, user.login, user.login_failed, org.create */
+  action: string;
+  targetType: string; // 'api_key' | 'app_key' | 'user' | 'org'
+  targetId: string | null;
+  sourceIp: string | null;
+  at: Date;
+  /** Never contains a key; at most its last4. */
+  details: Record<string, unknown>;
+}
+
+/** One host's use of one API key, aggregated. */
+export interface KeyHostUsage {
+  keyId: string;
+  host: string;
+  firstSeen: Date;
+  lastSeen: Date;
+  points: number;
+  agentVersion: string | null;
+}
+
+/** A batch entry from the intake's in-memory aggregation; merged into KeyHostUsage. */
+export interface KeyUsageDelta {
+  keyId: string;
+  host: string;
+  firstSeen: Date;
+  lastSeen: Date;
+  points: number;
+  agentVersion?: string | null;
+}
+
+export interface Page {
+  /** 1..100 */
+  size: number;
+  /** 0-based, as Datadog's page[number]. */
+  number: number;
+}
+
+export interface TimeRange {
+  start?: Date;
+  end?: Date;
+}
+
+export interface ApiKeyListQuery {
+  /** Default 'active' (a revoked key drops out of the list). */
+  status?: ApiKeyStatus | 'all';
+  /** Case-insensitive substring of the name (or equal to last4). */
+  filter?: string;
+  createdAt?: TimeRange;
+  modifiedAt?: TimeRange;
+  sort?: { field: 'created_at' | 'last4' | 'modified_at' | 'name'; direction: 'asc' | 'desc' };
+  page?: Page;
+}
+
+export interface AppKeyListQuery {
+  ownerId?: string;
+  filter?: string;
+  createdAt?: TimeRange;
+  sort?: { field: 'created_at' | 'last4' | 'name'; direction: 'asc' | 'desc' };
+  page?: Page;
+}
+
+export interface AuditQuery {
+  from?: Date;
+  to?: Date;
+  action?: string;
+  page?: Page;
+}
+
+export interface Listed<T> {
+  items: T[];
+  /** Count of all items matching the query's filters, ignoring paging. */
+  totalFiltered: number;
+}
+
+/** A change to an API key that caches must hear about (revocation, expiry set, restore). */
+export interface KeyChange {
+  keyId: string;
+  hash: string;
+  orgId: string;
+}
+
+export interface KeyChangeListener {
+  onChange(change: KeyChange): void;
+  /** The feed was interrupted (e.g. the LISTEN connection dropped): drop every cached entry. */
+  onReset(): void;
+}
+
+export interface StoreOptions {
+  /** Default 50. */
+  maxApiKeysPerOrg?: number;
+  /** Default 7 days. */
+  restoreWindowMs?: number;
+  /** For tests: the clock. Default `() => new Date()`. */
+  now?: () => Date;
+}
+
+export interface Store {
+  /** 'sqlite' or 'postgres'; for messages and metrics only, never for branching. */
+  readonly dialect: 'sqlite' | 'postgres';
+
+  /** Runs pending migrations. Idempotent; called on start. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  /** True when at least one organisation exists. */
+  isInitialised(): Promise<boolean>;
+
+  // ---- organisations and users ----
+  createOrg(name: string, actor: Actor): Promise<Org>;
+  getOrg(orgId: string): Promise<Org | undefined>;
+  /** By id or exact name. */
+  findOrg(idOrName: string): Promise<Org | undefined>;
+  listOrgs(): Promise<Org[]>;
+
+  createUser(
+    orgId: string,
+    user: { email: string; name: string; role: Role; passwordHash: string },
+    actor: Actor,
+  ): Promise<User>;
+  getUser(orgId: string, userId: string): Promise<User | undefined>;
+  /** Emails are unique across the deployment, compared case-insensitively. */
+  findUserByEmail(email: string): Promise<User | undefined>;
+  listUsers(orgId: string): Promise<User[]>;
+
+  // ---- API keys ----
+  createApiKey(orgId: string, key: { name: string; hash: string; last4: string }, actor: Actor): Promise<ApiKey>;
+  getApiKey(orgId: string, keyId: string): Promise<ApiKey | undefined>;
+  listApiKeys(orgId: string, query?: ApiKeyListQuery): Promise<Listed<ApiKey>>;
+  renameApiKey(orgId: string, keyId: string, name: string, actor: Actor): Promise<ApiKey>;
+  /** Idempotent on an already revoked key (returns it unchanged, no audit event). */
+  revokeApiKey(orgId: string, keyId: string, actor: Actor): Promise<ApiKey>;
+  restoreApiKey(orgId: string, keyId: string, actor: Actor): Promise<ApiKey>;
+  /**
+   * Creates `replacement` and makes the old key expire after `graceMs` (0 revokes it now).
+   * If the old key already expires sooner, its expiry is kept: a roll never extends a key's life.
+   */
+  rollApiKey(
+    orgId: string,
+    keyId: string,
+    replacement: { name?: string; hash: string; last4: string },
+    graceMs: number,
+    actor: Actor,
+  ): Promise<{ previous: ApiKey; replacement: ApiKey }>;
+  /** Deployment-wide lookup for authentication; any status (the caller checks status and expiry). */
+  findApiKeyByHash(hash: string): Promise<ApiKey | undefined>;
+
+  // ---- application keys ----
+  createAppKey(
+    orgId: string,
+    ownerId: string,
+    key: { name: string; hash: string; last4: string; scopes?: string[] | null },
+    actor: Actor,
+  ): Promise<AppKey>;
+  getAppKey(orgId: string, keyId: string): Promise<AppKey | undefined>;
+  listAppKeys(orgId: string, query?: AppKeyListQuery): Promise<Listed<AppKey>>;
+  updateAppKey(
+    orgId: string,
+    keyId: string,
+    change: { name?: string; scopes?: string[] | null },
+    actor: Actor,
+  ): Promise<AppKey>;
+  deleteAppKey(orgId: string, keyId: string, actor: Actor): Promise<void>;
+  findAppKeyByHash(hash: string): Promise<AppKey | undefined>;
+
+  // ---- audit ----
+  /** For events that are not store changes (logins, failed logins). */
+  recordAudit(orgId: string, action: string, target: { type: string; id: string | null }, actor: Actor, details?: Record<string, unknown>): Promise<void>;
+  listAuditEvents(orgId: string, query?: AuditQuery): Promise<Listed<AuditEvent>>;
+
+  // ---- key usage (written in batches by the intake, never per request) ----
+  recordKeyUsage(deltas: KeyUsageDelta[]): Promise<void>;
+  listKeyHosts(orgId: string, keyId: string, since?: Date): Promise<KeyHostUsage[]>;
+
+  // ---- change feed for caches ----
+  /**
+   * Calls `listener` after any committed change to an API key's validity (revoke, restore,
+   * roll/expiry), from this process and — on PostgreSQL, via LISTEN/NOTIFY — from every
+   * other node. Resolves once listening; the returned function stops it.
+   */
+  watchKeyChanges(listener: KeyChangeListener): Promise<() => Promise<void>>;
+}

@@ -1,0 +1,54 @@
+/**
+ * Spawning rekey's real programs from tests. Tests run the TypeScript sources through tsx,
+ * so no build step is needed; the built `dist/` bins are exercised by the fresh-clone test.
+ * Keys and passwords go to children through stdin or env, never argv.
+ */
+import { spawn, type SpawnOptions } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+/** argv prefix that runs `rekey` from source: `[node, --import, tsx, src/cli/main.ts]`. */
+export const rekeyCommand = [process.execPath, '--import', 'tsx', `${repoRoot}src/cli/main.ts`];
+/** argv prefix that runs `rekey-agent` from source. */
+export const agentCommand = [process.execPath, '--import', 'tsx', `${repoRoot}src/agent/main.ts`];
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion, feeding `input` on stdin. */
+export function run(
+  argv: string[],
+  options: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
+): Promise<RunResult> {
+  const [command, ...args] = argv;
+  if (command === undefined) throw new Error('empty argv');
+  return new Promise((resolve, reject) => {
+    const spawnOptions: SpawnOptions = {
+      cwd: options.cwd ?? repoRoot,
+      env: options.env ?? process.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    };
+    const child = spawn(command, args, spawnOptions);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk) => (stdout += chunk));
+    child.stderr!.on('data', (chunk) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+    child.stdin!.end(options.input ?? '');
+  });
+}
+
+/** Runs `rekey ARGS…` from source. */
+export function runRekey(args: string[], options: Parameters<typeof run>[1] = {}): Promise<RunResult> {
+  return run([...rekeyCommand, ...args], options);
+}
