@@ -87,10 +87,124 @@ export const errorCatalogue = {
   // ---- config files (src/config) -------------------------------------------------------
   CONFIG_INVALID: spec<{ detail: string }>(400, 2, (p) => p.detail),
   CONFIG_UNREADABLE: spec<{ file: string; reason: string }>(400, 2, (p) => `Cannot read ${p.file}: ${p.reason}`),
+  CONFIG_LINE_INVALID: spec<{ file: string; line: number; detail: string }>(
+    400,
+    2,
+    (p) => `${p.file}, line ${p.line}: ${p.detail}`,
+  ),
+  CONFIG_NOT_FOUND: spec<{ tried: string }>(
+    404,
+    2,
+    (p) => `No Datadog Agent config file found (looked for ${p.tried}); give one with --file`,
+  ),
+  CONFIG_NOT_DATADOG: spec<{ file: string; reason: string }>(
+    400,
+    2,
+    (p) => `${p.file} does not look like a Datadog Agent config (${p.reason}); check the --file path`,
+  ),
+  CONFIG_SECRET_HANDLE: spec<{ file: string; line: number }>(
+    400,
+    2,
+    (p) =>
+      `${p.file}, line ${p.line}: api_key is a secret handle (ENC[…]) resolved by your secrets backend; change the secret there, or pass --force to replace the handle with a plain key`,
+  ),
+  CONFIG_EDIT_REFUSED: spec<{ file: string; detail: string }>(400, 2, (p) => `${p.file}: ${p.detail}; the file was not changed`),
+  CONFIG_WRITE_FAILED: spec<{ file: string; reason: string }>(
+    500,
+    1,
+    (p) => `Could not write ${p.file}: ${p.reason}; the file was left as it was`,
+  ),
+  SERVICE_MANAGER_UNKNOWN: spec<{ platform: string }>(
+    400,
+    1,
+    (p) => `Cannot tell how the Datadog Agent is run on this ${p.platform} host (no systemd, init script, launchd or Windows service found); pass --manager or restart it by hand`,
+  ),
+  AGENT_RESTART_FAILED: spec<{ command: string; reason: string }>(
+    500,
+    1,
+    (p) => `Restarting the agent failed (${p.command}): ${p.reason}`,
+  ),
 
   // ---- agent (src/agent) ---------------------------------------------------------------
 
   // ---- rotation (src/rotate) -----------------------------------------------------------
+  INVENTORY_INVALID: spec<{ file: string; problems: string[] }>(
+    400,
+    2,
+    (p) => `${p.file} is not a valid inventory:\n${p.problems.map((problem) => `  ${problem}`).join('\n')}`,
+  ),
+  ROTATION_IN_PROGRESS: spec<{ journal: string }>(
+    409,
+    2,
+    (p) => `A rotation is already in progress (journal ${p.journal}); pass --resume to finish it, or delete the journal to abandon it`,
+  ),
+  ROTATION_NOTHING_TO_RESUME: spec<{ journal: string }>(
+    400,
+    2,
+    (p) => `There is no unfinished rotation to resume (no journal at ${p.journal}); run without --resume`,
+  ),
+  ROTATION_JOURNAL_INVALID: spec<{ journal: string; detail: string }>(
+    400,
+    2,
+    (p) => `The rotation journal ${p.journal} cannot be used (${p.detail}); fix or delete it`,
+  ),
+  DATADOG_API_FAILED: spec<{ request: string; status: number; detail: string }>(
+    502,
+    1,
+    (p) => `${p.request} failed with HTTP ${p.status}: ${p.detail}`,
+  ),
+  DATADOG_UNREACHABLE: spec<{ url: string; reason: string }>(
+    503,
+    1,
+    (p) => `Cannot reach ${p.url}: ${p.reason}; check --url or DD_SITE`,
+  ),
+  ROTATION_KEY_NOT_FOUND: spec<{ id: string }>(
+    404,
+    2,
+    (p) => `No active API key with id ${p.id} in this organization; list them with GET /api/v2/api_keys`,
+  ),
+  TRANSPORT_FAILED: spec<{ host: string; step: string; detail: string }>(
+    500,
+    1,
+    (p) => `${p.host}: ${p.step} failed: ${p.detail}`,
+  ),
+
+  // ---- intake (src/intake, src/points) ------------------------------------------------
+  PAYLOAD_TOO_LARGE: spec<{ what: string; limit: number }>(
+    413,
+    1,
+    (p) => `The ${p.what} is larger than ${p.limit} bytes; send smaller batches`,
+  ),
+  UNSUPPORTED_ENCODING: spec<{ encoding: string }>(
+    415,
+    2,
+    (p) => `Content-Encoding "${p.encoding}" is not supported; use gzip, deflate, zstd or none`,
+  ),
+  CORRUPT_ENCODING: spec<{ encoding: string }>(
+    400,
+    2,
+    (p) => `The body is not valid ${p.encoding} data (truncated or corrupt); compress the whole payload again`,
+  ),
+  INVALID_PAYLOAD: spec<{ detail: string }>(400, 2, (p) => p.detail),
+  INVALID_QUERY: spec<{ detail: string }>(400, 2, (p) => p.detail),
+
+  // ---- server (src/server) -------------------------------------------------------------
+  ROLE_REQUIRED: spec<{ role: string; action: string }>(
+    403,
+    1,
+    (p) => `Forbidden: ${p.action} needs the ${p.role} role; use an application key of a user with that role`,
+  ),
+  BODY_ID_MISMATCH: spec(400, 2, () => 'The id in the request body does not match the id in the URL'),
+  LISTEN_FAILED: spec<{ address: string; reason: string }>(
+    500,
+    1,
+    (p) => `Cannot listen on ${p.address}: ${p.reason}; choose another address with --host/--port (REKEY_HOST/REKEY_PORT)`,
+  ),
+  TLS_FILES_UNREADABLE: spec<{ file: string; reason: string }>(
+    400,
+    2,
+    (p) => `Cannot read the TLS file ${p.file}: ${p.reason}; check --tls-cert and --tls-key`,
+  ),
 
   // ---- CLI (src/cli) -------------------------------------------------------------------
   USAGE: spec<{ detail: string }>(400, 2, (p) => p.detail),
