@@ -17,6 +17,10 @@ export interface YamlFile {
 
 /** Parses `text` (BOM allowed); throws CONFIG_LINE_INVALID naming `file` and the line. */
 export function parseV6Yaml(text: string, file: string): YamlFile {
+  // An INI file without [Main] is neither v5 nor YAML: say so instead of a YAML syntax error.
+  if (/^\[[^\]]+\][ \t]*$/m.test(text)) {
+    throw rekeyError('CONFIG_NOT_DATADOG', { file, reason: 'an INI file without a [Main] section' });
+  }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text.replace(/^\uFEFF/, ''), { lineCounter, uniqueKeys: true, prettyErrors: false });
   const error = doc.errors[0];
