@@ -126,6 +126,26 @@ export const errorCatalogue = {
   ),
 
   // ---- agent (src/agent) ---------------------------------------------------------------
+  AGENT_ALREADY_RUNNING: spec<{ pid: number; runPath: string }>(
+    409,
+    1,
+    (p) => `A rekey-agent (pid ${p.pid}) already uses the run path ${p.runPath}; stop it first or give another --run-path`,
+  ),
+  AGENT_NOT_RUNNING: spec<{ runPath: string; detail: string }>(
+    503,
+    1,
+    (p) => `No running rekey-agent answers for the run path ${p.runPath} (${p.detail}); start it, or give its --run-path`,
+  ),
+  AGENT_RUN_PATH_UNUSABLE: spec<{ runPath: string; reason: string }>(
+    500,
+    1,
+    (p) => `Cannot use the run path ${p.runPath} (${p.reason}); make it writable or give another with --run-path`,
+  ),
+  SERVICE_INSTALL_FAILED: spec<{ target: string; reason: string }>(
+    500,
+    1,
+    (p) => `Could not install ${p.target} (${p.reason}); run as root or give --prefix`,
+  ),
 
   // ---- rotation (src/rotate) -----------------------------------------------------------
   INVENTORY_INVALID: spec<{ file: string; problems: string[] }>(

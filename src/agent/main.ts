@@ -6,6 +6,9 @@
 import { Command } from 'commander';
 import { runCli } from '../cli/run-cli.js';
 import { VERSION } from '../version.js';
+import { registerInstallServiceCommand } from './install-service-command.js';
+import { registerRunCommand } from './run-command.js';
+import { registerStatusCommand } from './status-command.js';
 
 const program = new Command('rekey-agent')
   .description('Collects host metrics and DogStatsD, ships them to a rekey or Datadog intake without losing data')
@@ -13,6 +16,9 @@ const program = new Command('rekey-agent')
 
 const registrars: Array<(program: Command) => void> = [
   // (agent commands register here)
+  registerRunCommand,
+  registerStatusCommand,
+  registerInstallServiceCommand,
 ];
 for (const register of registrars) register(program);
 

@@ -1,0 +1,46 @@
+/**
+ * Reads a running agent's status (for `rekey-agent status` and tests) and formats it.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { rekeyError } from '../errors.js';
+import { STATUS_PORT_FILE, type AgentStatus } from './status-server.js';
+
+export async function fetchAgentStatus(runPath: string, timeoutMs = 3000): Promise<AgentStatus> {
+  const text = await readFile(join(runPath, STATUS_PORT_FILE), 'utf8').catch(() => null);
+  const port = text === null ? NaN : Number(text.trim());
+  if (!Number.isInteger(port) || port <= 0) throw rekeyError('AGENT_NOT_RUNNING', { runPath, detail: `no ${STATUS_PORT_FILE} file` });
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/status`, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!response.ok) throw new Error(`status endpoint answered ${response.status}`);
+    return (await response.json()) as AgentStatus;
+  } catch (error) {
+    throw rekeyError('AGENT_NOT_RUNNING', { runPath, detail: `127.0.0.1:${port} did not answer: ${(error as Error).message}` }, { cause: error });
+  }
+}
+
+export function formatAgentStatus(status: AgentStatus): string {
+  const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  const state: Record<string, string> = {
+    accepted: 'accepted by the intake',
+    rejected: 'REJECTED by the intake (403): change api_key; payloads are kept on disk',
+    unknown: 'not yet checked',
+    missing: 'no api_key configured',
+  };
+  const d = status.components.dogstatsd;
+  const lines = [
+    `rekey-agent ${status.version} (pid ${status.pid}), host ${status.hostname}`,
+    `config:      ${status.config.file ?? 'DD_* environment'} (${status.config.format})${status.config.lastReloadError ? `; last reload failed: ${status.config.lastReloadError}` : ''}`,
+    `api key:     ...${status.apiKey.last4 ?? '????'} from ${status.apiKey.source}: ${state[status.apiKey.state] ?? status.apiKey.state}`,
+    `intake:      ${status.intake.url}; last successful delivery ${status.intake.lastSuccessAt ?? 'never'}${status.intake.lastError ? `; last error: ${status.intake.lastError}` : ''}`,
+    `last flush:  ${status.lastFlushAt ?? 'never'}`,
+    `queue:       ${status.queue.depth} payloads, ${mb(status.queue.bytes)}; dropped ${status.queue.dropped}`,
+    `dogstatsd:   port ${d.port}; ${d.received} packets, ${d.metrics} metrics, ${d.errored} malformed, ${d.dropped} dropped`,
+  ];
+  for (const destination of status.components.destinations) {
+    lines.push(
+      `  -> ${destination.id} ${destination.url}: sent ${destination.sent}, errored ${destination.errored}, dropped ${destination.dropped}, queued ${destination.queued}`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,325 @@
+/**
+ * The running rekey-agent: config, collectors, DogStatsD, the on-disk queue, the forwarder
+ * and the local status endpoint, wired together with one lifecycle.
+ *
+ * Every flush interval it collects host metrics, takes the DogStatsD buckets that have
+ * closed, and queues (on disk) one series payload and one `datadog.agent.up` check run;
+ * host metadata goes to `/intake/` at start and hourly. The forwarder ships the queue.
+ *
+ * Config reloads (SIGHUP, a change in the config file's directory, or a 403 from the intake)
+ * re-read the file; a new `api_key` applies at once to everything still queued.
+ *
+ * @example
+ *   const agent = await Agent.start({ configFile: '/etc/datadog-agent/datadog.yaml', runPath: '/var/lib/rekey-agent', flushIntervalSeconds: 15 });
+ *   await agent.stop(); // flushes the buckets to disk, delivers for a bounded time
+ */
+import { createHash } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import { basename, dirname, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { deflate, gzip } from 'node:zlib';
+import { loadAgentSettings, type AgentSettings } from '../config/agent-settings.js';
+import { VERSION } from '../version.js';
+import { backoffFromEnv, type BackoffOptions } from './backoff.js';
+import { DEFAULT_QUEUE_MAX_BYTES, DiskQueue, type PayloadMeta } from './disk-queue.js';
+import { DogStatsDAggregator } from './dogstatsd-aggregator.js';
+import { DogStatsDServer } from './dogstatsd-server.js';
+import { Forwarder, type Destination } from './forwarder.js';
+import { HostCollectors } from './host-collectors.js';
+import type { Logger } from './logger.js';
+import { PidFile } from './pid-file.js';
+import type { CheckRun, Series } from './series.js';
+import { StatusServer, type AgentStatus } from './status-server.js';
+
+const deflateAsync = promisify(deflate);
+const gzipAsync = promisify(gzip);
+
+export const AGENT_VERSION = `rekey-agent/${VERSION}`;
+/** Series per payload: keeps each well under the v1 intake's 3.2 MB compressed limit. */
+const SERIES_PER_PAYLOAD = 2000;
+
+export interface AgentOptions {
+  /** Datadog config file; when absent, the default paths then `DD_*` variables only. */
+  configFile?: string;
+  runPath: string;
+  flushIntervalSeconds: number;
+  env?: NodeJS.ProcessEnv;
+  logger: Logger;
+  queueMaxBytes?: number;
+  backoff?: BackoffOptions;
+  /** How long SIGTERM keeps delivering before exiting (default 5 s). */
+  shutdownDeliveryMs?: number;
+  metadataIntervalMs?: number;
+  /** Overrides `dogstatsd_port` (0 = any free port; tests). */
+  dogstatsdPort?: number;
+  recvBufferSize?: number;
+}
+
+export class Agent {
+  private settings: AgentSettings;
+  private readonly aggregator: DogStatsDAggregator;
+  private readonly dogstatsd: DogStatsDServer;
+  private readonly collectors = new HostCollectors();
+  private forwarder!: Forwarder;
+  private queue!: DiskQueue;
+  private statusServer!: StatusServer;
+  private pidFile!: PidFile;
+  private watcher: FSWatcher | null = null;
+  private timers: NodeJS.Timeout[] = [];
+  private flushing: Promise<void> | null = null;
+  private stopping: Promise<void> | null = null;
+  private lastReloadAt = 0;
+  private reloadTimer: NodeJS.Timeout | null = null;
+  private readonly startedAt = new Date();
+  private lastFlushAt: Date | null = null;
+  private lastReloadError: string | null = null;
+  private payloadsQueued = 0;
+  private queueErrors = 0;
+  private dogstatsdPortBound = 0;
+  private readonly env: NodeJS.ProcessEnv;
+
+  private constructor(private readonly options: AgentOptions) {
+    this.env = options.env ?? process.env;
+    this.settings = this.loadSettings();
+    this.aggregator = new DogStatsDAggregator(() => this.hostname(), () => this.settings.tags);
+    this.dogstatsd = new DogStatsDServer(this.aggregator);
+  }
+
+  static async start(options: AgentOptions): Promise<Agent> {
+    const agent = new Agent(options);
+    await agent.begin();
+    return agent;
+  }
+
+  private loadSettings(): AgentSettings {
+    return loadAgentSettings({ ...(this.options.configFile ? { file: this.options.configFile } : {}), env: this.env });
+  }
+
+  hostname(): string {
+    return this.settings.hostname ?? os.hostname();
+  }
+
+  private async begin(): Promise<void> {
+    const { runPath, logger } = this.options;
+    await mkdir(runPath, { recursive: true, mode: 0o700 });
+    this.pidFile = await PidFile.acquire(runPath);
+    try {
+      this.queue = await DiskQueue.open(runPath, { maxBytes: this.options.queueMaxBytes ?? DEFAULT_QUEUE_MAX_BYTES });
+      this.forwarder = new Forwarder({
+        queue: this.queue,
+        backoff: this.options.backoff ?? backoffFromEnv(this.env),
+        logger,
+        userAgent: AGENT_VERSION,
+        onForbidden: () => this.reload('403 from the intake', 1000),
+      });
+      this.forwarder.setDestinations(this.destinations());
+      this.dogstatsdPortBound = await this.dogstatsd.listen(
+        this.options.dogstatsdPort ?? this.settings.dogstatsdPort,
+        this.settings.dogstatsdNonLocalTraffic,
+        this.options.recvBufferSize,
+      );
+      this.statusServer = await StatusServer.start(runPath, () => this.status());
+    } catch (error) {
+      await this.dogstatsd.close();
+      await this.pidFile.release();
+      throw error;
+    }
+    this.watchConfig();
+    const interval = Math.max(0.05, this.options.flushIntervalSeconds) * 1000;
+    this.timers.push(setInterval(() => void this.flush(), interval));
+    this.timers.push(setInterval(() => void this.sendHostMetadata(), this.options.metadataIntervalMs ?? 3_600_000));
+    void this.sendHostMetadata();
+    // Baseline for the CPU and network deltas, so the first flush already has them.
+    void this.collectors.collect(Date.now(), this.hostname(), []);
+    logger.info(
+      {
+        version: AGENT_VERSION,
+        config: this.settings.source.file,
+        intake: this.settings.intakeUrl,
+        keyLast4: this.settings.apiKey?.slice(-4) ?? null,
+        dogstatsdPort: this.dogstatsdPortBound,
+        runPath,
+        statusPort: this.statusServer.port,
+      },
+      'rekey-agent started',
+    );
+  }
+
+  /** Main intake plus one destination per additional endpoint key. */
+  private destinations(): Destination[] {
+    const list: Destination[] = [{ id: 'main', url: this.settings.intakeUrl, apiKey: () => this.settings.apiKey }];
+    for (const [url, keys] of Object.entries(this.settings.additionalEndpoints)) {
+      const base = url.replace(/\/+$/, '');
+      const hash = createHash('sha256').update(base).digest('hex').slice(0, 10);
+      keys.forEach((_, index) => {
+        list.push({ id: `ae-${hash}-${index}`, url: base, apiKey: () => this.settings.additionalEndpoints[url]?.[index] ?? null });
+      });
+    }
+    return list;
+  }
+
+  /** Watches the config file's directory: editors and atomic renames replace the inode. */
+  private watchConfig(): void {
+    const file = this.settings.source.file;
+    if (file === null) return;
+    const name = basename(file);
+    try {
+      this.watcher = watch(dirname(resolve(file)), { persistent: false }, (_event, changed) => {
+        if (changed === null || changed === name) this.reload('config file changed', 0, 100);
+      });
+      this.watcher.on('error', () => undefined);
+    } catch (error) {
+      this.options.logger.warn({ file, error: (error as Error).message }, 'cannot watch the config file; reload with SIGHUP');
+    }
+  }
+
+  /**
+   * Re-reads the config (debounced by `delayMs`, at most once per `minGapMs`). A broken file
+   * keeps the previous settings and is reported in the status.
+   */
+  reload(reason: string, minGapMs = 0, delayMs = 0): void {
+    if (this.reloadTimer !== null) return;
+    const wait = Math.max(delayMs, this.lastReloadAt + minGapMs - Date.now());
+    this.reloadTimer = setTimeout(() => {
+      this.reloadTimer = null;
+      this.lastReloadAt = Date.now();
+      this.applyReload(reason);
+    }, Math.max(0, wait));
+    this.reloadTimer.unref();
+  }
+
+  private applyReload(reason: string): void {
+    let next: AgentSettings;
+    try {
+      next = this.loadSettings();
+      this.lastReloadError = null;
+    } catch (error) {
+      this.lastReloadError = (error as Error).message;
+      this.options.logger.warn({ reason }, `config reload failed, keeping the previous settings: ${this.lastReloadError}`);
+      return;
+    }
+    const before = this.settings;
+    this.settings = next;
+    this.forwarder.setDestinations(this.destinations());
+    const keyChanged =
+      before.apiKey !== next.apiKey || JSON.stringify(before.additionalEndpoints) !== JSON.stringify(next.additionalEndpoints) || before.intakeUrl !== next.intakeUrl;
+    if (keyChanged) {
+      this.options.logger.info(
+        { reason, keyLast4: next.apiKey?.slice(-4) ?? null, previousLast4: before.apiKey?.slice(-4) ?? null },
+        'api_key or endpoints changed; delivering the queue with the new settings',
+      );
+      this.forwarder.keyChanged();
+    }
+    if (before.dogstatsdPort !== next.dogstatsdPort && this.options.dogstatsdPort === undefined) {
+      this.options.logger.warn({}, 'dogstatsd_port changed; restart the agent to listen on the new port');
+    }
+  }
+
+  /** One flush: closed DogStatsD buckets + host metrics + agent.up, queued on disk. */
+  flush(options: { all?: boolean } = {}): Promise<void> {
+    if (this.flushing) return this.flushing;
+    this.flushing = this.flushOnce(options.all ?? false).finally(() => (this.flushing = null));
+    return this.flushing;
+  }
+
+  private async flushOnce(all: boolean): Promise<void> {
+    const now = Date.now();
+    const host = this.hostname();
+    const tags = this.settings.tags;
+    try {
+      const series: Series[] = all ? this.aggregator.flushAll() : this.aggregator.flushClosed(now);
+      if (!all) series.push(...(await this.collectors.collect(now, host, tags)));
+      for (let i = 0; i < series.length; i += SERIES_PER_PAYLOAD) {
+        await this.enqueueJson({ path: '/api/v1/series', encoding: 'deflate', contentType: 'application/json' }, { series: series.slice(i, i + SERIES_PER_PAYLOAD) });
+      }
+      if (!all) {
+        const check: CheckRun = { check: 'datadog.agent.up', host_name: host, status: 0, timestamp: Math.floor(now / 1000), tags };
+        await this.enqueueJson({ path: '/api/v1/check_run', encoding: 'deflate', contentType: 'application/json' }, [check]);
+      }
+      this.lastFlushAt = new Date(now);
+    } catch (error) {
+      this.queueErrors++;
+      this.options.logger.error({ error: (error as Error).message }, 'could not queue the payloads on disk');
+    }
+  }
+
+  private async sendHostMetadata(): Promise<void> {
+    const host = this.hostname();
+    const document = {
+      internalHostname: host,
+      agentVersion: AGENT_VERSION,
+      os: os.platform(),
+      meta: { hostname: host, socket_hostname: os.hostname(), platform: os.platform(), kernel: os.release() },
+      systemStats: { cpuCores: os.cpus().length, machine: os.arch(), platform: os.platform() },
+      'host-tags': { system: this.settings.tags },
+    };
+    try {
+      await this.enqueueJson({ path: '/intake/', encoding: 'gzip', contentType: 'application/json' }, document);
+    } catch (error) {
+      this.queueErrors++;
+      this.options.logger.error({ error: (error as Error).message }, 'could not queue the host metadata on disk');
+    }
+  }
+
+  private async enqueueJson(meta: PayloadMeta, value: unknown): Promise<void> {
+    const json = Buffer.from(JSON.stringify(value));
+    const body = meta.encoding === 'gzip' ? await gzipAsync(json) : await deflateAsync(json);
+    await this.queue.enqueue(meta, body, this.forwarder.destinationIds());
+    this.payloadsQueued++;
+  }
+
+  status(): AgentStatus {
+    const main = this.forwarder.status().find((d) => d.id === 'main');
+    const memory = process.memoryUsage();
+    return {
+      version: AGENT_VERSION,
+      pid: process.pid,
+      startedAt: this.startedAt.toISOString(),
+      hostname: this.hostname(),
+      config: { file: this.settings.source.file, format: this.settings.source.format, lastReloadError: this.lastReloadError },
+      apiKey: { last4: this.settings.apiKey?.slice(-4) ?? null, source: this.settings.apiKeySource, state: main?.keyState ?? 'unknown' },
+      intake: { url: this.settings.intakeUrl, lastSuccessAt: main?.lastSuccessAt ?? null, lastError: main?.lastError ?? null },
+      lastFlushAt: this.lastFlushAt?.toISOString() ?? null,
+      queue: { depth: this.queue.depth, bytes: this.queue.bytes, dropped: this.queue.dropped, corrupt: this.queue.corrupt },
+      components: {
+        dogstatsd: {
+          port: this.dogstatsdPortBound,
+          received: this.dogstatsd.counters.packets,
+          metrics: this.dogstatsd.counters.metrics,
+          errored: this.dogstatsd.counters.malformed,
+          skipped: this.dogstatsd.counters.skipped,
+          dropped: this.aggregator.droppedContexts,
+          recvBufferBytes: this.dogstatsd.recvBufferSize,
+        },
+        queue: { received: this.payloadsQueued, errored: this.queueErrors, dropped: this.queue.dropped },
+        destinations: this.forwarder.status(),
+      },
+      process: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed },
+    };
+  }
+
+  /**
+   * Stops collecting, queues the current (still open) buckets, delivers for at most
+   * `shutdownDeliveryMs`, and releases the run path. Runs once.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer);
+    this.watcher?.close();
+    if (this.reloadTimer) clearTimeout(this.reloadTimer);
+    await this.dogstatsd.close();
+    if (this.flushing) await this.flushing;
+    await this.flush({ all: true });
+    await this.forwarder.drain(this.options.shutdownDeliveryMs ?? 5000);
+    await this.statusServer.close();
+    await this.pidFile.release();
+    this.options.logger.info({ queued: this.queue.depth }, 'rekey-agent stopped');
+  }
+}
+

@@ -1,0 +1,226 @@
+/**
+ * The agent's bounded on-disk queue: every payload is on disk before the first attempt to
+ * send it, and is deleted only after the intake answered 2xx. A 403, an outage or a restart
+ * therefore loses nothing; re-sending after a crash is harmless because the intake
+ * de-duplicates points on (org, metric, tags, host, timestamp).
+ *
+ * Crash safety: a payload is written to `tmp/`, fsync'd, renamed into `queue/` (atomic on
+ * POSIX) and the directory fsync'd. A SIGKILL mid-write leaves only a `tmp/` file, which is
+ * deleted at the next start and never sent. Each file also carries its length and CRC-32, so
+ * a file damaged by the disk is discarded (and counted) rather than sent.
+ *
+ * Bounded: when the bytes on disk would exceed `maxBytes`, the oldest payloads are deleted
+ * and counted in `dropped` (an explicit drop policy: newest data wins).
+ *
+ * File name: `<ms since epoch, 13 digits>-<sequence, 8 digits>.<destination>.payload`, so a
+ * lexical sort is the order of arrival and the destination is known without reading the file.
+ *
+ * @example
+ *   const queue = await DiskQueue.open('/var/lib/rekey-agent', { maxBytes: 100 * 2 ** 20 });
+ *   await queue.enqueue({ path: '/api/v1/series', encoding: 'deflate', contentType: 'application/json' }, body, ['main']);
+ *   const entry = queue.oldest('main'); const payload = await queue.read(entry!); await queue.remove(entry!);
+ */
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+
+export interface PayloadMeta {
+  /** Intake path, e.g. `/api/v1/series`. */
+  path: string;
+  encoding: 'deflate' | 'gzip';
+  contentType: string;
+}
+
+export interface QueueEntry {
+  /** File name stem shared by the copies of one payload for several destinations. */
+  readonly id: string;
+  readonly destination: string;
+  readonly file: string;
+  readonly bytes: number;
+}
+
+export interface QueuedPayload extends PayloadMeta {
+  id: string;
+  body: Buffer;
+}
+
+interface Header extends PayloadMeta {
+  length: number;
+  crc: number;
+}
+
+export const DEFAULT_QUEUE_MAX_BYTES = 100 * 1024 * 1024;
+const NAME = /^(\d{13}-\d{8})\.([a-z0-9-]+)\.payload$/;
+
+export class DiskQueue {
+  /** All entries, oldest first. */
+  private readonly entries: QueueEntry[] = [];
+  private sequence = 0;
+  private totalBytes = 0;
+  /** Payload files deleted unsent because the queue was full. */
+  dropped = 0;
+  /** Payload files found damaged and discarded. */
+  corrupt = 0;
+  private readonly listeners = new Set<() => void>();
+
+  private constructor(
+    private readonly queueDir: string,
+    private readonly tmpDir: string,
+    private readonly maxBytes: number,
+  ) {}
+
+  /** Opens (creating) the queue under `runPath`, deleting half-written files. */
+  static async open(runPath: string, options: { maxBytes?: number } = {}): Promise<DiskQueue> {
+    const queueDir = join(runPath, 'queue');
+    const tmpDir = join(runPath, 'queue-tmp');
+    await mkdir(queueDir, { recursive: true, mode: 0o700 });
+    // Anything in tmp/ was being written when the process died: it was never renamed, so it
+    // was never acknowledged as queued. Delete it.
+    await rm(tmpDir, { recursive: true, force: true });
+    await mkdir(tmpDir, { recursive: true, mode: 0o700 });
+    const queue = new DiskQueue(queueDir, tmpDir, options.maxBytes ?? DEFAULT_QUEUE_MAX_BYTES);
+    for (const file of (await readdir(queueDir)).sort()) {
+      const match = NAME.exec(file);
+      if (match === null) continue;
+      const info = await stat(join(queueDir, file)).catch(() => null);
+      if (info === null) continue;
+      queue.entries.push({ id: match[1]!, destination: match[2]!, file, bytes: info.size });
+      queue.totalBytes += info.size;
+      const sequence = Number(match[1]!.slice(14));
+      if (sequence >= queue.sequence) queue.sequence = sequence + 1;
+    }
+    return queue;
+  }
+
+  get depth(): number {
+    return this.entries.length;
+  }
+
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
+  /** Entries waiting for `destination`. */
+  depthFor(destination: string): number {
+    let n = 0;
+    for (const entry of this.entries) if (entry.destination === destination) n++;
+    return n;
+  }
+
+  /** Called after every enqueue (the forwarder wakes up). */
+  onEnqueue(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Durably stores one payload, one copy per destination. Resolves once every copy is
+   * renamed into the queue and the directory is synced.
+   */
+  async enqueue(meta: PayloadMeta, body: Buffer, destinations: string[]): Promise<string> {
+    const id = `${String(Date.now()).padStart(13, '0')}-${String(this.sequence++ % 1e8).padStart(8, '0')}`;
+    const header: Header = { ...meta, length: body.length, crc: crc32(body) };
+    const content = Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), body]);
+    const added: QueueEntry[] = [];
+    for (const destination of destinations) {
+      const file = `${id}.${destination}.payload`;
+      const tmp = join(this.tmpDir, file);
+      const handle = await open(tmp, 'w', 0o600);
+      try {
+        await handle.writeFile(content);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(tmp, join(this.queueDir, file));
+      added.push({ id, destination, file, bytes: content.length });
+    }
+    await syncDirectory(this.queueDir);
+    for (const entry of added) {
+      this.entries.push(entry);
+      this.totalBytes += entry.bytes;
+    }
+    await this.enforceLimit();
+    for (const listener of this.listeners) listener();
+    return id;
+  }
+
+  /** The oldest entry for `destination`, or undefined when there is none. */
+  oldest(destination: string): QueueEntry | undefined {
+    for (const entry of this.entries) if (entry.destination === destination) return entry;
+    return undefined;
+  }
+
+  /**
+   * Reads an entry. Returns undefined (and forgets the entry) when it is gone or damaged.
+   */
+  async read(entry: QueueEntry): Promise<QueuedPayload | undefined> {
+    let content: Buffer;
+    try {
+      content = await readFile(join(this.queueDir, entry.file));
+    } catch {
+      this.forget(entry);
+      return undefined;
+    }
+    const newline = content.indexOf(0x0a);
+    let header: Header | undefined;
+    try {
+      header = newline > 0 ? (JSON.parse(content.subarray(0, newline).toString('utf8')) as Header) : undefined;
+    } catch {
+      header = undefined;
+    }
+    const body = content.subarray(newline + 1);
+    if (header === undefined || header.length !== body.length || header.crc !== crc32(body)) {
+      this.corrupt++;
+      await this.remove(entry);
+      return undefined;
+    }
+    return { id: entry.id, path: header.path, encoding: header.encoding, contentType: header.contentType, body };
+  }
+
+  /** Deletes an entry (after a 2xx, or when it can never be delivered). */
+  async remove(entry: QueueEntry): Promise<void> {
+    if (!this.forget(entry)) return;
+    await unlink(join(this.queueDir, entry.file)).catch(() => undefined);
+  }
+
+  /** Deletes every entry for a destination that no longer exists; returns how many. */
+  async removeDestination(destination: string): Promise<number> {
+    const gone = this.entries.filter((entry) => entry.destination === destination);
+    for (const entry of gone) await this.remove(entry);
+    return gone.length;
+  }
+
+  private forget(entry: QueueEntry): boolean {
+    const index = this.entries.indexOf(entry);
+    if (index < 0) return false;
+    this.entries.splice(index, 1);
+    this.totalBytes -= entry.bytes;
+    return true;
+  }
+
+  private async enforceLimit(): Promise<void> {
+    while (this.totalBytes > this.maxBytes && this.entries.length > 1) {
+      const oldest = this.entries[0]!;
+      this.dropped++;
+      await this.remove(oldest);
+    }
+  }
+}
+
+/** fsync on a directory makes a rename in it durable (ext4, xfs). */
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } catch {
+    // Some file systems (and platforms) refuse fsync on a directory; the rename is still atomic.
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Destination ids used in file names: `main`, or `ae-<hash>` for additional endpoints. */
+export function isValidDestinationId(id: string): boolean {
+  return /^[a-z0-9-]+$/.test(id);
+}

@@ -1,0 +1,159 @@
+/**
+ * Aggregates DogStatsD samples into 10-second buckets, like the Datadog Agent.
+ *
+ * A bucket is keyed by its start (unix seconds, a multiple of 10) and every point it yields
+ * carries that start as its timestamp. `flushClosed(now)` only returns buckets that have
+ * ended, so a value is final when it is queued and re-delivering it (after a 403, an outage
+ * or a restart) stores the same point again, which the intake de-duplicates.
+ *
+ * Per type:
+ * - `g` gauge: last value in the bucket.
+ * - `c` count: sum of value / sample rate, sent as type `count` with interval 10.
+ * - `s` set: number of distinct members, a gauge.
+ * - `h` histogram, `ms` timing and `d` distribution: `.avg .max .median .95percentile`
+ *   (gauges) and `.count` (count, scaled by 1/sample rate). This agent treats a
+ *   distribution as a histogram computed on the host: it has no server-side sketches.
+ */
+import type { DogStatsDSample } from './dogstatsd-parser.js';
+import type { Series } from './series.js';
+
+export const BUCKET_SECONDS = 10;
+
+type Aggregate =
+  | { kind: 'gauge'; value: number }
+  | { kind: 'count'; value: number }
+  | { kind: 'set'; members: Set<string> }
+  | { kind: 'histogram'; values: number[]; count: number };
+
+interface Context {
+  name: string;
+  tags: string[];
+  agg: Aggregate;
+}
+
+export class DogStatsDAggregator {
+  private readonly buckets = new Map<number, Map<string, Context>>();
+  /** Contexts (name + type + tags) currently held, to bound memory against a flood of names. */
+  private contextCount = 0;
+  droppedContexts = 0;
+
+  constructor(
+    private readonly host: () => string,
+    private readonly extraTags: () => string[],
+    private readonly maxContexts = 100_000,
+  ) {}
+
+  /** Adds one parsed sample received at `nowMs`. */
+  add(sample: DogStatsDSample, nowMs: number): void {
+    const start = bucketStart(nowMs);
+    let bucket = this.buckets.get(start);
+    if (bucket === undefined) {
+      bucket = new Map();
+      this.buckets.set(start, bucket);
+    }
+    const family = sample.type === 'ms' || sample.type === 'd' ? 'h' : sample.type;
+    const key = sample.tags.length === 0 ? `${family}|${sample.name}` : `${family}|${sample.name}|${[...sample.tags].sort().join(',')}`;
+    let context = bucket.get(key);
+    if (context === undefined) {
+      if (this.contextCount >= this.maxContexts) {
+        this.droppedContexts++;
+        return;
+      }
+      context = { name: sample.name, tags: sample.tags, agg: emptyAggregate(family) };
+      bucket.set(key, context);
+      this.contextCount++;
+    }
+    const agg = context.agg;
+    switch (agg.kind) {
+      case 'gauge':
+        agg.value = sample.values[sample.values.length - 1]!;
+        break;
+      case 'count':
+        for (const value of sample.values) agg.value += value / sample.sampleRate;
+        break;
+      case 'set':
+        agg.members.add(sample.setValue);
+        break;
+      case 'histogram':
+        for (const value of sample.values) agg.values.push(value);
+        agg.count += sample.values.length / sample.sampleRate;
+        break;
+    }
+  }
+
+  /** Removes and returns the series of every bucket that ended at or before `nowMs`. */
+  flushClosed(nowMs: number): Series[] {
+    return this.flush((start) => (start + BUCKET_SECONDS) * 1000 <= nowMs);
+  }
+
+  /** Removes and returns every bucket, open or not (used at shutdown). */
+  flushAll(): Series[] {
+    return this.flush(() => true);
+  }
+
+  private flush(take: (start: number) => boolean): Series[] {
+    const out: Series[] = [];
+    const host = this.host();
+    const extra = this.extraTags();
+    for (const [start, bucket] of [...this.buckets].sort((a, b) => a[0] - b[0])) {
+      if (!take(start)) continue;
+      this.buckets.delete(start);
+      this.contextCount -= bucket.size;
+      for (const context of bucket.values()) out.push(...toSeries(context, start, host, [...context.tags, ...extra]));
+    }
+    return out;
+  }
+
+  /** Number of contexts waiting in open buckets. */
+  get pendingContexts(): number {
+    return this.contextCount;
+  }
+}
+
+export function bucketStart(nowMs: number): number {
+  const seconds = Math.floor(nowMs / 1000);
+  return seconds - (seconds % BUCKET_SECONDS);
+}
+
+function emptyAggregate(family: string): Aggregate {
+  switch (family) {
+    case 'g':
+      return { kind: 'gauge', value: 0 };
+    case 'c':
+      return { kind: 'count', value: 0 };
+    case 's':
+      return { kind: 'set', members: new Set() };
+    default:
+      return { kind: 'histogram', values: [], count: 0 };
+  }
+}
+
+function toSeries(context: Context, ts: number, host: string, tags: string[]): Series[] {
+  const { name, agg } = context;
+  const gauge = (metric: string, value: number): Series => ({ metric, points: [[ts, value]], type: 'gauge', host, tags });
+  switch (agg.kind) {
+    case 'gauge':
+      return [gauge(name, agg.value)];
+    case 'count':
+      return [{ metric: name, points: [[ts, agg.value]], type: 'count', interval: BUCKET_SECONDS, host, tags }];
+    case 'set':
+      return [gauge(name, agg.members.size)];
+    case 'histogram': {
+      const sorted = agg.values.sort((a, b) => a - b);
+      const sum = sorted.reduce((total, v) => total + v, 0);
+      return [
+        gauge(`${name}.avg`, sum / sorted.length),
+        gauge(`${name}.max`, sorted[sorted.length - 1]!),
+        gauge(`${name}.median`, percentile(sorted, 0.5)),
+        gauge(`${name}.95percentile`, percentile(sorted, 0.95)),
+        { metric: `${name}.count`, points: [[ts, agg.count]], type: 'count', interval: BUCKET_SECONDS, host, tags },
+      ];
+    }
+  }
+}
+
+/** Nearest-rank percentile of sorted values, as the Datadog Agent computes it. */
+function percentile(sorted: number[], p: number): number {
+  const rank = Math.max(0, Math.ceil(p * sorted.length) - 1);
+  return sorted[Math.min(rank, sorted.length - 1)]!;
+}

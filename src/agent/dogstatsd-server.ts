@@ -1,0 +1,91 @@
+/**
+ * The DogStatsD UDP listener. Bound to 127.0.0.1 unless `dogstatsd_non_local_traffic` is
+ * set (then 0.0.0.0), like the Datadog Agent.
+ *
+ * Per packet it only parses and aggregates in memory: no I/O, no allocation beyond the
+ * parsed lines, because at 20,000 packets/s any per-packet await would drop packets.
+ * The kernel receive buffer is raised (`recvBufferSize`) so bursts survive a GC pause; the
+ * kernel caps it at net.core.rmem_max.
+ */
+import dgram from 'node:dgram';
+import type { DogStatsDAggregator } from './dogstatsd-aggregator.js';
+import { parseDogStatsDLine } from './dogstatsd-parser.js';
+
+export interface DogStatsDCounters {
+  packets: number;
+  metrics: number;
+  malformed: number;
+  /** Events and service checks, which this agent does not forward. */
+  skipped: number;
+}
+
+export const DEFAULT_RECV_BUFFER_BYTES = 4 * 1024 * 1024;
+
+export class DogStatsDServer {
+  readonly counters: DogStatsDCounters = { packets: 0, metrics: 0, malformed: 0, skipped: 0 };
+  private socket: dgram.Socket | null = null;
+  private lastMalformed: string | null = null;
+
+  constructor(private readonly aggregator: DogStatsDAggregator) {}
+
+  /** Binds and resolves with the bound port (useful with port 0 in tests). */
+  listen(port: number, nonLocal: boolean, recvBufferSize = DEFAULT_RECV_BUFFER_BYTES): Promise<number> {
+    const socket = dgram.createSocket({ type: 'udp4', recvBufferSize });
+    this.socket = socket;
+    socket.on('message', (message) => this.handle(message));
+    return new Promise((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(port, nonLocal ? '0.0.0.0' : '127.0.0.1', () => {
+        socket.off('error', reject);
+        // A receive error after binding must not crash the agent.
+        socket.on('error', () => undefined);
+        resolve(socket.address().port);
+      });
+    });
+  }
+
+  /** Parses one datagram; never throws (malformed lines are counted). */
+  handle(message: Buffer): void {
+    this.counters.packets++;
+    const now = Date.now();
+    const text = message.toString('utf8');
+    let start = 0;
+    while (start <= text.length) {
+      let end = text.indexOf('\n', start);
+      if (end < 0) end = text.length;
+      const line = text.slice(start, end);
+      start = end + 1;
+      if (line.length === 0) continue;
+      const parsed = parseDogStatsDLine(line);
+      if (parsed.kind === 'sample') {
+        this.counters.metrics++;
+        this.aggregator.add(parsed.sample, now);
+      } else if (parsed.kind === 'malformed') {
+        this.counters.malformed++;
+        this.lastMalformed = parsed.reason;
+      } else {
+        this.counters.skipped++;
+      }
+    }
+  }
+
+  get lastMalformedReason(): string | null {
+    return this.lastMalformed;
+  }
+
+  /** The kernel's actual receive buffer (it may be capped below what was asked). */
+  get recvBufferSize(): number | null {
+    try {
+      return this.socket?.getRecvBufferSize() ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  close(): Promise<void> {
+    const socket = this.socket;
+    this.socket = null;
+    if (socket === null) return Promise.resolve();
+    return new Promise((resolve) => socket.close(() => resolve()));
+  }
+}

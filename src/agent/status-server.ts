@@ -1,0 +1,74 @@
+/**
+ * The running agent's status, served on 127.0.0.1 only (never another interface) on a port
+ * chosen by the kernel and written to `<run path>/status.port`, so several agents (and
+ * tests) never collide. `rekey-agent status` reads that file and asks `GET /status`.
+ * The status holds a key's last 4 characters at most.
+ */
+import { createServer, type Server } from 'node:http';
+import { rename, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DestinationStatus, KeyState } from './forwarder.js';
+
+export const STATUS_PORT_FILE = 'status.port';
+
+export interface AgentStatus {
+  version: string;
+  pid: number;
+  startedAt: string;
+  hostname: string;
+  config: { file: string | null; format: string; lastReloadError: string | null };
+  apiKey: { last4: string | null; source: string; state: KeyState };
+  intake: { url: string; lastSuccessAt: string | null; lastError: string | null };
+  lastFlushAt: string | null;
+  queue: { depth: number; bytes: number; dropped: number; corrupt: number };
+  components: {
+    dogstatsd: {
+      port: number;
+      received: number;
+      metrics: number;
+      errored: number;
+      skipped: number;
+      dropped: number;
+      recvBufferBytes: number | null;
+    };
+    queue: { received: number; errored: number; dropped: number };
+    destinations: DestinationStatus[];
+  };
+  process: { rssBytes: number; heapUsedBytes: number };
+}
+
+export class StatusServer {
+  private constructor(
+    private readonly server: Server,
+    private readonly portFile: string,
+    readonly port: number,
+  ) {}
+
+  static async start(runPath: string, status: () => AgentStatus): Promise<StatusServer> {
+    const server = createServer((request, response) => {
+      if (request.method === 'GET' && request.url === '/status') {
+        response.writeHead(200, { 'Content-Type': 'application/json' });
+        response.end(JSON.stringify(status()));
+      } else {
+        response.writeHead(404, { 'Content-Type': 'application/json' });
+        response.end('{"errors":["Not found"]}');
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    const address = server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    const portFile = join(runPath, STATUS_PORT_FILE);
+    await writeFile(`${portFile}.tmp`, `${port}\n`);
+    await rename(`${portFile}.tmp`, portFile);
+    return new StatusServer(server, portFile, port);
+  }
+
+  async close(): Promise<void> {
+    await unlink(this.portFile).catch(() => undefined);
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
