@@ -191,6 +191,21 @@ export interface Store {
   migrate(): Promise<void>;
   close(): Promise<void>;
 
+  /**
+   * The secret that keys this deployment's key hashes (`createKeyHasher(secret)`), the same on
+   * every node: SQLite → `REKEY_SECRET` or `secret.key` in the data directory; PostgreSQL →
+   * `REKEY_SECRET` or a secret created once in the database's `deployment_settings`.
+   */
+  deploymentSecret(): Promise<Buffer>;
+
+  /**
+   * (Added by the intake engineer, for src/points.) The same database for parts that keep
+   * their own tables in it (metric points, hosts — migration 002-points): Kysely for reads,
+   * and the store's own write path, which on SQLite is the in-process one-writer queue (a
+   * second connection would meet better-sqlite3's blocking busy-wait; see sqlite-adapter.ts).
+   */
+  sharedTables(): SharedTables;
+
   /** True when at least one organisation exists. */
   isInitialised(): Promise<boolean>;
 
@@ -267,4 +282,13 @@ export interface Store {
    * other node. Resolves once listening; the returned function stops it.
    */
   watchKeyChanges(listener: KeyChangeListener): Promise<() => Promise<void>>;
+}
+
+/** See `Store.sharedTables()`. Typed `any` because the tables belong to other parts' schemas. */
+export interface SharedTables {
+  readonly dialect: 'sqlite' | 'postgres';
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly db: import('kysely').Kysely<any>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  write<T>(fn: (trx: import('kysely').Kysely<any>) => Promise<T>): Promise<T>;
 }

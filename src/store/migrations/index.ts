@@ -1,0 +1,18 @@
+/**
+ * Every migration, in the order they run. Each runs once per database, on start, inside the
+ * deployment-wide write transaction (see run-migrations.ts), and is recorded by name in
+ * `rekey_migrations`.
+ *
+ * To add one: create `NNN-what.ts` beside this file exporting a `Migration`
+ * (name 'NNN-what', `up(db)` with Kysely's schema builder and portable types: text, bigint,
+ * integer), then append it to this list — a one-line change. Never edit or reorder a
+ * migration that has shipped; never reuse a name.
+ */
+import type { Migration } from './migration.js';
+import { initialMigration } from './001-initial.js';
+
+export type { Migration } from './migration.js';
+
+export const MIGRATIONS: readonly Migration[] = [
+  initialMigration,
+];

@@ -1,0 +1,138 @@
+/**
+ * Opens the deployment's store: PostgreSQL when a database URL is given, else embedded
+ * SQLite in the data directory; runs pending migrations; turns every way this can fail into
+ * one catalogue error with a one-line message (DATA_DIR_NOT_WRITABLE, DATABASE_URL_INVALID,
+ * DATABASE_UNREACHABLE), never a stack trace.
+ *
+ * @example
+ *   const store = await openStore(resolveStoreLocation({ data: options.data }));
+ *   const hasher = createKeyHasher(await store.deploymentSecret());
+ */
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { sql } from 'kysely';
+import { isRekeyError, rekeyError } from '../errors.js';
+import { createPostgresAdapter } from './postgres-adapter.js';
+import { SqlStore } from './sql-store.js';
+import { SQLITE_FILE_NAME, createSqliteAdapter } from './sqlite-adapter.js';
+import type { StoreAdapter } from './store-adapter.js';
+import type { Store, StoreOptions } from './store.js';
+
+export interface StoreLocation {
+  /** Data directory for SQLite (and its secret.key). Default `./data`. */
+  dataDir?: string;
+  /** `postgres://…`: use PostgreSQL instead of SQLite. */
+  databaseUrl?: string;
+}
+
+export interface OpenStoreOptions extends StoreLocation {
+  options?: StoreOptions;
+  /** PostgreSQL pool size. */
+  maxConnections?: number;
+}
+
+export const DEFAULT_DATA_DIR = './data';
+
+/** Where the store is, from `--data` and the environment (REKEY_DATA, REKEY_DATABASE_URL). */
+export function resolveStoreLocation(input: { data?: string; env?: NodeJS.ProcessEnv }): StoreLocation {
+  const env = input.env ?? process.env;
+  const databaseUrl = env.REKEY_DATABASE_URL;
+  return {
+    dataDir: input.data ?? (env.REKEY_DATA || DEFAULT_DATA_DIR),
+    ...(databaseUrl ? { databaseUrl } : {}),
+  };
+}
+
+/** A human description of the location, without any password: for messages. */
+export function describeStoreLocation(location: StoreLocation): string {
+  if (location.databaseUrl) return redactUrl(location.databaseUrl);
+  return resolve(location.dataDir ?? DEFAULT_DATA_DIR);
+}
+
+export async function openStore(input: OpenStoreOptions = {}): Promise<Store & { deploymentSecret(): Promise<Buffer> }> {
+  const adapter = input.databaseUrl
+    ? await openPostgres(input.databaseUrl, input.maxConnections)
+    : openSqlite(resolve(input.dataDir ?? DEFAULT_DATA_DIR));
+  const store = new SqlStore(adapter, input.options);
+  try {
+    await store.migrate();
+  } catch (error) {
+    await store.close().catch(() => {});
+    if (!input.databaseUrl && isReadOnlyError(error)) {
+      throw rekeyError('DATA_DIR_NOT_WRITABLE', { dir: resolve(input.dataDir ?? DEFAULT_DATA_DIR), reason: codeOf(error) }, { cause: error });
+    }
+    throw error;
+  }
+  return store;
+}
+
+function openSqlite(dataDir: string): StoreAdapter {
+  try {
+    mkdirSync(dataDir, { recursive: true });
+    accessSync(dataDir, constants.W_OK);
+    return createSqliteAdapter({ file: join(dataDir, SQLITE_FILE_NAME), dataDir });
+  } catch (error) {
+    if (isRekeyError(error)) throw error;
+    throw rekeyError('DATA_DIR_NOT_WRITABLE', { dir: dataDir, reason: codeOf(error) }, { cause: error });
+  }
+}
+
+async function openPostgres(databaseUrl: string, maxConnections: number | undefined): Promise<StoreAdapter> {
+  let url: URL;
+  try {
+    url = new URL(databaseUrl);
+  } catch (error) {
+    throw rekeyError(
+      'DATABASE_URL_INVALID',
+      { detail: 'it is not a URL; expected postgres://USER:PASSWORD@HOST:PORT/DATABASE' },
+      { cause: error },
+    );
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw rekeyError('DATABASE_URL_INVALID', {
+      detail: `the scheme is "${url.protocol.replace(/:$/, '')}"; it must be postgres:// or postgresql://`,
+    });
+  }
+  if (!url.hostname && !url.searchParams.has('host')) {
+    throw rekeyError('DATABASE_URL_INVALID', { detail: 'it names no host; expected postgres://USER:PASSWORD@HOST:PORT/DATABASE' });
+  }
+  const adapter = createPostgresAdapter({
+    connectionString: databaseUrl,
+    ...(maxConnections !== undefined ? { maxConnections } : {}),
+  });
+  try {
+    await sql`select 1`.execute(adapter.db);
+  } catch (error) {
+    await adapter.close().catch(() => {});
+    throw rekeyError('DATABASE_UNREACHABLE', { target: redactUrl(databaseUrl), reason: reasonOf(error) }, { cause: error });
+  }
+  return adapter;
+}
+
+/** host:port/database, without user or password. */
+function redactUrl(databaseUrl: string): string {
+  try {
+    const url = new URL(databaseUrl);
+    return `${url.hostname}${url.port ? `:${url.port}` : ''}${url.pathname}`;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+function codeOf(error: unknown): string {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  return typeof e?.code === 'string' ? e.code : String(e?.message ?? error);
+}
+
+function reasonOf(error: unknown): string {
+  const e = error as { code?: unknown; message?: unknown; errors?: unknown[] } | null;
+  // Node's happy-eyeballs connect fails with an AggregateError whose message is empty.
+  const message = typeof e?.message === 'string' && e.message !== '' ? e.message : undefined;
+  const inner = Array.isArray(e?.errors) && e.errors.length > 0 ? reasonOf(e.errors[0]) : undefined;
+  return (message ?? inner ?? (typeof e?.code === 'string' ? e.code : String(error))).split('\n')[0]!;
+}
+
+function isReadOnlyError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^SQLITE_(READONLY|CANTOPEN|IOERR|PERM)/.test(code);
+}

@@ -1,0 +1,252 @@
+/**
+ * PostgreSQL (pg) behind the store, for several stateless server nodes sharing one database.
+ * Key-changing transactions lock the organisation's row (`SELECT … FOR UPDATE`), so the
+ * invariants hold across every connection of every node; revocations are announced with
+ * `pg_notify` inside the transaction (delivered only on commit) and heard by every node
+ * through one dedicated LISTEN connection.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { loadDeploymentSecret } from '../keys/key-hasher.js';
+import type { Database } from './schema.js';
+import type { StoreAdapter, WriteScope } from './store-adapter.js';
+import type { KeyChange, KeyChangeListener } from './store.js';
+
+export const KEY_CHANGES_CHANNEL = 'rekey_key_changes';
+/** Advisory lock taken by deployment-wide writers (migrations); any constant unique to rekey. */
+const DEPLOYMENT_LOCK = 7_265_107_101;
+const RECONNECT_MIN_MS = 100;
+const RECONNECT_MAX_MS = 5_000;
+
+/**
+ * pg returns BIGINT as a string to be safe beyond 2^53; rekey's BIGINTs are epoch
+ * milliseconds, counts and point totals, all far below it, so they are parsed as numbers.
+ */
+function pgTypes(): pg.CustomTypesConfig {
+  const types = new pg.TypeOverrides();
+  types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
+  return types;
+}
+
+export interface PostgresAdapterOptions {
+  connectionString: string;
+  /** Pool size per store. Default 10. */
+  maxConnections?: number;
+  connectionTimeoutMillis?: number;
+}
+
+export function createPostgresAdapter(options: PostgresAdapterOptions): StoreAdapter {
+  const types = pgTypes();
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.maxConnections ?? 10,
+    connectionTimeoutMillis: options.connectionTimeoutMillis ?? 10_000,
+    types,
+  });
+  // An idle client that loses its connection emits here; without a handler it would crash
+  // the process. The pool discards it and the next query gets a fresh connection.
+  pool.on('error', () => {});
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const instanceId = randomUUID();
+  const feed = new NotificationFeed(options.connectionString, types, instanceId);
+  let secret: Promise<Buffer> | undefined;
+
+  return {
+    dialect: 'postgres',
+    db,
+
+    writeTransaction<T>(scope: WriteScope, fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+      return db.transaction().execute(async (trx) => {
+        if (scope === 'deployment') {
+          await sql`select pg_advisory_xact_lock(${sql.lit(DEPLOYMENT_LOCK)})`.execute(trx);
+        } else if (scope !== 'none') {
+          // Every key-changing transaction of this org waits here for the previous one to end;
+          // under READ COMMITTED its later statements then see what that one committed.
+          await sql`select id from orgs where id = ${scope.orgId} for update`.execute(trx);
+        }
+        return fn(trx);
+      });
+    },
+
+    async publishKeyChanges(trx: Kysely<Database>, changes: readonly KeyChange[]): Promise<void> {
+      for (const change of changes) {
+        const payload = JSON.stringify({ keyId: change.keyId, hash: change.hash, orgId: change.orgId, source: instanceId });
+        await sql`select pg_notify(${KEY_CHANGES_CHANNEL}, ${payload})`.execute(trx);
+      }
+    },
+
+    listenRemoteKeyChanges(listener: KeyChangeListener) {
+      return feed.add(listener);
+    },
+
+    deploymentSecret(): Promise<Buffer> {
+      secret ??= (async () => {
+        const fromEnv = process.env.REKEY_SECRET;
+        if (fromEnv !== undefined && fromEnv !== '') return loadDeploymentSecret({});
+        // Created once by whichever node gets there first; every node then reads the same row.
+        await db
+          .insertInto('deployment_settings')
+          .values({ name: 'secret', value: randomBytes(32).toString('hex') })
+          .onConflict((oc) => oc.column('name').doNothing())
+          .execute();
+        const row = await db
+          .selectFrom('deployment_settings')
+          .select('value')
+          .where('name', '=', 'secret')
+          .executeTakeFirstOrThrow();
+        return Buffer.from(row.value, 'hex');
+      })();
+      secret.catch(() => (secret = undefined));
+      return secret;
+    },
+
+    isUniqueViolation(error: unknown): boolean {
+      return (error as { code?: unknown } | null)?.code === '23505';
+    },
+
+    async close(): Promise<void> {
+      await feed.close();
+      await db.destroy();
+    },
+  };
+}
+
+/**
+ * The one LISTEN connection of a store, shared by all its listeners. When the connection
+ * fails, every listener hears `onReset()` (notifications may have been missed) and the feed
+ * reconnects with exponential backoff, then resets them once more.
+ */
+class NotificationFeed {
+  private readonly listeners = new Set<KeyChangeListener>();
+  private client: pg.Client | undefined;
+  private connecting: Promise<void> | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+  private closed = false;
+
+  constructor(
+    private readonly connectionString: string,
+    private readonly types: pg.CustomTypesConfig,
+    private readonly instanceId: string,
+  ) {}
+
+  async add(listener: KeyChangeListener): Promise<() => Promise<void>> {
+    if (this.closed) throw new Error('the store is closed');
+    this.listeners.add(listener);
+    try {
+      await this.ensureConnected();
+    } catch (error) {
+      this.listeners.delete(listener);
+      throw error;
+    }
+    return async () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0) await this.disconnect();
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.listeners.clear();
+    await this.disconnect();
+  }
+
+  private ensureConnected(): Promise<void> {
+    if (this.client) return Promise.resolve();
+    this.connecting ??= this.connect().finally(() => (this.connecting = undefined));
+    return this.connecting;
+  }
+
+  private async connect(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.connectionString, types: this.types });
+    client.on('error', () => this.lost(client));
+    client.on('end', () => this.lost(client));
+    client.on('notification', (message) => this.deliver(message.payload));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${KEY_CHANGES_CHANNEL}`);
+    } catch (error) {
+      client.removeAllListeners();
+      client.on('error', () => {});
+      await client.end().catch(() => {});
+      throw error;
+    }
+    if (this.closed || this.listeners.size === 0) {
+      client.removeAllListeners();
+      client.on('error', () => {});
+      await client.end().catch(() => {});
+      return;
+    }
+    this.client = client;
+    this.attempt = 0;
+  }
+
+  private deliver(payload: string | undefined): void {
+    if (!payload) return;
+    let change: KeyChange & { source?: string };
+    try {
+      change = JSON.parse(payload) as KeyChange & { source?: string };
+    } catch {
+      return;
+    }
+    // This store already told its listeners, synchronously after its own commit.
+    if (change.source === this.instanceId) return;
+    const { keyId, hash, orgId } = change;
+    for (const listener of this.listeners) {
+      try {
+        listener.onChange({ keyId, hash, orgId });
+      } catch (error) {
+        process.emitWarning(`rekey: a key-change listener failed: ${String(error)}`);
+      }
+    }
+  }
+
+  private lost(client: pg.Client): void {
+    if (this.client !== client) return;
+    this.client = undefined;
+    client.removeAllListeners();
+    client.on('error', () => {});
+    client.end().catch(() => {});
+    this.reset();
+    this.scheduleReconnect();
+  }
+
+  private reset(): void {
+    for (const listener of this.listeners) {
+      try {
+        listener.onReset();
+      } catch (error) {
+        process.emitWarning(`rekey: a key-change listener failed: ${String(error)}`);
+      }
+    }
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.listeners.size === 0 || this.reconnectTimer) return;
+    const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** this.attempt);
+    this.attempt += 1;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.ensureConnected().then(
+        // Changes made while disconnected were missed: drop everything once more.
+        () => this.reset(),
+        () => this.scheduleReconnect(),
+      );
+    }, delay);
+    this.reconnectTimer.unref();
+  }
+
+  private async disconnect(): Promise<void> {
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    await this.connecting?.catch(() => {});
+    const client = this.client;
+    this.client = undefined;
+    if (client) {
+      client.removeAllListeners();
+      client.on('error', () => {});
+      await client.end().catch(() => {});
+    }
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The tables as Kysely sees them. Times are BIGINT epoch milliseconds in both databases (one
+ * representation, no timezone or driver date-parsing surprises); ids are UUIDs as text;
+ * JSON (scopes, audit details) is text; booleans are 0/1 integers.
+ */
+export interface OrgsTable {
+  id: string;
+  name: string;
+  created_at: number;
+}
+
+export interface UsersTable {
+  id: string;
+  org_id: string;
+  email: string;
+  name: string;
+  role: string;
+  password_hash: string;
+  created_at: number;
+  disabled: number;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  org_id: string;
+  name: string;
+  hash: string;
+  last4: string;
+  status: string;
+  created_at: number;
+  created_by: string | null;
+  modified_at: number;
+  modified_by: string | null;
+  revoked_at: number | null;
+  revoked_by: string | null;
+  expires_at: number | null;
+  last_used_at: number | null;
+  rolled_from_id: string | null;
+}
+
+export interface AppKeysTable {
+  id: string;
+  org_id: string;
+  owner_id: string;
+  name: string;
+  hash: string;
+  last4: string;
+  scopes: string | null;
+  created_at: number;
+  modified_at: number;
+  last_used_at: number | null;
+}
+
+export interface AuditEventsTable {
+  id: string;
+  org_id: string;
+  actor_id: string | null;
+  actor_kind: string;
+  action: string;
+  target_type: string;
+  target_id: string | null;
+  source_ip: string | null;
+  at: number;
+  details: string;
+}
+
+export interface KeyHostUsageTable {
+  key_id: string;
+  host: string;
+  first_seen: number;
+  last_seen: number;
+  points: number;
+  agent_version: string | null;
+}
+
+export interface DeploymentSettingsTable {
+  name: string;
+  value: string;
+}
+
+export interface MigrationsTable {
+  name: string;
+  applied_at: number;
+}
+
+export interface Database {
+  orgs: OrgsTable;
+  users: UsersTable;
+  api_keys: ApiKeysTable;
+  app_keys: AppKeysTable;
+  audit_events: AuditEventsTable;
+  key_host_usage: KeyHostUsageTable;
+  deployment_settings: DeploymentSettingsTable;
+  rekey_migrations: MigrationsTable;
+}

@@ -1,0 +1,856 @@
+/**
+ * The Store on any SQL database Kysely speaks: every query and every invariant lives here,
+ * once; what differs between SQLite and PostgreSQL (locking, notifications, the secret) is
+ * the `StoreAdapter`'s job.
+ *
+ * Every change runs in one `adapter.writeTransaction` that takes the organisation's lock
+ * first, then reads, checks the invariant, writes, and writes the audit event; so the checks
+ * cannot race, whatever the number of connections, processes or nodes.
+ */
+import { randomUUID } from 'node:crypto';
+import { sql, type Expression, type Kysely, type SelectQueryBuilder, type SqlBool } from 'kysely';
+import { rekeyError, type RekeyError } from '../errors.js';
+import { MIGRATIONS } from './migrations/index.js';
+import { runMigrations } from './migrations/run-migrations.js';
+import type { ApiKeysTable, AppKeysTable, AuditEventsTable, Database, UsersTable } from './schema.js';
+import type { StoreAdapter } from './store-adapter.js';
+import {
+  ROLES,
+  type Actor,
+  type ApiKey,
+  type ApiKeyListQuery,
+  type AppKey,
+  type AppKeyListQuery,
+  type AuditEvent,
+  type AuditQuery,
+  type KeyChange,
+  type KeyChangeListener,
+  type KeyHostUsage,
+  type KeyUsageDelta,
+  type Listed,
+  type Org,
+  type Page,
+  type Role,
+  type SharedTables,
+  type Store,
+  type StoreOptions,
+  type TimeRange,
+  type User,
+} from './store.js';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const MAX_NAME_LENGTH = 255;
+const MAX_PAGE_SIZE = 100;
+/** Rows per multi-row upsert of key usage (7 parameters a row, far below SQLite's limit). */
+const USAGE_CHUNK = 500;
+
+type Trx = Kysely<Database>;
+
+export class SqlStore implements Store {
+  readonly dialect: 'sqlite' | 'postgres';
+  private readonly maxApiKeys: number;
+  private readonly restoreWindowMs: number;
+  private readonly now: () => Date;
+  private readonly listeners = new Set<KeyChangeListener>();
+
+  constructor(
+    private readonly adapter: StoreAdapter,
+    options: StoreOptions = {},
+  ) {
+    this.dialect = adapter.dialect;
+    this.maxApiKeys = options.maxApiKeysPerOrg ?? 50;
+    this.restoreWindowMs = options.restoreWindowMs ?? 7 * DAY_MS;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  private get db(): Kysely<Database> {
+    return this.adapter.db;
+  }
+
+  async migrate(): Promise<void> {
+    await runMigrations(this.adapter, MIGRATIONS, this.now);
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear();
+    await this.adapter.close();
+  }
+
+  deploymentSecret(): Promise<Buffer> {
+    return this.adapter.deploymentSecret();
+  }
+
+  /** For src/points (see Store.sharedTables): writes go through 'none'-scoped write transactions. */
+  sharedTables(): SharedTables {
+    const adapter = this.adapter;
+    return {
+      dialect: adapter.dialect,
+      db: adapter.db as Kysely<any>,
+      write: (fn) => adapter.writeTransaction('none', (trx) => fn(trx as Kysely<any>)),
+    };
+  }
+
+  async isInitialised(): Promise<boolean> {
+    const row = await this.db.selectFrom('orgs').select('id').limit(1).executeTakeFirst();
+    return row !== undefined;
+  }
+
+  // ---- organisations and users -------------------------------------------------------------
+
+  async createOrg(name: string, actor: Actor): Promise<Org> {
+    const orgName = validName(name);
+    try {
+      return await this.adapter.writeTransaction('none', async (trx) => {
+        const existing = await trx.selectFrom('orgs').select('id').where('name', '=', orgName).executeTakeFirst();
+        if (existing) throw rekeyError('DUPLICATE_ORG', { name: orgName });
+        const at = this.now().getTime();
+        const org = { id: randomUUID(), name: orgName, created_at: at };
+        await trx.insertInto('orgs').values(org).execute();
+        await this.audit(trx, org.id, 'org.create', { type: 'org', id: org.id }, actor, at, { name: orgName });
+        return toOrg(org);
+      });
+    } catch (error) {
+      if (this.adapter.isUniqueViolation(error)) throw rekeyError('DUPLICATE_ORG', { name: orgName }, { cause: error });
+      throw error;
+    }
+  }
+
+  async getOrg(orgId: string): Promise<Org | undefined> {
+    const row = await this.db.selectFrom('orgs').selectAll().where('id', '=', orgId).executeTakeFirst();
+    return row && toOrg(row);
+  }
+
+  async findOrg(idOrName: string): Promise<Org | undefined> {
+    const row = await this.db
+      .selectFrom('orgs')
+      .selectAll()
+      .where((eb) => eb.or([eb('id', '=', idOrName), eb('name', '=', idOrName)]))
+      .orderBy(sql`case when id = ${idOrName} then 0 else 1 end`)
+      .executeTakeFirst();
+    return row && toOrg(row);
+  }
+
+  async listOrgs(): Promise<Org[]> {
+    const rows = await this.db.selectFrom('orgs').selectAll().orderBy('created_at').orderBy('name').execute();
+    return rows.map(toOrg);
+  }
+
+  async createUser(
+    orgId: string,
+    user: { email: string; name: string; role: Role; passwordHash: string },
+    actor: Actor,
+  ): Promise<User> {
+    const email = validEmail(user.email);
+    const name = validName(user.name);
+    if (!ROLES.includes(user.role)) {
+      throw rekeyError('BAD_REQUEST', { detail: `Unknown role "${String(user.role)}"; use one of ${ROLES.join(', ')}` });
+    }
+    try {
+      return await this.changeOrg(orgId, () => rekeyError('ORG_NOT_FOUND', { org: orgId }), async (trx, at) => {
+        const taken = await trx
+          .selectFrom('users')
+          .select('id')
+          .where(sql<SqlBool>`lower(email) = ${email.toLowerCase()}`)
+          .executeTakeFirst();
+        if (taken) throw rekeyError('DUPLICATE_EMAIL', { email });
+        const row: UsersTable = {
+          id: randomUUID(),
+          org_id: orgId,
+          email,
+          name,
+          role: user.role,
+          password_hash: user.passwordHash,
+          created_at: at,
+          disabled: 0,
+        };
+        await trx.insertInto('users').values(row).execute();
+        await this.audit(trx, orgId, 'user.create', { type: 'user', id: row.id }, actor, at, { email, role: user.role });
+        return { result: toUser(row) };
+      });
+    } catch (error) {
+      if (this.adapter.isUniqueViolation(error)) throw rekeyError('DUPLICATE_EMAIL', { email }, { cause: error });
+      throw error;
+    }
+  }
+
+  async getUser(orgId: string, userId: string): Promise<User | undefined> {
+    const row = await this.db
+      .selectFrom('users')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .where('id', '=', userId)
+      .executeTakeFirst();
+    return row && toUser(row);
+  }
+
+  async findUserByEmail(email: string): Promise<User | undefined> {
+    const row = await this.db
+      .selectFrom('users')
+      .selectAll()
+      .where(sql<SqlBool>`lower(email) = ${email.trim().toLowerCase()}`)
+      .executeTakeFirst();
+    return row && toUser(row);
+  }
+
+  async listUsers(orgId: string): Promise<User[]> {
+    const rows = await this.db
+      .selectFrom('users')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .orderBy('created_at')
+      .orderBy('email')
+      .execute();
+    return rows.map(toUser);
+  }
+
+  // ---- API keys ------------------------------------------------------------------------------
+
+  async createApiKey(orgId: string, key: { name: string; hash: string; last4: string }, actor: Actor): Promise<ApiKey> {
+    const name = validName(key.name);
+    return this.changeOrg(orgId, () => rekeyError('ORG_NOT_FOUND', { org: orgId }), async (trx, at) => {
+      if ((await this.countLiveKeys(trx, orgId, at)) >= this.maxApiKeys) {
+        throw rekeyError('API_KEY_LIMIT_REACHED', { limit: this.maxApiKeys });
+      }
+      const row = newApiKeyRow(orgId, name, key, actor, at);
+      await trx.insertInto('api_keys').values(row).execute();
+      await this.audit(trx, orgId, 'api_key.create', { type: 'api_key', id: row.id }, actor, at, { name, last4: row.last4 });
+      return { result: toApiKey(row) };
+    });
+  }
+
+  async getApiKey(orgId: string, keyId: string): Promise<ApiKey | undefined> {
+    const row = await this.db
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .where('id', '=', keyId)
+      .executeTakeFirst();
+    return row && toApiKey(row);
+  }
+
+  /**
+   * Without `page`, every matching key (for internal callers); the HTTP layer passes
+   * Datadog's defaults. Sorted by `created_at` ascending unless told otherwise.
+   */
+  async listApiKeys(orgId: string, query: ApiKeyListQuery = {}): Promise<Listed<ApiKey>> {
+    const status = query.status ?? 'active';
+    const filtered = this.db
+      .selectFrom('api_keys')
+      .where('org_id', '=', orgId)
+      .$if(status !== 'all', (qb) => qb.where('status', '=', status))
+      .$if(query.filter !== undefined && query.filter !== '', (qb) =>
+        qb.where((eb) => eb.or([nameContains(query.filter!), eb('last4', '=', query.filter!.toLowerCase())])),
+      )
+      .$call((qb) => inRange(qb, 'created_at', query.createdAt))
+      .$call((qb) => inRange(qb, 'modified_at', query.modifiedAt));
+    const sort = query.sort ?? { field: 'created_at', direction: 'asc' };
+    const rows = await paged(
+      filtered.selectAll().orderBy(sort.field, sort.direction).orderBy('id', sort.direction),
+      query.page,
+    ).execute();
+    return { items: rows.map(toApiKey), totalFiltered: await count(filtered) };
+  }
+
+  async renameApiKey(orgId: string, keyId: string, name: string, actor: Actor): Promise<ApiKey> {
+    const newName = validName(name);
+    return this.changeOrg(orgId, () => rekeyError('API_KEY_NOT_FOUND'), async (trx, at) => {
+      const row = await this.apiKeyRow(trx, orgId, keyId);
+      if (row.status === 'revoked') throw rekeyError('API_KEY_REVOKED');
+      const updated: ApiKeysTable = { ...row, name: newName, modified_at: at, modified_by: actor.userId };
+      await trx
+        .updateTable('api_keys')
+        .set({ name: newName, modified_at: at, modified_by: actor.userId })
+        .where('id', '=', keyId)
+        .execute();
+      await this.audit(trx, orgId, 'api_key.rename', { type: 'api_key', id: keyId }, actor, at, {
+        from: row.name,
+        to: newName,
+        last4: row.last4,
+      });
+      return { result: toApiKey(updated) };
+    });
+  }
+
+  async revokeApiKey(orgId: string, keyId: string, actor: Actor): Promise<ApiKey> {
+    return this.changeOrg(orgId, () => rekeyError('API_KEY_NOT_FOUND'), async (trx, at) => {
+      const row = await this.apiKeyRow(trx, orgId, keyId);
+      if (row.status === 'revoked') return { result: toApiKey(row) };
+      if (row.expires_at === null && (await this.countPermanentKeys(trx, orgId, keyId)) === 0) {
+        throw rekeyError('LAST_ACTIVE_API_KEY');
+      }
+      const change = { status: 'revoked', revoked_at: at, revoked_by: actor.userId, modified_at: at, modified_by: actor.userId };
+      await trx.updateTable('api_keys').set(change).where('id', '=', keyId).execute();
+      await this.audit(trx, orgId, 'api_key.revoke', { type: 'api_key', id: keyId }, actor, at, {
+        name: row.name,
+        last4: row.last4,
+      });
+      return { result: toApiKey({ ...row, ...change }), changes: [keyChange(row)] };
+    });
+  }
+
+  async restoreApiKey(orgId: string, keyId: string, actor: Actor): Promise<ApiKey> {
+    return this.changeOrg(orgId, () => rekeyError('API_KEY_NOT_FOUND'), async (trx, at) => {
+      const row = await this.apiKeyRow(trx, orgId, keyId);
+      if (row.status !== 'revoked') throw rekeyError('API_KEY_NOT_REVOKED');
+      if (row.revoked_at === null || at - row.revoked_at > this.restoreWindowMs) {
+        throw rekeyError('RESTORE_WINDOW_PASSED', { days: Math.round(this.restoreWindowMs / DAY_MS) });
+      }
+      if ((await this.countLiveKeys(trx, orgId, at)) >= this.maxApiKeys) {
+        throw rekeyError('API_KEY_LIMIT_REACHED', { limit: this.maxApiKeys });
+      }
+      const change = { status: 'active', revoked_at: null, revoked_by: null, modified_at: at, modified_by: actor.userId };
+      await trx.updateTable('api_keys').set(change).where('id', '=', keyId).execute();
+      await this.audit(trx, orgId, 'api_key.restore', { type: 'api_key', id: keyId }, actor, at, {
+        name: row.name,
+        last4: row.last4,
+      });
+      return { result: toApiKey({ ...row, ...change }), changes: [keyChange(row)] };
+    });
+  }
+
+  async rollApiKey(
+    orgId: string,
+    keyId: string,
+    replacement: { name?: string; hash: string; last4: string },
+    graceMs: number,
+    actor: Actor,
+  ): Promise<{ previous: ApiKey; replacement: ApiKey }> {
+    if (!Number.isFinite(graceMs) || graceMs < 0) {
+      throw rekeyError('BAD_REQUEST', { detail: 'The grace period must be zero or a positive number of seconds' });
+    }
+    const newName = replacement.name === undefined ? undefined : validName(replacement.name);
+    return this.changeOrg(orgId, () => rekeyError('API_KEY_NOT_FOUND'), async (trx, at) => {
+      const row = await this.apiKeyRow(trx, orgId, keyId);
+      if (row.status === 'revoked') throw rekeyError('API_KEY_REVOKED');
+      const oldIsLive = row.expires_at === null || row.expires_at > at;
+      const liveAfter = (await this.countLiveKeys(trx, orgId, at)) + 1 - (graceMs === 0 && oldIsLive ? 1 : 0);
+      if (liveAfter > this.maxApiKeys) throw rekeyError('API_KEY_LIMIT_REACHED', { limit: this.maxApiKeys });
+
+      const fresh = { ...newApiKeyRow(orgId, newName ?? row.name, replacement, actor, at), rolled_from_id: row.id };
+      await trx.insertInto('api_keys').values(fresh).execute();
+
+      // A roll never extends a key's life: keep an earlier expiry.
+      const expiresAt = row.expires_at === null ? at + graceMs : Math.min(row.expires_at, at + graceMs);
+      const change =
+        graceMs === 0
+          ? { status: 'revoked', revoked_at: at, revoked_by: actor.userId, modified_at: at, modified_by: actor.userId }
+          : { expires_at: expiresAt, modified_at: at, modified_by: actor.userId };
+      await trx.updateTable('api_keys').set(change).where('id', '=', keyId).execute();
+
+      await this.audit(trx, orgId, 'api_key.create', { type: 'api_key', id: fresh.id }, actor, at, {
+        name: fresh.name,
+        last4: fresh.last4,
+        rolled_from: row.id,
+      });
+      await this.audit(trx, orgId, 'api_key.roll', { type: 'api_key', id: keyId }, actor, at, {
+        last4: row.last4,
+        replacement_id: fresh.id,
+        replacement_last4: fresh.last4,
+        grace_ms: graceMs,
+        expires_at: graceMs === 0 ? at : expiresAt,
+      });
+      return {
+        result: { previous: toApiKey({ ...row, ...change }), replacement: toApiKey(fresh) },
+        changes: [keyChange(row)],
+      };
+    });
+  }
+
+  async findApiKeyByHash(hash: string): Promise<ApiKey | undefined> {
+    const row = await this.db.selectFrom('api_keys').selectAll().where('hash', '=', hash).executeTakeFirst();
+    return row && toApiKey(row);
+  }
+
+  // ---- application keys ----------------------------------------------------------------------
+
+  async createAppKey(
+    orgId: string,
+    ownerId: string,
+    key: { name: string; hash: string; last4: string; scopes?: string[] | null },
+    actor: Actor,
+  ): Promise<AppKey> {
+    const name = validName(key.name);
+    return this.changeOrg(orgId, () => rekeyError('ORG_NOT_FOUND', { org: orgId }), async (trx, at) => {
+      const owner = await trx
+        .selectFrom('users')
+        .select('id')
+        .where('org_id', '=', orgId)
+        .where('id', '=', ownerId)
+        .executeTakeFirst();
+      if (!owner) throw rekeyError('USER_NOT_FOUND');
+      const row: AppKeysTable = {
+        id: randomUUID(),
+        org_id: orgId,
+        owner_id: ownerId,
+        name,
+        hash: key.hash,
+        last4: key.last4,
+        scopes: key.scopes == null ? null : JSON.stringify(key.scopes),
+        created_at: at,
+        modified_at: at,
+        last_used_at: null,
+      };
+      await trx.insertInto('app_keys').values(row).execute();
+      await this.audit(trx, orgId, 'app_key.create', { type: 'app_key', id: row.id }, actor, at, {
+        name,
+        last4: row.last4,
+        owner_id: ownerId,
+      });
+      return { result: toAppKey(row) };
+    });
+  }
+
+  async getAppKey(orgId: string, keyId: string): Promise<AppKey | undefined> {
+    const row = await this.db
+      .selectFrom('app_keys')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .where('id', '=', keyId)
+      .executeTakeFirst();
+    return row && toAppKey(row);
+  }
+
+  async listAppKeys(orgId: string, query: AppKeyListQuery = {}): Promise<Listed<AppKey>> {
+    const filtered = this.db
+      .selectFrom('app_keys')
+      .where('org_id', '=', orgId)
+      .$if(query.ownerId !== undefined, (qb) => qb.where('owner_id', '=', query.ownerId!))
+      .$if(query.filter !== undefined && query.filter !== '', (qb) =>
+        qb.where((eb) => eb.or([nameContains(query.filter!), eb('last4', '=', query.filter!.toLowerCase())])),
+      )
+      .$call((qb) => inRange(qb, 'created_at', query.createdAt));
+    const sort = query.sort ?? { field: 'created_at', direction: 'asc' };
+    const rows = await paged(
+      filtered.selectAll().orderBy(sort.field, sort.direction).orderBy('id', sort.direction),
+      query.page,
+    ).execute();
+    return { items: rows.map(toAppKey), totalFiltered: await count(filtered) };
+  }
+
+  async updateAppKey(
+    orgId: string,
+    keyId: string,
+    change: { name?: string; scopes?: string[] | null },
+    actor: Actor,
+  ): Promise<AppKey> {
+    const name = change.name === undefined ? undefined : validName(change.name);
+    return this.changeOrg(orgId, () => rekeyError('APP_KEY_NOT_FOUND'), async (trx, at) => {
+      const row = await trx
+        .selectFrom('app_keys')
+        .selectAll()
+        .where('org_id', '=', orgId)
+        .where('id', '=', keyId)
+        .executeTakeFirst();
+      if (!row) throw rekeyError('APP_KEY_NOT_FOUND');
+      const set = {
+        name: name ?? row.name,
+        scopes: change.scopes === undefined ? row.scopes : change.scopes === null ? null : JSON.stringify(change.scopes),
+        modified_at: at,
+      };
+      await trx.updateTable('app_keys').set(set).where('id', '=', keyId).execute();
+      await this.audit(trx, orgId, 'app_key.update', { type: 'app_key', id: keyId }, actor, at, {
+        last4: row.last4,
+        ...(name !== undefined ? { from: row.name, to: name } : {}),
+        ...(change.scopes !== undefined ? { scopes: change.scopes } : {}),
+      });
+      return { result: toAppKey({ ...row, ...set }) };
+    });
+  }
+
+  /** Also announced on the key-change feed, so a cache that holds the app key drops it. */
+  async deleteAppKey(orgId: string, keyId: string, actor: Actor): Promise<void> {
+    return this.changeOrg(orgId, () => rekeyError('APP_KEY_NOT_FOUND'), async (trx, at) => {
+      const row = await trx
+        .selectFrom('app_keys')
+        .selectAll()
+        .where('org_id', '=', orgId)
+        .where('id', '=', keyId)
+        .executeTakeFirst();
+      if (!row) throw rekeyError('APP_KEY_NOT_FOUND');
+      await trx.deleteFrom('app_keys').where('id', '=', keyId).execute();
+      await this.audit(trx, orgId, 'app_key.delete', { type: 'app_key', id: keyId }, actor, at, {
+        name: row.name,
+        last4: row.last4,
+      });
+      return { result: undefined, changes: [{ keyId: row.id, hash: row.hash, orgId: row.org_id }] };
+    });
+  }
+
+  async findAppKeyByHash(hash: string): Promise<AppKey | undefined> {
+    const row = await this.db.selectFrom('app_keys').selectAll().where('hash', '=', hash).executeTakeFirst();
+    return row && toAppKey(row);
+  }
+
+  // ---- audit ---------------------------------------------------------------------------------
+
+  async recordAudit(
+    orgId: string,
+    action: string,
+    target: { type: string; id: string | null },
+    actor: Actor,
+    details: Record<string, unknown> = {},
+  ): Promise<void> {
+    // Through a write transaction like every write: see the SQLite adapter on in-process turns.
+    await this.adapter.writeTransaction('none', (trx) =>
+      this.audit(trx, orgId, action, target, actor, this.now().getTime(), details),
+    );
+  }
+
+  /** Newest first. */
+  async listAuditEvents(orgId: string, query: AuditQuery = {}): Promise<Listed<AuditEvent>> {
+    const filtered = this.db
+      .selectFrom('audit_events')
+      .where('org_id', '=', orgId)
+      .$if(query.action !== undefined, (qb) => qb.where('action', '=', query.action!))
+      .$call((qb) => inRange(qb, 'at', { start: query.from, end: query.to }));
+    const rows = await paged(filtered.selectAll().orderBy('at', 'desc').orderBy('id', 'desc'), query.page).execute();
+    return { items: rows.map(toAuditEvent), totalFiltered: await count(filtered) };
+  }
+
+  // ---- key usage -----------------------------------------------------------------------------
+
+  async recordKeyUsage(deltas: KeyUsageDelta[]): Promise<void> {
+    const merged = mergeDeltas(deltas);
+    if (merged.length === 0) return;
+    const lastUsed = new Map<string, number>();
+    for (const d of merged) lastUsed.set(d.key_id, Math.max(lastUsed.get(d.key_id) ?? 0, d.last_seen));
+    await this.adapter.writeTransaction('none', async (trx) => {
+      for (let i = 0; i < merged.length; i += USAGE_CHUNK) {
+        await trx
+          .insertInto('key_host_usage')
+          .values(merged.slice(i, i + USAGE_CHUNK))
+          .onConflict((oc) =>
+            oc.columns(['key_id', 'host']).doUpdateSet({
+              first_seen: sql`case when excluded.first_seen < key_host_usage.first_seen then excluded.first_seen else key_host_usage.first_seen end`,
+              last_seen: sql`case when excluded.last_seen > key_host_usage.last_seen then excluded.last_seen else key_host_usage.last_seen end`,
+              points: sql`key_host_usage.points + excluded.points`,
+              agent_version: sql`coalesce(excluded.agent_version, key_host_usage.agent_version)`,
+            }),
+          )
+          .execute();
+      }
+      // Sorted key order so concurrent batches lock api_keys rows in the same order.
+      for (const [keyId, at] of [...lastUsed].sort(([a], [b]) => (a < b ? -1 : 1))) {
+        await trx
+          .updateTable('api_keys')
+          .set({ last_used_at: sql`case when last_used_at is null or last_used_at < ${at} then ${at} else last_used_at end` })
+          .where('id', '=', keyId)
+          .execute();
+      }
+    });
+  }
+
+  /** Most recently seen first. Throws API_KEY_NOT_FOUND for a key outside `orgId`. */
+  async listKeyHosts(orgId: string, keyId: string, since?: Date): Promise<KeyHostUsage[]> {
+    if (!(await this.getApiKey(orgId, keyId))) throw rekeyError('API_KEY_NOT_FOUND');
+    const rows = await this.db
+      .selectFrom('key_host_usage')
+      .selectAll()
+      .where('key_id', '=', keyId)
+      .$if(since !== undefined, (qb) => qb.where('last_seen', '>=', since!.getTime()))
+      .orderBy('last_seen', 'desc')
+      .orderBy('host')
+      .execute();
+    return rows.map((row) => ({
+      keyId: row.key_id,
+      host: row.host,
+      firstSeen: new Date(Number(row.first_seen)),
+      lastSeen: new Date(Number(row.last_seen)),
+      points: Number(row.points),
+      agentVersion: row.agent_version,
+    }));
+  }
+
+  // ---- change feed ---------------------------------------------------------------------------
+
+  async watchKeyChanges(listener: KeyChangeListener): Promise<() => Promise<void>> {
+    this.listeners.add(listener);
+    const stopRemote = await this.adapter.listenRemoteKeyChanges(listener);
+    return async () => {
+      this.listeners.delete(listener);
+      await stopRemote();
+    };
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  /**
+   * One change to an organisation: holds its lock, checks it exists (else `missing()`), runs
+   * `fn`, publishes its key changes inside the transaction and, after the commit and before
+   * returning, tells this process's listeners (so a cache is updated before a revoke responds).
+   */
+  private async changeOrg<T>(
+    orgId: string,
+    missing: () => RekeyError,
+    fn: (trx: Trx, at: number) => Promise<{ result: T; changes?: KeyChange[] }>,
+  ): Promise<T> {
+    const { result, changes } = await this.adapter.writeTransaction({ orgId }, async (trx) => {
+      const org = await trx.selectFrom('orgs').select('id').where('id', '=', orgId).executeTakeFirst();
+      if (!org) throw missing();
+      const outcome = await fn(trx, this.now().getTime());
+      if (outcome.changes?.length) await this.adapter.publishKeyChanges(trx, outcome.changes);
+      return outcome;
+    });
+    if (changes) this.emit(changes);
+    return result;
+  }
+
+  private emit(changes: readonly KeyChange[]): void {
+    for (const listener of this.listeners) {
+      for (const change of changes) {
+        try {
+          listener.onChange(change);
+        } catch (error) {
+          // The change is committed; a failing listener must not make the caller think otherwise.
+          process.emitWarning(`rekey: a key-change listener failed: ${String(error)}`);
+        }
+      }
+    }
+  }
+
+  private async apiKeyRow(trx: Trx, orgId: string, keyId: string): Promise<ApiKeysTable> {
+    const row = await trx
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .where('id', '=', keyId)
+      .executeTakeFirst();
+    if (!row) throw rekeyError('API_KEY_NOT_FOUND');
+    return row;
+  }
+
+  /** Keys that count against the cap: not revoked and not past their expiry. */
+  private async countLiveKeys(trx: Trx, orgId: string, at: number): Promise<number> {
+    const row = await trx
+      .selectFrom('api_keys')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('org_id', '=', orgId)
+      .where('status', '=', 'active')
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', at)]))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** Active keys without an expiry, other than `exceptId`: the invariant's witnesses. */
+  private async countPermanentKeys(trx: Trx, orgId: string, exceptId: string): Promise<number> {
+    const row = await trx
+      .selectFrom('api_keys')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('org_id', '=', orgId)
+      .where('status', '=', 'active')
+      .where('expires_at', 'is', null)
+      .where('id', '!=', exceptId)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  private async audit(
+    trx: Trx,
+    orgId: string,
+    action: string,
+    target: { type: string; id: string | null },
+    actor: Actor,
+    at: number,
+    details: Record<string, unknown>,
+  ): Promise<void> {
+    const row: AuditEventsTable = {
+      id: randomUUID(),
+      org_id: orgId,
+      actor_id: actor.userId,
+      actor_kind: actor.kind,
+      action,
+      target_type: target.type,
+      target_id: target.id,
+      source_ip: actor.sourceIp,
+      at,
+      details: JSON.stringify(details),
+    };
+    await trx.insertInto('audit_events').values(row).execute();
+  }
+}
+
+// ---- validation ------------------------------------------------------------------------------
+
+/** Names are 1–255 characters once trimmed; the trimmed name is what is stored. */
+function validName(name: string): string {
+  const trimmed = typeof name === 'string' ? name.trim() : '';
+  if (trimmed.length === 0) throw rekeyError('INVALID_NAME', { detail: 'The name must not be empty' });
+  const length = [...trimmed].length;
+  if (length > MAX_NAME_LENGTH) {
+    throw rekeyError('INVALID_NAME', { detail: `The name has ${length} characters; it must have at most ${MAX_NAME_LENGTH}` });
+  }
+  return trimmed;
+}
+
+function validEmail(email: string): string {
+  const trimmed = typeof email === 'string' ? email.trim() : '';
+  if (!/^[^\s@]+@[^\s@]+$/.test(trimmed) || trimmed.length > 320) {
+    throw rekeyError('BAD_REQUEST', { detail: `"${trimmed}" is not an email address` });
+  }
+  return trimmed;
+}
+
+// ---- query helpers ---------------------------------------------------------------------------
+
+function nameContains(filter: string): Expression<SqlBool> {
+  const pattern = `%${filter.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  return sql<SqlBool>`lower(name) like ${pattern} escape '\\'`;
+}
+
+function inRange<DB, TB extends keyof DB, O>(
+  qb: SelectQueryBuilder<DB, TB, O>,
+  column: string,
+  range: TimeRange | undefined,
+): SelectQueryBuilder<DB, TB, O> {
+  let result = qb;
+  if (range?.start) result = result.where(sql.ref(column), '>=', range.start.getTime());
+  if (range?.end) result = result.where(sql.ref(column), '<=', range.end.getTime());
+  return result;
+}
+
+function paged<DB, TB extends keyof DB, O>(qb: SelectQueryBuilder<DB, TB, O>, page: Page | undefined) {
+  if (!page) return qb;
+  const size = Math.min(MAX_PAGE_SIZE, Math.max(1, Math.floor(page.size)));
+  const number = Math.max(0, Math.floor(page.number));
+  return qb.limit(size).offset(number * size);
+}
+
+async function count<DB, TB extends keyof DB, O>(qb: SelectQueryBuilder<DB, TB, O>): Promise<number> {
+  const row = await qb
+    .clearSelect()
+    .select((eb) => eb.fn.countAll().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number((row as { n: unknown }).n);
+}
+
+function mergeDeltas(deltas: KeyUsageDelta[]) {
+  const byKey = new Map<string, { key_id: string; host: string; first_seen: number; last_seen: number; points: number; agent_version: string | null }>();
+  for (const d of deltas) {
+    const id = `${d.keyId}\u0000${d.host}`;
+    const seen = byKey.get(id);
+    if (!seen) {
+      byKey.set(id, {
+        key_id: d.keyId,
+        host: d.host,
+        first_seen: d.firstSeen.getTime(),
+        last_seen: d.lastSeen.getTime(),
+        points: d.points,
+        agent_version: d.agentVersion ?? null,
+      });
+    } else {
+      seen.first_seen = Math.min(seen.first_seen, d.firstSeen.getTime());
+      seen.last_seen = Math.max(seen.last_seen, d.lastSeen.getTime());
+      seen.points += d.points;
+      seen.agent_version = d.agentVersion ?? seen.agent_version;
+    }
+  }
+  // Sorted so concurrent batches take row locks in the same order (no deadlocks on PostgreSQL).
+  return [...byKey.values()].sort((a, b) => (a.key_id + a.host < b.key_id + b.host ? -1 : 1));
+}
+
+// ---- row mapping -----------------------------------------------------------------------------
+
+function date(ms: number | string): Date {
+  return new Date(Number(ms));
+}
+
+function dateOrNull(ms: number | string | null): Date | null {
+  return ms === null ? null : new Date(Number(ms));
+}
+
+function newApiKeyRow(
+  orgId: string,
+  name: string,
+  key: { hash: string; last4: string },
+  actor: Actor,
+  at: number,
+): ApiKeysTable {
+  return {
+    id: randomUUID(),
+    org_id: orgId,
+    name,
+    hash: key.hash,
+    last4: key.last4,
+    status: 'active',
+    created_at: at,
+    created_by: actor.userId,
+    modified_at: at,
+    modified_by: actor.userId,
+    revoked_at: null,
+    revoked_by: null,
+    expires_at: null,
+    last_used_at: null,
+    rolled_from_id: null,
+  };
+}
+
+function keyChange(row: ApiKeysTable): KeyChange {
+  return { keyId: row.id, hash: row.hash, orgId: row.org_id };
+}
+
+function toOrg(row: { id: string; name: string; created_at: number }): Org {
+  return { id: row.id, name: row.name, createdAt: date(row.created_at) };
+}
+
+function toUser(row: UsersTable): User {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    email: row.email,
+    name: row.name,
+    role: row.role as Role,
+    passwordHash: row.password_hash,
+    createdAt: date(row.created_at),
+    disabled: Number(row.disabled) !== 0,
+  };
+}
+
+function toApiKey(row: ApiKeysTable): ApiKey {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    name: row.name,
+    hash: row.hash,
+    last4: row.last4,
+    status: row.status as ApiKey['status'],
+    createdAt: date(row.created_at),
+    createdBy: row.created_by,
+    modifiedAt: date(row.modified_at),
+    modifiedBy: row.modified_by,
+    revokedAt: dateOrNull(row.revoked_at),
+    revokedBy: row.revoked_by,
+    expiresAt: dateOrNull(row.expires_at),
+    lastUsedAt: dateOrNull(row.last_used_at),
+    rolledFromId: row.rolled_from_id,
+  };
+}
+
+function toAppKey(row: AppKeysTable): AppKey {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    ownerId: row.owner_id,
+    name: row.name,
+    hash: row.hash,
+    last4: row.last4,
+    scopes: row.scopes === null ? null : (JSON.parse(row.scopes) as string[]),
+    createdAt: date(row.created_at),
+    modifiedAt: date(row.modified_at),
+    lastUsedAt: dateOrNull(row.last_used_at),
+  };
+}
+
+function toAuditEvent(row: AuditEventsTable): AuditEvent {
+  return {
+    id: row.id,
+    orgId: row.org_id,
+    actorId: row.actor_id,
+    actorKind: row.actor_kind as AuditEvent['actorKind'],
+    action: row.action,
+    targetType: row.target_type,
+    targetId: row.target_id,
+    sourceIp: row.source_ip,
+    at: date(row.at),
+    details: JSON.parse(row.details) as Record<string, unknown>,
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * Embedded SQLite (better-sqlite3) behind the store: one file `rekey.db` in the data
+ * directory, WAL so readers never wait for the writer, `busy_timeout` so a writer in another
+ * process waits for the lock instead of failing.
+ */
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, SqliteDialect, sql } from 'kysely';
+import { loadDeploymentSecret } from '../keys/key-hasher.js';
+import type { Database } from './schema.js';
+import type { StoreAdapter, WriteScope } from './store-adapter.js';
+
+export const SQLITE_FILE_NAME = 'rekey.db';
+/** How long a writer waits for another process's write transaction before failing. */
+const BUSY_TIMEOUT_MS = 15_000;
+
+/**
+ * One queue per database file in this process. better-sqlite3 waits for a busy lock
+ * synchronously, blocking the event loop; if two Store instances in one process shared a file,
+ * the second's `BEGIN IMMEDIATE` would block the very loop the first needs to commit. So
+ * writers in one process take turns here first, and only other processes meet the busy wait.
+ */
+const fileQueues = new Map<string, Promise<unknown>>();
+
+function serialise<T>(file: string, task: () => Promise<T>): Promise<T> {
+  const previous = fileQueues.get(file) ?? Promise.resolve();
+  const run = previous.then(task, task);
+  const tail = run.then(
+    () => undefined,
+    () => undefined,
+  );
+  fileQueues.set(file, tail);
+  void tail.then(() => {
+    if (fileQueues.get(file) === tail) fileQueues.delete(file);
+  });
+  return run;
+}
+
+export function createSqliteAdapter(options: { file: string; dataDir: string }): StoreAdapter {
+  const database = new BetterSqlite3(options.file);
+  database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  database.pragma('journal_mode = WAL');
+  database.pragma('synchronous = NORMAL');
+  database.pragma('foreign_keys = ON');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  let secret: Buffer | undefined;
+
+  return {
+    dialect: 'sqlite',
+    db,
+
+    writeTransaction<T>(_scope: WriteScope, fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+      // SQLite has one writer per file: `BEGIN IMMEDIATE` takes the write lock up front, so
+      // every scope is serialised against every other writer, in this process and others.
+      return serialise(options.file, () =>
+        db.connection().execute(async (conn) => {
+          await sql`begin immediate`.execute(conn);
+          try {
+            const result = await fn(conn);
+            await sql`commit`.execute(conn);
+            return result;
+          } catch (error) {
+            if (database.inTransaction) await sql`rollback`.execute(conn);
+            throw error;
+          }
+        }),
+      );
+    },
+
+    async publishKeyChanges(): Promise<void> {
+      // In-process listeners are called by the store after commit; there are no other nodes.
+    },
+
+    async listenRemoteKeyChanges() {
+      return async () => {};
+    },
+
+    async deploymentSecret(): Promise<Buffer> {
+      secret ??= loadDeploymentSecret({ dataDir: options.dataDir });
+      return secret;
+    },
+
+    isUniqueViolation(error: unknown): boolean {
+      const code = (error as { code?: unknown } | null)?.code;
+      return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+    },
+
+    async close(): Promise<void> {
+      await db.destroy();
+    },
+  };
+}
