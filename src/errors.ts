@@ -226,6 +226,14 @@ export const errorCatalogue = {
     (p) => `Cannot read the TLS file ${p.file}: ${p.reason}; check --tls-cert and --tls-key`,
   ),
 
+  // ---- ui (src/ui) --------------------------------------------------------------------
+  CSRF_TOKEN_INVALID: spec(
+    403,
+    1,
+    () => 'This form is out of date or was not sent from this site. Reload the page and try again.',
+  ),
+  SIGN_IN_FAILED: spec(401, 1, () => 'Email or password is incorrect.'),
+
   // ---- CLI (src/cli) -------------------------------------------------------------------
   USAGE: spec<{ detail: string }>(400, 2, (p) => p.detail),
 } as const;
