@@ -1,0 +1,368 @@
+/**
+ * The metric intake as a Fastify plugin (PRODUCT.md §3):
+ *
+ *   POST /api/v1/series     Datadog v1 JSON                      → 202 {"status":"ok"}
+ *   POST /api/v2/series     v2 JSON, or Agent 7 protobuf          → 202 {"errors":[]}
+ *   POST /api/v1/check_run  array of service checks               → 202 {"status":"ok"}
+ *   POST /intake/           host metadata (latest kept per host)  → 202 {"status":"ok"}
+ *   GET  /api/v1/query      metric query (management auth)        → Datadog's MetricsQueryResponse
+ *   GET  /api/v1/hosts      hosts seen (management auth)          → Datadog's HostListResponse
+ *
+ * Order of work per request, cheapest refusal first: the API key is verified from memory in
+ * `onRequest`, before a byte of the body is read (403 {"errors":["Forbidden"]}); then the body
+ * is read with the wire limit and decompressed with the decoded limit (413 as soon as either
+ * is crossed); then decoded and validated (400 naming the problem); then stored, and the 202
+ * is sent only once the points are committed (see point-writer.ts).
+ *
+ * The plugin is encapsulated (not wrapped in fastify-plugin): its raw-body content-type
+ * parser and its error handler apply to its own routes only.
+ *
+ * @example
+ *   await app.register(intakePlugin, { store, hasher });
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { RekeyError, rekeyError } from '../errors.js';
+import { parseKey } from '../keys/key-format.js';
+import type { KeyHasher } from '../keys/key-hasher.js';
+import type { ApiKey, Store } from '../store/store.js';
+import { KyselyPointStore } from '../points/kysely-point-store.js';
+import { evaluateMetricQuery, parseMetricQuery } from '../points/metric-query.js';
+import type { HostSighting, PointStore, StoredPoint } from '../points/point-store.js';
+import { PointWriter } from '../points/point-writer.js';
+import { ApiKeyVerifier } from './api-key-verifier.js';
+import { decodeCheckRuns } from './check-run-payload.js';
+import { decompressBody, parseContentEncoding } from './decompress-body.js';
+import { decodeHostMetadata } from './host-metadata-payload.js';
+import { V1_LIMITS, V2_LIMITS, type IntakeLimits } from './intake-limits.js';
+import { readBody } from './read-body.js';
+import {
+  DEFAULT_TIMESTAMP_WINDOW,
+  decodeProtoSeries,
+  decodeV1Series,
+  decodeV2Series,
+  parseJsonBody,
+  pointsPerHost,
+  type IntakeSeries,
+  type TimestampWindow,
+} from './series-payload.js';
+import { UsageAggregator } from './usage-aggregator.js';
+
+export interface IntakePluginOptions {
+  store: Store;
+  hasher: KeyHasher;
+  /** Default: KyselyPointStore over `store.sharedTables()`. */
+  pointStore?: PointStore;
+  limits?: { v1?: IntakeLimits; v2?: IntakeLimits };
+  /** Key-usage flush interval (default 1000 ms: at most one usage write per second). */
+  usageFlushIntervalMs?: number;
+  /** Point batches: extra wait when idle (default 0) and the largest batch. */
+  pointFlushDelayMs?: number;
+  maxBatchPoints?: number;
+  /** Points older than this are deleted (default 7 days), swept every `sweepIntervalMs` (default 1 h). */
+  retentionSeconds?: number;
+  sweepIntervalMs?: number;
+  /** Accepted timestamps; default 10 min ahead, `retentionSeconds` back (series-payload.ts). */
+  timestampWindow?: Partial<TimestampWindow>;
+  /** Verifier cache lifetime, ≤ 5000 ms. */
+  cacheTtlMs?: number;
+  /**
+   * Authenticates the management reads (query, hosts) and returns the caller's org id;
+   * the server passes its own (DD-API-KEY + DD-APPLICATION-KEY). Default: a store lookup of both keys.
+   */
+  managementAuth?: (request: FastifyRequest, reply: FastifyReply) => Promise<string>;
+  /**
+   * BENCHMARKS ONLY: skip API-key verification and file everything under this org.
+   * Exists to measure verification's cost (bench/intake-auth-overhead.ts); never set by the server.
+   */
+  benchSkipVerification?: { orgId: string };
+  /** Clock (epoch ms), for tests. */
+  now?: () => number;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Size limits of an intake route. */
+    intakeLimits?: IntakeLimits;
+  }
+}
+
+interface Caller {
+  orgId: string;
+  key: ApiKey | null;
+}
+
+const callers = new WeakMap<FastifyRequest, Caller>();
+
+const V1_ACCEPTED = { status: 'ok' };
+const V2_ACCEPTED = { errors: [] as string[] };
+
+export async function intakePlugin(app: FastifyInstance, options: IntakePluginOptions): Promise<void> {
+  const now = options.now ?? Date.now;
+  const limitsV1 = options.limits?.v1 ?? V1_LIMITS;
+  const limitsV2 = options.limits?.v2 ?? V2_LIMITS;
+  const retentionSeconds = options.retentionSeconds ?? 7 * 24 * 3600;
+  const window: TimestampWindow = {
+    futureSeconds: options.timestampWindow?.futureSeconds ?? DEFAULT_TIMESTAMP_WINDOW.futureSeconds,
+    maxAgeSeconds: options.timestampWindow?.maxAgeSeconds ?? retentionSeconds,
+  };
+  const pointStore = options.pointStore ?? new KyselyPointStore(options.store.sharedTables());
+  const writer = new PointWriter(pointStore, {
+    ...(options.pointFlushDelayMs === undefined ? {} : { flushDelayMs: options.pointFlushDelayMs }),
+    ...(options.maxBatchPoints === undefined ? {} : { maxBatchPoints: options.maxBatchPoints }),
+  });
+  const verifier = new ApiKeyVerifier(options.store, options.hasher, {
+    ...(options.cacheTtlMs === undefined ? {} : { ttlMs: options.cacheTtlMs }),
+    now,
+  });
+  const usage = new UsageAggregator(options.store, {
+    intervalMs: options.usageFlushIntervalMs ?? 1000,
+    now,
+    onError: (error) => app.log.warn({ err: error }, 'key usage could not be recorded; will retry'),
+  });
+  await verifier.start();
+  usage.start();
+
+  const sweep = async () => {
+    try {
+      const deleted = await pointStore.deleteOlderThan(Math.floor(now() / 1000) - retentionSeconds);
+      if (deleted > 0) app.log.info({ deleted }, 'retention: old points deleted');
+    } catch (error) {
+      app.log.warn({ err: error }, 'retention sweep failed; will retry');
+    }
+  };
+  const sweepTimer = setInterval(() => void sweep(), options.sweepIntervalMs ?? 3600_000);
+  sweepTimer.unref();
+
+  app.addHook('onClose', async () => {
+    clearInterval(sweepTimer);
+    await writer.close();
+    await usage.close();
+    await verifier.close();
+  });
+
+  // ---- body: raw bytes, size-limited and decompressed here, for every content type ----
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', async (request: FastifyRequest) => {
+    const limits = request.routeOptions.config.intakeLimits ?? limitsV1;
+    const encoding = parseContentEncoding(headerValue(request.headers['content-encoding']));
+    const wire = await readBody(request.raw, limits.wireBytes, encoding === 'identity' ? 'payload' : 'compressed payload');
+    return decompressBody(wire, encoding, limits.decodedBytes);
+  });
+
+  app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
+    if (error instanceof RekeyError) {
+      if (error.status >= 500) request.log.error({ err: error }, 'intake request failed');
+      return reply.code(error.status).send({ errors: [error.message] });
+    }
+    const status = error.statusCode;
+    if (status !== undefined && status >= 400 && status < 500) {
+      // Fastify's own messages may quote the body; a body may hold a key.
+      return reply.code(status).send({ errors: [status === 413 ? 'The request body is too large' : 'Bad request'] });
+    }
+    request.log.error({ err: error }, 'intake: storing failed');
+    return reply.code(503).send({ errors: ['The data could not be stored; retry'] });
+  });
+
+  // ---- authentication: from memory, before the body is read ----
+  const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (options.benchSkipVerification) {
+      callers.set(request, { orgId: options.benchSkipVerification.orgId, key: null });
+      return;
+    }
+    const header = request.headers['dd-api-key'];
+    let raw: string | undefined;
+    if (Array.isArray(header)) raw = '\u0000'; // repeated header: malformed
+    else if (header !== undefined) raw = header;
+    else {
+      const fromQuery = (request.query as Record<string, unknown> | undefined)?.api_key;
+      raw = typeof fromQuery === 'string' ? fromQuery : Array.isArray(fromQuery) ? '\u0000' : undefined;
+    }
+    const verdict = await verifier.verify(raw);
+    if (!verdict.ok) {
+      request.log.info({ intakeAuthFailure: verdict.reason }, 'intake: key refused');
+      return reply.code(403).send({ errors: ['Forbidden'] });
+    }
+    callers.set(request, { orgId: verdict.key.orgId, key: verdict.key });
+  };
+
+  const callerOf = (request: FastifyRequest): Caller => {
+    const caller = callers.get(request);
+    if (caller === undefined) throw new Error('intake route without authentication (a bug)');
+    return caller;
+  };
+
+  const bodyOf = (request: FastifyRequest): Buffer => {
+    const body = request.body;
+    if (!Buffer.isBuffer(body)) throw rekeyError('INVALID_PAYLOAD', { detail: 'The request has no body; send a payload' });
+    return body;
+  };
+
+  const store = async (caller: Caller, series: IntakeSeries[], agentVersion: string | null) => {
+    const nowMs = now();
+    const points: StoredPoint[] = [];
+    const hosts: HostSighting[] = [];
+    for (const s of series) {
+      for (const [ts, value] of s.points) {
+        points.push({ orgId: caller.orgId, metric: s.metric, host: s.host, tags: s.tags, ts, value, type: s.type, interval: s.interval });
+      }
+    }
+    const perHost = pointsPerHost(series);
+    for (const [host, count] of perHost) {
+      if (host !== '') hosts.push({ orgId: caller.orgId, host, firstSeen: nowMs, lastSeen: nowMs, agentVersion, metadata: null });
+      if (caller.key) usage.record(caller.key.id, host, count, agentVersion);
+    }
+    await writer.write({ points, hosts });
+  };
+
+  const seconds = () => Math.floor(now() / 1000);
+
+  app.post(
+    '/api/v1/series',
+    { config: { intakeLimits: limitsV1 }, onRequest: authenticate },
+    async (request, reply) => {
+      const caller = callerOf(request);
+      const series = decodeV1Series(parseJsonBody(bodyOf(request)), seconds(), window);
+      await store(caller, series, agentVersionOf(request));
+      return reply.code(202).send(V1_ACCEPTED);
+    },
+  );
+
+  app.post(
+    '/api/v2/series',
+    { config: { intakeLimits: limitsV2 }, onRequest: authenticate },
+    async (request, reply) => {
+      const caller = callerOf(request);
+      const body = bodyOf(request);
+      const contentType = headerValue(request.headers['content-type']) ?? '';
+      const series = /^application\/(x-)?protobuf\b/i.test(contentType)
+        ? decodeProtoSeries(body, seconds(), window)
+        : decodeV2Series(parseJsonBody(body), seconds(), window);
+      await store(caller, series, agentVersionOf(request));
+      return reply.code(202).send(V2_ACCEPTED);
+    },
+  );
+
+  app.post(
+    '/api/v1/check_run',
+    { config: { intakeLimits: limitsV1 }, onRequest: authenticate },
+    async (request, reply) => {
+      const caller = callerOf(request);
+      const runs = decodeCheckRuns(parseJsonBody(bodyOf(request)), seconds(), window);
+      const nowMs = now();
+      const hosts = [...new Set(runs.map((r) => r.host).filter((h) => h !== ''))];
+      await writer.write({
+        checkRuns: runs.map((r) => ({ orgId: caller.orgId, check: r.check, host: r.host, tags: r.tags, status: r.status, message: r.message, ts: r.timestamp })),
+        hosts: hosts.map((host) => ({ orgId: caller.orgId, host, firstSeen: nowMs, lastSeen: nowMs, agentVersion: null, metadata: null })),
+      });
+      if (caller.key) for (const host of hosts.length > 0 ? hosts : ['']) usage.record(caller.key.id, host, 0);
+      return reply.code(202).send(V1_ACCEPTED);
+    },
+  );
+
+  app.post(
+    '/intake/',
+    { config: { intakeLimits: limitsV1 }, onRequest: authenticate },
+    async (request, reply) => {
+      const caller = callerOf(request);
+      const metadata = decodeHostMetadata(parseJsonBody(bodyOf(request)));
+      const nowMs = now();
+      await writer.write({
+        hosts: [{ orgId: caller.orgId, host: metadata.host, firstSeen: nowMs, lastSeen: nowMs, agentVersion: metadata.agentVersion, metadata: metadata.document }],
+      });
+      if (caller.key) usage.record(caller.key.id, metadata.host, 0, metadata.agentVersion);
+      return reply.code(202).send(V1_ACCEPTED);
+    },
+  );
+
+  // ---- reads: management auth ----
+  const managementAuth = options.managementAuth ?? storeManagementAuth(options.store, options.hasher, verifier);
+
+  app.get('/api/v1/query', async (request, reply) => {
+    const orgId = await managementAuth(request, reply);
+    const query = request.query as Record<string, unknown>;
+    const from = integerParam(query.from, 'from');
+    const to = integerParam(query.to, 'to');
+    if (to < from) throw rekeyError('INVALID_QUERY', { detail: '"to" is before "from"' });
+    if (typeof query.query !== 'string' || query.query === '') {
+      throw rekeyError('INVALID_QUERY', { detail: 'The "query" parameter is required, e.g. avg:system.load.1{*}' });
+    }
+    const parsed = parseMetricQuery(query.query);
+    const points = await pointStore.queryPoints({ orgId, metric: parsed.metric, from, to });
+    return reply.send({
+      status: 'ok',
+      res_type: 'time_series',
+      series: evaluateMetricQuery(parsed, points),
+      from_date: from * 1000,
+      to_date: to * 1000,
+      query: query.query,
+      message: '',
+      group_by: parsed.groupBy,
+    });
+  });
+
+  app.get('/api/v1/hosts', async (request, reply) => {
+    const orgId = await managementAuth(request, reply);
+    const query = request.query as Record<string, unknown>;
+    const count = query.count === undefined ? 100 : integerParam(query.count, 'count');
+    const start = query.start === undefined ? 0 : integerParam(query.start, 'start');
+    if (count < 1 || count > 1000) throw rekeyError('INVALID_QUERY', { detail: '"count" must be between 1 and 1000' });
+    if (start < 0) throw rekeyError('INVALID_QUERY', { detail: '"start" must not be negative' });
+    const seenSince = query.from === undefined ? undefined : new Date(integerParam(query.from, 'from') * 1000);
+    const { hosts, totalMatching } = await pointStore.listHosts({
+      orgId,
+      ...(typeof query.filter === 'string' ? { filter: query.filter } : {}),
+      ...(seenSince ? { seenSince } : {}),
+      offset: start,
+      count,
+    });
+    const upSince = now() - 15 * 60_000; // Datadog shows a host "up" while it reported in the last ~15 min
+    return reply.send({
+      host_list: hosts.map((host, index) => ({
+        name: host.host,
+        host_name: host.host,
+        id: start + index + 1,
+        aliases: [host.host],
+        apps: ['agent'],
+        sources: ['agent'],
+        up: host.lastSeen.getTime() >= upSince,
+        is_muted: false,
+        last_reported_time: Math.floor(host.lastSeen.getTime() / 1000),
+        meta: host.agentVersion === null ? {} : { agent_version: host.agentVersion },
+        tags_by_source: {},
+      })),
+      total_matching: totalMatching,
+      total_returned: hosts.length,
+    });
+  });
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function agentVersionOf(request: FastifyRequest): string | null {
+  // The Datadog Agent sends `DD-Agent-Version`; rekey-agent too.
+  const value = headerValue(request.headers['dd-agent-version']);
+  return value === undefined || value === '' ? null : value.slice(0, 100);
+}
+
+function integerParam(value: unknown, name: string): number {
+  const number = typeof value === 'string' && /^-?\d{1,12}$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(number)) {
+    throw rekeyError('INVALID_QUERY', { detail: `"${name}" must be an integer (seconds since the epoch for from/to)` });
+  }
+  return number;
+}
+
+/** Management auth when the server gives none: DD-API-KEY (verified like the intake) + DD-APPLICATION-KEY of the same org. */
+function storeManagementAuth(store: Store, hasher: KeyHasher, verifier: ApiKeyVerifier) {
+  return async (request: FastifyRequest): Promise<string> => {
+    const apiHeader = request.headers['dd-api-key'];
+    const appHeader = request.headers['dd-application-key'];
+    const verdict = await verifier.verify(typeof apiHeader === 'string' ? apiHeader : undefined);
+    if (!verdict.ok || typeof appHeader !== 'string' || !parseKey(appHeader, 'app').ok) throw rekeyError('FORBIDDEN');
+    const appKey = await store.findAppKeyByHash(hasher.hash(appHeader));
+    if (appKey === undefined || appKey.orgId !== verdict.key.orgId) throw rekeyError('FORBIDDEN');
+    return verdict.key.orgId;
+  };
+}

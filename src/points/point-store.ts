@@ -1,0 +1,82 @@
+/**
+ * Where the intake's data lives: metric points, the hosts that sent them, check runs.
+ * One Kysely implementation (kysely-point-store.ts) serves SQLite and PostgreSQL; the tables
+ * are created by src/store/migrations/002-points.ts.
+ *
+ * Points are de-duplicated on (org, metric, host, tags, timestamp): writing the same point
+ * twice stores it once, the later value wins (an agent that re-sends a payload after a
+ * timeout must not double-count).
+ */
+
+/** One stored point. `tags` are sorted and de-duplicated; `ts` is epoch seconds. */
+export interface StoredPoint {
+  orgId: string;
+  metric: string;
+  host: string;
+  tags: readonly string[];
+  ts: number;
+  value: number;
+  type: 'gauge' | 'count' | 'rate';
+  interval: number | null;
+}
+
+/** A host seen by the intake; times are epoch milliseconds. */
+export interface HostSighting {
+  orgId: string;
+  host: string;
+  firstSeen: number;
+  lastSeen: number;
+  agentVersion: string | null;
+  /** Latest `/intake/` document (JSON), when this sighting carries one. */
+  metadata: string | null;
+}
+
+export interface StoredHost {
+  orgId: string;
+  host: string;
+  firstSeen: Date;
+  lastSeen: Date;
+  agentVersion: string | null;
+  metadata: string | null;
+}
+
+export interface CheckRunRecord {
+  orgId: string;
+  check: string;
+  host: string;
+  tags: readonly string[];
+  status: number;
+  message: string;
+  /** Epoch seconds. */
+  ts: number;
+}
+
+export interface PointQuery {
+  orgId: string;
+  metric: string;
+  /** Inclusive, epoch seconds. */
+  from: number;
+  /** Inclusive, epoch seconds. */
+  to: number;
+  /** At most this many rows (a guard for huge ranges). */
+  limit?: number;
+}
+
+export interface HostQuery {
+  orgId: string;
+  /** Substring of the host name. */
+  filter?: string;
+  /** Only hosts seen at or after this time. */
+  seenSince?: Date;
+  offset?: number;
+  count?: number;
+}
+
+export interface PointStore {
+  /** Upserts points, last write wins per (org, metric, host, tags, ts). One transaction. */
+  writeBatch(batch: { points: readonly StoredPoint[]; hosts: readonly HostSighting[]; checkRuns: readonly CheckRunRecord[] }): Promise<void>;
+  queryPoints(query: PointQuery): Promise<StoredPoint[]>;
+  listHosts(query: HostQuery): Promise<{ hosts: StoredHost[]; totalMatching: number }>;
+  /** Deletes points (and check runs) with ts < cutoff (epoch seconds); returns how many points. */
+  deleteOlderThan(cutoffSeconds: number): Promise<number>;
+}
