@@ -10,9 +10,11 @@
  */
 import type { Migration } from './migration.js';
 import { initialMigration } from './001-initial.js';
+import { pointsMigration } from './002-points.js';
 
 export type { Migration } from './migration.js';
 
 export const MIGRATIONS: readonly Migration[] = [
   initialMigration,
+  pointsMigration, // intake: metric points, hosts, check runs (src/points)
 ];
