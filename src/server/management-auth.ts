@@ -1,0 +1,167 @@
+/**
+ * Authentication for the management API, as Datadog does it: `DD-API-KEY` names the
+ * organisation, `DD-APPLICATION-KEY` names the user acting in it.
+ *
+ * Each key is checked for shape (`parseKey`) before anything else, so a malformed key
+ * costs no database lookup. Then both are looked up by hash on every request: management
+ * is not the hot path, and reading the store each time guarantees a revoked or expired
+ * key, a deleted application key or a disabled user is refused by the very next request.
+ *
+ * Every refusal is the same 403 `{"errors":["Forbidden"]}` (what failed is not told to
+ * the caller; it is counted in metrics, and audited when the organisation is known), and
+ * counts against the caller's address in the failed-authentication throttle.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { rekeyError } from '../errors.js';
+import { parseKey, type KeyKind } from '../keys/key-format.js';
+import type { KeyHasher } from '../keys/key-hasher.js';
+import type { Actor, ApiKey, AppKey, Role, Store, User } from '../store/store.js';
+import type { AuthThrottle } from './auth-throttle.js';
+import type { ServerMetrics } from './server-metrics.js';
+
+/** Who is calling, once authenticated. */
+export interface ManagementAuth {
+  orgId: string;
+  apiKey: ApiKey;
+  /** Absent for API-key-only routes (validate). */
+  appKey?: AppKey;
+  user?: User;
+  actor: Actor;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    auth: ManagementAuth | null;
+  }
+}
+
+export type FailureReason =
+  | 'missing_key'
+  | 'malformed_key'
+  | 'unknown_key'
+  | 'revoked_key'
+  | 'expired_key'
+  | 'other_org'
+  | 'user_disabled';
+
+export interface Authenticator {
+  /** preHandler: both keys required; sets `request.auth` with `user` and `appKey`. */
+  management(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+  /** preHandler: the API key alone (header `DD-API-KEY` or query `api_key`). */
+  apiKeyOnly(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+}
+
+export function createAuthenticator(deps: {
+  store: Store;
+  hasher: KeyHasher;
+  throttle: AuthThrottle;
+  metrics: ServerMetrics;
+  now?: () => Date;
+}): Authenticator {
+  const { store, hasher, throttle, metrics } = deps;
+  const now = deps.now ?? (() => new Date());
+
+  function refuseIfThrottled(request: FastifyRequest, reply: FastifyReply): void {
+    const wait = throttle.retryAfterSeconds(request.ip);
+    if (wait > 0) {
+      metrics.authThrottled.inc();
+      reply.header('Retry-After', String(wait));
+      throw rekeyError('RATE_LIMITED', { retryAfterSeconds: wait });
+    }
+  }
+
+  async function fail(
+    request: FastifyRequest,
+    reason: FailureReason,
+    audit?: { orgId: string; apiKey: ApiKey; userId?: string },
+  ): Promise<never> {
+    throttle.recordFailure(request.ip);
+    metrics.authFailures.inc({ reason });
+    request.log.info({ authFailure: reason }, 'authentication refused');
+    if (audit !== undefined) {
+      await store.recordAudit(
+        audit.orgId,
+        'user.login_failed',
+        { type: 'api_key', id: audit.apiKey.id },
+        { userId: audit.userId ?? null, kind: 'user', sourceIp: request.ip },
+        { reason, api_key_last4: audit.apiKey.last4 },
+      );
+    }
+    throw rekeyError('FORBIDDEN');
+  }
+
+  /** The single header value, or undefined when absent; repeated headers count as malformed. */
+  function header(request: FastifyRequest, name: string): string | string[] | undefined {
+    return request.headers[name];
+  }
+
+  function checkShape(raw: string | string[] | undefined, kind: KeyKind): string | FailureReason {
+    if (raw === undefined || raw === '') return 'missing_key';
+    if (Array.isArray(raw)) return 'malformed_key';
+    const check = parseKey(raw, kind);
+    return check.ok ? check.key : 'malformed_key';
+  }
+
+  async function activeApiKey(request: FastifyRequest, raw: string | string[] | undefined): Promise<ApiKey> {
+    const shaped = checkShape(raw, 'api');
+    if (shaped === 'missing_key' || shaped === 'malformed_key') return fail(request, shaped);
+    const apiKey = await store.findApiKeyByHash(hasher.hash(shaped));
+    if (apiKey === undefined) return fail(request, 'unknown_key');
+    if (apiKey.status !== 'active') return fail(request, 'revoked_key', { orgId: apiKey.orgId, apiKey });
+    if (apiKey.expiresAt !== null && apiKey.expiresAt.getTime() <= now().getTime()) {
+      return fail(request, 'expired_key', { orgId: apiKey.orgId, apiKey });
+    }
+    return apiKey;
+  }
+
+  return {
+    async management(request, reply) {
+      refuseIfThrottled(request, reply);
+      const rawApi = header(request, 'dd-api-key');
+      const rawApp = header(request, 'dd-application-key');
+      // Both shapes first: a malformed application key costs no lookup of the API key either.
+      const appShaped = checkShape(rawApp, 'app');
+      if (appShaped === 'missing_key' || appShaped === 'malformed_key') {
+        const apiShaped = checkShape(rawApi, 'api');
+        return fail(request, apiShaped === 'missing_key' || apiShaped === 'malformed_key' ? apiShaped : appShaped);
+      }
+      const apiKey = await activeApiKey(request, rawApi);
+      const appKey = await store.findAppKeyByHash(hasher.hash(appShaped));
+      if (appKey === undefined) return fail(request, 'unknown_key', { orgId: apiKey.orgId, apiKey });
+      if (appKey.orgId !== apiKey.orgId) return fail(request, 'other_org', { orgId: apiKey.orgId, apiKey });
+      const user = await store.getUser(apiKey.orgId, appKey.ownerId);
+      if (user === undefined || user.disabled) {
+        return fail(request, 'user_disabled', { orgId: apiKey.orgId, apiKey, userId: appKey.ownerId });
+      }
+      request.auth = {
+        orgId: apiKey.orgId,
+        apiKey,
+        appKey,
+        user,
+        actor: { userId: user.id, kind: 'user', sourceIp: request.ip },
+      };
+    },
+
+    async apiKeyOnly(request, reply) {
+      refuseIfThrottled(request, reply);
+      const query = request.query as Record<string, unknown> | undefined;
+      const fromQuery = typeof query?.api_key === 'string' ? query.api_key : undefined;
+      const apiKey = await activeApiKey(request, header(request, 'dd-api-key') ?? fromQuery);
+      request.auth = { orgId: apiKey.orgId, apiKey, actor: { userId: null, kind: 'user', sourceIp: request.ip } };
+    },
+  };
+}
+
+/** The authenticated caller; throws if a route forgot its auth preHandler (a bug). */
+export function authOf(request: FastifyRequest): ManagementAuth & { user: User; appKey: AppKey } {
+  const auth = request.auth;
+  if (auth === null || auth.user === undefined || auth.appKey === undefined) {
+    throw new Error(`route ${request.routeOptions.url} used authOf without the management preHandler`);
+  }
+  return auth as ManagementAuth & { user: User; appKey: AppKey };
+}
+
+/** Throws 403 ROLE_REQUIRED unless the caller's role is one of `roles`. */
+export function requireRole(auth: { user: User }, roles: readonly Role[], action: string): void {
+  if (!roles.includes(auth.user.role)) throw rekeyError('ROLE_REQUIRED', { role: roles.join(' or '), action });
+}

@@ -1,0 +1,142 @@
+/**
+ * Application keys: `/api/v2/application_keys…` (the organisation's keys) and
+ * `/api/v2/current_user/application_keys…` (the caller's own), as Datadog has them.
+ *
+ * Roles: every role may read the organisation's keys (names and last4 only); admin and
+ * standard users create and change their own keys; admin may also change or delete any
+ * key of the organisation; read_only may not write.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { rekeyError } from '../../errors.js';
+import { generateKey, last4 } from '../../keys/key-format.js';
+import type { AppKey, AppKeyListQuery, User } from '../../store/store.js';
+import { appKeyResource, userResource } from '../json-api.js';
+import { appKeyListQuerySchema, parseAppKeyListQuery, parseInclude, type RawListQuery } from '../list-query.js';
+import { authOf, requireRole } from '../management-auth.js';
+import type { ServerContext } from '../server-context.js';
+import { countKeyOperation } from '../server-metrics.js';
+import { idParams, isObjectId, jsonApiBody } from './json-api-schemas.js';
+
+const nameSchema = { type: 'string', minLength: 1, maxLength: 255 } as const;
+const scopesSchema = { type: ['array', 'null'], items: { type: 'string', minLength: 1, maxLength: 255 }, maxItems: 100 } as const;
+const INCLUDES = ['owned_by'] as const;
+const WRITERS = ['admin', 'standard'] as const;
+const tags = ['Application keys'];
+
+type Scope = 'org' | 'current_user';
+
+export async function appKeyRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+  const { store, hasher, metrics } = ctx;
+  const preHandler = ctx.auth.management;
+
+  async function includedUsers(orgId: string, keys: AppKey[], include: Set<string>) {
+    if (!include.has('owned_by')) return [];
+    const ids = [...new Set(keys.map((k) => k.ownerId))];
+    const users = await Promise.all(ids.map((id) => store.getUser(orgId, id)));
+    return users.filter((u) => u !== undefined).map(userResource);
+  }
+
+  async function single(request: FastifyRequest, key: AppKey, secret?: string) {
+    const include = parseInclude(request.query as RawListQuery, INCLUDES);
+    const data = appKeyResource(key, secret);
+    return include.size === 0 ? { data } : { data, included: await includedUsers(key.orgId, [key], include) };
+  }
+
+  /** The key `id` as the caller may see it through `scope`: another user's key is not found through current_user. */
+  async function visible(orgId: string, user: User, id: string, scope: Scope): Promise<AppKey> {
+    if (!isObjectId(id)) throw rekeyError('APP_KEY_NOT_FOUND');
+    const key = await store.getAppKey(orgId, id);
+    if (key === undefined || (scope === 'current_user' && key.ownerId !== user.id)) throw rekeyError('APP_KEY_NOT_FOUND');
+    return key;
+  }
+
+  function mayChange(user: User, key: AppKey, what: string): void {
+    requireRole({ user }, WRITERS, what);
+    if (key.ownerId !== user.id) requireRole({ user }, ['admin'], `${what} of another user`);
+  }
+
+  /** The owner's id; null when no such user is in the organisation (who then owns nothing here). */
+  async function resolveOwner(orgId: string, ownedBy: string | undefined): Promise<string | undefined | null> {
+    if (ownedBy === undefined || ownedBy === '') return undefined;
+    const user = ownedBy.includes('@')
+      ? await store.findUserByEmail(ownedBy)
+      : isObjectId(ownedBy)
+        ? await store.getUser(orgId, ownedBy)
+        : undefined;
+    return user !== undefined && user.orgId === orgId ? user.id : null;
+  }
+
+  function registerScoped(scope: Scope, base: string) {
+    app.get(base, { preHandler, schema: { tags, summary: scope === 'org' ? "List the organization's application keys" : "List the caller's application keys", querystring: appKeyListQuerySchema } }, async (request) => {
+      const auth = authOf(request);
+      const raw = request.query as RawListQuery;
+      const include = parseInclude(raw, INCLUDES);
+      const query: AppKeyListQuery = parseAppKeyListQuery(raw);
+      const owner = scope === 'current_user' ? auth.user.id : await resolveOwner(auth.orgId, raw['filter[owned_by]'] as string | undefined);
+      if (owner !== undefined && owner !== null) query.ownerId = owner;
+      const listed = owner === null ? { items: [], totalFiltered: 0 } : await store.listAppKeys(auth.orgId, query);
+      return {
+        data: listed.items.map((key) => appKeyResource(key)),
+        ...(include.size === 0 ? {} : { included: await includedUsers(auth.orgId, listed.items, include) }),
+        meta: { page: { total_filtered_count: listed.totalFiltered } },
+      };
+    });
+
+    app.get(`${base}/:id`, { preHandler, schema: { tags, summary: 'Get an application key', params: idParams, querystring: { type: 'object', properties: { include: { type: 'string' } } } } }, async (request) => {
+      const auth = authOf(request);
+      return single(request, await visible(auth.orgId, auth.user, (request.params as { id: string }).id, scope));
+    });
+
+    app.patch(
+      `${base}/:id`,
+      { preHandler, schema: { tags, summary: 'Rename an application key or change its scopes', params: idParams, body: jsonApiBody('application_keys', { name: nameSchema, scopes: scopesSchema }) } },
+      async (request) => {
+        const auth = authOf(request);
+        const { id } = request.params as { id: string };
+        const data = (request.body as { data: { id?: string; attributes: { name?: string; scopes?: string[] | null } } }).data;
+        if (data.id !== undefined && data.id !== id) throw rekeyError('BODY_ID_MISMATCH');
+        const key = await visible(auth.orgId, auth.user, id, scope);
+        mayChange(auth.user, key, 'changing an application key');
+        const change: { name?: string; scopes?: string[] | null } = {};
+        if (data.attributes.name !== undefined) change.name = data.attributes.name;
+        if (data.attributes.scopes !== undefined) change.scopes = data.attributes.scopes;
+        const updated = await countKeyOperation(metrics, 'app_key.update', () => store.updateAppKey(auth.orgId, id, change, auth.actor));
+        return single(request, updated);
+      },
+    );
+
+    app.delete(`${base}/:id`, { preHandler, schema: { tags, summary: 'Delete an application key', params: idParams } }, async (request, reply) => {
+      const auth = authOf(request);
+      const { id } = request.params as { id: string };
+      const key = await visible(auth.orgId, auth.user, id, scope);
+      mayChange(auth.user, key, 'deleting an application key');
+      await countKeyOperation(metrics, 'app_key.delete', () => store.deleteAppKey(auth.orgId, id, auth.actor));
+      return reply.code(204).send();
+    });
+  }
+
+  registerScoped('org', '/api/v2/application_keys');
+  registerScoped('current_user', '/api/v2/current_user/application_keys');
+
+  app.post(
+    '/api/v2/current_user/application_keys',
+    {
+      preHandler,
+      schema: {
+        tags,
+        summary: 'Create an application key for the caller; the key is returned only here',
+        body: jsonApiBody('application_keys', { name: nameSchema, scopes: scopesSchema }, { requireAttributes: ['name'] }),
+      },
+    },
+    async (request, reply) => {
+      const auth = authOf(request);
+      requireRole(auth, WRITERS, 'creating an application key');
+      const { name, scopes } = (request.body as { data: { attributes: { name: string; scopes?: string[] | null } } }).data.attributes;
+      const secret = generateKey('app');
+      const key = await countKeyOperation(metrics, 'app_key.create', () =>
+        store.createAppKey(auth.orgId, auth.user.id, { name, hash: hasher.hash(secret), last4: last4(secret), scopes: scopes ?? null }, auth.actor),
+      );
+      return reply.code(201).send(await single(request, key, secret));
+    },
+  );
+}
