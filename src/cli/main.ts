@@ -7,6 +7,7 @@
 import { Command } from 'commander';
 import { runCli } from './run-cli.js';
 import { VERSION } from '../version.js';
+import { registerRotateCommand } from './rotate-command.js';
 
 const program = new Command('rekey')
   .description('Self-hosted, Datadog-compatible API keys: key service, intake, agent config and fleet rotation')
@@ -14,6 +15,7 @@ const program = new Command('rekey')
 
 // Each register* adds one command (or command group). Keep this list sorted.
 const registrars: Array<(program: Command) => void> = [
+  registerRotateCommand,
   // (commands register here)
 ];
 for (const register of registrars) register(program);
