@@ -116,6 +116,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // intake plugin registers here (src/intake/**): one line, e.g.
   //   await app.register(intakePlugin, { ctx });
+  await app.register((await import('../intake/intake-plugin.js')).intakePlugin, { store: deps.store, hasher: deps.hasher, managementAuth: async (request, reply) => (await ctx.auth.management(request, reply), request.auth!.orgId) });
 
   // web UI plugin registers here (src/ui/**): one line, e.g.
   //   await app.register(uiPlugin, { ctx });
