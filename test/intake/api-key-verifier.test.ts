@@ -1,0 +1,139 @@
+/**
+ * The intake's key verifier: checksum before lookup, a cache keyed by hash that also holds
+ * "unknown", one load per hash at a time, bounded entry lifetime, change feed and reset,
+ * and no stale "active" row put back by a load that raced a revoke.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ApiKeyVerifier } from '../../src/intake/api-key-verifier.js';
+import { generateKey, last4 } from '../../src/keys/key-format.js';
+import { createKeyHasher, type KeyHasher } from '../../src/keys/key-hasher.js';
+import type { ApiKey, KeyChangeListener, Store } from '../../src/store/store.js';
+import { CLI_ACTOR, SQLITE, type TestStore } from '../support/dialects.js';
+
+/** The real store, with its lookups counted and optionally held back. */
+function countingStore(store: Store) {
+  const counter = { lookups: 0, gate: undefined as Promise<void> | undefined, listener: undefined as KeyChangeListener | undefined };
+  const wrapped = Object.create(store) as Store;
+  wrapped.findApiKeyByHash = async (hash: string): Promise<ApiKey | undefined> => {
+    counter.lookups += 1;
+    const row = await store.findApiKeyByHash(hash);
+    if (counter.gate) await counter.gate;
+    return row;
+  };
+  wrapped.watchKeyChanges = async (listener) => {
+    counter.listener = listener;
+    return store.watchKeyChanges(listener);
+  };
+  return { wrapped, counter };
+}
+
+describe('ApiKeyVerifier', () => {
+  let ts: TestStore;
+  let hasher: KeyHasher;
+  let orgId: string;
+
+  before(async () => {
+    ts = await SQLITE.createStore();
+    hasher = createKeyHasher(await ts.store.deploymentSecret());
+    orgId = (await ts.store.createOrg('verifier', CLI_ACTOR)).id;
+  });
+  after(() => ts.destroy());
+
+  async function newKey() {
+    const key = generateKey('api');
+    const row = await ts.store.createApiKey(orgId, { name: 'k', hash: hasher.hash(key), last4: last4(key) }, CLI_ACTOR);
+    return { key, row };
+  }
+
+  it('refuses missing and malformed keys without any lookup', async () => {
+    const { wrapped, counter } = countingStore(ts.store);
+    const verifier = new ApiKeyVerifier(wrapped, hasher);
+    const good = generateKey('api');
+    const mistyped = good.slice(0, -1) + (good.endsWith('0') ? '1' : '0');
+    assert.deepEqual(await verifier.verify(undefined), { ok: false, reason: 'missing' });
+    assert.deepEqual(await verifier.verify(''), { ok: false, reason: 'missing' });
+    assert.deepEqual(await verifier.verify(mistyped), { ok: false, reason: 'malformed' });
+    assert.deepEqual(await verifier.verify('zz'), { ok: false, reason: 'malformed' });
+    assert.equal(counter.lookups, 0);
+  });
+
+  it('caches "unknown" and de-duplicates concurrent loads: 1,000 requests, one lookup', async () => {
+    const { wrapped, counter } = countingStore(ts.store);
+    const verifier = new ApiKeyVerifier(wrapped, hasher);
+    const unknown = generateKey('api');
+    const verdicts = await Promise.all(Array.from({ length: 1000 }, () => verifier.verify(unknown)));
+    assert.ok(verdicts.every((v) => !v.ok && v.reason === 'unknown'));
+    assert.equal(counter.lookups, 1);
+    const { key } = await newKey();
+    const ok = await Promise.all(Array.from({ length: 500 }, () => verifier.verify(key)));
+    assert.ok(ok.every((v) => v.ok));
+    assert.equal(counter.lookups, 2);
+  });
+
+  it('bounds every entry’s lifetime (≤ 5 s, even when asked for more)', async () => {
+    let clock = 1_000_000;
+    const { wrapped, counter } = countingStore(ts.store);
+    const verifier = new ApiKeyVerifier(wrapped, hasher, { ttlMs: 60_000, now: () => clock });
+    const { key } = await newKey();
+    await verifier.verify(key);
+    clock += 4_999;
+    await verifier.verify(key);
+    assert.equal(counter.lookups, 1);
+    clock += 2;
+    await verifier.verify(key);
+    assert.equal(counter.lookups, 2, 'reloaded after 5 s');
+  });
+
+  it('a revoke is seen by the next verification (change feed), a reset drops everything', async () => {
+    const { wrapped, counter } = countingStore(ts.store);
+    const verifier = new ApiKeyVerifier(wrapped, hasher);
+    await verifier.start();
+    try {
+      const { key, row } = await newKey();
+      assert.equal((await verifier.verify(key)).ok, true);
+      await ts.store.revokeApiKey(orgId, row.id, CLI_ACTOR);
+      assert.deepEqual(await verifier.verify(key), { ok: false, reason: 'revoked' });
+      await ts.store.restoreApiKey(orgId, row.id, CLI_ACTOR);
+      assert.equal((await verifier.verify(key)).ok, true);
+      const before = counter.lookups;
+      await verifier.verify(key);
+      assert.equal(counter.lookups, before, 'cached');
+      counter.listener!.onReset();
+      await verifier.verify(key);
+      assert.equal(counter.lookups, before + 1, 'reloaded after a reset');
+    } finally {
+      await verifier.close();
+    }
+  });
+
+  it('a load that began before a revoke cannot put the old "active" row back', async () => {
+    const { wrapped, counter } = countingStore(ts.store);
+    const verifier = new ApiKeyVerifier(wrapped, hasher);
+    await verifier.start();
+    try {
+      const { key, row } = await newKey();
+      let release!: () => void;
+      counter.gate = new Promise((resolve) => (release = resolve));
+      const early = verifier.verify(key); // reads the active row, then waits at the gate
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await ts.store.revokeApiKey(orgId, row.id, CLI_ACTOR);
+      counter.gate = undefined;
+      release();
+      await early; // may say ok: it began before the revoke
+      assert.deepEqual(await verifier.verify(key), { ok: false, reason: 'revoked' });
+    } finally {
+      await verifier.close();
+    }
+  });
+
+  it('checks expiry at request time, cached or not', async () => {
+    let clock = Date.now();
+    const verifier = new ApiKeyVerifier(ts.store, hasher, { now: () => clock });
+    const { row, key } = await newKey();
+    await ts.store.rollApiKey(orgId, row.id, { hash: hasher.hash(generateKey('api')), last4: 'ffff' }, 2_000, CLI_ACTOR);
+    assert.equal((await verifier.verify(key)).ok, true);
+    clock += 2_500;
+    assert.deepEqual(await verifier.verify(key), { ok: false, reason: 'expired' });
+  });
+});

@@ -1,0 +1,119 @@
+/**
+ * Point storage on both databases: upsert de-duplication (last write wins), range queries,
+ * host sightings, retention; the batching writer (a 202 means committed, many requests share
+ * a transaction); key usage aggregated in memory and written at most once per interval.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { UsageAggregator } from '../../src/intake/usage-aggregator.js';
+import { KyselyPointStore } from '../../src/points/kysely-point-store.js';
+import type { StoredPoint } from '../../src/points/point-store.js';
+import { PointWriter } from '../../src/points/point-writer.js';
+import type { KeyUsageDelta, Store } from '../../src/store/store.js';
+import { DIALECTS } from '../support/dialects.js';
+import { createIntakeFixture, type IntakeFixture } from './intake-fixture.js';
+
+for (const dialect of DIALECTS) {
+  describe(`point storage on ${dialect.name}`, () => {
+    let f: IntakeFixture;
+    let points: KyselyPointStore;
+    const now = Math.floor(Date.now() / 1000);
+    const point = (over: Partial<StoredPoint> = {}): StoredPoint => ({
+      orgId: f.orgId, metric: 'm', host: 'h', tags: ['a:1'], ts: now, value: 1, type: 'gauge', interval: null, ...over,
+    });
+
+    before(async () => {
+      f = await createIntakeFixture(dialect, { sweepIntervalMs: 100, retentionSeconds: 3600 });
+      points = new KyselyPointStore(f.store.sharedTables());
+    });
+    after(() => f.close());
+
+    it('upserts on (org, metric, host, tags, ts): duplicates in one batch and across batches count once', async () => {
+      await points.writeBatch({ points: [point({ value: 1 }), point({ value: 2 }), point({ ts: now - 1, value: 3 })], hosts: [], checkRuns: [] });
+      await points.writeBatch({ points: [point({ value: 5 })], hosts: [], checkRuns: [] });
+      const rows = await points.queryPoints({ orgId: f.orgId, metric: 'm', from: now - 10, to: now + 10 });
+      assert.deepEqual(rows.map((r) => [r.ts, r.value]), [[now - 1, 3], [now, 5]]);
+      assert.deepEqual(rows[0]!.tags, ['a:1']);
+      // other tags, host or org are other series
+      await points.writeBatch({ points: [point({ tags: ['a:2'] }), point({ host: 'h2' }), point({ orgId: 'other-org' })], hosts: [], checkRuns: [] });
+      assert.equal((await points.queryPoints({ orgId: f.orgId, metric: 'm', from: now, to: now })).length, 3);
+    });
+
+    it('keeps the earliest first-seen and latest last-seen per host', async () => {
+      await points.writeBatch({ points: [], checkRuns: [], hosts: [
+        { orgId: f.orgId, host: 'hx', firstSeen: 2000, lastSeen: 3000, agentVersion: null, metadata: null },
+        { orgId: f.orgId, host: 'hx', firstSeen: 1000, lastSeen: 2500, agentVersion: '7.1.0', metadata: null },
+      ] });
+      await points.writeBatch({ points: [], checkRuns: [], hosts: [{ orgId: f.orgId, host: 'hx', firstSeen: 5000, lastSeen: 5000, agentVersion: null, metadata: '{"a":1}' }] });
+      const { hosts } = await points.listHosts({ orgId: f.orgId, filter: 'hx' });
+      assert.equal(hosts.length, 1);
+      assert.deepEqual([hosts[0]!.firstSeen.getTime(), hosts[0]!.lastSeen.getTime(), hosts[0]!.agentVersion, hosts[0]!.metadata], [1000, 5000, '7.1.0', '{"a":1}']);
+      assert.equal((await points.listHosts({ orgId: f.orgId, filter: 'h%' })).hosts.length, 0, 'LIKE wildcards in the filter are literal');
+    });
+
+    it('the writer groups concurrent writes into few transactions, each write resolving once committed', async () => {
+      const writer = new PointWriter(points);
+      const writes = Array.from({ length: 200 }, (_, i) => writer.write({ points: [point({ metric: 'batched', ts: now - i })] }));
+      await Promise.all(writes);
+      assert.equal((await points.queryPoints({ orgId: f.orgId, metric: 'batched', from: now - 300, to: now })).length, 200);
+      assert.ok(writer.stats.batches <= 5, `${writer.stats.batches} transactions for 200 writes`);
+      await writer.close();
+      await assert.rejects(writer.write({ points: [point()] }), /closed/);
+    });
+
+    it('retention deletes points older than the configured age (the plugin sweeps periodically)', async () => {
+      await points.writeBatch({ points: [point({ metric: 'old', ts: now - 7200 }), point({ metric: 'old', ts: now - 60 })], hosts: [], checkRuns: [] });
+      const deadline = Date.now() + 10_000;
+      let left = await points.queryPoints({ orgId: f.orgId, metric: 'old', from: 0, to: now });
+      while (left.length !== 1 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        left = await points.queryPoints({ orgId: f.orgId, metric: 'old', from: 0, to: now });
+      }
+      assert.deepEqual(left.map((p) => p.ts), [now - 60]);
+    });
+
+    it('records key usage per host in memory and writes it at most once per interval', async () => {
+      const calls: KeyUsageDelta[][] = [];
+      const counting = Object.create(f.store) as Store;
+      counting.recordKeyUsage = async (deltas) => {
+        calls.push(deltas);
+        return f.store.recordKeyUsage(deltas);
+      };
+      const usage = new UsageAggregator(counting, { intervalMs: 200 });
+      usage.start();
+      const started = Date.now();
+      for (let i = 0; i < 1000; i++) usage.record(f.apiKeyId, i % 2 ? 'web-1' : 'web-2', 10, i % 2 ? '7.50.0' : null);
+      assert.equal(calls.length, 0, 'no write per request');
+      while (calls.length === 0 && Date.now() - started < 5000) await new Promise((resolve) => setTimeout(resolve, 20));
+      for (let i = 0; i < 10; i++) usage.record(f.apiKeyId, 'web-1', 1);
+      await usage.close();
+      assert.equal(calls.length, 2, 'one interval flush and one on close');
+      const hosts = await f.store.listKeyHosts(f.orgId, f.apiKeyId);
+      const web1 = hosts.find((h) => h.host === 'web-1')!;
+      assert.equal(web1.points, 5010);
+      assert.equal(web1.agentVersion, '7.50.0');
+      assert.equal(hosts.find((h) => h.host === 'web-2')!.points, 5000);
+      assert.ok((await f.store.getApiKey(f.orgId, f.apiKeyId))!.lastUsedAt !== null);
+    });
+
+    it('through HTTP: usage reaches the key’s hosts after the plugin closes (flush on close)', async () => {
+      const g = await createIntakeFixture(dialect);
+      try {
+        for (let i = 0; i < 20; i++) {
+          const r = await g.app.inject({
+            method: 'POST',
+            url: '/api/v2/series',
+            headers: { 'dd-api-key': g.apiKey, 'content-type': 'application/json', 'dd-agent-version': '7.49.1' },
+            payload: JSON.stringify({ series: [{ metric: 'u', points: [{ timestamp: now - i, value: i }, { timestamp: now - i - 100, value: i }], resources: [{ type: 'host', name: 'agent-host' }] }] }),
+          });
+          assert.equal(r.statusCode, 202);
+        }
+        await g.app.close();
+        const hosts = await g.store.listKeyHosts(g.orgId, g.apiKeyId);
+        assert.deepEqual(hosts.map((h) => [h.host, h.points, h.agentVersion]), [['agent-host', 40, '7.49.1']]);
+      } finally {
+        await g.close();
+      }
+    });
+  });
+}
