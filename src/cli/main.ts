@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import { runCli } from './run-cli.js';
 import { VERSION } from '../version.js';
 import { registerRotateCommand } from './rotate-command.js';
+import { registerServerCommand } from './server-command.js';
 
 const program = new Command('rekey')
   .description('Self-hosted, Datadog-compatible API keys: key service, intake, agent config and fleet rotation')
@@ -16,6 +17,7 @@ const program = new Command('rekey')
 // Each register* adds one command (or command group). Keep this list sorted.
 const registrars: Array<(program: Command) => void> = [
   registerRotateCommand,
+  registerServerCommand,
   // (commands register here)
 ];
 for (const register of registrars) register(program);

@@ -1,0 +1,70 @@
+/**
+ * `rekey server`: the management API, the intake and the web UI on one port.
+ * See src/server/start-server.ts. Flags win over the environment (REKEY_DATA, REKEY_HOST,
+ * REKEY_PORT, REKEY_DATABASE_URL); defaults ./data, 127.0.0.1, 8080.
+ */
+import type { Command } from 'commander';
+import { rekeyError } from '../errors.js';
+
+interface ServerFlags {
+  data?: string;
+  host?: string;
+  port?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  json?: boolean;
+  logLevel?: string;
+  trustProxy?: boolean;
+}
+
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 8080;
+
+export function registerServerCommand(program: Command): void {
+  program
+    .command('server')
+    .description('Run the rekey server (management API, intake, web UI); initialises an empty store on first start')
+    .option('--data <dir>', 'data directory for embedded SQLite and the deployment secret (env REKEY_DATA, default ./data)')
+    .option('--host <host>', `address to listen on (env REKEY_HOST, default ${DEFAULT_HOST})`)
+    .option('--port <port>', `port to listen on, 0 for any free port (env REKEY_PORT, default ${DEFAULT_PORT})`)
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (with --tls-key)')
+    .option('--tls-key <file>', 'PEM private key for --tls-cert')
+    .option('--trust-proxy', 'behind a reverse proxy: take the client address from X-Forwarded-For')
+    .option('--log-level <level>', 'pino log level: fatal, error, warn, info, debug, trace', 'info')
+    .option('--json', 'print the first-start credentials as one JSON object (as rekey init --json)')
+    .addHelpText(
+      'after',
+      '\nPostgreSQL instead of SQLite: REKEY_DATABASE_URL=postgres://USER:PASSWORD@HOST:PORT/DB.\nLogs: pino JSON on stderr, keys redacted. Stops gracefully on SIGTERM/SIGINT.',
+    )
+    .action(async (flags: ServerFlags) => {
+      const env = process.env;
+      const host = flags.host ?? (env.REKEY_HOST || DEFAULT_HOST);
+      const portText = flags.port ?? (env.REKEY_PORT || String(DEFAULT_PORT));
+      const port = Number(portText);
+      if (!/^\d+$/.test(portText) || port > 65535) {
+        throw rekeyError('USAGE', { detail: `port "${portText}" is not a port number (0-65535); fix --port or REKEY_PORT` });
+      }
+      if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) {
+        throw rekeyError('USAGE', { detail: '--tls-cert and --tls-key go together; give both or neither' });
+      }
+      const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+      if (flags.logLevel !== undefined && !levels.includes(flags.logLevel)) {
+        throw rekeyError('USAGE', { detail: `--log-level must be one of ${levels.join(', ')}` });
+      }
+      const [{ runServerUntilSignal }, { resolveStoreLocation }, { bootstrapDeployment }] = await Promise.all([
+        import('../server/start-server.js'),
+        import('../store/open-store.js'),
+        import('../server/bootstrap-deployment.js'),
+      ]);
+      await runServerUntilSignal({
+        location: resolveStoreLocation(flags.data === undefined ? {} : { data: flags.data }),
+        host,
+        port,
+        bootstrap: bootstrapDeployment,
+        ...(flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey } } : {}),
+        ...(flags.json ? { json: true } : {}),
+        ...(flags.logLevel !== undefined ? { logLevel: flags.logLevel } : {}),
+        ...(flags.trustProxy ? { trustProxy: true } : {}),
+      });
+    });
+}

@@ -1,0 +1,135 @@
+/**
+ * `rekey server` as a real process: starts on an empty data directory (or PostgreSQL
+ * database), prints the credentials once (not on the second start), answers /healthz and
+ * the management API with the printed keys, and stops cleanly on SIGTERM.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { rekeyCommand, repoRoot } from '../support/processes.js';
+import { DIALECTS, type TestStore } from '../support/dialects.js';
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Spawns `rekey server --port 0 …` and waits (bounded) for its "listening on" line. */
+async function startServer(args: string[], env: NodeJS.ProcessEnv): Promise<Started> {
+  const [command, ...prefix] = rekeyCommand;
+  const child = spawn(command!, [...prefix, 'server', '--host', '127.0.0.1', '--port', '0', ...args], {
+    cwd: repoRoot,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk) => (stdout += chunk));
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start within 30 s\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, 30_000);
+    const check = () => {
+      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    };
+    child.stdout!.on('data', check);
+    void exited.then(({ code }) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before listening\nstdout: ${stdout}\nstderr: ${stderr}`));
+    });
+  });
+  return { child, url, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
+async function stop(server: Started): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  server.child.kill('SIGTERM');
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no exit within 15 s of SIGTERM')), 15_000).unref());
+  return Promise.race([server.exited, timeout]);
+}
+
+for (const dialect of DIALECTS) {
+  describe(`rekey server process on ${dialect.name}`, () => {
+    let db: TestStore;
+    let env: NodeJS.ProcessEnv;
+    let args: string[];
+
+    before(async () => {
+      db = await dialect.createStore();
+      // The server opens the database itself; the test's store only provisioned it (and migrated it, which is idempotent).
+      await db.store.close();
+      const { REKEY_DATABASE_URL: _ignored, REKEY_DATA: _ignored2, ...rest } = process.env;
+      env = { ...rest, ...(db.location.databaseUrl ? { REKEY_DATABASE_URL: db.location.databaseUrl } : {}) };
+      args = db.location.dataDir ? ['--data', db.location.dataDir] : [];
+      // Postgres needs the deployment secret from the environment (there is no data directory to keep it in).
+      if (db.location.databaseUrl) env.REKEY_SECRET = 'ab'.repeat(32);
+    });
+    after(async () => db?.destroy());
+
+    it('initialises an empty store, prints credentials once, serves, and stops cleanly on SIGTERM', async () => {
+      const first = await startServer(args, env);
+      let credentials: { api: string; app: string; password: string };
+      try {
+        const out = first.stdout();
+        const api = /API key:\s+([0-9a-f]{32})\b/.exec(out)?.[1];
+        const app = /application key:\s+([0-9a-f]{40})\b/.exec(out)?.[1];
+        const password = /admin password:\s+(\S+)/.exec(out)?.[1];
+        assert.ok(api && app && password, `credentials printed:\n${out}`);
+        credentials = { api, app, password };
+
+        const health = await fetch(`${first.url}/healthz`);
+        assert.equal(health.status, 200);
+        assert.deepEqual(await health.json(), { status: 'ok', store: dialect.name });
+        const validate = await fetch(`${first.url}/api/v1/validate`, { headers: { 'DD-API-KEY': api } });
+        assert.deepEqual(await validate.json(), { valid: true });
+        const keys = await fetch(`${first.url}/api/v2/api_keys`, { headers: { 'DD-API-KEY': api, 'DD-APPLICATION-KEY': app } });
+        assert.equal(keys.status, 200);
+        const body = (await keys.json()) as { data: Array<{ attributes: { last4: string } }> };
+        assert.deepEqual(body.data.map((k) => k.attributes.last4), [api.slice(-4)]);
+      } finally {
+        const exit = await stop(first);
+        assert.deepEqual(exit, { code: 0, signal: null }, `clean exit on SIGTERM; stderr: ${first.stderr()}`);
+      }
+      // Log lines are JSON on stderr and never contain the keys or the password.
+      const logLines = first.stderr().split('\n').filter((l) => l.trim() !== '');
+      assert.ok(logLines.length > 0);
+      for (const line of logLines) {
+        assert.doesNotThrow(() => JSON.parse(line), `log line is JSON: ${line.slice(0, 200)}`);
+        for (const secret of Object.values(credentials)) assert.ok(!line.includes(secret), 'a credential leaked into the log');
+      }
+      assert.ok(logLines.some((l) => /shutting down/.test(l)));
+
+      const second = await startServer(args, env);
+      try {
+        assert.doesNotMatch(second.stdout(), /password|API key:|application key:/, 'credentials are printed only on the first start');
+        const validate = await fetch(`${second.url}/api/v1/validate`, { headers: { 'DD-API-KEY': credentials.api } });
+        assert.equal(validate.status, 200, 'the first start\'s key still works after a restart');
+      } finally {
+        assert.deepEqual(await stop(second), { code: 0, signal: null });
+      }
+    });
+  });
+}
+
+describe('rekey server usage errors', () => {
+  it('rejects a bad port and a lone --tls-cert with exit code 2 and a message', async () => {
+    const { runRekey } = await import('../support/processes.js');
+    const badPort = await runRekey(['server', '--port', 'eighty'], { timeoutMs: 30_000 });
+    assert.equal(badPort.code, 2);
+    assert.match(badPort.stderr, /not a port number/);
+    const loneCert = await runRekey(['server', '--port', '0', '--tls-cert', '/nonexistent.pem'], { timeoutMs: 30_000 });
+    assert.equal(loneCert.code, 2);
+    assert.match(loneCert.stderr, /--tls-cert and --tls-key go together/);
+  });
+});
