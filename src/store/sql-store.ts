@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Expression, type Kysely, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import { rekeyError, type RekeyError } from '../errors.js';
 import { MIGRATIONS } from './migrations/index.js';
+import { timeOrderedId } from './time-ordered-id.js';
 import { runMigrations } from './migrations/run-migrations.js';
 import type { ApiKeysTable, AppKeysTable, AuditEventsTable, Database, UsersTable } from './schema.js';
 import type { StoreAdapter } from './store-adapter.js';
@@ -496,7 +497,7 @@ export class SqlStore implements Store {
     );
   }
 
-  /** Newest first. */
+  /** Newest first (ids are time-ordered, so ties on `at` keep their order). */
   async listAuditEvents(orgId: string, query: AuditQuery = {}): Promise<Listed<AuditEvent>> {
     const filtered = this.db
       .selectFrom('audit_events')
@@ -654,7 +655,7 @@ export class SqlStore implements Store {
     details: Record<string, unknown>,
   ): Promise<void> {
     const row: AuditEventsTable = {
-      id: randomUUID(),
+      id: timeOrderedId(at),
       org_id: orgId,
       actor_id: actor.userId,
       actor_kind: actor.kind,

@@ -1,0 +1,532 @@
+/**
+ * The Store contract (src/store/store.ts), run unchanged against every dialect: CRUD, tenant
+ * scoping, listing, the invariants, restore window, roll semantics, audit events, key usage
+ * and the key-change feed.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { isRekeyError, type ErrorCode } from '../../src/errors.js';
+import { generateKey, last4 } from '../../src/keys/key-format.js';
+import { createKeyHasher } from '../../src/keys/key-hasher.js';
+import type { Actor, ApiKey, KeyChange, Org, Store, User } from '../../src/store/store.js';
+import { CLI_ACTOR, DIALECTS, type TestStore } from '../support/dialects.js';
+
+delete process.env.REKEY_SECRET; // the secret tests below are about the store's own secret
+
+const DAY = 24 * 60 * 60 * 1000;
+const START = Date.UTC(2026, 0, 1);
+const hasher = createKeyHasher(randomBytes(32));
+
+function apiKeyInput(name: string) {
+  const key = generateKey('api');
+  return { name, hash: hasher.hash(key), last4: last4(key) };
+}
+
+function appKeyInput(name: string, scopes?: string[] | null) {
+  const key = generateKey('app');
+  return { name, hash: hasher.hash(key), last4: last4(key), ...(scopes !== undefined ? { scopes } : {}) };
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: ErrorCode): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(isRekeyError(error, code), `expected ${code}, got ${String(error)}`);
+    return true;
+  });
+}
+
+function userActor(user: User): Actor {
+  return { userId: user.id, kind: 'user', sourceIp: '192.0.2.7' };
+}
+
+async function waitFor(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+for (const dialect of DIALECTS) {
+  describe(`store contract on ${dialect.name}`, () => {
+    let db: TestStore;
+    let store: Store;
+    const clock = { ms: START };
+    const tick = (ms = 1000) => (clock.ms += ms);
+
+    beforeEach(async () => {
+      clock.ms = START;
+      db = await dialect.createStore({ now: () => new Date(clock.ms), maxApiKeysPerOrg: 5 });
+      store = db.store;
+    });
+    afterEach(() => db.destroy());
+
+    /** An org with one admin user and one API key, like a bootstrapped deployment. */
+    async function orgWithKey(name: string): Promise<{ org: Org; admin: User; key: ApiKey }> {
+      const org = await store.createOrg(name, CLI_ACTOR);
+      const admin = await store.createUser(
+        org.id,
+        { email: `admin@${name}.example`, name: 'Admin', role: 'admin', passwordHash: 'scrypt$x' },
+        CLI_ACTOR,
+      );
+      const key = await store.createApiKey(org.id, apiKeyInput('first'), CLI_ACTOR);
+      return { org, admin, key };
+    }
+
+    it('reports its dialect and migrates idempotently', async () => {
+      assert.equal(store.dialect, dialect.name);
+      await store.migrate();
+      await store.migrate();
+      assert.equal(await store.isInitialised(), false);
+      await store.createOrg('acme', CLI_ACTOR);
+      assert.equal(await store.isInitialised(), true);
+    });
+
+    describe('organisations', () => {
+      it('creates, gets, finds by id or name and lists', async () => {
+        const acme = await store.createOrg('  acme  ', CLI_ACTOR);
+        tick();
+        const globex = await store.createOrg('globex', CLI_ACTOR);
+        assert.equal(acme.name, 'acme');
+        assert.equal(acme.createdAt.getTime(), START);
+        assert.deepEqual(await store.getOrg(acme.id), acme);
+        assert.deepEqual(await store.findOrg('acme'), acme);
+        assert.deepEqual(await store.findOrg(globex.id), globex);
+        assert.equal(await store.findOrg('nope'), undefined);
+        assert.equal(await store.getOrg('00000000-0000-0000-0000-000000000000'), undefined);
+        assert.deepEqual(await store.listOrgs(), [acme, globex]);
+        const audit = await store.listAuditEvents(acme.id);
+        assert.deepEqual(audit.items.map((e) => e.action), ['org.create']);
+      });
+
+      it('rejects a duplicate name and names outside 1–255 characters', async () => {
+        await store.createOrg('acme', CLI_ACTOR);
+        await rejectsWith(store.createOrg('acme', CLI_ACTOR), 'DUPLICATE_ORG');
+        await rejectsWith(store.createOrg('', CLI_ACTOR), 'INVALID_NAME');
+        await rejectsWith(store.createOrg('   ', CLI_ACTOR), 'INVALID_NAME');
+        await rejectsWith(store.createOrg('x'.repeat(256), CLI_ACTOR), 'INVALID_NAME');
+        assert.equal((await store.createOrg('x'.repeat(255), CLI_ACTOR)).name.length, 255);
+        assert.equal((await store.listOrgs()).length, 2);
+      });
+    });
+
+    describe('users', () => {
+      it('creates users, scoped to their org, emails unique case-insensitively', async () => {
+        const acme = await store.createOrg('acme', CLI_ACTOR);
+        const globex = await store.createOrg('globex', CLI_ACTOR);
+        const ann = await store.createUser(
+          acme.id,
+          { email: 'Ann@Example.com', name: 'Ann', role: 'admin', passwordHash: 'scrypt$1' },
+          CLI_ACTOR,
+        );
+        assert.equal(ann.orgId, acme.id);
+        assert.equal(ann.email, 'Ann@Example.com');
+        assert.equal(ann.role, 'admin');
+        assert.equal(ann.disabled, false);
+        assert.equal(ann.passwordHash, 'scrypt$1');
+        assert.deepEqual(await store.getUser(acme.id, ann.id), ann);
+        assert.equal(await store.getUser(globex.id, ann.id), undefined);
+        assert.deepEqual(await store.findUserByEmail('ann@example.COM'), ann);
+        assert.equal(await store.findUserByEmail('bob@example.com'), undefined);
+
+        await rejectsWith(
+          store.createUser(globex.id, { email: 'ANN@example.com', name: 'A', role: 'standard', passwordHash: 'p' }, CLI_ACTOR),
+          'DUPLICATE_EMAIL',
+        );
+        await rejectsWith(
+          store.createUser('no-such-org', { email: 'x@example.com', name: 'X', role: 'standard', passwordHash: 'p' }, CLI_ACTOR),
+          'ORG_NOT_FOUND',
+        );
+        await rejectsWith(
+          store.createUser(acme.id, { email: 'not an email', name: 'X', role: 'standard', passwordHash: 'p' }, CLI_ACTOR),
+          'BAD_REQUEST',
+        );
+        await rejectsWith(
+          store.createUser(acme.id, { email: 'r@example.com', name: 'X', role: 'root' as never, passwordHash: 'p' }, CLI_ACTOR),
+          'BAD_REQUEST',
+        );
+        const bob = await store.createUser(
+          acme.id,
+          { email: 'bob@example.com', name: 'Bob', role: 'read_only', passwordHash: 'p' },
+          userActor(ann),
+        );
+        assert.deepEqual(await store.listUsers(acme.id), [ann, bob]);
+        assert.deepEqual(await store.listUsers(globex.id), []);
+        const events = (await store.listAuditEvents(acme.id, { action: 'user.create' })).items;
+        assert.equal(events.length, 2);
+        assert.equal(events[0]!.actorId, ann.id);
+        assert.equal(events[0]!.sourceIp, '192.0.2.7');
+        assert.equal(events[0]!.targetId, bob.id);
+      });
+    });
+
+    describe('API keys', () => {
+      it('creates, gets, renames and finds by hash, scoped to the org', async () => {
+        const { org, admin, key } = await orgWithKey('acme');
+        const other = await orgWithKey('globex');
+        assert.equal(key.status, 'active');
+        assert.equal(key.name, 'first');
+        assert.match(key.id, /^[0-9a-f-]{36}$/);
+        assert.equal(key.createdBy, null);
+        assert.equal(key.expiresAt, null);
+        assert.equal(key.revokedAt, null);
+        assert.equal(key.lastUsedAt, null);
+        assert.deepEqual(await store.getApiKey(org.id, key.id), key);
+        assert.equal(await store.getApiKey(other.org.id, key.id), undefined);
+        assert.deepEqual(await store.findApiKeyByHash(key.hash), key);
+        assert.equal(await store.findApiKeyByHash('0'.repeat(64)), undefined);
+
+        tick(5000);
+        const renamed = await store.renameApiKey(org.id, key.id, ' renamed ', userActor(admin));
+        assert.equal(renamed.name, 'renamed');
+        assert.equal(renamed.modifiedAt.getTime(), clock.ms);
+        assert.equal(renamed.modifiedBy, admin.id);
+        assert.equal(renamed.createdAt.getTime(), START);
+        assert.deepEqual(await store.getApiKey(org.id, key.id), renamed);
+        await rejectsWith(store.renameApiKey(other.org.id, key.id, 'x', CLI_ACTOR), 'API_KEY_NOT_FOUND');
+        await rejectsWith(store.renameApiKey(org.id, key.id, '', CLI_ACTOR), 'INVALID_NAME');
+        await rejectsWith(store.revokeApiKey(other.org.id, key.id, CLI_ACTOR), 'API_KEY_NOT_FOUND');
+        await rejectsWith(store.createApiKey('no-such-org', apiKeyInput('x'), CLI_ACTOR), 'ORG_NOT_FOUND');
+        await rejectsWith(store.createApiKey(org.id, apiKeyInput('y'.repeat(256)), CLI_ACTOR), 'INVALID_NAME');
+
+        const events = (await store.listAuditEvents(org.id)).items;
+        assert.deepEqual(
+          events.map((e) => e.action),
+          ['api_key.rename', 'api_key.create', 'user.create', 'org.create'],
+        );
+        assert.deepEqual(events[0]!.details, { from: 'first', to: 'renamed', last4: key.last4 });
+        assert.ok(!JSON.stringify(events).includes(key.hash), 'audit details never carry the hash');
+      });
+
+      it('lists with filters, sorting, paging and totalFiltered', async () => {
+        const { org, key: first } = await orgWithKey('acme');
+        const other = await orgWithKey('globex');
+        await store.createApiKey(other.org.id, apiKeyInput('Beta prod'), CLI_ACTOR);
+        const names = ['Beta prod', 'alpha staging', 'gamma PROD', '100%_literal'];
+        const created: ApiKey[] = [first];
+        for (const name of names) {
+          tick(DAY);
+          created.push(await store.createApiKey(org.id, apiKeyInput(name), CLI_ACTOR));
+        }
+        // Modify them in reverse order so modified_at and created_at orders differ.
+        for (const key of [...created].reverse()) {
+          tick(DAY);
+          await store.renameApiKey(org.id, key.id, key.name, CLI_ACTOR);
+        }
+        const all = await store.listApiKeys(org.id);
+        assert.equal(all.totalFiltered, 5);
+        assert.deepEqual(all.items.map((k) => k.id), created.map((k) => k.id), 'default: created_at ascending');
+
+        const byName = (await store.listApiKeys(org.id, { sort: { field: 'name', direction: 'asc' } })).items.map((k) => k.name);
+        assert.deepEqual(byName, [...byName].sort());
+        const byNameDesc = (await store.listApiKeys(org.id, { sort: { field: 'name', direction: 'desc' } })).items.map((k) => k.name);
+        assert.deepEqual(byNameDesc, [...byName].reverse());
+        const byModified = await store.listApiKeys(org.id, { sort: { field: 'modified_at', direction: 'asc' } });
+        assert.deepEqual(byModified.items.map((k) => k.id), [...created].reverse().map((k) => k.id));
+        const byCreatedDesc = await store.listApiKeys(org.id, { sort: { field: 'created_at', direction: 'desc' } });
+        assert.deepEqual(byCreatedDesc.items.map((k) => k.id), [...created].reverse().map((k) => k.id));
+        const byLast4 = (await store.listApiKeys(org.id, { sort: { field: 'last4', direction: 'asc' } })).items.map((k) => k.last4);
+        assert.deepEqual(byLast4, [...byLast4].sort());
+
+        const prod = await store.listApiKeys(org.id, { filter: 'PROD' });
+        assert.deepEqual(prod.items.map((k) => k.name).sort(), ['Beta prod', 'gamma PROD']);
+        assert.equal(prod.totalFiltered, 2);
+        assert.deepEqual((await store.listApiKeys(org.id, { filter: '%_' })).items.map((k) => k.name), ['100%_literal']);
+        assert.equal((await store.listApiKeys(org.id, { filter: '%' })).totalFiltered, 1, 'LIKE wildcards are literal');
+        const target = created[2]!;
+        const byLast4Filter = await store.listApiKeys(org.id, { filter: target.last4 });
+        assert.ok(byLast4Filter.items.some((k) => k.id === target.id));
+
+        const createdRange = await store.listApiKeys(org.id, {
+          createdAt: { start: new Date(START + DAY), end: new Date(START + 3 * DAY) },
+        });
+        assert.deepEqual(createdRange.items.map((k) => k.id), created.slice(1, 4).map((k) => k.id));
+        const modifiedSince = await store.listApiKeys(org.id, { modifiedAt: { start: new Date(START + 8 * DAY) } });
+        assert.deepEqual(modifiedSince.items.map((k) => k.id), [created[0]!.id, created[1]!.id]);
+        const modifiedUntil = await store.listApiKeys(org.id, { modifiedAt: { end: new Date(START + 5 * DAY) } });
+        assert.deepEqual(modifiedUntil.items.map((k) => k.id), [created[4]!.id]);
+
+        const page0 = await store.listApiKeys(org.id, { page: { size: 2, number: 0 } });
+        const page2 = await store.listApiKeys(org.id, { page: { size: 2, number: 2 } });
+        const page3 = await store.listApiKeys(org.id, { page: { size: 2, number: 3 } });
+        assert.deepEqual(page0.items.map((k) => k.id), created.slice(0, 2).map((k) => k.id));
+        assert.deepEqual(page2.items.map((k) => k.id), created.slice(4).map((k) => k.id));
+        assert.deepEqual(page3.items, []);
+        for (const page of [page0, page2, page3]) assert.equal(page.totalFiltered, 5);
+        const filteredPage = await store.listApiKeys(org.id, { filter: 'a', page: { size: 1, number: 1 } });
+        assert.equal(filteredPage.items.length, 1);
+        assert.equal(filteredPage.totalFiltered, 4);
+
+        await store.revokeApiKey(org.id, created[1]!.id, CLI_ACTOR);
+        assert.equal((await store.listApiKeys(org.id)).totalFiltered, 4, 'a revoked key drops out by default');
+        const revoked = await store.listApiKeys(org.id, { status: 'revoked' });
+        assert.deepEqual(revoked.items.map((k) => [k.id, k.status]), [[created[1]!.id, 'revoked']]);
+        assert.equal((await store.listApiKeys(org.id, { status: 'all' })).totalFiltered, 5);
+        assert.equal((await store.listApiKeys(other.org.id, { status: 'all' })).totalFiltered, 2);
+      });
+
+      it('never lets an org reach zero active keys', async () => {
+        const { org, key } = await orgWithKey('acme');
+        await rejectsWith(store.revokeApiKey(org.id, key.id, CLI_ACTOR), 'LAST_ACTIVE_API_KEY');
+        const second = await store.createApiKey(org.id, apiKeyInput('second'), CLI_ACTOR);
+        tick();
+        const revoked = await store.revokeApiKey(org.id, key.id, CLI_ACTOR);
+        assert.equal(revoked.status, 'revoked');
+        assert.equal(revoked.revokedAt?.getTime(), clock.ms);
+        assert.equal(revoked.revokedBy, null);
+        await rejectsWith(store.revokeApiKey(org.id, second.id, CLI_ACTOR), 'LAST_ACTIVE_API_KEY');
+        assert.equal((await store.getApiKey(org.id, second.id))?.status, 'active');
+
+        // Idempotent: revoking again returns it unchanged and writes no audit event.
+        const before = (await store.listAuditEvents(org.id)).totalFiltered;
+        tick();
+        assert.deepEqual(await store.revokeApiKey(org.id, key.id, CLI_ACTOR), revoked);
+        assert.equal((await store.listAuditEvents(org.id)).totalFiltered, before);
+        await rejectsWith(store.renameApiKey(org.id, key.id, 'x', CLI_ACTOR), 'API_KEY_REVOKED');
+        const revokeEvent = (await store.listAuditEvents(org.id, { action: 'api_key.revoke' })).items;
+        assert.equal(revokeEvent.length, 1);
+        assert.equal(revokeEvent[0]!.targetId, key.id);
+      });
+
+      it('caps unrevoked keys at maxApiKeysPerOrg', async () => {
+        const { org } = await orgWithKey('acme');
+        const keys: ApiKey[] = [];
+        for (let i = 0; i < 4; i++) keys.push(await store.createApiKey(org.id, apiKeyInput(`k${i}`), CLI_ACTOR));
+        await rejectsWith(store.createApiKey(org.id, apiKeyInput('sixth'), CLI_ACTOR), 'API_KEY_LIMIT_REACHED');
+        await store.revokeApiKey(org.id, keys[0]!.id, CLI_ACTOR);
+        await store.createApiKey(org.id, apiKeyInput('fits again'), CLI_ACTOR);
+        await rejectsWith(store.restoreApiKey(org.id, keys[0]!.id, CLI_ACTOR), 'API_KEY_LIMIT_REACHED');
+        await rejectsWith(store.rollApiKey(org.id, keys[1]!.id, apiKeyInput('r'), 60_000, CLI_ACTOR), 'API_KEY_LIMIT_REACHED');
+        // A roll with no grace replaces the key in place, so it fits.
+        const { replacement } = await store.rollApiKey(org.id, keys[1]!.id, apiKeyInput('r'), 0, CLI_ACTOR);
+        assert.equal(replacement.status, 'active');
+        assert.equal((await store.listApiKeys(org.id)).totalFiltered, 5);
+        // Keys of another org do not count.
+        const other = await orgWithKey('globex');
+        await store.createApiKey(other.org.id, apiKeyInput('x'), CLI_ACTOR);
+      });
+
+      it('restores a revoked key within the window, not after', async () => {
+        const { org, admin, key } = await orgWithKey('acme');
+        const a = await store.createApiKey(org.id, apiKeyInput('a'), CLI_ACTOR);
+        const b = await store.createApiKey(org.id, apiKeyInput('b'), CLI_ACTOR);
+        await rejectsWith(store.restoreApiKey(org.id, a.id, CLI_ACTOR), 'API_KEY_NOT_REVOKED');
+        await store.revokeApiKey(org.id, a.id, CLI_ACTOR);
+        await store.revokeApiKey(org.id, b.id, CLI_ACTOR);
+        tick(7 * DAY);
+        const restored = await store.restoreApiKey(org.id, a.id, userActor(admin));
+        assert.equal(restored.status, 'active');
+        assert.equal(restored.revokedAt, null);
+        assert.equal(restored.revokedBy, null);
+        assert.equal(restored.modifiedBy, admin.id);
+        assert.deepEqual(await store.getApiKey(org.id, a.id), restored);
+        tick(1);
+        await rejectsWith(store.restoreApiKey(org.id, b.id, CLI_ACTOR), 'RESTORE_WINDOW_PASSED');
+        assert.equal((await store.getApiKey(org.id, b.id))?.status, 'revoked');
+        await rejectsWith(store.restoreApiKey((await store.createOrg('other', CLI_ACTOR)).id, a.id, CLI_ACTOR), 'API_KEY_NOT_FOUND');
+        assert.equal((await store.listAuditEvents(org.id, { action: 'api_key.restore' })).totalFiltered, 1);
+        assert.ok(key);
+      });
+
+      it('rolls: old key expires after the grace, never later than it already did; grace 0 revokes', async () => {
+        const { org, admin, key } = await orgWithKey('acme');
+        const { previous, replacement } = await store.rollApiKey(org.id, key.id, apiKeyInput('next'), DAY, userActor(admin));
+        assert.equal(previous.id, key.id);
+        assert.equal(previous.status, 'active');
+        assert.equal(previous.expiresAt?.getTime(), START + DAY);
+        assert.equal(replacement.name, 'next');
+        assert.equal(replacement.rolledFromId, key.id);
+        assert.equal(replacement.expiresAt, null);
+        assert.equal(replacement.createdBy, admin.id);
+        assert.deepEqual(await store.getApiKey(org.id, key.id), previous);
+        assert.deepEqual(await store.findApiKeyByHash(replacement.hash), replacement);
+
+        tick(1000);
+        const longer = await store.rollApiKey(org.id, key.id, apiKeyInput('third'), 10 * DAY, CLI_ACTOR);
+        assert.equal(longer.previous.expiresAt?.getTime(), START + DAY, 'a roll never extends a key');
+        assert.equal(longer.replacement.name, 'third');
+        const shorter = await store.rollApiKey(org.id, key.id, { hash: apiKeyInput('').hash, last4: 'abcd' }, 60_000, CLI_ACTOR);
+        assert.equal(shorter.previous.expiresAt?.getTime(), clock.ms + 60_000);
+        assert.equal(shorter.replacement.name, 'first', 'the replacement keeps the name by default');
+
+        // The expiring key is not a witness of the invariant: the permanent keys are.
+        const zero = await store.rollApiKey(org.id, replacement.id, apiKeyInput('now'), 0, CLI_ACTOR);
+        assert.equal(zero.previous.status, 'revoked');
+        assert.equal(zero.previous.revokedAt?.getTime(), clock.ms);
+        await rejectsWith(store.rollApiKey(org.id, replacement.id, apiKeyInput('x'), DAY, CLI_ACTOR), 'API_KEY_REVOKED');
+        await rejectsWith(store.rollApiKey(org.id, key.id, apiKeyInput('x'), -1, CLI_ACTOR), 'BAD_REQUEST');
+        await store.revokeApiKey(org.id, key.id, CLI_ACTOR); // expiring: other permanent keys remain
+        const rolls = await store.listAuditEvents(org.id, { action: 'api_key.roll' });
+        assert.equal(rolls.totalFiltered, 4);
+        assert.equal(rolls.items.at(-1)!.details.replacement_id, replacement.id);
+      });
+
+      it('keeps one permanent key: revoking the last non-expiring key fails even with expiring ones left', async () => {
+        const { org, key } = await orgWithKey('acme');
+        const { replacement } = await store.rollApiKey(org.id, key.id, apiKeyInput('next'), DAY, CLI_ACTOR);
+        await rejectsWith(store.revokeApiKey(org.id, replacement.id, CLI_ACTOR), 'LAST_ACTIVE_API_KEY');
+        await store.revokeApiKey(org.id, key.id, CLI_ACTOR);
+      });
+    });
+
+    describe('application keys', () => {
+      it('creates, lists, updates and deletes, scoped to the org and owner', async () => {
+        const { org, admin } = await orgWithKey('acme');
+        const other = await orgWithKey('globex');
+        const bob = await store.createUser(org.id, { email: 'bob@acme.example', name: 'Bob', role: 'standard', passwordHash: 'p' }, CLI_ACTOR);
+        const a = await store.createAppKey(org.id, admin.id, appKeyInput('Deploy bot'), userActor(admin));
+        tick();
+        const b = await store.createAppKey(org.id, bob.id, appKeyInput('terraform', ['api_keys_read']), userActor(bob));
+        assert.equal(a.ownerId, admin.id);
+        assert.equal(a.scopes, null);
+        assert.deepEqual(b.scopes, ['api_keys_read']);
+        assert.deepEqual(await store.getAppKey(org.id, a.id), a);
+        assert.equal(await store.getAppKey(other.org.id, a.id), undefined);
+        assert.deepEqual(await store.findAppKeyByHash(b.hash), b);
+        await rejectsWith(store.createAppKey(org.id, other.admin.id, appKeyInput('x'), CLI_ACTOR), 'USER_NOT_FOUND');
+        await rejectsWith(store.createAppKey(org.id, admin.id, appKeyInput(' '), CLI_ACTOR), 'INVALID_NAME');
+
+        assert.deepEqual((await store.listAppKeys(org.id)).items.map((k) => k.id), [a.id, b.id]);
+        assert.deepEqual((await store.listAppKeys(org.id, { ownerId: bob.id })).items.map((k) => k.id), [b.id]);
+        assert.deepEqual((await store.listAppKeys(org.id, { filter: 'DEPLOY' })).items.map((k) => k.id), [a.id]);
+        assert.deepEqual((await store.listAppKeys(org.id, { sort: { field: 'name', direction: 'desc' } })).items.map((k) => k.id), [b.id, a.id]);
+        assert.deepEqual((await store.listAppKeys(org.id, { createdAt: { start: new Date(START + 1) } })).items.map((k) => k.id), [b.id]);
+        const paged = await store.listAppKeys(org.id, { page: { size: 1, number: 1 } });
+        assert.deepEqual([paged.items.map((k) => k.id), paged.totalFiltered], [[b.id], 2]);
+        assert.equal((await store.listAppKeys(other.org.id)).totalFiltered, 0);
+
+        tick();
+        const updated = await store.updateAppKey(org.id, b.id, { name: 'tf', scopes: null }, userActor(bob));
+        assert.equal(updated.name, 'tf');
+        assert.equal(updated.scopes, null);
+        assert.equal(updated.modifiedAt.getTime(), clock.ms);
+        assert.deepEqual(await store.getAppKey(org.id, b.id), updated);
+        await rejectsWith(store.updateAppKey(other.org.id, b.id, { name: 'x' }, CLI_ACTOR), 'APP_KEY_NOT_FOUND');
+        await rejectsWith(store.deleteAppKey(other.org.id, b.id, CLI_ACTOR), 'APP_KEY_NOT_FOUND');
+        await store.deleteAppKey(org.id, b.id, userActor(bob));
+        assert.equal(await store.getAppKey(org.id, b.id), undefined);
+        assert.equal(await store.findAppKeyByHash(b.hash), undefined);
+        await rejectsWith(store.deleteAppKey(org.id, b.id, CLI_ACTOR), 'APP_KEY_NOT_FOUND');
+        const actions = (await store.listAuditEvents(org.id)).items.map((e) => e.action).filter((x) => x.startsWith('app_key'));
+        assert.deepEqual(actions, ['app_key.delete', 'app_key.update', 'app_key.create', 'app_key.create']);
+      });
+    });
+
+    describe('audit', () => {
+      it('records non-store events and lists newest first with filters and paging', async () => {
+        const { org, admin } = await orgWithKey('acme');
+        const other = await orgWithKey('globex');
+        tick(DAY);
+        await store.recordAudit(org.id, 'user.login', { type: 'user', id: admin.id }, userActor(admin), { method: 'password' });
+        tick(DAY);
+        await store.recordAudit(org.id, 'user.login_failed', { type: 'user', id: null }, { userId: null, kind: 'user', sourceIp: '198.51.100.1' });
+        const all = await store.listAuditEvents(org.id);
+        assert.equal(all.totalFiltered, 5);
+        assert.deepEqual(all.items.slice(0, 2).map((e) => e.action), ['user.login_failed', 'user.login']);
+        const login = all.items[1]!;
+        assert.deepEqual(
+          { ...login, id: undefined },
+          {
+            id: undefined,
+            orgId: org.id,
+            actorId: admin.id,
+            actorKind: 'user',
+            action: 'user.login',
+            targetType: 'user',
+            targetId: admin.id,
+            sourceIp: '192.0.2.7',
+            at: new Date(START + DAY),
+            details: { method: 'password' },
+          },
+        );
+        assert.deepEqual((await store.listAuditEvents(org.id, { action: 'user.login' })).items.map((e) => e.id), [login.id]);
+        const window = await store.listAuditEvents(org.id, { from: new Date(START + 1), to: new Date(START + DAY) });
+        assert.deepEqual(window.items.map((e) => e.id), [login.id]);
+        const page = await store.listAuditEvents(org.id, { page: { size: 3, number: 1 } });
+        assert.deepEqual(page.items.map((e) => e.action), ['user.create', 'org.create']);
+        assert.equal(page.totalFiltered, 5);
+        assert.equal((await store.listAuditEvents(other.org.id)).totalFiltered, 3);
+      });
+    });
+
+    describe('key usage', () => {
+      it('merges batches per key and host: first seen min, last seen max, points summed, last used updated', async () => {
+        const { org, key } = await orgWithKey('acme');
+        const other = await orgWithKey('globex');
+        const t = (s: number) => new Date(START + s * 1000);
+        await store.recordKeyUsage([
+          { keyId: key.id, host: 'web-1', firstSeen: t(10), lastSeen: t(20), points: 5, agentVersion: '7.50.0' },
+          { keyId: key.id, host: 'web-2', firstSeen: t(15), lastSeen: t(15), points: 1 },
+          { keyId: key.id, host: 'web-1', firstSeen: t(5), lastSeen: t(12), points: 2 },
+        ]);
+        await store.recordKeyUsage([
+          { keyId: key.id, host: 'web-1', firstSeen: t(8), lastSeen: t(30), points: 10 },
+          { keyId: key.id, host: 'web-2', firstSeen: t(1), lastSeen: t(2), points: 4, agentVersion: '7.51.0' },
+        ]);
+        await store.recordKeyUsage([]);
+        const hosts = await store.listKeyHosts(org.id, key.id);
+        assert.deepEqual(hosts, [
+          { keyId: key.id, host: 'web-1', firstSeen: t(5), lastSeen: t(30), points: 17, agentVersion: '7.50.0' },
+          { keyId: key.id, host: 'web-2', firstSeen: t(1), lastSeen: t(15), points: 5, agentVersion: '7.51.0' },
+        ]);
+        assert.deepEqual((await store.listKeyHosts(org.id, key.id, t(20))).map((h) => h.host), ['web-1']);
+        assert.equal((await store.getApiKey(org.id, key.id))?.lastUsedAt?.getTime(), t(30).getTime());
+        await store.recordKeyUsage([{ keyId: key.id, host: 'web-3', firstSeen: t(3), lastSeen: t(4), points: 1 }]);
+        assert.equal((await store.getApiKey(org.id, key.id))?.lastUsedAt?.getTime(), t(30).getTime(), 'never moves back');
+        await rejectsWith(store.listKeyHosts(other.org.id, key.id), 'API_KEY_NOT_FOUND');
+        assert.deepEqual(await store.listKeyHosts(other.org.id, other.key.id), []);
+      });
+    });
+
+    describe('key-change feed', () => {
+      it('tells this process after commit and before the change resolves', async () => {
+        const { org, key } = await orgWithKey('acme');
+        const second = await store.createApiKey(org.id, apiKeyInput('second'), CLI_ACTOR);
+        const heard: KeyChange[] = [];
+        let resets = 0;
+        const stop = await store.watchKeyChanges({ onChange: (c) => heard.push(c), onReset: () => resets++ });
+        await store.revokeApiKey(org.id, key.id, CLI_ACTOR);
+        assert.deepEqual(heard, [{ keyId: key.id, hash: key.hash, orgId: org.id }], 'heard before revoke resolved');
+        await store.restoreApiKey(org.id, key.id, CLI_ACTOR);
+        await store.rollApiKey(org.id, second.id, apiKeyInput('r'), DAY, CLI_ACTOR);
+        assert.deepEqual(heard.map((c) => c.keyId), [key.id, key.id, second.id]);
+        // Failed and no-op changes announce nothing.
+        await store.renameApiKey(org.id, key.id, 'renamed', CLI_ACTOR);
+        await store.createApiKey(org.id, apiKeyInput('third'), CLI_ACTOR);
+        assert.equal(heard.length, 3);
+        await stop();
+        await store.revokeApiKey(org.id, key.id, CLI_ACTOR);
+        assert.equal(heard.length, 3, 'stopped');
+        assert.equal(resets, 0);
+      });
+
+      it('a second store on the same database hears a revocation when it spans nodes', { skip: false }, async (t) => {
+        const { org, key } = await orgWithKey('acme');
+        await store.createApiKey(org.id, apiKeyInput('second'), CLI_ACTOR);
+        const node2 = await db.openAnother();
+        const heard: KeyChange[] = [];
+        const stop = await node2.watchKeyChanges({ onChange: (c) => heard.push(c), onReset: () => {} });
+        t.after(stop);
+        await store.revokeApiKey(org.id, key.id, CLI_ACTOR);
+        if (dialect.name === 'postgres') {
+          await waitFor(() => heard.length > 0, 'the NOTIFY on the second store');
+          assert.deepEqual(heard, [{ keyId: key.id, hash: key.hash, orgId: org.id }]);
+        } else {
+          // SQLite serves one machine and one server process: nothing crosses store instances.
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          assert.deepEqual(heard, []);
+        }
+      });
+    });
+
+    describe('deployment secret', () => {
+      it('is at least 16 bytes and the same for every store on the database', async () => {
+        const secret = await store.deploymentSecret();
+        assert.ok(secret.length >= 16);
+        const node2 = await db.openAnother();
+        assert.deepEqual(await node2.deploymentSecret(), secret);
+        assert.deepEqual(await store.deploymentSecret(), secret);
+      });
+    });
+  });
+}
