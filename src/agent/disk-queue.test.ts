@@ -51,7 +51,7 @@ test('a damaged payload is discarded and counted', async (t) => {
   const entry = queue.oldest('main')!;
   const file = join(dir, 'queue', entry.file);
   const content = await readFile(file);
-  content[content.length - 1] ^= 0xff;
+  content[content.length - 1] = content.at(-1)! ^ 0xff;
   await writeFile(file, content);
   assert.equal(await queue.read(entry), undefined);
   assert.equal(queue.corrupt, 1);

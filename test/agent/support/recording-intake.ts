@@ -109,18 +109,16 @@ export class RecordingIntake {
     };
     let status: number;
     let body: unknown = null;
+    try {
+      raw = encoding === 'gzip' ? gunzipSync(raw) : encoding === 'deflate' ? inflateSync(raw) : raw;
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      body = undefined;
+    }
     if (this.mode === 'error500') status = 500;
     else if (this.mode === 'error429') status = 429;
     else if (key === null || !this.acceptedKeys.has(key)) status = 403;
-    else {
-      try {
-        raw = encoding === 'gzip' ? gunzipSync(raw) : encoding === 'deflate' ? inflateSync(raw) : raw;
-        body = JSON.parse(raw.toString('utf8'));
-        status = 202;
-      } catch {
-        status = 400;
-      }
-    }
+    else status = body === undefined ? 400 : 202;
     this.requests.push({ path, keyLast4: key?.slice(-4) ?? null, payloadId, status, body });
     if (status === 202) {
       if (payloadId !== null) this.acceptedPayloadIds.set(payloadId, (this.acceptedPayloadIds.get(payloadId) ?? 0) + 1);
