@@ -25,12 +25,13 @@ export function formatCount(n: number): string {
   return n.toLocaleString('en-US');
 }
 
-/** `1 day`, `12 hours`, `30 minutes`, `immediately`. */
+/** `7 days`, `24 hours`, `30 minutes`, `immediately`. */
 export function formatDuration(ms: number): string {
   if (ms <= 0) return 'immediately';
   const units: Array<[number, string]> = [[86_400_000, 'day'], [3_600_000, 'hour'], [60_000, 'minute']];
   for (const [size, name] of units) {
-    if (ms >= size && ms % size === 0) {
+    // "24 hours" reads better than "1 day"; whole days from 2 on.
+    if (ms >= size * (name === 'day' ? 2 : 1) && ms % size === 0) {
       const n = ms / size;
       return `${n} ${name}${n === 1 ? '' : 's'}`;
     }

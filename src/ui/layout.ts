@@ -43,6 +43,7 @@ export function page(frame: PageFrame, body: Html): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${frame.title} · rekey</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="${ASSET_PATHS.css}">
 ${frame.chart ? html`<link rel="stylesheet" href="${ASSET_PATHS.uplotCss}"><script src="${ASSET_PATHS.uplotJs}" defer></script>` : ''}
 <script src="${ASSET_PATHS.js}" defer></script>

@@ -21,13 +21,15 @@ main { max-width: 1100px; margin: 0 auto; padding: 1rem; }
 h1 { font-size:1.5rem; margin:.5rem 0 1rem; }
 h2 { font-size:1.15rem; margin:1.5rem 0 .5rem; }
 .card { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:1rem; margin:0 0 1rem; }
+.card > h2:first-child { margin-top:0; }
+table + .card, table + form.card { margin-top:1rem; }
 .muted { color:var(--muted); }
 .small { font-size:.85rem; }
 code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 table { width:100%; border-collapse:collapse; background:var(--card); border:1px solid var(--line); border-radius:8px; }
-th, td { text-align:left; padding:.5rem .6rem; border-bottom:1px solid var(--line); vertical-align:top; overflow-wrap:anywhere; }
-th { font-size:.8rem; text-transform:uppercase; letter-spacing:.03em; color:var(--muted); background:#fafbfc; }
-tr:last-child td { border-bottom:0; }
+table.stack th, table.stack td { text-align:left; padding:.5rem .6rem; border-bottom:1px solid var(--line); vertical-align:top; overflow-wrap:anywhere; }
+table.stack th { font-size:.8rem; text-transform:uppercase; letter-spacing:.03em; color:var(--muted); background:#fafbfc; }
+table.stack tr:last-child td { border-bottom:0; }
 td.actions { white-space:nowrap; }
 td.actions form, td.actions a { display:inline-block; margin:0 .25rem .25rem 0; }
 button, .button { font:inherit; font-size:.9rem; padding:.4rem .8rem; border-radius:6px; border:1px solid var(--line);
@@ -69,5 +71,6 @@ dl.facts dd { margin:0; overflow-wrap:anywhere; }
   td.actions { white-space:normal; }
   dl.facts { grid-template-columns: 1fr; }
   dl.facts dd { margin-bottom:.4rem; }
+  .secret input { font-size:.8rem; padding:.45rem .35rem; }
 }
 `;
