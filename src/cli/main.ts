@@ -7,8 +7,11 @@
 import { Command } from 'commander';
 import { runCli } from './run-cli.js';
 import { VERSION } from '../version.js';
+import { registerAgentRestartCommand } from './agent-restart-command.js';
+import { registerConfigCommand } from './config-command.js';
 import { registerRotateCommand } from './rotate-command.js';
 import { registerServerCommand } from './server-command.js';
+import { registerSnippetCommand } from './snippet-command.js';
 
 const program = new Command('rekey')
   .description('Self-hosted, Datadog-compatible API keys: key service, intake, agent config and fleet rotation')
@@ -16,8 +19,11 @@ const program = new Command('rekey')
 
 // Each register* adds one command (or command group). Keep this list sorted.
 const registrars: Array<(program: Command) => void> = [
+  registerAgentRestartCommand,
+  registerConfigCommand,
   registerRotateCommand,
   registerServerCommand,
+  registerSnippetCommand,
   // (commands register here)
 ];
 for (const register of registrars) register(program);
