@@ -98,22 +98,45 @@ export class SqlStore implements Store {
 
   // ---- organisations and users -------------------------------------------------------------
 
+  /** Serialised with every deployment-wide writer, so `initialise` sees every org. */
   async createOrg(name: string, actor: Actor): Promise<Org> {
     const orgName = validName(name);
     try {
-      return await this.adapter.writeTransaction('none', async (trx) => {
-        const existing = await trx.selectFrom('orgs').select('id').where('name', '=', orgName).executeTakeFirst();
-        if (existing) throw rekeyError('DUPLICATE_ORG', { name: orgName });
-        const at = this.now().getTime();
-        const org = { id: randomUUID(), name: orgName, created_at: at };
-        await trx.insertInto('orgs').values(org).execute();
-        await this.audit(trx, org.id, 'org.create', { type: 'org', id: org.id }, actor, at, { name: orgName });
-        return toOrg(org);
-      });
+      return await this.adapter.writeTransaction('deployment', (trx) => this.insertOrg(trx, orgName, actor, this.now().getTime()));
     } catch (error) {
       if (this.adapter.isUniqueViolation(error)) throw rekeyError('DUPLICATE_ORG', { name: orgName }, { cause: error });
       throw error;
     }
+  }
+
+  /**
+   * The first organisation, its admin user, its first API key and application key, in one
+   * deployment-wide transaction: of several nodes or `rekey init`s racing on an empty store,
+   * exactly one succeeds and the others get ALREADY_INITIALISED with nothing changed.
+   */
+  async initialise(
+    input: {
+      orgName: string;
+      admin: { email: string; name: string; passwordHash: string };
+      apiKey: { name: string; hash: string; last4: string };
+      appKey: { name: string; hash: string; last4: string };
+    },
+    actor: Actor,
+  ): Promise<{ org: Org; admin: User; apiKey: ApiKey; appKey: AppKey }> {
+    const orgName = validName(input.orgName);
+    const admin = validUser({ ...input.admin, role: 'admin' });
+    const apiKeyName = validName(input.apiKey.name);
+    const appKeyName = validName(input.appKey.name);
+    return this.adapter.writeTransaction('deployment', async (trx) => {
+      const any = await trx.selectFrom('orgs').select('id').limit(1).executeTakeFirst();
+      if (any) throw rekeyError('ALREADY_INITIALISED', { where: 'This store' });
+      const at = this.now().getTime();
+      const org = await this.insertOrg(trx, orgName, actor, at);
+      const user = await this.insertUser(trx, org.id, admin, actor, at);
+      const apiKey = await this.insertApiKey(trx, org.id, { ...input.apiKey, name: apiKeyName }, actor, at);
+      const appKey = await this.insertAppKey(trx, org.id, user.id, { ...input.appKey, name: appKeyName }, actor, at);
+      return { org, admin: user, apiKey, appKey };
+    });
   }
 
   async getOrg(orgId: string): Promise<Org | undefined> {
@@ -141,35 +164,13 @@ export class SqlStore implements Store {
     user: { email: string; name: string; role: Role; passwordHash: string },
     actor: Actor,
   ): Promise<User> {
-    const email = validEmail(user.email);
-    const name = validName(user.name);
-    if (!ROLES.includes(user.role)) {
-      throw rekeyError('BAD_REQUEST', { detail: `Unknown role "${String(user.role)}"; use one of ${ROLES.join(', ')}` });
-    }
+    const valid = validUser(user);
     try {
-      return await this.changeOrg(orgId, () => rekeyError('ORG_NOT_FOUND', { org: orgId }), async (trx, at) => {
-        const taken = await trx
-          .selectFrom('users')
-          .select('id')
-          .where(sql<SqlBool>`lower(email) = ${email.toLowerCase()}`)
-          .executeTakeFirst();
-        if (taken) throw rekeyError('DUPLICATE_EMAIL', { email });
-        const row: UsersTable = {
-          id: randomUUID(),
-          org_id: orgId,
-          email,
-          name,
-          role: user.role,
-          password_hash: user.passwordHash,
-          created_at: at,
-          disabled: 0,
-        };
-        await trx.insertInto('users').values(row).execute();
-        await this.audit(trx, orgId, 'user.create', { type: 'user', id: row.id }, actor, at, { email, role: user.role });
-        return { result: toUser(row) };
-      });
+      return await this.changeOrg(orgId, () => rekeyError('ORG_NOT_FOUND', { org: orgId }), async (trx, at) => ({
+        result: await this.insertUser(trx, orgId, valid, actor, at),
+      }));
     } catch (error) {
-      if (this.adapter.isUniqueViolation(error)) throw rekeyError('DUPLICATE_EMAIL', { email }, { cause: error });
+      if (this.adapter.isUniqueViolation(error)) throw rekeyError('DUPLICATE_EMAIL', { email: valid.email }, { cause: error });
       throw error;
     }
   }
@@ -212,10 +213,7 @@ export class SqlStore implements Store {
       if ((await this.countLiveKeys(trx, orgId, at)) >= this.maxApiKeys) {
         throw rekeyError('API_KEY_LIMIT_REACHED', { limit: this.maxApiKeys });
       }
-      const row = newApiKeyRow(orgId, name, key, actor, at);
-      await trx.insertInto('api_keys').values(row).execute();
-      await this.audit(trx, orgId, 'api_key.create', { type: 'api_key', id: row.id }, actor, at, { name, last4: row.last4 });
-      return { result: toApiKey(row) };
+      return { result: await this.insertApiKey(trx, orgId, { ...key, name }, actor, at) };
     });
   }
 
@@ -379,25 +377,7 @@ export class SqlStore implements Store {
         .where('id', '=', ownerId)
         .executeTakeFirst();
       if (!owner) throw rekeyError('USER_NOT_FOUND');
-      const row: AppKeysTable = {
-        id: randomUUID(),
-        org_id: orgId,
-        owner_id: ownerId,
-        name,
-        hash: key.hash,
-        last4: key.last4,
-        scopes: key.scopes == null ? null : JSON.stringify(key.scopes),
-        created_at: at,
-        modified_at: at,
-        last_used_at: null,
-      };
-      await trx.insertInto('app_keys').values(row).execute();
-      await this.audit(trx, orgId, 'app_key.create', { type: 'app_key', id: row.id }, actor, at, {
-        name,
-        last4: row.last4,
-        owner_id: ownerId,
-      });
-      return { result: toAppKey(row) };
+      return { result: await this.insertAppKey(trx, orgId, ownerId, { ...key, name }, actor, at) };
     });
   }
 
@@ -609,6 +589,85 @@ export class SqlStore implements Store {
     }
   }
 
+  private async insertOrg(trx: Trx, name: string, actor: Actor, at: number): Promise<Org> {
+    const existing = await trx.selectFrom('orgs').select('id').where('name', '=', name).executeTakeFirst();
+    if (existing) throw rekeyError('DUPLICATE_ORG', { name });
+    const org = { id: randomUUID(), name, created_at: at };
+    await trx.insertInto('orgs').values(org).execute();
+    await this.audit(trx, org.id, 'org.create', { type: 'org', id: org.id }, actor, at, { name });
+    return toOrg(org);
+  }
+
+  private async insertUser(
+    trx: Trx,
+    orgId: string,
+    user: { email: string; name: string; role: Role; passwordHash: string },
+    actor: Actor,
+    at: number,
+  ): Promise<User> {
+    const taken = await trx
+      .selectFrom('users')
+      .select('id')
+      .where(sql<SqlBool>`lower(email) = ${user.email.toLowerCase()}`)
+      .executeTakeFirst();
+    if (taken) throw rekeyError('DUPLICATE_EMAIL', { email: user.email });
+    const row: UsersTable = {
+      id: randomUUID(),
+      org_id: orgId,
+      email: user.email,
+      name: user.name,
+      role: user.role,
+      password_hash: user.passwordHash,
+      created_at: at,
+      disabled: 0,
+    };
+    await trx.insertInto('users').values(row).execute();
+    await this.audit(trx, orgId, 'user.create', { type: 'user', id: row.id }, actor, at, { email: user.email, role: user.role });
+    return toUser(row);
+  }
+
+  private async insertApiKey(
+    trx: Trx,
+    orgId: string,
+    key: { name: string; hash: string; last4: string },
+    actor: Actor,
+    at: number,
+  ): Promise<ApiKey> {
+    const row = newApiKeyRow(orgId, key.name, key, actor, at);
+    await trx.insertInto('api_keys').values(row).execute();
+    await this.audit(trx, orgId, 'api_key.create', { type: 'api_key', id: row.id }, actor, at, { name: key.name, last4: row.last4 });
+    return toApiKey(row);
+  }
+
+  private async insertAppKey(
+    trx: Trx,
+    orgId: string,
+    ownerId: string,
+    key: { name: string; hash: string; last4: string; scopes?: string[] | null },
+    actor: Actor,
+    at: number,
+  ): Promise<AppKey> {
+    const row: AppKeysTable = {
+      id: randomUUID(),
+      org_id: orgId,
+      owner_id: ownerId,
+      name: key.name,
+      hash: key.hash,
+      last4: key.last4,
+      scopes: key.scopes == null ? null : JSON.stringify(key.scopes),
+      created_at: at,
+      modified_at: at,
+      last_used_at: null,
+    };
+    await trx.insertInto('app_keys').values(row).execute();
+    await this.audit(trx, orgId, 'app_key.create', { type: 'app_key', id: row.id }, actor, at, {
+      name: key.name,
+      last4: row.last4,
+      owner_id: ownerId,
+    });
+    return toAppKey(row);
+  }
+
   private async apiKeyRow(trx: Trx, orgId: string, keyId: string): Promise<ApiKeysTable> {
     const row = await trx
       .selectFrom('api_keys')
@@ -681,6 +740,13 @@ function validName(name: string): string {
     throw rekeyError('INVALID_NAME', { detail: `The name has ${length} characters; it must have at most ${MAX_NAME_LENGTH}` });
   }
   return trimmed;
+}
+
+function validUser<U extends { email: string; name: string; role: Role; passwordHash: string }>(user: U): U {
+  if (!ROLES.includes(user.role)) {
+    throw rekeyError('BAD_REQUEST', { detail: `Unknown role "${String(user.role)}"; use one of ${ROLES.join(', ')}` });
+  }
+  return { ...user, email: validEmail(user.email), name: validName(user.name) };
 }
 
 function validEmail(email: string): string {

@@ -209,6 +209,22 @@ export interface Store {
   /** True when at least one organisation exists. */
   isInitialised(): Promise<boolean>;
 
+  /**
+   * Creates the first organisation, its admin user, its first API key and application key in
+   * one deployment-wide transaction (see src/store/bootstrap.ts for the caller). Of several
+   * nodes or `rekey init`s racing on an empty store exactly one succeeds; the others throw
+   * ALREADY_INITIALISED and change nothing.
+   */
+  initialise(
+    input: {
+      orgName: string;
+      admin: { email: string; name: string; passwordHash: string };
+      apiKey: { name: string; hash: string; last4: string };
+      appKey: { name: string; hash: string; last4: string };
+    },
+    actor: Actor,
+  ): Promise<{ org: Org; admin: User; apiKey: ApiKey; appKey: AppKey }>;
+
   // ---- organisations and users ----
   createOrg(name: string, actor: Actor): Promise<Org>;
   getOrg(orgId: string): Promise<Org | undefined>;

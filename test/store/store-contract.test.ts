@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { isRekeyError, type ErrorCode } from '../../src/errors.js';
-import { generateKey, last4 } from '../../src/keys/key-format.js';
+import { generateKey, last4, parseKey } from '../../src/keys/key-format.js';
+import { verifyPassword } from '../../src/keys/password.js';
+import { bootstrapDeployment, type BootstrapCredentials } from '../../src/store/bootstrap.js';
 import { createKeyHasher } from '../../src/keys/key-hasher.js';
 import type { Actor, ApiKey, KeyChange, Org, Store, User } from '../../src/store/store.js';
 import { CLI_ACTOR, DIALECTS, type TestStore } from '../support/dialects.js';
@@ -516,6 +518,37 @@ for (const dialect of DIALECTS) {
           await new Promise((resolve) => setTimeout(resolve, 100));
           assert.deepEqual(heard, []);
         }
+      });
+    });
+
+    describe('bootstrap', () => {
+      it('initialises an empty store once, atomically, even when several stores race', async () => {
+        const nodes = [store, await db.openAnother(), await db.openAnother()];
+        const results = await Promise.allSettled(
+          nodes.map((node, i) => bootstrapDeployment(node, hasher, { orgName: `org ${i}`, where: `node ${i}` })),
+        );
+        const won = results.filter((r) => r.status === 'fulfilled');
+        assert.equal(won.length, 1);
+        for (const r of results) {
+          if (r.status === 'rejected') assert.ok(isRekeyError(r.reason, 'ALREADY_INITIALISED'), String(r.reason));
+        }
+        const credentials = (won[0] as PromiseFulfilledResult<BootstrapCredentials>).value;
+        const orgs = await store.listOrgs();
+        assert.deepEqual(orgs.map((o) => [o.id, o.name]), [[credentials.org.id, credentials.org.name]]);
+        const apiKey = await store.findApiKeyByHash(hasher.hash(credentials.api_key.key));
+        assert.equal(apiKey?.id, credentials.api_key.id);
+        assert.equal(apiKey?.last4, credentials.api_key.key.slice(-4));
+        assert.ok(parseKey(credentials.api_key.key, 'api').ok);
+        const appKey = await store.findAppKeyByHash(hasher.hash(credentials.app_key.key));
+        assert.equal(appKey?.id, credentials.app_key.id);
+        const admin = await store.findUserByEmail(credentials.admin.email);
+        assert.equal(admin?.role, 'admin');
+        assert.equal(appKey?.ownerId, admin?.id);
+        assert.ok(await verifyPassword(credentials.admin.password, admin!.passwordHash));
+        const actions = (await store.listAuditEvents(credentials.org.id)).items.map((e) => e.action).sort();
+        assert.deepEqual(actions, ['api_key.create', 'app_key.create', 'org.create', 'user.create']);
+        await assert.rejects(bootstrapDeployment(store, hasher, { where: '/srv/rekey' }), /\/srv\/rekey is already initialised/);
+        assert.equal((await store.listOrgs()).length, 1);
       });
     });
 
