@@ -91,7 +91,7 @@ describe('intake fuzz', () => {
         const headers: Record<string, string> = {};
         if (header !== undefined) headers['content-encoding'] = header;
         if (type !== 'none') headers['content-type'] = type;
-        let target = path;
+        let target: string = path;
         if (key === 'valid') headers['dd-api-key'] = f.apiKey;
         else if (key === 'query') target = `${path.split('?')[0]}?api_key=${f.apiKey}`;
         else if (key === 'truncated') headers['dd-api-key'] = f.apiKey.slice(0, 20);
