@@ -8,7 +8,7 @@ import { rekeyError } from '../errors.js';
 import { readStdin } from './run-cli.js';
 
 export function registerSnippetCommand(program: Command): void {
-  program
+  const snippet = program
     .command('snippet')
     .description('Print the API key setting for Ansible, Chef, Puppet, Helm or the environment (masked unless --reveal)')
     .addArgument(new Argument('<tool>', 'the tool').choices(['ansible', 'chef', 'puppet', 'helm', 'env']))
@@ -28,4 +28,5 @@ export function registerSnippetCommand(program: Command): void {
       }
       process.stdout.write(renderSnippet(tool, key, Boolean(options.reveal)));
     });
+  snippet.exitOverride(); // usage errors exit 2 through run-cli's catch (see config-command.ts)
 }
