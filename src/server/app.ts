@@ -52,6 +52,20 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * Fastify refuses an empty body sent with `Content-Type: application/json` (400); many HTTP
+ * clients send that header on DELETE and on body-less POSTs (restore, roll). Treat an empty
+ * JSON body as no body; anything else goes to Fastify's own (prototype-poisoning-safe) parser.
+ */
+function acceptEmptyJsonBodies(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '' || (typeof body === 'string' && body.trim() === '')) return done(null, undefined);
+    return parseJson(request, body as string, done);
+  });
+}
+
 function isLoggerInstance(logger: AppDeps['logger']): logger is Logger {
   return typeof logger === 'object' && logger !== null && typeof (logger as Logger).child === 'function';
 }
@@ -88,6 +102,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorateRequest('auth', null);
   installErrorHandlers(app);
   installRequestMetrics(app, metrics);
+  acceptEmptyJsonBodies(app);
 
   // Registered before any route: it collects every route's schema as the route is added.
   await app.register(swagger, {

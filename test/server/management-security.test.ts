@@ -171,7 +171,8 @@ for (const dialect of DIALECTS) {
         assert.equal(restored.body.data.attributes.status, 'active');
         assert.equal((await call('GET', '/api/v1/validate', { headers: { 'dd-api-key': key } })).status, 200);
         assert.equal((await call('POST', `/api/v2/api_keys/${id}/restore`, as(acme, 'admin'))).status, 400, 'nothing to restore');
-        assert.equal((await call('DELETE', `/api/v2/api_keys/${id}`, as(acme, 'admin'))).status, 204);
+        // Many clients send Content-Type: application/json on a body-less DELETE.
+        assert.equal((await call('DELETE', `/api/v2/api_keys/${id}`, { ...as(acme, 'admin'), payload: '' })).status, 204);
       });
 
       it('a rolled key keeps working during its grace period and is refused once expired', async () => {

@@ -1,0 +1,133 @@
+/**
+ * Management API latency over real HTTP (127.0.0.1, keep-alive): create and revoke of API
+ * keys, p50/p99, on SQLite and on PostgreSQL. Goal: p99 ≤ 5 ms on SQLite.
+ *
+ * Each operation is one sequential request (create key i, then revoke key i, so the org
+ * stays under its 50-key limit), timed from send to full response by the client. The
+ * baseline, measured in the same run on the same server, is `GET /healthz`: the cost of
+ * HTTP + Fastify alone, so the ratios show what auth + the store add.
+ *
+ * Usage: node --import tsx bench/management-latency.ts [--ops 500] [--dialect sqlite|postgres]
+ * PostgreSQL: REKEY_TEST_DATABASE_URL, else an embedded server (test/support/postgres.ts).
+ * Writes bench/results/management-latency.json.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { createKeyHasher } from '../src/keys/key-hasher.js';
+import { buildApp } from '../src/server/app.js';
+import { headersFor, seedOrg } from '../test/server/seed.js';
+import { DIALECTS, type TestDialect } from '../test/support/dialects.js';
+
+interface Stats {
+  n: number;
+  p50_ms: number;
+  p90_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  mean_ms: number;
+}
+
+function stats(samples: number[]): Stats {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+  const round = (x: number) => Math.round(x * 1000) / 1000;
+  return {
+    n: sorted.length,
+    p50_ms: round(at(0.5)),
+    p90_ms: round(at(0.9)),
+    p99_ms: round(at(0.99)),
+    max_ms: round(sorted[sorted.length - 1]!),
+    mean_ms: round(sorted.reduce((a, b) => a + b, 0) / sorted.length),
+  };
+}
+
+async function timed(fn: () => Promise<Response>, expectStatus: number): Promise<number> {
+  const start = process.hrtime.bigint();
+  const response = await fn();
+  const body = await response.text();
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  if (response.status !== expectStatus) throw new Error(`expected ${expectStatus}, got ${response.status}: ${body}`);
+  return ms;
+}
+
+async function benchDialect(dialect: TestDialect, ops: number) {
+  const db = await dialect.createStore();
+  const hasher = createKeyHasher(randomBytes(32));
+  const org = await seedOrg(db.store, hasher, 'Bench');
+  const app = await buildApp({ store: db.store, hasher, logger: false });
+  try {
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const address = app.server.address();
+    if (address === null || typeof address !== 'object') throw new Error('no address');
+    const base = `http://127.0.0.1:${address.port}`;
+    const headers = { ...headersFor(org, 'admin'), 'content-type': 'application/json' };
+
+    const health = () => fetch(`${base}/healthz`);
+    const create = (i: number) =>
+      fetch(`${base}/api/v2/api_keys`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ data: { type: 'api_keys', attributes: { name: `bench ${i}` } } }),
+      });
+    const revoke = (id: string) => fetch(`${base}/api/v2/api_keys/${id}`, { method: 'DELETE', headers });
+
+    // Warm-up: JIT, connection pool, SQLite page cache.
+    for (let i = 0; i < 50; i++) {
+      await timed(health, 200);
+      const response = await create(i);
+      const { data } = (await response.json()) as { data: { id: string } };
+      await timed(() => revoke(data.id), 204);
+    }
+
+    const baseline: number[] = [];
+    const creates: number[] = [];
+    const revokes: number[] = [];
+    for (let i = 0; i < ops; i++) {
+      baseline.push(await timed(health, 200));
+      let id = '';
+      creates.push(
+        await timed(async () => {
+          const response = await create(i);
+          const clone = response.clone();
+          id = ((await clone.json()) as { data: { id: string } }).data.id;
+          return response;
+        }, 201),
+      );
+      revokes.push(await timed(() => revoke(id), 204));
+    }
+    return { dialect: dialect.name, baseline_healthz: stats(baseline), create: stats(creates), revoke: stats(revokes) };
+  } finally {
+    await app.close();
+    await db.destroy();
+  }
+}
+
+const { values } = parseArgs({ options: { ops: { type: 'string', default: '500' }, dialect: { type: 'string' } } });
+const ops = Number(values.ops);
+const dialects = DIALECTS.filter((d) => values.dialect === undefined || d.name === values.dialect);
+const results = [];
+for (const dialect of dialects) results.push(await benchDialect(dialect, ops));
+
+const row = (name: string, op: string, s: Stats, base: Stats) =>
+  `${name.padEnd(9)} ${op.padEnd(8)} ${String(s.p50_ms).padStart(8)} ${String(s.p99_ms).padStart(8)} ${String(s.max_ms).padStart(8)}   ${(s.p99_ms / base.p99_ms).toFixed(1).padStart(5)}x`;
+console.log(`management latency over HTTP, ${ops} sequential ops each (ms)`);
+console.log(`${'store'.padEnd(9)} ${'op'.padEnd(8)} ${'p50'.padStart(8)} ${'p99'.padStart(8)} ${'max'.padStart(8)}   p99/healthz`);
+for (const r of results) {
+  console.log(row(r.dialect, 'healthz', r.baseline_healthz, r.baseline_healthz));
+  console.log(row(r.dialect, 'create', r.create, r.baseline_healthz));
+  console.log(row(r.dialect, 'revoke', r.revoke, r.baseline_healthz));
+}
+const sqlite = results.find((r) => r.dialect === 'sqlite');
+const goal = sqlite === undefined ? undefined : { p99_ms_max: 5, create_met: sqlite.create.p99_ms <= 5, revoke_met: sqlite.revoke.p99_ms <= 5 };
+console.log(`load average at end: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs`);
+if (goal !== undefined) console.log(`goal p99 ≤ 5 ms on SQLite: create ${goal.create_met ? 'met' : 'NOT met'}, revoke ${goal.revoke_met ? 'met' : 'NOT met'}`);
+
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+writeFileSync(
+  new URL('./results/management-latency.json', import.meta.url),
+  `${JSON.stringify({ bench: 'management-latency', at: new Date().toISOString(), node: process.version, cpus: cpus().length, loadavg_at_end: loadavg(), ops, goal, results }, null, 2)}\n`,
+);
+// The embedded PostgreSQL (if any) is stopped by its package's exit hook.
+process.exit(0);
