@@ -1,0 +1,117 @@
+/**
+ * Writes docs/errors.md from the error catalogue (src/errors.ts): every code with its HTTP
+ * status, CLI exit code, message and what to do. The catalogue is the source of truth for
+ * status, exit code and message; the explanations below add the "when and what to do".
+ * test/ship/error-docs.test.ts fails when a code of the catalogue is missing from the file.
+ *
+ * Usage: node --import tsx scripts/gen-error-docs.ts [--check]
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { errorCatalogue, type ErrorCode, type ErrorSpec } from '../src/errors.js';
+
+export const ERROR_DOCS_FILE = fileURLToPath(new URL('../docs/errors.md', import.meta.url));
+
+/** When each error happens and what to change. A new code without an entry is still listed. */
+const explanations: Partial<Record<ErrorCode, string>> = {
+  BAD_REQUEST: 'A request or its parameters are malformed; the message names the field.',
+  NOT_FOUND: 'No route or object at this path (another organisation\'s objects are also 404).',
+  FORBIDDEN: 'Missing, malformed, unknown, revoked or expired key. The intake answers exactly `{"errors":["Forbidden"]}`.',
+  UNAUTHORIZED: 'A web UI page or action without a signed-in session; sign in again.',
+  RATE_LIMITED: 'More than 20 failed authentications in a minute from this address (counted per server node): every authenticated request from it is refused until `Retry-After` seconds have passed. Fix the keys, then wait.',
+  INTERNAL: 'A bug or an unexpected failure; the server log (pino JSON on stderr) has the details, never the key.',
+  MALFORMED_KEY: 'A key is not 32 (API) or 40 (application) lowercase hex characters, or its CRC-32 checksum (last 4) does not match: mistyped, truncated or quoted.',
+  LAST_ACTIVE_API_KEY: 'Revoking the only active API key of an organisation. Create (or roll to) another key first. Holds under concurrency on SQLite and PostgreSQL.',
+  API_KEY_LIMIT_REACHED: 'The organisation already has the maximum number of API keys (50 by default). Revoke unused keys.',
+  INVALID_NAME: 'A name is empty or longer than the maximum; the message gives the length.',
+  API_KEY_NOT_FOUND: 'No API key with this id in your organisation.',
+  APP_KEY_NOT_FOUND: 'No application key with this id in your organisation (or it is not yours, for `/current_user/…`).',
+  ORG_NOT_FOUND: 'An organisation id or name that does not exist (CLI commands, or an organisation deleted while in use).',
+  USER_NOT_FOUND: 'No user with this id or email in your organisation.',
+  DUPLICATE_EMAIL: 'A user with this email already exists; emails are unique per deployment.',
+  DUPLICATE_ORG: 'An organisation with this name already exists.',
+  RESTORE_WINDOW_PASSED: 'A revoked key can be restored for 7 days; after that create a new key.',
+  API_KEY_NOT_REVOKED: 'Restore was asked for a key that is active.',
+  API_KEY_REVOKED: 'An operation (rename, roll) on a revoked key; restore it first.',
+  ALREADY_INITIALISED: '`rekey init` on a data directory or database that already has a deployment; nothing was changed.',
+  DATA_DIR_NOT_WRITABLE: 'The SQLite data directory (`--data`, `REKEY_DATA`, default `./data`) cannot be created or written.',
+  DATABASE_UNREACHABLE: 'PostgreSQL at `REKEY_DATABASE_URL` refused the connection, rejected the credentials or timed out (the URL is shown without its password).',
+  DATABASE_URL_INVALID: '`REKEY_DATABASE_URL` is not a `postgres://` URL.',
+  CONFIG_INVALID: 'An agent config file or environment variable has a value rekey cannot use; the message says which.',
+  CONFIG_UNREADABLE: 'The config file exists but cannot be read (permissions, a directory, …).',
+  CONFIG_LINE_INVALID: 'A line of `datadog.conf`/`datadog.yaml` is invalid; the message gives the line number and the fix.',
+  CONFIG_NOT_FOUND: 'No `--file` was given and no Datadog Agent config exists at the platform\'s default paths.',
+  CONFIG_NOT_DATADOG: 'The file does not look like a Datadog Agent config (no `[Main]` section for v5, not a YAML mapping for v6/7).',
+  CONFIG_SECRET_HANDLE: '`api_key: ENC[…]` is resolved by a secrets backend; change the secret there, or `--force` to replace the handle.',
+  CONFIG_EDIT_REFUSED: '`rekey config set-api-key` would have to guess (duplicate `api_key` lines, unsupported layout); the file is unchanged.',
+  CONFIG_WRITE_FAILED: 'Writing the config file (temp file, fsync, rename) failed; the original file is left in place.',
+  SERVICE_MANAGER_UNKNOWN: 'No systemd, SysV init script, launchd job or Windows service was found to restart the agent; pass `--manager`.',
+  AGENT_RESTART_FAILED: 'The restart command (`systemctl restart datadog-agent`, …) exited non-zero; its output is in the message.',
+  AGENT_ALREADY_RUNNING: 'Another rekey-agent holds the run path\'s pid file; stop it or use another `--run-path`.',
+  AGENT_NOT_RUNNING: '`rekey-agent status` found no running agent for the run path.',
+  AGENT_RUN_PATH_UNUSABLE: 'The agent cannot create its queue, pid file or status socket in the run path.',
+  SERVICE_INSTALL_FAILED: '`rekey-agent install-service` could not write the unit or init script (usually: not root).',
+  INVENTORY_INVALID: 'The `rekey rotate` inventory has problems; every one is listed with its line number.',
+  ROTATION_IN_PROGRESS: 'A journal of an unfinished rotation exists; `--resume` it, or delete the journal to abandon it.',
+  ROTATION_NOTHING_TO_RESUME: '`--resume` without an unfinished journal.',
+  ROTATION_JOURNAL_INVALID: 'The journal file is not valid JSON, not a rekey rotation journal (version 1), or names a new key it no longer holds; fix or delete it.',
+  DATADOG_API_FAILED: 'The key service (rekey or Datadog) answered an error to a rotation request; the message names the request.',
+  DATADOG_UNREACHABLE: 'The key service could not be reached; check `--url` / `DD_SITE` and the network.',
+  ROTATION_KEY_NOT_FOUND: '`--key ID` names no active API key of the organisation.',
+  TRANSPORT_FAILED: 'Changing the key on one host failed (ssh, the command, the file edit or the restart); the message names the host and step. Other hosts continue; the old key is kept.',
+  PAYLOAD_TOO_LARGE: 'An intake body exceeds the limits (v1: 3,200,000 bytes compressed / 62,914,560 decompressed; v2: 512,000 / 5,242,880). Send smaller batches.',
+  UNSUPPORTED_ENCODING: 'The intake accepts `Content-Encoding` gzip, deflate, zstd or none.',
+  CORRUPT_ENCODING: 'The compressed body is truncated or corrupt.',
+  INVALID_PAYLOAD: 'An intake body is not a valid series/check_run/intake payload; the message names the field.',
+  INVALID_QUERY: '`GET /api/v1/query` parameters are missing or the query is outside the supported subset (`avg|sum|min|max:metric{tag:value} by {tag}`).',
+  ROLE_REQUIRED: 'The application key belongs to a user whose role does not allow this action (admin for key changes).',
+  BODY_ID_MISMATCH: 'A PATCH body\'s `data.id` differs from the id in the URL.',
+  LISTEN_FAILED: '`rekey server` cannot bind the address (port in use, permission); choose another with `--host`/`--port`.',
+  TLS_FILES_UNREADABLE: '`--tls-cert`/`--tls-key` cannot be read.',
+  CSRF_TOKEN_INVALID: 'A web UI form was posted without its CSRF token (stale page or another site); reload the page.',
+  SIGN_IN_FAILED: 'Web UI sign-in with a wrong email or password (the message does not say which).',
+  USAGE: 'Bad command-line usage: a missing or invalid flag or environment variable; the message says which.',
+};
+
+/** Placeholder parameters: every property is a one-element array, which prints as its name and supports `.map`. */
+const placeholders = new Proxy({}, { get: (_target, prop) => [`‹${String(prop)}›`] });
+
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\n\s*/g, ' ');
+}
+
+export function renderErrorDocs(): string {
+  const lines = [
+    '# Error codes',
+    '',
+    'Every error rekey reports comes from one catalogue, `src/errors.ts`. Over HTTP an error is',
+    '`{"errors":["<message>"]}` with the status below; a CLI command prints `rekey: <message>` on',
+    'stderr and exits with the exit code below (0 success, 1 operation failed, 2 bad usage or bad',
+    'input). Messages never contain a key, at most its last 4 characters. Codes are never reused.',
+    '',
+    'Generated by `node --import tsx scripts/gen-error-docs.ts` from the catalogue; `‹name›` marks a',
+    'value filled in at the time of the error.',
+    '',
+    '| code | HTTP | exit | message | when, and what to do |',
+    '|---|---|---|---|---|',
+  ];
+  for (const [code, entry] of Object.entries(errorCatalogue) as Array<[ErrorCode, ErrorSpec<unknown>]>) {
+    const message = String(entry.message(placeholders));
+    lines.push(`| \`${code}\` | ${entry.status} | ${entry.exitCode} | ${cell(message)} | ${cell(explanations[code] ?? '')} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const text = renderErrorDocs();
+  if (process.argv.includes('--check')) {
+    const current = readFileSync(ERROR_DOCS_FILE, 'utf8');
+    if (current !== text) {
+      process.stderr.write('docs/errors.md is out of date: run node --import tsx scripts/gen-error-docs.ts\n');
+      process.exit(1);
+    }
+  } else {
+    writeFileSync(ERROR_DOCS_FILE, text);
+    process.stderr.write(`wrote ${ERROR_DOCS_FILE}\n`);
+  }
+}
