@@ -59,7 +59,7 @@ export class KyselyPointStore implements PointStore {
           .insertInto('metric_points')
           .values(points.slice(i, i + CHUNK))
           .onConflict((oc) =>
-            oc.columns(['org_id', 'metric', 'host', 'tags', 'ts']).doUpdateSet({
+            oc.columns(['org_id', 'metric', 'ts', 'host', 'tags']).doUpdateSet({
               value: sql`excluded.value`,
               type: sql`excluded.type`,
               interval: sql`excluded.interval`,

@@ -1,0 +1,71 @@
+/**
+ * A server for the intake benchmarks, run as its own process so the load generator
+ * (autocannon, in the parent) does not share its event loop.
+ *
+ *   node --import tsx bench/intake-bench-server.ts intake        # intake plugin, key verified
+ *   node --import tsx bench/intake-bench-server.ts intake-noauth # same, verification skipped (bench-only option)
+ *   node --import tsx bench/intake-bench-server.ts bare          # node:http that only parses the JSON
+ *
+ * The API key comes from env REKEY_BENCH_API_KEY (created in a fresh SQLite store here).
+ * Prints one JSON line `{"url":…}` when listening; stops on SIGTERM, printing
+ * `{"pointsStored":…}` (intake modes: counted from the database).
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Fastify from 'fastify';
+import { sql } from 'kysely';
+import { intakePlugin } from '../src/intake/intake-plugin.js';
+import { last4 } from '../src/keys/key-format.js';
+import { createKeyHasher } from '../src/keys/key-hasher.js';
+import { CLI_ACTOR, SQLITE } from '../test/support/dialects.js';
+
+const mode = process.argv[2];
+
+if (mode === 'bare') {
+  let points = 0;
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { series: Array<{ points: unknown[] }> };
+      for (const series of body.series) points += series.points.length;
+      response.writeHead(202, { 'content-type': 'application/json' });
+      response.end('{"errors":[]}');
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1', () => {
+    process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })}\n`);
+  });
+  process.on('SIGTERM', () => {
+    process.stdout.write(`${JSON.stringify({ pointsParsed: points })}\n`);
+    process.exit(0);
+  });
+} else if (mode === 'intake' || mode === 'intake-noauth') {
+  const key = process.env.REKEY_BENCH_API_KEY;
+  if (!key) throw new Error('set REKEY_BENCH_API_KEY');
+  const db = await SQLITE.createStore();
+  const hasher = createKeyHasher(await db.store.deploymentSecret());
+  const org = await db.store.createOrg('bench', CLI_ACTOR);
+  await db.store.createApiKey(org.id, { name: 'bench', hash: hasher.hash(key), last4: last4(key) }, CLI_ACTOR);
+  const app = Fastify({ logger: false });
+  await app.register(intakePlugin, {
+    store: db.store,
+    hasher,
+    ...(mode === 'intake-noauth' ? { benchSkipVerification: { orgId: org.id } } : {}),
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` })}\n`);
+  process.on('SIGTERM', () => {
+    void (async () => {
+      await app.close();
+      const row = await sql<{ n: number }>`select count(*) as n from metric_points`.execute(db.store.sharedTables().db);
+      process.stdout.write(`${JSON.stringify({ pointsStored: Number(row.rows[0]!.n) })}\n`);
+      await db.destroy();
+      process.exit(0);
+    })();
+  });
+} else {
+  process.stderr.write('usage: intake-bench-server.ts intake|intake-noauth|bare\n');
+  process.exit(2);
+}

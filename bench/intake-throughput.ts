@@ -1,0 +1,60 @@
+/**
+ * Intake throughput in points per second with 100-point v2 JSON payloads, points stored
+ * (SQLite, committed before each 202), against a bare `node:http` server that only parses
+ * the same JSON — measured in the same run, each server in its own process, loaded by
+ * autocannon from this process, runs alternating. Goal: intake ≥ 70% of the bare server.
+ *
+ * Usage: node --import tsx bench/intake-throughput.ts [--seconds 5] [--rounds 3] [--connections 20]
+ * Writes bench/results/intake-throughput.json.
+ */
+import { parseArgs } from 'node:util';
+import { generateKey } from '../src/keys/key-format.js';
+import { hundredPointBodies, load, startBenchServer, writeResult, type LoadResult } from './intake-bench-support.js';
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '20' } } });
+const seconds = Number(values.seconds);
+const rounds = Number(values.rounds);
+const connections = Number(values.connections);
+const POINTS_PER_PAYLOAD = 100;
+
+const apiKey = generateKey('api');
+const env = { ...process.env, REKEY_BENCH_API_KEY: apiKey };
+const bodies = hundredPointBodies(2000);
+const headers = { 'content-type': 'application/json', 'dd-api-key': apiKey };
+
+const runs: Array<{ variant: 'intake' | 'bare'; result: LoadResult }> = [];
+const intake = await startBenchServer('intake', env);
+const bare = await startBenchServer('bare', env);
+let stored: Record<string, number> = {};
+try {
+  await load({ url: `${intake.url}/api/v2/series`, headers, bodies, connections, seconds: 2 });
+  await load({ url: `${bare.url}/api/v2/series`, headers, bodies, connections, seconds: 2 });
+  for (let round = 0; round < rounds; round++) {
+    runs.push({ variant: 'intake', result: await load({ url: `${intake.url}/api/v2/series`, headers, bodies, connections, seconds }) });
+    runs.push({ variant: 'bare', result: await load({ url: `${bare.url}/api/v2/series`, headers, bodies, connections, seconds }) });
+  }
+} finally {
+  stored = await intake.stop();
+  await bare.stop();
+}
+
+const mean = (variant: string) => {
+  const picked = runs.filter((r) => r.variant === variant).map((r) => r.result.requestsPerSecond * POINTS_PER_PAYLOAD);
+  return picked.reduce((a, b) => a + b, 0) / picked.length;
+};
+const intakePps = mean('intake');
+const barePps = mean('bare');
+const ratio = intakePps / barePps;
+writeResult('intake-throughput', {
+  benchmark: 'intake-throughput',
+  at: new Date().toISOString(),
+  config: { seconds, rounds, connections, payload: '100 points (10 series × 10), v2 JSON, 2000 distinct payloads cycled', store: 'SQLite, WAL, committed before 202' },
+  intake_points_per_second: Math.round(intakePps),
+  bare_parse_points_per_second: Math.round(barePps),
+  ratio_intake_to_bare: Number(ratio.toFixed(4)),
+  goal: 'ratio ≥ 0.70',
+  goal_met: ratio >= 0.7,
+  distinct_points_in_database_after_run: stored.pointsStored ?? null,
+  failed_requests: runs.reduce((n, r) => n + r.result.non2xx + r.result.errors, 0),
+  runs: runs.map((r) => ({ variant: r.variant, points_per_second: Math.round(r.result.requestsPerSecond * POINTS_PER_PAYLOAD), p50_ms: r.result.latencyP50Ms, p99_ms: r.result.latencyP99Ms })),
+});
