@@ -1,0 +1,158 @@
+/**
+ * Real processes for the rotation end-to-end tests: a `rekey server` on a free port, rekey-agent
+ * processes with their own datadog.yaml, DogStatsD counters pumped into each agent (hot-shots),
+ * and reads of the server's per-key host usage and stored points.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import StatsD from 'hot-shots';
+import { rekeyCommand, repoRoot } from '../../support/processes.js';
+import { startAgent, stopAgent, writeYamlConfig, type AgentProcess } from '../../agent/support/agent-process.js';
+
+export interface ServerProcess {
+  child: ChildProcess;
+  url: string;
+  apiKey: { id: string; key: string };
+  appKey: string;
+  stop: () => Promise<void>;
+}
+
+/** `rekey server --data DIR --port 0`, waiting (bounded) for its credentials and "listening on" line. */
+export async function startServer(dataDir: string): Promise<ServerProcess> {
+  const [node, ...prefix] = rekeyCommand;
+  const child = spawn(node!, [...prefix, 'server', '--data', dataDir, '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn'], {
+    cwd: repoRoot,
+    env: { ...process.env, REKEY_DATABASE_URL: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk) => (stdout += chunk));
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start within 60 s\n${stdout}\n${stderr}`));
+    }, 60_000);
+    child.stdout!.on('data', () => {
+      if (/listening on http/.test(stdout)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`server exited before listening\n${stdout}\n${stderr}`));
+    });
+  });
+  const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)![1]!;
+  const api = /API key:\s+([0-9a-f]{32})\s+\(id ([^)\s]+)\)/.exec(stdout);
+  const app = /application key:\s+([0-9a-f]{40})/.exec(stdout);
+  if (!api || !app) throw new Error(`no credentials in the server's first output:\n${stdout.replace(/[0-9a-f]{32,40}/g, '<key>')}`);
+  return {
+    child,
+    url,
+    apiKey: { id: api[2]!, key: api[1]! },
+    appKey: app[1]!,
+    stop: async () => {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+export interface FleetAgent {
+  name: string;
+  config: string;
+  runPath: string;
+  pidFile: string;
+  process: AgentProcess;
+  /** Counter increments sent so far. */
+  sent: number;
+  statsd: InstanceType<typeof StatsD>;
+}
+
+/** A rekey-agent reporting as `name` with `key`, its config and run path under `dir/name`. */
+export async function startFleetAgent(dir: string, name: string, url: string, key: string): Promise<FleetAgent> {
+  const home = join(dir, name);
+  mkdirSync(home, { recursive: true });
+  const config = join(home, 'datadog.yaml');
+  await writeYamlConfig(config, { apiKey: key, url, hostname: name });
+  const runPath = join(home, 'run');
+  const agentProcess = await startAgent({ config, runPath, flushInterval: 1 });
+  const statsd = new StatsD({ host: '127.0.0.1', port: agentProcess.dogstatsdPort, protocol: 'udp', maxBufferSize: 0 });
+  return { name, config, runPath, pidFile: join(runPath, 'rekey-agent.pid'), process: agentProcess, sent: 0, statsd };
+}
+
+export async function stopFleetAgent(agent: FleetAgent, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  await new Promise<void>((resolve) => agent.statsd.close(() => resolve()));
+  await stopAgent(agent.process, signal);
+}
+
+/**
+ * Sends one increment of `metric` to every agent every `everyMs` until stopped; each agent
+ * counts what it was sent, so the test can check the server stored every single one.
+ */
+export function pumpCounters(agents: FleetAgent[], metric: string, everyMs = 100): { stop: () => Promise<void> } {
+  let stopped = false;
+  const timer = setInterval(() => {
+    if (stopped) return;
+    for (const agent of agents) {
+      if (agent.process.child.exitCode !== null || agent.process.child.signalCode !== null) continue;
+      agent.statsd.increment(metric, 1);
+      agent.sent++;
+    }
+  }, everyMs);
+  return {
+    stop: async () => {
+      stopped = true;
+      clearInterval(timer);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    },
+  };
+}
+
+export async function api(server: ServerProcess, path: string, init: { method?: string; apiKey?: string } = {}): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${server.url}${path}`, {
+    method: init.method ?? 'GET',
+    headers: { 'DD-API-KEY': init.apiKey ?? server.apiKey.key, 'DD-APPLICATION-KEY': server.appKey },
+    signal: AbortSignal.timeout(15_000),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : undefined };
+}
+
+/** Sum of every stored point of `metric`, per host, read back through `GET /api/v1/query`. */
+export async function totalsByHost(server: ServerProcess, metric: string, apiKey: string, fromSeconds: number): Promise<Map<string, number>> {
+  const to = Math.floor(Date.now() / 1000) + 60;
+  const { status, body } = await api(server, `/api/v1/query?from=${fromSeconds}&to=${to}&query=${encodeURIComponent(`sum:${metric}{*} by {host}`)}`, { apiKey });
+  if (status !== 200) throw new Error(`query failed: ${status} ${JSON.stringify(body)}`);
+  const totals = new Map<string, number>();
+  for (const series of body.series as Array<{ scope: string; tag_set?: string[]; pointlist: Array<[number, number | null]> }>) {
+    const host = (series.tag_set ?? []).find((tag) => tag.startsWith('host:'))?.slice(5) ?? series.scope.replace(/^host:/, '');
+    totals.set(host, (totals.get(host) ?? 0) + series.pointlist.reduce((sum, [, value]) => sum + (value ?? 0), 0));
+  }
+  return totals;
+}
+
+/** Waits (bounded) until `check` is true. */
+export async function until(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+export function writeInventory(file: string, hosts: Array<Record<string, unknown>>): void {
+  const lines = ['hosts:'];
+  for (const host of hosts) {
+    lines.push(`  - ${JSON.stringify(host)}`);
+  }
+  writeFileSync(file, `${lines.join('\n')}\n`);
+}
