@@ -54,13 +54,13 @@ export function registerServerCommand(program: Command): void {
       const [{ runServerUntilSignal }, { resolveStoreLocation }, { bootstrapDeployment }] = await Promise.all([
         import('../server/start-server.js'),
         import('../store/open-store.js'),
-        import('../server/bootstrap-deployment.js'),
+        import('../store/bootstrap.js'),
       ]);
       await runServerUntilSignal({
         location: resolveStoreLocation(flags.data === undefined ? {} : { data: flags.data }),
         host,
         port,
-        bootstrap: bootstrapDeployment,
+        bootstrap: (store, hasher) => bootstrapDeployment(store, hasher),
         ...(flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey } } : {}),
         ...(flags.json ? { json: true } : {}),
         ...(flags.logLevel !== undefined ? { logLevel: flags.logLevel } : {}),

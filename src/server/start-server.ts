@@ -12,18 +12,11 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { isRekeyError, rekeyError } from '../errors.js';
 import { createKeyHasher, type KeyHasher } from '../keys/key-hasher.js';
+import type { BootstrapCredentials } from '../store/bootstrap.js';
 import { describeStoreLocation, openStore, type StoreLocation } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { buildApp } from './app.js';
 import { createServerLogger } from './logger.js';
-
-/** What a new deployment's bootstrap created: the shape `rekey init --json` prints (PRODUCT.md §1). */
-export interface BootstrapCredentials {
-  org: { id: string; name: string };
-  admin: { email: string; password: string };
-  api_key: { id: string; key: string; last4: string };
-  app_key: { id: string; key: string; last4: string };
-}
 
 export interface ServerOptions {
   location: StoreLocation;
