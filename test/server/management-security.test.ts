@@ -343,6 +343,38 @@ for (const dialect of DIALECTS) {
         assert.equal((await call('GET', '/api/v1/validate', { headers: { 'dd-api-key': globex.apiSecret } })).status, 200);
       });
 
+      it('concurrent revokes of the last two keys: exactly one succeeds and one key stays active', async () => {
+        for (let round = 0; round < 4; round++) {
+          const org = await seedOrg(db.store, hasher, `Race${round}`);
+          secrets.push(...org.secrets);
+          const second = await call('POST', '/api/v2/api_keys', { ...as(org, 'admin'), body: { data: { type: 'api_keys', attributes: { name: 'second' } } } });
+          const ids = [org.apiKey.id, second.body.data.id as string];
+          const answers = await Promise.all(ids.map((id) => call('DELETE', `/api/v2/api_keys/${id}`, as(org, 'admin'))));
+          const statuses = answers.map((a) => a.status).sort();
+          assert.equal(statuses.filter((s) => s === 204).length, 1, `round ${round}: ${statuses}`);
+          // The loser is refused by the invariant (400), or by auth (403) when its own key was the one revoked first.
+          assert.ok(statuses.every((s) => s === 204 || s === 400 || s === 403), `round ${round}: ${statuses}`);
+          const active = await db.store.listApiKeys(org.org.id, { status: 'active' });
+          assert.equal(active.totalFiltered, 1, `round ${round}: one active key remains`);
+        }
+      });
+
+      it('rolling an expiring key again never extends its life', async () => {
+        const created = await call('POST', '/api/v2/api_keys', { ...as(acme, 'admin'), body: { data: { type: 'api_keys', attributes: { name: 'roll twice' } } } });
+        const id = created.body.data.id as string;
+        const first = await call('POST', `/api/v2/api_keys/${id}/roll`, { ...as(acme, 'admin'), body: { data: { type: 'api_keys', attributes: { grace_period_seconds: 60 } } } });
+        const expiresAt = first.body.included[0].attributes.expires_at;
+        const again = await call('POST', `/api/v2/api_keys/${id}/roll`, { ...as(acme, 'admin'), body: { data: { type: 'api_keys', attributes: { grace_period_seconds: 86_400 } } } });
+        assert.equal(again.status, 201);
+        assert.equal(again.body.included[0].attributes.expires_at, expiresAt);
+        const read = await call('GET', `/api/v2/api_keys/${id}`, as(acme, 'admin'));
+        assert.equal(read.body.data.attributes.expires_at, expiresAt);
+        assert.equal((await call('POST', `/api/v2/api_keys/${id}/roll`, { ...as(acme, 'admin'), body: { data: { attributes: { grace_period_seconds: -1 } } } })).status, 400);
+        for (const replacement of [first.body.data.id, again.body.data.id, id]) {
+          await call('DELETE', `/api/v2/api_keys/${replacement}`, as(acme, 'admin'));
+        }
+      });
+
       it('bodies and routes: validation 400, bad JSON 400 without echo, unknown route 404, id mismatch 400', async () => {
         const admin = as(acme, 'admin');
         const missingName = await call('POST', '/api/v2/api_keys', { ...admin, body: { data: { type: 'api_keys', attributes: {} } } });

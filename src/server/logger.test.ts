@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { generateKey } from '../keys/key-format.js';
+import { createServerLogger, maskUrl } from './logger.js';
+
+describe('server logger', () => {
+  it('maskUrl removes every secret query parameter value, wherever it sits in the URL', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom('api_key', 'application_key', 'API_KEY', 'dd-api-key'),
+        fc.array(fc.stringMatching(/^[a-z]{1,8}=[a-z0-9]{0,8}$/), { maxLength: 3 }),
+        fc.array(fc.stringMatching(/^[a-z]{1,8}=[a-z0-9]{0,8}$/), { maxLength: 3 }),
+        (name, before, after) => {
+          const key = generateKey('api');
+          const url = `/api/v1/series?${[...before, `${name}=${key}`, ...after].join('&')}`;
+          const masked = maskUrl(url);
+          assert.ok(!masked.includes(key), masked);
+          assert.ok(masked.includes(`${name}=[REDACTED]`));
+          for (const part of [...before, ...after]) assert.ok(masked.includes(part));
+        },
+      ),
+    );
+    assert.equal(maskUrl('/api/v2/api_keys?page[size]=10'), '/api/v2/api_keys?page[size]=10');
+  });
+
+  it('redacts key headers and cookies from any logged headers object', () => {
+    let out = '';
+    const stream = new Writable({ write: (chunk, _e, done) => ((out += chunk), done()) });
+    const logger = createServerLogger({ stream });
+    const apiKey = generateKey('api');
+    const appKey = generateKey('app');
+    logger.info({ headers: { 'dd-api-key': apiKey, 'dd-application-key': appKey, cookie: `session=${appKey}`, 'user-agent': 'curl' } }, 'raw headers');
+    logger.info({ req: { method: 'GET', url: `/api/v1/validate?api_key=${apiKey}`, headers: { 'dd-api-key': apiKey } } }, 'request');
+    assert.ok(!out.includes(apiKey) && !out.includes(appKey), out);
+    assert.match(out, /curl/);
+    assert.match(out, /api_key=\[REDACTED\]/);
+  });
+});
