@@ -1,6 +1,6 @@
 /**
- * The web UI in a real browser (Debian's Chromium via playwright-core) against the real
- * server on 127.0.0.1: sign in; create an API key and copy it; send metrics with it through
+ * The web UI in a real browser (Debian's Chromium via playwright-core) against a real
+ * `rekey server` process on 127.0.0.1 (fresh SQLite data directory): sign in; create an API key and copy it; send metrics with it through
  * the official Datadog client; watch the host appear on the key page; be refused revoking
  * the only key; create a second key, revoke the first, see it under Revoked; restore it.
  * Every page is screenshotted at 1280 px and 375 px into test-artifacts/ui/.
@@ -12,11 +12,9 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { parseKey } from '../../src/keys/key-format.js';
 import { LAST_KEY_MESSAGE } from '../../src/ui/pages/api-keys-page.js';
 import { fitsWidth, launchChromium, screenshotBoth, WIDTHS } from './browser.js';
-import { createDeployment, type UiDeployment } from './ui-harness.js';
-import { startServer, type RunningServer } from './ui-server.js';
+import { startRekeyServer, type RunningServer } from './ui-server.js';
 
 describe('web UI in Chromium against the real server', () => {
-  let d: UiDeployment;
   let server: RunningServer;
   let browser: Browser;
   let context: BrowserContext;
@@ -24,8 +22,7 @@ describe('web UI in Chromium against the real server', () => {
   const problems: string[] = [];
 
   before(async () => {
-    d = await createDeployment();
-    server = await startServer(d);
+    server = await startRekeyServer();
     browser = await launchChromium();
     context = await browser.newContext({ viewport: WIDTHS.desktop });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
@@ -44,7 +41,6 @@ describe('web UI in Chromium against the real server', () => {
   after(async () => {
     await browser?.close();
     await server?.close();
-    await d?.destroy();
   });
 
   const keyRow = (name: string, table = '#active-keys') => page.locator(`${table} tbody tr`, { hasText: name });
@@ -56,11 +52,11 @@ describe('web UI in Chromium against the real server', () => {
     await page.goto(`${server.url}/keys`);
     assert.match(page.url(), /\/login\?next=%2Fkeys$/);
     await screenshotBoth(page, '01-login');
-    await page.fill('#email', d.users.admin.email);
+    await page.fill('#email', server.admin.email);
     await page.fill('#password', 'not the password');
     await page.click('button[type=submit]');
     assert.equal(await page.locator('[role=alert]').textContent(), 'Email or password is incorrect.');
-    await page.fill('#password', d.users.admin.password);
+    await page.fill('#password', server.admin.password);
     await page.click('button[type=submit]');
     await page.waitForURL(`${server.url}/keys`);
     assert.equal(await page.locator('h1').textContent(), 'API keys');
@@ -134,10 +130,10 @@ describe('web UI in Chromium against the real server', () => {
   it('refuses to revoke the only active key', async () => {
     // Revoke the bootstrap key first, so the key created above is the only one.
     await page.goto(`${server.url}/keys`);
-    await keyRow('first key').locator('a', { hasText: 'Revoke' }).click();
+    await keyRow('First API key').locator('a', { hasText: 'Revoke' }).click();
     await page.locator('form button.danger').click();
     await page.waitForURL(`${server.url}/keys`);
-    assert.equal(await keyRow('first key', '#revoked-keys').count(), 1);
+    assert.equal(await keyRow('First API key', '#revoked-keys').count(), 1);
 
     const onlyRow = keyRow('browser key');
     assert.equal(await onlyRow.locator('button', { hasText: 'Revoke' }).isDisabled(), true, 'Revoke is disabled on the last key');
@@ -161,7 +157,8 @@ describe('web UI in Chromium against the real server', () => {
     }, createdKeyId);
     assert.equal(status.status, 400);
     assert.ok(status.text.includes("It isn&#39;t possible to have zero API keys"));
-    assert.equal((await d.store.getApiKey(d.org.id, createdKeyId))!.status, 'active');
+    await page.goto(`${server.url}/keys`);
+    assert.equal(await keyRow('browser key').count(), 1, 'the key is still active');
   });
 
   it('creates a second key, revokes the first after seeing its hosts, and restores it', async () => {
@@ -194,7 +191,9 @@ describe('web UI in Chromium against the real server', () => {
     await page.waitForURL(`${server.url}/keys`);
     assert.equal(await keyRow('browser key').count(), 1, 'back among the active keys');
     assert.equal(await keyRow('browser key', '#revoked-keys').count(), 0);
-    assert.equal((await d.store.getApiKey(d.org.id, createdKeyId))!.status, 'active');
+    // …and works again at the intake.
+    const restored = await new v2.MetricsApi(configuration).submitMetrics({ body: { series: [{ metric: 'ui.test.load', type: 3, points: [{ timestamp: Math.floor(Date.now() / 1000), value: 3 }], resources: [{ name: 'web-ui-1', type: 'host' }] }] } });
+    assert.deepEqual(restored.errors, []);
   });
 
   it('renames inline and rolls a key with a grace period', async () => {
@@ -254,5 +253,6 @@ describe('web UI in Chromium against the real server', () => {
     await page.goto(`${server.url}/keys`);
     assert.match(page.url(), /\/login/);
     assert.deepEqual(problems, [], 'no CSP violation or script error on any page');
+    assert.doesNotMatch(server.stderr(), new RegExp(createdKey), 'the key never reaches the server log');
   });
 });
