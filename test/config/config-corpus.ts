@@ -25,9 +25,9 @@ export function copyFixture(name: string): string {
   return file;
 }
 
-/** Lines with their terminators, so a changed CRLF counts as a changed line. */
+/** Lines with their terminators, so a changed CRLF counts as a changed line (a BOM is compared apart). */
 export function rawLines(data: Buffer | string): string[] {
-  const text = typeof data === 'string' ? data : data.toString('utf8');
+  const text = (typeof data === 'string' ? data : data.toString('utf8')).replace(/^\uFEFF/, '');
   return text.match(/[^\r\n]*(\r\n|\n|\r)|[^\r\n]+$/g) ?? [];
 }
 
