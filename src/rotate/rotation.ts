@@ -320,11 +320,17 @@ async function fail(host: InventoryHost, transport: Transport, entry: HostEntry,
   const { journal, progress, counts } = context;
   try {
     await transport.rollback(entry.backup);
+    let restart = '';
+    try {
+      await transport.restart();
+    } catch (error) {
+      restart = `, but restarting the agent failed: ${(error as Error).message}`;
+    }
     journal.update(() => {
       entry.state = 'rolled_back';
-      entry.error = `${reason}; rolled back to the previous config`;
+      entry.error = `${reason}; rolled back to the previous config${restart}`;
     });
-    progress.hostEvent(host.name, 'rolled back', reason);
+    progress.hostEvent(host.name, 'rolled back', entry.error);
   } catch (error) {
     journal.update(() => {
       entry.state = 'failed';

@@ -58,8 +58,6 @@ for (const [format, render, file] of [['v5 datadog.conf', V5, 'datadog.conf'], [
 
     await transport.rollback(backup);
     assert.equal(readFileSync(config, 'utf8'), original);
-    for (let i = 0; i < 50 && agent.hups() < 2; i++) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(agent.hups(), 2, 'rollback restarts the agent too');
   });
 }
 

@@ -28,7 +28,6 @@ export class LocalTransport implements Transport {
   async rollback(backup: string | undefined): Promise<void> {
     if (backup === undefined || !existsSync(backup)) throw new Error(`no backup of ${this.host.config} to restore`);
     await restoreBackup(this.host.config, backup);
-    await this.restart();
   }
 
   async configuredLast4(): Promise<string | undefined> {

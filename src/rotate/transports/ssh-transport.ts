@@ -50,7 +50,6 @@ export class SshTransport implements Transport {
   async rollback(backup: string | undefined): Promise<void> {
     if (backup === undefined) throw new Error(`no backup of ${this.host.config} to restore`);
     await this.remote('rollback', backup, undefined, 'restoring the backup');
-    await this.restart();
   }
 
   async configuredLast4(): Promise<string | undefined> {

@@ -15,7 +15,7 @@ export interface Transport {
   deploy(key: string, backupTag: string): Promise<{ backup: string | undefined }>;
   /** Restarts or reloads the agent so it uses the config now on disk. */
   restart(): Promise<void>;
-  /** Puts the pre-rotation config back and restarts the agent. */
+  /** Puts the pre-rotation config back (the caller restarts the agent after). */
   rollback(backup: string | undefined): Promise<void>;
   /** The last 4 characters of the api_key now in the host's config, when the transport can see it. */
   configuredLast4(): Promise<string | undefined>;
