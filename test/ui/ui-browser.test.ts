@@ -196,7 +196,7 @@ describe('web UI in Chromium against the real server', () => {
     assert.deepEqual(restored.errors, []);
   });
 
-  it('renames inline and rolls a key with a grace period', async () => {
+  it('renames inline, and rolls a key with a grace period while the chart shows the rotation', async () => {
     await page.goto(`${server.url}/keys`);
     const row = keyRow('second key');
     await row.locator('details.rename summary').click();
@@ -205,15 +205,33 @@ describe('web UI in Chromium against the real server', () => {
     await page.waitForURL(`${server.url}/keys`);
     assert.equal(await keyRow('second key (renamed)').count(), 1);
 
-    await keyRow('second key (renamed)').locator('a', { hasText: 'Roll' }).click();
+    await keyRow('browser key').locator('a', { hasText: 'Roll' }).click();
     await screenshotBoth(page, '10-roll');
-    await page.fill('#roll-name', 'second key rolled');
+    await page.fill('#roll-name', 'browser key rolled');
     await page.selectOption('#grace', String(3600));
     await page.click('form button.primary');
-    assert.equal(parseKey(await page.locator('#new-api-key').inputValue(), 'api').ok, true);
+    const rolledKey = await page.locator('#new-api-key').inputValue();
+    assert.equal(parseKey(rolledKey, 'api').ok, true);
     assert.match((await page.locator('#new-key').textContent()) ?? '', /keeps working until/);
-    assert.equal(await keyRow('second key (renamed)').locator('.badge.expiring').count(), 1);
+    assert.equal(await keyRow('browser key').first().locator('.badge.expiring').count(), 1);
     await screenshotBoth(page, '11-rolled');
+
+    // The host moves to the new key; the old key's page charts both keys.
+    const configuration = client.createConfiguration({ authMethods: { apiKeyAuth: rolledKey }, baseServer: new client.BaseServerConfiguration(server.url, {}), enableRetry: false });
+    const sent = await new v2.MetricsApi(configuration).submitMetrics({ body: { series: [{ metric: 'ui.test.load', type: 3, points: [{ timestamp: Math.floor(Date.now() / 1000), value: 4 }], resources: [{ name: 'web-ui-1', type: 'host' }] }] } });
+    assert.deepEqual(sent.errors, []);
+    let series: string[] = [];
+    for (let attempt = 0; attempt < 30; attempt++) {
+      await page.goto(`${server.url}/keys/${createdKeyId}`);
+      const data = JSON.parse((await page.locator('#usage-data').textContent()) ?? '{}') as { series: Array<{ label: string; values: number[] }> };
+      series = data.series.filter((s) => s.label.startsWith('hosts') && s.values.some((v) => v > 0)).map((s) => s.label);
+      if (series.length === 2) break;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    assert.deepEqual(series.sort(), [`hosts · …${createdKey.slice(-4)}`, `hosts · …${rolledKey.slice(-4)}`].sort(), 'both keys report web-ui-1');
+    assert.match((await page.locator('dl.facts').textContent()) ?? '', /Replaced by\s*browser key rolled/);
+    await page.locator('#usage-chart canvas').first().waitFor();
+    await screenshotBoth(page, '12-rotation-key-page');
   });
 
   it('shows application keys, the audit trail and users; creates each once', async () => {
@@ -221,7 +239,7 @@ describe('web UI in Chromium against the real server', () => {
     await page.fill('#new-app-key-name', 'ci');
     await page.click('form[action="/app-keys"] button[type=submit]');
     assert.equal(parseKey(await page.locator('#new-app-key').inputValue(), 'app').ok, true);
-    await screenshotBoth(page, '12-app-keys');
+    await screenshotBoth(page, '13-app-keys');
 
     await page.goto(`${server.url}/users`);
     await page.fill('#user-email', 'new.person@acme.test');
@@ -230,7 +248,7 @@ describe('web UI in Chromium against the real server', () => {
     await page.click('form[action="/users"] button[type=submit]');
     const password = await page.locator('#new-password').inputValue();
     assert.ok(password.length >= 20);
-    await screenshotBoth(page, '13-users');
+    await screenshotBoth(page, '14-users');
 
     await page.goto(`${server.url}/audit`);
     const audit = (await page.locator('#audit').textContent()) ?? '';
@@ -238,7 +256,7 @@ describe('web UI in Chromium against the real server', () => {
       assert.ok(audit.includes(action), `audit shows ${action}`);
     }
     assert.ok(!audit.includes(createdKey), 'no key in the audit trail');
-    await screenshotBoth(page, '14-audit');
+    await screenshotBoth(page, '15-audit');
     for (const path of ['/keys', '/app-keys', '/hosts', '/audit', '/users', `/keys/${createdKeyId}`]) {
       await page.goto(`${server.url}${path}`);
       await page.setViewportSize(WIDTHS.phone);

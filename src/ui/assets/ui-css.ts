@@ -27,7 +27,8 @@ table + .card, table + form.card { margin-top:1rem; }
 .small { font-size:.85rem; }
 code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 table { width:100%; border-collapse:collapse; background:var(--card); border:1px solid var(--line); border-radius:8px; }
-table.stack th, table.stack td { text-align:left; padding:.5rem .6rem; border-bottom:1px solid var(--line); vertical-align:top; overflow-wrap:anywhere; }
+table.stack th, table.stack td { text-align:left; padding:.5rem .6rem; border-bottom:1px solid var(--line); vertical-align:top; overflow-wrap:break-word; }
+td.nowrap { white-space:nowrap; }
 table.stack th { font-size:.8rem; text-transform:uppercase; letter-spacing:.03em; color:var(--muted); background:#fafbfc; }
 table.stack tr:last-child td { border-bottom:0; }
 td.actions { white-space:nowrap; }
@@ -66,7 +67,8 @@ dl.facts dd { margin:0; overflow-wrap:anywhere; }
   table.stack thead { display:none; }
   table.stack { border:0; background:transparent; }
   table.stack tr { background:var(--card); border:1px solid var(--line); border-radius:8px; margin-bottom:.6rem; padding:.3rem 0; }
-  table.stack td { border:0; padding:.25rem .7rem; }
+  table.stack td { border:0; padding:.25rem .7rem; overflow-wrap:anywhere; }
+  td.nowrap { white-space:normal; }
   table.stack td[data-label]::before { content: attr(data-label); display:block; font-size:.72rem; text-transform:uppercase; color:var(--muted); }
   td.actions { white-space:normal; }
   dl.facts { grid-template-columns: 1fr; }
