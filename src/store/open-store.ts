@@ -10,7 +10,7 @@
  */
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { sql } from 'kysely';
+import pg from 'pg';
 import { isRekeyError, rekeyError } from '../errors.js';
 import { createPostgresAdapter } from './postgres-adapter.js';
 import { SqlStore } from './sql-store.js';
@@ -32,6 +32,8 @@ export interface OpenStoreOptions extends StoreLocation {
 }
 
 export const DEFAULT_DATA_DIR = './data';
+/** How long openStore waits to reach PostgreSQL before DATABASE_UNREACHABLE. */
+const PROBE_TIMEOUT_MS = 10_000;
 
 /** Where the store is, from `--data` and the environment (REKEY_DATA, REKEY_DATABASE_URL). */
 export function resolveStoreLocation(input: { data?: string; env?: NodeJS.ProcessEnv }): StoreLocation {
@@ -96,17 +98,20 @@ async function openPostgres(databaseUrl: string, maxConnections: number | undefi
   if (!url.hostname && !url.searchParams.has('host')) {
     throw rekeyError('DATABASE_URL_INVALID', { detail: 'it names no host; expected postgres://USER:PASSWORD@HOST:PORT/DATABASE' });
   }
-  const adapter = createPostgresAdapter({
+  const probe = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: PROBE_TIMEOUT_MS });
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    await probe.query('select 1');
+  } catch (error) {
+    throw rekeyError('DATABASE_UNREACHABLE', { target: redactUrl(databaseUrl), reason: reasonOf(error) }, { cause: error });
+  } finally {
+    await probe.end().catch(() => {});
+  }
+  return createPostgresAdapter({
     connectionString: databaseUrl,
     ...(maxConnections !== undefined ? { maxConnections } : {}),
   });
-  try {
-    await sql`select 1`.execute(adapter.db);
-  } catch (error) {
-    await adapter.close().catch(() => {});
-    throw rekeyError('DATABASE_UNREACHABLE', { target: redactUrl(databaseUrl), reason: reasonOf(error) }, { cause: error });
-  }
-  return adapter;
 }
 
 /** host:port/database, without user or password. */

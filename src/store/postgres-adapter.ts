@@ -41,7 +41,10 @@ export function createPostgresAdapter(options: PostgresAdapterOptions): StoreAda
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: options.maxConnections ?? 10,
-    connectionTimeoutMillis: options.connectionTimeoutMillis ?? 10_000,
+    // pg applies this to waiting for a free pooled client too, and under a burst of writes to
+    // one org a transaction can queue behind many others for its connection: be generous.
+    // (openStore probes reachability with its own, short timeout.)
+    connectionTimeoutMillis: options.connectionTimeoutMillis ?? 60_000,
     types,
   });
   // An idle client that loses its connection emits here; without a handler it would crash
@@ -60,12 +63,17 @@ export function createPostgresAdapter(options: PostgresAdapterOptions): StoreAda
       return db.transaction().execute(async (trx) => {
         if (scope === 'deployment') {
           await sql`select pg_advisory_xact_lock(${sql.lit(DEPLOYMENT_LOCK)})`.execute(trx);
-        } else if (scope !== 'none') {
-          // Every key-changing transaction of this org waits here for the previous one to end;
-          // under READ COMMITTED its later statements then see what that one committed.
-          await sql`select id from orgs where id = ${scope.orgId} for update`.execute(trx);
         }
         return fn(trx);
+      });
+    },
+
+    orgWriteTransaction<T>(orgId: string, fn: (trx: Kysely<Database>, orgExists: boolean) => Promise<T>): Promise<T> {
+      return db.transaction().execute(async (trx) => {
+        // Every key-changing transaction of this org waits here for the previous one to end;
+        // under READ COMMITTED its later statements then see what that one committed.
+        const locked = await sql`select id from orgs where id = ${orgId} for update`.execute(trx);
+        return fn(trx, locked.rows.length > 0);
       });
     },
 

@@ -272,11 +272,27 @@ export class SqlStore implements Store {
 
   async revokeApiKey(orgId: string, keyId: string, actor: Actor): Promise<ApiKey> {
     return this.changeOrg(orgId, () => rekeyError('API_KEY_NOT_FOUND'), async (trx, at) => {
-      const row = await this.apiKeyRow(trx, orgId, keyId);
+      // One read for the key and the invariant's witnesses: the lock is held for its round trips.
+      const found = await trx
+        .selectFrom('api_keys')
+        .selectAll()
+        .select((eb) =>
+          eb
+            .selectFrom('api_keys as other')
+            .select(eb.fn.countAll<number>().as('n'))
+            .where('other.org_id', '=', orgId)
+            .where('other.status', '=', 'active')
+            .where('other.expires_at', 'is', null)
+            .where('other.id', '!=', keyId)
+            .as('permanent_others'),
+        )
+        .where('org_id', '=', orgId)
+        .where('id', '=', keyId)
+        .executeTakeFirst();
+      if (!found) throw rekeyError('API_KEY_NOT_FOUND');
+      const { permanent_others, ...row } = found;
       if (row.status === 'revoked') return { result: toApiKey(row) };
-      if (row.expires_at === null && (await this.countPermanentKeys(trx, orgId, keyId)) === 0) {
-        throw rekeyError('LAST_ACTIVE_API_KEY');
-      }
+      if (row.expires_at === null && Number(permanent_others) === 0) throw rekeyError('LAST_ACTIVE_API_KEY');
       const change = { status: 'revoked', revoked_at: at, revoked_by: actor.userId, modified_at: at, modified_by: actor.userId };
       await trx.updateTable('api_keys').set(change).where('id', '=', keyId).execute();
       await this.audit(trx, orgId, 'api_key.revoke', { type: 'api_key', id: keyId }, actor, at, {
@@ -565,9 +581,8 @@ export class SqlStore implements Store {
     missing: () => RekeyError,
     fn: (trx: Trx, at: number) => Promise<{ result: T; changes?: KeyChange[] }>,
   ): Promise<T> {
-    const { result, changes } = await this.adapter.writeTransaction({ orgId }, async (trx) => {
-      const org = await trx.selectFrom('orgs').select('id').where('id', '=', orgId).executeTakeFirst();
-      if (!org) throw missing();
+    const { result, changes } = await this.adapter.orgWriteTransaction(orgId, async (trx, orgExists) => {
+      if (!orgExists) throw missing();
       const outcome = await fn(trx, this.now().getTime());
       if (outcome.changes?.length) await this.adapter.publishKeyChanges(trx, outcome.changes);
       return outcome;
@@ -691,7 +706,6 @@ export class SqlStore implements Store {
     return Number(row.n);
   }
 
-  /** Active keys without an expiry, other than `exceptId`: the invariant's witnesses. */
   private async countPermanentKeys(trx: Trx, orgId: string, exceptId: string): Promise<number> {
     const row = await trx
       .selectFrom('api_keys')

@@ -66,6 +66,13 @@ export function createSqliteAdapter(options: { file: string; dataDir: string }):
       );
     },
 
+    orgWriteTransaction<T>(orgId: string, fn: (trx: Kysely<Database>, orgExists: boolean) => Promise<T>): Promise<T> {
+      return this.writeTransaction('none', async (trx) => {
+        const org = await trx.selectFrom('orgs').select('id').where('id', '=', orgId).executeTakeFirst();
+        return fn(trx, org !== undefined);
+      });
+    },
+
     async publishKeyChanges(): Promise<void> {
       // In-process listeners are called by the store after commit; there are no other nodes.
     },

@@ -3,12 +3,12 @@ import type { Database } from './schema.js';
 import type { KeyChange, KeyChangeListener } from './store.js';
 
 /**
- * What a write transaction must serialise with:
- *  - `{ orgId }`: every other change to that organisation (its keys' invariants);
- *  - 'deployment': every other writer of the deployment (migrations, settings);
- *  - 'none': nothing beyond what the database itself guarantees (new orgs, usage batches).
+ * What a write transaction must serialise with besides SQLite's single writer:
+ *  - 'deployment': every other deployment-wide writer (migrations, new organisations, bootstrap);
+ *  - 'none': nothing beyond what the database itself guarantees (usage batches, audit records).
+ * Changes to one organisation use `orgWriteTransaction` instead.
  */
-export type WriteScope = { orgId: string } | 'deployment' | 'none';
+export type WriteScope = 'deployment' | 'none';
 
 /**
  * Everything that differs between SQLite and PostgreSQL, in the style of Kysely's dialect
@@ -20,11 +20,19 @@ export interface StoreAdapter {
 
   /**
    * Runs `fn` in one transaction that holds the lock for `scope` from its first statement
-   * (SQLite: `BEGIN IMMEDIATE`, serialised in-process first; PostgreSQL: `SELECT … FOR UPDATE`
-   * on the org row or an advisory lock), so check-then-write invariants hold under any
-   * concurrency, across connections and processes. Commits when `fn` resolves.
+   * (SQLite: `BEGIN IMMEDIATE`, serialised in-process first; PostgreSQL: an advisory lock for
+   * 'deployment'), so check-then-write invariants hold under any concurrency, across
+   * connections and processes. Commits when `fn` resolves, rolls back when it throws.
    */
   writeTransaction<T>(scope: WriteScope, fn: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
+
+  /**
+   * A write transaction for one organisation: its first statement takes the org's lock
+   * (PostgreSQL: `SELECT … FOR UPDATE` on the org row; SQLite: `BEGIN IMMEDIATE`), so every
+   * check-then-write of that org's invariants is serialised with every other one.
+   * `orgExists` says whether the org row was found (then `fn` should fail "not found").
+   */
+  orgWriteTransaction<T>(orgId: string, fn: (trx: Kysely<Database>, orgExists: boolean) => Promise<T>): Promise<T>;
 
   /** Called inside the transaction that makes `changes`; PostgreSQL publishes them with pg_notify. */
   publishKeyChanges(trx: Kysely<Database>, changes: readonly KeyChange[]): Promise<void>;
