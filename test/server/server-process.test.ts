@@ -38,7 +38,7 @@ async function startServer(args: string[], env: NodeJS.ProcessEnv): Promise<Star
       reject(new Error(`server did not start within 30 s\nstdout: ${stdout}\nstderr: ${stderr}`));
     }, 30_000);
     const check = () => {
-      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
+      const match = /listening on (https?:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
       if (match) {
         clearTimeout(timer);
         resolve(match[1]!);
@@ -72,8 +72,8 @@ for (const dialect of DIALECTS) {
       const { REKEY_DATABASE_URL: _ignored, REKEY_DATA: _ignored2, ...rest } = process.env;
       env = { ...rest, ...(db.location.databaseUrl ? { REKEY_DATABASE_URL: db.location.databaseUrl } : {}) };
       args = db.location.dataDir ? ['--data', db.location.dataDir] : [];
-      // Postgres needs the deployment secret from the environment (there is no data directory to keep it in).
-      if (db.location.databaseUrl) env.REKEY_SECRET = 'ab'.repeat(32);
+      // The deployment secret comes from the data directory (SQLite) or the database (PostgreSQL), not the environment.
+      delete env.REKEY_SECRET;
     });
     after(async () => db?.destroy());
 
@@ -122,6 +122,39 @@ for (const dialect of DIALECTS) {
   });
 }
 
+describe('rekey server over TLS', () => {
+  it('serves HTTPS with --tls-cert and --tls-key', async () => {
+    const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const https = await import('node:https');
+    const fixtures = join(repoRoot, 'test/server/fixtures');
+    const dataDir = mkdtempSync(join(tmpdir(), 'rekey-tls-'));
+    const { REKEY_DATABASE_URL: _ignored, ...env } = process.env;
+    const server = await startServer(
+      ['--data', dataDir, '--tls-cert', join(fixtures, 'localhost-cert.pem'), '--tls-key', join(fixtures, 'localhost-key.pem')],
+      env,
+    );
+    try {
+      assert.match(server.url, /^https:/);
+      const ca = readFileSync(join(fixtures, 'localhost-cert.pem'));
+      const body = await new Promise<string>((resolve, reject) => {
+        const request = https.get(`${server.url}/healthz`, { ca, timeout: 10_000 }, (response) => {
+          let text = '';
+          response.on('data', (chunk) => (text += chunk));
+          response.on('end', () => resolve(text));
+        });
+        request.on('timeout', () => request.destroy(new Error('timeout')));
+        request.on('error', reject);
+      });
+      assert.deepEqual(JSON.parse(body), { status: 'ok', store: 'sqlite' });
+    } finally {
+      assert.deepEqual(await stop(server), { code: 0, signal: null });
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('rekey server usage errors', () => {
   it('rejects a bad port and a lone --tls-cert with exit code 2 and a message', async () => {
     const { runRekey } = await import('../support/processes.js');
@@ -131,5 +164,8 @@ describe('rekey server usage errors', () => {
     const loneCert = await runRekey(['server', '--port', '0', '--tls-cert', '/nonexistent.pem'], { timeoutMs: 30_000 });
     assert.equal(loneCert.code, 2);
     assert.match(loneCert.stderr, /--tls-cert and --tls-key go together/);
+    const missing = await runRekey(['server', '--port', '0', '--tls-cert', '/nonexistent-cert.pem', '--tls-key', '/nonexistent-key.pem'], { timeoutMs: 30_000 });
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /Cannot read the TLS file \/nonexistent-cert\.pem: ENOENT/);
   });
 });
