@@ -107,6 +107,19 @@ export function registerConfigCommand(program: Command): void {
         }
         process.stdout.write(`${result.file}: ${what} (line ${result.line})\n`);
         if (result.backupPath) process.stdout.write(`backup of the old file: ${result.backupPath}\n`);
+        if (options.addEndpointKey === undefined && !options.removeKey) {
+          // After an overlap period the new key is often still listed as an extra endpoint key,
+          // which would make the agent send everything twice.
+          const { loadAgentSettings } = await import('../config/agent-settings.js');
+          const extra = Object.entries(loadAgentSettings({ file: result.file, env: {} }).additionalEndpoints)
+            .filter(([, keys]) => keys.includes(key))
+            .map(([url]) => url);
+          if (extra.length > 0) {
+            process.stdout.write(
+              `note: this key is also under additional_endpoints for ${extra.join(', ')}; end the overlap with: rekey config set-api-key --remove-key --key-stdin\n`,
+            );
+          }
+        }
         process.stdout.write('restart the agent to use it: rekey agent restart\n');
       },
     );

@@ -104,11 +104,18 @@ test('overlap: --add-endpoint-key then --remove-key, through the CLI', async () 
   const show = JSON.parse((await runRekey(['config', 'show', '--file', file, '--json'])).stdout);
   assert.equal(show.apiKey.last4, 'c7cd', 'the old key is still the main key');
   assert.deepEqual(show.additionalEndpoints, { 'https://intake.rekey.internal': [`${'•'.repeat(28)}c58f`] });
+  // End of the overlap: the new key becomes api_key, then leaves additional_endpoints.
+  const set = await runRekey(['config', 'set-api-key', '--file', file, '--key-stdin', '--no-backup'], { input: NEW_KEY });
+  assert.equal(set.code, 0, set.stderr);
+  assertNoKey(set);
+  assert.match(set.stdout, /note: this key is also under additional_endpoints for https:\/\/intake\.rekey\.internal/);
   const remove = await runRekey(['config', 'set-api-key', '--file', file, '--key-env', 'K', '--remove-key', '--no-backup'], {
     env: { ...process.env, K: NEW_KEY },
   });
   assert.equal(remove.code, 0, remove.stderr);
-  assert.deepEqual(readFileSync(file), original);
+  const region = changedRegion(original, readFileSync(file));
+  assert.deepEqual(region.removed, [`api_key: ${OLD_KEY}\n`]);
+  assert.deepEqual(region.added, [`api_key: ${NEW_KEY}\n`]);
 });
 
 test('show: DD_API_KEY overrides the file and says so; a secret handle is named', async () => {
