@@ -78,6 +78,7 @@ export class Agent {
   private payloadsQueued = 0;
   private queueErrors = 0;
   private dogstatsdPortBound = 0;
+  private lastHostSampleSecond = 0;
   private readonly env: NodeJS.ProcessEnv;
 
   private constructor(private readonly options: AgentOptions) {
@@ -202,6 +203,7 @@ export class Agent {
     }
     const before = this.settings;
     this.settings = next;
+    this.options.logger.info({ reason, keyLast4: next.apiKey?.slice(-4) ?? null }, 'config reloaded');
     this.forwarder.setDestinations(this.destinations());
     const keyChanged =
       before.apiKey !== next.apiKey || JSON.stringify(before.additionalEndpoints) !== JSON.stringify(next.additionalEndpoints) || before.intakeUrl !== next.intakeUrl;
@@ -230,7 +232,13 @@ export class Agent {
     const tags = this.settings.tags;
     try {
       const series: Series[] = all ? this.aggregator.flushAll() : this.aggregator.flushClosed(now);
-      if (!all) series.push(...(await this.collectors.collect(now, host, tags)));
+      // One host sample per second at most: a second one would be a different value for the
+      // same (metric, host, tags, timestamp).
+      const second = Math.floor(now / 1000);
+      if (!all && second !== this.lastHostSampleSecond) {
+        this.lastHostSampleSecond = second;
+        series.push(...(await this.collectors.collect(now, host, tags)));
+      }
       for (let i = 0; i < series.length; i += SERIES_PER_PAYLOAD) {
         await this.enqueueJson({ path: '/api/v1/series', encoding: 'deflate', contentType: 'application/json' }, { series: series.slice(i, i + SERIES_PER_PAYLOAD) });
       }

@@ -50,6 +50,7 @@ export async function installService(options: InstallServiceOptions): Promise<{ 
     CONFIG: resolve(options.config),
     RUN_PATH: resolve(options.runPath ?? under('var/lib/rekey-agent')),
     LOG_FILE: resolve(options.logFile ?? under('var/log/rekey-agent.log')),
+    DEFAULTS_FILE: under('etc/default/rekey-agent'),
   };
   const files: InstalledFile[] = [];
   const nextSteps: string[] = [];

@@ -7,7 +7,9 @@ import { Command, InvalidArgumentError } from 'commander';
 
 function seconds(value: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || n > 3600) throw new InvalidArgumentError('give a number of seconds between 0 and 3600');
+  // At least 1 s: host metrics are timestamped in whole seconds, and two flushes in one
+  // second would send two different values for one (metric, host, tags, timestamp).
+  if (!Number.isFinite(n) || n < 1 || n > 3600) throw new InvalidArgumentError('give a number of seconds from 1 to 3600');
   return n;
 }
 
