@@ -1,5 +1,5 @@
 /**
- * A deployment for UI tests: a fresh SQLite store with one organisation, an admin, a
+ * A deployment for UI tests: a fresh store (SQLite unless a dialect is given) with one organisation, an admin, a
  * standard and a read_only user and one API key, served by the UI plugin on a Fastify
  * instance of its own (so these tests do not depend on the rest of the server), plus helpers
  * that sign in through the real form with `inject`.
@@ -10,7 +10,7 @@ import { createKeyHasher, type KeyHasher } from '../../src/keys/key-hasher.js';
 import { hashPassword } from '../../src/keys/password.js';
 import type { Actor, ApiKey, Org, Role, Store, User } from '../../src/store/store.js';
 import { uiPlugin, type UiPluginOptions } from '../../src/ui/ui-plugin.js';
-import { CLI_ACTOR, SQLITE, type TestStore } from '../support/dialects.js';
+import { CLI_ACTOR, SQLITE, type TestDialect, type TestStore } from '../support/dialects.js';
 
 export interface SeededUser {
   user: User;
@@ -34,8 +34,8 @@ export async function createUser(store: Store, orgId: string, role: Role, email:
   return { user, email, password };
 }
 
-export async function createDeployment(orgName = 'acme'): Promise<UiDeployment> {
-  const testStore = await SQLITE.createStore();
+export async function createDeployment(orgName = 'acme', dialect: TestDialect = SQLITE): Promise<UiDeployment> {
+  const testStore = await dialect.createStore();
   const { store } = testStore;
   const hasher = createKeyHasher(await store.deploymentSecret());
   const org = await store.createOrg(orgName, CLI_ACTOR);

@@ -1,6 +1,6 @@
 /**
  * The web UI's security properties, through real HTTP requests (inject) against the UI
- * plugin on a real SQLite store: escaping, CSRF, roles, tenant isolation, cookie flags,
+ * plugin on a real store, SQLite and PostgreSQL: escaping, CSRF, roles, tenant isolation, cookie flags,
  * CSP, sign-in throttling and session expiry.
  */
 import assert from 'node:assert/strict';
@@ -8,14 +8,15 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { generateKey, last4 } from '../../src/keys/key-format.js';
 import { CONTENT_SECURITY_POLICY } from '../../src/ui/ui-plugin.js';
-import { CLI_ACTOR } from '../support/dialects.js';
+import { CLI_ACTOR, DIALECTS } from '../support/dialects.js';
 import { cookieHeader, cookiesOf, createDeployment, createUser, csrfOf, form, hiddenField, signIn, uiApp, type UiDeployment } from './ui-harness.js';
 
-describe('web UI security', () => {
+for (const dialect of DIALECTS) {
+describe(`web UI security on ${dialect.name}`, () => {
   let d: UiDeployment;
   let app: FastifyInstance;
   before(async () => {
-    d = await createDeployment();
+    d = await createDeployment('acme', dialect);
     app = await uiApp(d);
   });
   after(async () => {
@@ -202,3 +203,4 @@ describe('web UI security', () => {
     assert.match(next.body, /will not be shown again/);
   });
 });
+}
