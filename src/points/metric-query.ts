@@ -75,8 +75,8 @@ function groupValue(tags: Set<string>, key: string): string {
 const AGGREGATE: Record<Aggregator, (values: number[]) => number> = {
   avg: (v) => v.reduce((a, b) => a + b, 0) / v.length,
   sum: (v) => v.reduce((a, b) => a + b, 0),
-  min: (v) => Math.min(...v),
-  max: (v) => Math.max(...v),
+  min: (v) => v.reduce((a, b) => Math.min(a, b)),
+  max: (v) => v.reduce((a, b) => Math.max(a, b)),
 };
 
 /** Filters, groups and aggregates the points of `query.metric` (already read from the store). */
@@ -93,32 +93,32 @@ export function evaluateMetricQuery(query: MetricQuery, points: readonly StoredP
     if (values) values.push(point.value);
     else group.byTs.set(point.ts, [point.value]);
   }
-  const scopeText = query.scope.length === 0 ? '*' : query.scope.join(',');
   const series: QuerySeries[] = [];
   for (const group of [...groups.values()].sort((a, b) => (a.tagSet.join(',') < b.tagSet.join(',') ? -1 : 1))) {
     const pointlist = [...group.byTs.entries()]
       .sort(([a], [b]) => a - b)
       .map(([ts, values]): [number, number] => [ts * 1000, AGGREGATE[query.aggregator](values)]);
     const scope = [...query.scope, ...group.tagSet].join(',') || '*';
-    const expressionScope = [...query.scope, ...group.tagSet].join(',') || '*';
     const times = pointlist.map(([ms]) => ms);
-    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    // The smallest gap between points, as Datadog's `interval` (seconds); a loop, not
+    // Math.min(...gaps), which overflows the stack on long series.
+    let smallestGap = Infinity;
+    for (let i = 1; i < times.length; i++) smallestGap = Math.min(smallestGap, times[i]! - times[i - 1]!);
     series.push({
       metric: query.metric,
       display_name: query.metric,
-      expression: `${query.aggregator}:${query.metric}{${expressionScope}}`,
+      expression: `${query.aggregator}:${query.metric}{${scope}}`,
       scope,
       tag_set: group.tagSet,
       pointlist,
       start: times[0] ?? 0,
       end: times[times.length - 1] ?? 0,
-      interval: gaps.length > 0 ? Math.max(1, Math.round(Math.min(...gaps) / 1000)) : 1,
+      interval: Number.isFinite(smallestGap) ? Math.max(1, Math.round(smallestGap / 1000)) : 1,
       length: pointlist.length,
       aggr: query.aggregator,
       query_index: 0,
       unit: null,
     });
   }
-  void scopeText;
   return series;
 }
