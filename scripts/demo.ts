@@ -1,0 +1,338 @@
+/**
+ * `npm run demo`: rekey's whole story on this machine in under a minute.
+ *
+ * Starts a `rekey server` (temporary SQLite data directory, a free port), three
+ * `rekey-agent run` processes (temporary datadog.yaml files, 1 s flush) and a DogStatsD
+ * client (hot-shots) that counts `demo.requests` on every agent throughout. Once every agent
+ * reports with the first API key, it runs the real `rekey rotate` CLI over an inventory of
+ * the three hosts, prints the rotation report, stops the agents (which flush and deliver
+ * everything they hold), reads the totals back through `GET /api/v1/query` and prints sent
+ * vs stored — the line `0 lost` is the point of the product — then the URL of the new
+ * key's page in the web UI, whose chart shows the old key's hosts moving to the new key.
+ *
+ * On a terminal it then keeps the server running for you to look at, until Ctrl-C; without
+ * a terminal (CI, tests) or with --no-wait it exits. Ctrl-C at any moment stops every child
+ * and removes the temporary folder (kept with --keep). Exit code 0 only if the rotation
+ * succeeded and no count was lost.
+ *
+ * Usage: npm run demo [-- --keep] [-- --wait | --no-wait]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import StatsD from 'hot-shots';
+import { fetchAgentStatus } from '../src/agent/agent-status-client.js';
+import { formatReport } from '../src/rotate/report.js';
+import type { RotationReport } from '../src/rotate/rotation.js';
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+const rekey = [process.execPath, '--import', 'tsx', join(repoRoot, 'src/cli/main.ts')];
+const rekeyAgent = [process.execPath, '--import', 'tsx', join(repoRoot, 'src/agent/main.ts')];
+const HOSTS = ['demo-web-1', 'demo-web-2', 'demo-db-1'];
+const METRIC = 'demo.requests';
+
+const { values: flags } = parseArgs({
+  options: {
+    keep: { type: 'boolean', default: false },
+    wait: { type: 'boolean' },
+    'no-wait': { type: 'boolean' },
+  },
+});
+const waitAtEnd = flags['no-wait'] ? false : (flags.wait ?? process.stdout.isTTY === true);
+const startedAt = Date.now();
+const say = (line = '') => process.stdout.write(`${line}\n`);
+const step = (line: string) => say(`\n[${((Date.now() - startedAt) / 1000).toFixed(1).padStart(5)} s] ${line}`);
+
+// ---- clean-up: every child, every socket, the temporary folder ---------------------------
+const root = mkdtempSync(join(tmpdir(), 'rekey-demo-'));
+const children = new Set<ChildProcess>();
+const statsdClients: StatsD[] = [];
+let cleaned = false;
+let interrupted = false;
+
+function alive(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+/** Stops `child` with `signal`, SIGKILL after `ms`; resolves when it has exited. */
+function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', ms = 10_000): Promise<void> {
+  if (!alive(child)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill(signal);
+  });
+}
+
+async function cleanUp(): Promise<void> {
+  if (cleaned) return;
+  cleaned = true;
+  for (const client of statsdClients) client.close();
+  await Promise.all([...children].map((child) => stopChild(child, 'SIGTERM', 5_000)));
+  removeRoot();
+}
+
+function removeRoot(): void {
+  if (flags.keep) say(`Kept ${root} (--keep): server data, agent configs and queues, inventory, journal.`);
+  else rmSync(root, { recursive: true, force: true });
+}
+
+// Last resort on any exit (an exception included): no child outlives the demo.
+process.on('exit', () => {
+  for (const child of children) if (alive(child)) child.kill('SIGKILL');
+  if (!cleaned && !flags.keep) rmSync(root, { recursive: true, force: true });
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    interrupted = true;
+    process.stderr.write(`\n${signal}: stopping the server and the agents, removing ${root}${flags.keep ? ' (no: --keep)' : ''}\n`);
+    void cleanUp().finally(() => process.exit(130));
+  });
+}
+
+// ---- processes -------------------------------------------------------------------------
+interface Started {
+  child: ChildProcess;
+  output: () => string;
+}
+
+function start(argv: string[], env: NodeJS.ProcessEnv = {}): Started {
+  const [command, ...args] = argv;
+  const child = spawn(command!, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  let output = '';
+  const keep = (chunk: Buffer) => (output = (output + chunk.toString('utf8')).slice(-20_000));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  return { child, output: () => output };
+}
+
+/** Waits (bounded) until `check` returns a value; fails with `what` and the process output. */
+async function until<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string, started?: Started): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (started && !alive(started.child)) throw new Error(`${what}: the process exited (${started.child.exitCode ?? started.child.signalCode})\n${started.output()}`);
+    const value = await check();
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${started ? `\n${started.output()}` : ''}`);
+}
+
+interface Server {
+  url: string;
+  apiKey: { id: string; key: string };
+  appKey: string;
+  admin: { email: string; password: string };
+}
+
+async function startServer(): Promise<Server> {
+  const server = start([...rekey, 'server', '--data', join(root, 'server-data'), '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn'], {
+    REKEY_DATABASE_URL: '',
+    REKEY_SECRET: '',
+  });
+  const url = await until(() => /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output())?.[1], 45_000, 'the server to listen', server);
+  const out = server.output();
+  const api = /API key:\s+([0-9a-f]{32})\s+\(id ([^)\s]+)\)/.exec(out);
+  const app = /application key:\s+([0-9a-f]{40})/.exec(out);
+  const email = /admin email:\s+(\S+)/.exec(out);
+  const password = /admin password:\s+(\S+)/.exec(out);
+  if (!api || !app || !email || !password) throw new Error('the server did not print its first-start credentials');
+  return { url, apiKey: { id: api[2]!, key: api[1]! }, appKey: app[1]!, admin: { email: email[1]!, password: password[1]! } };
+}
+
+interface DemoAgent {
+  host: string;
+  config: string;
+  pidFile: string;
+  process: Started;
+  statsd: StatsD;
+  sent: number;
+}
+
+async function startAgent(host: string, server: Server): Promise<DemoAgent> {
+  const home = join(root, host);
+  const runPath = join(home, 'run');
+  mkdirSync(runPath, { recursive: true });
+  const config = join(home, 'datadog.yaml');
+  writeFileSync(config, `api_key: ${server.apiKey.key}\ndd_url: ${server.url}\nhostname: ${host}\ntags:\n  - demo:rekey\n`, { mode: 0o600 });
+  const agent = start([...rekeyAgent, 'run', '--config', config, '--run-path', runPath, '--flush-interval', '1', '--dogstatsd-port', '0'], {
+    // Retry a refused payload within a second instead of the production back-off (minutes),
+    // so the demo shows the same behaviour in its time budget.
+    REKEY_AGENT_BACKOFF_BASE_MS: '200',
+    REKEY_AGENT_BACKOFF_MAX_MS: '1000',
+    REKEY_AGENT_SHUTDOWN_MS: '5000',
+  });
+  const status = await until(
+    () => fetchAgentStatus(runPath, 500).then((s) => (s.pid === agent.child.pid ? s : undefined), () => undefined),
+    45_000,
+    `the agent ${host} to start`,
+    agent,
+  );
+  const statsd = new StatsD({ host: '127.0.0.1', port: status.components.dogstatsd.port, protocol: 'udp', maxBufferSize: 0, errorHandler: () => {} });
+  statsdClients.push(statsd);
+  return { host, config, pidFile: join(runPath, 'rekey-agent.pid'), process: agent, statsd, sent: 0 };
+}
+
+async function api(server: Server, path: string, apiKey: string): Promise<any> {
+  const response = await fetch(`${server.url}${path}`, {
+    headers: { 'DD-API-KEY': apiKey, 'DD-APPLICATION-KEY': server.appKey },
+    signal: AbortSignal.timeout(10_000),
+  });
+  if (!response.ok) throw new Error(`GET ${path} answered ${response.status}: ${await response.text()}`);
+  return response.json();
+}
+
+/** Sum of every stored `demo.requests` count per host, read back through GET /api/v1/query. */
+async function storedTotals(server: Server, apiKey: string, fromSeconds: number): Promise<Map<string, number>> {
+  const to = Math.floor(Date.now() / 1000) + 60;
+  const query = encodeURIComponent(`sum:${METRIC}{*} by {host}`);
+  const body = await api(server, `/api/v1/query?from=${fromSeconds}&to=${to}&query=${query}`, apiKey);
+  const totals = new Map<string, number>();
+  for (const series of body.series as Array<{ scope: string; tag_set?: string[]; pointlist: Array<[number, number | null]> }>) {
+    const host = (series.tag_set ?? []).find((tag) => tag.startsWith('host:'))?.slice(5) ?? series.scope.replace(/^host:/, '');
+    totals.set(host, (totals.get(host) ?? 0) + series.pointlist.reduce((sum, [, value]) => sum + (value ?? 0), 0));
+  }
+  return totals;
+}
+
+function runRotate(inventory: string, server: Server): Promise<{ code: number | null; stdout: string }> {
+  const [command, ...args] = rekey;
+  const child = spawn(command!, [...args, 'rotate', '--inventory', inventory, '--grace', '10m', '--concurrency', '3', '--verify-timeout', '30s', '--json'], {
+    cwd: repoRoot,
+    // Credentials travel in the environment, as Datadog's tools read them; never in argv.
+    env: { ...process.env, DD_API_KEY: server.apiKey.key, DD_APP_KEY: server.appKey, DD_SITE: server.url },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let stdout = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  // rotate's progress lines (stderr) go straight to the user, indented.
+  child.stderr.on('data', (chunk: Buffer) => process.stdout.write(chunk.toString('utf8').replace(/^(?=.)/gm, '    ')));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  return new Promise((resolve) =>
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      children.delete(child);
+      resolve({ code, stdout });
+    }),
+  );
+}
+
+// ---- the demo --------------------------------------------------------------------------
+async function main(): Promise<number> {
+  say('rekey demo: one server, three agents, a DogStatsD client, one key rotation, zero lost points.');
+  say(`Temporary folder: ${root}`);
+
+  step('Starting rekey server (embedded SQLite, a free port)…');
+  const server = await startServer();
+  say(`  ${server.url} — first API key …${server.apiKey.key.slice(-4)} (id ${server.apiKey.id})`);
+
+  step(`Starting ${HOSTS.length} rekey-agents (datadog.yaml with the first key, 1 s flush)…`);
+  const fromSeconds = Math.floor(Date.now() / 1000) - 20;
+  const agents = await Promise.all(HOSTS.map((host) => startAgent(host, server)));
+  for (const agent of agents) say(`  ${agent.host}: ${agent.config}`);
+
+  step(`Sending ${METRIC} counts over DogStatsD to every agent, every 50 ms, throughout…`);
+  let pumping = true;
+  const pump = setInterval(() => {
+    if (!pumping) return;
+    for (const agent of agents) {
+      agent.statsd.increment(METRIC, 1);
+      agent.sent++;
+    }
+  }, 50);
+
+  await until(
+    async () => {
+      const hosts = await api(server, `/api/v2/api_keys/${server.apiKey.id}/hosts`, server.apiKey.key);
+      return (hosts.data as unknown[]).length >= HOSTS.length ? true : undefined;
+    },
+    30_000,
+    'every agent to report with the first key',
+  );
+  say(`  the server has seen all ${HOSTS.length} hosts with key …${server.apiKey.key.slice(-4)}`);
+
+  const inventory = join(root, 'inventory.yaml');
+  writeFileSync(
+    inventory,
+    `# rekey rotate inventory: each host's agent config and how to make it reload.\nhosts:\n${agents
+      .map((a) => `  - name: ${a.host}\n    transport: local\n    config: ${a.config}\n    restart: sighup:${a.pidFile}\n`)
+      .join('')}`,
+  );
+  step(`rekey rotate --inventory ${inventory} --grace 10m   (DD_API_KEY, DD_APP_KEY, DD_SITE=${server.url})`);
+  const rotation = await runRotate(inventory, server);
+  let report: RotationReport;
+  try {
+    report = JSON.parse(rotation.stdout) as RotationReport;
+  } catch {
+    throw new Error(`rekey rotate exited ${rotation.code} without a JSON report:\n${rotation.stdout}`);
+  }
+  say('');
+  say(formatReport(report).replace(/^(?=.)/gm, '  ').trimEnd());
+  const newKey = report.new_key;
+  if (rotation.code !== 0 || newKey === undefined || newKey === null) {
+    say(`\nrekey rotate exited ${rotation.code}: the rotation did not complete.`);
+    return 1;
+  }
+  const keyFromConfig = /^api_key: ([0-9a-f]{32})$/m.exec(readFileSync(agents[0]!.config, 'utf8'))?.[1];
+  if (keyFromConfig === undefined || keyFromConfig.slice(-4) !== newKey.last4) throw new Error('the agents\' config does not hold the new key');
+
+  // A little more traffic on the new key, then stop: agents flush their open buckets on SIGTERM.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  pumping = false;
+  clearInterval(pump);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  step('Stopping the agents (SIGTERM: they flush their open buckets and deliver their queues)…');
+  await Promise.all(agents.map((agent) => stopChild(agent.process.child, 'SIGTERM', 15_000)));
+
+  const sent = agents.reduce((sum, agent) => sum + agent.sent, 0);
+  let totals = new Map<string, number>();
+  const stored = () => agents.reduce((sum, agent) => sum + (totals.get(agent.host) ?? 0), 0);
+  await until(
+    async () => {
+      totals = await storedTotals(server, keyFromConfig, fromSeconds);
+      return agents.every((agent) => (totals.get(agent.host) ?? 0) >= agent.sent) ? true : undefined;
+    },
+    15_000,
+    'every count to be stored',
+  ).catch(() => undefined);
+  totals = await storedTotals(server, keyFromConfig, fromSeconds);
+
+  step('Counts sent over DogStatsD vs stored by the server (GET /api/v1/query sum:demo.requests{*} by {host}):');
+  for (const agent of agents) say(`  ${agent.host.padEnd(12)} sent ${String(agent.sent).padStart(5)}  stored ${String(totals.get(agent.host) ?? 0).padStart(5)}`);
+  const lost = sent - stored();
+  say(`  points sent: ${sent}, stored: ${stored()}, ${lost} lost${lost < 0 ? ` (${-lost} stored twice)` : ''}`);
+
+  const revoked = report.old_keys.every((key) => key.revoked);
+  say('');
+  say(`Old key …${server.apiKey.key.slice(-4)}: ${revoked ? 'revoked' : 'STILL ACTIVE'}. New key …${newKey.last4} on all ${report.hosts.length} hosts.`);
+  say(`Key page (chart of the rotation): ${server.url}/keys/${newKey.id}`);
+  say(`Sign in as ${server.admin.email} / ${server.admin.password} (this demo's throwaway deployment).`);
+  say(`Demo finished in ${((Date.now() - startedAt) / 1000).toFixed(1)} s.`);
+  return lost === 0 && revoked ? 0 : 1;
+}
+
+let exitCode: number;
+try {
+  exitCode = await main();
+} catch (error) {
+  // After Ctrl-C the children are being stopped under main's feet: its errors are expected.
+  if (interrupted) await new Promise(() => {});
+  process.stderr.write(`\ndemo failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  exitCode = 1;
+}
+if (waitAtEnd && exitCode === 0) {
+  say('\nThe server keeps running so you can open the key page. Press Ctrl-C to stop and clean up.');
+  // The SIGINT handler above cleans up and exits.
+  await new Promise(() => {});
+}
+await cleanUp();
+process.exit(exitCode);
