@@ -49,7 +49,7 @@ const step = (line: string) => say(`\n[${((Date.now() - startedAt) / 1000).toFix
 // ---- clean-up: every child, every socket, the temporary folder ---------------------------
 const root = mkdtempSync(join(tmpdir(), 'rekey-demo-'));
 const children = new Set<ChildProcess>();
-const statsdClients: StatsD[] = [];
+const statsdClients: Array<InstanceType<typeof StatsD>> = [];
 let cleaned = false;
 let interrupted = false;
 
@@ -153,7 +153,7 @@ interface DemoAgent {
   config: string;
   pidFile: string;
   process: Started;
-  statsd: StatsD;
+  statsd: InstanceType<typeof StatsD>;
   sent: number;
 }
 
