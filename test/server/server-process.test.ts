@@ -130,11 +130,10 @@ describe('rekey server over TLS', () => {
     const https = await import('node:https');
     const fixtures = join(repoRoot, 'test/server/fixtures');
     const dataDir = mkdtempSync(join(tmpdir(), 'rekey-tls-'));
-    const { REKEY_DATABASE_URL: _ignored, ...env } = process.env;
-    const server = await startServer(
-      ['--data', dataDir, '--tls-cert', join(fixtures, 'localhost-cert.pem'), '--tls-key', join(fixtures, 'localhost-key.pem')],
-      env,
-    );
+    const { REKEY_DATABASE_URL: _ignored, ...rest } = process.env;
+    // The data directory from the environment this time (REKEY_DATA), not --data.
+    const env = { ...rest, REKEY_DATA: dataDir };
+    const server = await startServer(['--tls-cert', join(fixtures, 'localhost-cert.pem'), '--tls-key', join(fixtures, 'localhost-key.pem')], env);
     try {
       assert.match(server.url, /^https:/);
       const ca = readFileSync(join(fixtures, 'localhost-cert.pem'));
@@ -148,6 +147,7 @@ describe('rekey server over TLS', () => {
         request.on('error', reject);
       });
       assert.deepEqual(JSON.parse(body), { status: 'ok', store: 'sqlite' });
+      assert.match(server.stdout(), new RegExp(`store: sqlite ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
     } finally {
       assert.deepEqual(await stop(server), { code: 0, signal: null });
       rmSync(dataDir, { recursive: true, force: true });
