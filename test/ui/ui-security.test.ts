@@ -142,6 +142,16 @@ for (const dialect of DIALECTS) {
       }
     });
 
+    it('after sign-in, follows only same-site `next` paths', async () => {
+      for (const [next, expected] of [['/hosts', '/hosts'], ['//evil.example/x', '/keys'], ['https://evil.example/', '/keys'], ['/\\evil.example', '/keys']] as const) {
+        const loginForm = await app.inject({ method: 'GET', url: '/login' });
+        const body = form({ _csrf: csrfOf(loginForm.body), email: d.users.admin.email, password: d.users.admin.password, next });
+        const response = await app.inject({ method: 'POST', url: '/login', payload: body.payload, headers: { ...body.headers, cookie: cookieHeader(cookiesOf(loginForm)) } });
+        assert.equal(response.statusCode, 303);
+        assert.equal(response.headers.location, expected, `next=${next}`);
+      }
+    });
+
     it('redirects to sign-in without a session, and ends the session on sign-out', async () => {
       const anonymous = await app.inject({ method: 'GET', url: '/keys' });
       assert.equal(anonymous.statusCode, 303);
