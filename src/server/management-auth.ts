@@ -10,6 +10,10 @@
  * Every refusal is the same 403 `{"errors":["Forbidden"]}` (what failed is not told to
  * the caller; it is counted in metrics, and audited when the organisation is known), and
  * counts against the caller's address in the failed-authentication throttle.
+ *
+ * A successful API login is audited as `user.login` (`via: "api"`) once per application
+ * key and source address per hour, not per request: the trail shows who used the API from
+ * where without one row per call.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { rekeyError } from '../errors.js';
@@ -51,6 +55,10 @@ export interface Authenticator {
   apiKeyOnly(request: FastifyRequest, reply: FastifyReply): Promise<void>;
 }
 
+/** How often a continuing API session (same application key, same address) is audited again. */
+export const LOGIN_AUDIT_INTERVAL_MS = 60 * 60 * 1000;
+const MAX_LOGIN_AUDIT_ENTRIES = 10_000;
+
 export function createAuthenticator(deps: {
   store: Store;
   hasher: KeyHasher;
@@ -60,6 +68,28 @@ export function createAuthenticator(deps: {
 }): Authenticator {
   const { store, hasher, throttle, metrics } = deps;
   const now = deps.now ?? (() => new Date());
+  /** `appKeyId ip` → when its login was last audited; bounded, oldest forgotten first. */
+  const loginsAudited = new Map<string, number>();
+
+  async function auditLogin(request: FastifyRequest, user: User, appKey: AppKey): Promise<void> {
+    const entry = `${appKey.id} ${request.ip}`;
+    const at = now().getTime();
+    const last = loginsAudited.get(entry);
+    if (last !== undefined && at - last < LOGIN_AUDIT_INTERVAL_MS) return;
+    loginsAudited.delete(entry);
+    loginsAudited.set(entry, at);
+    if (loginsAudited.size > MAX_LOGIN_AUDIT_ENTRIES) {
+      const oldest = loginsAudited.keys().next().value;
+      if (oldest !== undefined) loginsAudited.delete(oldest);
+    }
+    await store.recordAudit(
+      user.orgId,
+      'user.login',
+      { type: 'user', id: user.id },
+      { userId: user.id, kind: 'user', sourceIp: request.ip },
+      { via: 'api', app_key_id: appKey.id, app_key_last4: appKey.last4 },
+    );
+  }
 
   function refuseIfThrottled(request: FastifyRequest, reply: FastifyReply): void {
     const wait = throttle.retryAfterSeconds(request.ip);
@@ -133,6 +163,7 @@ export function createAuthenticator(deps: {
       if (user === undefined || user.disabled) {
         return fail(request, 'user_disabled', { orgId: apiKey.orgId, apiKey, userId: appKey.ownerId });
       }
+      await auditLogin(request, user, appKey);
       request.auth = {
         orgId: apiKey.orgId,
         apiKey,

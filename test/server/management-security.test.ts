@@ -419,6 +419,11 @@ for (const dialect of DIALECTS) {
         const failed = all.body.data.find((e: any) => e.attributes.attributes.evt.name === 'user.login_failed' && e.attributes.attributes.network.client.ip === '10.1.2.3');
         assert.ok(failed, 'the failed attempt is audited with its source address');
 
+        const logins = all.body.data.filter((e: any) => e.attributes.attributes.evt.name === 'user.login' && e.attributes.attributes.usr.id === acme.users.admin.user.id);
+        assert.equal(logins.length, 1, 'an API login is audited once per application key and address per hour, not per request');
+        assert.equal(logins[0].attributes.attributes.details.via, 'api');
+        assert.equal(logins[0].attributes.attributes.network.client.ip, '127.0.0.1');
+
         const onlyRevokes = await call('GET', '/api/v2/audit/events?page[size]=100&filter[query]=@evt.name:api_key.revoke', admin);
         assert.ok(onlyRevokes.body.data.length >= 1);
         assert.ok(onlyRevokes.body.data.every((e: any) => e.attributes.attributes.evt.name === 'api_key.revoke'));
