@@ -22,10 +22,22 @@ export interface BenchRun {
   tail: string;
 }
 
-/** Benchmark scripts: `*.ts` directly in `dir`, except the runner itself. Sorted by name. */
+/**
+ * Benchmark scripts: `<name>.ts` directly in `dir` whose source names its own result
+ * (`<name>.json`, or `'<name>'` as in `writeBenchResult('<name>', …)`). Helpers that live
+ * beside them (a bench server, shared support, `.d.ts` shims) do not, and are not run.
+ * Sorted by name.
+ */
 export function discoverBenchmarks(dir: string): string[] {
   return readdirSync(dir)
-    .filter((name) => name.endsWith('.ts') && !name.endsWith('.test.ts') && name !== 'run-all.ts' && statSync(join(dir, name)).isFile())
+    .filter((name) => name.endsWith('.ts') && !name.endsWith('.d.ts') && !name.endsWith('.test.ts') && name !== 'run-all.ts')
+    .filter((name) => {
+      const file = join(dir, name);
+      if (!statSync(file).isFile()) return false;
+      const base = basename(name, '.ts');
+      const source = readFileSync(file, 'utf8');
+      return source.includes(`${base}.json`) || source.includes(`'${base}'`) || source.includes(`"${base}"`);
+    })
     .sort()
     .map((name) => join(dir, name));
 }

@@ -27,7 +27,10 @@ writeBenchResult('a-fast', { figures: [
   { name: 'baseline', value: 1.25, unit: 'ms' },
 ] }, ${JSON.stringify(results)});\n`,
   );
-  writeFileSync(join(dir, 'b-broken.ts'), `console.log('about to fail'); throw new Error('bench exploded');\n`);
+  writeFileSync(join(dir, 'b-broken.ts'), `console.log('about to fail'); throw new Error('bench exploded'); // would write results/b-broken.json\n`);
+  // Helpers beside the benchmarks (a bench server, shared support, type shims) are not run.
+  writeFileSync(join(dir, 'b-bench-server.ts'), `throw new Error('a helper must not be run as a benchmark');\n`);
+  writeFileSync(join(dir, 'shim.d.ts'), `declare module 'x';\n`);
   writeFileSync(join(dir, 'run-all.ts'), `throw new Error('the runner must not run itself');\n`);
   writeFileSync(join(results, 'c-own-format.json'), JSON.stringify({ bench: 'c', goal: { p99_ms_max: 5, met: true }, results: [{ dialect: 'sqlite', p99_ms: 3.2 }] }));
 
