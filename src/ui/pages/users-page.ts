@@ -14,7 +14,7 @@ export function usersPage(input: { viewer: Viewer; users: User[]; formId: string
 ${input.error ? html`<div class="notice error" role="alert">${input.error}</div>` : ''}
 ${input.created
   ? html`<section class="card" id="new-user"><h2>User created: ${input.created.user.email}</h2>
-  ${secretShownOnce({ label: 'Initial password', secret: input.created.password, fieldId: 'new-password', what: 'password' })}</section>`
+  ${secretShownOnce({ label: 'Initial password', secret: input.created.password, fieldId: 'new-password', what: 'password', hint: 'Give it to the user through a safe channel; they sign in with it.' })}</section>`
   : ''}
 <table class="stack" id="users">
   <thead><tr><th>Email</th><th>Name</th><th>Role</th><th>Created</th><th>Status</th></tr></thead>
