@@ -129,12 +129,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await appKeyRoutes(app, ctx);
   await auditRoutes(app, ctx);
 
-  // intake plugin registers here (src/intake/**): one line, e.g.
-  //   await app.register(intakePlugin, { ctx });
+  // intake plugin registers here (src/intake/**)
   await app.register((await import('../intake/intake-plugin.js')).intakePlugin, { store: deps.store, hasher: deps.hasher, managementAuth: async (request, reply) => (await ctx.auth.management(request, reply), request.auth!.orgId) });
 
-  // web UI plugin registers here (src/ui/**): one line, e.g.
-  //   await app.register(uiPlugin, { ctx });
+  // web UI plugin registers here (src/ui/**)
   await app.register((await import('../ui/ui-plugin.js')).uiPlugin, { store: deps.store, hasher: deps.hasher, now });
 
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
