@@ -55,7 +55,10 @@ export function loadDeploymentSecret(options: { dataDir?: string; env?: NodeJS.P
   try {
     return Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    // A path through a regular file can be neither read nor created: say so in one line.
+    if (code === 'ENOTDIR') throw rekeyError('DATA_DIR_NOT_WRITABLE', { dir: options.dataDir, reason: code }, { cause: error });
+    if (code !== 'ENOENT') throw error;
   }
   try {
     mkdirSync(options.dataDir, { recursive: true });
