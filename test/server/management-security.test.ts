@@ -398,6 +398,24 @@ for (const dialect of DIALECTS) {
       });
     });
 
+    describe('extensions', () => {
+      it('GET /api/v2/api_keys/{id}/hosts lists the hosts that used the key, with filter[since]', async () => {
+        const t = (iso: string) => new Date(iso);
+        await db.store.recordKeyUsage([
+          { keyId: acme.apiKey.id, host: 'web-1', firstSeen: t('2026-01-01T00:00:00Z'), lastSeen: t('2026-01-02T00:00:00Z'), points: 40, agentVersion: '7.50.0' },
+          { keyId: acme.apiKey.id, host: 'db-1', firstSeen: t('2026-01-01T00:00:00Z'), lastSeen: t('2026-03-01T00:00:00Z'), points: 2 },
+        ]);
+        const all = await call('GET', `/api/v2/api_keys/${acme.apiKey.id}/hosts`, as(acme, 'read_only'));
+        assert.equal(all.status, 200);
+        const byHost = new Map(all.body.data.map((h: any) => [h.attributes.host, h.attributes]));
+        assert.deepEqual(byHost.get('web-1'), { host: 'web-1', first_seen: '2026-01-01T00:00:00.000Z', last_seen: '2026-01-02T00:00:00.000Z', points: 40, agent_version: '7.50.0' });
+        assert.equal((byHost.get('db-1') as any).points, 2);
+        const since = await call('GET', `/api/v2/api_keys/${acme.apiKey.id}/hosts?filter[since]=2026-02-01T00:00:00Z`, as(acme, 'read_only'));
+        assert.deepEqual(since.body.data.map((h: any) => h.attributes.host), ['db-1']);
+        assert.equal((await call('GET', `/api/v2/api_keys/${acme.apiKey.id}/hosts?filter[since]=soon`, as(acme, 'read_only'))).status, 400);
+      });
+    });
+
     describe('audit trail', () => {
       it('records changes and failed authentication with actor and source address, filterable and paged', async () => {
         const admin = as(acme, 'admin');
