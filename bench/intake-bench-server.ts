@@ -7,6 +7,8 @@
  *   node --import tsx bench/intake-bench-server.ts bare          # node:http that only parses the JSON
  *
  * The API key comes from env REKEY_BENCH_API_KEY (created in a fresh SQLite store here).
+ * REKEY_BENCH_USAGE_MS overrides the key-usage flush interval (default 1000 ms), to measure
+ * what the once-a-second usage write costs.
  * Prints one JSON line `{"url":…}` when listening; stops on SIGTERM, printing
  * `{"pointsStored":…}` (intake modes: counted from the database).
  */
@@ -53,6 +55,7 @@ if (mode === 'bare') {
     store: db.store,
     hasher,
     ...(mode === 'intake-noauth' ? { benchSkipVerification: { orgId: org.id } } : {}),
+    ...(process.env.REKEY_BENCH_USAGE_MS ? { usageFlushIntervalMs: Number(process.env.REKEY_BENCH_USAGE_MS) } : {}),
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` })}\n`);
