@@ -156,3 +156,24 @@ test('a plain all-digit key is read as written, not as a number', () => {
   const settings = loadAgentSettings({ file: tempFile('datadog.yaml', `api_key: ${key}\n`), env: noEnv });
   assert.equal(settings.apiKey, key);
 });
+
+test('DD_ADDITIONAL_ENDPOINTS and DD_DOGSTATSD_NON_LOCAL_TRAFFIC override the file', () => {
+  const env = {
+    DD_ADDITIONAL_ENDPOINTS: '{"https://intake.example": ["k1", "k2"]}',
+    DD_DOGSTATSD_NON_LOCAL_TRAFFIC: 'false',
+  };
+  const settings = loadAgentSettings({ file: fixtures + 'v6-additional-endpoints.yaml', env });
+  assert.deepEqual(settings.additionalEndpoints, { 'https://intake.example': ['k1', 'k2'] });
+  assert.equal(settings.dogstatsdNonLocalTraffic, false);
+  assert.equal(loadAgentSettings({ file: fixtures + 'v5-datadog.conf', env: { DD_DOGSTATSD_NON_LOCAL_TRAFFIC: 'true' } }).dogstatsdNonLocalTraffic, true);
+  assert.throws(
+    () => loadAgentSettings({ file: fixtures + 'v6-datadog.yaml', env: { DD_ADDITIONAL_ENDPOINTS: '["k1"]' } }),
+    (error: unknown) => isRekeyError(error, 'CONFIG_INVALID') && /DD_ADDITIONAL_ENDPOINTS must be JSON/.test(error.message),
+  );
+});
+
+test('an empty DD_API_KEY does not override the file', () => {
+  const settings = loadAgentSettings({ file: fixtures + 'v6-datadog.yaml', env: { DD_API_KEY: '' } });
+  assert.equal(settings.apiKeySource, 'file');
+  assert.equal(settings.apiKey, OLD);
+});
