@@ -340,10 +340,14 @@ function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
+const AGENT_USER_AGENT = /^(?:datadog-agent|rekey-agent)\/([0-9][\w.+-]{0,60})/i;
+
+/** The sending agent's version: `DD-Agent-Version`, else a `datadog-agent/7.x` or `rekey-agent/x` User-Agent. */
 function agentVersionOf(request: FastifyRequest): string | null {
-  // The Datadog Agent sends `DD-Agent-Version`; rekey-agent too.
   const value = headerValue(request.headers['dd-agent-version']);
-  return value === undefined || value === '' ? null : value.slice(0, 100);
+  if (value !== undefined && value !== '') return value.slice(0, 100);
+  const userAgent = headerValue(request.headers['user-agent']);
+  return (userAgent && AGENT_USER_AGENT.exec(userAgent)?.[1]) || null;
 }
 
 function integerParam(value: unknown, name: string): number {

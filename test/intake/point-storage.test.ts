@@ -108,9 +108,19 @@ for (const dialect of DIALECTS) {
           });
           assert.equal(r.statusCode, 202);
         }
+        const viaUserAgent = await g.app.inject({
+          method: 'POST',
+          url: '/api/v1/series',
+          headers: { 'dd-api-key': g.apiKey, 'content-type': 'application/json', 'user-agent': 'datadog-agent/7.52.1' },
+          payload: JSON.stringify({ series: [{ metric: 'u', points: [[now, 1]], host: 'ua-host' }] }),
+        });
+        assert.equal(viaUserAgent.statusCode, 202);
         await g.app.close();
         const hosts = await g.store.listKeyHosts(g.orgId, g.apiKeyId);
-        assert.deepEqual(hosts.map((h) => [h.host, h.points, h.agentVersion]), [['agent-host', 40, '7.49.1']]);
+        assert.deepEqual(
+          hosts.map((h) => [h.host, h.points, h.agentVersion]).sort(),
+          [['agent-host', 40, '7.49.1'], ['ua-host', 1, '7.52.1']],
+        );
       } finally {
         await g.close();
       }
