@@ -9,9 +9,12 @@ import { runCli } from './run-cli.js';
 import { VERSION } from '../version.js';
 import { registerAgentRestartCommand } from './agent-restart-command.js';
 import { registerConfigCommand } from './config-command.js';
+import { registerInitCommand } from './init-command.js';
+import { registerOrgCommand } from './org-command.js';
 import { registerRotateCommand } from './rotate-command.js';
 import { registerServerCommand } from './server-command.js';
 import { registerSnippetCommand } from './snippet-command.js';
+import { registerUserCommand } from './user-command.js';
 
 const program = new Command('rekey')
   .description('Self-hosted, Datadog-compatible API keys: key service, intake, agent config and fleet rotation')
@@ -21,9 +24,12 @@ const program = new Command('rekey')
 const registrars: Array<(program: Command) => void> = [
   registerAgentRestartCommand,
   registerConfigCommand,
+  registerInitCommand,
+  registerOrgCommand,
   registerRotateCommand,
   registerServerCommand,
   registerSnippetCommand,
+  registerUserCommand,
   // (commands register here)
 ];
 for (const register of registrars) register(program);
