@@ -43,7 +43,7 @@ for (const [index, file] of files.entries()) {
 const output = join(benchDir, 'RESULTS.md');
 writeFileSync(
   output,
-  renderResults({ resultsDir: join(benchDir, 'results'), machine: machineInfo(), date: new Date(), runs, command: 'npm run bench' }),
+  renderResults({ resultsDir: join(benchDir, 'results'), machine: machineInfo(), date: new Date(), runs, command: values['render-only'] ? 'node --import tsx bench/run-all.ts --render-only' : 'npm run bench' }),
 );
 const failed = runs.filter((run) => run.exitCode !== 0);
 process.stderr.write(`\nwrote ${output}${failed.length > 0 ? `; failed: ${failed.map((r) => r.name).join(', ')}` : ''}\n`);

@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { cpus, totalmem, platform, release, arch } from 'node:os';
+import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
 import { isStoredBenchResult } from './bench-result.js';
 
@@ -71,6 +71,8 @@ export interface MachineInfo {
   memoryGiB: number;
   node: string;
   os: string;
+  /** 1, 5 and 15 minute load averages when the run started: other work on the machine skews every figure. */
+  loadAverage: number[];
 }
 
 export function machineInfo(): MachineInfo {
@@ -81,6 +83,7 @@ export function machineInfo(): MachineInfo {
     memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
     node: process.version,
     os: `${platform()} ${release()} ${arch()}`,
+    loadAverage: loadavg().map((value) => Math.round(value * 100) / 100),
   };
 }
 
@@ -164,6 +167,7 @@ export function renderResults(options: { resultsDir: string; machine: MachineInf
     `- Memory: ${machine.memoryGiB} GiB`,
     `- Node.js: ${machine.node}`,
     `- OS: ${machine.os}`,
+    `- Load average at the start (1, 5, 15 min): ${machine.loadAverage.join(', ')}${(machine.loadAverage[0] ?? 0) > machine.cores ? ' — the machine was busy with other work; figures are pessimistic' : ''}`,
     '',
   ];
   if (runs.length > 0) {
@@ -177,6 +181,7 @@ export function renderResults(options: { resultsDir: string; machine: MachineInf
       lines.push(`### ${run.name} failed`, '', '```', run.tail.trim(), '```', '');
     }
   }
+  if (runs.length === 0) lines.push('No benchmark ran in this invocation: the figures below are those recorded in `bench/results/`, each with its own date.', '');
   lines.push('## Figures', '');
   const results = readResults(options.resultsDir);
   if (results.length === 0) lines.push('No results yet: run `npm run bench`.', '');
@@ -201,7 +206,7 @@ export function renderResults(options: { resultsDir: string; machine: MachineInf
       }
       lines.push('');
     } else {
-      const rows = flatten(data).filter(([path]) => path !== 'at' && path !== 'node' && path !== 'bench');
+      const rows = flatten(data).filter(([path]) => !['at', 'node', 'bench', 'benchmark'].includes(path));
       const goals = rows.filter(([path]) => /goal|met\b|_met|target/i.test(path));
       if (goals.length > 0) {
         lines.push('Goal:', '');
