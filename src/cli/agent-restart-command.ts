@@ -14,7 +14,15 @@ export function registerAgentRestartCommand(program: Command): void {
     .option('--pid-file <path>', 'rekey-agent\'s pid file: send it SIGHUP')
     .option('--dry-run', 'print the command and run nothing')
     .action(async (options: { service?: string; manager?: 'systemd' | 'sysv' | 'launchd' | 'windows'; pidFile?: string; dryRun?: boolean }) => {
-      const { describePlan, executeRestart, planRestart, systemProbe } = await import('../config/agent-restart.js');
+      const { describePlan, executeRestart, planRestart, systemProbe, REKEY_AGENT_SERVICE } = await import('../config/agent-restart.js');
+      if (options.service === REKEY_AGENT_SERVICE && options.pidFile === undefined) {
+        // rekey-agent's own pid file in its default run path (REKEY_AGENT_RUN_PATH, /var/lib/rekey-agent, …).
+        const { existsSync } = await import('node:fs');
+        const { resolveRunPath } = await import('../agent/run-path.js');
+        const { pidFilePath } = await import('../agent/pid-file.js');
+        const candidate = pidFilePath(resolveRunPath(undefined));
+        if (existsSync(candidate)) options.pidFile = candidate;
+      }
       const plan = planRestart(options, systemProbe());
       const commands = describePlan(plan);
       if (options.dryRun) {

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { runRekey } from '../support/processes.js';
 
 test('agent restart --dry-run prints the platform\'s command and runs nothing', async () => {
@@ -25,7 +25,7 @@ test('agent restart --dry-run prints the platform\'s command and runs nothing', 
 });
 
 test('agent restart --service rekey-agent --pid-file: a real process receives SIGHUP', async () => {
-  const pidFile = join(mkdtempSync(join(tmpdir(), 'rekey-hup-')), 'rekey-agent.pid');
+  const pidFile = join(mkdtempSync(join(tmpdir(), 'rekey-hup-')), 'rekey-agent.pid'); // the agent's own file name
   const child = spawn(
     process.execPath,
     ['-e', "process.on('SIGHUP', () => { console.log('reloaded'); process.exit(0); }); console.log('ready'); setTimeout(() => process.exit(3), 30000);"],
@@ -42,6 +42,12 @@ test('agent restart --service rekey-agent --pid-file: a real process receives SI
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, new RegExp(`sent SIGHUP to rekey-agent \\(pid ${child.pid}\\)`));
   const [code] = await exited;
+  // Without --pid-file, the pid file in rekey-agent's run path (REKEY_AGENT_RUN_PATH) is used.
+  const defaultDry = await runRekey(['agent', 'restart', '--service', 'rekey-agent', '--dry-run'], {
+    env: { ...process.env, REKEY_AGENT_RUN_PATH: dirname(pidFile) },
+  });
+  assert.equal(defaultDry.code, 0, defaultDry.stderr);
+  assert.equal(defaultDry.stdout, `kill -HUP ${child.pid}   # rekey-agent from ${pidFile}\n`);
   assert.equal(code, 0);
   assert.match(output, /reloaded/);
   // The process is gone now: the pid file is stale and the command says so (exit 1).
