@@ -132,9 +132,8 @@ export function createAuthenticator(deps: {
     return check.ok ? check.key : 'malformed_key';
   }
 
-  async function activeApiKey(request: FastifyRequest, raw: string | string[] | undefined): Promise<ApiKey> {
-    const shaped = checkShape(raw, 'api');
-    if (shaped === 'missing_key' || shaped === 'malformed_key') return fail(request, shaped);
+  /** The API key `shaped` names, if active and unexpired; otherwise a refusal. */
+  async function activeApiKey(request: FastifyRequest, shaped: string): Promise<ApiKey> {
     const apiKey = await store.findApiKeyByHash(hasher.hash(shaped));
     if (apiKey === undefined) return fail(request, 'unknown_key');
     if (apiKey.status !== 'active') return fail(request, 'revoked_key', { orgId: apiKey.orgId, apiKey });
@@ -144,19 +143,21 @@ export function createAuthenticator(deps: {
     return apiKey;
   }
 
+  const isRefusal = (shaped: string | FailureReason): shaped is 'missing_key' | 'malformed_key' =>
+    shaped === 'missing_key' || shaped === 'malformed_key';
+
   return {
     async management(request, reply) {
       refuseIfThrottled(request, reply);
       const rawApi = header(request, 'dd-api-key');
       const rawApp = header(request, 'dd-application-key');
-      // Both shapes first: a malformed application key costs no lookup of the API key either.
+      // Both shapes first: a malformed key costs no database lookup at all.
+      const apiShaped = checkShape(rawApi, 'api');
+      if (isRefusal(apiShaped)) return fail(request, apiShaped);
       const appShaped = checkShape(rawApp, 'app');
-      if (appShaped === 'missing_key' || appShaped === 'malformed_key') {
-        const apiShaped = checkShape(rawApi, 'api');
-        return fail(request, apiShaped === 'missing_key' || apiShaped === 'malformed_key' ? apiShaped : appShaped);
-      }
-      const apiKey = await activeApiKey(request, rawApi);
-      const appKey = await store.findAppKeyByHash(hasher.hash(appShaped));
+      if (isRefusal(appShaped)) return fail(request, appShaped);
+      // Both lookups at once: one database round trip less on PostgreSQL.
+      const [apiKey, appKey] = await Promise.all([activeApiKey(request, apiShaped), store.findAppKeyByHash(hasher.hash(appShaped))]);
       if (appKey === undefined) return fail(request, 'unknown_key', { orgId: apiKey.orgId, apiKey });
       if (appKey.orgId !== apiKey.orgId) return fail(request, 'other_org', { orgId: apiKey.orgId, apiKey });
       const user = await store.getUser(apiKey.orgId, appKey.ownerId);
@@ -177,7 +178,9 @@ export function createAuthenticator(deps: {
       refuseIfThrottled(request, reply);
       const query = request.query as Record<string, unknown> | undefined;
       const fromQuery = typeof query?.api_key === 'string' ? query.api_key : undefined;
-      const apiKey = await activeApiKey(request, header(request, 'dd-api-key') ?? fromQuery);
+      const shaped = checkShape(header(request, 'dd-api-key') ?? fromQuery, 'api');
+      if (isRefusal(shaped)) return fail(request, shaped);
+      const apiKey = await activeApiKey(request, shaped);
       request.auth = { orgId: apiKey.orgId, apiKey, actor: { userId: null, kind: 'user', sourceIp: request.ip } };
     },
   };
