@@ -7,6 +7,9 @@
  * baseline, measured in the same run on the same server, is `GET /healthz`: the cost of
  * HTTP + Fastify alone, so the ratios show what auth + the store add.
  *
+ * The machine's load is recorded with the results: on a shared, overloaded machine latency
+ * mostly measures waiting for a CPU, so the CPU time per operation is reported too.
+ *
  * Usage: node --import tsx bench/management-latency.ts [--ops 500] [--dialect sqlite|postgres]
  * PostgreSQL: REKEY_TEST_DATABASE_URL, else an embedded server (test/support/postgres.ts).
  * Writes bench/results/management-latency.json.
@@ -43,11 +46,17 @@ function stats(samples: number[]): Stats {
   };
 }
 
-async function timed(fn: () => Promise<Response>, expectStatus: number): Promise<number> {
+/** CPU time (user + system, this process: client and server) spent inside timed calls, by label. */
+const cpuMs: Record<string, number> = {};
+
+async function timed(fn: () => Promise<Response>, expectStatus: number, label = 'other'): Promise<number> {
+  const cpuStart = process.cpuUsage();
   const start = process.hrtime.bigint();
   const response = await fn();
   const body = await response.text();
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  const cpu = process.cpuUsage(cpuStart);
+  cpuMs[label] = (cpuMs[label] ?? 0) + (cpu.user + cpu.system) / 1000;
   if (response.status !== expectStatus) throw new Error(`expected ${expectStatus}, got ${response.status}: ${body}`);
   return ms;
 }
@@ -81,11 +90,12 @@ async function benchDialect(dialect: TestDialect, ops: number) {
       await timed(() => revoke(data.id), 204);
     }
 
+    for (const label of Object.keys(cpuMs)) delete cpuMs[label];
     const baseline: number[] = [];
     const creates: number[] = [];
     const revokes: number[] = [];
     for (let i = 0; i < ops; i++) {
-      baseline.push(await timed(health, 200));
+      baseline.push(await timed(health, 200, 'healthz'));
       let id = '';
       creates.push(
         await timed(async () => {
@@ -93,11 +103,19 @@ async function benchDialect(dialect: TestDialect, ops: number) {
           const clone = response.clone();
           id = ((await clone.json()) as { data: { id: string } }).data.id;
           return response;
-        }, 201),
+        }, 201, 'create'),
       );
-      revokes.push(await timed(() => revoke(id), 204));
+      revokes.push(await timed(() => revoke(id), 204, 'revoke'));
     }
-    return { dialect: dialect.name, baseline_healthz: stats(baseline), create: stats(creates), revoke: stats(revokes) };
+    const cpuPerOp = (label: string) => Math.round(((cpuMs[label] ?? 0) / ops) * 1000) / 1000;
+    return {
+      dialect: dialect.name,
+      baseline_healthz: stats(baseline),
+      create: stats(creates),
+      revoke: stats(revokes),
+      // Load-independent: what one operation costs in CPU (client + server in this process).
+      cpu_ms_per_op: { healthz: cpuPerOp('healthz'), create: cpuPerOp('create'), revoke: cpuPerOp('revoke') },
+    };
   } finally {
     await app.close();
     await db.destroy();
@@ -110,14 +128,14 @@ const dialects = DIALECTS.filter((d) => values.dialect === undefined || d.name =
 const results = [];
 for (const dialect of dialects) results.push(await benchDialect(dialect, ops));
 
-const row = (name: string, op: string, s: Stats, base: Stats) =>
-  `${name.padEnd(9)} ${op.padEnd(8)} ${String(s.p50_ms).padStart(8)} ${String(s.p99_ms).padStart(8)} ${String(s.max_ms).padStart(8)}   ${(s.p99_ms / base.p99_ms).toFixed(1).padStart(5)}x`;
+const row = (name: string, op: string, s: Stats, base: Stats, cpu: number) =>
+  `${name.padEnd(9)} ${op.padEnd(8)} ${String(s.p50_ms).padStart(8)} ${String(s.p99_ms).padStart(8)} ${String(s.max_ms).padStart(8)}   ${(s.p99_ms / base.p99_ms).toFixed(1).padStart(5)}x ${String(cpu).padStart(9)}`;
 console.log(`management latency over HTTP, ${ops} sequential ops each (ms)`);
-console.log(`${'store'.padEnd(9)} ${'op'.padEnd(8)} ${'p50'.padStart(8)} ${'p99'.padStart(8)} ${'max'.padStart(8)}   p99/healthz`);
+console.log(`${'store'.padEnd(9)} ${'op'.padEnd(8)} ${'p50'.padStart(8)} ${'p99'.padStart(8)} ${'max'.padStart(8)}   p99/healthz  cpu ms/op`);
 for (const r of results) {
-  console.log(row(r.dialect, 'healthz', r.baseline_healthz, r.baseline_healthz));
-  console.log(row(r.dialect, 'create', r.create, r.baseline_healthz));
-  console.log(row(r.dialect, 'revoke', r.revoke, r.baseline_healthz));
+  console.log(row(r.dialect, 'healthz', r.baseline_healthz, r.baseline_healthz, r.cpu_ms_per_op.healthz));
+  console.log(row(r.dialect, 'create', r.create, r.baseline_healthz, r.cpu_ms_per_op.create));
+  console.log(row(r.dialect, 'revoke', r.revoke, r.baseline_healthz, r.cpu_ms_per_op.revoke));
 }
 const sqlite = results.find((r) => r.dialect === 'sqlite');
 const goal = sqlite === undefined ? undefined : { create_met: sqlite.create.p99_ms <= 5, revoke_met: sqlite.revoke.p99_ms <= 5 };
@@ -132,6 +150,7 @@ for (const r of results) {
     figures.push({ name: `${r.dialect} ${op} p50`, value: r[op].p50_ms, unit: 'ms' });
     figures.push({ name: `${r.dialect} ${op} p99`, value: r[op].p99_ms, unit: 'ms', ...goalFor(op) });
     figures.push({ name: `${r.dialect} ${op} p99 / healthz p99`, value: Math.round((r[op].p99_ms / r.baseline_healthz.p99_ms) * 10) / 10, unit: 'x' });
+    figures.push({ name: `${r.dialect} ${op} CPU per operation (client + server)`, value: r.cpu_ms_per_op[op], unit: 'ms' });
   }
 }
 const file = writeBenchResult('management-latency', {
