@@ -1,17 +1,20 @@
 /**
  * Embedded SQLite (better-sqlite3) behind the store: one file `rekey.db` in the data
- * directory, WAL so readers never wait for the writer, `busy_timeout` so a writer in another
- * process waits for the lock instead of failing.
+ * directory, WAL so readers never wait for the writer, and writers in other processes wait for
+ * the write lock (see beginImmediate) instead of failing.
  */
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
+import { rekeyError } from '../errors.js';
 import { loadDeploymentSecret } from '../keys/key-hasher.js';
 import type { Database } from './schema.js';
 import type { StoreAdapter, WriteScope } from './store-adapter.js';
 
 export const SQLITE_FILE_NAME = 'rekey.db';
 /** How long a writer waits for another process's write transaction before failing. */
-const BUSY_TIMEOUT_MS = 15_000;
+const WRITE_LOCK_TIMEOUT_MS = 15_000;
+/** Other statements (rare waits on a checkpoint) wait synchronously, at most this long. */
+const STATEMENT_BUSY_TIMEOUT_MS = 5_000;
 
 /**
  * One queue per database file in this process. better-sqlite3 waits for a busy lock
@@ -35,9 +38,41 @@ function serialise<T>(file: string, task: () => Promise<T>): Promise<T> {
   return run;
 }
 
+/**
+ * Takes the file's write lock, waiting for another process's writer asynchronously.
+ * SQLite's own busy handler would block the event loop and sleep in steps of up to 100 ms
+ * (throughput collapses when several processes write at once); here the wait is a short
+ * jittered retry that lets this process serve reads meanwhile.
+ */
+async function beginImmediate(database: BetterSqlite3.Database, conn: Kysely<Database>, file: string): Promise<void> {
+  const deadline = Date.now() + WRITE_LOCK_TIMEOUT_MS;
+  database.pragma('busy_timeout = 0');
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await sql`begin immediate`.execute(conn);
+        return;
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        if (typeof code !== 'string' || !code.startsWith('SQLITE_BUSY')) throw error;
+        if (Date.now() > deadline) {
+          throw rekeyError(
+            'DATABASE_UNREACHABLE',
+            { target: file, reason: `another process held the write lock for over ${WRITE_LOCK_TIMEOUT_MS / 1000} s` },
+            { cause: error },
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1 + Math.random() * Math.min(16, 2 * attempt)));
+      }
+    }
+  } finally {
+    database.pragma(`busy_timeout = ${STATEMENT_BUSY_TIMEOUT_MS}`);
+  }
+}
+
 export function createSqliteAdapter(options: { file: string; dataDir: string }): StoreAdapter {
   const database = new BetterSqlite3(options.file);
-  database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  database.pragma(`busy_timeout = ${STATEMENT_BUSY_TIMEOUT_MS}`);
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
@@ -53,7 +88,7 @@ export function createSqliteAdapter(options: { file: string; dataDir: string }):
       // every scope is serialised against every other writer, in this process and others.
       return serialise(options.file, () =>
         db.connection().execute(async (conn) => {
-          await sql`begin immediate`.execute(conn);
+          await beginImmediate(database, conn, options.file);
           try {
             const result = await fn(conn);
             await sql`commit`.execute(conn);
