@@ -7,7 +7,7 @@ test('parses every metric type with tags and sample rate', () => {
   const count = parseDogStatsDLine('page.views:3|c|@0.1|#env:prod,web');
   assert.deepEqual(count, {
     kind: 'sample',
-    sample: { name: 'page.views', type: 'c', values: [3], setValue: '', sampleRate: 0.1, tags: ['env:prod', 'web'] },
+    sample: { name: 'page.views', type: 'c', values: [3], setValue: '', sampleRate: 0.1, tags: ['env:prod', 'web'], rawTags: 'env:prod,web' },
   });
   for (const type of ['g', 'h', 'd', 'ms'] as const) {
     const parsed = parseDogStatsDLine(`x.y:-1.5|${type}`);

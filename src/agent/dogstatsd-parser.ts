@@ -24,6 +24,8 @@ export interface DogStatsDSample {
   readonly sampleRate: number;
   /** Tags as sent, in order; `[]` when none. */
   readonly tags: string[];
+  /** The tag field as sent (without `#`), `''` when none: a cheap cache key for the aggregator. */
+  readonly rawTags: string;
 }
 
 export type ParsedLine =
@@ -41,50 +43,72 @@ function malformed(reason: string): ParsedLine {
 /** Parses one line (no newline). */
 export function parseDogStatsDLine(line: string): ParsedLine {
   if (line.length === 0 || line === '\r') return { kind: 'skipped' };
-  if (line.endsWith('\r')) line = line.slice(0, -1);
+  if (line.charCodeAt(line.length - 1) === 0x0d) line = line.slice(0, -1);
   if (line.startsWith('_e{') || line.startsWith('_sc|')) return { kind: 'skipped' };
 
   const colon = line.indexOf(':');
   if (colon <= 0) return malformed('no "name:" prefix');
+  if (colon > MAX_NAME_LENGTH) return malformed('metric name too long');
   const name = line.slice(0, colon);
-  if (name.length > MAX_NAME_LENGTH) return malformed('metric name too long');
   if (!isValidName(name)) return malformed('metric name has invalid characters');
 
-  const fields = line.slice(colon + 1).split('|');
-  if (fields.length < 2) return malformed('no "|type"');
-  const rawValue = fields[0]!;
-  const type = fields[1]!;
+  // indexOf scanning instead of split('|'): this is the per-packet hot path.
+  const valueEnd = line.indexOf('|', colon + 1);
+  if (valueEnd < 0) return malformed('no "|type"');
+  const rawValue = line.slice(colon + 1, valueEnd);
+  let typeEnd = line.indexOf('|', valueEnd + 1);
+  if (typeEnd < 0) typeEnd = line.length;
+  const type = line.slice(valueEnd + 1, typeEnd);
   if (!TYPES.has(type)) return malformed(`unknown type "${type.slice(0, 10)}"`);
 
   let sampleRate = 1;
   let tags: string[] = [];
-  for (let i = 2; i < fields.length; i++) {
-    const field = fields[i]!;
-    if (field.startsWith('@')) {
-      const rate = Number(field.slice(1));
-      if (field.length === 1 || !Number.isFinite(rate) || rate <= 0 || rate > 1) return malformed('bad sample rate');
+  let rawTags = '';
+  let fieldStart = typeEnd + 1;
+  while (fieldStart <= line.length && typeEnd < line.length) {
+    let fieldEnd = line.indexOf('|', fieldStart);
+    if (fieldEnd < 0) fieldEnd = line.length;
+    const first = line.charCodeAt(fieldStart);
+    if (first === 0x40 /* @ */) {
+      const rateText = line.slice(fieldStart + 1, fieldEnd);
+      const rate = Number(rateText);
+      if (rateText.length === 0 || rateText.trim() !== rateText || !Number.isFinite(rate) || rate <= 0 || rate > 1) return malformed('bad sample rate');
       sampleRate = rate;
-    } else if (field.startsWith('#')) {
-      tags = field.length > 1 ? field.slice(1).split(',').filter((tag) => tag.length > 0) : [];
+    } else if (first === 0x23 /* # */) {
+      rawTags = line.slice(fieldStart + 1, fieldEnd);
+      tags = rawTags.length > 0 ? rawTags.split(',').filter((tag) => tag.length > 0) : [];
     }
     // `c:` container ids, `T` timestamps and future extensions are ignored.
+    if (fieldEnd === line.length) break;
+    fieldStart = fieldEnd + 1;
   }
 
   if (type === 's') {
     if (rawValue.length === 0) return malformed('empty set member');
-    return { kind: 'sample', sample: { name, type, values: [], setValue: rawValue, sampleRate, tags } };
+    return { kind: 'sample', sample: { name, type, values: [], setValue: rawValue, sampleRate, tags, rawTags } };
   }
 
   const values: number[] = [];
-  for (const part of rawValue.split(':')) {
+  let partStart = 0;
+  for (;;) {
+    let partEnd = rawValue.indexOf(':', partStart);
+    if (partEnd < 0) partEnd = rawValue.length;
+    const part = partStart === 0 && partEnd === rawValue.length ? rawValue : rawValue.slice(partStart, partEnd);
     // Number('') is 0 and Number(' 1') is 1: reject both explicitly.
-    if (part.length === 0 || part.trim() !== part) return malformed('empty or padded value');
+    if (part.length === 0 || isSpace(part.charCodeAt(0)) || isSpace(part.charCodeAt(part.length - 1))) return malformed('empty or padded value');
     const value = Number(part);
     if (!Number.isFinite(value)) return malformed('value is not a finite number');
     values.push(value);
+    if (partEnd === rawValue.length) break;
+    partStart = partEnd + 1;
   }
   if (type === 'g' && values.length !== 1) return malformed('a gauge takes one value');
-  return { kind: 'sample', sample: { name, type: type as DogStatsDType, values, setValue: '', sampleRate, tags } };
+  return { kind: 'sample', sample: { name, type: type as DogStatsDType, values, setValue: '', sampleRate, tags, rawTags } };
+}
+
+/** What String.prototype.trim removes at the ends that matters here (ASCII and NBSP/BOM). */
+function isSpace(c: number): boolean {
+  return c <= 0x20 || c === 0xa0 || c === 0xfeff || c === 0x2028 || c === 0x2029 || c === 0x3000 || (c >= 0x2000 && c <= 0x200a) || c === 0x1680 || c === 0x202f || c === 0x205f;
 }
 
 /** Names: printable ASCII without spaces, `|`, `:`, `#`, `@` or `,`. */

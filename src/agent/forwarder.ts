@@ -14,6 +14,7 @@
  */
 import type { DiskQueue, QueueEntry } from './disk-queue.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
+import { httpPost } from './http-post.js';
 import type { Logger } from './logger.js';
 
 export interface Destination {
@@ -204,33 +205,32 @@ class Sender {
     if (payload === undefined) return true;
     let status: number;
     try {
-      const timeout = AbortSignal.timeout(this.options.requestTimeoutMs ?? 10_000);
-      const response = await fetch(this.destination.url + payload.path, {
-        method: 'POST',
-        headers: {
+      status = await httpPost(
+        this.destination.url + payload.path,
+        {
           'Content-Type': payload.contentType,
           'Content-Encoding': payload.encoding,
           'DD-API-KEY': key,
           'User-Agent': this.options.userAgent,
           'X-Rekey-Payload-Id': payload.id,
         },
-        body: payload.body,
-        signal: AbortSignal.any([timeout, this.abort.signal]),
-      });
-      status = response.status;
-      await response.arrayBuffer().catch(() => undefined);
+        payload.body,
+        this.options.requestTimeoutMs ?? 10_000,
+        this.abort.signal,
+      );
     } catch (error) {
-      this.fail(`network error: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`);
+      this.fail(`network error: ${(error as Error).message}`);
       return false;
     }
     if (status >= 200 && status < 300) {
-      await queue.remove(entry);
+      // Counted before the (async) delete, so "queue empty" never shows an old `sent`.
       this.sent++;
       this.keyState = 'accepted';
       this.lastSuccessAt = new Date();
       this.lastError = null;
       this.backoff.reset();
       this.retryAt = 0;
+      await queue.remove(entry);
       return true;
     }
     if (status === 403) {
