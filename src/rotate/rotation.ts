@@ -267,18 +267,18 @@ async function rotateHost(host: InventoryHost, transport: Transport, context: Ho
     try {
       baseline = verifier.baselineFor(host.name);
       deployedAt = Date.now();
-      journal.update(() => {
+      // Not awaited: a crash before 'deployed' is on disk leaves the host pending or deploying,
+      // and a resumed run deploys it again — same key, same backup name — which is harmless.
+      void journal.commit(() => {
         entry.state = 'deploying';
         entry.attempts++;
         delete entry.error;
-      });
+      }).catch(() => undefined); // a failing disk surfaces at the next awaited commit
       progress.hostEvent(host.name, 'deploying');
       const { backup } = await transport.deploy(context.key, journal.data.rotation_id);
-      journal.update(() => {
-        if (backup !== undefined) entry.backup = backup;
-      });
+      if (backup !== undefined) entry.backup = backup;
       await transport.restart();
-      journal.update(() => {
+      await journal.commit(() => {
         entry.state = 'deployed';
         entry.deployed_at = new Date(deployedAt).toISOString();
       });
@@ -303,7 +303,7 @@ async function rotateHost(host: InventoryHost, transport: Transport, context: Ho
     configuredLast4: () => transport.configuredLast4(),
   });
   if (result.ok) {
-    journal.update(() => {
+    await journal.commit(() => {
       entry.state = 'verified';
       entry.verified_at = new Date(result.at).toISOString();
       entry.verified_by = result.by satisfies VerifiedBy;
@@ -326,13 +326,13 @@ async function fail(host: InventoryHost, transport: Transport, entry: HostEntry,
     } catch (error) {
       restart = `, but restarting the agent failed: ${(error as Error).message}`;
     }
-    journal.update(() => {
+    await journal.commit(() => {
       entry.state = 'rolled_back';
       entry.error = `${reason}; rolled back to the previous config${restart}`;
     });
     progress.hostEvent(host.name, 'rolled back', entry.error);
   } catch (error) {
-    journal.update(() => {
+    await journal.commit(() => {
       entry.state = 'failed';
       entry.error = `${reason}; rollback failed: ${(error as Error).message}`;
     });

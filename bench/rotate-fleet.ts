@@ -1,0 +1,172 @@
+/**
+ * Fleet rotation benchmark: 1,000 simulated agents (in this process, on a worker thread: see
+ * rotate-fleet-agents.ts) post real HTTP series to a
+ * real `rekey server` process with the key their simulated config holds; the real rotation
+ * engine (src/rotate/rotation.ts) rotates all of them end to end — plan, new key, deploy
+ * through an in-process transport that changes each simulated config and "restarts" its agent,
+ * verification from the server's per-key host usage, revoke. Every point generated must be
+ * stored exactly once.
+ *
+ * Goal: rotation ≤ 20 s wall for 1,000 agents, zero points lost.
+ * Usage: node --import tsx bench/rotate-fleet.ts [--agents 1000] [--concurrency 100]
+ * Writes bench/results/rotate-fleet.json.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import { DatadogClient } from '../src/rotate/datadog-client.js';
+import type { Inventory, InventoryHost } from '../src/rotate/inventory.js';
+import { rotate } from '../src/rotate/rotation.js';
+import type { Transport } from '../src/rotate/transports/transport.js';
+import { api, startServer, totalsByHost, until, type ServerProcess } from '../test/rotate/support/fleet.js';
+import { writeBenchResult } from './support/bench-result.js';
+
+const { values } = parseArgs({ options: { agents: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '100' } } });
+const AGENTS = Number(values.agents);
+const CONCURRENCY = Number(values.concurrency);
+const METRIC = 'bench.rotate.points'; // what rotate-fleet-agents.ts sends
+const FLUSH_MS = 10_000;
+/** The in-process transport: asks the fleet worker to change a simulated config or restart an agent. */
+class SimTransport implements Transport {
+  constructor(private readonly host: string, private readonly fleet: FleetWorker) {}
+  async deploy(key: string) {
+    return { backup: (await this.fleet.call({ op: 'deploy', host: this.host, key })) as string };
+  }
+  async restart() {
+    await this.fleet.call({ op: 'restart', host: this.host });
+  }
+  async rollback(backup: string | undefined) {
+    if (backup) await this.fleet.call({ op: 'rollback', host: this.host, key: backup });
+  }
+  async configuredLast4() {
+    return (await this.fleet.call({ op: 'last4', host: this.host })) as string;
+  }
+}
+
+class FleetWorker {
+  private next = 1;
+  private readonly waiting = new Map<number, (value: unknown) => void>();
+  readonly ready: Promise<void>;
+  constructor(readonly worker: Worker) {
+    let markReady: () => void = () => undefined;
+    this.ready = new Promise((resolve) => (markReady = resolve));
+    worker.on('message', (message: { id?: number; value?: unknown; ready?: boolean }) => {
+      if (message.ready) return markReady();
+      const resolve = this.waiting.get(message.id!);
+      this.waiting.delete(message.id!);
+      resolve?.(message.value);
+    });
+  }
+  call(request: Record<string, unknown>): Promise<unknown> {
+    const id = this.next++;
+    return new Promise((resolve) => {
+      this.waiting.set(id, resolve);
+      this.worker.postMessage({ ...request, id });
+    });
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'rekey-bench-rotate-'));
+let server: ServerProcess | undefined;
+try {
+  server = await startServer(join(dir, 'data'));
+  const startSecond = Math.floor(Date.now() / 1000);
+  const fleet = new FleetWorker(
+    // A worker does not inherit tsx's loader: register it there, then load the TypeScript module.
+    new Worker(
+      `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(new URL('./rotate-fleet-agents.ts', import.meta.url).href)}); })`,
+      { eval: true, workerData: { url: server.url, key: server.apiKey.key, count: AGENTS } },
+    ),
+  );
+  await fleet.ready;
+  const names = Array.from({ length: AGENTS }, (_, i) => `sim-${String(i).padStart(4, '0')}`);
+
+  const oldKeyId = server.apiKey.id;
+  await until(async () => (await api(server!, `/api/v2/api_keys/${oldKeyId}/hosts`)).body.data.length === AGENTS, 90_000, `${AGENTS} hosts on the old key`);
+
+  const sims = new Map(names.map((name) => [name, new SimTransport(name, fleet)]));
+  const inventory: Inventory = {
+    file: join(dir, 'inventory.yaml'),
+    hosts: names.map((name, i) => ({ transport: 'local', name, line: i + 2, config: `/sim/${name}/datadog.yaml`, restart: { kind: 'none' } })),
+  };
+  const timeline: string[] = [];
+  const rotationStarted = Date.now();
+  const report = await rotate({
+    inventory,
+    client: new DatadogClient({ url: server.url, apiKey: server.apiKey.key, appKey: server.appKey }),
+    journalPath: join(dir, 'journal.json'),
+    concurrency: CONCURRENCY,
+    dryRun: false,
+    resume: false,
+    force: false,
+    verifyTimeoutMs: 60_000,
+    recentWindowMs: 3_600_000,
+    pollIntervalMs: 500,
+    transportFor: (host: InventoryHost) => sims.get(host.name)!,
+    progress: {
+      hostEvent: () => undefined,
+      counts: (c) => {
+        const milestone = c.verified === 1 || (c.verified > 0 && c.verified % Math.max(1, Math.floor(AGENTS / 4)) === 0) || (c.deployed === AGENTS && c.verified === 0);
+        if (milestone) timeline.push(`${Date.now() - rotationStarted} ms: ${c.deployed} deployed, ${c.verified} verified`);
+      },
+      message: (text) => timeline.push(`${Date.now() - rotationStarted} ms: ${text.replace(/ \(mode 0600.*$/, '')}`),
+      close: () => undefined,
+    },
+  });
+  timeline.push(`${Date.now() - rotationStarted} ms: done`);
+  process.stdout.write(`${[...new Set(timeline)].join('\n')}\n`);
+  const rotationMs = Date.now() - rotationStarted;
+  const verified = report.hosts.filter((h) => h.state === 'verified').length;
+  process.stdout.write(`rotation: ${verified}/${AGENTS} verified, old key revoked: ${report.old_keys.every((k) => k.revoked)}, ${rotationMs} ms\n`);
+
+  // Keep the fleet running on the new key a moment, then stop generating and drain every queue.
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  const drained = (await fleet.call({ op: 'drain' })) as {
+    agents: Array<{ name: string; generated: number; pending: number; runningKeyLast4: string }>;
+    forbidden: number;
+    failed: number;
+    key: string;
+  };
+  await fleet.worker.terminate();
+  const newKey = drained.key;
+  const generated = drained.agents.reduce((sum, a) => sum + a.generated, 0);
+  let stored = new Map<string, number>();
+  await until(async () => {
+    stored = await totalsByHost(server!, METRIC, newKey, startSecond - 5);
+    return [...stored.values()].reduce((a, b) => a + b, 0) >= generated;
+  }, 60_000, 'every point stored').catch(() => undefined);
+  const storedTotal = [...stored.values()].reduce((a, b) => a + b, 0);
+  const hostsExact = drained.agents.filter((agent) => stored.get(agent.name) === agent.generated).length;
+  const forbidden = drained.forbidden;
+  const failures = drained.failed;
+  const lost = generated - storedTotal;
+  process.stdout.write(`points: generated ${generated}, stored ${storedTotal}, lost ${lost}; hosts exact ${hostsExact}/${AGENTS}; 403s retried ${forbidden}; other failed posts retried ${failures}\n`);
+
+  const file = writeBenchResult('rotate-fleet', {
+    figures: [
+      { name: `rotation wall time, ${AGENTS} agents (plan → key → deploy → verify → revoke)`, value: rotationMs, unit: 'ms', goal: '≤ 20000 ms', met: rotationMs <= 20_000 && verified === AGENTS },
+      { name: 'hosts verified on the new key', value: verified, unit: 'hosts', goal: `${AGENTS}`, met: verified === AGENTS },
+      { name: 'points lost', value: lost, unit: 'points', goal: '0', met: lost === 0 && hostsExact === AGENTS },
+      { name: 'points generated', value: generated, unit: 'points' },
+      { name: 'payloads answered 403 and retried with the new key', value: forbidden, unit: 'payloads' },
+    ],
+    details: {
+      agents: AGENTS,
+      concurrency: CONCURRENCY,
+      flush_interval_ms: FLUSH_MS,
+      verify_poll_ms: 500,
+      old_key_revoked: report.old_keys.every((k) => k.revoked),
+      hosts_with_exact_totals: hostsExact,
+      other_failed_posts_retried: failures,
+      notes: report.notes,
+      timeline: [...new Set(timeline)],
+    },
+  });
+  process.stdout.write(`wrote ${file}\n`);
+  if (verified !== AGENTS || lost !== 0 || !report.old_keys.every((k) => k.revoked)) process.exitCode = 1;
+} finally {
+  await server?.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
