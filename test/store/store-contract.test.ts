@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { sql } from 'kysely';
 import { isRekeyError, type ErrorCode } from '../../src/errors.js';
 import { generateKey, last4, parseKey } from '../../src/keys/key-format.js';
 import { verifyPassword } from '../../src/keys/password.js';
@@ -520,6 +521,30 @@ for (const dialect of DIALECTS) {
         }
       });
     });
+
+    if (dialect.name === 'postgres') {
+      describe('LISTEN connection', () => {
+        it('resets listeners when it drops, reconnects, and hears changes again', async (t) => {
+          const { org, key } = await orgWithKey('acme');
+          const second = await store.createApiKey(org.id, apiKeyInput('second'), CLI_ACTOR);
+          const node2 = await db.openAnother();
+          const heard: string[] = [];
+          let resets = 0;
+          const stop = await node2.watchKeyChanges({ onChange: (c) => heard.push(c.keyId), onReset: () => resets++ });
+          t.after(stop);
+          const killed = await sql<{ n: number }>`
+            select count(pg_terminate_backend(pid))::int as n from pg_stat_activity
+            where datname = current_database() and query ilike 'LISTEN%'`.execute(store.sharedTables().db);
+          assert.equal(killed.rows[0]!.n, 1, 'one LISTEN connection (the second store has the only listener)');
+          await waitFor(() => resets >= 1, 'onReset after the connection dropped');
+          await waitFor(() => resets >= 2, 'the second onReset once reconnected', 10_000);
+          await store.revokeApiKey(org.id, key.id, CLI_ACTOR);
+          await waitFor(() => heard.length === 1, 'a change heard after reconnecting');
+          assert.deepEqual(heard, [key.id]);
+          assert.ok(second);
+        });
+      });
+    }
 
     describe('bootstrap', () => {
       it('initialises an empty store once, atomically, even when several stores race', async () => {
