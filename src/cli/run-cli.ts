@@ -7,8 +7,13 @@ import { CommanderError, type Command } from 'commander';
 import { RekeyError } from '../errors.js';
 
 export async function runCli(program: Command, argv: string[]): Promise<never> {
-  program.exitOverride();
-  program.configureOutput({ writeErr: (text) => process.stderr.write(text) });
+  // Subcommands copy their parent's settings only when they are created, and they are
+  // registered before this runs: apply the override to every command in the tree, so a usage
+  // error anywhere exits 2 instead of commander's own exit 1.
+  forEachCommand(program, (command) => {
+    command.exitOverride();
+    command.configureOutput({ writeErr: (text) => process.stderr.write(text) });
+  });
   try {
     await program.parseAsync(argv);
     // Commands that keep running (servers, agents) never return from parseAsync.
@@ -16,6 +21,11 @@ export async function runCli(program: Command, argv: string[]): Promise<never> {
   } catch (error) {
     process.exit(exitCodeFor(error, program.name()));
   }
+}
+
+function forEachCommand(command: Command, visit: (command: Command) => void): void {
+  visit(command);
+  for (const child of command.commands) forEachCommand(child, visit);
 }
 
 function exitCodeFor(error: unknown, name: string): number {
