@@ -5,7 +5,7 @@ import { tmpdir, homedir } from 'node:os';
 import { join } from 'node:path';
 import { loadInventory, parseInventory } from '../../src/rotate/inventory.js';
 import { isRekeyError } from '../../src/errors.js';
-import { runRekey } from '../support/processes.js';
+import { repoRoot, runRekey } from '../support/processes.js';
 
 const GOOD = `
 defaults:
@@ -144,4 +144,17 @@ test('`rekey rotate` exits 2 with the line-numbered problems for a bad inventory
   assert.equal(result.code, 2, result.stderr);
   assert.match(result.stderr, /is not a valid inventory:\n {2}line 2: config is required/);
   assert.match(result.stderr, /line 4: host "a": sighup needs/);
+});
+
+test('examples/inventory.yaml is a valid inventory with all three transports', () => {
+  const inventory = loadInventory(join(repoRoot, 'examples/inventory.yaml'));
+  assert.deepEqual(inventory.hosts.map((h) => [h.name, h.transport]), [
+    ['build-01', 'local'],
+    ['build-02', 'local'],
+    ['web-01.prod.example.com', 'ssh'],
+    ['web-02.prod.example.com', 'ssh'],
+    ['db-01.prod.example.com', 'command'],
+  ]);
+  const web2 = inventory.hosts[3]!;
+  assert.ok(web2.transport === 'ssh' && web2.user === 'deploy' && web2.knownHosts === join(repoRoot, 'examples/known_hosts'));
 });
