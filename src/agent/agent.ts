@@ -21,6 +21,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { deflate, gzip } from 'node:zlib';
 import { loadAgentSettings, type AgentSettings } from '../config/agent-settings.js';
+import { isRekeyError, rekeyError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { backoffFromEnv, type BackoffOptions } from './backoff.js';
 import { DEFAULT_QUEUE_MAX_BYTES, DiskQueue, type PayloadMeta } from './disk-queue.js';
@@ -104,10 +105,18 @@ export class Agent {
 
   private async begin(): Promise<void> {
     const { runPath, logger } = this.options;
-    await mkdir(runPath, { recursive: true, mode: 0o700 });
-    this.pidFile = await PidFile.acquire(runPath);
+    const unusable = (error: unknown) =>
+      isRekeyError(error) ? error : rekeyError('AGENT_RUN_PATH_UNUSABLE', { runPath, reason: (error as Error).message }, { cause: error });
     try {
-      this.queue = await DiskQueue.open(runPath, { maxBytes: this.options.queueMaxBytes ?? DEFAULT_QUEUE_MAX_BYTES });
+      await mkdir(runPath, { recursive: true, mode: 0o700 });
+      this.pidFile = await PidFile.acquire(runPath);
+    } catch (error) {
+      throw unusable(error);
+    }
+    try {
+      this.queue = await DiskQueue.open(runPath, { maxBytes: this.options.queueMaxBytes ?? DEFAULT_QUEUE_MAX_BYTES }).catch((error: unknown) => {
+        throw unusable(error);
+      });
       this.forwarder = new Forwarder({
         queue: this.queue,
         backoff: this.options.backoff ?? backoffFromEnv(this.env),
@@ -116,11 +125,17 @@ export class Agent {
         onForbidden: () => this.reload('403 from the intake', 1000),
       });
       this.forwarder.setDestinations(this.destinations());
-      this.dogstatsdPortBound = await this.dogstatsd.listen(
-        this.options.dogstatsdPort ?? this.settings.dogstatsdPort,
-        this.settings.dogstatsdNonLocalTraffic,
-        this.options.recvBufferSize,
-      );
+      const port = this.options.dogstatsdPort ?? this.settings.dogstatsdPort;
+      this.dogstatsdPortBound = await this.dogstatsd
+        .listen(port, this.settings.dogstatsdNonLocalTraffic, this.options.recvBufferSize)
+        .catch((error: NodeJS.ErrnoException) => {
+          const where = this.settings.source.file ?? 'DD_DOGSTATSD_PORT';
+          const detail =
+            error.code === 'EADDRINUSE'
+              ? `DogStatsD port ${port} is already in use by another process (a Datadog Agent?); stop it or change dogstatsd_port in ${where}`
+              : `cannot listen for DogStatsD on port ${port}: ${error.message}; change dogstatsd_port in ${where}`;
+          throw rekeyError('CONFIG_INVALID', { detail }, { cause: error });
+        });
       this.statusServer = await StatusServer.start(runPath, () => this.status());
     } catch (error) {
       await this.dogstatsd.close();

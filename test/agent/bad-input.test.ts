@@ -110,3 +110,25 @@ test('a second agent on the same run path is refused', { timeout: 60_000 }, asyn
   const json = await run([...agentCommand, 'status', '--run-path', join(dir, 'run'), '--json']);
   assert.equal(JSON.parse(json.stdout).pid, agent.child.pid);
 });
+
+test('a DogStatsD port in use, or a run path that cannot be created: one line, no stack', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir('rekey-agent-ports-');
+  const busy = dgram.createSocket('udp4');
+  t.after(async () => {
+    busy.close();
+    await removeDir(dir);
+  });
+  const port = await new Promise<number>((resolve) => busy.bind(0, '127.0.0.1', () => resolve(busy.address().port)));
+  const config = join(dir, 'datadog.yaml');
+  await writeYamlConfig(config, { apiKey: generateKey('api'), url: 'http://127.0.0.1:9' });
+  const inUse = await run([...agentCommand, 'run', '--config', config, '--run-path', join(dir, 'run'), '--dogstatsd-port', String(port)], { timeoutMs: 30_000 });
+  assert.equal(inUse.code, 2, inUse.stderr);
+  assert.equal(inUse.stderr.trim().split('\n').length, 1, inUse.stderr);
+  assert.match(inUse.stderr, new RegExp(`port ${port} is already in use.*${config.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+
+  await writeFile(join(dir, 'not-a-dir'), 'x');
+  const badRunPath = await run([...agentCommand, 'run', '--config', config, '--run-path', join(dir, 'not-a-dir', 'run'), '--dogstatsd-port', '0'], { timeoutMs: 30_000 });
+  assert.equal(badRunPath.code, 1, badRunPath.stderr);
+  assert.equal(badRunPath.stderr.trim().split('\n').length, 1, badRunPath.stderr);
+  assert.match(badRunPath.stderr, /Cannot use the run path .*not-a-dir\/run/);
+});

@@ -22,7 +22,8 @@ export interface AgentProcess {
 }
 
 export interface AgentProcessOptions {
-  config: string;
+  /** The config file; `null` runs with `DD_*` variables only (no --config). */
+  config: string | null;
   runPath: string;
   flushInterval?: number;
   env?: NodeJS.ProcessEnv;
@@ -35,7 +36,7 @@ export async function startAgent(options: AgentProcessOptions): Promise<AgentPro
   const [node, ...args] = command;
   const child = spawn(
     node!,
-    [...args, 'run', '--config', options.config, '--run-path', options.runPath, '--flush-interval', String(options.flushInterval ?? 1), '--dogstatsd-port', '0'],
+    [...args, 'run', ...(options.config === null ? [] : ['--config', options.config]), '--run-path', options.runPath, '--flush-interval', String(options.flushInterval ?? 1), '--dogstatsd-port', '0'],
     {
       cwd: repoRoot,
       env: {
