@@ -210,3 +210,14 @@ test('a deploy that fails is reported and rolled back; the key is kept for --res
   assert.match(a.error!, /deploy failed: permission denied/);
   assert.equal(old.status, 'active');
 });
+
+test('--grace rolls the key through the roll extension; with every host verified the old key is revoked at once', async (t) => {
+  const { dd, old, options } = await fleet(t, ['a', 'b']);
+  const report = await rotate(options({ graceMs: 3_600_000 }));
+  assert.equal(report.exit_code, 0, JSON.stringify(report, null, 2));
+  assert.equal(report.mode, 'roll');
+  assert.ok(dd.requests.includes(`POST /api/v2/api_keys/${old.id}/roll`));
+  assert.ok(!dd.requests.includes('POST /api/v2/api_keys'));
+  assert.equal(old.status, 'revoked');
+  await assert.rejects(rotate(options({ graceMs: 1000, keyIds: ['key-1', 'key-2'] })), /exactly one --key with --grace/);
+});
