@@ -5,7 +5,8 @@
  * Each operation is one sequential request (create key i, then revoke key i, so the org
  * stays under its 50-key limit), timed from send to full response by the client. The
  * baseline, measured in the same run on the same server, is `GET /healthz`: the cost of
- * HTTP + Fastify alone, so the ratios show what auth + the store add.
+ * HTTP + Fastify alone, so the ratios show what auth + the store add; a bare node:http server
+ * measured first gives the machine's own floor.
  *
  * The machine's load is recorded with the results: on a shared, overloaded machine latency
  * mostly measures waiting for a CPU, so the CPU time per operation is reported too.
@@ -15,6 +16,7 @@
  * Writes bench/results/management-latency.json.
  */
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createKeyHasher } from '../src/keys/key-hasher.js';
@@ -59,6 +61,27 @@ async function timed(fn: () => Promise<Response>, expectStatus: number, label = 
   cpuMs[label] = (cpuMs[label] ?? 0) + (cpu.user + cpu.system) / 1000;
   if (response.status !== expectStatus) throw new Error(`expected ${expectStatus}, got ${response.status}: ${body}`);
   return ms;
+}
+
+/**
+ * The floor of this machine: a bare node:http server answering a constant, same client, same
+ * number of requests. What rekey adds is the difference from this.
+ */
+async function benchBareHttp(ops: number): Promise<{ latency: Stats; cpu_ms_per_op: number }> {
+  const server = createServer((_request, response) => response.end('{"status":"ok"}'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const address = server.address();
+    if (address === null || typeof address !== 'object') throw new Error('no address');
+    const url = `http://127.0.0.1:${address.port}/`;
+    for (let i = 0; i < 50; i++) await timed(() => fetch(url), 200, 'warmup');
+    delete cpuMs.bare;
+    const samples: number[] = [];
+    for (let i = 0; i < ops; i++) samples.push(await timed(() => fetch(url), 200, 'bare'));
+    return { latency: stats(samples), cpu_ms_per_op: Math.round(((cpuMs.bare ?? 0) / ops) * 1000) / 1000 };
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
 }
 
 async function benchDialect(dialect: TestDialect, ops: number) {
@@ -125,6 +148,7 @@ async function benchDialect(dialect: TestDialect, ops: number) {
 const { values } = parseArgs({ options: { ops: { type: 'string', default: '500' }, dialect: { type: 'string' } } });
 const ops = Number(values.ops);
 const dialects = DIALECTS.filter((d) => values.dialect === undefined || d.name === values.dialect);
+const bare = await benchBareHttp(ops);
 const results = [];
 for (const dialect of dialects) results.push(await benchDialect(dialect, ops));
 
@@ -132,6 +156,7 @@ const row = (name: string, op: string, s: Stats, base: Stats, cpu: number) =>
   `${name.padEnd(9)} ${op.padEnd(8)} ${String(s.p50_ms).padStart(8)} ${String(s.p99_ms).padStart(8)} ${String(s.max_ms).padStart(8)}   ${(s.p99_ms / base.p99_ms).toFixed(1).padStart(5)}x ${String(cpu).padStart(9)}`;
 console.log(`management latency over HTTP, ${ops} sequential ops each (ms)`);
 console.log(`${'store'.padEnd(9)} ${'op'.padEnd(8)} ${'p50'.padStart(8)} ${'p99'.padStart(8)} ${'max'.padStart(8)}   p99/healthz  cpu ms/op`);
+console.log(row('node:http', 'bare', bare.latency, bare.latency, bare.cpu_ms_per_op));
 for (const r of results) {
   console.log(row(r.dialect, 'healthz', r.baseline_healthz, r.baseline_healthz, r.cpu_ms_per_op.healthz));
   console.log(row(r.dialect, 'create', r.create, r.baseline_healthz, r.cpu_ms_per_op.create));
@@ -142,7 +167,10 @@ const goal = sqlite === undefined ? undefined : { create_met: sqlite.create.p99_
 console.log(`load average at end: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs`);
 if (goal !== undefined) console.log(`goal p99 ≤ 5 ms on SQLite: create ${goal.create_met ? 'met' : 'NOT met'}, revoke ${goal.revoke_met ? 'met' : 'NOT met'}`);
 
-const figures: BenchFigure[] = [];
+const figures: BenchFigure[] = [
+  { name: 'bare node:http + fetch p99 (machine floor)', value: bare.latency.p99_ms, unit: 'ms' },
+  { name: 'bare node:http + fetch CPU per request (machine floor)', value: bare.cpu_ms_per_op, unit: 'ms' },
+];
 for (const r of results) {
   const goalFor = (op: 'create' | 'revoke') => (r.dialect === 'sqlite' ? { goal: '≤ 5 ms p99', met: r[op].p99_ms <= 5 } : {});
   figures.push({ name: `${r.dialect} /healthz p99 (baseline)`, value: r.baseline_healthz.p99_ms, unit: 'ms' });
@@ -155,7 +183,7 @@ for (const r of results) {
 }
 const file = writeBenchResult('management-latency', {
   figures,
-  details: { ops, cpus: cpus().length, loadavg_at_end: loadavg(), results },
+  details: { ops, cpus: cpus().length, loadavg_at_end: loadavg(), bare_http: bare, results },
 });
 console.log(`wrote ${file}`);
 // The embedded PostgreSQL (if any) is stopped by its package's exit hook.
