@@ -9,7 +9,10 @@
  * CPU comes from /proc/<pid>/stat (utime + stime), RSS from /proc/<pid>/status (VmRSS).
  * The intake is an in-process recorder (test/agent/support/recording-intake.ts).
  *
- * Usage: node --import tsx bench/agent-resources.ts   (env AGENT_BENCH_IDLE_S, AGENT_BENCH_LOAD_S, AGENT_BENCH_RATE)
+ * The agent runs with the V8 flags of the installed service (`--max-semi-space-size=2`);
+ * AGENT_BENCH_NODE_FLAGS='' measures plain `node dist/agent/main.js`.
+ *
+ * Usage: node --import tsx bench/agent-resources.ts   (env AGENT_BENCH_IDLE_S, AGENT_BENCH_LOAD_S, AGENT_BENCH_RATE, AGENT_BENCH_NODE_FLAGS)
  * Writes bench/results/agent-resources.json.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -21,7 +24,10 @@ import { RecordingIntake, waitFor } from '../test/agent/support/recording-intake
 import { removeDir, startAgent, stopAgent, tempDir, writeYamlConfig } from '../test/agent/support/agent-process.js';
 import { repoRoot } from '../test/support/processes.js';
 import { writeBenchResult } from './support/bench-result.js';
+import { AGENT_NODE_FLAGS } from '../src/agent/install-service.js';
 
+/** V8 flags as the installed service uses them (src/agent/install-service.ts); '' for plain node. */
+const NODE_FLAGS = (process.env.AGENT_BENCH_NODE_FLAGS ?? AGENT_NODE_FLAGS.join(' ')).split(' ').filter((f) => f !== '');
 const IDLE_S = Number(process.env.AGENT_BENCH_IDLE_S ?? 30);
 const LOAD_S = Number(process.env.AGENT_BENCH_LOAD_S ?? 20);
 const RATE = Number(process.env.AGENT_BENCH_RATE ?? 20_000);
@@ -85,7 +91,7 @@ async function main(): Promise<void> {
   try {
     const config = join(dir, 'datadog.yaml');
     await writeYamlConfig(config, { apiKey: key, url: intake.url, hostname: 'bench-host' });
-    const agent = await startAgent({ config, runPath: join(dir, 'run'), flushInterval: 15, command: [process.execPath, main] });
+    const agent = await startAgent({ config, runPath: join(dir, 'run'), flushInterval: 15, command: [process.execPath, ...NODE_FLAGS, main] });
     const pid = agent.child.pid!;
     process.stderr.write(`agent pid ${pid}; idle for ${IDLE_S} s…\n`);
     await sleep(5000); // start-up work (metadata, first flush baseline) is not idle
@@ -122,7 +128,7 @@ async function main(): Promise<void> {
     ];
     const file = writeBenchResult('agent-resources', {
       figures,
-      details: { loadAverage, cpus: os.cpus().length, idleSeconds: IDLE_S, loadSeconds: LOAD_S, rate: RATE, sent, received, counters, arrived, recvBufferBytes: recvBuffer, idle, load, agent: 'node dist/agent/main.js' },
+      details: { loadAverage, cpus: os.cpus().length, idleSeconds: IDLE_S, loadSeconds: LOAD_S, rate: RATE, sent, received, counters, arrived, recvBufferBytes: recvBuffer, idle, load, agent: ['node', ...NODE_FLAGS, 'dist/agent/main.js'].join(' ') },
     });
     for (const f of figures) process.stdout.write(`${f.name}: ${f.value} ${f.unit}${f.goal ? ` (goal ${f.goal}: ${f.met ? 'met' : 'NOT met'})` : ''}\n`);
     process.stdout.write(`wrote ${file}\n`);

@@ -64,7 +64,8 @@ test('the installed init script starts, reloads, restarts and stops a real agent
   assert.equal(started.code, 0, started.stdout + started.stderr);
   const pid = Number((await readFile(join(runPath, 'rekey-agent.pid'), 'utf8')).trim());
   assert.ok(alive(pid));
-  assert.equal((await fetchAgentStatus(runPath)).pid, pid);
+  // The pid file is written first (it is the lock); the status endpoint follows shortly.
+  await waitFor(async () => (await fetchAgentStatus(runPath).catch(() => null))?.pid === pid, 15_000, 'the agent status');
   const status = await run(['sh', script, 'status']);
   assert.equal(status.code, 0);
   assert.match(status.stdout, new RegExp(`running \\(pid ${pid}\\)`));
