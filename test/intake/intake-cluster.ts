@@ -4,7 +4,6 @@
  * key) — for the multi-node revocation test and benchmark. Keys reach children only through
  * the database; the secret only through env.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { generateKey, last4 } from '../../src/keys/key-format.js';
 import { createKeyHasher, type KeyHasher } from '../../src/keys/key-hasher.js';
@@ -12,7 +11,7 @@ import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';
 import { CLI_ACTOR } from '../support/dialects.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
-import { rekeyCommand, repoRoot } from '../support/processes.js';
+import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 
 export interface IntakeCluster {
   urls: string[];
@@ -28,42 +27,12 @@ export interface IntakeCluster {
 
 const START_TIMEOUT_MS = 60_000;
 
-function startNode(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
-  const [command, ...args] = rekeyCommand;
-  const child = spawn(command!, [...args, 'server', '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn'], {
-    cwd: repoRoot,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`rekey server did not start within ${START_TIMEOUT_MS} ms: ${stderr.slice(-2000)}`));
-    }, START_TIMEOUT_MS);
-    child.stdout!.on('data', (chunk) => {
-      stdout += chunk;
-      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, url: match[1]! });
-      }
-    });
-    child.stderr!.on('data', (chunk) => (stderr = (stderr + chunk).slice(-20_000)));
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`rekey server exited with ${code}: ${stderr.slice(-2000)}`));
-    });
-  });
-}
-
 export async function startIntakeCluster(nodes: number): Promise<IntakeCluster> {
   const database: TestDatabase = await createTestDatabase();
   const secret = randomBytes(32).toString('hex');
   const previousSecret = process.env.REKEY_SECRET;
   process.env.REKEY_SECRET = secret; // this process's store hashes keys like the nodes
-  const children: ChildProcess[] = [];
+  const nodesStarted: ServerProcess[] = [];
   let store: Store | undefined;
   try {
     store = await openStore({ databaseUrl: database.url });
@@ -81,10 +50,15 @@ export async function startIntakeCluster(nodes: number): Promise<IntakeCluster> 
     await store.createAppKey(org.id, user.id, { name: 'cluster', hash: hasher.hash(appKey), last4: last4(appKey) }, CLI_ACTOR);
 
     const env = { ...process.env, REKEY_DATABASE_URL: database.url, REKEY_SECRET: secret };
-    const started = await Promise.all(Array.from({ length: nodes }, () => startNode(env)));
-    children.push(...started.map((s) => s.child));
+    // allSettled, so the nodes that did start are stopped too when another one fails.
+    const settled = await Promise.allSettled(
+      Array.from({ length: nodes }, () => startServerProcess({ args: ['--log-level', 'warn'], env, timeoutMs: START_TIMEOUT_MS })),
+    );
+    for (const result of settled) if (result.status === 'fulfilled') nodesStarted.push(result.value);
+    const failed = settled.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
     return {
-      urls: started.map((s) => s.url),
+      urls: nodesStarted.map((node) => node.url),
       store,
       hasher,
       orgId: org.id,
@@ -92,20 +66,7 @@ export async function startIntakeCluster(nodes: number): Promise<IntakeCluster> 
       appKey,
       newApiKey,
       async stop() {
-        await Promise.all(
-          children.map(
-            (child) =>
-              new Promise<void>((resolve) => {
-                if (child.exitCode !== null) return resolve();
-                const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
-                child.once('exit', () => {
-                  clearTimeout(kill);
-                  resolve();
-                });
-                child.kill('SIGTERM');
-              }),
-          ),
-        );
+        await Promise.all(nodesStarted.map((node) => node.stop('SIGTERM', 10_000)));
         await s.close();
         await database.drop();
         if (previousSecret === undefined) delete process.env.REKEY_SECRET;
@@ -113,7 +74,7 @@ export async function startIntakeCluster(nodes: number): Promise<IntakeCluster> 
       },
     };
   } catch (error) {
-    for (const child of children) child.kill('SIGKILL');
+    await Promise.all(nodesStarted.map((node) => node.stop('SIGKILL')));
     await store?.close().catch(() => {});
     await database.drop();
     throw error;

@@ -4,59 +4,19 @@
  * the management API with the printed keys, and stops cleanly on SIGTERM.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { rekeyCommand, repoRoot } from '../support/processes.js';
+import { repoRoot } from '../support/processes.js';
+import { startServerProcess, type ExitInfo, type ServerProcess } from '../support/server-process.js';
 import { DIALECTS, type TestStore } from '../support/dialects.js';
 
-interface Started {
-  child: ChildProcess;
-  url: string;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
 /** Spawns `rekey server --port 0 …` and waits (bounded) for its "listening on" line. */
-async function startServer(args: string[], env: NodeJS.ProcessEnv): Promise<Started> {
-  const [command, ...prefix] = rekeyCommand;
-  const child = spawn(command!, [...prefix, 'server', '--host', '127.0.0.1', '--port', '0', ...args], {
-    cwd: repoRoot,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk) => (stdout += chunk));
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`server did not start within 30 s\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, 30_000);
-    const check = () => {
-      const match = /listening on (https?:\/\/127\.0\.0\.1:\d+)/.exec(stdout);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    };
-    child.stdout!.on('data', check);
-    void exited.then(({ code }) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code} before listening\nstdout: ${stdout}\nstderr: ${stderr}`));
-    });
-  });
-  return { child, url, stdout: () => stdout, stderr: () => stderr, exited };
+function startServer(args: string[], env: NodeJS.ProcessEnv): Promise<ServerProcess> {
+  return startServerProcess({ args, env, timeoutMs: 30_000 });
 }
 
-async function stop(server: Started): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  server.child.kill('SIGTERM');
-  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no exit within 15 s of SIGTERM')), 15_000).unref());
-  return Promise.race([server.exited, timeout]);
+/** SIGTERM; the exit is asserted by the callers (a hang past 15 s ends in SIGKILL, which fails those assertions). */
+function stop(server: ServerProcess): Promise<ExitInfo> {
+  return server.stop('SIGTERM', 15_000);
 }
 
 for (const dialect of DIALECTS) {

@@ -3,11 +3,11 @@
  * processes with their own datadog.yaml, DogStatsD counters pumped into each agent (hot-shots),
  * and reads of the server's per-key host usage and stored points.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import StatsD from 'hot-shots';
-import { rekeyCommand, repoRoot } from '../../support/processes.js';
+import { startServerProcess } from '../../support/server-process.js';
 import { startAgent, stopAgent, writeYamlConfig, type AgentProcess } from '../../agent/support/agent-process.js';
 
 export interface ServerProcess {
@@ -20,47 +20,24 @@ export interface ServerProcess {
 
 /** `rekey server --data DIR --port 0`, waiting (bounded) for its credentials and "listening on" line. */
 export async function startServer(dataDir: string): Promise<ServerProcess> {
-  const [node, ...prefix] = rekeyCommand;
-  const child = spawn(node!, [...prefix, 'server', '--data', dataDir, '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn'], {
-    cwd: repoRoot,
+  const server = await startServerProcess({
+    args: ['--data', dataDir, '--log-level', 'warn'],
     env: { ...process.env, REKEY_DATABASE_URL: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    timeoutMs: 60_000,
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk) => (stdout += chunk));
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`server did not start within 60 s\n${stdout}\n${stderr}`));
-    }, 60_000);
-    child.stdout!.on('data', () => {
-      if (/listening on http/.test(stdout)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    void exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`server exited before listening\n${stdout}\n${stderr}`));
-    });
-  });
-  const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)![1]!;
-  const api = /API key:\s+([0-9a-f]{32})\s+\(id ([^)\s]+)\)/.exec(stdout);
-  const app = /application key:\s+([0-9a-f]{40})/.exec(stdout);
-  if (!api || !app) throw new Error(`no credentials in the server's first output:\n${stdout.replace(/[0-9a-f]{32,40}/g, '<key>')}`);
+  const apiKey = server.credentials?.apiKey;
+  const appKey = server.credentials?.appKey;
+  if (!apiKey?.id || !appKey) {
+    await server.stop('SIGKILL');
+    throw new Error(`no credentials in the server's first output:\n${server.stdout().replace(/[0-9a-f]{32,40}/g, '<key>')}`);
+  }
   return {
-    child,
-    url,
-    apiKey: { id: api[2]!, key: api[1]! },
-    appKey: app[1]!,
+    child: server.child,
+    url: server.url,
+    apiKey: { id: apiKey.id, key: apiKey.key },
+    appKey,
     stop: async () => {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(timer);
+      await server.stop('SIGTERM', 15_000);
     },
   };
 }
