@@ -1,0 +1,113 @@
+/**
+ * A fresh clone works exactly as the README says. The committed HEAD is cloned into a
+ * temporary folder and the README's first command is run there, literally:
+ * `npm install && npm start` (better-sqlite3 may compile from source: minutes, hence the
+ * generous timeout), with REKEY_PORT (a free port) and REKEY_DATA (a temporary folder) so it
+ * cannot collide with anything. It must serve /healthz, print the admin credentials once,
+ * and stop on SIGTERM.
+ *
+ * The README's second command, `npm test`, is not run here: it would run this very test
+ * again inside the clone, forever. Instead the clone's `test` script is checked to be the
+ * typecheck plus scripts/run-tests.mjs, and that runner is run in the clone on one quick
+ * suite, which proves the command works there.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot, run } from '../support/processes.js';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+test('fresh clone: `npm install && npm start` serves, prints the credentials once, stops on SIGTERM', { timeout: 1_800_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rekey-fresh-clone-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const clone = join(dir, 'rekey');
+  execFileSync('git', ['clone', '--quiet', repoRoot, clone], { stdio: 'pipe', timeout: 120_000 });
+  const port = await freePort();
+  const data = join(dir, 'data');
+
+  // Its own process group so the whole tree (sh → npm → sh → node) can be signalled.
+  const child = spawn('sh', ['-c', 'npm install && npm start'], {
+    cwd: clone,
+    env: { ...process.env, REKEY_PORT: String(port), REKEY_DATA: data, REKEY_HOST: '', REKEY_DATABASE_URL: '', REKEY_SECRET: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk) => (stdout += chunk));
+  child.stderr!.on('data', (chunk) => (stderr = (stderr + chunk).slice(-20_000)));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  let ended = false;
+  void exited.then(() => (ended = true));
+  t.after(() => {
+    if (!ended) process.kill(-child.pid!, 'SIGKILL');
+  });
+
+  // Generous: where no prebuilt better-sqlite3 can be downloaded it compiles SQLite from source,
+  // which takes many minutes on a busy 2-core machine.
+  const deadline = Date.now() + 1_700_000;
+  let health: unknown;
+  while (Date.now() < deadline && !ended) {
+    health = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) }).then(
+      async (response) => (response.ok ? response.json() : undefined),
+      () => undefined,
+    );
+    if (health !== undefined) break;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  assert.ok(health !== undefined, `the server answered /healthz on port ${port}\nstdout:\n${stdout}\nstderr:\n${stderr}`);
+  assert.deepEqual(health, { status: 'ok', store: 'sqlite' });
+  assert.match(stdout, /admin email:\s+\S+@\S+/);
+  assert.match(stdout, /admin password:\s+\S{12,}/);
+  assert.match(stdout, /API key:\s+[0-9a-f]{32}\s+\(id /);
+  assert.match(stdout, /application key:\s+[0-9a-f]{40}/);
+  assert.equal(stdout.match(/admin password:/g)!.length, 1, 'the credentials are printed once');
+  assert.ok(existsSync(join(data, 'secret.key')), 'REKEY_DATA was used (secret.key in it)');
+  assert.equal(existsSync(join(clone, 'data')), false, 'nothing was written to ./data of the clone');
+  // The web UI answers too.
+  const home = await fetch(`http://127.0.0.1:${port}/login`, { signal: AbortSignal.timeout(5000) });
+  assert.equal(home.status, 200);
+
+  // SIGTERM to the whole tree, as a service manager or a terminal would: the shell and npm end
+  // at once, the server after its graceful shutdown (bounded at 10 s by the server itself).
+  process.kill(-child.pid!, 'SIGTERM');
+  await exited;
+  const groupAlive = () => {
+    try {
+      process.kill(-child.pid!, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (let i = 0; i < 200 && groupAlive(); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  const stillAlive = groupAlive();
+  if (stillAlive) process.kill(-child.pid!, 'SIGKILL');
+  assert.equal(stillAlive, false, 'every process of `npm start` ended within 20 s of SIGTERM');
+  const refused = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) }).then(() => false, () => true);
+  assert.ok(refused, 'the server is gone after SIGTERM');
+
+  // `npm test` is the typecheck plus the test runner; the runner works in the clone.
+  const testScript = execFileSync('npm', ['pkg', 'get', 'scripts.test'], { cwd: clone, encoding: 'utf8' }).trim();
+  assert.equal(JSON.parse(testScript), 'npm run typecheck && node scripts/run-tests.mjs');
+  // Without this test runner's NODE_TEST_CONTEXT, which would make the nested runner report to us instead of printing TAP.
+  const env = { ...process.env };
+  delete env['NODE_TEST_CONTEXT'];
+  const suite = await run([process.execPath, 'scripts/run-tests.mjs', 'test/ship/error-docs'], { cwd: clone, env, timeoutMs: 120_000 });
+  assert.equal(suite.code, 0, suite.stdout + suite.stderr);
+  assert.match(suite.stdout, /# pass 1/);
+});
