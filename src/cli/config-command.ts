@@ -54,6 +54,7 @@ export function registerConfigCommand(program: Command): void {
     .option('--add-endpoint-key <url>', 'instead of replacing api_key, add the key under additional_endpoints[url] beside it (overlap period)')
     .option('--remove-key', 'instead of setting api_key, remove the key from additional_endpoints (end of the overlap)')
     .option('--no-backup', 'do not keep a backup of the old file')
+    .option('--no-checksum', "accept a 32-hex key without rekey's checksum (a key issued by Datadog itself)")
     .option('--json', 'machine-readable output')
     .action(
       async (options: FileOption & {
@@ -64,6 +65,7 @@ export function registerConfigCommand(program: Command): void {
         addEndpointKey?: string;
         removeKey?: boolean;
         backup: boolean;
+        checksum: boolean;
       }) => {
         if (options.addEndpointKey !== undefined && options.removeKey) {
           throw rekeyError('USAGE', { detail: 'give --add-endpoint-key or --remove-key, not both' });
@@ -78,7 +80,7 @@ export function registerConfigCommand(program: Command): void {
         const file = await resolveFile(options.file);
         const editor = await import('../config/config-file-editor.js');
         const { last4 } = await import('../keys/key-format.js');
-        const writeOptions = { force: options.force, dryRun: options.dryRun, backup: options.backup };
+        const writeOptions = { force: options.force, dryRun: options.dryRun, backup: options.backup, checksum: options.checksum };
         const result =
           options.addEndpointKey !== undefined
             ? await editor.addEndpointKeyInFile(file, options.addEndpointKey, key, writeOptions)

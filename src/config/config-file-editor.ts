@@ -27,6 +27,11 @@ export interface ConfigWriteOptions {
   backup?: boolean;
   /** Clock for the backup's name (tests). */
   now?: () => Date;
+  /**
+   * Require rekey's checksum in the key (default true). False accepts any 32-lowercase-hex
+   * key, e.g. one issued by Datadog itself, or one that came straight from the server.
+   */
+  checksum?: boolean;
 }
 
 export interface ConfigWriteResult {
@@ -51,7 +56,7 @@ export interface ConfigWriteResult {
  * a Datadog config, or one whose api_key cannot be changed on one line.
  */
 export async function setApiKeyInFile(file: string, key: string, options: ConfigWriteOptions = {}): Promise<ConfigWriteResult> {
-  requireValidKey(key);
+  requireValidKey(key, options);
   return editFile(file, options, (text, real) => {
     const previousKey = readKeyState(text, real).apiKey;
     return { edit: planApiKeyEdit(text, key, { file: real, force: options.force }), previousKey, secrets: [key, previousKey] };
@@ -60,7 +65,7 @@ export async function setApiKeyInFile(file: string, key: string, options: Config
 
 /** Adds `key` under `additional_endpoints[url]`, beside the current api_key, for an overlap period. */
 export async function addEndpointKeyInFile(file: string, url: string, key: string, options: ConfigWriteOptions = {}): Promise<ConfigWriteResult> {
-  requireValidKey(key);
+  requireValidKey(key, options);
   if (!/^https?:\/\/[^\s"]+$/.test(url)) {
     throw rekeyError('USAGE', { detail: `--add-endpoint-key needs an http(s) URL such as https://app.datadoghq.com, not "${url}"` });
   }
@@ -110,8 +115,8 @@ export function backupName(file: string, now: Date): string {
   return `${file}.rekey-backup-${stamp}`;
 }
 
-function requireValidKey(key: string): void {
-  const check = parseKey(key, 'api');
+function requireValidKey(key: string, options: ConfigWriteOptions): void {
+  const check = parseKey(key, 'api', { checksum: options.checksum });
   if (!check.ok) throw rekeyError('MALFORMED_KEY', { detail: check.message });
 }
 

@@ -47,6 +47,21 @@ test('set-api-key --key-stdin: one line changed, backup without the key in its n
   assert.deepEqual(report.problems, []);
 });
 
+test('set-api-key --no-checksum takes a Datadog-issued key the default refuses', async () => {
+  const datadogKey = `${NEW_KEY.slice(0, -1)}${NEW_KEY.endsWith('0') ? '1' : '0'}`; // right shape, no rekey checksum
+  const file = copyFixture('v6-datadog.yaml');
+  const before = readFileSync(file);
+  const refused = await runRekey(['config', 'set-api-key', '--file', file, '--key-stdin'], { input: datadogKey });
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /checksum/);
+  assert.ok(!refused.stderr.includes(datadogKey) && !refused.stdout.includes(datadogKey));
+  assert.deepEqual(readFileSync(file), before);
+  const accepted = await runRekey(['config', 'set-api-key', '--file', file, '--key-stdin', '--no-checksum'], { input: datadogKey });
+  assert.equal(accepted.code, 0, accepted.stderr);
+  assert.ok(!accepted.stdout.includes(datadogKey));
+  assert.match(readFileSync(file, 'utf8'), new RegExp(`^api_key: ${datadogKey}$`, 'm'));
+});
+
 test('set-api-key --key-env --dry-run: masked diff, file untouched', async () => {
   const file = copyFixture('v6-commented-key.yaml');
   const before = readFileSync(file);

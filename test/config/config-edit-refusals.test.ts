@@ -36,6 +36,17 @@ test('malformed keys are refused with parseKey\'s message', async () => {
   await assertRefused(file, () => setApiKeyInFile(file, 'ENC[my_key]'), 'MALFORMED_KEY', /secret handle/);
 });
 
+test('a key issued by Datadog itself (no rekey checksum) is accepted only with checksum: false, and still shape-checked', async () => {
+  const datadogKey = `${NEW_KEY.slice(0, -1)}${NEW_KEY.endsWith('0') ? '1' : '0'}`; // right shape, wrong checksum
+  const file = copyFixture('v6-datadog.yaml');
+  await assertRefused(file, () => setApiKeyInFile(file, datadogKey), 'MALFORMED_KEY', /checksum/);
+  await assertRefused(file, () => setApiKeyInFile(file, datadogKey.toUpperCase(), { checksum: false }), 'MALFORMED_KEY', /uppercase/);
+  await assertRefused(file, () => setApiKeyInFile(file, `"${datadogKey}"`, { checksum: false }), 'MALFORMED_KEY', /quotes/);
+  const result = await setApiKeyInFile(file, datadogKey, { checksum: false });
+  assert.equal(result.action, 'replaced');
+  assert.equal(loadAgentSettings({ file, env: {} }).apiKey, datadogKey);
+});
+
 test('a secret handle in the file is kept unless --force', async () => {
   const file = copyFixture('v6-secret-handle.yaml');
   await assertRefused(file, () => setApiKeyInFile(file, NEW_KEY), 'CONFIG_SECRET_HANDLE', /line 1: .*--force/);

@@ -29,7 +29,7 @@ deploy|deploy-rekey)
   umask 077
   if [ ! -e "$backup" ]; then cp -p "$file" "$backup" || fail "cannot back up $file to $backup"; fi
   if [ "$action" = deploy-rekey ]; then
-    rekey config set-api-key --file "$file" --key-stdin || fail "rekey config set-api-key failed"
+    rekey config set-api-key --file "$file" --key-stdin --no-checksum || fail "rekey config set-api-key failed"
     echo "backup=$backup"
     exit 0
   fi
