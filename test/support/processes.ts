@@ -44,6 +44,11 @@ export function run(
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
     });
+    // A child that exits without reading its stdin (e.g. `sh script stop`) makes the write
+    // fail with EPIPE; that is not the child's result, so it must not become an uncaught error.
+    child.stdin!.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') reject(error);
+    });
     child.stdin!.end(options.input ?? '');
   });
 }
