@@ -13,7 +13,7 @@ import { rekeyError, type RekeyError } from '../errors.js';
 import { MIGRATIONS } from './migrations/index.js';
 import { timeOrderedId } from './time-ordered-id.js';
 import { runMigrations } from './migrations/run-migrations.js';
-import type { ApiKeysTable, AppKeysTable, AuditEventsTable, Database, UsersTable } from './schema.js';
+import type { ApiKeysTable, AppKeysTable, AuditEventsTable, Database, KeyHostUsageTable, UsersTable } from './schema.js';
 import type { StoreAdapter } from './store-adapter.js';
 import {
   ROLES,
@@ -548,14 +548,22 @@ export class SqlStore implements Store {
       .orderBy('last_seen', 'desc')
       .orderBy('host')
       .execute();
-    return rows.map((row) => ({
-      keyId: row.key_id,
-      host: row.host,
-      firstSeen: new Date(Number(row.first_seen)),
-      lastSeen: new Date(Number(row.last_seen)),
-      points: Number(row.points),
-      agentVersion: row.agent_version,
-    }));
+    return rows.map(toKeyHostUsage);
+  }
+
+  /** One join on api_keys (index api_keys_org_status, then key_host_usage's primary key). */
+  async listOrgKeyHosts(orgId: string, since?: Date): Promise<KeyHostUsage[]> {
+    const rows = await this.db
+      .selectFrom('key_host_usage as u')
+      .innerJoin('api_keys as k', 'k.id', 'u.key_id')
+      .where('k.org_id', '=', orgId)
+      .$if(since !== undefined, (qb) => qb.where('u.last_seen', '>=', since!.getTime()))
+      .select(['u.key_id', 'u.host', 'u.first_seen', 'u.last_seen', 'u.points', 'u.agent_version'])
+      .orderBy('u.last_seen', 'desc')
+      .orderBy('u.host')
+      .orderBy('u.key_id')
+      .execute();
+    return rows.map(toKeyHostUsage);
   }
 
   // ---- change feed ---------------------------------------------------------------------------
@@ -933,5 +941,16 @@ function toAuditEvent(row: AuditEventsTable): AuditEvent {
     sourceIp: row.source_ip,
     at: date(row.at),
     details: JSON.parse(row.details) as Record<string, unknown>,
+  };
+}
+
+function toKeyHostUsage(row: KeyHostUsageTable): KeyHostUsage {
+  return {
+    keyId: row.key_id,
+    host: row.host,
+    firstSeen: date(row.first_seen),
+    lastSeen: date(row.last_seen),
+    points: Number(row.points), // pg returns bigint as a string
+    agentVersion: row.agent_version,
   };
 }

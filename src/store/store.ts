@@ -290,6 +290,13 @@ export interface Store {
   // ---- key usage (written in batches by the intake, never per request) ----
   recordKeyUsage(deltas: KeyUsageDelta[]): Promise<void>;
   listKeyHosts(orgId: string, keyId: string, since?: Date): Promise<KeyHostUsage[]>;
+  /**
+   * The usage rows of every API key of the organisation (any status), in one query, so a page
+   * that shows all keys' hosts costs one round trip, not one per key (issue 8). `since` keeps
+   * rows last seen at or after it. Order: most recently seen first, then host, then key id.
+   * Example: `(await store.listOrgKeyHosts(orgId, dayAgo)).filter((u) => u.keyId === id).length`.
+   */
+  listOrgKeyHosts(orgId: string, since?: Date): Promise<KeyHostUsage[]>;
 
   // ---- change feed for caches ----
   /**

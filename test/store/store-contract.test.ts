@@ -479,6 +479,51 @@ for (const dialect of DIALECTS) {
         await rejectsWith(store.listKeyHosts(other.org.id, key.id), 'API_KEY_NOT_FOUND');
         assert.deepEqual(await store.listKeyHosts(other.org.id, other.key.id), []);
       });
+
+      it('lists the usage of all keys of an org in one call: any status, newest first, never another org’s, since-filter', async () => {
+        const { org, key } = await orgWithKey('acme');
+        const second = await store.createApiKey(org.id, apiKeyInput('second'), CLI_ACTOR);
+        const revoked = await store.createApiKey(org.id, apiKeyInput('old'), CLI_ACTOR);
+        const other = await orgWithKey('globex');
+        const t = (s: number) => new Date(START + s * 1000);
+        assert.deepEqual(await store.listOrgKeyHosts(org.id), [], 'no usage yet');
+        await store.recordKeyUsage([
+          { keyId: key.id, host: 'web-1', firstSeen: t(10), lastSeen: t(40), points: 5, agentVersion: '7.50.0' },
+          { keyId: key.id, host: 'web-2', firstSeen: t(15), lastSeen: t(15), points: 1 },
+          { keyId: second.id, host: 'web-1', firstSeen: t(1), lastSeen: t(30), points: 3, agentVersion: '7.49.0' },
+          { keyId: second.id, host: 'db-1', firstSeen: t(20), lastSeen: t(40), points: 2 },
+          { keyId: revoked.id, host: 'old-1', firstSeen: t(2), lastSeen: t(5), points: 7 },
+          { keyId: other.key.id, host: 'web-1', firstSeen: t(1), lastSeen: t(50), points: 9, agentVersion: '7.52.0' },
+          { keyId: other.key.id, host: 'globex-only', firstSeen: t(1), lastSeen: t(45), points: 4 },
+        ]);
+        await store.revokeApiKey(org.id, revoked.id, CLI_ACTOR);
+
+        assert.deepEqual(await store.listOrgKeyHosts(org.id), [
+          { keyId: second.id, host: 'db-1', firstSeen: t(20), lastSeen: t(40), points: 2, agentVersion: null },
+          { keyId: key.id, host: 'web-1', firstSeen: t(10), lastSeen: t(40), points: 5, agentVersion: '7.50.0' },
+          { keyId: second.id, host: 'web-1', firstSeen: t(1), lastSeen: t(30), points: 3, agentVersion: '7.49.0' },
+          { keyId: key.id, host: 'web-2', firstSeen: t(15), lastSeen: t(15), points: 1, agentVersion: null },
+          { keyId: revoked.id, host: 'old-1', firstSeen: t(2), lastSeen: t(5), points: 7, agentVersion: null },
+        ]);
+        // The same rows as asking key by key.
+        for (const k of [key, second, revoked]) {
+          assert.deepEqual(
+            (await store.listOrgKeyHosts(org.id)).filter((u) => u.keyId === k.id),
+            await store.listKeyHosts(org.id, k.id),
+          );
+        }
+        // `since` is inclusive and applies to last seen.
+        assert.deepEqual(
+          (await store.listOrgKeyHosts(org.id, t(30))).map((u) => `${u.keyId === key.id ? 'first' : 'second'}/${u.host}`),
+          ['second/db-1', 'first/web-1', 'second/web-1'],
+        );
+        assert.deepEqual(await store.listOrgKeyHosts(org.id, t(41)), []);
+        assert.deepEqual(
+          (await store.listOrgKeyHosts(other.org.id)).map((u) => [u.keyId, u.host]),
+          [[other.key.id, 'web-1'], [other.key.id, 'globex-only']],
+        );
+        assert.deepEqual(await store.listOrgKeyHosts('00000000-0000-0000-0000-000000000000'), [], 'an unknown org has no usage');
+      });
     });
 
     describe('key-change feed', () => {
