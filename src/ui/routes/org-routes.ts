@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { isRekeyError } from '../../errors.js';
 import { generatePassword, hashPassword } from '../../keys/password.js';
-import { ROLES, type Role } from '../../store/store.js';
+import { ROLES, type KeyHostUsage, type Role } from '../../store/store.js';
 import { auditPage } from '../pages/audit-page.js';
 import { hostsPage, type HostRow } from '../pages/hosts-page.js';
 import { usersPage } from '../pages/users-page.js';
@@ -19,11 +19,19 @@ export function registerOrgRoutes(app: FastifyInstance, deps: UiDeps): void {
   // One row per host: the key it used most recently, and the keys it used before.
   app.get('/hosts', async (request, reply) => {
     const viewer = viewerOf(request);
-    const keys = await allApiKeys(store, viewer.org.id);
-    const usage = await Promise.all(keys.map((key) => store.listKeyHosts(viewer.org.id, key.id)));
+    // Two queries whatever the number of keys (issue 8), not one usage query per key.
+    const [keys, usage] = await Promise.all([allApiKeys(store, viewer.org.id), store.listOrgKeyHosts(viewer.org.id)]);
+    // Merged key by key, oldest key first, each key's hosts newest first: the order decides
+    // which key a host shows when two keys saw it at the same instant.
+    const usageOfKey = new Map<string, KeyHostUsage[]>();
+    for (const u of usage) {
+      const list = usageOfKey.get(u.keyId);
+      if (list) list.push(u);
+      else usageOfKey.set(u.keyId, [u]);
+    }
     const byHost = new Map<string, HostRow>();
-    keys.forEach((key, i) => {
-      for (const u of usage[i]!) {
+    keys.forEach((key) => {
+      for (const u of usageOfKey.get(key.id) ?? []) {
         const row: HostRow = {
           host: u.host, agentVersion: u.agentVersion, keyId: key.id, keyLast4: key.last4, keyName: key.name, keyStatus: key.status,
           firstSeen: u.firstSeen, lastSeen: u.lastSeen, otherKeys: [],
