@@ -10,7 +10,8 @@
  * REKEY_BENCH_USAGE_MS overrides the key-usage flush interval (default 1000 ms), to measure
  * what the once-a-second usage write costs.
  * Prints one JSON line `{"url":…}` when listening; stops on SIGTERM, printing
- * `{"pointsStored":…}` (intake modes: counted from the database).
+ * `{"pointsStored":…}` (intake modes: the distinct points read back from the database, each
+ * (host, tags, ts) once however often it was sent).
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +19,7 @@ import Fastify from 'fastify';
 import { sql } from 'kysely';
 import { intakePlugin } from '../src/intake/intake-plugin.js';
 import { last4 } from '../src/keys/key-format.js';
+import { KyselyPointStore } from '../src/points/kysely-point-store.js';
 import { createKeyHasher } from '../src/keys/key-hasher.js';
 import { CLI_ACTOR, SQLITE } from '../test/support/dialects.js';
 
@@ -62,8 +64,13 @@ if (mode === 'bare') {
   process.on('SIGTERM', () => {
     void (async () => {
       await app.close();
-      const row = await sql<{ n: number }>`select count(*) as n from metric_points`.execute(db.store.sharedTables().db);
-      process.stdout.write(`${JSON.stringify({ pointsStored: Number(row.rows[0]!.n) })}\n`);
+      const tables = db.store.sharedTables();
+      const metrics = await sql<{ metric: string }>`select distinct metric from metric_chunks where org_id = ${org.id}`.execute(tables.db);
+      let distinct = 0;
+      for (const { metric } of metrics.rows) {
+        distinct += (await new KyselyPointStore(tables).queryPoints({ orgId: org.id, metric, from: 0, to: 2 ** 40 })).length;
+      }
+      process.stdout.write(`${JSON.stringify({ pointsStored: distinct })}\n`);
       await db.destroy();
       process.exit(0);
     })();

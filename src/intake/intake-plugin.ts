@@ -27,7 +27,7 @@ import type { KeyHasher } from '../keys/key-hasher.js';
 import type { ApiKey, Store } from '../store/store.js';
 import { KyselyPointStore } from '../points/kysely-point-store.js';
 import { evaluateMetricQuery, parseMetricQuery } from '../points/metric-query.js';
-import type { HostSighting, PointStore, StoredPoint } from '../points/point-store.js';
+import type { HostSighting, PointStore, StoredSeries } from '../points/point-store.js';
 import { PointWriter } from '../points/point-writer.js';
 import { ApiKeyVerifier } from './api-key-verifier.js';
 import { decodeCheckRuns } from './check-run-payload.js';
@@ -199,19 +199,14 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
 
   const store = async (caller: Caller, series: IntakeSeries[], agentVersion: string | null) => {
     const nowMs = now();
-    const points: StoredPoint[] = [];
+    const stored: StoredSeries[] = series.map((s) => ({ orgId: caller.orgId, metric: s.metric, host: s.host, tags: s.tags, type: s.type, interval: s.interval, points: s.points }));
     const hosts: HostSighting[] = [];
-    for (const s of series) {
-      for (const [ts, value] of s.points) {
-        points.push({ orgId: caller.orgId, metric: s.metric, host: s.host, tags: s.tags, ts, value, type: s.type, interval: s.interval });
-      }
-    }
     const perHost = pointsPerHost(series);
     for (const [host, count] of perHost) {
       if (host !== '') hosts.push({ orgId: caller.orgId, host, firstSeen: nowMs, lastSeen: nowMs, agentVersion, metadata: null });
       if (caller.key) usage.record(caller.key.id, host, count, agentVersion);
     }
-    await writer.write({ points, hosts });
+    await writer.write({ series: stored, hosts });
   };
 
   const seconds = () => Math.floor(now() / 1000);

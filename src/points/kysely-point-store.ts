@@ -1,14 +1,22 @@
 /**
- * The PointStore over Kysely, one implementation for SQLite and PostgreSQL: both have
- * `INSERT … ON CONFLICT (…) DO UPDATE` with `excluded`, so de-duplication is one upsert.
+ * The PointStore over Kysely, one implementation for SQLite and PostgreSQL.
+ *
+ * Points: one row per series per batch (`metric_chunks`, format in point-chunk.ts). Writing is
+ * a plain insert — no per-point index entry, no upsert — which is what lets the intake store
+ * points nearly as fast as it parses them. De-duplication happens when reading: chunks are
+ * read in write order (their UUIDv7 ids) and the last value per (host, tags, ts) wins, so a
+ * payload sent twice counts once. Hosts and check runs keep their upserts (one row each).
+ *
  * Writes go through the store's write path (`SharedTables.write`), which on SQLite is the
  * process's one-writer queue.
  */
 import { sql } from 'kysely';
 import type { SharedTables } from '../store/store.js';
-import type { CheckRunRecord, HostQuery, HostSighting, PointQuery, PointStore, StoredHost, StoredPoint } from './point-store.js';
+import { timeOrderedId } from '../store/time-ordered-id.js';
+import { decodeChunk, encodeChunk, normalisePoints, type ChunkPoint, type ChunkSeries } from './point-chunk.js';
+import type { HostQuery, HostSighting, PointBatch, PointQuery, PointStore, StoredHost, StoredPoint, StoredSeries } from './point-store.js';
 
-/** Rows per INSERT: 8 parameters each, under SQLite's 32,766 and PostgreSQL's 65,535. */
+/** Rows per INSERT: 7 parameters each, under SQLite's 32,766 and PostgreSQL's 65,535. */
 const CHUNK = 1000;
 
 /** Keeps the last of each key: one statement may not upsert the same row twice (PostgreSQL). */
@@ -22,23 +30,46 @@ export function canonicalTags(tags: readonly string[]): string {
   return JSON.stringify(tags);
 }
 
+/** The batch's series grouped per (org, metric): one chunk row each, one entry per (host, tags). */
+function chunkRows(series: readonly StoredSeries[]) {
+  const metrics = new Map<string, { orgId: string; metric: string; series: Map<string, { latest: StoredSeries; points: ChunkPoint[] }> }>();
+  for (const s of series) {
+    if (s.points.length === 0) continue;
+    const metricKey = `${s.orgId}\u0000${s.metric}`;
+    let metric = metrics.get(metricKey);
+    if (metric === undefined) metrics.set(metricKey, (metric = { orgId: s.orgId, metric: s.metric, series: new Map() }));
+    const seriesKey = `${s.host}\u0000${canonicalTags(s.tags)}`;
+    const seen = metric.series.get(seriesKey);
+    // The latest type and interval win, like the latest value.
+    if (seen === undefined) metric.series.set(seriesKey, { latest: s, points: [...s.points] });
+    else {
+      seen.latest = s;
+      for (const p of s.points) seen.points.push(p);
+    }
+  }
+  const rows = [];
+  for (const metric of metrics.values()) {
+    let tsMin = Infinity;
+    let tsMax = -Infinity;
+    let count = 0;
+    const chunk: ChunkSeries[] = [];
+    for (const { latest, points } of metric.series.values()) {
+      const sorted = normalisePoints(points);
+      tsMin = Math.min(tsMin, sorted[0]![0]);
+      tsMax = Math.max(tsMax, sorted[sorted.length - 1]![0]);
+      count += sorted.length;
+      chunk.push({ host: latest.host, tags: latest.tags, type: latest.type, interval: latest.interval, points: sorted });
+    }
+    rows.push({ id: timeOrderedId(), org_id: metric.orgId, metric: metric.metric, ts_min: tsMin, ts_max: tsMax, n_points: count, points: encodeChunk(chunk) });
+  }
+  return rows;
+}
+
 export class KyselyPointStore implements PointStore {
   constructor(private readonly tables: SharedTables) {}
 
-  async writeBatch(batch: { points: readonly StoredPoint[]; hosts: readonly HostSighting[]; checkRuns: readonly CheckRunRecord[] }): Promise<void> {
-    const points = lastPerKey(
-      batch.points.map((p) => ({
-        org_id: p.orgId,
-        metric: p.metric,
-        host: p.host,
-        tags: canonicalTags(p.tags),
-        ts: p.ts,
-        value: p.value,
-        type: p.type,
-        interval: p.interval,
-      })),
-      (r) => `${r.org_id}\u0000${r.metric}\u0000${r.host}\u0000${r.tags}\u0000${r.ts}`,
-    );
+  async writeBatch(batch: PointBatch): Promise<void> {
+    const chunks = chunkRows(batch.series);
     const hosts = mergeHosts(batch.hosts);
     const checks = lastPerKey(
       batch.checkRuns.map((c) => ({
@@ -52,20 +83,10 @@ export class KyselyPointStore implements PointStore {
       })),
       (r) => `${r.org_id}\u0000${r.check_name}\u0000${r.host}\u0000${r.tags}`,
     );
-    if (points.length === 0 && hosts.length === 0 && checks.length === 0) return;
+    if (chunks.length === 0 && hosts.length === 0 && checks.length === 0) return;
     await this.tables.write(async (trx) => {
-      for (let i = 0; i < points.length; i += CHUNK) {
-        await trx
-          .insertInto('metric_points')
-          .values(points.slice(i, i + CHUNK))
-          .onConflict((oc) =>
-            oc.columns(['org_id', 'metric', 'ts', 'host', 'tags']).doUpdateSet({
-              value: sql`excluded.value`,
-              type: sql`excluded.type`,
-              interval: sql`excluded.interval`,
-            }),
-          )
-          .execute();
+      for (let i = 0; i < chunks.length; i += CHUNK) {
+        await trx.insertInto('metric_chunks').values(chunks.slice(i, i + CHUNK)).execute();
       }
       for (let i = 0; i < hosts.length; i += CHUNK) {
         await trx
@@ -99,25 +120,27 @@ export class KyselyPointStore implements PointStore {
 
   async queryPoints(query: PointQuery): Promise<StoredPoint[]> {
     const rows = await this.tables.db
-      .selectFrom('metric_points')
-      .select(['org_id', 'metric', 'host', 'tags', 'ts', 'value', 'type', 'interval'])
+      .selectFrom('metric_chunks')
+      .select(['points'])
       .where('org_id', '=', query.orgId)
       .where('metric', '=', query.metric)
-      .where('ts', '>=', query.from)
-      .where('ts', '<=', query.to)
-      .orderBy('ts')
-      .limit(query.limit ?? 1_000_000)
+      .where('ts_max', '>=', query.from)
+      .where('ts_min', '<=', query.to)
+      .orderBy('id')
       .execute();
-    return rows.map((row: Record<string, unknown>) => ({
-      orgId: row.org_id as string,
-      metric: row.metric as string,
-      host: row.host as string,
-      tags: JSON.parse(row.tags as string) as string[],
-      ts: Number(row.ts),
-      value: Number(row.value),
-      type: row.type as StoredPoint['type'],
-      interval: row.interval === null ? null : Number(row.interval),
-    }));
+    // Oldest chunk first, so a later write of the same (host, tags, ts) replaces the earlier.
+    const latest = new Map<string, StoredPoint>();
+    for (const row of rows as Array<{ points: Uint8Array }>) {
+      for (const { host, tags, type, interval, points } of decodeChunk(row.points)) {
+        const seriesKey = `${host}\u0000${canonicalTags(tags)}`;
+        for (const [ts, value] of points) {
+          if (ts < query.from || ts > query.to) continue;
+          latest.set(`${seriesKey}\u0000${ts}`, { orgId: query.orgId, metric: query.metric, host, tags, ts, value, type, interval });
+        }
+      }
+    }
+    const points = [...latest.values()].sort((a, b) => a.ts - b.ts);
+    return query.limit === undefined ? points : points.slice(0, query.limit);
   }
 
   async listHosts(query: HostQuery): Promise<{ hosts: StoredHost[]; totalMatching: number }> {
@@ -151,9 +174,41 @@ export class KyselyPointStore implements PointStore {
 
   async deleteOlderThan(cutoffSeconds: number): Promise<number> {
     return this.tables.write(async (trx) => {
-      const result = await trx.deleteFrom('metric_points').where('ts', '<', cutoffSeconds).executeTakeFirst();
+      // Whole chunks before the cutoff go; a chunk that straddles it is rewritten without its old points.
+      const old = await trx
+        .selectFrom('metric_chunks')
+        .select(['id', 'ts_max', 'n_points', 'points'])
+        .where('ts_min', '<', cutoffSeconds)
+        .execute();
+      let deleted = 0;
+      const whole: string[] = [];
+      for (const row of old as Array<Record<string, unknown>>) {
+        if (Number(row.ts_max) < cutoffSeconds) {
+          whole.push(row.id as string);
+          deleted += Number(row.n_points);
+          continue;
+        }
+        const kept = decodeChunk(row.points as Uint8Array)
+          .map((series) => ({ ...series, points: series.points.filter(([ts]) => ts >= cutoffSeconds) }))
+          .filter((series) => series.points.length > 0);
+        let keptPoints = 0;
+        let tsMin = Infinity;
+        for (const series of kept) {
+          keptPoints += series.points.length;
+          tsMin = Math.min(tsMin, series.points[0]![0]);
+        }
+        deleted += Number(row.n_points) - keptPoints;
+        await trx
+          .updateTable('metric_chunks')
+          .set({ ts_min: tsMin, n_points: keptPoints, points: encodeChunk(kept) })
+          .where('id', '=', row.id as string)
+          .execute();
+      }
+      for (let i = 0; i < whole.length; i += CHUNK) {
+        await trx.deleteFrom('metric_chunks').where('id', 'in', whole.slice(i, i + CHUNK)).execute();
+      }
       await trx.deleteFrom('check_runs').where('ts', '<', cutoffSeconds).execute();
-      return Number(result.numDeletedRows);
+      return deleted;
     });
   }
 }

@@ -1,14 +1,27 @@
 /**
  * Where the intake's data lives: metric points, the hosts that sent them, check runs.
  * One Kysely implementation (kysely-point-store.ts) serves SQLite and PostgreSQL; the tables
- * are created by src/store/migrations/002-points.ts.
+ * are created by src/store/migrations/002-points.ts and 003-point-chunks.ts.
  *
- * Points are de-duplicated on (org, metric, host, tags, timestamp): writing the same point
- * twice stores it once, the later value wins (an agent that re-sends a payload after a
- * timeout must not double-count).
+ * Points are written a series at a time (one row per series per batch, see point-chunk.ts)
+ * and de-duplicated on (org, metric, host, tags, timestamp): writing the same point twice
+ * counts once, the later value wins (an agent that re-sends a payload after a timeout must
+ * not double-count).
  */
 
-/** One stored point. `tags` are sorted and de-duplicated; `ts` is epoch seconds. */
+/** The points of one series, as written. `tags` are sorted and de-duplicated; timestamps are epoch seconds. */
+export interface StoredSeries {
+  orgId: string;
+  metric: string;
+  host: string;
+  tags: readonly string[];
+  type: 'gauge' | 'count' | 'rate';
+  interval: number | null;
+  /** [timestamp, value] */
+  points: ReadonlyArray<readonly [number, number]>;
+}
+
+/** One stored point, as read back. `tags` are sorted and de-duplicated; `ts` is epoch seconds. */
 export interface StoredPoint {
   orgId: string;
   metric: string;
@@ -72,9 +85,16 @@ export interface HostQuery {
   count?: number;
 }
 
+export interface PointBatch {
+  series: readonly StoredSeries[];
+  hosts: readonly HostSighting[];
+  checkRuns: readonly CheckRunRecord[];
+}
+
 export interface PointStore {
-  /** Upserts points, last write wins per (org, metric, host, tags, ts). One transaction. */
-  writeBatch(batch: { points: readonly StoredPoint[]; hosts: readonly HostSighting[]; checkRuns: readonly CheckRunRecord[] }): Promise<void>;
+  /** Stores series, hosts and check runs in one transaction. */
+  writeBatch(batch: PointBatch): Promise<void>;
+  /** The points of one metric in a time range, one per (host, tags, ts) — the last written — ordered by ts. */
   queryPoints(query: PointQuery): Promise<StoredPoint[]>;
   listHosts(query: HostQuery): Promise<{ hosts: StoredHost[]; totalMatching: number }>;
   /** Deletes points (and check runs) with ts < cutoff (epoch seconds); returns how many points. */

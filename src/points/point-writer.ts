@@ -10,7 +10,7 @@
  * agent may drop the payload, which its zero-loss promise (PRODUCT.md §5) relies on. When
  * the database fails, every waiting request fails (503) and the agent retries.
  */
-import type { CheckRunRecord, HostSighting, PointStore, StoredPoint } from './point-store.js';
+import type { CheckRunRecord, HostSighting, PointStore, StoredSeries } from './point-store.js';
 
 export interface PointWriterOptions {
   /** Wait this long before a batch when idle, to gather more (default 0: next tick). */
@@ -20,13 +20,15 @@ export interface PointWriterOptions {
 }
 
 interface Pending {
-  points: StoredPoint[];
+  series: StoredSeries[];
+  /** Points in `series`. */
+  points: number;
   hosts: HostSighting[];
   checkRuns: CheckRunRecord[];
   waiters: Array<{ resolve: () => void; reject: (error: unknown) => void }>;
 }
 
-const empty = (): Pending => ({ points: [], hosts: [], checkRuns: [], waiters: [] });
+const empty = (): Pending => ({ series: [], points: 0, hosts: [], checkRuns: [], waiters: [] });
 
 export class PointWriter {
   private readonly delayMs: number;
@@ -47,15 +49,17 @@ export class PointWriter {
   }
 
   /** Adds to the next batch; resolves once committed. */
-  write(entry: { points?: readonly StoredPoint[]; hosts?: readonly HostSighting[]; checkRuns?: readonly CheckRunRecord[] }): Promise<void> {
+  write(entry: { series?: readonly StoredSeries[]; hosts?: readonly HostSighting[]; checkRuns?: readonly CheckRunRecord[] }): Promise<void> {
     if (this.closed) return Promise.reject(new Error('the point writer is closed'));
     let tail = this.queue[this.queue.length - 1]!;
-    const count = entry.points?.length ?? 0;
-    if (tail.points.length > 0 && tail.points.length + count > this.maxBatchPoints) {
+    let count = 0;
+    if (entry.series) for (const s of entry.series) count += s.points.length;
+    if (tail.points > 0 && tail.points + count > this.maxBatchPoints) {
       tail = empty();
       this.queue.push(tail);
     }
-    if (entry.points) for (const p of entry.points) tail.points.push(p);
+    if (entry.series) for (const s of entry.series) tail.series.push(s);
+    tail.points += count;
     if (entry.hosts) for (const h of entry.hosts) tail.hosts.push(h);
     if (entry.checkRuns) for (const c of entry.checkRuns) tail.checkRuns.push(c);
     const done = new Promise<void>((resolve, reject) => tail.waiters.push({ resolve, reject }));
@@ -96,7 +100,7 @@ export class PointWriter {
     try {
       await this.store.writeBatch(batch);
       this.stats.batches += 1;
-      this.stats.points += batch.points.length;
+      this.stats.points += batch.points;
       for (const waiter of batch.waiters) waiter.resolve();
     } catch (error) {
       this.stats.failures += 1;

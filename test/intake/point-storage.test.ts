@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { UsageAggregator } from '../../src/intake/usage-aggregator.js';
 import { KyselyPointStore } from '../../src/points/kysely-point-store.js';
-import type { StoredPoint } from '../../src/points/point-store.js';
+import type { StoredSeries } from '../../src/points/point-store.js';
 import { PointWriter } from '../../src/points/point-writer.js';
 import type { KeyUsageDelta, Store } from '../../src/store/store.js';
 import { DIALECTS } from '../support/dialects.js';
@@ -18,8 +18,9 @@ for (const dialect of DIALECTS) {
     let f: IntakeFixture;
     let points: KyselyPointStore;
     const now = Math.floor(Date.now() / 1000);
-    const point = (over: Partial<StoredPoint> = {}): StoredPoint => ({
-      orgId: f.orgId, metric: 'm', host: 'h', tags: ['a:1'], ts: now, value: 1, type: 'gauge', interval: null, ...over,
+    /** A one-point series. */
+    const point = ({ ts = now, value = 1, ...over }: Partial<Omit<StoredSeries, 'points'>> & { ts?: number; value?: number } = {}): StoredSeries => ({
+      orgId: f.orgId, metric: 'm', host: 'h', tags: ['a:1'], type: 'gauge', interval: null, ...over, points: [[ts, value]],
     });
 
     before(async () => {
@@ -29,22 +30,39 @@ for (const dialect of DIALECTS) {
     after(() => f.close());
 
     it('upserts on (org, metric, host, tags, ts): duplicates in one batch and across batches count once', async () => {
-      await points.writeBatch({ points: [point({ value: 1 }), point({ value: 2 }), point({ ts: now - 1, value: 3 })], hosts: [], checkRuns: [] });
-      await points.writeBatch({ points: [point({ value: 5 })], hosts: [], checkRuns: [] });
+      await points.writeBatch({ series: [point({ value: 1 }), point({ value: 2 }), point({ ts: now - 1, value: 3 })], hosts: [], checkRuns: [] });
+      await points.writeBatch({ series: [point({ value: 5 })], hosts: [], checkRuns: [] });
       const rows = await points.queryPoints({ orgId: f.orgId, metric: 'm', from: now - 10, to: now + 10 });
       assert.deepEqual(rows.map((r) => [r.ts, r.value]), [[now - 1, 3], [now, 5]]);
       assert.deepEqual(rows[0]!.tags, ['a:1']);
       // other tags, host or org are other series
-      await points.writeBatch({ points: [point({ tags: ['a:2'] }), point({ host: 'h2' }), point({ orgId: 'other-org' })], hosts: [], checkRuns: [] });
+      await points.writeBatch({ series: [point({ tags: ['a:2'] }), point({ host: 'h2' }), point({ orgId: 'other-org' })], hosts: [], checkRuns: [] });
       assert.equal((await points.queryPoints({ orgId: f.orgId, metric: 'm', from: now, to: now })).length, 3);
     });
 
+    it('a series re-sent in a later batch counts once, the later value winning per timestamp', async () => {
+      const sent = { ...point({ metric: 'resent' }), points: [[now - 2, 1], [now - 1, 2], [now, 3]] as Array<[number, number]> };
+      await points.writeBatch({ series: [sent], hosts: [], checkRuns: [] });
+      await points.writeBatch({ series: [sent, { ...sent, points: [[now, 30], [now + 1, 4]] }], hosts: [], checkRuns: [] });
+      const rows = await points.queryPoints({ orgId: f.orgId, metric: 'resent', from: now - 10, to: now + 10 });
+      assert.deepEqual(rows.map((r) => [r.ts, r.value]), [[now - 2, 1], [now - 1, 2], [now, 30], [now + 1, 4]]);
+      assert.deepEqual((await points.queryPoints({ orgId: f.orgId, metric: 'resent', from: now - 1, to: now, limit: 1 })).map((r) => r.ts), [now - 1]);
+    });
+
+    it('retention counts the points it deletes, keeping the recent points of a chunk that straddles the cutoff', async () => {
+      await points.writeBatch({ series: [{ ...point({ metric: 'aged', host: 'h-old' }), points: [[now - 9000, 1], [now - 8000, 2]] }], hosts: [], checkRuns: [] });
+      await points.writeBatch({ series: [{ ...point({ metric: 'aged' }), points: [[now - 7200, 1], [now - 7100, 2], [now - 50, 3]] }], hosts: [], checkRuns: [] });
+      assert.equal(await points.deleteOlderThan(now - 3600), 4);
+      assert.deepEqual((await points.queryPoints({ orgId: f.orgId, metric: 'aged', from: 0, to: now })).map((r) => [r.host, r.ts, r.value]), [['h', now - 50, 3]]);
+      assert.equal(await points.deleteOlderThan(now - 3600), 0);
+    });
+
     it('keeps the earliest first-seen and latest last-seen per host', async () => {
-      await points.writeBatch({ points: [], checkRuns: [], hosts: [
+      await points.writeBatch({ series: [], checkRuns: [], hosts: [
         { orgId: f.orgId, host: 'hx', firstSeen: 2000, lastSeen: 3000, agentVersion: null, metadata: null },
         { orgId: f.orgId, host: 'hx', firstSeen: 1000, lastSeen: 2500, agentVersion: '7.1.0', metadata: null },
       ] });
-      await points.writeBatch({ points: [], checkRuns: [], hosts: [{ orgId: f.orgId, host: 'hx', firstSeen: 5000, lastSeen: 5000, agentVersion: null, metadata: '{"a":1}' }] });
+      await points.writeBatch({ series: [], checkRuns: [], hosts: [{ orgId: f.orgId, host: 'hx', firstSeen: 5000, lastSeen: 5000, agentVersion: null, metadata: '{"a":1}' }] });
       const { hosts } = await points.listHosts({ orgId: f.orgId, filter: 'hx' });
       assert.equal(hosts.length, 1);
       assert.deepEqual([hosts[0]!.firstSeen.getTime(), hosts[0]!.lastSeen.getTime(), hosts[0]!.agentVersion, hosts[0]!.metadata], [1000, 5000, '7.1.0', '{"a":1}']);
@@ -53,16 +71,16 @@ for (const dialect of DIALECTS) {
 
     it('the writer groups concurrent writes into few transactions, each write resolving once committed', async () => {
       const writer = new PointWriter(points);
-      const writes = Array.from({ length: 200 }, (_, i) => writer.write({ points: [point({ metric: 'batched', ts: now - i })] }));
+      const writes = Array.from({ length: 200 }, (_, i) => writer.write({ series: [point({ metric: 'batched', ts: now - i })] }));
       await Promise.all(writes);
       assert.equal((await points.queryPoints({ orgId: f.orgId, metric: 'batched', from: now - 300, to: now })).length, 200);
       assert.ok(writer.stats.batches <= 5, `${writer.stats.batches} transactions for 200 writes`);
       await writer.close();
-      await assert.rejects(writer.write({ points: [point()] }), /closed/);
+      await assert.rejects(writer.write({ series: [point()] }), /closed/);
     });
 
     it('retention deletes points older than the configured age (the plugin sweeps periodically)', async () => {
-      await points.writeBatch({ points: [point({ metric: 'old', ts: now - 7200 }), point({ metric: 'old', ts: now - 60 })], hosts: [], checkRuns: [] });
+      await points.writeBatch({ series: [point({ metric: 'old', ts: now - 7200 }), point({ metric: 'old', ts: now - 60 })], hosts: [], checkRuns: [] });
       const deadline = Date.now() + 10_000;
       let left = await points.queryPoints({ orgId: f.orgId, metric: 'old', from: 0, to: now });
       while (left.length !== 1 && Date.now() < deadline) {

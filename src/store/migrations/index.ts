@@ -11,10 +11,12 @@
 import type { Migration } from './migration.js';
 import { initialMigration } from './001-initial.js';
 import { pointsMigration } from './002-points.js';
+import { pointChunksMigration } from './003-point-chunks.js';
 
 export type { Migration } from './migration.js';
 
 export const MIGRATIONS: readonly Migration[] = [
   initialMigration,
   pointsMigration, // intake: metric points, hosts, check runs (src/points)
+  pointChunksMigration, // points packed one row per series per write (src/points/point-chunk.ts)
 ];

@@ -9,5 +9,6 @@ import type { Kysely } from 'kysely';
 export interface Migration {
   /** Sortable and unique, e.g. '001-initial'; recorded in `rekey_migrations`. */
   readonly name: string;
-  up(db: Kysely<any>): Promise<void>;
+  /** `dialect` for the rare type with no portable name (a byte string: SQLite blob, PostgreSQL bytea). */
+  up(db: Kysely<any>, dialect: 'sqlite' | 'postgres'): Promise<void>;
 }

@@ -15,7 +15,7 @@ export async function runMigrations(adapter: StoreAdapter, migrations: readonly 
     const ran: string[] = [];
     for (const migration of migrations) {
       if (applied.has(migration.name)) continue;
-      await migration.up(trx);
+      await migration.up(trx, adapter.dialect);
       await trx.insertInto('rekey_migrations').values({ name: migration.name, applied_at: now().getTime() }).execute();
       ran.push(migration.name);
     }
