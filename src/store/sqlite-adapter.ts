@@ -8,6 +8,7 @@ import { Kysely, SqliteDialect, sql } from 'kysely';
 import { rekeyError } from '../errors.js';
 import { loadDeploymentSecret } from '../keys/key-hasher.js';
 import type { Database } from './schema.js';
+import { BACKSTOP_AUTOCHECKPOINT_PAGES, startSqliteCheckpointer } from './sqlite-checkpointer.js';
 import type { StoreAdapter, WriteScope } from './store-adapter.js';
 
 export const SQLITE_FILE_NAME = 'rekey.db';
@@ -76,6 +77,9 @@ export function createSqliteAdapter(options: { file: string; dataDir: string }):
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
+  // Checkpoints run on another thread (sqlite-checkpointer.ts); this is only the backstop.
+  database.pragma(`wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`);
+  const checkpointer = startSqliteCheckpointer({ file: options.file });
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   let secret: Buffer | undefined;
 
@@ -127,6 +131,7 @@ export function createSqliteAdapter(options: { file: string; dataDir: string }):
     },
 
     async close(): Promise<void> {
+      await checkpointer.stop();
       await db.destroy();
     },
   };
