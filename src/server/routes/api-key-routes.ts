@@ -14,7 +14,19 @@ import { apiKeyListQuerySchema, parseApiKeyListQuery, parseInclude, type RawList
 import { authOf, requireRole } from '../management-auth.js';
 import type { ServerContext } from '../server-context.js';
 import { countKeyOperation } from '../server-metrics.js';
-import { idParams, isObjectId, jsonApiBody } from './json-api-schemas.js';
+import {
+  apiKeyResourceSchema,
+  createdApiKeyResourceSchema,
+  errorResponses,
+  idParams,
+  isObjectId,
+  jsonApiBody,
+  jsonApiDocument,
+  jsonApiList,
+  keyHostResourceSchema,
+  noContent,
+  userResourceSchema,
+} from './json-api-schemas.js';
 
 /** Default grace period of a roll: the old key keeps working for a day. */
 export const DEFAULT_ROLL_GRACE_SECONDS = 24 * 60 * 60;
@@ -24,6 +36,11 @@ export const MAX_ROLL_GRACE_SECONDS = 30 * 24 * 60 * 60;
 const nameSchema = { type: 'string', minLength: 1, maxLength: 255 } as const;
 const INCLUDES = ['created_by', 'modified_by'] as const;
 const tags = ['API keys'];
+
+/** One API key, with the users asked for by `include=created_by,modified_by`. */
+const oneKey = (description: string) => jsonApiDocument(description, apiKeyResourceSchema, userResourceSchema);
+const createdKey = (description: string) => jsonApiDocument(description, createdApiKeyResourceSchema, userResourceSchema);
+const READ_ERRORS = errorResponses([400, 403, 404, 429]);
 
 export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
   const { store, hasher, metrics } = ctx;
@@ -60,24 +77,47 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     return key;
   }
 
-  app.get('/api/v2/api_keys', { preHandler, schema: { tags, summary: 'List API keys', querystring: apiKeyListQuerySchema } }, async (request) => {
-    const auth = authOf(request);
-    const raw = request.query as RawListQuery;
-    const include = parseInclude(raw, INCLUDES);
-    const listed = await store.listApiKeys(auth.orgId, parseApiKeyListQuery(raw));
-    const now = ctx.now();
-    return {
-      data: listed.items.map((key) => apiKeyResource(key, now)),
-      ...(include.size === 0 ? {} : { included: await includedUsers(auth.orgId, listed.items, include) }),
-      meta: { page: { total_filtered_count: listed.totalFiltered } },
-    };
-  });
+  app.get(
+    '/api/v2/api_keys',
+    {
+      preHandler,
+      schema: {
+        tags,
+        summary: 'List API keys',
+        querystring: apiKeyListQuerySchema,
+        response: {
+          200: jsonApiList('A page of API keys; with include, their creators and modifiers in included', apiKeyResourceSchema, { included: userResourceSchema }),
+          ...errorResponses([400, 403, 429]),
+        },
+      },
+    },
+    async (request) => {
+      const auth = authOf(request);
+      const raw = request.query as RawListQuery;
+      const include = parseInclude(raw, INCLUDES);
+      const listed = await store.listApiKeys(auth.orgId, parseApiKeyListQuery(raw));
+      const now = ctx.now();
+      return {
+        data: listed.items.map((key) => apiKeyResource(key, now)),
+        ...(include.size === 0 ? {} : { included: await includedUsers(auth.orgId, listed.items, include) }),
+        meta: { page: { total_filtered_count: listed.totalFiltered } },
+      };
+    },
+  );
 
   app.post(
     '/api/v2/api_keys',
     {
       preHandler,
-      schema: { tags, summary: 'Create an API key (admin); the key is returned only here', body: jsonApiBody('api_keys', { name: nameSchema }, { requireAttributes: ['name'] }) },
+      schema: {
+        tags,
+        summary: 'Create an API key (admin); the key is returned only here',
+        body: jsonApiBody('api_keys', { name: nameSchema }, { requireAttributes: ['name'] }),
+        response: {
+          201: createdKey('Created; data.attributes.key is the new key, shown only in this response'),
+          ...errorResponses([400, 403, 429], { 400: 'The body or include is invalid, or the organization already has the maximum number of keys' }),
+        },
+      },
     },
     async (request, reply) => {
       const auth = authOf(request);
@@ -91,17 +131,39 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     },
   );
 
-  app.get('/api/v2/api_keys/:id', { preHandler, schema: { tags, summary: 'Get an API key (revoked keys read back with status "revoked")', params: idParams, querystring: { type: 'object', properties: { include: { type: 'string' } } } } }, async (request) => {
-    const auth = authOf(request);
-    const id = keyId(request);
-    return withIncluded(request, await existing(auth.orgId, id));
-  });
+  app.get(
+    '/api/v2/api_keys/:id',
+    {
+      preHandler,
+      schema: {
+        tags,
+        summary: 'Get an API key (revoked keys read back with status "revoked")',
+        params: idParams,
+        querystring: { type: 'object', properties: { include: { type: 'string' } } },
+        response: { 200: oneKey('The API key'), ...READ_ERRORS },
+      },
+    },
+    async (request) => {
+      const auth = authOf(request);
+      const id = keyId(request);
+      return withIncluded(request, await existing(auth.orgId, id));
+    },
+  );
 
   app.patch(
     '/api/v2/api_keys/:id',
     {
       preHandler,
-      schema: { tags, summary: 'Rename an API key (admin)', params: idParams, body: jsonApiBody('api_keys', { name: nameSchema }, { requireAttributes: ['name'] }) },
+      schema: {
+        tags,
+        summary: 'Rename an API key (admin)',
+        params: idParams,
+        body: jsonApiBody('api_keys', { name: nameSchema }, { requireAttributes: ['name'] }),
+        response: {
+          200: oneKey('The renamed API key'),
+          ...errorResponses([400, 403, 404, 429], { 400: 'The body is invalid, its id is not the id in the URL, or the key is revoked' }),
+        },
+      },
     },
     async (request) => {
       const auth = authOf(request);
@@ -114,13 +176,28 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     },
   );
 
-  app.delete('/api/v2/api_keys/:id', { preHandler, schema: { tags, summary: 'Revoke an API key (admin); the last active key cannot be revoked', params: idParams } }, async (request, reply) => {
-    const auth = authOf(request);
-    requireRole(auth, ['admin'], 'revoking an API key');
-    const id = keyId(request);
-    await countKeyOperation(metrics, 'api_key.revoke', () => store.revokeApiKey(auth.orgId, id, auth.actor));
-    return reply.code(204).send();
-  });
+  app.delete(
+    '/api/v2/api_keys/:id',
+    {
+      preHandler,
+      schema: {
+        tags,
+        summary: 'Revoke an API key (admin); the last active key cannot be revoked',
+        params: idParams,
+        response: {
+          204: noContent('Revoked'),
+          ...errorResponses([400, 403, 404, 429], { 400: 'The id is invalid, or this is the last active key without an expiry' }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const auth = authOf(request);
+      requireRole(auth, ['admin'], 'revoking an API key');
+      const id = keyId(request);
+      await countKeyOperation(metrics, 'api_key.revoke', () => store.revokeApiKey(auth.orgId, id, auth.actor));
+      return reply.code(204).send();
+    },
+  );
 
   app.post(
     '/api/v2/api_keys/:id/roll',
@@ -135,6 +212,14 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
           { grace_period_seconds: { type: 'integer', minimum: 0, maximum: MAX_ROLL_GRACE_SECONDS }, name: nameSchema },
           { optional: true },
         ),
+        response: {
+          201: jsonApiDocument(
+            'Rolled: data is the new key (attributes.key shown only in this response), included[0] the old key with its expires_at',
+            createdApiKeyResourceSchema,
+            apiKeyResourceSchema,
+          ),
+          ...errorResponses([400, 403, 404, 429], { 400: 'The body is invalid, the key is revoked, or the organization already has the maximum number of keys' }),
+        },
       },
     },
     async (request, reply) => {
@@ -158,13 +243,30 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     },
   );
 
-  app.post('/api/v2/api_keys/:id/restore', { preHandler, schema: { tags, summary: 'extension: restore a revoked API key within 7 days (admin)', params: idParams } }, async (request) => {
-    const auth = authOf(request);
-    requireRole(auth, ['admin'], 'restoring an API key');
-    const id = keyId(request);
-    const key = await countKeyOperation(metrics, 'api_key.restore', () => store.restoreApiKey(auth.orgId, id, auth.actor));
-    return withIncluded(request, key);
-  });
+  app.post(
+    '/api/v2/api_keys/:id/restore',
+    {
+      preHandler,
+      schema: {
+        tags,
+        summary: 'extension: restore a revoked API key within 7 days (admin)',
+        params: idParams,
+        response: {
+          200: oneKey('The restored API key, active again'),
+          ...errorResponses([400, 403, 404, 429], {
+            400: 'The key is not revoked, was revoked more than 7 days ago, or the organization already has the maximum number of keys',
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const auth = authOf(request);
+      requireRole(auth, ['admin'], 'restoring an API key');
+      const id = keyId(request);
+      const key = await countKeyOperation(metrics, 'api_key.restore', () => store.restoreApiKey(auth.orgId, id, auth.actor));
+      return withIncluded(request, key);
+    },
+  );
 
   app.get(
     '/api/v2/api_keys/:id/hosts',
@@ -175,6 +277,7 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
         summary: 'extension: the hosts that used an API key (host, first_seen, last_seen, points, agent_version)',
         params: idParams,
         querystring: { type: 'object', properties: { 'filter[since]': { type: 'string', description: 'ISO 8601; only hosts seen since' } } },
+        response: { 200: jsonApiList('The hosts that used the key, most recently seen first', keyHostResourceSchema), ...READ_ERRORS },
       },
     },
     async (request) => {

@@ -15,13 +15,30 @@ import { appKeyListQuerySchema, parseAppKeyListQuery, parseInclude, type RawList
 import { authOf, requireRole } from '../management-auth.js';
 import type { ServerContext } from '../server-context.js';
 import { countKeyOperation } from '../server-metrics.js';
-import { idParams, isObjectId, jsonApiBody } from './json-api-schemas.js';
+import {
+  appKeyResourceSchema,
+  createdAppKeyResourceSchema,
+  errorResponses,
+  idParams,
+  isObjectId,
+  jsonApiBody,
+  jsonApiDocument,
+  jsonApiList,
+  noContent,
+  userResourceSchema,
+} from './json-api-schemas.js';
 
 const nameSchema = { type: 'string', minLength: 1, maxLength: 255 } as const;
 const scopesSchema = { type: ['array', 'null'], items: { type: 'string', minLength: 1, maxLength: 255 }, maxItems: 100 } as const;
 const INCLUDES = ['owned_by'] as const;
 const WRITERS = ['admin', 'standard'] as const;
 const tags = ['Application keys'];
+
+/** One application key, with its owner when asked for by `include=owned_by`. */
+const oneKey = (description: string) => jsonApiDocument(description, appKeyResourceSchema, userResourceSchema);
+const ONE_KEY_ERRORS = errorResponses([400, 403, 404, 429], {
+  404: "Not found in the caller's organization (through current_user: not found among the caller's own keys)",
+});
 
 type Scope = 'org' | 'current_user';
 
@@ -67,29 +84,66 @@ export async function appKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
   }
 
   function registerScoped(scope: Scope, base: string) {
-    app.get(base, { preHandler, schema: { tags, summary: scope === 'org' ? "List the organization's application keys" : "List the caller's application keys", querystring: appKeyListQuerySchema } }, async (request) => {
-      const auth = authOf(request);
-      const raw = request.query as RawListQuery;
-      const include = parseInclude(raw, INCLUDES);
-      const query: AppKeyListQuery = parseAppKeyListQuery(raw);
-      const owner = scope === 'current_user' ? auth.user.id : await resolveOwner(auth.orgId, raw['filter[owned_by]'] as string | undefined);
-      if (owner !== undefined && owner !== null) query.ownerId = owner;
-      const listed = owner === null ? { items: [], totalFiltered: 0 } : await store.listAppKeys(auth.orgId, query);
-      return {
-        data: listed.items.map((key) => appKeyResource(key)),
-        ...(include.size === 0 ? {} : { included: await includedUsers(auth.orgId, listed.items, include) }),
-        meta: { page: { total_filtered_count: listed.totalFiltered } },
-      };
-    });
+    app.get(
+      base,
+      {
+        preHandler,
+        schema: {
+          tags,
+          summary: scope === 'org' ? "List the organization's application keys" : "List the caller's application keys",
+          querystring: appKeyListQuerySchema,
+          response: {
+            200: jsonApiList('A page of application keys; with include=owned_by, their owners in included', appKeyResourceSchema, { included: userResourceSchema }),
+            ...errorResponses([400, 403, 429]),
+          },
+        },
+      },
+      async (request) => {
+        const auth = authOf(request);
+        const raw = request.query as RawListQuery;
+        const include = parseInclude(raw, INCLUDES);
+        const query: AppKeyListQuery = parseAppKeyListQuery(raw);
+        const owner = scope === 'current_user' ? auth.user.id : await resolveOwner(auth.orgId, raw['filter[owned_by]'] as string | undefined);
+        if (owner !== undefined && owner !== null) query.ownerId = owner;
+        const listed = owner === null ? { items: [], totalFiltered: 0 } : await store.listAppKeys(auth.orgId, query);
+        return {
+          data: listed.items.map((key) => appKeyResource(key)),
+          ...(include.size === 0 ? {} : { included: await includedUsers(auth.orgId, listed.items, include) }),
+          meta: { page: { total_filtered_count: listed.totalFiltered } },
+        };
+      },
+    );
 
-    app.get(`${base}/:id`, { preHandler, schema: { tags, summary: 'Get an application key', params: idParams, querystring: { type: 'object', properties: { include: { type: 'string' } } } } }, async (request) => {
-      const auth = authOf(request);
-      return single(request, await visible(auth.orgId, auth.user, (request.params as { id: string }).id, scope));
-    });
+    app.get(
+      `${base}/:id`,
+      {
+        preHandler,
+        schema: {
+          tags,
+          summary: 'Get an application key',
+          params: idParams,
+          querystring: { type: 'object', properties: { include: { type: 'string' } } },
+          response: { 200: oneKey('The application key (its last4, never the key)'), ...ONE_KEY_ERRORS },
+        },
+      },
+      async (request) => {
+        const auth = authOf(request);
+        return single(request, await visible(auth.orgId, auth.user, (request.params as { id: string }).id, scope));
+      },
+    );
 
     app.patch(
       `${base}/:id`,
-      { preHandler, schema: { tags, summary: 'Rename an application key or change its scopes', params: idParams, body: jsonApiBody('application_keys', { name: nameSchema, scopes: scopesSchema }) } },
+      {
+        preHandler,
+        schema: {
+          tags,
+          summary: 'Rename an application key or change its scopes',
+          params: idParams,
+          body: jsonApiBody('application_keys', { name: nameSchema, scopes: scopesSchema }),
+          response: { 200: oneKey('The changed application key'), ...ONE_KEY_ERRORS },
+        },
+      },
       async (request) => {
         const auth = authOf(request);
         const { id } = request.params as { id: string };
@@ -105,14 +159,18 @@ export async function appKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       },
     );
 
-    app.delete(`${base}/:id`, { preHandler, schema: { tags, summary: 'Delete an application key', params: idParams } }, async (request, reply) => {
-      const auth = authOf(request);
-      const { id } = request.params as { id: string };
-      const key = await visible(auth.orgId, auth.user, id, scope);
-      mayChange(auth.user, key, 'deleting an application key');
-      await countKeyOperation(metrics, 'app_key.delete', () => store.deleteAppKey(auth.orgId, id, auth.actor));
-      return reply.code(204).send();
-    });
+    app.delete(
+      `${base}/:id`,
+      { preHandler, schema: { tags, summary: 'Delete an application key', params: idParams, response: { 204: noContent('Deleted'), ...ONE_KEY_ERRORS } } },
+      async (request, reply) => {
+        const auth = authOf(request);
+        const { id } = request.params as { id: string };
+        const key = await visible(auth.orgId, auth.user, id, scope);
+        mayChange(auth.user, key, 'deleting an application key');
+        await countKeyOperation(metrics, 'app_key.delete', () => store.deleteAppKey(auth.orgId, id, auth.actor));
+        return reply.code(204).send();
+      },
+    );
   }
 
   registerScoped('org', '/api/v2/application_keys');
@@ -126,6 +184,10 @@ export async function appKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
         tags,
         summary: 'Create an application key for the caller; the key is returned only here',
         body: jsonApiBody('application_keys', { name: nameSchema, scopes: scopesSchema }, { requireAttributes: ['name'] }),
+        response: {
+          201: jsonApiDocument('Created; data.attributes.key is the new key, shown only in this response', createdAppKeyResourceSchema, userResourceSchema),
+          ...errorResponses([400, 403, 429]),
+        },
       },
     },
     async (request, reply) => {

@@ -13,6 +13,7 @@ import { auditEventResource } from '../json-api.js';
 import { MAX_PAGE_SIZE } from '../list-query.js';
 import { authOf, requireRole } from '../management-auth.js';
 import type { ServerContext } from '../server-context.js';
+import { auditEventResourceSchema, errorResponses, jsonApiList } from './json-api-schemas.js';
 
 const RELATIVE = /^now(?:-(\d+)([smhdw]))?$/;
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
@@ -49,6 +50,12 @@ export async function auditRoutes(app: FastifyInstance, ctx: ServerContext): Pro
             'page[limit]': { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE },
             'page[number]': { type: 'integer', minimum: 0, default: 0 },
           },
+        },
+        response: {
+          200: jsonApiList('A page of audit events, newest first', auditEventResourceSchema, {
+            meta: { status: { type: 'string', enum: ['done'], description: "Datadog's search status; always done" } },
+          }),
+          ...errorResponses([400, 403, 429], { 403: 'Forbidden: the keys are missing, unknown, revoked or expired, or the user is not an admin' }),
         },
       },
     },
