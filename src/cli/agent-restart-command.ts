@@ -32,6 +32,4 @@ export function registerAgentRestartCommand(program: Command): void {
       executeRestart(plan);
       process.stdout.write(plan.kind === 'signal' ? `sent SIGHUP to rekey-agent (pid ${plan.pid})\n` : `restarted: ${commands.join(' && ')}\n`);
     });
-  agent.exitOverride(); // usage errors exit 2 through run-cli's catch (see config-command.ts)
-  restart.exitOverride();
 }

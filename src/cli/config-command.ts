@@ -149,7 +149,4 @@ export function registerConfigCommand(program: Command): void {
       }
       if (report.problems.length > 0) process.exitCode = 1;
     });
-  // Subcommands copy exitOverride only from parents that had it when they were created; run-cli
-  // sets it on the root afterwards, so without this a usage error here would exit 1, not 2.
-  for (const command of [config, ...config.commands]) command.exitOverride();
 }

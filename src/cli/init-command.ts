@@ -18,7 +18,6 @@ export function registerInitCommand(program: Command): void {
   program
     .command('init')
     // Bad usage (e.g. an invalid --role) must reach run-cli's catch (exit 2), not exit(1) here.
-    .exitOverride()
     .description('Initialise a new deployment: first organisation, admin user, API key and application key (shown once)')
     .option('--data <dir>', 'data directory for embedded SQLite and the deployment secret (env REKEY_DATA, default ./data)')
     .option('--org <name>', 'name of the first organisation', 'Default organization')

@@ -14,7 +14,6 @@ export function registerOrgCommand(program: Command): void {
   org
     .command('create')
     // Bad usage (e.g. an invalid --role) must reach run-cli's catch (exit 2), not exit(1) here.
-    .exitOverride()
     .description('Create an organisation')
     .argument('<name>', 'organisation name (1-255 characters, unique)')
     .option('--data <dir>', 'data directory for embedded SQLite (env REKEY_DATA, default ./data)')

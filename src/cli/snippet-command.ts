@@ -28,5 +28,4 @@ export function registerSnippetCommand(program: Command): void {
       }
       process.stdout.write(renderSnippet(tool, key, Boolean(options.reveal)));
     });
-  snippet.exitOverride(); // usage errors exit 2 through run-cli's catch (see config-command.ts)
 }

@@ -24,7 +24,6 @@ export function registerUserCommand(program: Command): void {
   user
     .command('create')
     // Bad usage (e.g. an invalid --role) must reach run-cli's catch (exit 2), not exit(1) here.
-    .exitOverride()
     .description('Create a user in an organisation')
     .requiredOption('--org <org>', 'organisation name or id')
     .requiredOption('--email <email>', 'email address (unique across the deployment)')
