@@ -205,6 +205,16 @@ for (const dialect of DIALECTS) {
         await call('DELETE', `/api/v2/api_keys/${rolled.body.data.id}`, as(acme, 'admin'));
       });
 
+      it('a roll without a body uses the default grace period of a day', async () => {
+        const created = await call('POST', '/api/v2/api_keys', { ...as(acme, 'admin'), body: { data: { type: 'api_keys', attributes: { name: 'roll me bare' } } } });
+        const rolled = await call('POST', `/api/v2/api_keys/${created.body.data.id}/roll`, as(acme, 'admin'));
+        assert.equal(rolled.status, 201, JSON.stringify(rolled.body));
+        const expiresAt = Date.parse(rolled.body.included[0].attributes.expires_at);
+        assert.ok(Math.abs(expiresAt - (Date.now() + 24 * 3600_000)) < 10_000, 'old key expires after the default day');
+        await call('DELETE', `/api/v2/api_keys/${rolled.body.data.id}`, as(acme, 'admin'));
+        await call('DELETE', `/api/v2/api_keys/${created.body.data.id}`, as(acme, 'admin'));
+      });
+
       it('a disabled user or deleted application key is refused', async () => {
         const created = await call('POST', '/api/v2/current_user/application_keys', {
           ...as(acme, 'standard'),

@@ -203,6 +203,11 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     '/api/v2/api_keys/:id/roll',
     {
       preHandler,
+      // The body is optional (`curl -X POST …/roll` rolls with the default grace period), but a
+      // missing body would fail the schema's "must be object": validate it as an empty one.
+      preValidation: async (request) => {
+        if (request.body === undefined || request.body === null) request.body = {};
+      },
       schema: {
         tags,
         summary: 'extension: roll an API key (admin): a new key now, the old one expires after grace_period_seconds',
