@@ -12,7 +12,9 @@
  * `onRequest`, before a byte of the body is read (403 {"errors":["Forbidden"]}); then the body
  * is read with the wire limit and decompressed with the decoded limit (413 as soon as either
  * is crossed); then decoded and validated (400 naming the problem); then stored, and the 202
- * is sent only once the points are committed (see point-writer.ts).
+ * is sent only once the points are committed (see point-writer.ts). The hosts a payload names
+ * are gathered in memory and written once a second and before every host-list read
+ * (host-sightings.ts), like key usage (usage-aggregator.ts): no per-request upsert.
  *
  * The plugin is encapsulated (not wrapped in fastify-plugin): its raw-body content-type
  * parser and its error handler apply to its own routes only.
@@ -45,6 +47,7 @@ import {
   type IntakeSeries,
   type TimestampWindow,
 } from './series-payload.js';
+import { HostSightings } from './host-sightings.js';
 import { UsageAggregator } from './usage-aggregator.js';
 
 export interface IntakePluginOptions {
@@ -119,8 +122,13 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
     now,
     onError: (error) => app.log.warn({ err: error }, 'key usage could not be recorded; will retry'),
   });
+  const sightings = new HostSightings({
+    write: (hosts) => writer.write({ hosts }),
+    onError: (error) => app.log.warn({ err: error }, 'host sightings could not be recorded; will retry'),
+  });
   await verifier.start();
   usage.start();
+  sightings.start();
 
   const sweep = async () => {
     try {
@@ -135,6 +143,7 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
 
   app.addHook('onClose', async () => {
     clearInterval(sweepTimer);
+    await sightings.close();
     await writer.close();
     await usage.close();
     await verifier.close();
@@ -200,13 +209,12 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
   const store = async (caller: Caller, series: IntakeSeries[], agentVersion: string | null) => {
     const nowMs = now();
     const stored: StoredSeries[] = series.map((s) => ({ orgId: caller.orgId, metric: s.metric, host: s.host, tags: s.tags, type: s.type, interval: s.interval, points: s.points }));
-    const hosts: HostSighting[] = [];
     const perHost = pointsPerHost(series);
     for (const [host, count] of perHost) {
-      if (host !== '') hosts.push({ orgId: caller.orgId, host, firstSeen: nowMs, lastSeen: nowMs, agentVersion, metadata: null });
+      if (host !== '') sightings.record({ orgId: caller.orgId, host, firstSeen: nowMs, lastSeen: nowMs, agentVersion, metadata: null });
       if (caller.key) usage.record(caller.key.id, host, count, agentVersion);
     }
-    await writer.write({ series: stored, hosts });
+    await writer.write({ series: stored });
   };
 
   const seconds = () => Math.floor(now() / 1000);
@@ -245,9 +253,9 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
       const runs = decodeCheckRuns(parseJsonBody(bodyOf(request)), seconds(), window);
       const nowMs = now();
       const hosts = [...new Set(runs.map((r) => r.host).filter((h) => h !== ''))];
+      for (const host of hosts) sightings.record({ orgId: caller.orgId, host, firstSeen: nowMs, lastSeen: nowMs, agentVersion: null, metadata: null });
       await writer.write({
         checkRuns: runs.map((r) => ({ orgId: caller.orgId, check: r.check, host: r.host, tags: r.tags, status: r.status, message: r.message, ts: r.timestamp })),
-        hosts: hosts.map((host) => ({ orgId: caller.orgId, host, firstSeen: nowMs, lastSeen: nowMs, agentVersion: null, metadata: null })),
       });
       if (caller.key) for (const host of hosts.length > 0 ? hosts : ['']) usage.record(caller.key.id, host, 0);
       return reply.code(202).send(V1_ACCEPTED);
@@ -303,6 +311,7 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
     if (count < 1 || count > 1000) throw rekeyError('INVALID_QUERY', { detail: '"count" must be between 1 and 1000' });
     if (start < 0) throw rekeyError('INVALID_QUERY', { detail: '"start" must not be negative' });
     const seenSince = query.from === undefined ? undefined : new Date(integerParam(query.from, 'from') * 1000);
+    await sightings.flush(); // every accepted payload's host is in the list
     const { hosts, totalMatching } = await pointStore.listHosts({
       orgId,
       ...(typeof query.filter === 'string' ? { filter: query.filter } : {}),
