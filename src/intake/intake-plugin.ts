@@ -23,6 +23,7 @@
  *   await app.register(intakePlugin, { store, hasher });
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Registry } from 'prom-client';
 import { RekeyError, rekeyError } from '../errors.js';
 import { parseKey } from '../keys/key-format.js';
 import type { KeyHasher } from '../keys/key-hasher.js';
@@ -48,6 +49,7 @@ import {
   type TimestampWindow,
 } from './series-payload.js';
 import { HostSightings } from './host-sightings.js';
+import { createIntakeMetrics } from './intake-metrics.js';
 import { UsageAggregator } from './usage-aggregator.js';
 
 export interface IntakePluginOptions {
@@ -78,6 +80,8 @@ export interface IntakePluginOptions {
    * Exists to measure verification's cost (bench/intake-auth-overhead.ts); never set by the server.
    */
   benchSkipVerification?: { orgId: string };
+  /** Where the intake's Prometheus metrics go (intake-metrics.ts); the server passes its registry. */
+  metricsRegistry?: Registry;
   /** Clock (epoch ms), for tests. */
   now?: () => number;
 }
@@ -109,7 +113,9 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
     maxAgeSeconds: options.timestampWindow?.maxAgeSeconds ?? retentionSeconds,
   };
   const pointStore = options.pointStore ?? new KyselyPointStore(options.store.sharedTables());
+  const metrics = createIntakeMetrics(options.metricsRegistry);
   const writer = new PointWriter(pointStore, {
+    onBatch: metrics.batch,
     ...(options.pointFlushDelayMs === undefined ? {} : { flushDelayMs: options.pointFlushDelayMs }),
     ...(options.maxBatchPoints === undefined ? {} : { maxBatchPoints: options.maxBatchPoints }),
   });
@@ -188,6 +194,7 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
     }
     const verdict = await verifier.verify(raw);
     if (!verdict.ok) {
+      metrics.refused(verdict.reason);
       request.log.info({ intakeAuthFailure: verdict.reason }, 'intake: key refused');
       return reply.code(403).send({ errors: ['Forbidden'] });
     }
@@ -215,6 +222,9 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
       if (caller.key) usage.record(caller.key.id, host, count, agentVersion);
     }
     await writer.write({ series: stored });
+    let points = 0;
+    for (const s of series) points += s.points.length;
+    metrics.accepted(points);
   };
 
   const seconds = () => Math.floor(now() / 1000);

@@ -17,6 +17,8 @@ export interface PointWriterOptions {
   flushDelayMs?: number;
   /** A batch holds at most this many points; the rest waits for the next (default 50,000). */
   maxBatchPoints?: number;
+  /** Told of every batch once it has committed or failed (for metrics). */
+  onBatch?: (batch: { points: number; seconds: number; ok: boolean }) => void;
 }
 
 interface Pending {
@@ -33,6 +35,7 @@ const empty = (): Pending => ({ series: [], points: 0, hosts: [], checkRuns: [],
 export class PointWriter {
   private readonly delayMs: number;
   private readonly maxBatchPoints: number;
+  private readonly onBatch: PointWriterOptions['onBatch'];
   private queue: Pending[] = [empty()];
   private running = false;
   private scheduled = false;
@@ -46,6 +49,7 @@ export class PointWriter {
   ) {
     this.delayMs = options.flushDelayMs ?? 0;
     this.maxBatchPoints = options.maxBatchPoints ?? 50_000;
+    this.onBatch = options.onBatch;
   }
 
   /** Adds to the next batch; resolves once committed. */
@@ -97,13 +101,17 @@ export class PointWriter {
     if (this.queue.length === 0) this.queue.push(empty());
     if (batch.waiters.length === 0) return;
     this.running = true;
+    const started = process.hrtime.bigint();
+    const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
     try {
       await this.store.writeBatch(batch);
       this.stats.batches += 1;
       this.stats.points += batch.points;
+      this.onBatch?.({ points: batch.points, seconds: seconds(), ok: true });
       for (const waiter of batch.waiters) waiter.resolve();
     } catch (error) {
       this.stats.failures += 1;
+      this.onBatch?.({ points: batch.points, seconds: seconds(), ok: false });
       for (const waiter of batch.waiters) waiter.reject(error);
     } finally {
       this.running = false;

@@ -130,7 +130,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await auditRoutes(app, ctx);
 
   // intake plugin registers here (src/intake/**)
-  await app.register((await import('../intake/intake-plugin.js')).intakePlugin, { store: deps.store, hasher: deps.hasher, managementAuth: async (request, reply) => (await ctx.auth.management(request, reply), request.auth!.orgId) });
+  await app.register((await import('../intake/intake-plugin.js')).intakePlugin, { store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry, managementAuth: async (request, reply) => (await ctx.auth.management(request, reply), request.auth!.orgId) });
 
   // web UI plugin registers here (src/ui/**)
   await app.register((await import('../ui/ui-plugin.js')).uiPlugin, { store: deps.store, hasher: deps.hasher, now });

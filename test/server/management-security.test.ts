@@ -470,6 +470,12 @@ for (const dialect of DIALECTS) {
     describe('operations endpoints', () => {
       it('/healthz, /metrics by route and key operation, /api/openapi.json from the route schemas', async () => {
         assert.deepEqual((await call('GET', '/healthz')).body, { status: 'ok', store: dialect.name });
+        const now = Math.floor(Date.now() / 1000);
+        const series = JSON.stringify({ series: [{ metric: 'metrics.probe', points: [[now, 1], [now - 1, 2], [now - 2, 3]] }] });
+        const accepted = await call('POST', '/api/v1/series', { headers: { 'dd-api-key': acme.apiSecret, 'content-type': 'application/json' }, payload: series });
+        assert.equal(accepted.status, 202);
+        const refused = await call('POST', '/api/v1/series', { headers: { 'dd-api-key': 'not-a-key', 'content-type': 'application/json' }, payload: series });
+        assert.equal(refused.status, 403);
         const metrics = await call('GET', '/metrics');
         assert.equal(metrics.status, 200);
         assert.match(metrics.raw, /rekey_http_requests_total\{method="POST",route="\/api\/v2\/api_keys",status="201"\} \d+/);
@@ -477,6 +483,11 @@ for (const dialect of DIALECTS) {
         assert.match(metrics.raw, /rekey_key_operations_total\{operation="api_key.create",result="ok"\} [1-9]/);
         assert.match(metrics.raw, /rekey_key_operations_total\{operation="api_key.revoke",result="error"\} [1-9]/);
         assert.match(metrics.raw, /rekey_auth_failures_total\{reason="malformed_key"\} [1-9]/);
+        const sample = (pattern: RegExp) => Number(pattern.exec(metrics.raw)?.[1] ?? NaN);
+        assert.ok(sample(/^rekey_intake_points_total (\d+)$/m) >= 3, 'intake points counted');
+        assert.ok(sample(/^rekey_intake_batches_total\{result="ok"\} (\d+)$/m) >= 1, 'intake batches counted');
+        assert.ok(sample(/^rekey_intake_batch_commit_seconds_count (\d+)$/m) >= 1, 'intake commit time observed');
+        assert.ok(sample(/^rekey_intake_refused_total\{reason="malformed"\} (\d+)$/m) >= 1, 'intake refusals counted by reason');
         const openapi = await call('GET', '/api/openapi.json');
         assert.equal(openapi.status, 200);
         assert.equal(openapi.body.openapi, '3.0.3');
