@@ -9,6 +9,7 @@ import { rekeyError } from '../errors.js';
 import { loadDeploymentSecret } from '../keys/key-hasher.js';
 import type { Database } from './schema.js';
 import { BACKSTOP_AUTOCHECKPOINT_PAGES, startSqliteCheckpointer } from './sqlite-checkpointer.js';
+import { withStatementCache } from './sqlite-statement-cache.js';
 import type { StoreAdapter, WriteScope } from './store-adapter.js';
 
 export const SQLITE_FILE_NAME = 'rekey.db';
@@ -80,7 +81,7 @@ export function createSqliteAdapter(options: { file: string; dataDir: string }):
   // Checkpoints run on another thread (sqlite-checkpointer.ts); this is only the backstop.
   database.pragma(`wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`);
   const checkpointer = startSqliteCheckpointer({ file: options.file });
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
   let secret: Buffer | undefined;
 
   return {
