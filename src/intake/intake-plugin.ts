@@ -82,6 +82,8 @@ export interface IntakePluginOptions {
   benchSkipVerification?: { orgId: string };
   /** Where the intake's Prometheus metrics go (intake-metrics.ts); the server passes its registry. */
   metricsRegistry?: Registry;
+  /** `/api/v1/query` refuses a time range holding more stored points than this (default 2,000,000). */
+  maxQueryPoints?: number;
   /** Clock (epoch ms), for tests. */
   now?: () => number;
 }
@@ -105,6 +107,7 @@ const V2_ACCEPTED = { errors: [] as string[] };
 
 export async function intakePlugin(app: FastifyInstance, options: IntakePluginOptions): Promise<void> {
   const now = options.now ?? Date.now;
+  const maxQueryPoints = options.maxQueryPoints ?? 2_000_000;
   const limitsV1 = options.limits?.v1 ?? V1_LIMITS;
   const limitsV2 = options.limits?.v2 ?? V2_LIMITS;
   const retentionSeconds = options.retentionSeconds ?? 7 * 24 * 3600;
@@ -300,7 +303,7 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
       throw rekeyError('INVALID_QUERY', { detail: 'The "query" parameter is required, e.g. avg:system.load.1{*}' });
     }
     const parsed = parseMetricQuery(query.query);
-    const points = await pointStore.queryPoints({ orgId, metric: parsed.metric, from, to });
+    const points = await pointStore.queryPoints({ orgId, metric: parsed.metric, from, to, maxScannedPoints: maxQueryPoints });
     return reply.send({
       status: 'ok',
       res_type: 'time_series',

@@ -11,6 +11,7 @@
  * process's one-writer queue.
  */
 import { sql } from 'kysely';
+import { rekeyError } from '../errors.js';
 import type { SharedTables } from '../store/store.js';
 import { timeOrderedId } from '../store/time-ordered-id.js';
 import { decodeChunk, encodeChunk, normalisePoints, type ChunkPoint, type ChunkSeries } from './point-chunk.js';
@@ -119,15 +120,22 @@ export class KyselyPointStore implements PointStore {
   }
 
   async queryPoints(query: PointQuery): Promise<StoredPoint[]> {
-    const rows = await this.tables.db
+    const inRange = this.tables.db
       .selectFrom('metric_chunks')
-      .select(['points'])
       .where('org_id', '=', query.orgId)
       .where('metric', '=', query.metric)
       .where('ts_max', '>=', query.from)
-      .where('ts_min', '<=', query.to)
-      .orderBy('id')
-      .execute();
+      .where('ts_min', '<=', query.to);
+    if (query.maxScannedPoints !== undefined) {
+      const counted = await inRange.select((eb) => eb.fn.sum<number | string | null>('n_points').as('n')).executeTakeFirst();
+      const stored = Number(counted?.n ?? 0);
+      if (stored > query.maxScannedPoints) {
+        throw rekeyError('INVALID_QUERY', {
+          detail: `Answering means reading ${stored} stored points of ${query.metric}, more than the ${query.maxScannedPoints} one query may read; narrow "from" and "to"`,
+        });
+      }
+    }
+    const rows = await inRange.select(['points']).orderBy('id').execute();
     // Oldest chunk first, so a later write of the same (host, tags, ts) replaces the earlier.
     const latest = new Map<string, StoredPoint>();
     for (const row of rows as Array<{ points: Uint8Array }>) {

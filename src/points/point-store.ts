@@ -71,8 +71,13 @@ export interface PointQuery {
   from: number;
   /** Inclusive, epoch seconds. */
   to: number;
-  /** At most this many rows (a guard for huge ranges). */
+  /** At most this many points returned. */
   limit?: number;
+  /**
+   * Refuse (400 INVALID_QUERY) a query whose time range holds more stored points than this,
+   * before reading them: a guard against a range that would fill the server's memory.
+   */
+  maxScannedPoints?: number;
 }
 
 export interface HostQuery {

@@ -57,6 +57,27 @@ for (const dialect of DIALECTS) {
       assert.equal(await points.deleteOlderThan(now - 3600), 0);
     });
 
+    it('refuses a query whose range holds more stored points than allowed, before reading them (store and HTTP)', async () => {
+      await points.writeBatch({ series: [{ ...point({ metric: 'big' }), points: [[now - 3, 1], [now - 2, 2], [now - 1, 3]] }], hosts: [], checkRuns: [] });
+      assert.equal((await points.queryPoints({ orgId: f.orgId, metric: 'big', from: now - 10, to: now, maxScannedPoints: 3 })).length, 3);
+      await assert.rejects(points.queryPoints({ orgId: f.orgId, metric: 'big', from: now - 10, to: now, maxScannedPoints: 2 }), /reading 3 stored points of big.*narrow/);
+      const g = await createIntakeFixture(dialect, { maxQueryPoints: 2 });
+      try {
+        for (const points of [[[now - 3, 1], [now - 2, 2]], [[now - 1, 3]]]) {
+          const payload = JSON.stringify({ series: [{ metric: 'big', points }] });
+          assert.equal((await g.app.inject({ method: 'POST', url: '/api/v1/series', headers: { 'dd-api-key': g.apiKey, 'content-type': 'application/json' }, payload })).statusCode, 202);
+        }
+        const headers = { 'dd-api-key': g.apiKey, 'dd-application-key': g.appKey };
+        const refused = await g.app.inject({ method: 'GET', url: `/api/v1/query?from=${now - 10}&to=${now}&query=avg:big{*}`, headers });
+        assert.equal(refused.statusCode, 400);
+        assert.match(refused.json().errors[0], /narrow "from" and "to"/);
+        const narrow = await g.app.inject({ method: 'GET', url: `/api/v1/query?from=${now - 1}&to=${now}&query=avg:big{*}`, headers });
+        assert.equal(narrow.statusCode, 200, narrow.body);
+      } finally {
+        await g.close();
+      }
+    });
+
     it('keeps the earliest first-seen and latest last-seen per host', async () => {
       await points.writeBatch({ series: [], checkRuns: [], hosts: [
         { orgId: f.orgId, host: 'hx', firstSeen: 2000, lastSeen: 3000, agentVersion: null, metadata: null },
