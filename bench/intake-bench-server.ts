@@ -4,6 +4,7 @@
  *
  *   node --import tsx bench/intake-bench-server.ts intake        # intake plugin, key verified
  *   node --import tsx bench/intake-bench-server.ts intake-noauth # same, verification skipped (bench-only option)
+ *   node --import tsx bench/intake-bench-server.ts intake-nostore # same as intake, points discarded (the ceiling storage leaves)
  *   node --import tsx bench/intake-bench-server.ts bare          # node:http that only parses the JSON
  *
  * The API key comes from env REKEY_BENCH_API_KEY (created in a fresh SQLite store here).
@@ -20,10 +21,25 @@ import { sql } from 'kysely';
 import { intakePlugin } from '../src/intake/intake-plugin.js';
 import { last4 } from '../src/keys/key-format.js';
 import { KyselyPointStore } from '../src/points/kysely-point-store.js';
+import type { PointStore } from '../src/points/point-store.js';
 import { createKeyHasher } from '../src/keys/key-hasher.js';
 import { CLI_ACTOR, SQLITE } from '../test/support/dialects.js';
 
 const mode = process.argv[2];
+
+/** Accepts every write and keeps nothing: the intake's own cost without storage's. */
+const discardingPointStore: PointStore = {
+  async writeBatch() {},
+  async queryPoints() {
+    return [];
+  },
+  async listHosts() {
+    return { hosts: [], totalMatching: 0 };
+  },
+  async deleteOlderThan() {
+    return 0;
+  },
+};
 
 if (mode === 'bare') {
   let points = 0;
@@ -45,7 +61,7 @@ if (mode === 'bare') {
     process.stdout.write(`${JSON.stringify({ pointsParsed: points })}\n`);
     process.exit(0);
   });
-} else if (mode === 'intake' || mode === 'intake-noauth') {
+} else if (mode === 'intake' || mode === 'intake-noauth' || mode === 'intake-nostore') {
   const key = process.env.REKEY_BENCH_API_KEY;
   if (!key) throw new Error('set REKEY_BENCH_API_KEY');
   const db = await SQLITE.createStore();
@@ -56,6 +72,7 @@ if (mode === 'bare') {
   await app.register(intakePlugin, {
     store: db.store,
     hasher,
+    ...(mode === 'intake-nostore' ? { pointStore: discardingPointStore } : {}),
     ...(mode === 'intake-noauth' ? { benchSkipVerification: { orgId: org.id } } : {}),
     ...(process.env.REKEY_BENCH_USAGE_MS ? { usageFlushIntervalMs: Number(process.env.REKEY_BENCH_USAGE_MS) } : {}),
   });
@@ -76,6 +93,6 @@ if (mode === 'bare') {
     })();
   });
 } else {
-  process.stderr.write('usage: intake-bench-server.ts intake|intake-noauth|bare\n');
+  process.stderr.write('usage: intake-bench-server.ts intake|intake-noauth|intake-nostore|bare\n');
   process.exit(2);
 }

@@ -15,7 +15,7 @@ export interface BenchServer {
   stop(): Promise<Record<string, number>>;
 }
 
-export function startBenchServer(mode: 'intake' | 'intake-noauth' | 'bare', env: NodeJS.ProcessEnv): Promise<BenchServer> {
+export function startBenchServer(mode: 'intake' | 'intake-noauth' | 'intake-nostore' | 'bare', env: NodeJS.ProcessEnv): Promise<BenchServer> {
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', `${benchDir}intake-bench-server.ts`, mode], {
     cwd: fileURLToPath(new URL('..', import.meta.url)),
     env,

@@ -3,6 +3,8 @@
  * (SQLite, committed before each 202), against a bare `node:http` server that only parses
  * the same JSON — measured in the same run, each server in its own process, loaded by
  * autocannon from this process, both loaded at the same time in each round. Goal: intake ≥ 70% of the bare server.
+ * Then the same rounds with the intake's storage switched off (`intake-nostore`): the ratio
+ * it reaches is the ceiling that everything but storage leaves (how far storage is the cost).
  *
  * Usage: node --import tsx bench/intake-throughput.ts [--seconds 5] [--rounds 3] [--connections 20]
  * Writes bench/results/intake-throughput.json.
@@ -22,7 +24,7 @@ const env = { ...process.env, REKEY_BENCH_API_KEY: apiKey };
 const bodies = hundredPointBodies(2000);
 const headers = { 'content-type': 'application/json', 'dd-api-key': apiKey };
 
-const runs: Array<{ variant: 'intake' | 'bare'; result: LoadResult }> = [];
+const runs: Array<{ variant: 'intake' | 'bare' | 'intake-nostore' | 'bare-vs-nostore'; result: LoadResult }> = [];
 const intake = await startBenchServer('intake', env);
 const bare = await startBenchServer('bare', env);
 let stored: Record<string, number> = {};
@@ -39,6 +41,19 @@ try {
   }
 } finally {
   stored = await intake.stop();
+}
+const withoutStorage = await startBenchServer('intake-nostore', env);
+try {
+  await load({ url: `${withoutStorage.url}/api/v2/series`, headers, bodies, connections, seconds: 2 });
+  for (let round = 0; round < rounds; round++) {
+    const [nostoreRun, bareRun] = await Promise.all([
+      load({ url: `${withoutStorage.url}/api/v2/series`, headers, bodies, connections, seconds }),
+      load({ url: `${bare.url}/api/v2/series`, headers, bodies, connections, seconds }),
+    ]);
+    runs.push({ variant: 'intake-nostore', result: nostoreRun }, { variant: 'bare-vs-nostore', result: bareRun });
+  }
+} finally {
+  await withoutStorage.stop();
   await bare.stop();
 }
 
@@ -49,6 +64,7 @@ const mean = (variant: string) => {
 const intakePps = mean('intake');
 const barePps = mean('bare');
 const ratio = intakePps / barePps;
+const ceiling = mean('intake-nostore') / mean('bare-vs-nostore');
 writeResult('intake-throughput', {
   benchmark: 'intake-throughput',
   at: new Date().toISOString(),
@@ -56,6 +72,7 @@ writeResult('intake-throughput', {
   intake_points_per_second: Math.round(intakePps),
   bare_parse_points_per_second: Math.round(barePps),
   ratio_intake_to_bare: Number(ratio.toFixed(4)),
+  ratio_intake_without_storage_to_bare: Number(ceiling.toFixed(4)),
   goal: 'ratio ≥ 0.70',
   goal_met: ratio >= 0.7,
   distinct_points_in_database_after_run: stored.pointsStored ?? null,
