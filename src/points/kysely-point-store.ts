@@ -1,11 +1,11 @@
 /**
  * The PointStore over Kysely, one implementation for SQLite and PostgreSQL.
  *
- * Points: one row per series per batch (`metric_chunks`, format in point-chunk.ts). Writing is
- * a plain insert — no per-point index entry, no upsert — which is what lets the intake store
- * points nearly as fast as it parses them. De-duplication happens when reading: chunks are
- * read in write order (their UUIDv7 ids) and the last value per (host, tags, ts) wins, so a
- * payload sent twice counts once. Hosts and check runs keep their upserts (one row each).
+ * Points: one row per metric per batch (`metric_chunks`, format in point-chunk.ts). Writing is
+ * a plain insert — no per-point index entry, no upsert — so a batch of a fleet's payloads
+ * costs a few rows. De-duplication happens when reading: chunks are read in write order (their
+ * increasing integer ids) and the last value per (host, tags, ts) wins, so a payload sent
+ * twice counts once. Hosts and check runs keep their upserts (one row each).
  *
  * Writes go through the store's write path (`SharedTables.write`), which on SQLite is the
  * process's one-writer queue.
@@ -13,11 +13,10 @@
 import { sql } from 'kysely';
 import { rekeyError } from '../errors.js';
 import type { SharedTables } from '../store/store.js';
-import { timeOrderedId } from '../store/time-ordered-id.js';
 import { decodeChunk, encodeChunk, normalisePoints, type ChunkPoint, type ChunkSeries } from './point-chunk.js';
 import type { HostQuery, HostSighting, PointBatch, PointQuery, PointStore, StoredHost, StoredPoint, StoredSeries } from './point-store.js';
 
-/** Rows per INSERT: 7 parameters each, under SQLite's 32,766 and PostgreSQL's 65,535. */
+/** Rows per INSERT: 6 parameters each, under SQLite's 32,766 and PostgreSQL's 65,535. */
 const CHUNK = 1000;
 
 /** Keeps the last of each key: one statement may not upsert the same row twice (PostgreSQL). */
@@ -61,7 +60,7 @@ function chunkRows(series: readonly StoredSeries[]) {
       count += sorted.length;
       chunk.push({ host: latest.host, tags: latest.tags, type: latest.type, interval: latest.interval, points: sorted });
     }
-    rows.push({ id: timeOrderedId(), org_id: metric.orgId, metric: metric.metric, ts_min: tsMin, ts_max: tsMax, n_points: count, points: encodeChunk(chunk) });
+    rows.push({ org_id: metric.orgId, metric: metric.metric, ts_min: tsMin, ts_max: tsMax, n_points: count, points: encodeChunk(chunk) });
   }
   return rows;
 }
@@ -189,10 +188,10 @@ export class KyselyPointStore implements PointStore {
         .where('ts_min', '<', cutoffSeconds)
         .execute();
       let deleted = 0;
-      const whole: string[] = [];
+      const whole: Array<string | number> = [];
       for (const row of old as Array<Record<string, unknown>>) {
         if (Number(row.ts_max) < cutoffSeconds) {
-          whole.push(row.id as string);
+          whole.push(row.id as string | number);
           deleted += Number(row.n_points);
           continue;
         }
@@ -209,7 +208,7 @@ export class KyselyPointStore implements PointStore {
         await trx
           .updateTable('metric_chunks')
           .set({ ts_min: tsMin, n_points: keptPoints, points: encodeChunk(kept) })
-          .where('id', '=', row.id as string)
+          .where('id', '=', row.id as string | number)
           .execute();
       }
       for (let i = 0; i < whole.length; i += CHUNK) {

@@ -1,6 +1,5 @@
 import type { Kysely } from 'kysely';
 import { encodeChunk, normalisePoints, type ChunkSeries } from '../../points/point-chunk.js';
-import { timeOrderedId } from '../time-ordered-id.js';
 import type { Migration } from './migration.js';
 
 /**
@@ -8,7 +7,9 @@ import type { Migration } from './migration.js';
  * (`metric_chunks`; src/points/point-chunk.ts says why and gives the format). Existing points
  * are carried over, one chunk per (org, metric), then the old table is dropped.
  *
- *   id             UUIDv7: orders chunks by write, so the newest value wins per (host, tags, ts)
+ *   id             the database's own increasing integer (SQLite rowid, PostgreSQL bigserial):
+ *                  orders chunks by write, so the newest value wins per (host, tags, ts); an
+ *                  integer key is one cheap B-tree, where a UUID would add an index per row
  *   ts_min/ts_max  the chunk's time range (epoch seconds), for range queries and retention
  */
 export const pointChunksMigration: Migration = {
@@ -16,7 +17,7 @@ export const pointChunksMigration: Migration = {
   async up(db: Kysely<any>, dialect: 'sqlite' | 'postgres'): Promise<void> {
     await db.schema
       .createTable('metric_chunks')
-      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('id', dialect === 'sqlite' ? 'integer' : 'bigserial', (c) => c.primaryKey())
       .addColumn('org_id', 'text', (c) => c.notNull())
       .addColumn('metric', 'text', (c) => c.notNull())
       .addColumn('ts_min', 'bigint', (c) => c.notNull())
@@ -58,7 +59,6 @@ export const pointChunksMigration: Migration = {
       await db
         .insertInto('metric_chunks')
         .values({
-          id: timeOrderedId(),
           org_id: first.org_id,
           metric: first.metric,
           ts_min: Math.min(...times),
