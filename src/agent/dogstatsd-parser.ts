@@ -13,19 +13,23 @@
 
 export type DogStatsDType = 'g' | 'c' | 's' | 'h' | 'd' | 'ms';
 
-export interface DogStatsDSample {
+/** Everything a line says but its value: the same for every line of one metric context. */
+export interface DogStatsDShape {
   readonly name: string;
   readonly type: DogStatsDType;
-  /** Numeric values (one per `:`-separated value); empty for sets. */
-  readonly values: number[];
-  /** The raw member for sets. */
-  readonly setValue: string;
   /** 0 < sampleRate ≤ 1. */
   readonly sampleRate: number;
   /** Tags as sent, in order; `[]` when none. */
   readonly tags: string[];
   /** The tag field as sent (without `#`), `''` when none: a cheap cache key for the aggregator. */
   readonly rawTags: string;
+}
+
+export interface DogStatsDSample extends DogStatsDShape {
+  /** Numeric values (one per `:`-separated value); empty for sets. */
+  readonly values: number[];
+  /** The raw member for sets. */
+  readonly setValue: string;
 }
 
 export type ParsedLine =
@@ -83,11 +87,18 @@ export function parseDogStatsDLine(line: string): ParsedLine {
     fieldStart = fieldEnd + 1;
   }
 
-  if (type === 's') {
-    if (rawValue.length === 0) return malformed('empty set member');
-    return { kind: 'sample', sample: { name, type, values: [], setValue: rawValue, sampleRate, tags, rawTags } };
-  }
+  const values = parseDogStatsDValues(rawValue, type as DogStatsDType);
+  if (typeof values === 'string') return malformed(values);
+  return { kind: 'sample', sample: { name, type: type as DogStatsDType, values, setValue: type === 's' ? rawValue : '', sampleRate, tags, rawTags } };
+}
 
+/**
+ * The value part of a line (between `name:` and `|type`): numbers for every type but sets
+ * (`[]`: the member is the raw text), or the reason it is malformed. Shared by
+ * parseDogStatsDLine and the server's per-shape fast path, so both accept the same values.
+ */
+export function parseDogStatsDValues(rawValue: string, type: DogStatsDType): number[] | string {
+  if (type === 's') return rawValue.length === 0 ? 'empty set member' : [];
   const values: number[] = [];
   let partStart = 0;
   for (;;) {
@@ -95,15 +106,15 @@ export function parseDogStatsDLine(line: string): ParsedLine {
     if (partEnd < 0) partEnd = rawValue.length;
     const part = partStart === 0 && partEnd === rawValue.length ? rawValue : rawValue.slice(partStart, partEnd);
     // Number('') is 0 and Number(' 1') is 1: reject both explicitly.
-    if (part.length === 0 || isSpace(part.charCodeAt(0)) || isSpace(part.charCodeAt(part.length - 1))) return malformed('empty or padded value');
+    if (part.length === 0 || isSpace(part.charCodeAt(0)) || isSpace(part.charCodeAt(part.length - 1))) return 'empty or padded value';
     const value = Number(part);
-    if (!Number.isFinite(value)) return malformed('value is not a finite number');
+    if (!Number.isFinite(value)) return 'value is not a finite number';
     values.push(value);
     if (partEnd === rawValue.length) break;
     partStart = partEnd + 1;
   }
-  if (type === 'g' && values.length !== 1) return malformed('a gauge takes one value');
-  return { kind: 'sample', sample: { name, type: type as DogStatsDType, values, setValue: '', sampleRate, tags, rawTags } };
+  if (type === 'g' && values.length !== 1) return 'a gauge takes one value';
+  return values;
 }
 
 /** What String.prototype.trim removes at the ends that matters here (ASCII and NBSP/BOM). */

@@ -2,14 +2,16 @@
  * The DogStatsD UDP listener. Bound to 127.0.0.1 unless `dogstatsd_non_local_traffic` is
  * set (then 0.0.0.0), like the Datadog Agent.
  *
- * Per packet it only parses and aggregates in memory: no I/O, no allocation beyond the
- * parsed lines, because at 20,000 packets/s any per-packet await would drop packets.
+ * Per packet it only parses and aggregates in memory: no I/O and no await, because at 20,000
+ * packets/s any per-packet await would drop packets. A line's name, type and tags are parsed
+ * once per distinct line shape (DogStatsDShapes); per packet only the value is.
  * The kernel receive buffer is raised (`recvBufferSize`) so bursts survive a GC pause; the
  * kernel caps it at net.core.rmem_max.
  */
 import dgram from 'node:dgram';
 import type { DogStatsDAggregator } from './dogstatsd-aggregator.js';
-import { parseDogStatsDLine } from './dogstatsd-parser.js';
+import { parseDogStatsDLine, parseDogStatsDValues, type ParsedLine } from './dogstatsd-parser.js';
+import { DogStatsDShapes } from './dogstatsd-shapes.js';
 
 export interface DogStatsDCounters {
   packets: number;
@@ -25,8 +27,11 @@ export class DogStatsDServer {
   readonly counters: DogStatsDCounters = { packets: 0, metrics: 0, malformed: 0, skipped: 0 };
   private socket: dgram.Socket | null = null;
   private lastMalformed: string | null = null;
+  private readonly shapes: DogStatsDShapes;
 
-  constructor(private readonly aggregator: DogStatsDAggregator) {}
+  constructor(private readonly aggregator: DogStatsDAggregator) {
+    this.shapes = new DogStatsDShapes((shape) => aggregator.contextKey(shape));
+  }
 
   /** Binds and resolves with the bound port (useful with port 0 in tests). */
   listen(port: number, nonLocal: boolean, recvBufferSize = DEFAULT_RECV_BUFFER_BYTES): Promise<number> {
@@ -44,10 +49,9 @@ export class DogStatsDServer {
     });
   }
 
-  /** Parses one datagram; never throws (malformed lines are counted). */
-  handle(message: Buffer): void {
+  /** Parses one datagram received at `now`; never throws (malformed lines are counted). */
+  handle(message: Buffer, now = Date.now()): void {
     this.counters.packets++;
-    const now = Date.now();
     const text = message.toString('utf8');
     let start = 0;
     while (start <= text.length) {
@@ -56,17 +60,41 @@ export class DogStatsDServer {
       const line = text.slice(start, end);
       start = end + 1;
       if (line.length === 0) continue;
-      const parsed = parseDogStatsDLine(line);
-      if (parsed.kind === 'sample') {
-        this.counters.metrics++;
-        this.aggregator.add(parsed.sample, now);
-      } else if (parsed.kind === 'malformed') {
-        this.counters.malformed++;
-        this.lastMalformed = parsed.reason;
-      } else {
-        this.counters.skipped++;
-      }
+      this.handleLine(line, now);
     }
+  }
+
+  private handleLine(line: string, now: number): void {
+    const colon = line.indexOf(':');
+    const bar = colon > 0 ? line.indexOf('|', colon + 1) : -1;
+    const shape = bar > 0 ? this.shapes.get(line, colon, bar) : null;
+    if (shape === null) {
+      // Not `name:value|…`: an event, a service check or a malformed line.
+      this.count(parseDogStatsDLine(line), now);
+      return;
+    }
+    if (typeof shape === 'string') return this.malformed(shape);
+    const rawValue = line.slice(colon + 1, bar);
+    const values = parseDogStatsDValues(rawValue, shape.type);
+    if (typeof values === 'string') return this.malformed(values);
+    this.counters.metrics++;
+    this.aggregator.addValues(shape.key, shape, values, shape.type === 's' ? rawValue : '', now);
+  }
+
+  private count(parsed: ParsedLine, now: number): void {
+    if (parsed.kind === 'sample') {
+      this.counters.metrics++;
+      this.aggregator.add(parsed.sample, now);
+    } else if (parsed.kind === 'malformed') {
+      this.malformed(parsed.reason);
+    } else {
+      this.counters.skipped++;
+    }
+  }
+
+  private malformed(reason: string): void {
+    this.counters.malformed++;
+    this.lastMalformed = reason;
   }
 
   get lastMalformedReason(): string | null {
