@@ -9,8 +9,13 @@
  * CPU comes from /proc/<pid>/stat (utime + stime), RSS from /proc/<pid>/status (VmRSS).
  * The intake is an in-process recorder (test/agent/support/recording-intake.ts).
  *
- * The agent runs with the V8 flags of the installed service (`--max-semi-space-size=2`);
- * AGENT_BENCH_NODE_FLAGS='' measures plain `node dist/agent/main.js`.
+ * The agent runs with its Node flags (src/agent/node-flags.ts: the bin's shebang and the
+ * installed services use the same); AGENT_BENCH_NODE_FLAGS='' measures plain
+ * `node dist/agent/main.js`, AGENT_BENCH_NODE_FLAGS='--max-opt=1' any other set.
+ *
+ * The load lasts 40 s by default: DogStatsD buckets are held until the flush after they close
+ * (every 15 s), so memory under load only reaches its plateau after two or three flushes; a
+ * 20 s window missed ~4 MB of it.
  *
  * Usage: node --import tsx bench/agent-resources.ts   (env AGENT_BENCH_IDLE_S, AGENT_BENCH_LOAD_S, AGENT_BENCH_RATE, AGENT_BENCH_NODE_FLAGS)
  * Writes bench/results/agent-resources.json.
@@ -24,12 +29,12 @@ import { RecordingIntake, waitFor } from '../test/agent/support/recording-intake
 import { removeDir, startAgent, stopAgent, tempDir, writeYamlConfig } from '../test/agent/support/agent-process.js';
 import { repoRoot } from '../test/support/processes.js';
 import { writeBenchResult } from './support/bench-result.js';
-import { AGENT_NODE_FLAGS } from '../src/agent/install-service.js';
+import { AGENT_NODE_FLAGS } from '../src/agent/node-flags.js';
 
 /** V8 flags as the installed service uses them (src/agent/install-service.ts); '' for plain node. */
 const NODE_FLAGS = (process.env.AGENT_BENCH_NODE_FLAGS ?? AGENT_NODE_FLAGS.join(' ')).split(' ').filter((f) => f !== '');
 const IDLE_S = Number(process.env.AGENT_BENCH_IDLE_S ?? 30);
-const LOAD_S = Number(process.env.AGENT_BENCH_LOAD_S ?? 20);
+const LOAD_S = Number(process.env.AGENT_BENCH_LOAD_S ?? 40);
 const RATE = Number(process.env.AGENT_BENCH_RATE ?? 20_000);
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

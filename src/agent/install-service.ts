@@ -8,6 +8,7 @@ import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rekeyError } from '../errors.js';
+import { AGENT_NODE_FLAGS } from './node-flags.js';
 
 export interface InstallServiceOptions {
   prefix: string;
@@ -26,14 +27,12 @@ export interface InstalledFile {
 
 const packagingDir = fileURLToPath(new URL('../../packaging/', import.meta.url));
 
-/** V8 flags the installed service runs the agent with. */
-export const AGENT_NODE_FLAGS = ['--max-semi-space-size=2'];
-
-/** `/usr/bin/node --max-semi-space-size=2 /usr/lib/node_modules/rekey/dist/agent/main.js`, shell-quoted. */
+/**
+ * `/usr/bin/node --max-semi-space-size=2 … /usr/lib/node_modules/rekey/dist/agent/main.js`,
+ * shell-quoted: the agent's Node flags (node-flags.ts), as the bin's shebang has them.
+ */
 export function agentCommandLine(): string {
   const main = fileURLToPath(new URL(`./main.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url));
-  // A 2 MB young generation (V8's default grows to 16 MB per semi-space under DogStatsD load)
-  // keeps the agent under its 60 MB RSS budget; measured in bench/agent-resources.ts.
   const argv = [process.execPath, ...AGENT_NODE_FLAGS];
   // Running from source (tsx): the service must load tsx too, by absolute path.
   if (main.endsWith('.ts')) argv.push('--import', import.meta.resolve('tsx'));

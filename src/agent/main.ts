@@ -1,7 +1,12 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2 --optimize-for-size --max-opt=1
 /**
  * `rekey-agent`: collects host metrics, runs a DogStatsD listener and ships to the intake
  * with the API key from a Datadog config file.
+ *
+ * The shebang carries the agent's Node flags (node-flags.ts, which says why each one), so the
+ * bin runs the way the installed services do. `env -S` needs GNU coreutils ≥ 8.30, macOS or
+ * FreeBSD; npm's Windows shims read it too. BusyBox's env (Alpine) has no `-S`: there, run
+ * `node <the flags> …/dist/agent/main.js` (docs/operations.md).
  */
 import { Command } from 'commander';
 import { runCli } from '../cli/run-cli.js';
