@@ -196,8 +196,8 @@ console.log(`load average at end: ${loadavg().map((l) => l.toFixed(1)).join(' ')
 if (goal !== undefined) console.log(`goal p99 ≤ 5 ms on SQLite: create ${goal.create_met ? 'met' : 'NOT met'}, revoke ${goal.revoke_met ? 'met' : 'NOT met'}`);
 
 const figures: BenchFigure[] = [
-  { name: 'bare node:http + fetch p99 (machine floor)', value: bare.latency.p99_ms, unit: 'ms' },
-  { name: 'bare node:http + fetch CPU per request (machine floor)', value: bare.cpu_ms_per_op, unit: 'ms' },
+  { name: 'bare node:http server + node:http client p99 (machine floor)', value: bare.latency.p99_ms, unit: 'ms' },
+  { name: 'bare node:http server + node:http client CPU per request (machine floor)', value: bare.cpu_ms_per_op, unit: 'ms' },
 ];
 for (const r of results) {
   const goalFor = (op: 'create' | 'revoke') => (r.dialect === 'sqlite' ? { goal: '≤ 5 ms p99', met: r[op].p99_ms <= 5 } : {});
