@@ -11,7 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { generateKey } from '../src/keys/key-format.js';
-import { hundredPointBodies, load, startBenchServer, writeResult, type LoadResult } from './intake-bench-support.js';
+import { hundredPointBodies, load, startBenchServer, writeResult, type BenchServer, type LoadResult } from './intake-bench-support.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '20' } } });
 const seconds = Number(values.seconds);
@@ -24,36 +24,39 @@ const env = { ...process.env, REKEY_BENCH_API_KEY: apiKey };
 const bodies = hundredPointBodies(2000);
 const headers = { 'content-type': 'application/json', 'dd-api-key': apiKey };
 
-const runs: Array<{ variant: 'intake' | 'bare' | 'intake-nostore' | 'bare-vs-nostore'; result: LoadResult }> = [];
-const intake = await startBenchServer('intake', env);
+type Variant = 'intake' | 'bare' | 'intake-nostore' | 'bare-vs-nostore';
+const runs: Array<{ variant: Variant; result: LoadResult }> = [];
+const series = (server: BenchServer) => `${server.url}/api/v2/series`;
+
+/** Warms `server` up, then loads it and `baseline` at the same time in each round, so the machine's other load weighs on both alike. */
+async function measureRounds(server: BenchServer, baseline: BenchServer, variants: [Variant, Variant]): Promise<void> {
+  await load({ url: series(server), headers, bodies, connections, seconds: 2 });
+  for (let round = 0; round < rounds; round++) {
+    const [serverRun, baselineRun] = await Promise.all([
+      load({ url: series(server), headers, bodies, connections, seconds }),
+      load({ url: series(baseline), headers, bodies, connections, seconds }),
+    ]);
+    runs.push({ variant: variants[0], result: serverRun }, { variant: variants[1], result: baselineRun });
+  }
+}
+
 const bare = await startBenchServer('bare', env);
+await load({ url: series(bare), headers, bodies, connections, seconds: 2 });
 let stored: Record<string, number> = {};
 try {
-  await load({ url: `${intake.url}/api/v2/series`, headers, bodies, connections, seconds: 2 });
-  await load({ url: `${bare.url}/api/v2/series`, headers, bodies, connections, seconds: 2 });
-  for (let round = 0; round < rounds; round++) {
-    // Both under load at the same time, so the machine's other load weighs on both alike.
-    const [intakeRun, bareRun] = await Promise.all([
-      load({ url: `${intake.url}/api/v2/series`, headers, bodies, connections, seconds }),
-      load({ url: `${bare.url}/api/v2/series`, headers, bodies, connections, seconds }),
-    ]);
-    runs.push({ variant: 'intake', result: intakeRun }, { variant: 'bare', result: bareRun });
+  const intake = await startBenchServer('intake', env);
+  try {
+    await measureRounds(intake, bare, ['intake', 'bare']);
+  } finally {
+    stored = await intake.stop();
+  }
+  const withoutStorage = await startBenchServer('intake-nostore', env);
+  try {
+    await measureRounds(withoutStorage, bare, ['intake-nostore', 'bare-vs-nostore']);
+  } finally {
+    await withoutStorage.stop();
   }
 } finally {
-  stored = await intake.stop();
-}
-const withoutStorage = await startBenchServer('intake-nostore', env);
-try {
-  await load({ url: `${withoutStorage.url}/api/v2/series`, headers, bodies, connections, seconds: 2 });
-  for (let round = 0; round < rounds; round++) {
-    const [nostoreRun, bareRun] = await Promise.all([
-      load({ url: `${withoutStorage.url}/api/v2/series`, headers, bodies, connections, seconds }),
-      load({ url: `${bare.url}/api/v2/series`, headers, bodies, connections, seconds }),
-    ]);
-    runs.push({ variant: 'intake-nostore', result: nostoreRun }, { variant: 'bare-vs-nostore', result: bareRun });
-  }
-} finally {
-  await withoutStorage.stop();
   await bare.stop();
 }
 
