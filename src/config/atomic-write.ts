@@ -30,7 +30,8 @@ export async function writeFileAtomic(file: string, data: Buffer, options: Write
   const uid = options.uid ?? existing?.uid;
   const gid = options.gid ?? existing?.gid;
   const dir = dirname(file);
-  const temp = join(dir, `.${basename(file)}.rekey-tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await removeStaleTempFiles(dir, basename(file));
+  const temp = join(dir, `${tempPrefix(basename(file))}${process.pid}-${randomBytes(4).toString('hex')}`);
   // 'wx': never follow or reuse an existing path; the mode is set at creation so the secret
   // is never readable by others, even for a moment.
   const handle = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode & 0o700);
@@ -57,6 +58,34 @@ export async function writeFileAtomic(file: string, data: Buffer, options: Write
     throw error;
   }
   await syncDirectory(dir);
+}
+
+const tempPrefix = (name: string) => `.${name}.rekey-tmp-`;
+
+/**
+ * Deletes the temp files of earlier writes of this file whose writer is gone (killed mid-write:
+ * the only way one is left). A temp file may hold a new key, so none should linger; one whose
+ * process still runs belongs to a write in progress and is left alone.
+ */
+async function removeStaleTempFiles(dir: string, name: string): Promise<void> {
+  const prefix = tempPrefix(name);
+  const entries = await fs.readdir(dir).catch(() => [] as string[]);
+  for (const entry of entries) {
+    if (!entry.startsWith(prefix)) continue;
+    const pid = Number(/^(\d+)-[0-9a-f]+$/.exec(entry.slice(prefix.length))?.[1]);
+    if (!Number.isSafeInteger(pid) || pid <= 0 || isRunning(pid)) continue;
+    await fs.unlink(join(dir, entry)).catch(() => undefined);
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else — still running.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** fsync of a directory makes a rename in it durable; Windows cannot open directories, skip. */
