@@ -55,7 +55,7 @@ label { display:block; font-weight:600; margin:.6rem 0 .25rem; }
 .badge.expiring { background:var(--warn-bg); border-color:var(--warn-line); }
 details.rename summary { cursor:pointer; color:var(--accent); font-size:.85rem; }
 details.rename form { display:flex; gap:.4rem; margin-top:.3rem; }
-.chart { width:100%; min-height:260px; }
+.chart { width:100%; min-height:260px; overflow:hidden; } /* a chart drawn for a wider window never widens the page before its resize handler runs */
 .login { max-width: 24rem; margin: 3rem auto; }
 dl.facts { display:grid; grid-template-columns: max-content 1fr; gap:.3rem 1rem; margin:0; }
 dl.facts dt { color:var(--muted); }
