@@ -49,6 +49,7 @@ for (const open of [rawSqlite, rawPostgres]) {
           row('o1', 'cpu', 'web-1', ['env:dev', 'role:x'], 1000, 1e300),
           row('o1', 'hits', 'web-1', [], 990, 12, 'count', 10),
           row('o2', 'cpu', 'web-1', ['env:prod'], 1000, 99),
+          row('o1', 'cpu', 'web-1', ['env:prod'], 90_000, 7), // the next UTC day: its own chunk
         ];
         await raw.db.insertInto('metric_points').values(rows).execute();
 
@@ -56,20 +57,22 @@ for (const open of [rawSqlite, rawPostgres]) {
 
         const points = new KyselyPointStore({ dialect: raw.dialect, db: raw.db, write: (fn) => raw.db.transaction().execute(fn) });
         const read = async (org: string, metric: string) =>
-          (await points.queryPoints({ orgId: org, metric, from: 0, to: 2000 }))
+          (await points.queryPoints({ orgId: org, metric, from: 0, to: 100_000 }))
             .map((p) => [p.host, p.tags.join(','), p.ts, p.value, p.type, p.interval])
             .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
         assert.deepEqual(await read('o1', 'cpu'), [
           ['web-1', 'env:dev,role:x', 1000, 1e300, 'gauge', null],
           ['web-1', 'env:prod', 1000, 0.5, 'gauge', null],
           ['web-1', 'env:prod', 1010, 0.75, 'gauge', null],
+          ['web-1', 'env:prod', 90_000, 7, 'gauge', null],
           ['web-2', '', 1005, -3, 'gauge', null],
         ]);
         assert.deepEqual(await read('o1', 'hits'), [['web-1', '', 990, 12, 'count', 10]]);
         assert.deepEqual(await read('o2', 'cpu'), [['web-1', 'env:prod', 1000, 99, 'gauge', null]]);
-        const chunks = await raw.db.selectFrom('metric_chunks').select(['org_id', 'metric', 'ts_min', 'ts_max', 'n_points']).orderBy('org_id').orderBy('metric').execute();
+        const chunks = await raw.db.selectFrom('metric_chunks').select(['org_id', 'metric', 'ts_min', 'ts_max', 'n_points']).orderBy('org_id').orderBy('metric').orderBy('ts_min').execute();
         assert.deepEqual(chunks.map((c) => [c.org_id, c.metric, Number(c.ts_min), Number(c.ts_max), Number(c.n_points)]), [
           ['o1', 'cpu', 1000, 1010, 4],
+          ['o1', 'cpu', 90_000, 90_000, 1],
           ['o1', 'hits', 990, 990, 1],
           ['o2', 'cpu', 1000, 1000, 1],
         ]);

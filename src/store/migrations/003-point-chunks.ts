@@ -5,7 +5,7 @@ import type { Migration } from './migration.js';
 /**
  * Points move from one row each (`metric_points`) to one row per metric per write batch
  * (`metric_chunks`; src/points/point-chunk.ts says why and gives the format). Existing points
- * are carried over, one chunk per (org, metric), then the old table is dropped.
+ * are carried over, one chunk per (org, metric, day), then the old table is dropped.
  *
  *   id             the database's own increasing integer (SQLite rowid, PostgreSQL bigserial):
  *                  orders chunks by write, so the newest value wins per (host, tags, ts); an
@@ -38,15 +38,18 @@ export const pointChunksMigration: Migration = {
       .orderBy('org_id')
       .orderBy('metric')
       .execute()) as Row[];
-    const metrics = new Map<string, Map<string, Row[]>>();
+    // One chunk per (org, metric, UTC day): a query reads the days it covers, not a metric's whole history.
+    const chunks = new Map<string, Map<string, Row[]>>();
     for (const row of rows) {
-      const metricKey = `${row.org_id}\u0000${row.metric}`;
-      const series = metrics.get(metricKey) ?? new Map<string, Row[]>();
-      metrics.set(metricKey, series);
+      const chunkKey = `${row.org_id}\u0000${row.metric}\u0000${Math.floor(Number(row.ts) / 86_400)}`;
+      let series = chunks.get(chunkKey);
+      if (series === undefined) chunks.set(chunkKey, (series = new Map()));
       const seriesKey = `${row.host}\u0000${row.tags}`;
-      series.set(seriesKey, [...(series.get(seriesKey) ?? []), row]);
+      const list = series.get(seriesKey);
+      if (list === undefined) series.set(seriesKey, [row]);
+      else list.push(row);
     }
-    for (const series of metrics.values()) {
+    for (const series of chunks.values()) {
       const chunk: ChunkSeries[] = [...series.values()].map((list) => ({
         host: list[0]!.host,
         tags: JSON.parse(list[0]!.tags) as string[],
@@ -54,18 +57,18 @@ export const pointChunksMigration: Migration = {
         interval: list[0]!.interval === null ? null : Number(list[0]!.interval),
         points: normalisePoints(list.map((r) => [Number(r.ts), Number(r.value)] as const)),
       }));
-      const times = chunk.flatMap((s) => s.points.map(([ts]) => ts));
-      const first = [...series.values()][0]![0]!;
+      let tsMin = Infinity;
+      let tsMax = -Infinity;
+      let count = 0;
+      for (const { points } of chunk) {
+        tsMin = Math.min(tsMin, points[0]![0]);
+        tsMax = Math.max(tsMax, points[points.length - 1]![0]);
+        count += points.length;
+      }
+      const first = series.values().next().value![0]!;
       await db
         .insertInto('metric_chunks')
-        .values({
-          org_id: first.org_id,
-          metric: first.metric,
-          ts_min: Math.min(...times),
-          ts_max: Math.max(...times),
-          n_points: times.length,
-          points: encodeChunk(chunk),
-        })
+        .values({ org_id: first.org_id, metric: first.metric, ts_min: tsMin, ts_max: tsMax, n_points: count, points: encodeChunk(chunk) })
         .execute();
     }
     await db.schema.dropTable('metric_points').execute();
