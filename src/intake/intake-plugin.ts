@@ -152,7 +152,7 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
 
   app.addHook('onClose', async () => {
     clearInterval(sweepTimer);
-    await sightings.close();
+    await sightings.close().catch(() => {}); // a failure was reported by onError
     await writer.close();
     await usage.close();
     await verifier.close();
@@ -219,14 +219,13 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
   const store = async (caller: Caller, series: IntakeSeries[], agentVersion: string | null) => {
     const nowMs = now();
     const stored: StoredSeries[] = series.map((s) => ({ orgId: caller.orgId, metric: s.metric, host: s.host, tags: s.tags, type: s.type, interval: s.interval, points: s.points }));
-    const perHost = pointsPerHost(series);
-    for (const [host, count] of perHost) {
+    let points = 0;
+    for (const [host, count] of pointsPerHost(series)) {
+      points += count;
       if (host !== '') sightings.record({ orgId: caller.orgId, host, firstSeen: nowMs, lastSeen: nowMs, agentVersion, metadata: null });
       if (caller.key) usage.record(caller.key.id, host, count, agentVersion);
     }
     await writer.write({ series: stored });
-    let points = 0;
-    for (const s of series) points += s.points.length;
     metrics.accepted(points);
   };
 

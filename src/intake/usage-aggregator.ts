@@ -1,10 +1,12 @@
 /**
  * Aggregates key usage in memory — per (key, host): first/last seen, points, agent version —
  * and writes it with `store.recordKeyUsage` at most once per `intervalMs` (default 1 s) and on
- * close. The intake's hot path therefore never writes to the database for usage; the cost is
- * that up to one interval of usage is lost if the process dies (usage is informational).
+ * close, through the shared WriteBehind (write-behind.ts). The intake's hot path therefore
+ * never writes to the database for usage; the cost is that up to one interval of usage is
+ * lost if the process dies (usage is informational).
  */
 import type { KeyUsageDelta, Store } from '../store/store.js';
+import { WriteBehind } from './write-behind.js';
 
 export interface UsageAggregatorOptions {
   intervalMs?: number;
@@ -13,60 +15,46 @@ export interface UsageAggregatorOptions {
 }
 
 export class UsageAggregator {
-  private pending = new Map<string, KeyUsageDelta>();
-  private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> = Promise.resolve();
+  private readonly buffer: WriteBehind<KeyUsageDelta>;
   private readonly now: () => number;
-  readonly stats = { flushes: 0, failures: 0 };
 
-  constructor(
-    private readonly store: Store,
-    private readonly options: UsageAggregatorOptions = {},
-  ) {
+  constructor(store: Store, options: UsageAggregatorOptions = {}) {
     this.now = options.now ?? Date.now;
+    this.buffer = new WriteBehind<KeyUsageDelta>({
+      keyOf: (d) => `${d.keyId}\u0000${d.host}`,
+      merge: (seen, d) => {
+        if (d.firstSeen < seen.firstSeen) seen.firstSeen = d.firstSeen;
+        if (d.lastSeen > seen.lastSeen) seen.lastSeen = d.lastSeen;
+        seen.points += d.points;
+        if (d.agentVersion != null) seen.agentVersion = d.agentVersion;
+      },
+      write: (deltas) => store.recordKeyUsage(deltas),
+      ...(options.intervalMs === undefined ? {} : { intervalMs: options.intervalMs }),
+      ...(options.onError === undefined ? {} : { onError: options.onError }),
+    });
+  }
+
+  get stats(): { flushes: number; failures: number } {
+    return this.buffer.stats;
   }
 
   start(): void {
-    this.timer ??= setInterval(() => void this.flush(), this.options.intervalMs ?? 1000);
-    this.timer.unref();
+    this.buffer.start();
   }
 
   /** Notes that `keyId` was used by `host` for `points` points. Synchronous, no I/O. */
   record(keyId: string, host: string, points: number, agentVersion: string | null = null): void {
     const at = new Date(this.now());
-    const id = `${keyId}\u0000${host}`;
-    const seen = this.pending.get(id);
-    if (seen === undefined) {
-      this.pending.set(id, { keyId, host, firstSeen: at, lastSeen: at, points, agentVersion });
-    } else {
-      seen.lastSeen = at;
-      seen.points += points;
-      if (agentVersion !== null) seen.agentVersion = agentVersion;
-    }
+    this.buffer.record({ keyId, host, firstSeen: at, lastSeen: at, points, agentVersion });
   }
 
-  /** Writes what has accumulated; serialised, so batches never overlap. */
+  /** Writes what has accumulated. A failure is reported to `onError` and retried on the next flush. */
   flush(): Promise<void> {
-    this.flushing = this.flushing.then(async () => {
-      if (this.pending.size === 0) return;
-      const batch = [...this.pending.values()];
-      this.pending = new Map();
-      try {
-        await this.store.recordKeyUsage(batch);
-        this.stats.flushes += 1;
-      } catch (error) {
-        this.stats.failures += 1;
-        // Put it back (merged with anything newer) for the next attempt.
-        for (const delta of batch) this.record(delta.keyId, delta.host, delta.points, delta.agentVersion ?? null);
-        this.options.onError?.(error);
-      }
-    });
-    return this.flushing;
+    return this.buffer.flush().catch(() => {});
   }
 
+  /** Writes what is pending; never throws (usage is informational: a failure was reported). */
   async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.flush();
+    await this.buffer.close().catch(() => {});
   }
 }
