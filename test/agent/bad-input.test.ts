@@ -12,16 +12,11 @@ import fc from 'fast-check';
 import { generateKey } from '../../src/keys/key-format.js';
 import { agentCommand, run } from '../support/processes.js';
 import { removeDir, startAgent, stopAgent, tempDir, writeYamlConfig } from './support/agent-process.js';
-import { RecordingIntake, waitFor } from './support/recording-intake.js';
+import { agentTestbed } from './support/testbed.js';
+import { waitFor } from './support/recording-intake.js';
 
 test('3,000 fuzzed DogStatsD packets to a real agent: no crash, good lines still counted', { timeout: 90_000 }, async (t) => {
-  const key = generateKey('api');
-  const dir = await tempDir('rekey-agent-fuzz-');
-  const intake = await RecordingIntake.start([key]);
-  t.after(async () => {
-    await intake.close();
-    await removeDir(dir);
-  });
+  const { key, dir, intake } = await agentTestbed(t, 'rekey-agent-fuzz-');
   const config = join(dir, 'datadog.yaml');
   await writeYamlConfig(config, { apiKey: key, url: intake.url });
   const agent = await startAgent({ config, runPath: join(dir, 'run'), flushInterval: 1 });
@@ -88,13 +83,7 @@ test('status without a running agent: exit 1 and a message naming the run path',
 });
 
 test('a second agent on the same run path is refused', { timeout: 60_000 }, async (t) => {
-  const key = generateKey('api');
-  const dir = await tempDir('rekey-agent-twice-');
-  const intake = await RecordingIntake.start([key]);
-  t.after(async () => {
-    await intake.close();
-    await removeDir(dir);
-  });
+  const { key, dir, intake } = await agentTestbed(t, 'rekey-agent-twice-');
   const config = join(dir, 'datadog.yaml');
   await writeYamlConfig(config, { apiKey: key, url: intake.url });
   const agent = await startAgent({ config, runPath: join(dir, 'run') });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { generateKey } from '../../src/keys/key-format.js';
 import { removeDir, startAgent, stopAgent, tempDir, type AgentProcess } from './support/agent-process.js';
+import { agentTestbed } from './support/testbed.js';
 import { RecordingIntake, waitFor } from './support/recording-intake.js';
 
 async function sendCounts(agent: AgentProcess, metric: string, n: number): Promise<void> {
@@ -41,13 +42,7 @@ test('v6 datadog.yaml with additional_endpoints: both intakes get every point, e
 });
 
 test('v5 datadog.conf', { timeout: 60_000 }, async (t) => {
-  const key = generateKey('api');
-  const dir = await tempDir('rekey-agent-v5-');
-  const intake = await RecordingIntake.start([key]);
-  t.after(async () => {
-    await intake.close();
-    await removeDir(dir);
-  });
+  const { key, dir, intake } = await agentTestbed(t, 'rekey-agent-v5-');
   const config = join(dir, 'datadog.conf');
   await writeFile(config, `[Main]\ndd_url: ${intake.url}\napi_key: ${key}\nhostname: v5-host\ntags: env:legacy, role:db\n`);
   const agent = await startAgent({ config, runPath: join(dir, 'run') });
@@ -60,13 +55,7 @@ test('v5 datadog.conf', { timeout: 60_000 }, async (t) => {
 });
 
 test('only DD_* environment variables (no config file)', { timeout: 60_000 }, async (t) => {
-  const key = generateKey('api');
-  const dir = await tempDir('rekey-agent-env-');
-  const intake = await RecordingIntake.start([key]);
-  t.after(async () => {
-    await intake.close();
-    await removeDir(dir);
-  });
+  const { key, dir, intake } = await agentTestbed(t, 'rekey-agent-env-');
   const agent = await startAgent({
     config: null,
     runPath: join(dir, 'run'),

@@ -9,9 +9,9 @@ import { readdir, readFile } from 'node:fs/promises';
 import { inflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { generateKey } from '../../src/keys/key-format.js';
-import { removeDir, startAgent, stopAgent, tempDir, writeYamlConfig } from './support/agent-process.js';
-import { RecordingIntake, waitFor } from './support/recording-intake.js';
+import { startAgent, stopAgent, writeYamlConfig } from './support/agent-process.js';
+import { agentTestbed } from './support/testbed.js';
+import { waitFor } from './support/recording-intake.js';
 
 const OUTAGE_MS = Number(process.env.REKEY_TEST_OUTAGE_S ?? 60) * 1000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -48,13 +48,7 @@ interface SeriesBody {
 }
 
 test('SIGKILL mid-flush, then restart: queued payloads are delivered, none twice', { timeout: 120_000 }, async (t) => {
-  const key = generateKey('api');
-  const dir = await tempDir('rekey-agent-kill-');
-  const intake = await RecordingIntake.start([key]);
-  t.after(async () => {
-    await intake.close();
-    await removeDir(dir);
-  });
+  const { key, dir, intake } = await agentTestbed(t, 'rekey-agent-kill-');
   const config = join(dir, 'datadog.yaml');
   const runPath = join(dir, 'run');
   await writeYamlConfig(config, { apiKey: key, url: intake.url, hostname: 'killed-host' });
@@ -108,13 +102,7 @@ test('SIGKILL mid-flush, then restart: queued payloads are delivered, none twice
 });
 
 test(`intake down for ${OUTAGE_MS / 1000} s: everything arrives after it returns`, { timeout: OUTAGE_MS + 90_000 }, async (t) => {
-  const key = generateKey('api');
-  const dir = await tempDir('rekey-agent-outage-');
-  const intake = await RecordingIntake.start([key]);
-  t.after(async () => {
-    await intake.close();
-    await removeDir(dir);
-  });
+  const { key, dir, intake } = await agentTestbed(t, 'rekey-agent-outage-');
   const config = join(dir, 'datadog.yaml');
   await writeYamlConfig(config, { apiKey: key, url: intake.url, hostname: 'outage-host' });
   // Backoff capped at 5 s so the test does not wait up to 64 s after the intake returns.

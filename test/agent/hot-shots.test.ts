@@ -6,18 +6,12 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import StatsD from 'hot-shots';
-import { generateKey } from '../../src/keys/key-format.js';
-import { removeDir, startAgent, stopAgent, tempDir, writeYamlConfig } from './support/agent-process.js';
-import { RecordingIntake, waitFor } from './support/recording-intake.js';
+import { startAgent, stopAgent, writeYamlConfig } from './support/agent-process.js';
+import { agentTestbed } from './support/testbed.js';
+import { waitFor } from './support/recording-intake.js';
 
 test('hot-shots → rekey-agent → intake: 10,000 increments and gauges arrive with exact totals', { timeout: 90_000 }, async (t) => {
-  const key = generateKey('api');
-  const dir = await tempDir('rekey-agent-hotshots-');
-  const intake = await RecordingIntake.start([key]);
-  t.after(async () => {
-    await intake.close();
-    await removeDir(dir);
-  });
+  const { key, dir, intake } = await agentTestbed(t, 'rekey-agent-hotshots-');
   const config = join(dir, 'datadog.yaml');
   await writeYamlConfig(config, { apiKey: key, url: intake.url, hostname: 'hotshots-host', extra: 'tags: ["env:test"]' });
   const agent = await startAgent({ config, runPath: join(dir, 'run'), flushInterval: 1 });
