@@ -32,7 +32,9 @@ export function canonicalTags(tags: readonly string[]): string {
 
 /** The batch's series grouped per (org, metric): one chunk row each, one entry per (host, tags). */
 function chunkRows(series: readonly StoredSeries[]) {
-  const metrics = new Map<string, { orgId: string; metric: string; series: Map<string, { latest: StoredSeries; points: ChunkPoint[] }> }>();
+  // `points` is the series' own array until a second write of the same series needs it merged.
+  type Pending = { latest: StoredSeries; points: ReadonlyArray<ChunkPoint>; merged: ChunkPoint[] | null };
+  const metrics = new Map<string, { orgId: string; metric: string; series: Map<string, Pending> }>();
   for (const s of series) {
     if (s.points.length === 0) continue;
     const metricKey = `${s.orgId}\u0000${s.metric}`;
@@ -41,10 +43,12 @@ function chunkRows(series: readonly StoredSeries[]) {
     const seriesKey = `${s.host}\u0000${canonicalTags(s.tags)}`;
     const seen = metric.series.get(seriesKey);
     // The latest type and interval win, like the latest value.
-    if (seen === undefined) metric.series.set(seriesKey, { latest: s, points: [...s.points] });
+    if (seen === undefined) metric.series.set(seriesKey, { latest: s, points: s.points, merged: null });
     else {
       seen.latest = s;
-      for (const p of s.points) seen.points.push(p);
+      seen.merged ??= [...seen.points];
+      for (const p of s.points) seen.merged.push(p);
+      seen.points = seen.merged;
     }
   }
   const rows = [];

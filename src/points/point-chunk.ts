@@ -37,11 +37,12 @@ export interface ChunkSeries {
 type HeaderEntry = [host: string, tags: string[], type: MetricKind, interval: number | null, count: number];
 
 /** Sorts by timestamp and keeps the last value given for each timestamp (last write wins). */
-export function normalisePoints(points: ReadonlyArray<ChunkPoint>): Array<[number, number]> {
-  // The usual case — one payload's points, already in order — needs no map and no sort.
+export function normalisePoints(points: ReadonlyArray<ChunkPoint>): ReadonlyArray<ChunkPoint> {
+  // The usual case — one payload's points, already in order — is returned as it is: no copy,
+  // no map, no sort (this runs for every series the intake stores).
   let ordered = true;
   for (let i = 1; i < points.length && ordered; i++) ordered = points[i - 1]![0] < points[i]![0];
-  if (ordered) return points.map(([ts, value]) => [ts, value]);
+  if (ordered) return points;
   const byTs = new Map<number, number>();
   for (const [ts, value] of points) byTs.set(ts, value);
   return [...byTs].sort((a, b) => a[0] - b[0]);
