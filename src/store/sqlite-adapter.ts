@@ -78,6 +78,10 @@ export function createSqliteAdapter(options: { file: string; dataDir: string }):
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
+  // A statement that writes several rows inside a transaction keeps a statement journal (for
+  // its own rollback); on disk that is a temporary file created and deleted per statement —
+  // five system calls and a file for every multi-row insert. In memory it is a buffer.
+  database.pragma('temp_store = MEMORY');
   // Checkpoints run on another thread (sqlite-checkpointer.ts); this is only the backstop.
   database.pragma(`wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`);
   const checkpointer = startSqliteCheckpointer({ file: options.file });
