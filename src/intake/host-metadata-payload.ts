@@ -2,7 +2,8 @@
  * `POST /intake/`: the agent's host metadata. The Datadog Agent (v5 and v6/7) sends
  * `internalHostname` and `agentVersion` at the top level with more under `meta`, `host-tags`,
  * `systemStats`…; rekey keeps the hostname, the agent version and the whole document (the
- * latest per host).
+ * latest per host) — without its keys: the Agent's document carries its own API key
+ * (`apiKey`, in the common payload), and a key is never stored in clear (PRODUCT.md §2).
  */
 import { rekeyError } from '../errors.js';
 
@@ -27,5 +28,11 @@ export function decodeHostMetadata(payload: unknown): HostMetadata {
   if (host === undefined) throw invalid('The payload names no host; set "internalHostname" (or "hostname")');
   if (host.length > 255) throw invalid('The hostname is longer than 255 characters');
   const agentVersion = str(body.agentVersion) ?? str(body.agent_version) ?? null;
-  return { host, agentVersion: agentVersion?.slice(0, 100) ?? null, document: JSON.stringify(body) };
+  return { host, agentVersion: agentVersion?.slice(0, 100) ?? null, document: JSON.stringify(body, withoutKeys) };
+}
+
+/** Any field named like a key (apiKey, api_key, appKey, application_key…), at any depth, is left out. */
+const KEY_FIELD = /^(api|app|application)[_-]?key$/i;
+function withoutKeys(name: string, value: unknown): unknown {
+  return KEY_FIELD.test(name) ? undefined : value;
 }

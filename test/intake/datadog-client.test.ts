@@ -146,7 +146,8 @@ for (const dialect of DIALECTS) {
       const meta = await fetch(`http://127.0.0.1:${port}/intake/`, {
         method: 'POST',
         headers: { 'DD-API-KEY': f.apiKey, 'Content-Type': 'application/json' },
-        body: JSON.stringify({ internalHostname: 'web-1', agentVersion: '7.50.0', meta: { hostname: 'web-1' } }),
+        // As the Datadog Agent sends it: its own API key inside the document.
+        body: JSON.stringify({ apiKey: f.apiKey, internalHostname: 'web-1', agentVersion: '7.50.0', meta: { hostname: 'web-1', api_key: f.apiKey } }),
       });
       assert.equal(meta.status, 202);
       const hosts = await new v1.HostsApi(configuration).listHosts({});
@@ -154,6 +155,10 @@ for (const dialect of DIALECTS) {
       assert.ok(['web-1', 'db-1', 'db-2', 'proto-host'].every((n) => names.includes(n)), names.join(','));
       const web = hosts.hostList!.find((h) => h.name === 'web-1')!;
       assert.equal(web.meta?.agentVersion, '7.50.0');
+      const stored = await f.store.sharedTables().db.selectFrom('intake_hosts').select('metadata').where('host', '=', 'web-1').executeTakeFirstOrThrow();
+      assert.match(String(stored.metadata), /"internalHostname":"web-1"/, 'the document is kept');
+      assert.ok(!String(stored.metadata).includes(f.apiKey), 'but not the API key inside it');
+      assert.ok(!JSON.stringify(hosts).includes(f.apiKey));
       assert.equal(web.up, true);
       assert.equal(hosts.totalReturned, names.length);
       const filtered = await new v1.HostsApi(configuration).listHosts({ filter: 'db-' });
