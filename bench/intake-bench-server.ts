@@ -16,6 +16,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import Fastify from 'fastify';
 import { sql } from 'kysely';
 import { intakePlugin } from '../src/intake/intake-plugin.js';
@@ -72,7 +73,8 @@ if (mode === 'bare') {
   await app.register(intakePlugin, {
     store: db.store,
     hasher,
-    ...(mode === 'intake-nostore' ? { pointStore: discardingPointStore } : {}),
+    // Like the server on SQLite: batches journaled before the 202, saved into the database every second.
+    ...(mode === 'intake-nostore' ? { pointStore: discardingPointStore } : { journalDir: join(db.location.dataDir!, 'intake-journal') }),
     ...(mode === 'intake-noauth' ? { benchSkipVerification: { orgId: org.id } } : {}),
     ...(process.env.REKEY_BENCH_USAGE_MS ? { usageFlushIntervalMs: Number(process.env.REKEY_BENCH_USAGE_MS) } : {}),
   });

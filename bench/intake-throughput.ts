@@ -1,6 +1,7 @@
 /**
- * Intake throughput in points per second with 100-point v2 JSON payloads, points stored
- * (SQLite, committed before each 202), against a bare `node:http` server that only parses
+ * Intake throughput in points per second with 100-point v2 JSON payloads, points stored as
+ * the server stores them on SQLite (journaled before each 202, saved into the database every
+ * second: src/points/point-journal.ts), against a bare `node:http` server that only parses
  * the same JSON — measured in the same run, each server in its own process, loaded by
  * autocannon from this process, both loaded at the same time in each round. Goal: intake ≥ 70% of the bare server.
  * Then the same rounds with the intake's storage switched off (`intake-nostore`): the ratio
@@ -71,7 +72,7 @@ const ceiling = mean('intake-nostore') / mean('bare-vs-nostore');
 writeResult('intake-throughput', {
   benchmark: 'intake-throughput',
   at: new Date().toISOString(),
-  config: { seconds, rounds, connections, payload: '100 points (10 series × 10), v2 JSON, 2000 distinct payloads cycled', store: 'SQLite, WAL, committed before 202' },
+  config: { seconds, rounds, connections, payload: '100 points (10 series × 10), v2 JSON, 2000 distinct payloads cycled', store: 'SQLite; each batch in the intake journal before its 202, saved into SQLite every second (as rekey server)' },
   intake_points_per_second: Math.round(intakePps),
   bare_parse_points_per_second: Math.round(barePps),
   ratio_intake_to_bare: Number(ratio.toFixed(4)),

@@ -34,7 +34,7 @@ export function registerServerCommand(program: Command): void {
     .option('--json', 'print the first-start credentials as one JSON object (as rekey init --json)')
     .addHelpText(
       'after',
-      '\nPostgreSQL instead of SQLite: REKEY_DATABASE_URL=postgres://USER:PASSWORD@HOST:PORT/DB.\nLogs: pino JSON on stderr, keys redacted. Stops gracefully on SIGTERM/SIGINT.',
+      '\nPostgreSQL instead of SQLite: REKEY_DATABASE_URL=postgres://USER:PASSWORD@HOST:PORT/DB.\nWith SQLite, accepted points are journaled in <data>/intake-journal and saved into the database\nevery REKEY_INTAKE_SAVE_INTERVAL_MS (default 1000).\nLogs: pino JSON on stderr, keys redacted. Stops gracefully on SIGTERM/SIGINT.',
     )
     .action(async (flags: ServerFlags) => {
       const env = process.env;
@@ -51,6 +51,10 @@ export function registerServerCommand(program: Command): void {
       if (flags.logLevel !== undefined && !levels.includes(flags.logLevel)) {
         throw rekeyError('USAGE', { detail: `--log-level must be one of ${levels.join(', ')}` });
       }
+      const saveText = env.REKEY_INTAKE_SAVE_INTERVAL_MS;
+      if (saveText !== undefined && saveText !== '' && !(/^\d+$/.test(saveText) && Number(saveText) >= 1 && Number(saveText) <= 3_600_000)) {
+        throw rekeyError('USAGE', { detail: `REKEY_INTAKE_SAVE_INTERVAL_MS "${saveText}" must be a whole number of milliseconds from 1 to 3600000` });
+      }
       const [{ runServerUntilSignal }, { resolveStoreLocation }, { bootstrapDeployment }] = await Promise.all([
         import('../server/start-server.js'),
         import('../store/open-store.js'),
@@ -65,6 +69,7 @@ export function registerServerCommand(program: Command): void {
         ...(flags.json ? { json: true } : {}),
         ...(flags.logLevel !== undefined ? { logLevel: flags.logLevel } : {}),
         ...(flags.trustProxy ? { trustProxy: true } : {}),
+        ...(saveText ? { intakeSaveIntervalMs: Number(saveText) } : {}),
       });
     });
 }

@@ -31,6 +31,7 @@ import type { ApiKey, Store } from '../store/store.js';
 import { KyselyPointStore } from '../points/kysely-point-store.js';
 import { evaluateMetricQuery, parseMetricQuery } from '../points/metric-query.js';
 import type { HostSighting, PointStore, StoredSeries } from '../points/point-store.js';
+import { PointJournal } from '../points/point-journal.js';
 import { PointWriter } from '../points/point-writer.js';
 import { ApiKeyVerifier } from './api-key-verifier.js';
 import { decodeCheckRuns } from './check-run-payload.js';
@@ -60,6 +61,14 @@ export interface IntakePluginOptions {
   limits?: { v1?: IntakeLimits; v2?: IntakeLimits };
   /** Key-usage flush interval (default 1000 ms: at most one usage write per second). */
   usageFlushIntervalMs?: number;
+  /**
+   * Journal accepted batches in this directory and save them into the database about once a
+   * second (point-journal.ts says why and what it guarantees); the server uses
+   * `<data>/intake-journal` with SQLite. Without it, each batch is committed before its 202.
+   */
+  journalDir?: string;
+  /** With a journal: how often batches are saved into the database (default 1000 ms). */
+  journalSaveIntervalMs?: number;
   /** Point batches: extra wait when idle (default 0) and the largest batch. */
   pointFlushDelayMs?: number;
   maxBatchPoints?: number;
@@ -117,11 +126,21 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
   };
   const pointStore = options.pointStore ?? new KyselyPointStore(options.store.sharedTables());
   const metrics = createIntakeMetrics(options.metricsRegistry);
+  // Recovery reads what an earlier run left before this run's first journal file exists.
+  const recovered = options.journalDir === undefined ? undefined : PointJournal.recover(options.journalDir);
+  const journal = options.journalDir === undefined ? undefined : PointJournal.open(options.journalDir);
   const writer = new PointWriter(pointStore, {
     onBatch: metrics.batch,
+    ...(journal === undefined ? {} : { journal }),
+    ...(options.journalSaveIntervalMs === undefined ? {} : { saveIntervalMs: options.journalSaveIntervalMs }),
+    onSaveError: (error) => {
+      metrics.saveFailed();
+      app.log.warn({ err: error }, 'intake journal: saving into the database failed; will retry');
+    },
     ...(options.pointFlushDelayMs === undefined ? {} : { flushDelayMs: options.pointFlushDelayMs }),
     ...(options.maxBatchPoints === undefined ? {} : { maxBatchPoints: options.maxBatchPoints }),
   });
+  metrics.watchUnsaved(() => writer.unsavedPointCount);
   const verifier = new ApiKeyVerifier(options.store, options.hasher, {
     ...(options.cacheTtlMs === undefined ? {} : { ttlMs: options.cacheTtlMs }),
     now,
@@ -135,6 +154,10 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
     write: (hosts) => writer.write({ hosts }),
     onError: (error) => app.log.warn({ err: error }, 'host sightings could not be recorded; will retry'),
   });
+  if (recovered !== undefined && recovered.files.length > 0) {
+    const { points, dropped } = await writer.recover(recovered);
+    app.log.info({ points, files: recovered.files.length, tornRecords: dropped }, 'intake journal: points an earlier run acknowledged are saved');
+  }
   await verifier.start();
   usage.start();
   sightings.start();
@@ -153,7 +176,7 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
   app.addHook('onClose', async () => {
     clearInterval(sweepTimer);
     await sightings.close().catch(() => {}); // a failure was reported by onError
-    await writer.close();
+    await writer.close().catch((error) => app.log.warn({ err: error }, 'intake journal: not all points could be saved; the next start saves them'));
     await usage.close();
     await verifier.close();
   });
@@ -302,6 +325,7 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
       throw rekeyError('INVALID_QUERY', { detail: 'The "query" parameter is required, e.g. avg:system.load.1{*}' });
     }
     const parsed = parseMetricQuery(query.query);
+    await writer.saveNow(); // a client reads back every point it was acknowledged
     const points = await pointStore.queryPoints({ orgId, metric: parsed.metric, from, to, maxScannedPoints: maxQueryPoints });
     return reply.send({
       status: 'ok',
@@ -324,6 +348,7 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
     if (start < 0) throw rekeyError('INVALID_QUERY', { detail: '"start" must not be negative' });
     const seenSince = query.from === undefined ? undefined : new Date(integerParam(query.from, 'from') * 1000);
     await sightings.flush(); // every accepted payload's host is in the list
+    await writer.saveNow();
     const { hosts, totalMatching } = await pointStore.listHosts({
       orgId,
       ...(typeof query.filter === 'string' ? { filter: query.filter } : {}),

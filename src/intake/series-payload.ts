@@ -27,8 +27,8 @@ export interface IntakeSeries {
   /** Sorted, de-duplicated. */
   tags: string[];
   unit: string | null;
-  /** [timestamp seconds, value], value finite. */
-  points: Array<[number, number]>;
+  /** Packed [timestamp seconds, value] pairs (ts, value, ts, value, …), values finite: no array per point. */
+  points: Float64Array;
 }
 
 export interface TimestampWindow {
@@ -82,7 +82,11 @@ class SeriesChecker {
       if (typeof tag !== 'string') throw invalid(`${where}.tags must be an array of strings`);
       if (tag.length > MAX_TAG_LENGTH) throw invalid(`${where}.tags has a tag longer than ${MAX_TAG_LENGTH} characters`);
     }
-    return [...new Set(value as string[])].sort();
+    // Agents send tags sorted and unique already: then the array is kept as it is (this runs
+    // for every series); otherwise sorted and de-duplicated.
+    let canonical = true;
+    for (let i = 1; i < value.length && canonical; i++) canonical = (value[i - 1] as string) < (value[i] as string);
+    return canonical ? (value as string[]) : [...new Set(value as string[])].sort();
   }
 
   host(value: unknown, where: string): string {
@@ -100,21 +104,29 @@ class SeriesChecker {
     return value === 0 ? null : value;
   }
 
-  point(timestamp: unknown, value: unknown, where: string): [number, number] {
+  /** Checks point `index` of a series and stores it in `out`; `where` names the series, for errors. */
+  point(timestamp: unknown, value: unknown, where: string, index: number, out: Float64Array): void {
+    // The location string is built only for an error (no closure either): this runs for every point.
+    const at = pointLocation;
     if (typeof timestamp !== 'number' || !Number.isFinite(timestamp)) {
-      throw invalid(`${where} timestamp must be a number of seconds since the epoch`);
+      throw invalid(`${at(where, index)} timestamp must be a number of seconds since the epoch`);
     }
-    if (typeof value !== 'number') throw invalid(`${where} value must be a number`);
-    if (!Number.isFinite(value)) throw invalid(`${where} value must be finite (not NaN or Infinity)`);
+    if (typeof value !== 'number') throw invalid(`${at(where, index)} value must be a number`);
+    if (!Number.isFinite(value)) throw invalid(`${at(where, index)} value must be finite (not NaN or Infinity)`);
     const seconds = Math.floor(timestamp);
     if (seconds > this.nowSeconds + this.window.futureSeconds) {
-      throw invalid(`${where} timestamp ${seconds} is more than ${this.window.futureSeconds} s in the future; check the sender's clock (timestamps are in seconds)`);
+      throw invalid(`${at(where, index)} timestamp ${seconds} is more than ${this.window.futureSeconds} s in the future; check the sender's clock (timestamps are in seconds)`);
     }
     if (seconds < this.nowSeconds - this.window.maxAgeSeconds) {
-      throw invalid(`${where} timestamp ${seconds} is more than ${this.window.maxAgeSeconds} s in the past; such points are not accepted`);
+      throw invalid(`${at(where, index)} timestamp ${seconds} is more than ${this.window.maxAgeSeconds} s in the past; such points are not accepted`);
     }
-    return [seconds, value];
+    out[index * 2] = seconds;
+    out[index * 2 + 1] = value;
   }
+}
+
+function pointLocation(where: string, index: number): string {
+  return `${where}.points[${index}]`;
 }
 
 function seriesArray(payload: unknown): unknown[] {
@@ -128,7 +140,9 @@ function seriesArray(payload: unknown): unknown[] {
 /** `{"series":[{"metric","points":[[ts,value]],"type","interval","host","tags"}]}` */
 export function decodeV1Series(payload: unknown, nowSeconds: number, window: TimestampWindow): IntakeSeries[] {
   const check = new SeriesChecker(nowSeconds, window);
-  return seriesArray(payload).map((raw, index) => {
+  const series = seriesArray(payload);
+  const arena = new PointArena(series);
+  return series.map((raw, index) => {
     const where = `series[${index}]`;
     if (!isObject(raw)) throw invalid(`${where} must be an object`);
     const metric = check.metric(raw.metric, where);
@@ -137,10 +151,12 @@ export function decodeV1Series(payload: unknown, nowSeconds: number, window: Tim
       throw invalid(`${where}.type must be "gauge", "count" or "rate"`);
     }
     if (!Array.isArray(raw.points) || raw.points.length === 0) throw invalid(`${where}.points must be a non-empty array`);
-    const points = raw.points.map((point, p) => {
+    const points = arena.take(raw.points.length);
+    for (let p = 0; p < raw.points.length; p++) {
+      const point: unknown = raw.points[p];
       if (!Array.isArray(point) || point.length !== 2) throw invalid(`${where}.points[${p}] must be [timestamp, value]`);
-      return check.point(point[0], point[1], `${where}.points[${p}]`);
-    });
+      check.point(point[0], point[1], where, p, points);
+    }
     return {
       metric,
       type,
@@ -159,7 +175,7 @@ function v2Series(
   raw: unknown,
   index: number,
   check: SeriesChecker,
-  pointsOf: (raw: Record<string, unknown>, where: string) => Array<[number, number]>,
+  pointsOf: (raw: Record<string, unknown>, where: string) => Float64Array,
 ): IntakeSeries {
   const where = `series[${index}]`;
   if (!isObject(raw)) throw invalid(`${where} must be an object`);
@@ -186,16 +202,45 @@ function v2Series(
   };
 }
 
+/**
+ * One Float64Array for all of a payload's points, handed out a series at a time: one
+ * allocation per request instead of one per series.
+ */
+class PointArena {
+  private readonly values: Float64Array;
+  private used = 0;
+
+  constructor(series: readonly unknown[]) {
+    let count = 0;
+    for (const raw of series) {
+      const points = isObject(raw) ? raw.points : undefined;
+      if (Array.isArray(points)) count += points.length;
+    }
+    this.values = new Float64Array(count * 2);
+  }
+
+  take(points: number): Float64Array {
+    const taken = this.values.subarray(this.used, this.used + points * 2);
+    this.used += points * 2;
+    return taken;
+  }
+}
+
 /** `{"series":[{"metric","type":0-3,"points":[{"timestamp","value"}],"resources":[{"name","type"}],"tags","interval","unit"}]}` */
 export function decodeV2Series(payload: unknown, nowSeconds: number, window: TimestampWindow): IntakeSeries[] {
   const check = new SeriesChecker(nowSeconds, window);
-  return seriesArray(payload).map((raw, index) =>
+  const series = seriesArray(payload);
+  const arena = new PointArena(series);
+  return series.map((raw, index) =>
     v2Series(raw, index, check, (series, where) => {
       if (!Array.isArray(series.points) || series.points.length === 0) throw invalid(`${where}.points must be a non-empty array`);
-      return series.points.map((point, p) => {
+      const points = arena.take(series.points.length);
+      for (let p = 0; p < series.points.length; p++) {
+        const point: unknown = series.points[p];
         if (!isObject(point)) throw invalid(`${where}.points[${p}] must be {"timestamp", "value"}`);
-        return check.point(point.timestamp, point.value, `${where}.points[${p}]`);
-      });
+        check.point(point.timestamp, point.value, where, p, points);
+      }
+      return points;
     }),
   );
 }
@@ -214,6 +259,6 @@ export function decodeProtoSeries(body: Buffer, nowSeconds: number, window: Time
 /** Points in a decoded payload, per host: for the key's usage record. */
 export function pointsPerHost(series: readonly IntakeSeries[]): Map<string, number> {
   const counts = new Map<string, number>();
-  for (const s of series) counts.set(s.host, (counts.get(s.host) ?? 0) + s.points.length);
+  for (const s of series) counts.set(s.host, (counts.get(s.host) ?? 0) + s.points.length / 2);
   return counts;
 }

@@ -13,8 +13,9 @@
 import { sql } from 'kysely';
 import { rekeyError } from '../errors.js';
 import type { SharedTables } from '../store/store.js';
-import { decodeChunk, encodeChunk, normalisePoints, type ChunkPoint, type ChunkSeries } from './point-chunk.js';
-import type { HostQuery, HostSighting, PointBatch, PointQuery, PointStore, StoredHost, StoredPoint, StoredSeries } from './point-store.js';
+import { ChunkBuilder } from './chunk-builder.js';
+import { decodeChunk, encodeChunk } from './point-chunk.js';
+import type { HostQuery, HostSighting, PointBatch, PointQuery, PointStore, StoredHost, StoredPoint } from './point-store.js';
 
 /** Rows per INSERT: 6 parameters each, under SQLite's 32,766 and PostgreSQL's 65,535. */
 const CHUNK = 1000;
@@ -30,53 +31,17 @@ export function canonicalTags(tags: readonly string[]): string {
   return JSON.stringify(tags);
 }
 
-/** The batch's series grouped per (org, metric): one chunk row each, one entry per (host, tags). */
-function chunkRows(series: readonly StoredSeries[]) {
-  // `points` is the series' own array until a second write of the same series needs it merged.
-  type Pending = { latest: StoredSeries; points: ReadonlyArray<ChunkPoint>; merged: ChunkPoint[] | null };
-  const metrics = new Map<string, { orgId: string; metric: string; series: Map<string, Pending> }>();
-  for (const s of series) {
-    if (s.points.length === 0) continue;
-    const metricKey = `${s.orgId}\u0000${s.metric}`;
-    let metric = metrics.get(metricKey);
-    if (metric === undefined) metrics.set(metricKey, (metric = { orgId: s.orgId, metric: s.metric, series: new Map() }));
-    const seriesKey = `${s.host}\u0000${canonicalTags(s.tags)}`;
-    const seen = metric.series.get(seriesKey);
-    // The latest type and interval win, like the latest value.
-    if (seen === undefined) metric.series.set(seriesKey, { latest: s, points: s.points, merged: null });
-    else {
-      seen.latest = s;
-      seen.merged ??= [...seen.points];
-      for (const p of s.points) seen.merged.push(p);
-      seen.points = seen.merged;
-    }
-  }
-  const rows = [];
-  for (const metric of metrics.values()) {
-    let tsMin = Infinity;
-    let tsMax = -Infinity;
-    let count = 0;
-    const chunk: ChunkSeries[] = [];
-    for (const { latest, points } of metric.series.values()) {
-      const sorted = normalisePoints(points);
-      tsMin = Math.min(tsMin, sorted[0]![0]);
-      tsMax = Math.max(tsMax, sorted[sorted.length - 1]![0]);
-      count += sorted.length;
-      chunk.push({ host: latest.host, tags: latest.tags, type: latest.type, interval: latest.interval, points: sorted });
-    }
-    rows.push({ org_id: metric.orgId, metric: metric.metric, ts_min: tsMin, ts_max: tsMax, n_points: count, points: encodeChunk(chunk) });
-  }
-  return rows;
-}
-
 export class KyselyPointStore implements PointStore {
   constructor(private readonly tables: SharedTables) {}
 
   async writeBatch(batch: PointBatch): Promise<void> {
-    const chunks = chunkRows(batch.series);
-    const hosts = mergeHosts(batch.hosts);
+    const builder = new ChunkBuilder();
+    builder.addSeries(batch.series);
+    for (const record of batch.records ?? []) builder.addRecord(record);
+    const chunks = builder.rows();
+    const hosts = mergeHosts([...batch.hosts, ...builder.hosts]);
     const checks = lastPerKey(
-      batch.checkRuns.map((c) => ({
+      [...batch.checkRuns, ...builder.checkRuns].map((c) => ({
         org_id: c.orgId,
         check_name: c.check,
         host: c.host,
@@ -206,7 +171,7 @@ export class KyselyPointStore implements PointStore {
         let tsMin = Infinity;
         for (const series of kept) {
           keptPoints += series.points.length;
-          tsMin = Math.min(tsMin, series.points[0]![0]);
+          for (const [ts] of series.points) if (ts < tsMin) tsMin = ts;
         }
         deleted += Number(row.n_points) - keptPoints;
         await trx

@@ -14,7 +14,10 @@
  *   u32  H, the byte length of the header
  *   H    UTF-8 JSON header: [[host, tags[], type, interval|null, pointCount], …], one per series
  *   pad  zero bytes up to a multiple of 8
- *   f64  [ts, value] pairs, series after series in header order, each sorted by ts, unique ts
+ *   f64  [ts, value] pairs, series after series in header order, each series' points in the
+ *        order written (migration 003 wrote them sorted)
+ * A series may appear more than once in a chunk, and a ts more than once in a series: when
+ * read, the later entry wins, as a later chunk does. So a write never sorts or merges points.
  * Float64 holds every epoch second exactly and every finite value as sent.
  */
 import type { StoredPoint } from './point-store.js';
@@ -30,11 +33,12 @@ export interface ChunkSeries {
   tags: readonly string[];
   type: MetricKind;
   interval: number | null;
-  /** Sorted by ts, one per ts (normalisePoints). */
+  /** In the order written; a later point for the same ts wins. */
   points: ReadonlyArray<ChunkPoint>;
 }
 
-type HeaderEntry = [host: string, tags: string[], type: MetricKind, interval: number | null, count: number];
+/** One series in a chunk's header. */
+export type ChunkHeaderEntry = [host: string, tags: readonly string[], type: MetricKind, interval: number | null, count: number];
 
 /** Sorts by timestamp and keeps the last value given for each timestamp (last write wins). */
 export function normalisePoints(points: ReadonlyArray<ChunkPoint>): ReadonlyArray<ChunkPoint> {
@@ -49,23 +53,38 @@ export function normalisePoints(points: ReadonlyArray<ChunkPoint>): ReadonlyArra
 }
 
 export function encodeChunk(series: readonly ChunkSeries[]): Buffer {
-  const header = Buffer.from(JSON.stringify(series.map((s): HeaderEntry => [s.host, [...s.tags], s.type, s.interval, s.points.length])), 'utf8');
-  const valuesAt = Math.ceil((4 + header.length) / 8) * 8;
   let count = 0;
   for (const s of series) count += s.points.length;
+  return encodeChunkWith(
+    series.map((s): ChunkHeaderEntry => [s.host, s.tags, s.type, s.interval, s.points.length]),
+    count,
+    (values) => {
+      let i = 0;
+      for (const s of series) {
+        for (const [ts, value] of s.points) {
+          values[i++] = ts;
+          values[i++] = value;
+        }
+      }
+    },
+  );
+}
+
+/**
+ * Encodes a chunk from its header entries and `count` points, which `fill` writes into
+ * `values` (ts, value, ts, value, …, series after series in header order): the one place
+ * that knows the byte layout, for callers that copy points from packed arrays
+ * (chunk-builder.ts) as well as from pairs.
+ */
+export function encodeChunkWith(entries: readonly ChunkHeaderEntry[], count: number, fill: (values: Float64Array) => void): Buffer {
+  const header = Buffer.from(JSON.stringify(entries), 'utf8');
+  const valuesAt = Math.ceil((4 + header.length) / 8) * 8;
   const out = new ArrayBuffer(valuesAt + count * 16);
   new DataView(out).setUint32(0, header.length, true);
   new Uint8Array(out, 4, header.length).set(header);
   // A Float64Array writes in the platform's byte order: little-endian on every platform Node
   // supports, and the check at the end of this file refuses to run anywhere else.
-  const values = new Float64Array(out, valuesAt, count * 2);
-  let i = 0;
-  for (const s of series) {
-    for (const [ts, value] of s.points) {
-      values[i++] = ts;
-      values[i++] = value;
-    }
-  }
+  fill(new Float64Array(out, valuesAt, count * 2));
   return Buffer.from(out);
 }
 
@@ -75,9 +94,9 @@ export function decodeChunk(blob: Uint8Array): ChunkSeries[] {
   const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
   const headerLength = view.getUint32(0, true);
   if (4 + headerLength > blob.byteLength) throw corrupt('the header is longer than the chunk');
-  let entries: HeaderEntry[];
+  let entries: ChunkHeaderEntry[];
   try {
-    entries = JSON.parse(Buffer.from(blob.buffer, blob.byteOffset + 4, headerLength).toString('utf8')) as HeaderEntry[];
+    entries = JSON.parse(Buffer.from(blob.buffer, blob.byteOffset + 4, headerLength).toString('utf8')) as ChunkHeaderEntry[];
   } catch {
     throw corrupt('the header is not JSON');
   }

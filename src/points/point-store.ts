@@ -17,8 +17,19 @@ export interface StoredSeries {
   tags: readonly string[];
   type: 'gauge' | 'count' | 'rate';
   interval: number | null;
-  /** [timestamp, value] */
-  points: ReadonlyArray<readonly [number, number]>;
+  points: PointList;
+}
+
+/**
+ * A series' points: [timestamp, value] pairs as decoded from a payload, or packed into a
+ * Float64Array (ts, value, ts, value, …) as journal records hold them, so saving a second's
+ * batches copies memory instead of making an array per point.
+ */
+export type PointList = ReadonlyArray<readonly [number, number]> | Float64Array;
+
+/** How many points a PointList holds. */
+export function pointCount(points: PointList): number {
+  return points instanceof Float64Array ? points.length / 2 : points.length;
 }
 
 /** One stored point, as read back. `tags` are sorted and de-duplicated; `ts` is epoch seconds. */
@@ -94,6 +105,8 @@ export interface PointBatch {
   series: readonly StoredSeries[];
   hosts: readonly HostSighting[];
   checkRuns: readonly CheckRunRecord[];
+  /** Intake journal records (batch-record.ts) whose series, hosts and check runs are part of the batch too. */
+  records?: readonly Uint8Array[];
 }
 
 export interface PointStore {

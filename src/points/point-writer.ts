@@ -1,24 +1,44 @@
 /**
- * Batches the intake's writes: requests add their points, and one writer commits them in
- * batches (group commit). A batch starts as soon as the previous one has committed, or after
+ * Batches the intake's writes: requests add their points, and one writer handles them in
+ * batches (group commit). A batch starts as soon as the previous one is done, or after
  * `flushDelayMs` when idle; whatever arrives meanwhile joins the next batch. So a quiet
- * server stores a payload within one transaction's time, and a busy one writes few large
- * transactions instead of one per request.
+ * server handles a payload at once, and a busy one writes few large batches instead of one
+ * per request.
  *
- * Durability on acknowledgement (documented choice): `write()` resolves only once its points
- * are committed, and the intake answers 202 only then. A 202 therefore means "stored": the
- * agent may drop the payload, which its zero-loss promise (PRODUCT.md §5) relies on. When
- * the database fails, every waiting request fails (503) and the agent retries.
+ * Durability on acknowledgement (documented choice): `write()` resolves only once its batch
+ * is durable, and the intake answers 202 only then, so an agent may drop what it sent
+ * (PRODUCT.md §5). Two ways to be durable:
+ *   - without a journal, the batch is committed to the database;
+ *   - with a journal (point-journal.ts; the server uses one with SQLite), the batch is
+ *     appended to the journal, and the batches are saved into the database every
+ *     `saveIntervalMs` (and before every read, see `saveNow`), after which their journal
+ *     files are deleted. A batch's journal file outlives a crash and is saved at the next
+ *     start (`recover`).
+ * When the database fails, requests fail (503) and agents retry: at once without a journal;
+ * with one, once `maxUnsavedPoints` have piled up unsaved — until then the journal holds them
+ * and saving is retried every interval.
  */
-import type { CheckRunRecord, HostSighting, PointStore, StoredSeries } from './point-store.js';
+import { encodeBatchRecord, pointsIn } from './batch-record.js';
+import type { PointJournal, RecoveredJournal } from './point-journal.js';
+import { pointCount, type CheckRunRecord, type HostSighting, type PointStore, type StoredSeries } from './point-store.js';
 
 export interface PointWriterOptions {
   /** Wait this long before a batch when idle, to gather more (default 0: next tick). */
   flushDelayMs?: number;
   /** A batch holds at most this many points; the rest waits for the next (default 50,000). */
   maxBatchPoints?: number;
-  /** Told of every batch once it has committed or failed (for metrics). */
+  /** Told of every batch once it is durable or failed (for metrics). */
   onBatch?: (batch: { points: number; seconds: number; ok: boolean }) => void;
+  /** Append batches here and save them into the database later (see the file's comment). */
+  journal?: PointJournal;
+  /** With a journal: save into the database this often (default 1000 ms)… */
+  saveIntervalMs?: number;
+  /** …or as soon as this many points are unsaved (default 500,000). */
+  saveAtPoints?: number;
+  /** With a journal: refuse batches (503) while this many points are unsaved (default 5,000,000). */
+  maxUnsavedPoints?: number;
+  /** Told when a save into the database fails; it is retried at the next interval. */
+  onSaveError?: (error: unknown) => void;
 }
 
 interface Pending {
@@ -36,12 +56,28 @@ export class PointWriter {
   private readonly delayMs: number;
   private readonly maxBatchPoints: number;
   private readonly onBatch: PointWriterOptions['onBatch'];
+  private readonly journal: PointJournal | undefined;
+  private readonly saveAtPoints: number;
+  private readonly maxUnsavedPoints: number;
+  private readonly onSaveError: PointWriterOptions['onSaveError'];
   private queue: Pending[] = [empty()];
   private running = false;
   private scheduled = false;
   private closed = false;
+  /**
+   * Journaled batches not yet in the database, oldest first, as their journal records: a
+   * second's batches then live in a few off-heap buffers, not as objects the garbage collector
+   * would copy while they wait (decoding them at the save measured slightly cheaper in CPU per
+   * point than keeping the decoded batches, in alternating runs).
+   */
+  private unsaved: Uint8Array[] = [];
+  private unsavedPoints = 0;
+  /** The save in progress; saves run one at a time. */
+  private saving: Promise<void> = Promise.resolve();
+  private lastSaveError: unknown = undefined;
+  private readonly saveTimer: NodeJS.Timeout | undefined;
   /** Counters for metrics and tests. */
-  readonly stats = { batches: 0, points: 0, failures: 0 };
+  readonly stats = { batches: 0, points: 0, failures: 0, saves: 0, saveFailures: 0 };
 
   constructor(
     private readonly store: PointStore,
@@ -50,14 +86,27 @@ export class PointWriter {
     this.delayMs = options.flushDelayMs ?? 0;
     this.maxBatchPoints = options.maxBatchPoints ?? 50_000;
     this.onBatch = options.onBatch;
+    this.journal = options.journal;
+    this.saveAtPoints = options.saveAtPoints ?? 500_000;
+    this.maxUnsavedPoints = options.maxUnsavedPoints ?? 5_000_000;
+    this.onSaveError = options.onSaveError;
+    if (this.journal) {
+      this.saveTimer = setInterval(() => void this.saveNow().catch(() => {}), options.saveIntervalMs ?? 1000);
+      this.saveTimer.unref();
+    }
   }
 
-  /** Adds to the next batch; resolves once committed. */
+  /** Points acknowledged but not yet in the database (with a journal; else 0). */
+  get unsavedPointCount(): number {
+    return this.unsavedPoints;
+  }
+
+  /** Adds to the next batch; resolves once durable. */
   write(entry: { series?: readonly StoredSeries[]; hosts?: readonly HostSighting[]; checkRuns?: readonly CheckRunRecord[] }): Promise<void> {
     if (this.closed) return Promise.reject(new Error('the point writer is closed'));
     let tail = this.queue[this.queue.length - 1]!;
     let count = 0;
-    if (entry.series) for (const s of entry.series) count += s.points.length;
+    if (entry.series) for (const s of entry.series) count += pointCount(s.points);
     if (tail.points > 0 && tail.points + count > this.maxBatchPoints) {
       tail = empty();
       this.queue.push(tail);
@@ -71,12 +120,56 @@ export class PointWriter {
     return done;
   }
 
+  /**
+   * Saves every journaled batch into the database now (reads call this first, so a client
+   * reads back what it was acknowledged). Without a journal there is nothing to do.
+   * Rejects if the save fails; the batches stay in the journal for the next try.
+   */
+  saveNow(): Promise<void> {
+    const next = this.saving.then(() => this.saveUnsaved());
+    this.saving = next.catch(() => {});
+    return next;
+  }
+
+  /**
+   * Saves what earlier processes left in the journal directory (see PointJournal.recover),
+   * then deletes those files. Call before serving. Returns the points saved and the records
+   * dropped as torn.
+   */
+  async recover(recovered: RecoveredJournal): Promise<{ points: number; dropped: number }> {
+    let points = 0;
+    // In groups, so a long journal does not have to fit in memory decoded all at once.
+    for (let i = 0; i < recovered.records.length; ) {
+      const group: Uint8Array[] = [];
+      let bytes = 0;
+      while (i < recovered.records.length && (group.length === 0 || bytes < 64 * 1024 * 1024)) {
+        bytes += recovered.records[i]!.byteLength;
+        group.push(recovered.records[i++]!);
+      }
+      for (const record of group) points += pointsIn(record);
+      await this.store.writeBatch({ series: [], hosts: [], checkRuns: [], records: group });
+    }
+    this.journal?.remove(recovered.files);
+    return { points, dropped: recovered.dropped };
+  }
+
   /** Commits everything pending, then refuses new writes. Idempotent. */
   async close(): Promise<void> {
     this.closed = true;
     while (this.running || this.queue.some((p) => p.waiters.length > 0)) {
       if (!this.running) await this.flushOne();
       else await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    if (this.saveTimer) clearInterval(this.saveTimer);
+    if (this.journal) {
+      let saved = false;
+      try {
+        await this.saveNow();
+        saved = true;
+      } finally {
+        // Unsaved batches stay in their files, for the next start's recovery.
+        this.journal.close(saved);
+      }
     }
   }
 
@@ -104,7 +197,8 @@ export class PointWriter {
     const started = process.hrtime.bigint();
     const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
     try {
-      await this.store.writeBatch(batch);
+      if (this.journal) this.journalBatch(this.journal, batch);
+      else await this.store.writeBatch(batch);
       this.stats.batches += 1;
       this.stats.points += batch.points;
       this.onBatch?.({ points: batch.points, seconds: seconds(), ok: true });
@@ -116,5 +210,39 @@ export class PointWriter {
     } finally {
       this.running = false;
     }
+  }
+
+  /** Appends the batch to the journal: synchronous, one write() (the hot path: no database work here). */
+  private journalBatch(journal: PointJournal, batch: Pending): void {
+    if (this.unsavedPoints >= this.maxUnsavedPoints && this.lastSaveError !== undefined) throw this.lastSaveError;
+    const record = encodeBatchRecord(batch);
+    journal.append(record);
+    this.unsaved.push(record);
+    this.unsavedPoints += batch.points;
+    if (this.unsavedPoints >= this.saveAtPoints) void this.saveNow().catch(() => {});
+  }
+
+  private async saveUnsaved(): Promise<void> {
+    const journal = this.journal;
+    if (!journal || this.unsaved.length === 0) return;
+    const records = this.unsaved;
+    const points = this.unsavedPoints;
+    this.unsaved = [];
+    this.unsavedPoints = 0;
+    // Every record taken above is in a finished file now; appends go on in a new one.
+    const files = journal.rotate();
+    try {
+      await this.store.writeBatch({ series: [], hosts: [], checkRuns: [], records });
+    } catch (error) {
+      this.unsaved = records.concat(this.unsaved);
+      this.unsavedPoints += points;
+      this.lastSaveError = error;
+      this.stats.saveFailures += 1;
+      this.onSaveError?.(error);
+      throw error;
+    }
+    this.lastSaveError = undefined;
+    this.stats.saves += 1;
+    journal.remove(files);
   }
 }

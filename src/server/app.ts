@@ -43,6 +43,10 @@ export interface AppDeps {
   defaultMetrics?: boolean;
   /** The server's clock; for tests. */
   now?: () => Date;
+  /** The intake's journal directory (intake-plugin.ts `journalDir`); the server sets it with SQLite. */
+  intakeJournalDir?: string;
+  /** How often the intake saves journaled points into the database (default 1000 ms). */
+  intakeSaveIntervalMs?: number;
 }
 
 declare module 'fastify' {
@@ -130,7 +134,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await auditRoutes(app, ctx);
 
   // intake plugin registers here (src/intake/**)
-  await app.register((await import('../intake/intake-plugin.js')).intakePlugin, { store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry, managementAuth: async (request, reply) => (await ctx.auth.management(request, reply), request.auth!.orgId) });
+  await app.register((await import('../intake/intake-plugin.js')).intakePlugin, { store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry, ...(deps.intakeJournalDir === undefined ? {} : { journalDir: deps.intakeJournalDir }), ...(deps.intakeSaveIntervalMs === undefined ? {} : { journalSaveIntervalMs: deps.intakeSaveIntervalMs }), managementAuth: async (request, reply) => (await ctx.auth.management(request, reply), request.auth!.orgId) });
 
   // web UI plugin registers here (src/ui/**)
   await app.register((await import('../ui/ui-plugin.js')).uiPlugin, { store: deps.store, hasher: deps.hasher, now });

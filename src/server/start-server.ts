@@ -8,12 +8,13 @@
  * on stderr, so `stdout` stays the human (or `--json`) channel.
  */
 import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { isRekeyError, rekeyError } from '../errors.js';
 import { createKeyHasher, type KeyHasher } from '../keys/key-hasher.js';
 import type { BootstrapCredentials } from '../store/bootstrap.js';
-import { describeStoreLocation, openStore, type StoreLocation } from '../store/open-store.js';
+import { DEFAULT_DATA_DIR, describeStoreLocation, openStore, type StoreLocation } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { buildApp } from './app.js';
 import { createServerLogger } from './logger.js';
@@ -32,6 +33,8 @@ export interface ServerOptions {
   out?: NodeJS.WritableStream;
   /** Default: pino JSON on stderr. */
   logger?: Logger;
+  /** With SQLite: how often the intake saves journaled points into the database (default 1000 ms). */
+  intakeSaveIntervalMs?: number;
 }
 
 export interface RunningServer {
@@ -42,6 +45,8 @@ export interface RunningServer {
 }
 
 const SHUTDOWN_TIMEOUT_MS = 10_000;
+/** In the data directory: the intake's journal (src/points/point-journal.ts). */
+export const INTAKE_JOURNAL_DIR_NAME = 'intake-journal';
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const out = options.out ?? process.stdout;
@@ -66,6 +71,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       hasher,
       logger,
       defaultMetrics: true,
+      // With SQLite the intake journals batches next to the database (point-journal.ts). With
+      // PostgreSQL each batch is committed to the database: the data directory may be a
+      // container's throwaway layer, and the database is the shared durable place.
+      ...(options.location.databaseUrl ? {} : { intakeJournalDir: join(resolve(options.location.dataDir ?? DEFAULT_DATA_DIR), INTAKE_JOURNAL_DIR_NAME) }),
+      ...(options.intakeSaveIntervalMs === undefined ? {} : { intakeSaveIntervalMs: options.intakeSaveIntervalMs }),
       ...(https === undefined ? {} : { https }),
       ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
     });

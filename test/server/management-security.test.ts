@@ -488,6 +488,8 @@ for (const dialect of DIALECTS) {
         assert.ok(sample(/^rekey_intake_batches_total\{result="ok"\} (\d+)$/m) >= 1, 'intake batches counted');
         assert.ok(sample(/^rekey_intake_batch_commit_seconds_count (\d+)$/m) >= 1, 'intake commit time observed');
         assert.ok(sample(/^rekey_intake_refused_total\{reason="malformed"\} (\d+)$/m) >= 1, 'intake refusals counted by reason');
+        assert.equal(sample(/^rekey_intake_unsaved_points (\d+)$/m), 0, 'no journal here: nothing acknowledged is unsaved');
+        assert.equal(sample(/^rekey_intake_save_failures_total (\d+)$/m), 0);
         const openapi = await call('GET', '/api/openapi.json');
         assert.equal(openapi.status, 200);
         assert.equal(openapi.body.openapi, '3.0.3');
