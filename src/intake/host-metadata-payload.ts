@@ -28,10 +28,17 @@ export function decodeHostMetadata(payload: unknown): HostMetadata {
   if (host === undefined) throw invalid('The payload names no host; set "internalHostname" (or "hostname")');
   if (host.length > 255) throw invalid('The hostname is longer than 255 characters');
   const agentVersion = str(body.agentVersion) ?? str(body.agent_version) ?? null;
-  return { host, agentVersion: agentVersion?.slice(0, 100) ?? null, document: JSON.stringify(body, withoutKeys) };
+  return { host, agentVersion: agentVersion?.slice(0, 100) ?? null, document: documentWithoutKeys(body) };
 }
 
-/** Any field named like a key (apiKey, api_key, appKey, application_key…), at any depth, is left out. */
+/**
+ * The document as JSON, any field named like a key (apiKey, api_key, appKey,
+ * application_key…) left out at any depth. Migration 004 cleans stored documents with it.
+ */
+export function documentWithoutKeys(document: unknown): string {
+  return JSON.stringify(document, withoutKeys);
+}
+
 const KEY_FIELD = /^(api|app|application)[_-]?key$/i;
 function withoutKeys(name: string, value: unknown): unknown {
   return KEY_FIELD.test(name) ? undefined : value;

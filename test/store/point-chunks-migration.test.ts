@@ -3,35 +3,12 @@
  * and read back unchanged — every series, type and interval — and the old table is gone.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
-import pg from 'pg';
+import { sql } from 'kysely';
 import { KyselyPointStore } from '../../src/points/kysely-point-store.js';
 import { pointsMigration } from '../../src/store/migrations/002-points.js';
 import { pointChunksMigration } from '../../src/store/migrations/003-point-chunks.js';
-import { createTestDatabase } from '../support/postgres.js';
-
-interface RawDatabase {
-  dialect: 'sqlite' | 'postgres';
-  db: Kysely<any>;
-  drop(): Promise<void>;
-}
-
-async function rawSqlite(): Promise<RawDatabase> {
-  const dir = mkdtempSync(join(tmpdir(), 'rekey-migration-'));
-  const db = new Kysely<any>({ dialect: new SqliteDialect({ database: new BetterSqlite3(join(dir, 'rekey.db')) }) });
-  return { dialect: 'sqlite', db, drop: async () => (await db.destroy(), rmSync(dir, { recursive: true, force: true })) };
-}
-
-async function rawPostgres(): Promise<RawDatabase> {
-  const database = await createTestDatabase();
-  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: database.url, max: 2 }) }) });
-  return { dialect: 'postgres', db, drop: async () => (await db.destroy(), await database.drop()) };
-}
+import { rawPostgres, rawSqlite } from '../support/raw-databases.js';
 
 for (const open of [rawSqlite, rawPostgres]) {
   describe(`migration 003-point-chunks on ${open === rawSqlite ? 'sqlite' : 'postgres'}`, () => {

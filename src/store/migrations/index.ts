@@ -12,6 +12,7 @@ import type { Migration } from './migration.js';
 import { initialMigration } from './001-initial.js';
 import { pointsMigration } from './002-points.js';
 import { pointChunksMigration } from './003-point-chunks.js';
+import { hostMetadataWithoutKeysMigration } from './004-host-metadata-without-keys.js';
 
 export type { Migration } from './migration.js';
 
@@ -19,4 +20,5 @@ export const MIGRATIONS: readonly Migration[] = [
   initialMigration,
   pointsMigration, // intake: metric points, hosts, check runs (src/points)
   pointChunksMigration, // points packed one row per series per write (src/points/point-chunk.ts)
+  hostMetadataWithoutKeysMigration, // the Agent's API key out of stored host metadata
 ];
