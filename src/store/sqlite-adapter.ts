@@ -8,11 +8,13 @@ import { Kysely, SqliteDialect, sql } from 'kysely';
 import { rekeyError } from '../errors.js';
 import { loadDeploymentSecret } from '../keys/key-hasher.js';
 import type { Database } from './schema.js';
-import { BACKSTOP_AUTOCHECKPOINT_PAGES, startSqliteCheckpointer } from './sqlite-checkpointer.js';
+import { BACKSTOP_AUTOCHECKPOINT_BYTES, startSqliteCheckpointer } from './sqlite-checkpointer.js';
 import { withStatementCache } from './sqlite-statement-cache.js';
 import type { StoreAdapter, WriteScope } from './store-adapter.js';
 
 export const SQLITE_FILE_NAME = 'rekey.db';
+/** `page_size` of a database this adapter creates (see createSqliteAdapter). */
+export const NEW_DATABASE_PAGE_SIZE = 16_384;
 /** How long a writer waits for another process's write transaction before failing. */
 const WRITE_LOCK_TIMEOUT_MS = 15_000;
 /** Other statements (rare waits on a checkpoint) wait synchronously, at most this long. */
@@ -75,6 +77,10 @@ async function beginImmediate(database: BetterSqlite3.Database, conn: Kysely<Dat
 export function createSqliteAdapter(options: { file: string; dataDir: string }): StoreAdapter {
   const database = new BetterSqlite3(options.file);
   database.pragma(`busy_timeout = ${STATEMENT_BUSY_TIMEOUT_MS}`);
+  // Pages of 16 KiB for a new database (an existing one keeps its size): a commit writes its
+  // pages to the WAL with two system calls each, and point chunks are large (the intake
+  // journal's save writes ~1 MiB rows), so bigger pages mean a quarter of the calls.
+  database.pragma(`page_size = ${NEW_DATABASE_PAGE_SIZE}`);
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
@@ -83,7 +89,8 @@ export function createSqliteAdapter(options: { file: string; dataDir: string }):
   // five system calls and a file for every multi-row insert. In memory it is a buffer.
   database.pragma('temp_store = MEMORY');
   // Checkpoints run on another thread (sqlite-checkpointer.ts); this is only the backstop.
-  database.pragma(`wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`);
+  const pageSize = database.pragma('page_size', { simple: true }) as number;
+  database.pragma(`wal_autocheckpoint = ${Math.floor(BACKSTOP_AUTOCHECKPOINT_BYTES / pageSize)}`);
   const checkpointer = startSqliteCheckpointer({ file: options.file });
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
   let secret: Buffer | undefined;

@@ -15,8 +15,8 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
-/** Log pages after which a commit checkpoints by itself (SQLite's default is 1000). */
-export const BACKSTOP_AUTOCHECKPOINT_PAGES = 20_000;
+/** Log size after which a commit checkpoints by itself (SQLite's default is 1000 pages, 4 MiB). */
+export const BACKSTOP_AUTOCHECKPOINT_BYTES = 80 * 1024 * 1024;
 
 // The worker's whole program. It is CommonJS evaluated from this string so it runs the same
 // from TypeScript sources (tests) and from the built dist/ (no separate file to locate).

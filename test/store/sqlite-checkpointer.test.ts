@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { SQLITE_FILE_NAME } from '../../src/store/sqlite-adapter.js';
-import { BACKSTOP_AUTOCHECKPOINT_PAGES } from '../../src/store/sqlite-checkpointer.js';
+import { BACKSTOP_AUTOCHECKPOINT_BYTES } from '../../src/store/sqlite-checkpointer.js';
 import { SQLITE } from '../support/dialects.js';
 
 describe('SQLite checkpoints off the request path', () => {
@@ -25,8 +25,8 @@ describe('SQLite checkpoints off the request path', () => {
         await sql`create table checkpoint_probe (data blob not null)`.execute(trx);
         for (let i = 0; i < 64; i++) await sql`insert into checkpoint_probe values (${payload})`.execute(trx);
       });
-      // 4 MiB is ~1,000 pages of 4 KiB: far below the backstop, so only the worker can have copied them.
-      assert.ok(4 * 1024 * 1024 / 4096 < BACKSTOP_AUTOCHECKPOINT_PAGES / 10);
+      // 4 MiB is far below the backstop, so only the worker can have copied them.
+      assert.ok(4 * 1024 * 1024 < BACKSTOP_AUTOCHECKPOINT_BYTES / 10);
       const deadline = Date.now() + 10_000;
       while (statSync(file).size < before + 4 * 1024 * 1024 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
       assert.ok(statSync(file).size >= before + 4 * 1024 * 1024, `database file ${statSync(file).size} bytes, was ${before}`);
