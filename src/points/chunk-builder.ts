@@ -11,7 +11,7 @@
  */
 import { readBatchRecord } from './batch-record.js';
 import { encodeChunkWith, type ChunkHeaderEntry } from './point-chunk.js';
-import type { CheckRunRecord, HostSighting, PointList, StoredSeries } from './point-store.js';
+import { seriesKey, type CheckRunRecord, type HostSighting, type PointList, type StoredSeries } from './point-store.js';
 
 export interface ChunkRow {
   org_id: string;
@@ -111,8 +111,7 @@ export class ChunkBuilder {
     if (metrics === undefined) this.orgs.set(orgId, (metrics = new Map()));
     let series = metrics.get(metric);
     if (series === undefined) metrics.set(metric, (series = new Map()));
-    // JSON keeps tag sets apart whatever characters the tags hold.
-    const key = `${host}\u0000${JSON.stringify(tags)}`;
+    const key = seriesKey(host, tags);
     let points = series.get(key);
     if (points === undefined) series.set(key, (points = { host, tags, type, interval, count: 0, sources: [], starts: [], counts: [] }));
     // The latest type and interval win, like the latest value.

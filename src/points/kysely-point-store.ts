@@ -15,7 +15,7 @@ import { rekeyError } from '../errors.js';
 import type { SharedTables } from '../store/store.js';
 import { ChunkBuilder } from './chunk-builder.js';
 import { decodeChunk, encodeChunk } from './point-chunk.js';
-import type { HostQuery, HostSighting, PointBatch, PointQuery, PointStore, StoredHost, StoredPoint } from './point-store.js';
+import { seriesKey, type HostQuery, type HostSighting, type PointBatch, type PointQuery, type PointStore, type StoredHost, type StoredPoint } from './point-store.js';
 
 /** Rows per INSERT: 6 parameters each, under SQLite's 32,766 and PostgreSQL's 65,535. */
 const CHUNK = 1000;
@@ -108,10 +108,10 @@ export class KyselyPointStore implements PointStore {
     const latest = new Map<string, StoredPoint>();
     for (const row of rows as Array<{ points: Uint8Array }>) {
       for (const { host, tags, type, interval, points } of decodeChunk(row.points)) {
-        const seriesKey = `${host}\u0000${canonicalTags(tags)}`;
+        const key = seriesKey(host, tags);
         for (const [ts, value] of points) {
           if (ts < query.from || ts > query.to) continue;
-          latest.set(`${seriesKey}\u0000${ts}`, { orgId: query.orgId, metric: query.metric, host, tags, ts, value, type, interval });
+          latest.set(`${key}\u0000${ts}`, { orgId: query.orgId, metric: query.metric, host, tags, ts, value, type, interval });
         }
       }
     }

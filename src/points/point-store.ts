@@ -118,3 +118,8 @@ export interface PointStore {
   /** Deletes points (and check runs) with ts < cutoff (epoch seconds); returns how many points. */
   deleteOlderThan(cutoffSeconds: number): Promise<number>;
 }
+
+/** One series of a metric as a map key: host and tag set (JSON keeps tag sets apart whatever characters the tags hold). */
+export function seriesKey(host: string, tags: readonly string[]): string {
+  return `${host}\u0000${JSON.stringify(tags)}`;
+}

@@ -75,6 +75,7 @@ export class PointWriter {
   /** The save in progress; saves run one at a time. */
   private saving: Promise<void> = Promise.resolve();
   private lastSaveError: unknown = undefined;
+  private earlySaveQueued = false;
   private readonly saveTimer: NodeJS.Timeout | undefined;
   /** Counters for metrics and tests. */
   readonly stats = { batches: 0, points: 0, failures: 0, saves: 0, saveFailures: 0 };
@@ -219,7 +220,13 @@ export class PointWriter {
     journal.append(record);
     this.unsaved.push(record);
     this.unsavedPoints += batch.points;
-    if (this.unsavedPoints >= this.saveAtPoints) void this.saveNow().catch(() => {});
+    // One early save at a time: while it runs, later batches do not queue more behind it.
+    if (this.unsavedPoints >= this.saveAtPoints && !this.earlySaveQueued) {
+      this.earlySaveQueued = true;
+      void this.saveNow()
+        .catch(() => {})
+        .finally(() => (this.earlySaveQueued = false));
+    }
   }
 
   private async saveUnsaved(): Promise<void> {
