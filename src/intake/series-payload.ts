@@ -13,6 +13,7 @@
  */
 import { rekeyError } from '../errors.js';
 import { decodeMetricPayload } from './metric-payload-proto.js';
+import { MAX_HOST_NAME, MAX_METRIC_NAME, MAX_TAG_LENGTH, MAX_TAGS } from './series-limits.js';
 
 export type MetricKind = 'gauge' | 'count' | 'rate';
 
@@ -39,10 +40,6 @@ export interface TimestampWindow {
 }
 
 export const DEFAULT_TIMESTAMP_WINDOW: TimestampWindow = { futureSeconds: 10 * 60, maxAgeSeconds: 7 * 24 * 3600 };
-
-const MAX_METRIC_NAME = 200;
-const MAX_TAG_LENGTH = 200;
-const MAX_TAGS = 1000;
 
 const invalid = (detail: string) => rekeyError('INVALID_PAYLOAD', { detail });
 
@@ -92,7 +89,7 @@ class SeriesChecker {
   host(value: unknown, where: string): string {
     if (value === undefined || value === null) return '';
     if (typeof value !== 'string') throw invalid(`${where} must be a string`);
-    if (value.length > 255) throw invalid(`${where} is longer than 255 characters`);
+    if (value.length > MAX_HOST_NAME) throw invalid(`${where} is longer than ${MAX_HOST_NAME} characters`);
     return value;
   }
 
