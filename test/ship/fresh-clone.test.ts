@@ -14,7 +14,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,7 +32,10 @@ function freePort(): Promise<number> {
 }
 
 test('fresh clone: `npm install && npm start` serves, prints the credentials once, stops on SIGTERM', { timeout: 1_800_000 }, async (t) => {
+  // Mode 0700, like root's home where a root user usually clones (`/root/rekey`): nothing the
+  // suite runs as another user (the embedded PostgreSQL's `postgres` user) may need to enter it.
   const dir = mkdtempSync(join(tmpdir(), 'rekey-fresh-clone-'));
+  chmodSync(dir, 0o700);
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const clone = join(dir, 'rekey');
   execFileSync('git', ['clone', '--quiet', repoRoot, clone], { stdio: 'pipe', timeout: 120_000 });
@@ -110,4 +113,11 @@ test('fresh clone: `npm install && npm start` serves, prints the credentials onc
   const suite = await run([process.execPath, 'scripts/run-tests.mjs', 'test/ship/error-docs'], { cwd: clone, env, timeoutMs: 120_000 });
   assert.equal(suite.code, 0, suite.stdout + suite.stderr);
   assert.match(suite.stdout, /# pass 1/);
+  // …and so does a PostgreSQL suite for a user without a PostgreSQL of their own: the embedded
+  // server starts from inside the 0700 clone and every one of its tests is reported.
+  delete env['REKEY_TEST_DATABASE_URL'];
+  const postgresSuite = await run([process.execPath, 'scripts/run-tests.mjs', 'test/store/no-plaintext'], { cwd: clone, env, timeoutMs: 300_000 });
+  assert.equal(postgresSuite.code, 0, postgresSuite.stdout + postgresSuite.stderr);
+  assert.match(postgresSuite.stdout, /# pass 2\n/);
+  assert.match(postgresSuite.stdout, /ok \d+ - no plaintext keys on postgres/);
 });
