@@ -16,10 +16,11 @@
  * where without one row per call.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { can, roleAllows, roleFor, SCOPES, scopesFor, scopesWithin, unknownScopes, type Action } from '../access/policy.js';
 import { rekeyError } from '../errors.js';
 import { parseKey, type KeyKind } from '../keys/key-format.js';
 import type { KeyHasher } from '../keys/key-hasher.js';
-import type { Actor, ApiKey, AppKey, Role, Store, User } from '../store/store.js';
+import type { Actor, ApiKey, AppKey, Store, User } from '../store/store.js';
 import type { AuthThrottle } from './auth-throttle.js';
 import type { ServerMetrics } from './server-metrics.js';
 
@@ -46,7 +47,8 @@ export type FailureReason =
   | 'revoked_key'
   | 'expired_key'
   | 'other_org'
-  | 'user_disabled';
+  | 'user_disabled'
+  | 'app_key_disabled';
 
 export interface Authenticator {
   /** preHandler: both keys required; sets `request.auth` with `user` and `appKey`. */
@@ -164,6 +166,8 @@ export function createAuthenticator(deps: {
       if (user === undefined || user.disabled) {
         return fail(request, 'user_disabled', { orgId: apiKey.orgId, apiKey, userId: appKey.ownerId });
       }
+      // Disabled with its owner (or by a password reset): kept, but refused until re-enabled.
+      if (appKey.disabledAt !== null) return fail(request, 'app_key_disabled', { orgId: apiKey.orgId, apiKey, userId: appKey.ownerId });
       await auditLogin(request, user, appKey);
       request.auth = {
         orgId: apiKey.orgId,
@@ -195,7 +199,35 @@ export function authOf(request: FastifyRequest): ManagementAuth & { user: User; 
   return auth as ManagementAuth & { user: User; appKey: AppKey };
 }
 
-/** Throws 403 ROLE_REQUIRED unless the caller's role is one of `roles`. */
-export function requireRole(auth: { user: User }, roles: readonly Role[], action: string): void {
-  if (!roles.includes(auth.user.role)) throw rekeyError('ROLE_REQUIRED', { role: roles.join(' or '), action });
+/**
+ * Throws 403 unless the caller may do one of `actions` (src/access/policy.ts): ROLE_REQUIRED
+ * when the user's role does not allow it, SCOPE_REQUIRED when the application key's scopes do
+ * not grant it. `what` names the operation in the message ("creating an API key").
+ */
+export function authorize(auth: { user: User; appKey?: AppKey }, actions: Action | readonly Action[], what: string): void {
+  const wanted: readonly Action[] = typeof actions === 'string' ? [actions] : actions;
+  const principal = { role: auth.user.role, scopes: auth.appKey?.scopes ?? null };
+  if (wanted.some((action) => can(principal, action))) return;
+  if (!wanted.some((action) => roleAllows(auth.user.role, action))) {
+    throw rekeyError('ROLE_REQUIRED', { role: [...new Set(wanted.map(roleFor))].join(' or '), action: what });
+  }
+  throw rekeyError('SCOPE_REQUIRED', { scopes: [...new Set(wanted.flatMap(scopesFor))].join(' or '), action: what });
+}
+
+/**
+ * A preHandler that runs after `management`: the route answers only callers that may do
+ * `action`. `app.get(url, { preHandler: [ctx.auth.management, requireAction('users:read', 'listing users')] }, …)`.
+ */
+export function requireAction(action: Action | readonly Action[], what: string): (request: FastifyRequest) => Promise<void> {
+  return async (request) => authorize(authOf(request), action, what);
+}
+
+/** 400 UNKNOWN_SCOPE for scope names rekey does not know; 403 SCOPE_ESCALATION when a scoped key asks for more than it has. */
+export function checkRequestedScopes(auth: { appKey?: AppKey }, scopes: readonly string[] | null | undefined): void {
+  if (scopes === undefined) return;
+  const unknown = unknownScopes(scopes);
+  if (unknown.length > 0) {
+    throw rekeyError('UNKNOWN_SCOPE', { scopes: unknown.map((s) => JSON.stringify(s.slice(0, 64))).join(', '), known: SCOPES.join(', ') });
+  }
+  if (!scopesWithin(scopes, auth.appKey?.scopes)) throw rekeyError('SCOPE_ESCALATION');
 }

@@ -3,6 +3,7 @@
  * the current request (set by the plugin's authentication hook).
  */
 import type { FastifyRequest } from 'fastify';
+import { can, type Action } from '../access/policy.js';
 import { rekeyError } from '../errors.js';
 import type { KeyHasher } from '../keys/key-hasher.js';
 import type { Actor, Org, Role, Store, User } from '../store/store.js';
@@ -40,18 +41,23 @@ export function actorOf(request: FastifyRequest): Actor {
   return { userId: viewerOf(request).user.id, kind: 'user', sourceIp: request.ip };
 }
 
-/** Who may do what in the UI (the same rules as the management API). */
+/**
+ * Who may do what in the UI: the management API's policy (src/access/policy.ts), asked for the
+ * signed-in user's role (a session has no scopes). Kept as named checks for the pages.
+ */
 export const CAN = {
-  manageApiKeys: (role: Role) => role === 'admin',
-  manageOwnAppKeys: (role: Role) => role !== 'read_only',
-  manageUsers: (role: Role) => role === 'admin',
-  viewUsers: (role: Role) => role === 'admin',
+  manageApiKeys: (role: Role) => can({ role }, 'api_keys:write'),
+  manageOwnAppKeys: (role: Role) => can({ role }, 'own_app_keys:write'),
+  manageUsers: (role: Role) => can({ role }, 'users:write'),
+  viewUsers: (role: Role) => can({ role }, 'users:read'),
+  viewAudit: (role: Role) => can({ role }, 'audit:read'),
 } as const;
 
-/** Throws FORBIDDEN (403) unless the viewer's role passes `check`. */
-export function requireCapability(request: FastifyRequest, check: (role: Role) => boolean): Viewer {
+/** Throws FORBIDDEN (403) unless the viewer may do `check`: an action of the policy, or one of `CAN`. */
+export function requireCapability(request: FastifyRequest, check: Action | ((role: Role) => boolean)): Viewer {
   const viewer = viewerOf(request);
-  if (!check(viewer.user.role)) throw rekeyError('FORBIDDEN');
+  const allowed = typeof check === 'string' ? can({ role: viewer.user.role }, check) : check(viewer.user.role);
+  if (!allowed) throw rekeyError('FORBIDDEN');
   return viewer;
 }
 

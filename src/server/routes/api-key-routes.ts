@@ -1,7 +1,8 @@
 /**
  * `/api/v2/api_keys…`: Datadog's API key endpoints plus rekey's roll, restore and hosts.
  *
- * Roles: every role may read; only admin may create, rename, revoke, roll or restore.
+ * Access (src/access/policy.ts): every role may read (`api_keys_read`); only admin may create,
+ * rename, restore (`api_keys_write`), revoke (`api_keys_delete`) or roll (both).
  * A key is generated here, returned once in the creating response and handed to the store
  * only as its hash and last4.
  */
@@ -11,7 +12,7 @@ import { generateKey, last4 } from '../../keys/key-format.js';
 import type { ApiKey } from '../../store/store.js';
 import { apiKeyResource, keyHostResource, userResource } from '../json-api.js';
 import { apiKeyListQuerySchema, parseApiKeyListQuery, parseInclude, type RawListQuery } from '../list-query.js';
-import { authOf, requireRole } from '../management-auth.js';
+import { authOf, authorize } from '../management-auth.js';
 import type { ServerContext } from '../server-context.js';
 import { countKeyOperation } from '../server-metrics.js';
 import {
@@ -93,6 +94,7 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     },
     async (request) => {
       const auth = authOf(request);
+      authorize(auth, 'api_keys:read', 'listing API keys');
       const raw = request.query as RawListQuery;
       const include = parseInclude(raw, INCLUDES);
       const listed = await store.listApiKeys(auth.orgId, parseApiKeyListQuery(raw));
@@ -121,7 +123,7 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     },
     async (request, reply) => {
       const auth = authOf(request);
-      requireRole(auth, ['admin'], 'creating an API key');
+      authorize(auth, 'api_keys:write', 'creating an API key');
       const { name } = (request.body as { data: { attributes: { name: string } } }).data.attributes;
       const secret = generateKey('api');
       const key = await countKeyOperation(metrics, 'api_key.create', () =>
@@ -145,6 +147,7 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     },
     async (request) => {
       const auth = authOf(request);
+      authorize(auth, 'api_keys:read', 'reading an API key');
       const id = keyId(request);
       return withIncluded(request, await existing(auth.orgId, id));
     },
@@ -167,7 +170,7 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     },
     async (request) => {
       const auth = authOf(request);
-      requireRole(auth, ['admin'], 'renaming an API key');
+      authorize(auth, 'api_keys:write', 'renaming an API key');
       const id = keyId(request);
       const data = (request.body as { data: { id?: string; attributes: { name: string } } }).data;
       if (data.id !== undefined && data.id !== id) throw rekeyError('BODY_ID_MISMATCH');
@@ -192,7 +195,7 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     },
     async (request, reply) => {
       const auth = authOf(request);
-      requireRole(auth, ['admin'], 'revoking an API key');
+      authorize(auth, 'api_keys:delete', 'revoking an API key');
       const id = keyId(request);
       await countKeyOperation(metrics, 'api_key.revoke', () => store.revokeApiKey(auth.orgId, id, auth.actor));
       return reply.code(204).send();
@@ -229,7 +232,9 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     },
     async (request, reply) => {
       const auth = authOf(request);
-      requireRole(auth, ['admin'], 'rolling an API key');
+      // Rolling makes a key and revokes the old one: both scopes.
+      authorize(auth, 'api_keys:write', 'rolling an API key');
+      authorize(auth, 'api_keys:delete', 'rolling an API key');
       const id = keyId(request);
       const attributes = (request.body as { data?: { attributes?: { grace_period_seconds?: number; name?: string } } } | undefined)?.data?.attributes ?? {};
       const graceSeconds = attributes.grace_period_seconds ?? DEFAULT_ROLL_GRACE_SECONDS;
@@ -266,7 +271,7 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     },
     async (request) => {
       const auth = authOf(request);
-      requireRole(auth, ['admin'], 'restoring an API key');
+      authorize(auth, 'api_keys:write', 'restoring an API key');
       const id = keyId(request);
       const key = await countKeyOperation(metrics, 'api_key.restore', () => store.restoreApiKey(auth.orgId, id, auth.actor));
       return withIncluded(request, key);
@@ -287,6 +292,7 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     },
     async (request) => {
       const auth = authOf(request);
+      authorize(auth, 'api_keys:read', 'listing the hosts of an API key');
       const id = keyId(request);
       await existing(auth.orgId, id);
       const rawSince = (request.query as RawListQuery)['filter[since]'];

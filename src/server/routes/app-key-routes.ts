@@ -2,9 +2,12 @@
  * Application keys: `/api/v2/application_keys…` (the organisation's keys) and
  * `/api/v2/current_user/application_keys…` (the caller's own), as Datadog has them.
  *
- * Roles: every role may read the organisation's keys (names and last4 only); admin and
- * standard users create and change their own keys; admin may also change or delete any
- * key of the organisation; read_only may not write.
+ * Access (src/access/policy.ts): every role may read the organisation's keys (names and last4
+ * only; scope `org_app_keys_read`, or `user_app_keys` for one's own); admin and standard users
+ * create and change their own keys (`user_app_keys`); admin may also change or delete any key
+ * of the organisation (`org_app_keys_write`); read_only may not write. `scopes` must be
+ * Datadog scope names rekey knows (else 400 UNKNOWN_SCOPE), and a scoped key cannot give a
+ * key scopes it does not have (403 SCOPE_ESCALATION).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { rekeyError } from '../../errors.js';
@@ -12,7 +15,7 @@ import { generateKey, last4 } from '../../keys/key-format.js';
 import type { AppKey, AppKeyListQuery, User } from '../../store/store.js';
 import { appKeyResource, userResource } from '../json-api.js';
 import { appKeyListQuerySchema, parseAppKeyListQuery, parseInclude, type RawListQuery } from '../list-query.js';
-import { authOf, requireRole } from '../management-auth.js';
+import { authOf, authorize, checkRequestedScopes } from '../management-auth.js';
 import type { ServerContext } from '../server-context.js';
 import { countKeyOperation } from '../server-metrics.js';
 import {
@@ -31,7 +34,6 @@ import {
 const nameSchema = { type: 'string', minLength: 1, maxLength: 255 } as const;
 const scopesSchema = { type: ['array', 'null'], items: { type: 'string', minLength: 1, maxLength: 255 }, maxItems: 100 } as const;
 const INCLUDES = ['owned_by'] as const;
-const WRITERS = ['admin', 'standard'] as const;
 const tags = ['Application keys'];
 
 /** One application key, with its owner when asked for by `include=owned_by`. */
@@ -67,9 +69,17 @@ export async function appKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     return key;
   }
 
-  function mayChange(user: User, key: AppKey, what: string): void {
-    requireRole({ user }, WRITERS, what);
-    if (key.ownerId !== user.id) requireRole({ user }, ['admin'], `${what} of another user`);
+  /** One's own key: `own_app_keys:write` (or `app_keys:write`); another user's: `app_keys:write`. */
+  function mayChange(auth: { user: User; appKey: AppKey }, key: AppKey, what: string): void {
+    if (key.ownerId === auth.user.id) authorize(auth, ['own_app_keys:write', 'app_keys:write'], what);
+    else authorize(auth, 'app_keys:write', `${what} of another user`);
+  }
+
+  /** Through current_user: one's own keys (`user_app_keys`); through the organisation: any (`org_app_keys_read`), or one's own. */
+  function mayRead(auth: { user: User; appKey: AppKey }, scope: Scope, key: AppKey | undefined, what: string): void {
+    if (scope === 'current_user') authorize(auth, 'own_app_keys:read', what);
+    else if (key !== undefined && key.ownerId === auth.user.id) authorize(auth, ['app_keys:read', 'own_app_keys:read'], what);
+    else authorize(auth, 'app_keys:read', what);
   }
 
   /** The owner's id; null when no such user is in the organisation (who then owns nothing here). */
@@ -100,6 +110,7 @@ export async function appKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       },
       async (request) => {
         const auth = authOf(request);
+        mayRead(auth, scope, undefined, 'listing application keys');
         const raw = request.query as RawListQuery;
         const include = parseInclude(raw, INCLUDES);
         const query: AppKeyListQuery = parseAppKeyListQuery(raw);
@@ -128,7 +139,9 @@ export async function appKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       },
       async (request) => {
         const auth = authOf(request);
-        return single(request, await visible(auth.orgId, auth.user, (request.params as { id: string }).id, scope));
+        const key = await visible(auth.orgId, auth.user, (request.params as { id: string }).id, scope);
+        mayRead(auth, scope, key, 'reading an application key');
+        return single(request, key);
       },
     );
 
@@ -150,7 +163,8 @@ export async function appKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
         const data = (request.body as { data: { id?: string; attributes: { name?: string; scopes?: string[] | null } } }).data;
         if (data.id !== undefined && data.id !== id) throw rekeyError('BODY_ID_MISMATCH');
         const key = await visible(auth.orgId, auth.user, id, scope);
-        mayChange(auth.user, key, 'changing an application key');
+        mayChange(auth, key, 'changing an application key');
+        checkRequestedScopes(auth, data.attributes.scopes);
         const change: { name?: string; scopes?: string[] | null } = {};
         if (data.attributes.name !== undefined) change.name = data.attributes.name;
         if (data.attributes.scopes !== undefined) change.scopes = data.attributes.scopes;
@@ -166,7 +180,7 @@ export async function appKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
         const auth = authOf(request);
         const { id } = request.params as { id: string };
         const key = await visible(auth.orgId, auth.user, id, scope);
-        mayChange(auth.user, key, 'deleting an application key');
+        mayChange(auth, key, 'deleting an application key');
         await countKeyOperation(metrics, 'app_key.delete', () => store.deleteAppKey(auth.orgId, id, auth.actor));
         return reply.code(204).send();
       },
@@ -192,8 +206,10 @@ export async function appKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     },
     async (request, reply) => {
       const auth = authOf(request);
-      requireRole(auth, WRITERS, 'creating an application key');
+      authorize(auth, 'own_app_keys:write', 'creating an application key');
       const { name, scopes } = (request.body as { data: { attributes: { name: string; scopes?: string[] | null } } }).data.attributes;
+      // A key created without scopes by a scoped key would have more than its maker: refused.
+      checkRequestedScopes(auth, scopes ?? null);
       const secret = generateKey('app');
       const key = await countKeyOperation(metrics, 'app_key.create', () =>
         store.createAppKey(auth.orgId, auth.user.id, { name, hash: hasher.hash(secret), last4: last4(secret), scopes: scopes ?? null }, auth.actor),

@@ -1,6 +1,7 @@
 /**
  * `GET /api/v2/audit/events`: the organisation's audit trail in the shape of Datadog's Audit
- * Trail search (`type: "audit"`). Admin only: the trail shows who did what from where.
+ * Trail search (`type: "audit"`). Admin only (`audit:read`, scope `audit_logs_read`,
+ * src/access/policy.ts): the trail shows who did what from where; the UI's /audit page asks the same.
  *
  * Filters: `filter[from]`, `filter[to]` (ISO 8601, epoch milliseconds, `now` or `now-15m`
  * style), `filter[query]` (an action such as `api_key.revoke`, optionally written
@@ -11,7 +12,7 @@ import { rekeyError } from '../../errors.js';
 import type { AuditQuery } from '../../store/store.js';
 import { auditEventResource } from '../json-api.js';
 import { MAX_PAGE_SIZE } from '../list-query.js';
-import { authOf, requireRole } from '../management-auth.js';
+import { authOf, authorize } from '../management-auth.js';
 import type { ServerContext } from '../server-context.js';
 import { auditEventResourceSchema, errorResponses, jsonApiList } from './json-api-schemas.js';
 
@@ -61,7 +62,7 @@ export async function auditRoutes(app: FastifyInstance, ctx: ServerContext): Pro
     },
     async (request) => {
       const auth = authOf(request);
-      requireRole(auth, ['admin'], 'reading the audit trail');
+      authorize(auth, 'audit:read', 'reading the audit trail');
       const raw = request.query as Record<string, string | number | undefined>;
       const now = ctx.now();
       const query: AuditQuery = {

@@ -54,8 +54,9 @@ export function registerOrgRoutes(app: FastifyInstance, deps: UiDeps): void {
     return send(reply, hostsPage({ viewer, now: deps.now(), hosts }));
   });
 
+  // The same as the API's audit route (src/server/routes/audit-routes.ts): admin only.
   app.get('/audit', async (request, reply) => {
-    const viewer = viewerOf(request);
+    const viewer = requireCapability(request, 'audit:read');
     const requested = Number((request.query as { page?: string }).page ?? 0);
     const pageNumber = Number.isInteger(requested) && requested >= 0 && requested < 100_000 ? requested : 0;
     const [listed, users] = await Promise.all([
