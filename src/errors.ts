@@ -65,17 +65,6 @@ export const errorCatalogue = {
   ),
   API_KEY_NOT_REVOKED: spec(400, 1, () => 'This API key is not revoked; there is nothing to restore'),
   API_KEY_REVOKED: spec(400, 1, () => 'This API key is revoked; restore it first'),
-  LAST_ACTIVE_ADMIN: spec(
-    400,
-    1,
-    () => "This is the organization's last active admin. Create or enable another admin before disabling or deleting this one.",
-  ),
-  CURRENT_PASSWORD_INCORRECT: spec(400, 1, () => 'The current password is not correct; the password was not changed.'),
-  PASSWORD_TOO_SHORT: spec<{ length: number; min: number }>(
-    400,
-    2,
-    (p) => `The new password has ${p.length} characters; it needs at least ${p.min}. The password was not changed.`,
-  ),
 
   // ---- store / infrastructure ----------------------------------------------------------
   ALREADY_INITIALISED: spec<{ where: string }>(
@@ -94,11 +83,6 @@ export const errorCatalogue = {
     (p) => `Cannot reach the database at ${p.target}: ${p.reason}`,
   ),
   DATABASE_URL_INVALID: spec<{ detail: string }>(400, 2, (p) => `REKEY_DATABASE_URL is not valid: ${p.detail}`),
-  DATABASE_UNAVAILABLE: spec<{ reason: string; retryAfterSeconds: number }>(
-    503,
-    1,
-    (p) => `The database is unavailable right now (${p.reason}); retry in ${p.retryAfterSeconds} s`,
-  ),
 
   // ---- config files (src/config) -------------------------------------------------------
   CONFIG_INVALID: spec<{ detail: string }>(400, 2, (p) => p.detail),
@@ -223,21 +207,6 @@ export const errorCatalogue = {
   ),
   INVALID_PAYLOAD: spec<{ detail: string }>(400, 2, (p) => p.detail),
   INVALID_QUERY: spec<{ detail: string }>(400, 2, (p) => p.detail),
-  PAYLOAD_TOO_COMPLEX: spec<{ what: string; limit: number }>(
-    413,
-    1,
-    (p) => `The payload has more than ${p.limit} ${p.what}; send smaller batches`,
-  ),
-  INTAKE_RATE_LIMITED: spec<{ who: string; retryAfterSeconds: number }>(
-    429,
-    1,
-    (p) => `Too many intake requests from this ${p.who}; retry after ${p.retryAfterSeconds} s`,
-  ),
-  INTAKE_STORAGE_FAILED: spec<{ reason: string; retryAfterSeconds: number }>(
-    503,
-    1,
-    (p) => `The intake could not store this payload (${p.reason}); none of it was accepted. Retry in ${p.retryAfterSeconds} s`,
-  ),
 
   // ---- server (src/server) -------------------------------------------------------------
   ROLE_REQUIRED: spec<{ role: string; action: string }>(
