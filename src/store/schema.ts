@@ -18,6 +18,8 @@ export interface UsersTable {
   password_hash: string;
   created_at: number;
   disabled: number;
+  /** Web sessions that began before this (epoch ms) are over; migration 005. */
+  sessions_ended_at: number | null;
 }
 
 export interface ApiKeysTable {
@@ -49,6 +51,8 @@ export interface AppKeysTable {
   created_at: number;
   modified_at: number;
   last_used_at: number | null;
+  /** Set when the key stopped working with its owner (disabled, password reset); migration 005. */
+  disabled_at: number | null;
 }
 
 export interface AuditEventsTable {

@@ -205,6 +205,129 @@ export class SqlStore implements Store {
     return rows.map(toUser);
   }
 
+  // ---- user lifecycle (issue 15) -------------------------------------------------------------
+
+  async setUserDisabled(
+    orgId: string,
+    userId: string,
+    disabled: boolean,
+    actor: Actor,
+    options: { enableAppKeys?: boolean } = {},
+  ): Promise<User> {
+    return this.changeOrg(orgId, () => rekeyError('USER_NOT_FOUND'), async (trx, at) => {
+      const row = await this.userRow(trx, orgId, userId);
+      if (disabled) {
+        if (Number(row.disabled) !== 0) return { result: toUser(row) };
+        await this.refuseLastActiveAdmin(trx, row);
+        const set = { disabled: 1, sessions_ended_at: at };
+        await trx.updateTable('users').set(set).where('id', '=', row.id).execute();
+        const keys = await this.disableAppKeysOf(trx, row.id, at);
+        await this.audit(trx, orgId, 'user.disable', { type: 'user', id: row.id }, actor, at, {
+          email: row.email,
+          app_keys_disabled: keys.length,
+        });
+        return { result: toUser({ ...row, ...set }), changes: keys };
+      }
+      const wasDisabled = Number(row.disabled) !== 0;
+      let enabledKeys = 0;
+      if (options.enableAppKeys) {
+        const result = await trx
+          .updateTable('app_keys')
+          .set({ disabled_at: null, modified_at: at })
+          .where('owner_id', '=', row.id)
+          .where('disabled_at', 'is not', null)
+          .executeTakeFirst();
+        enabledKeys = Number(result.numUpdatedRows);
+      }
+      if (!wasDisabled && enabledKeys === 0) return { result: toUser(row) };
+      if (wasDisabled) await trx.updateTable('users').set({ disabled: 0 }).where('id', '=', row.id).execute();
+      await this.audit(trx, orgId, 'user.enable', { type: 'user', id: row.id }, actor, at, {
+        email: row.email,
+        app_keys_enabled: enabledKeys,
+      });
+      return { result: toUser({ ...row, disabled: 0 }) };
+    });
+  }
+
+  async deleteUser(orgId: string, userId: string, actor: Actor): Promise<void> {
+    return this.changeOrg(orgId, () => rekeyError('USER_NOT_FOUND'), async (trx, at) => {
+      const row = await this.userRow(trx, orgId, userId);
+      await this.refuseLastActiveAdmin(trx, row);
+      const keys = await trx.selectFrom('app_keys').select(['id', 'hash', 'org_id']).where('owner_id', '=', row.id).execute();
+      // The audit trail keeps the user's id in its events (no foreign key), so it outlives them.
+      await trx.deleteFrom('app_keys').where('owner_id', '=', row.id).execute();
+      await trx.deleteFrom('users').where('id', '=', row.id).execute();
+      await this.audit(trx, orgId, 'user.delete', { type: 'user', id: row.id }, actor, at, {
+        email: row.email,
+        role: row.role,
+        app_keys_deleted: keys.length,
+      });
+      return { result: undefined, changes: keys.map((k) => ({ keyId: k.id, hash: k.hash, orgId: k.org_id })) };
+    });
+  }
+
+  async setUserPassword(
+    orgId: string,
+    userId: string,
+    passwordHash: string,
+    reason: 'change' | 'reset',
+    actor: Actor,
+  ): Promise<User> {
+    if (typeof passwordHash !== 'string' || passwordHash === '') {
+      throw rekeyError('BAD_REQUEST', { detail: 'A password hash is required' });
+    }
+    return this.changeOrg(orgId, () => rekeyError('USER_NOT_FOUND'), async (trx, at) => {
+      const row = await this.userRow(trx, orgId, userId);
+      const set = { password_hash: passwordHash, sessions_ended_at: at };
+      await trx.updateTable('users').set(set).where('id', '=', row.id).execute();
+      const keys = reason === 'reset' ? await this.disableAppKeysOf(trx, row.id, at) : [];
+      await this.audit(trx, orgId, reason === 'reset' ? 'user.password_reset' : 'user.password_change', { type: 'user', id: row.id }, actor, at, {
+        email: row.email,
+        ...(reason === 'reset' ? { app_keys_disabled: keys.length } : {}),
+      });
+      return { result: toUser({ ...row, ...set }), changes: keys };
+    });
+  }
+
+  private async userRow(trx: Trx, orgId: string, userId: string): Promise<UsersTable> {
+    const row = await trx.selectFrom('users').selectAll().where('org_id', '=', orgId).where('id', '=', userId).executeTakeFirst();
+    if (!row) throw rekeyError('USER_NOT_FOUND');
+    return row;
+  }
+
+  /** Called under the organisation's lock: an enabled admin must not be the last one to go. */
+  private async refuseLastActiveAdmin(trx: Trx, row: UsersTable): Promise<void> {
+    if (row.role !== 'admin' || Number(row.disabled) !== 0) return;
+    const others = await trx
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('org_id', '=', row.org_id)
+      .where('role', '=', 'admin')
+      .where('disabled', '=', 0)
+      .where('id', '!=', row.id)
+      .executeTakeFirstOrThrow();
+    if (Number(others.n) === 0) throw rekeyError('LAST_ACTIVE_ADMIN');
+  }
+
+  /** Disables the user's working application keys; returns them for the key-change feed. */
+  private async disableAppKeysOf(trx: Trx, userId: string, at: number): Promise<KeyChange[]> {
+    const keys = await trx
+      .selectFrom('app_keys')
+      .select(['id', 'hash', 'org_id'])
+      .where('owner_id', '=', userId)
+      .where('disabled_at', 'is', null)
+      .execute();
+    if (keys.length > 0) {
+      await trx
+        .updateTable('app_keys')
+        .set({ disabled_at: at, modified_at: at })
+        .where('owner_id', '=', userId)
+        .where('disabled_at', 'is', null)
+        .execute();
+    }
+    return keys.map((k) => ({ keyId: k.id, hash: k.hash, orgId: k.org_id }));
+  }
+
   // ---- API keys ------------------------------------------------------------------------------
 
   async createApiKey(orgId: string, key: { name: string; hash: string; last4: string }, actor: Actor): Promise<ApiKey> {
@@ -643,6 +766,7 @@ export class SqlStore implements Store {
       password_hash: user.passwordHash,
       created_at: at,
       disabled: 0,
+      sessions_ended_at: null,
     };
     await trx.insertInto('users').values(row).execute();
     await this.audit(trx, orgId, 'user.create', { type: 'user', id: row.id }, actor, at, { email: user.email, role: user.role });
@@ -681,6 +805,7 @@ export class SqlStore implements Store {
       created_at: at,
       modified_at: at,
       last_used_at: null,
+      disabled_at: null,
     };
     await trx.insertInto('app_keys').values(row).execute();
     await this.audit(trx, orgId, 'app_key.create', { type: 'app_key', id: row.id }, actor, at, {
@@ -891,6 +1016,7 @@ function toUser(row: UsersTable): User {
     passwordHash: row.password_hash,
     createdAt: date(row.created_at),
     disabled: Number(row.disabled) !== 0,
+    sessionsEndedAt: dateOrNull(row.sessions_ended_at),
   };
 }
 
@@ -926,6 +1052,7 @@ function toAppKey(row: AppKeysTable): AppKey {
     createdAt: date(row.created_at),
     modifiedAt: date(row.modified_at),
     lastUsedAt: dateOrNull(row.last_used_at),
+    disabledAt: dateOrNull(row.disabled_at),
   };
 }
 

@@ -36,6 +36,12 @@ export interface User {
   passwordHash: string;
   createdAt: Date;
   disabled: boolean;
+  /**
+   * Web sessions that began before this instant are over (set by a disable, a password change
+   * or reset); null when never set. The UI checks it on every request, so it ends sessions on
+   * every node, and from `rekey user …` too.
+   */
+  sessionsEndedAt: Date | null;
 }
 
 export type ApiKeyStatus = 'active' | 'revoked';
@@ -71,6 +77,11 @@ export interface AppKey {
   createdAt: Date;
   modifiedAt: Date;
   lastUsedAt: Date | null;
+  /**
+   * When the key stopped working with its owner (the owner was disabled, or had their password
+   * reset by an admin); null while it works. A disabled key is refused by management auth.
+   */
+  disabledAt: Date | null;
 }
 
 /** Who makes a change and from where: recorded in the audit trail. */
@@ -87,7 +98,8 @@ export interface AuditEvent {
   actorId: string | null;
   actorKind: Actor['kind'];
   /** e.g. api_key.create, api_key.rename, api_key.revoke, api_key.roll, api_key.restore,
-   *  app_key.create, app_key.update, app_key.delete, user.create, user.login, user.login_failed, org.create */
+   *  app_key.create, app_key.update, app_key.delete, user.create, user.login, user.login_failed,
+   *  user.disable, user.enable, user.delete, user.password_change, user.password_reset, org.create */
   action: string;
   targetType: string; // 'api_key' | 'app_key' | 'user' | 'org'
   targetId: string | null;
@@ -241,6 +253,36 @@ export interface Store {
   /** Emails are unique across the deployment, compared case-insensitively. */
   findUserByEmail(email: string): Promise<User | undefined>;
   listUsers(orgId: string): Promise<User[]>;
+
+  /**
+   * User lifecycle (issue 15). Each runs in one transaction that takes the organisation's lock,
+   * checks, changes and writes the audit event, so two admins disabling each other at once
+   * cannot leave the organisation without an active admin: the organisation always keeps at
+   * least one enabled admin (LAST_ACTIVE_ADMIN, 409).
+   *
+   * Disabling sets `disabled`, ends the user's web sessions (`sessionsEndedAt`) and disables
+   * every application key they own (`disabledAt`; kept, not deleted). Enabling clears
+   * `disabled` only: the keys stay disabled unless `enableAppKeys` is true. Disabling a
+   * disabled user or enabling an enabled one changes nothing and writes no event.
+   * Audited as user.disable / user.enable with the number of keys changed.
+   *
+   * @example await store.setUserDisabled(org.id, bob.id, true, actor) // bob signed out, his app keys refused
+   */
+  setUserDisabled(orgId: string, userId: string, disabled: boolean, actor: Actor, options?: { enableAppKeys?: boolean }): Promise<User>;
+  /**
+   * Deletes the user and every application key they own (their sessions end: the user is
+   * gone). Audit events by or about the user are kept; `user.delete` records their email and
+   * role. The last active admin cannot be deleted (LAST_ACTIVE_ADMIN).
+   */
+  deleteUser(orgId: string, userId: string, actor: Actor): Promise<void>;
+  /**
+   * Replaces the password hash and ends the user's web sessions (the caller starts a new one
+   * for a user who changed their own password). `reason` 'change' (the user, who proved the
+   * current password) is audited as user.password_change; 'reset' (an admin or the CLI) as
+   * user.password_reset and also disables the user's application keys, as a reset is what
+   * follows a suspected compromise. Never records the password or its hash.
+   */
+  setUserPassword(orgId: string, userId: string, passwordHash: string, reason: 'change' | 'reset', actor: Actor): Promise<User>;
 
   // ---- API keys ----
   createApiKey(orgId: string, key: { name: string; hash: string; last4: string }, actor: Actor): Promise<ApiKey>;

@@ -163,6 +163,154 @@ for (const dialect of DIALECTS) {
       });
     });
 
+    describe('user lifecycle (issue 15)', () => {
+      async function member(orgId: string, email: string, role: User['role'] = 'standard'): Promise<User> {
+        return store.createUser(orgId, { email, name: email.split('@')[0]!, role, passwordHash: 'scrypt$old' }, CLI_ACTOR);
+      }
+
+      it('disabling ends sessions and disables (not deletes) the app keys; enabling leaves the keys disabled unless asked', async () => {
+        const { org, admin } = await orgWithKey('acme');
+        const bob = await member(org.id, 'bob@acme.example');
+        const k1 = await store.createAppKey(org.id, bob.id, appKeyInput('bob 1'), CLI_ACTOR);
+        const k2 = await store.createAppKey(org.id, bob.id, appKeyInput('bob 2'), CLI_ACTOR);
+        const adminKey = await store.createAppKey(org.id, admin.id, appKeyInput('admin'), CLI_ACTOR);
+        assert.equal(bob.sessionsEndedAt, null);
+        assert.equal(k1.disabledAt, null);
+        tick(5000);
+        const disabled = await store.setUserDisabled(org.id, bob.id, true, userActor(admin));
+        assert.equal(disabled.disabled, true);
+        assert.equal(disabled.sessionsEndedAt?.getTime(), clock.ms);
+        assert.deepEqual(await store.getUser(org.id, bob.id), disabled);
+        for (const key of [k1, k2]) {
+          const stored = await store.findAppKeyByHash(key.hash);
+          assert.equal(stored?.disabledAt?.getTime(), clock.ms, 'kept, with when it was disabled');
+        }
+        assert.equal((await store.getAppKey(org.id, adminKey.id))?.disabledAt, null, "another user's key is untouched");
+        const [event] = (await store.listAuditEvents(org.id, { action: 'user.disable' })).items;
+        assert.equal(event?.actorId, admin.id);
+        assert.equal(event?.targetId, bob.id);
+        assert.deepEqual(event?.details, { email: 'bob@acme.example', app_keys_disabled: 2 });
+
+        // Idempotent: no second event, the time of the first kept.
+        tick();
+        assert.deepEqual(await store.setUserDisabled(org.id, bob.id, true, CLI_ACTOR), disabled);
+        assert.equal((await store.listAuditEvents(org.id, { action: 'user.disable' })).totalFiltered, 1);
+
+        tick();
+        const enabled = await store.setUserDisabled(org.id, bob.id, false, userActor(admin));
+        assert.equal(enabled.disabled, false);
+        assert.notEqual((await store.getAppKey(org.id, k1.id))?.disabledAt, null, 're-enabling the user does not re-enable keys');
+        assert.deepEqual((await store.listAuditEvents(org.id, { action: 'user.enable' })).items[0]?.details, { email: 'bob@acme.example', app_keys_enabled: 0 });
+        await store.setUserDisabled(org.id, bob.id, false, CLI_ACTOR, { enableAppKeys: true });
+        assert.equal((await store.getAppKey(org.id, k1.id))?.disabledAt, null);
+        assert.equal((await store.getAppKey(org.id, k2.id))?.disabledAt, null);
+        assert.deepEqual((await store.listAuditEvents(org.id, { action: 'user.enable' })).items[0]?.details, { email: 'bob@acme.example', app_keys_enabled: 2 });
+        assert.equal((await store.listAuditEvents(org.id, { action: 'user.enable' })).totalFiltered, 2);
+      });
+
+      it('never leaves an organisation without an enabled admin (disable or delete), and is scoped to the org', async () => {
+        const { org, admin } = await orgWithKey('acme');
+        const other = await orgWithKey('globex');
+        await rejectsWith(store.setUserDisabled(org.id, admin.id, true, CLI_ACTOR), 'LAST_ACTIVE_ADMIN');
+        await rejectsWith(store.deleteUser(org.id, admin.id, CLI_ACTOR), 'LAST_ACTIVE_ADMIN');
+        // An admin of another organisation does not count, and is not found from here.
+        await rejectsWith(store.setUserDisabled(org.id, other.admin.id, true, CLI_ACTOR), 'USER_NOT_FOUND');
+        await rejectsWith(store.deleteUser(org.id, other.admin.id, CLI_ACTOR), 'USER_NOT_FOUND');
+        await rejectsWith(store.setUserPassword(org.id, other.admin.id, 'scrypt$x', 'reset', CLI_ACTOR), 'USER_NOT_FOUND');
+        await rejectsWith(store.setUserDisabled('no-such-org', admin.id, true, CLI_ACTOR), 'USER_NOT_FOUND');
+        const second = await member(org.id, 'second@acme.example', 'admin');
+        await store.setUserDisabled(org.id, admin.id, true, userActor(second));
+        // A disabled admin is no admin: the second is now the last one.
+        await rejectsWith(store.setUserDisabled(org.id, second.id, true, CLI_ACTOR), 'LAST_ACTIVE_ADMIN');
+        await rejectsWith(store.deleteUser(org.id, second.id, CLI_ACTOR), 'LAST_ACTIVE_ADMIN');
+        // A disabled admin can be deleted; non-admins never hit the rule.
+        await store.deleteUser(org.id, admin.id, userActor(second));
+        const ro = await member(org.id, 'ro@acme.example', 'read_only');
+        await store.setUserDisabled(org.id, ro.id, true, CLI_ACTOR);
+        await store.deleteUser(org.id, ro.id, CLI_ACTOR);
+        assert.deepEqual((await store.listUsers(org.id)).map((u) => u.email), ['second@acme.example']);
+        assert.equal((await store.getUser(org.id, second.id))?.disabled, false);
+      });
+
+      it('two admins disabling each other at once: exactly one succeeds, one admin stays enabled', async () => {
+        const { org, admin } = await orgWithKey('acme');
+        const second = await member(org.id, 'second@acme.example', 'admin');
+        const node2 = await db.openAnother();
+        const results = await Promise.allSettled([
+          store.setUserDisabled(org.id, second.id, true, userActor(admin)),
+          node2.setUserDisabled(org.id, admin.id, true, userActor(second)),
+        ]);
+        assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1, JSON.stringify(results.map((r) => r.status)));
+        const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+        assert.ok(isRekeyError(refused.reason, 'LAST_ACTIVE_ADMIN'), String(refused.reason));
+        const enabledAdmins = (await store.listUsers(org.id)).filter((u) => u.role === 'admin' && !u.disabled);
+        assert.equal(enabledAdmins.length, 1);
+        // Same for two deletes.
+        const third = await member(org.id, 'third@acme.example', 'admin');
+        const survivor = enabledAdmins[0]!;
+        const deletes = await Promise.allSettled([
+          store.deleteUser(org.id, survivor.id, CLI_ACTOR),
+          node2.deleteUser(org.id, third.id, CLI_ACTOR),
+        ]);
+        assert.equal(deletes.filter((r) => r.status === 'fulfilled').length, 1);
+        assert.equal((await store.listUsers(org.id)).filter((u) => u.role === 'admin' && !u.disabled).length, 1);
+      });
+
+      it('deleting removes the user and their app keys, keeps the audit trail and frees the email', async () => {
+        const { org, admin } = await orgWithKey('acme');
+        const bob = await member(org.id, 'bob@acme.example');
+        const key = await store.createAppKey(org.id, bob.id, appKeyInput('bob'), CLI_ACTOR);
+        await store.createApiKey(org.id, apiKeyInput('made by bob'), userActor(bob));
+        const heard: string[] = [];
+        const stop = await store.watchKeyChanges({ onChange: (c) => heard.push(c.keyId), onReset: () => {} });
+        try {
+          tick();
+          await store.deleteUser(org.id, bob.id, userActor(admin));
+          await waitFor(() => heard.includes(key.id), 'the app key announced on the key-change feed');
+        } finally {
+          await stop();
+        }
+        assert.equal(await store.getUser(org.id, bob.id), undefined);
+        assert.equal(await store.findUserByEmail('bob@acme.example'), undefined);
+        assert.equal(await store.findAppKeyByHash(key.hash), undefined);
+        assert.equal((await store.listAppKeys(org.id, { ownerId: bob.id })).totalFiltered, 0);
+        const events = (await store.listAuditEvents(org.id)).items;
+        const deleted = events.find((e) => e.action === 'user.delete');
+        assert.deepEqual(deleted?.details, { email: 'bob@acme.example', role: 'standard', app_keys_deleted: 1 });
+        assert.equal(deleted?.actorId, admin.id);
+        assert.ok(events.some((e) => e.action === 'api_key.create' && e.actorId === bob.id), "bob's own events are kept");
+        assert.ok(events.some((e) => e.action === 'user.create' && e.targetId === bob.id));
+        await rejectsWith(store.deleteUser(org.id, bob.id, CLI_ACTOR), 'USER_NOT_FOUND');
+        const again = await member(org.id, 'BOB@acme.example');
+        assert.notEqual(again.id, bob.id);
+      });
+
+      it('a password change or reset replaces the hash and ends sessions; a reset also disables the app keys; neither is logged', async () => {
+        const { org, admin } = await orgWithKey('acme');
+        const bob = await member(org.id, 'bob@acme.example');
+        const key = await store.createAppKey(org.id, bob.id, appKeyInput('bob'), CLI_ACTOR);
+        tick();
+        const changed = await store.setUserPassword(org.id, bob.id, 'scrypt$changed', 'change', userActor(bob));
+        assert.equal(changed.passwordHash, 'scrypt$changed');
+        assert.equal(changed.sessionsEndedAt?.getTime(), clock.ms);
+        assert.equal(changed.disabled, false);
+        assert.equal((await store.getAppKey(org.id, key.id))?.disabledAt, null, 'a change keeps the app keys');
+        tick();
+        const reset = await store.setUserPassword(org.id, bob.id, 'scrypt$reset', 'reset', userActor(admin));
+        assert.deepEqual(await store.getUser(org.id, bob.id), reset);
+        assert.equal(reset.passwordHash, 'scrypt$reset');
+        assert.equal(reset.sessionsEndedAt?.getTime(), clock.ms);
+        assert.equal((await store.getAppKey(org.id, key.id))?.disabledAt?.getTime(), clock.ms, 'a reset disables the app keys');
+        const events = (await store.listAuditEvents(org.id)).items.filter((e) => e.action.startsWith('user.password'));
+        assert.deepEqual(events.map((e) => [e.action, e.actorId, e.details]), [
+          ['user.password_reset', admin.id, { email: 'bob@acme.example', app_keys_disabled: 1 }],
+          ['user.password_change', bob.id, { email: 'bob@acme.example' }],
+        ]);
+        assert.doesNotMatch(JSON.stringify(await store.listAuditEvents(org.id)), /scrypt\$/);
+        await rejectsWith(store.setUserPassword(org.id, bob.id, '', 'change', CLI_ACTOR), 'BAD_REQUEST');
+      });
+    });
+
     describe('API keys', () => {
       it('creates, gets, renames and finds by hash, scoped to the org', async () => {
         const { org, admin, key } = await orgWithKey('acme');

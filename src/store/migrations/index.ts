@@ -13,6 +13,7 @@ import { initialMigration } from './001-initial.js';
 import { pointsMigration } from './002-points.js';
 import { pointChunksMigration } from './003-point-chunks.js';
 import { hostMetadataWithoutKeysMigration } from './004-host-metadata-without-keys.js';
+import { userLifecycleMigration } from './005-user-lifecycle.js';
 
 export type { Migration } from './migration.js';
 
@@ -21,4 +22,5 @@ export const MIGRATIONS: readonly Migration[] = [
   pointsMigration, // intake: metric points, hosts, check runs (src/points)
   pointChunksMigration, // points packed one row per series per write (src/points/point-chunk.ts)
   hostMetadataWithoutKeysMigration, // the Agent's API key out of stored host metadata
+  userLifecycleMigration, // users.sessions_ended_at, app_keys.disabled_at (disable, delete, password reset)
 ];
