@@ -28,14 +28,18 @@ export function formatAgentStatus(status: AgentStatus): string {
     missing: 'no api_key configured',
   };
   const d = status.components.dogstatsd;
+  const q = status.queue;
+  const l = status.components.series;
   const lines = [
     `rekey-agent ${status.version} (pid ${status.pid}), host ${status.hostname}`,
     `config:      ${status.config.file ?? 'DD_* environment'} (${status.config.format})${status.config.lastReloadError ? `; last reload failed: ${status.config.lastReloadError}` : ''}`,
     `api key:     ...${status.apiKey.last4 ?? '????'} from ${status.apiKey.source}: ${state[status.apiKey.state] ?? status.apiKey.state}`,
     `intake:      ${status.intake.url}; last successful delivery ${status.intake.lastSuccessAt ?? 'never'}${status.intake.lastError ? `; last error: ${status.intake.lastError}` : ''}`,
     `last flush:  ${status.lastFlushAt ?? 'never'}`,
-    `queue:       ${status.queue.depth} payloads, ${mb(status.queue.bytes)}; dropped ${status.queue.dropped}`,
-    `dogstatsd:   port ${d.port}; ${d.received} packets, ${d.metrics} metrics, ${d.errored} malformed, ${d.dropped} dropped`,
+    `queue:       ${status.queue.depth} payloads, ${mb(status.queue.bytes)} on disk; dropped ${status.queue.dropped}`,
+    `             ${q.memoryDepth} payloads (${mb(q.memoryBytes)}) in memory because the run path refused them; ${q.memoryDropped} dropped (memory buffer full); ${q.writeErrors} write errors${q.lastWriteError ? `; last: ${q.lastWriteError}` : ''}`,
+    `dogstatsd:   port ${d.port}; ${d.received} packets, ${d.metrics} metrics, ${d.errored} malformed, ${d.dropped} dropped (too many contexts), ${d.kernelDrops ?? 'unknown'} dropped by the kernel (receive buffer ${d.recvBufferBytes ?? '?'} bytes full)`,
+    `series:      fixed for the intake's limits: ${l.seriesDropped} series and ${l.pointsDropped} points dropped, ${l.tagsTruncated} tags truncated, ${l.tagsDropped} tags dropped, ${l.hostsTruncated} hosts truncated${l.lastFix ? `; last: ${l.lastFix}` : ''}`,
   ];
   for (const destination of status.components.destinations) {
     lines.push(

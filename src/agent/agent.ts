@@ -11,7 +11,13 @@
  *
  * @example
  *   const agent = await Agent.start({ configFile: '/etc/datadog-agent/datadog.yaml', runPath: '/var/lib/rekey-agent', flushIntervalSeconds: 15 });
- *   await agent.stop(); // flushes the buckets to disk, delivers for a bounded time
+ *   await agent.stop(); // queues the buckets, keeps the open ones for the next start, delivers for a bounded time
+ *
+ * What it collected is never discarded for a local reason: series are checked against the
+ * intake's per-series limits before queueing (series-limits.ts: only the offending tag, point
+ * or series is fixed or dropped, counted); a queue write the disk refuses keeps the payload
+ * in memory (disk-queue.ts); the buckets open at a graceful stop are kept in the run path
+ * and continued by the next start (open-buckets-file.ts).
  */
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
@@ -25,11 +31,13 @@ import { VERSION } from '../version.js';
 import { backoffFromEnv, type BackoffOptions } from './backoff.js';
 import { DEFAULT_QUEUE_MAX_BYTES, DiskQueue, type PayloadMeta } from './disk-queue.js';
 import { DogStatsDAggregator } from './dogstatsd-aggregator.js';
-import { DogStatsDServer } from './dogstatsd-server.js';
+import { DEFAULT_RECV_BUFFER_BYTES, DogStatsDServer } from './dogstatsd-server.js';
 import { Forwarder, type Destination } from './forwarder.js';
 import { HostCollectors } from './host-collectors.js';
 import type { Logger } from './logger.js';
+import { saveOpenBuckets, takeOpenBuckets } from './open-buckets-file.js';
 import { PidFile } from './pid-file.js';
+import { SeriesLimits } from './series-limits.js';
 import type { CheckRun, Series } from './series.js';
 import { StatusServer, type AgentStatus } from './status-server.js';
 
@@ -59,6 +67,7 @@ export class Agent {
   private readonly aggregator: DogStatsDAggregator;
   private readonly dogstatsd: DogStatsDServer;
   private readonly collectors = new HostCollectors();
+  private readonly limits = new SeriesLimits();
   private forwarder!: Forwarder;
   private queue!: DiskQueue;
   private statusServer!: StatusServer;
@@ -110,9 +119,13 @@ export class Agent {
       throw unusable(error);
     }
     try {
-      this.queue = await DiskQueue.open(runPath, { maxBytes: this.options.queueMaxBytes ?? DEFAULT_QUEUE_MAX_BYTES }).catch((error: unknown) => {
+      this.queue = await DiskQueue.open(runPath, {
+        maxBytes: this.options.queueMaxBytes ?? DEFAULT_QUEUE_MAX_BYTES,
+        ...(this.settings.queueMemoryBufferBytes !== null ? { memoryMaxBytes: this.settings.queueMemoryBufferBytes } : {}),
+      }).catch((error: unknown) => {
         throw unusable(error);
       });
+      await this.restoreOpenBuckets();
       this.forwarder = new Forwarder({
         queue: this.queue,
         backoff: this.options.backoff ?? backoffFromEnv(this.env),
@@ -122,8 +135,10 @@ export class Agent {
       });
       this.forwarder.setDestinations(this.destinations());
       const port = this.options.dogstatsdPort ?? this.settings.dogstatsdPort;
+      // dogstatsd_so_rcvbuf: 0 means "the kernel's default", as in the Datadog Agent.
+      const rcvbuf = this.options.recvBufferSize ?? this.settings.dogstatsdSoRcvbuf ?? DEFAULT_RECV_BUFFER_BYTES;
       this.dogstatsdPortBound = await this.dogstatsd
-        .listen(port, this.settings.dogstatsdNonLocalTraffic, this.options.recvBufferSize)
+        .listen(port, this.settings.dogstatsdNonLocalTraffic, rcvbuf > 0 ? rcvbuf : undefined)
         .catch((error: NodeJS.ErrnoException) => {
           const where = this.settings.source.file ?? 'DD_DOGSTATSD_PORT';
           const detail =
@@ -157,6 +172,25 @@ export class Agent {
       },
       'rekey-agent started',
     );
+  }
+
+  /**
+   * Continues the buckets a graceful stop left open (open-buckets-file.ts). A bucket that has
+   * ended meanwhile is flushed by the next flush with the values it had: the same points the
+   * stopped agent already queued, so a re-send changes nothing.
+   */
+  private async restoreOpenBuckets(): Promise<void> {
+    try {
+      const snapshot = await takeOpenBuckets(this.options.runPath);
+      if (snapshot === null) return;
+      this.aggregator.restore(snapshot);
+      this.options.logger.info(
+        { buckets: snapshot.buckets.map((b) => b.start), contexts: snapshot.buckets.reduce((n, b) => n + b.contexts.length, 0), savedAt: new Date(snapshot.savedAt).toISOString() },
+        'continuing the DogStatsD buckets the previous run left open',
+      );
+    } catch (error) {
+      this.options.logger.warn({ error: (error as Error).message }, 'could not continue the buckets the previous run left open; they were sent as they were at its stop');
+    }
   }
 
   /** Main intake plus one destination per additional endpoint key. */
@@ -242,7 +276,7 @@ export class Agent {
     const host = this.hostname();
     const tags = this.settings.tags;
     try {
-      const series: Series[] = all ? this.aggregator.flushAll() : this.aggregator.flushClosed(now);
+      let series: Series[] = all ? this.aggregator.flushAll() : this.aggregator.flushClosed(now);
       // One host sample per second at most: a second one would be a different value for the
       // same (metric, host, tags, timestamp).
       const second = Math.floor(now / 1000);
@@ -250,6 +284,8 @@ export class Agent {
         this.lastHostSampleSecond = second;
         series.push(...(await this.collectors.collect(now, host, tags)));
       }
+      // What the intake would refuse is fixed here, series by series, so the payload is accepted.
+      series = this.limits.apply(series);
       for (let i = 0; i < series.length; i += SERIES_PER_PAYLOAD) {
         await this.enqueueJson({ path: '/api/v1/series', encoding: 'deflate', contentType: 'application/json' }, { series: series.slice(i, i + SERIES_PER_PAYLOAD) });
       }
@@ -304,7 +340,17 @@ export class Agent {
       apiKey: { last4: this.settings.apiKey?.slice(-4) ?? null, source: this.settings.apiKeySource, state: main?.keyState ?? 'unknown' },
       intake: { url: this.settings.intakeUrl, lastSuccessAt: main?.lastSuccessAt ?? null, lastError: main?.lastError ?? null },
       lastFlushAt: this.lastFlushAt?.toISOString() ?? null,
-      queue: { depth: this.queue.depth, bytes: this.queue.bytes, dropped: this.queue.dropped, corrupt: this.queue.corrupt },
+      queue: {
+        depth: this.queue.depth,
+        bytes: this.queue.bytes,
+        dropped: this.queue.dropped,
+        corrupt: this.queue.corrupt,
+        memoryDepth: this.queue.memoryDepth,
+        memoryBytes: this.queue.memoryBytes,
+        memoryDropped: this.queue.memoryDropped,
+        writeErrors: this.queue.writeErrors,
+        lastWriteError: this.queue.lastWriteError,
+      },
       components: {
         dogstatsd: {
           port: this.dogstatsdPortBound,
@@ -314,8 +360,10 @@ export class Agent {
           skipped: this.dogstatsd.counters.skipped,
           dropped: this.aggregator.droppedContexts,
           recvBufferBytes: this.dogstatsd.recvBufferSize,
+          kernelDrops: this.dogstatsd.kernelDrops,
         },
-        queue: { received: this.payloadsQueued, errored: this.queueErrors, dropped: this.queue.dropped },
+        series: { ...this.limits.counters },
+        queue: { received: this.payloadsQueued, errored: this.queueErrors, dropped: this.queue.dropped + this.queue.memoryDropped },
         destinations: this.forwarder.status(),
       },
       process: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed },
@@ -323,7 +371,8 @@ export class Agent {
   }
 
   /**
-   * Stops collecting, queues the current (still open) buckets, delivers for at most
+   * Stops collecting, keeps the still open buckets in the run path for the next start, queues
+   * every bucket (open ones with their values so far), delivers for at most
    * `shutdownDeliveryMs`, and releases the run path. Runs once.
    */
   stop(): Promise<void> {
@@ -337,8 +386,25 @@ export class Agent {
     if (this.reloadTimer) clearTimeout(this.reloadTimer);
     await this.dogstatsd.close();
     if (this.flushing) await this.flushing;
+    // First the open buckets' state, then the flush: if the process dies in between, the next
+    // start still has every count.
+    try {
+      await saveOpenBuckets(this.options.runPath, this.aggregator.snapshotOpen(Date.now()));
+    } catch (error) {
+      this.options.logger.warn(
+        { error: (error as Error).message },
+        'could not keep the open DogStatsD buckets in the run path; if the agent starts again within the same 10 s bucket, that bucket\'s counts from before the stop are replaced by the ones after it',
+      );
+    }
     await this.flush({ all: true });
     await this.forwarder.drain(this.options.shutdownDeliveryMs ?? 5000);
+    await this.queue.retryDisk();
+    if (this.queue.memoryDepth > 0) {
+      this.options.logger.error(
+        { payloads: this.queue.memoryDepth, error: this.queue.lastWriteError },
+        'payloads neither delivered nor written to the run path are lost at exit; free the run path before stopping the agent',
+      );
+    }
     await this.statusServer.close();
     await this.pidFile.release();
     this.options.logger.info({ queued: this.queue.depth }, 'rekey-agent stopped');

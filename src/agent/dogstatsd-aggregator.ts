@@ -20,6 +20,23 @@ import type { Series } from './series.js';
 
 export const BUCKET_SECONDS = 10;
 
+/**
+ * The open buckets as plain JSON, for a graceful restart (agent.ts keeps them in the run
+ * path): every context's aggregate, so a restarted agent continues the same bucket.
+ */
+export interface BucketSnapshot {
+  version: 1;
+  /** When it was taken (ms since the epoch). */
+  savedAt: number;
+  buckets: Array<{ start: number; contexts: Array<{ key: string; name: string; tags: string[]; agg: SnapshotAggregate }> }>;
+}
+
+type SnapshotAggregate =
+  | { kind: 'gauge'; value: number }
+  | { kind: 'count'; value: number }
+  | { kind: 'set'; members: string[] }
+  | { kind: 'histogram'; values: number[]; count: number };
+
 type Aggregate =
   | { kind: 'gauge'; value: number }
   | { kind: 'count'; value: number }
@@ -132,6 +149,53 @@ export class DogStatsDAggregator {
     return out;
   }
 
+  /** The buckets that have not ended at `nowMs`, as JSON; they stay in the aggregator. */
+  snapshotOpen(nowMs: number): BucketSnapshot {
+    const buckets: BucketSnapshot['buckets'] = [];
+    for (const [start, bucket] of this.buckets) {
+      if ((start + BUCKET_SECONDS) * 1000 <= nowMs) continue;
+      const contexts = [...bucket].map(([key, context]) => ({ key, name: context.name, tags: context.tags, agg: toSnapshot(context.agg) }));
+      buckets.push({ start, contexts });
+    }
+    return { version: 1, savedAt: nowMs, buckets };
+  }
+
+  /**
+   * Adds a snapshot's buckets (counts and histogram values add up, set members join, a gauge
+   * keeps the value it already has here). A bucket that has ended since is flushed by the
+   * next flushClosed, as it was.
+   */
+  restore(snapshot: BucketSnapshot): void {
+    for (const { start, contexts } of snapshot.buckets) {
+      let bucket = this.buckets.get(start);
+      if (bucket === undefined) {
+        bucket = new Map();
+        this.buckets.set(start, bucket);
+      }
+      for (const saved of contexts) {
+        let context = bucket.get(saved.key);
+        if (context === undefined) {
+          if (this.contextCount >= this.maxContexts) {
+            this.droppedContexts++;
+            continue;
+          }
+          context = { name: saved.name, tags: saved.tags, agg: emptyAggregate(saved.agg.kind === 'histogram' ? 'h' : saved.agg.kind[0]!) };
+          if (saved.agg.kind === 'gauge') context.agg = { kind: 'gauge', value: saved.agg.value };
+          bucket.set(saved.key, context);
+          this.contextCount++;
+        }
+        const agg = context.agg;
+        const from = saved.agg;
+        if (agg.kind === 'count' && from.kind === 'count') agg.value += from.value;
+        else if (agg.kind === 'set' && from.kind === 'set') for (const member of from.members) agg.members.add(member);
+        else if (agg.kind === 'histogram' && from.kind === 'histogram') {
+          for (const value of from.values) agg.values.push(value);
+          agg.count += from.count;
+        }
+      }
+    }
+  }
+
   /** Number of contexts waiting in open buckets. */
   get pendingContexts(): number {
     return this.contextCount;
@@ -158,6 +222,18 @@ function emptyAggregate(family: string): Aggregate {
       return { kind: 'set', members: new Set() };
     default:
       return { kind: 'histogram', values: new SampleValues(), count: 0 };
+  }
+}
+
+function toSnapshot(agg: Aggregate): SnapshotAggregate {
+  switch (agg.kind) {
+    case 'gauge':
+    case 'count':
+      return { kind: agg.kind, value: agg.value };
+    case 'set':
+      return { kind: 'set', members: [...agg.members] };
+    case 'histogram':
+      return { kind: 'histogram', values: [...agg.values.sorted()], count: agg.count };
   }
 }
 

@@ -5,10 +5,14 @@
  * Per packet it only parses and aggregates in memory: no I/O and no await, because at 20,000
  * packets/s any per-packet await would drop packets. A line's name, type and tags are parsed
  * once per distinct line shape (DogStatsDShapes); per packet only the value is.
- * The kernel receive buffer is raised (`recvBufferSize`) so bursts survive a GC pause; the
- * kernel caps it at net.core.rmem_max.
+ * The kernel receive buffer is raised (`recvBufferSize`, `dogstatsd_so_rcvbuf`) so bursts
+ * survive a GC pause; the kernel caps it at net.core.rmem_max. What still overflows it is
+ * dropped by the kernel before the agent sees it: on Linux `kernelDrops` reads that count
+ * (the `drops` column of /proc/net/udp and /proc/net/udp6 for this socket's inode), so UDP
+ * loss shows in `rekey-agent status` instead of being invisible.
  */
 import dgram from 'node:dgram';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import type { DogStatsDAggregator } from './dogstatsd-aggregator.js';
 import { parseDogStatsDLine, parseDogStatsDValues, type ParsedLine } from './dogstatsd-parser.js';
 import { DogStatsDShapes } from './dogstatsd-shapes.js';
@@ -28,6 +32,8 @@ export class DogStatsDServer {
   private socket: dgram.Socket | null = null;
   private lastMalformed: string | null = null;
   private readonly shapes: DogStatsDShapes;
+  /** The socket's inode (Linux), found once after binding; null when unknown. */
+  private inode: string | null = null;
 
   constructor(private readonly aggregator: DogStatsDAggregator) {
     this.shapes = new DogStatsDShapes((shape) => aggregator.contextKey(shape));
@@ -44,7 +50,9 @@ export class DogStatsDServer {
         socket.off('error', reject);
         // A receive error after binding must not crash the agent.
         socket.on('error', () => undefined);
-        resolve(socket.address().port);
+        const bound = socket.address().port;
+        this.inode = findUdpInode(bound);
+        resolve(bound);
       });
     });
   }
@@ -110,10 +118,81 @@ export class DogStatsDServer {
     }
   }
 
+  /**
+   * Datagrams the kernel dropped because the receive buffer was full, since the socket was
+   * opened; null where /proc/net/udp is not available (not Linux) or the socket is not found.
+   */
+  get kernelDrops(): number | null {
+    if (this.inode === null || this.socket === null) return null;
+    for (const table of UDP_TABLES) {
+      const row = readUdpTable(table).find((r) => r.inode === this.inode);
+      if (row !== undefined) return row.drops;
+    }
+    return null;
+  }
+
   close(): Promise<void> {
     const socket = this.socket;
     this.socket = null;
     if (socket === null) return Promise.resolve();
     return new Promise((resolve) => socket.close(() => resolve()));
   }
+}
+
+const UDP_TABLES = ['/proc/net/udp', '/proc/net/udp6'];
+
+interface UdpRow {
+  localPort: number;
+  inode: string;
+  drops: number;
+}
+
+/**
+ * Rows of /proc/net/udp(6): `sl local_address rem_address st tx_queue:rx_queue tr:tm->when
+ * retrnsmt uid timeout inode ref pointer drops`, addresses as HEXIP:HEXPORT.
+ */
+function readUdpTable(path: string): UdpRow[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return [];
+  }
+  const rows: UdpRow[] = [];
+  for (const line of text.split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length < 13) continue;
+    const port = parseInt(fields[1]!.split(':')[1] ?? '', 16);
+    rows.push({ localPort: port, inode: fields[9]!, drops: Number(fields[12]) });
+  }
+  return rows;
+}
+
+/** This process's socket inodes, from the `socket:[N]` links in /proc/self/fd. */
+function ownSocketInodes(): Set<string> {
+  const inodes = new Set<string>();
+  let fds: string[];
+  try {
+    fds = readdirSync('/proc/self/fd');
+  } catch {
+    return inodes;
+  }
+  for (const fd of fds) {
+    try {
+      const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
+      if (match) inodes.add(match[1]!);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return inodes;
+}
+
+/** The inode of this process's UDP socket bound to `port`, or null. */
+function findUdpInode(port: number): string | null {
+  const own = ownSocketInodes();
+  for (const table of UDP_TABLES) {
+    for (const row of readUdpTable(table)) if (row.localPort === port && own.has(row.inode)) return row.inode;
+  }
+  return null;
 }

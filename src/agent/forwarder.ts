@@ -9,12 +9,16 @@
  * Outcomes per attempt:
  * - 2xx: delete the payload, reset the backoff.
  * - 403, 408, 429, 5xx, network error, timeout: keep it, back off (1 s … 64 s, jitter).
- * - any other 4xx (400, 413…): the payload itself is bad and can never succeed; delete it
- *   and count it as dropped, so it cannot block the queue forever.
+ * - any other 4xx (400, 413…): the payload itself is bad and can never succeed; log what the
+ *   intake said was wrong (its `errors`, never the key), then delete it and count it as
+ *   dropped, so it cannot block the queue forever. The agent enforces the intake's
+ *   per-series limits before queueing (series-limits.ts), so this should not happen.
+ * - a 2xx whose body lists per-series `errors` (an intake that stores the valid series of a
+ *   payload and refuses the rest): the payload is done; the errors are logged and counted.
  */
 import type { DiskQueue, QueueEntry } from './disk-queue.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
-import { httpPost } from './http-post.js';
+import { httpPost, type PostResult } from './http-post.js';
 import type { Logger } from './logger.js';
 
 export interface Destination {
@@ -39,6 +43,8 @@ export interface DestinationStatus {
   sent: number;
   errored: number;
   dropped: number;
+  /** 2xx answers that listed errors for some of the payload's series. */
+  partiallyRejected: number;
   retryInMs: number;
 }
 
@@ -117,6 +123,7 @@ class Sender {
   private sent = 0;
   private errored = 0;
   private dropped = 0;
+  private partiallyRejected = 0;
   private stopped = false;
   private deadline = Infinity;
   private retryAt = 0;
@@ -169,6 +176,7 @@ class Sender {
       sent: this.sent,
       errored: this.errored,
       dropped: this.dropped,
+      partiallyRejected: this.partiallyRejected,
       retryInMs: Math.max(0, this.retryAt - Date.now()),
     };
   }
@@ -203,9 +211,9 @@ class Sender {
     const queue = this.options.queue;
     const payload = await queue.read(entry);
     if (payload === undefined) return true;
-    let status: number;
+    let answer: PostResult;
     try {
-      status = await httpPost(
+      answer = await httpPost(
         this.destination.url + payload.path,
         {
           'Content-Type': payload.contentType,
@@ -222,6 +230,7 @@ class Sender {
       this.fail(`network error: ${(error as Error).message}`);
       return false;
     }
+    const status = answer.status;
     if (status >= 200 && status < 300) {
       // Counted before the (async) delete, so "queue empty" never shows an old `sent`.
       this.sent++;
@@ -230,6 +239,14 @@ class Sender {
       this.lastError = null;
       this.backoff.reset();
       this.retryAt = 0;
+      const errors = intakeErrors(answer.body, key);
+      if (errors.length > 0) {
+        this.partiallyRejected++;
+        this.options.logger.warn(
+          { destination: this.destination.id, status, payload: payload.id, path: payload.path, errors },
+          `intake accepted payload ${payload.id} but refused part of it: ${errors.join('; ')}`,
+        );
+      }
       await queue.remove(entry);
       return true;
     }
@@ -243,10 +260,13 @@ class Sender {
       this.fail(`intake answered ${status}`);
       return false;
     }
-    // The payload is unacceptable whatever the key: drop it so it cannot block the queue.
+    // The payload is unacceptable whatever the key: drop it so it cannot block the queue,
+    // after saying what the intake found wrong.
+    const errors = intakeErrors(answer.body, key);
+    const why = errors.length > 0 ? errors.join('; ') : 'no reason given';
     this.dropped++;
-    this.lastError = `intake answered ${status}; payload ${payload.id} (${payload.path}) dropped`;
-    this.options.logger.warn({ destination: this.destination.id, status, payload: payload.id }, this.lastError);
+    this.lastError = `intake answered ${status}; payload ${payload.id} (${payload.path}) dropped: ${why}`;
+    this.options.logger.warn({ destination: this.destination.id, status, payload: payload.id, path: payload.path, errors }, this.lastError);
     await queue.remove(entry);
     return true;
   }
@@ -273,4 +293,23 @@ class Sender {
       if (until !== Infinity) timer = setTimeout(done, Math.max(0, until - Date.now()));
     });
   }
+}
+
+/**
+ * The `errors` of an intake answer (`{"errors":["…"]}`, Datadog's shape), each cut to 500
+ * characters, at most 20; a non-JSON answer gives its first 200 characters. The key is
+ * masked should an intake ever echo it.
+ */
+export function intakeErrors(body: string, key: string): string[] {
+  if (body.trim() === '') return [];
+  let list: string[];
+  try {
+    const parsed = JSON.parse(body) as { errors?: unknown };
+    const errors = parsed?.errors;
+    if (!Array.isArray(errors)) return [];
+    list = errors.slice(0, 20).map((e) => (typeof e === 'string' ? e : JSON.stringify(e)).slice(0, 500));
+  } catch {
+    list = [body.slice(0, 200)];
+  }
+  return key.length > 0 ? list.map((e) => e.split(key).join(`…${key.slice(-4)}`)) : list;
 }

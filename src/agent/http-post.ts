@@ -12,8 +12,18 @@ const agents = {
   'https:': new https.Agent({ keepAlive: true, maxSockets: 4 }),
 };
 
-/** Resolves with the HTTP status; rejects on a network error, a timeout or `signal`. */
-export function httpPost(url: string, headers: Record<string, string>, body: Buffer, timeoutMs: number, signal?: AbortSignal): Promise<number> {
+/** The answer to one POST: its status and the start of its body (for error messages). */
+export interface PostResult {
+  status: number;
+  /** At most MAX_ANSWER_BYTES of the body, as text. */
+  body: string;
+}
+
+/** The intake's `{"errors":[…]}` fits easily; anything longer is cut, never buffered whole. */
+const MAX_ANSWER_BYTES = 16 * 1024;
+
+/** Resolves with the status and body; rejects on a network error, a timeout or `signal`. */
+export function httpPost(url: string, headers: Record<string, string>, body: Buffer, timeoutMs: number, signal?: AbortSignal): Promise<PostResult> {
   const target = new URL(url);
   const client = target.protocol === 'https:' ? https : target.protocol === 'http:' ? http : null;
   if (client === null) return Promise.reject(new Error(`unsupported URL scheme ${target.protocol}`));
@@ -28,8 +38,15 @@ export function httpPost(url: string, headers: Record<string, string>, body: Buf
         ...(signal ? { signal } : {}),
       },
       (response) => {
-        response.resume(); // the body is not needed; drain it so the socket is reused
-        response.on('end', () => resolve(response.statusCode ?? 0));
+        // The body is read to its end (so the socket is reused) but only its start is kept.
+        const chunks: Buffer[] = [];
+        let kept = 0;
+        response.on('data', (chunk: Buffer) => {
+          if (kept >= MAX_ANSWER_BYTES) return;
+          chunks.push(chunk.subarray(0, MAX_ANSWER_BYTES - kept));
+          kept += Math.min(chunk.length, MAX_ANSWER_BYTES - kept);
+        });
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
         response.on('error', reject);
       },
     );

@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http';
 import { rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DestinationStatus, KeyState } from './forwarder.js';
+import type { SeriesLimitCounters } from './series-limits.js';
 
 export const STATUS_PORT_FILE = 'status.port';
 
@@ -20,7 +21,21 @@ export interface AgentStatus {
   apiKey: { last4: string | null; source: string; state: KeyState };
   intake: { url: string; lastSuccessAt: string | null; lastError: string | null };
   lastFlushAt: string | null;
-  queue: { depth: number; bytes: number; dropped: number; corrupt: number };
+  queue: {
+    depth: number;
+    /** Bytes on disk. */
+    bytes: number;
+    dropped: number;
+    corrupt: number;
+    /** Payloads held in memory because the run path refused them (lost if the agent is killed). */
+    memoryDepth: number;
+    memoryBytes: number;
+    /** Payloads dropped because the memory buffer was full. */
+    memoryDropped: number;
+    /** Failed writes to the run path (each payload was kept in memory). */
+    writeErrors: number;
+    lastWriteError: string | null;
+  };
   components: {
     dogstatsd: {
       port: number;
@@ -30,7 +45,11 @@ export interface AgentStatus {
       skipped: number;
       dropped: number;
       recvBufferBytes: number | null;
+      /** Datagrams the kernel dropped (receive buffer full) since the socket opened; null if unknown. */
+      kernelDrops: number | null;
     };
+    /** Fixes made so the intake accepts every series (series-limits.ts). */
+    series: SeriesLimitCounters;
     queue: { received: number; errored: number; dropped: number };
     destinations: DestinationStatus[];
   };

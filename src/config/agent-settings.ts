@@ -42,6 +42,10 @@ export interface AgentSettings {
   dogstatsdPort: number;
   /** Default false. */
   dogstatsdNonLocalTraffic: boolean;
+  /** `dogstatsd_so_rcvbuf`: the DogStatsD socket's receive buffer in bytes; null = rekey-agent's default. */
+  dogstatsdSoRcvbuf: number | null;
+  /** `queue_memory_buffer_bytes`: memory for payloads the run path refuses; null = the default (4 MiB). */
+  queueMemoryBufferBytes: number | null;
   /** `{ "https://url": ["key", …] }`: every key also receives the data. */
   additionalEndpoints: Record<string, string[]>;
 }
@@ -64,6 +68,8 @@ export interface FileSettings {
   tags: string[];
   dogstatsdPort: number | null;
   dogstatsdNonLocalTraffic: boolean | null;
+  dogstatsdSoRcvbuf: number | null;
+  queueMemoryBufferBytes: number | null;
   additionalEndpoints: Record<string, string[]>;
 }
 
@@ -106,6 +112,8 @@ function emptyFileSettings(): FileSettings {
     tags: [],
     dogstatsdPort: null,
     dogstatsdNonLocalTraffic: null,
+    dogstatsdSoRcvbuf: null,
+    queueMemoryBufferBytes: null,
     additionalEndpoints: {},
   };
 }
@@ -141,6 +149,10 @@ function readV5Settings(text: string, file: string): FileSettings {
   if (port && port.value !== '') settings.dogstatsdPort = parsePort(port.value, `${file}, line ${port.line}`, file, port.line);
   const nonLocal = get('non_local_traffic') ?? get('dogstatsd_non_local_traffic');
   if (nonLocal && nonLocal.value !== '') settings.dogstatsdNonLocalTraffic = /^(true|yes|1|on)$/i.test(nonLocal.value);
+  for (const [name, field] of BYTE_SETTINGS) {
+    const entry = get(name);
+    if (entry && entry.value !== '') settings[field] = parseBytes(entry.value, name, file, entry.line);
+  }
   const endpoints = get('additional_endpoints');
   if (endpoints && endpoints.value !== '') {
     let parsed: unknown;
@@ -194,6 +206,10 @@ function readV6Settings(text: string, file: string): FileSettings {
   if (nonLocal && isScalar(nonLocal.value) && nonLocal.value.value !== null) {
     const value = nonLocal.value.value;
     settings.dogstatsdNonLocalTraffic = value === true || /^(true|yes|1|on)$/i.test(String(value));
+  }
+  for (const [name, field] of BYTE_SETTINGS) {
+    const value = text1(name);
+    if (value !== null) settings[field] = parseBytes(value, name, file, yaml.lineOf(yaml.pair(name)?.value));
   }
   const endpoints = yaml.pair('additional_endpoints');
   if (endpoints && endpoints.value !== null && !(isScalar(endpoints.value) && endpoints.value.value === null)) {
@@ -268,6 +284,8 @@ function applyEnv(
       envPort !== null ? parsePort(envPort, 'DD_DOGSTATSD_PORT', null, null) : (fromFile.dogstatsdPort ?? DEFAULT_DOGSTATSD_PORT),
     dogstatsdNonLocalTraffic:
       envNonLocal !== null ? /^(true|yes|1|on)$/i.test(envNonLocal) : (fromFile.dogstatsdNonLocalTraffic ?? false),
+    dogstatsdSoRcvbuf: byteSettingFromEnv(env, 'dogstatsd_so_rcvbuf') ?? fromFile.dogstatsdSoRcvbuf,
+    queueMemoryBufferBytes: byteSettingFromEnv(env, 'queue_memory_buffer_bytes') ?? fromFile.queueMemoryBufferBytes,
     additionalEndpoints,
   };
 }
@@ -278,6 +296,27 @@ function parsePort(raw: string, envName: string, file: string | null, line: numb
   const detail = 'dogstatsd_port must be a whole number from 1 to 65535';
   if (file !== null && line !== null) throw rekeyError('CONFIG_LINE_INVALID', { file, line, detail });
   throw rekeyError('CONFIG_INVALID', { detail: `${envName}: ${detail}` });
+}
+
+/** Agent settings that are a number of bytes: the config key and its field. */
+const BYTE_SETTINGS = [
+  ['dogstatsd_so_rcvbuf', 'dogstatsdSoRcvbuf'],
+  ['queue_memory_buffer_bytes', 'queueMemoryBufferBytes'],
+] as const;
+
+/** A whole number of bytes, 0 to 1 GiB. */
+function parseBytes(raw: string, name: string, file: string | null, line: number | null): number {
+  const n = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
+  if (Number.isSafeInteger(n) && n <= 2 ** 30) return n;
+  const detail = `${name} must be a whole number of bytes from 0 to 1073741824`;
+  if (file !== null && line !== null) throw rekeyError('CONFIG_LINE_INVALID', { file, line, detail });
+  throw rekeyError('CONFIG_INVALID', { detail: `DD_${name.toUpperCase()}: ${detail}` });
+}
+
+/** `DD_DOGSTATSD_SO_RCVBUF`, `DD_QUEUE_MEMORY_BUFFER_BYTES`. */
+function byteSettingFromEnv(env: NodeJS.ProcessEnv, name: string): number | null {
+  const raw = nonEmpty(env[`DD_${name.toUpperCase()}`]);
+  return raw === null ? null : parseBytes(raw, name, null, null);
 }
 
 function endpointMap(value: unknown): Record<string, string[]> | undefined {

@@ -1,0 +1,65 @@
+/**
+ * `<run path>/open-buckets.json`: the DogStatsD buckets still open when the agent stopped
+ * gracefully, so the next start continues them instead of starting them again at zero.
+ *
+ * Why: a bucket's points all carry the bucket's start as timestamp, and the intake keeps the
+ * newest write of a point. If a restarted agent began an open bucket from zero, its total
+ * (say 5000) would replace the count the stopped agent had sent for the same timestamp
+ * (3000): 3000 counts lost. With the file, the restarted agent sends 8000, which replaces the
+ * 3000 it had sent: every count once.
+ *
+ * The file is written atomically (temp file, fsync, rename, directory fsync) and consumed
+ * exactly once: it is deleted as soon as it has been read, so a second start can never add
+ * the same counts again.
+ */
+import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { BucketSnapshot } from './dogstatsd-aggregator.js';
+
+export const OPEN_BUCKETS_FILE = 'open-buckets.json';
+
+/** Writes the snapshot; rejects when the run path refuses it. */
+export async function saveOpenBuckets(runPath: string, snapshot: BucketSnapshot): Promise<void> {
+  const file = join(runPath, OPEN_BUCKETS_FILE);
+  const tmp = `${file}.tmp`;
+  try {
+    const handle = await open(tmp, 'w', 0o600);
+    try {
+      await handle.writeFile(JSON.stringify(snapshot));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, file);
+  } catch (error) {
+    await unlink(tmp).catch(() => undefined);
+    throw error;
+  }
+  const dir = await open(runPath, 'r');
+  try {
+    await dir.sync();
+  } catch {
+    // Some file systems refuse fsync on a directory; the rename is still atomic.
+  } finally {
+    await dir.close();
+  }
+}
+
+/**
+ * Reads and deletes the snapshot. Returns null when there is none; throws when it is
+ * unreadable or cannot be deleted (then it must not be used: a later start would add it again).
+ */
+export async function takeOpenBuckets(runPath: string): Promise<BucketSnapshot | null> {
+  const file = join(runPath, OPEN_BUCKETS_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  await unlink(file);
+  const snapshot = JSON.parse(text) as BucketSnapshot;
+  if (snapshot?.version !== 1 || !Array.isArray(snapshot.buckets)) throw new Error(`${OPEN_BUCKETS_FILE} has an unknown format`);
+  return snapshot;
+}

@@ -1,0 +1,155 @@
+/**
+ * Real faults on rekey-agent's run path while DogStatsD traffic flows: the run path is a small
+ * tmpfs that is filled up by bytes (~10 s), then by inodes (~6 s), then remounted read-only
+ * (~10 s), each time freed again. Every count sent over UDP must be stored by the intake,
+ * exactly once. (Issue 14, row 4: the old agent took the series out of the aggregator and
+ * discarded them when the queue write failed.) Needs root (mount).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import dgram from 'node:dgram';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { startAgent, stopAgent, writeYamlConfig } from '../agent/support/agent-process.js';
+import { agentTestbed } from '../agent/support/testbed.js';
+import { waitFor } from '../agent/support/recording-intake.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function mountTmpfs(size: string, inodes: number): { dir: string; unmount(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'rekey-agent-runpath-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},nr_inodes=${inodes},mode=0700`, 'tmpfs', dir]);
+  let mounted = true;
+  return {
+    dir,
+    unmount() {
+      if (!mounted) return;
+      mounted = false;
+      try {
+        execFileSync('umount', [dir]);
+      } catch {
+        execFileSync('umount', ['-l', dir]);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Writes one file until ENOSPC; delete it to free the space. */
+function fillBytes(dir: string): string {
+  const file = join(dir, 'filler');
+  const fd = openSync(file, 'w');
+  try {
+    for (let chunk = 1 << 20; chunk >= 512; ) {
+      try {
+        if (writeSync(fd, Buffer.alloc(chunk)) < chunk) chunk >>= 1;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+        chunk >>= 1;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return file;
+}
+
+/** Creates empty files until no inode is left; remove the directory to free them. */
+function fillInodes(dir: string): string {
+  const holder = join(dir, 'inode-filler');
+  mkdirSync(holder);
+  for (let i = 0; ; i++) {
+    try {
+      writeFileSync(join(holder, String(i)), '');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOSPC') return holder;
+      throw error;
+    }
+  }
+}
+
+/** Sends 10 `metric:1|c` lines every 20 ms (500 counts/s) until stopped. */
+function counterSender(port: number, metric: string) {
+  const socket = dgram.createSocket('udp4');
+  const packet = Array.from({ length: 10 }, () => `${metric}:1|c`).join('\n');
+  let sent = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      await new Promise<void>((resolve) => socket.send(packet, port, '127.0.0.1', () => resolve()));
+      sent += 10;
+      await sleep(20);
+    }
+  })();
+  return {
+    get sent() {
+      return sent;
+    },
+    async stop() {
+      if (!running) return;
+      running = false;
+      await loop;
+      await sleep(50);
+      socket.close();
+    },
+  };
+}
+
+test('run path full (bytes, inodes) and read-only while DogStatsD flows: every count sent is stored once', { timeout: 120_000 }, async (t) => {
+  const { key, dir, intake } = await agentTestbed(t, 'rekey-agent-faults-');
+  const mount = mountTmpfs('4m', 512);
+  const runPath = join(mount.dir, 'run');
+  const config = join(dir, 'datadog.yaml');
+  await writeYamlConfig(config, { apiKey: key, url: intake.url, hostname: 'faulty-disk-host' });
+  const agent = await startAgent({ config, runPath, flushInterval: 1 });
+  t.after(async () => {
+    await stopAgent(agent, 'SIGKILL');
+    try {
+      execFileSync('mount', ['-o', 'remount,rw', mount.dir]);
+    } catch {
+      // already rw, or unmounted
+    }
+    mount.unmount();
+  });
+  const sender = counterSender(agent.dogstatsdPort, 'fault.ticks');
+  t.after(() => sender.stop());
+  await waitFor(async () => (await agent.status()).components.destinations[0]!.sent >= 2, 20_000, 'first deliveries');
+
+  // 1. Full by bytes for 10 s.
+  const filler = fillBytes(mount.dir);
+  await sleep(10_000);
+  const full = await agent.status();
+  assert.match(full.queue.lastWriteError ?? '', /ENOSPC/, 'the queue writes failed with ENOSPC');
+  rmSync(filler);
+  await sleep(3000);
+  assert.equal((await agent.status()).queue.lastWriteError, null, 'writes succeed again once space is back');
+
+  // 2. Full by inodes for 6 s.
+  const holder = fillInodes(mount.dir);
+  await sleep(6000);
+  assert.match((await agent.status()).queue.lastWriteError ?? '', /ENOSPC/, 'no inode left');
+  rmSync(holder, { recursive: true, force: true });
+  await sleep(3000);
+
+  // 3. Read-only for 10 s.
+  execFileSync('mount', ['-o', 'remount,ro', mount.dir]);
+  await sleep(10_000);
+  assert.match((await agent.status()).queue.lastWriteError ?? '', /EROFS/, 'the queue writes failed with EROFS');
+  execFileSync('mount', ['-o', 'remount,rw', mount.dir]);
+  await sleep(3000);
+
+  await sender.stop();
+  const before = await agent.status();
+  assert.ok(before.queue.writeErrors > 10, `write errors ${before.queue.writeErrors}`);
+  assert.equal(before.queue.memoryDropped, 0, 'the memory buffer never overflowed');
+  assert.equal(before.components.dogstatsd.kernelDrops, 0, 'the kernel dropped no datagram (so any loss would be the agent\'s)');
+  assert.equal(before.components.dogstatsd.metrics, sender.sent, 'every line reached the agent');
+  const exit = await stopAgent(agent, 'SIGTERM'); // queues and delivers the open bucket
+  assert.equal(exit.code, 0, agent.output());
+
+  assert.equal(intake.sum('fault.ticks'), sender.sent, `stored ${intake.sum('fault.ticks')} of ${sender.sent} sent`);
+  assert.equal(intake.duplicatePoints, 0);
+  assert.ok(!agent.output().includes(key), 'the key is never logged');
+});
