@@ -20,6 +20,7 @@ import { createAuthenticator } from './management-auth.js';
 import { apiKeyRoutes } from './routes/api-key-routes.js';
 import { appKeyRoutes } from './routes/app-key-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
+import { userRoutes } from './routes/user-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { validateRoute } from './routes/validate-route.js';
 import type { ServerContext } from './server-context.js';
@@ -132,6 +133,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await apiKeyRoutes(app, ctx);
   await appKeyRoutes(app, ctx);
   await auditRoutes(app, ctx);
+  await userRoutes(app, ctx);
 
   // intake plugin registers here (src/intake/**)
   await app.register((await import('../intake/intake-plugin.js')).intakePlugin, { store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry, ...(deps.intakeJournalDir === undefined ? {} : { journalDir: deps.intakeJournalDir }), ...(deps.intakeSaveIntervalMs === undefined ? {} : { journalSaveIntervalMs: deps.intakeSaveIntervalMs }), managementAuth: async (request, reply) => (await ctx.auth.management(request, reply), request.auth!.orgId) });

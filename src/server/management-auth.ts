@@ -47,7 +47,8 @@ export type FailureReason =
   | 'revoked_key'
   | 'expired_key'
   | 'other_org'
-  | 'user_disabled';
+  | 'user_disabled'
+  | 'app_key_disabled';
 
 export interface Authenticator {
   /** preHandler: both keys required; sets `request.auth` with `user` and `appKey`. */
@@ -165,6 +166,8 @@ export function createAuthenticator(deps: {
       if (user === undefined || user.disabled) {
         return fail(request, 'user_disabled', { orgId: apiKey.orgId, apiKey, userId: appKey.ownerId });
       }
+      // Disabled with its owner (or by a password reset): kept, but refused until re-enabled.
+      if (appKey.disabledAt !== null) return fail(request, 'app_key_disabled', { orgId: apiKey.orgId, apiKey, userId: appKey.ownerId });
       await auditLogin(request, user, appKey);
       request.auth = {
         orgId: apiKey.orgId,

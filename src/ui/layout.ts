@@ -55,7 +55,7 @@ ${frame.chart ? html`<link rel="stylesheet" href="${ASSET_PATHS.uplotCss}"><scri
     ? html`<nav aria-label="Main">${navItems.map(
         ([id, href, label]) => html`<a href="${href}"${id === frame.active ? html` aria-current="page"` : ''}>${label}</a>`,
       )}</nav>
-  <div class="who"><span>${viewer.user.email} · ${viewer.org.name} · ${viewer.user.role}</span>
+  <div class="who"><span><a href="/account" title="Your account and password">${viewer.user.email}</a> · ${viewer.org.name} · ${viewer.user.role}</span>
     <form method="post" action="/logout">${csrfField(viewer)}<button type="submit">Sign out</button></form></div>`
     : ''}
 </header>

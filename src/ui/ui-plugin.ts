@@ -130,7 +130,9 @@ export async function uiPlugin(app: FastifyInstance, options: UiPluginOptions): 
     const session = sessions.get(cookie.read(request));
     const user = session ? await deps.store.getUser(session.orgId, session.userId) : undefined;
     const org = session && user && !user.disabled ? await deps.store.getOrg(session.orgId) : undefined;
-    if (!session || !user || !org || user.disabled) {
+    // A disable, a password change or a reset ends every session begun before it (user lifecycle).
+    const ended = session !== undefined && user !== undefined && user.sessionsEndedAt !== null && session.createdAt < user.sessionsEndedAt.getTime();
+    if (!session || !user || !org || user.disabled || ended) {
       if (session) sessions.destroy(session.id);
       if (request.method === 'GET') {
         const next = encodeURIComponent(request.url);

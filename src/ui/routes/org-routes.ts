@@ -1,12 +1,14 @@
 /** Organisation-wide pages: hosts, the audit trail, users (admins). */
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import { isRekeyError } from '../../errors.js';
-import { generatePassword, hashPassword } from '../../keys/password.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { errorCatalogue, isRekeyError, rekeyError } from '../../errors.js';
+import { generatePassword, hashPassword, verifyPassword } from '../../keys/password.js';
+import { checkNewPassword, MIN_PASSWORD_LENGTH } from '../../keys/password-rules.js';
 import { ROLES, type KeyHostUsage, type Role } from '../../store/store.js';
 import { auditPage } from '../pages/audit-page.js';
 import { hostsPage, type HostRow } from '../pages/hosts-page.js';
-import { usersPage } from '../pages/users-page.js';
+import { accountPage, usersPage } from '../pages/users-page.js';
+import { SESSION_COOKIE } from '../session-cookie.js';
 import { actorOf, CAN, field, requireCapability, viewerOf, type UiDeps } from '../ui-context.js';
 import { allApiKeys } from './api-key-routes.js';
 
@@ -101,6 +103,81 @@ export function registerOrgRoutes(app: FastifyInstance, deps: UiDeps): void {
       if (isRekeyError(error) && error.status < 500) return again(error.message, error.status);
       throw error;
     }
+  });
+
+  // ---- user lifecycle (issue 15): each change is the store's, audited; the user's sessions on
+  // this node end at once, and on every other node at their next request (sessionsEndedAt).
+
+  /** Runs an admin's change to user `:id`; a refusal (last admin, not found) is shown on the page. */
+  const userChange = (path: string, change: (orgId: string, userId: string, request: FastifyRequest, reply: FastifyReply) => Promise<string | FastifyReply>) =>
+    app.post(`/users/:id/${path}`, async (request, reply) => {
+      const viewer = requireCapability(request, CAN.manageUsers);
+      const { id } = request.params as { id: string };
+      const target = /^[0-9a-f-]{36}$/.test(id) ? await store.getUser(viewer.org.id, id) : undefined;
+      if (target === undefined) throw rekeyError('USER_NOT_FOUND');
+      try {
+        const done = await change(viewer.org.id, target.id, request, reply);
+        if (typeof done !== 'string') return done;
+        viewer.session.flash = { kind: 'ok', text: `${target.email}: ${done}` };
+      } catch (error) {
+        if (!(isRekeyError(error) && error.status < 500)) throw error;
+        viewer.session.flash = { kind: 'error', text: error.message };
+      }
+      return reply.redirect('/users', 303);
+    });
+
+  userChange('disable', async (orgId, userId, request) => {
+    await store.setUserDisabled(orgId, userId, true, actorOf(request));
+    deps.sessions.destroyUser(userId);
+    return 'disabled; signed out, application keys disabled';
+  });
+
+  userChange('enable', async (orgId, userId, request) => {
+    const appKeys = field(request, 'app_keys') === '1';
+    await store.setUserDisabled(orgId, userId, false, actorOf(request), { enableAppKeys: appKeys });
+    return appKeys ? 'enabled, with their application keys' : 'enabled; their application keys stay disabled';
+  });
+
+  userChange('delete', async (orgId, userId, request) => {
+    if (field(request, 'confirm') !== 'yes') throw rekeyError('BAD_REQUEST', { detail: 'Tick “sure” to delete a user' });
+    await store.deleteUser(orgId, userId, actorOf(request));
+    deps.sessions.destroyUser(userId);
+    return 'deleted, with their application keys';
+  });
+
+  // The new password is in this response only (never in the session, a flash or a log).
+  userChange('reset-password', async (orgId, userId, request, reply) => {
+    const viewer = viewerOf(request);
+    if (!deps.sessions.consumeFormId(viewer.session, field(request, 'form_id') || 'missing')) {
+      return 'that form was already sent: the password was reset and will not be shown again';
+    }
+    const password = generatePassword();
+    const user = await store.setUserPassword(orgId, userId, await hashPassword(password), 'reset', actorOf(request));
+    deps.sessions.destroyUser(userId);
+    return send(reply, usersPage({ viewer, users: await store.listUsers(orgId), formId: randomUUID(), reset: { user, password } }));
+  });
+
+  // Every user: their own account and password.
+  app.get('/account', async (request, reply) => send(reply, accountPage({ viewer: viewerOf(request), minLength: MIN_PASSWORD_LENGTH })));
+
+  app.post('/account/password', async (request, reply) => {
+    const viewer = viewerOf(request);
+    const again = (error: string, status: number) => send(reply, accountPage({ viewer, error, minLength: MIN_PASSWORD_LENGTH }), status);
+    if (!(await verifyPassword(field(request, 'current_password'), viewer.user.passwordHash))) {
+      return again(errorCatalogue.CURRENT_PASSWORD_INCORRECT.message(), 400);
+    }
+    const next = field(request, 'new_password');
+    try {
+      checkNewPassword(next);
+    } catch (error) {
+      if (isRekeyError(error)) return again(error.message, error.status);
+      throw error;
+    }
+    await store.setUserPassword(viewer.org.id, viewer.user.id, await hashPassword(next), 'change', actorOf(request));
+    // Every session of the user ends, this one too: they sign in again with the new password.
+    deps.sessions.destroyUser(viewer.user.id);
+    reply.clearCookie(SESSION_COOKIE, { path: '/' });
+    return reply.redirect('/login', 303);
   });
 
 }

@@ -1,0 +1,193 @@
+/**
+ * Users: `/api/v2/users…` in the shape of Datadog's v2 Users API, and rekey's own password
+ * routes (Datadog has no password API). Every change is the store's (src/store/store.ts,
+ * "User lifecycle"), one transaction with its audit event; an organisation never loses its
+ * last enabled admin (LAST_ACTIVE_ADMIN).
+ *
+ *  - `GET /api/v2/users`, `GET /api/v2/users/{id}`: `users:read` (admin; scope `user_access_read`).
+ *  - `PATCH /api/v2/users/{id}` with `attributes.disabled`: disable (the user's web sessions end
+ *    and their application keys stop working, kept as disabled) or enable (their keys stay
+ *    disabled; `rekey user enable --app-keys` or the UI re-enables them). `users:write`
+ *    (admin; scope `user_access_manage`).
+ *  - `DELETE /api/v2/users/{id}`: deletes the user and their application keys; the audit trail
+ *    keeps their events. NOTE: Datadog's DELETE only disables a user; rekey's removes it, as
+ *    PATCH `disabled: true` already disables. `users:write`.
+ *  - `POST /api/v2/users/{id}/reset_password` (extension): a generated password, in this
+ *    response only; ends the user's sessions and disables their application keys. `users:write`.
+ *  - `POST /api/v2/current_user/password` (extension): the caller changes their own password,
+ *    giving the current one; ends their web sessions. Any role.
+ *
+ * Passwords are never logged nor put in an error; the request bodies that carry them are not
+ * logged by the server's logger (it logs method, URL and status only).
+ */
+import type { FastifyInstance } from 'fastify';
+import { rekeyError } from '../../errors.js';
+import { generatePassword, hashPassword, verifyPassword } from '../../keys/password.js';
+import { checkNewPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../../keys/password-rules.js';
+import type { User } from '../../store/store.js';
+import { userResource } from '../json-api.js';
+import { authOf, authorize } from '../management-auth.js';
+import type { ServerContext } from '../server-context.js';
+import { errorResponses, idParams, isObjectId, jsonApiBody, jsonApiDocument, jsonApiList, noContent, userResourceSchema } from './json-api-schemas.js';
+
+const tags = ['Users'];
+
+const LAST_ADMIN = "The organization's last enabled admin cannot be disabled or deleted (LAST_ACTIVE_ADMIN)";
+const ONE_USER_ERRORS = errorResponses([400, 403, 404, 429], { 400: `Bad request; or ${LAST_ADMIN}` });
+
+/** A user resource with `attributes.password`: the reset response, and only it. */
+const resetUserSchema = {
+  ...userResourceSchema,
+  properties: {
+    ...userResourceSchema.properties,
+    attributes: {
+      ...userResourceSchema.properties.attributes,
+      required: [...userResourceSchema.properties.attributes.required, 'password'],
+      properties: {
+        ...userResourceSchema.properties.attributes.properties,
+        password: { type: 'string', description: 'extension: the new password, in this response only, never again' },
+      },
+    },
+  },
+} as const;
+
+export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+  const { store } = ctx;
+  const preHandler = ctx.auth.management;
+
+  async function found(orgId: string, id: string): Promise<User> {
+    const user = isObjectId(id) ? await store.getUser(orgId, id) : undefined;
+    if (user === undefined) throw rekeyError('USER_NOT_FOUND');
+    return user;
+  }
+
+  app.get(
+    '/api/v2/users',
+    {
+      preHandler,
+      schema: {
+        tags,
+        summary: "List the organization's users",
+        response: { 200: jsonApiList("The organization's users (never a password or its hash)", userResourceSchema), ...errorResponses([403, 429]) },
+      },
+    },
+    async (request) => {
+      const auth = authOf(request);
+      authorize(auth, 'users:read', 'listing users');
+      const users = await store.listUsers(auth.orgId);
+      return { data: users.map(userResource), meta: { page: { total_filtered_count: users.length } } };
+    },
+  );
+
+  app.get(
+    '/api/v2/users/:id',
+    {
+      preHandler,
+      schema: { tags, summary: 'Get a user', params: idParams, response: { 200: jsonApiDocument('The user', userResourceSchema), ...ONE_USER_ERRORS } },
+    },
+    async (request) => {
+      const auth = authOf(request);
+      authorize(auth, 'users:read', 'reading a user');
+      return { data: userResource(await found(auth.orgId, (request.params as { id: string }).id)) };
+    },
+  );
+
+  app.patch(
+    '/api/v2/users/:id',
+    {
+      preHandler,
+      schema: {
+        tags,
+        summary: 'Disable or enable a user (attributes.disabled)',
+        description:
+          'Disabling ends the user\'s web sessions and disables (keeps) their application keys; enabling does not re-enable those keys. ' +
+          'Only `disabled` can be changed here; `name` and `email` are refused.',
+        params: idParams,
+        body: jsonApiBody('users', { disabled: { type: 'boolean' }, name: { type: 'string' }, email: { type: 'string' } }, { requireAttributes: ['disabled'] }),
+        response: { 200: jsonApiDocument('The changed user', userResourceSchema), ...ONE_USER_ERRORS },
+      },
+    },
+    async (request) => {
+      const auth = authOf(request);
+      authorize(auth, 'users:write', 'disabling or enabling a user');
+      const { id } = request.params as { id: string };
+      const data = (request.body as { data: { id?: string; attributes: { disabled: boolean; name?: string; email?: string } } }).data;
+      if (data.id !== undefined && data.id !== id) throw rekeyError('BODY_ID_MISMATCH');
+      if (data.attributes.name !== undefined || data.attributes.email !== undefined) {
+        throw rekeyError('BAD_REQUEST', { detail: 'Only attributes.disabled can be changed; a user\'s name and email cannot' });
+      }
+      const user = await found(auth.orgId, id);
+      return { data: userResource(await store.setUserDisabled(auth.orgId, user.id, data.attributes.disabled, auth.actor)) };
+    },
+  );
+
+  app.delete(
+    '/api/v2/users/:id',
+    {
+      preHandler,
+      schema: {
+        tags,
+        summary: 'Delete a user and their application keys (the audit trail is kept)',
+        description: "Unlike Datadog's, which only disables the user: to disable, PATCH `disabled: true`.",
+        params: idParams,
+        response: { 204: noContent('Deleted'), ...ONE_USER_ERRORS },
+      },
+    },
+    async (request, reply) => {
+      const auth = authOf(request);
+      authorize(auth, 'users:write', 'deleting a user');
+      const user = await found(auth.orgId, (request.params as { id: string }).id);
+      await store.deleteUser(auth.orgId, user.id, auth.actor);
+      return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    '/api/v2/users/:id/reset_password',
+    {
+      preHandler,
+      schema: {
+        tags,
+        summary: "Reset a user's password; the new one is returned only here",
+        description: "Ends the user's web sessions and disables their application keys.",
+        params: idParams,
+        response: { 200: jsonApiDocument('The user, with attributes.password shown once', resetUserSchema), ...ONE_USER_ERRORS },
+      },
+    },
+    async (request) => {
+      const auth = authOf(request);
+      authorize(auth, 'users:write', "resetting a user's password");
+      const user = await found(auth.orgId, (request.params as { id: string }).id);
+      const password = generatePassword();
+      const changed = await store.setUserPassword(auth.orgId, user.id, await hashPassword(password), 'reset', auth.actor);
+      const resource = userResource(changed);
+      return { data: { ...resource, attributes: { ...resource.attributes, password } } };
+    },
+  );
+
+  app.post(
+    '/api/v2/current_user/password',
+    {
+      preHandler,
+      schema: {
+        tags,
+        summary: 'Change your own password (the current one is required)',
+        description: `Ends your web sessions. The new password has at least ${MIN_PASSWORD_LENGTH} characters.`,
+        body: jsonApiBody(
+          'users',
+          { current_password: { type: 'string', maxLength: MAX_PASSWORD_LENGTH }, new_password: { type: 'string', maxLength: MAX_PASSWORD_LENGTH } },
+          { requireAttributes: ['current_password', 'new_password'] },
+        ),
+        response: { 204: noContent('Changed'), ...errorResponses([400, 403, 429], { 400: 'The current password is wrong, or the new one is too short' }) },
+      },
+    },
+    async (request, reply) => {
+      const auth = authOf(request);
+      const { current_password: current, new_password: next } = (request.body as { data: { attributes: { current_password: string; new_password: string } } }).data.attributes;
+      if (!(await verifyPassword(current, auth.user.passwordHash))) throw rekeyError('CURRENT_PASSWORD_INCORRECT');
+      checkNewPassword(next);
+      await store.setUserPassword(auth.orgId, auth.user.id, await hashPassword(next), 'change', auth.actor);
+      return reply.code(204).send();
+    },
+  );
+}
