@@ -39,6 +39,7 @@ const explanations: Partial<Record<ErrorCode, string>> = {
   ALREADY_INITIALISED: '`rekey init` on a data directory or database that already has a deployment; nothing was changed.',
   DATA_DIR_NOT_WRITABLE: 'The SQLite data directory (`--data`, `REKEY_DATA`, default `./data`) cannot be created or written.',
   DATABASE_UNREACHABLE: 'PostgreSQL at `REKEY_DATABASE_URL` refused the connection, rejected the credentials or timed out (the URL is shown without its password).',
+  DATABASE_UNAVAILABLE: 'The database stopped answering while the server runs (PostgreSQL restarting, down, unreachable or out of connections). Every request that needs it gets this 503 with `Retry-After`; retry (agents and `rekey rotate` do). `/healthz` answers 503 meanwhile, `/livez` 200. Nothing to do on the rekey side once the database is back.',
   DATABASE_URL_INVALID: '`REKEY_DATABASE_URL` is not a `postgres://` URL.',
   CONFIG_INVALID: 'An agent config file or environment variable has a value rekey cannot use; the message says which.',
   CONFIG_UNREADABLE: 'The config file exists but cannot be read (permissions, a directory, …).',

@@ -83,6 +83,11 @@ export const errorCatalogue = {
     (p) => `Cannot reach the database at ${p.target}: ${p.reason}`,
   ),
   DATABASE_URL_INVALID: spec<{ detail: string }>(400, 2, (p) => `REKEY_DATABASE_URL is not valid: ${p.detail}`),
+  DATABASE_UNAVAILABLE: spec<{ reason: string; retryAfterSeconds: number }>(
+    503,
+    1,
+    (p) => `The database is unavailable right now (${p.reason}); retry in ${p.retryAfterSeconds} s`,
+  ),
 
   // ---- config files (src/config) -------------------------------------------------------
   CONFIG_INVALID: spec<{ detail: string }>(400, 2, (p) => p.detail),

