@@ -65,6 +65,17 @@ export const errorCatalogue = {
   ),
   API_KEY_NOT_REVOKED: spec(400, 1, () => 'This API key is not revoked; there is nothing to restore'),
   API_KEY_REVOKED: spec(400, 1, () => 'This API key is revoked; restore it first'),
+  LAST_ACTIVE_ADMIN: spec(
+    400,
+    1,
+    () => "This is the organization's last active admin. Create or enable another admin before disabling or deleting this one.",
+  ),
+  CURRENT_PASSWORD_INCORRECT: spec(400, 1, () => 'The current password is not correct; the password was not changed.'),
+  PASSWORD_TOO_SHORT: spec<{ length: number; min: number }>(
+    400,
+    2,
+    (p) => `The new password has ${p.length} characters; it needs at least ${p.min}. The password was not changed.`,
+  ),
 
   // ---- store / infrastructure ----------------------------------------------------------
   ALREADY_INITIALISED: spec<{ where: string }>(
