@@ -285,7 +285,11 @@ export class Agent {
         series.push(...(await this.collectors.collect(now, host, tags)));
       }
       // What the intake would refuse is fixed here, series by series, so the payload is accepted.
+      const fixesBefore = JSON.stringify(this.limits.counters);
       series = this.limits.apply(series);
+      if (JSON.stringify(this.limits.counters) !== fixesBefore) {
+        this.options.logger.warn({ ...this.limits.counters }, `series changed to fit the intake's limits (${this.limits.counters.lastFix})`);
+      }
       for (let i = 0; i < series.length; i += SERIES_PER_PAYLOAD) {
         await this.enqueueJson({ path: '/api/v1/series', encoding: 'deflate', contentType: 'application/json' }, { series: series.slice(i, i + SERIES_PER_PAYLOAD) });
       }

@@ -87,3 +87,30 @@ test('a dead additional endpoint does not hold back the main intake', async (t) 
   await forwarder.drain(50);
   assert.equal(queue.depthFor('ae-dead-0'), 3, 'undelivered payloads stay queued');
 });
+
+test('a 400 is logged with the intake\'s errors (never the key) before the payload is dropped; a 202 with errors is counted', async (t) => {
+  const { intake, queue } = await setup(t, [OLD_KEY]);
+  const warnings: string[] = [];
+  const logger = { ...silent, warn: (fields: object, message: string) => warnings.push(`${message} ${JSON.stringify(fields)}`) };
+  const forwarder = new Forwarder({ queue, backoff: { baseMs: 20, maxMs: 80 }, logger, userAgent: 't' });
+  forwarder.setDestinations([{ id: 'main', url: intake.url, apiKey: () => OLD_KEY }]);
+  // An intake that quotes the key back must not get it into the log.
+  intake.answer = () => ({ status: 400, body: { errors: [`series[0].tags has a tag longer than 200 characters (key ${OLD_KEY})`] } });
+  await queue.enqueue(meta, seriesBody(1), ['main']);
+  await waitFor(() => queue.depth === 0, 5000, 'the bad payload to be dropped');
+  let status = forwarder.status()[0]!;
+  assert.equal(status.dropped, 1);
+  assert.match(status.lastError ?? '', /intake answered 400; payload .* dropped: series\[0\]\.tags has a tag longer than 200 characters/);
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /tag longer than 200 characters/);
+  assert.ok(!warnings.join('').includes(OLD_KEY) && !(status.lastError ?? '').includes(OLD_KEY), 'the key is masked');
+
+  intake.answer = () => ({ status: 202, body: { errors: ['series[1].metric is longer than 200 characters'] } });
+  await queue.enqueue(meta, seriesBody(2), ['main']);
+  await waitFor(() => queue.depth === 0, 5000, 'the partly refused payload');
+  status = forwarder.status()[0]!;
+  assert.equal(status.sent, 1);
+  assert.equal(status.partiallyRejected, 1);
+  assert.match(warnings[1]!, /refused part of it: series\[1\]\.metric is longer/);
+  await forwarder.drain(100);
+});

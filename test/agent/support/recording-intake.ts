@@ -31,6 +31,13 @@ export class RecordingIntake {
   /** Payload ids accepted (202) → how many times. */
   readonly acceptedPayloadIds = new Map<string, number>();
   mode: IntakeMode = 'ok';
+  /**
+   * When set, answers instead of the mode for a request with an accepted key: `{ status,
+   * body }` (a 2xx still stores the payload), or null for the usual answer.
+   */
+  answer: ((path: string, body: unknown) => { status: number; body: unknown } | null) | null = null;
+  /** When set, the next N accepted requests are stored but their connection is cut before the answer (a lost response). */
+  loseResponses = 0;
   private readonly acceptedKeys = new Set<string>();
   private server: Server;
   private sockets = new Set<import('node:net').Socket>();
@@ -119,8 +126,19 @@ export class RecordingIntake {
     else if (this.mode === 'error429') status = 429;
     else if (key === null || !this.acceptedKeys.has(key)) status = 403;
     else status = body === undefined ? 400 : 202;
+    const custom = status === 202 && this.answer !== null ? this.answer(path, body) : null;
+    if (custom !== null) status = custom.status;
     this.requests.push({ path, keyLast4: key?.slice(-4) ?? null, payloadId, status, body });
-    if (status === 202) {
+    if (status >= 200 && status < 300 && this.loseResponses > 0) {
+      this.loseResponses--;
+      if (path === '/api/v1/series') this.store(body as SeriesJson);
+      request.socket.destroy();
+      return;
+    }
+    if (custom !== null) {
+      if (status >= 200 && status < 300 && path === '/api/v1/series') this.store(body as SeriesJson);
+      answer(status, custom.body);
+    } else if (status === 202) {
       if (payloadId !== null) this.acceptedPayloadIds.set(payloadId, (this.acceptedPayloadIds.get(payloadId) ?? 0) + 1);
       if (path === '/api/v1/series') this.store(body as SeriesJson);
       answer(202, { status: 'ok' });
