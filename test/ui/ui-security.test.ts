@@ -178,7 +178,7 @@ for (const dialect of DIALECTS) {
 
     it('throttles failed sign-ins per email and audits them', async () => {
       const victim = await createUser(d.store, d.org.id, 'standard', `victim-${Date.now()}@acme.test`);
-      const throttled = await uiApp(d, { loginThrottle: { maxFailuresPerEmail: 3, maxFailuresPerIp: 100 } });
+      const throttled = await uiApp(d, { loginThrottle: { freeFailures: 3, maxFailuresPerIp: 100 } });
       try {
         const attempt = async (password: string) => {
           const loginForm = await throttled.inject({ method: 'GET', url: '/login' });

@@ -1,6 +1,6 @@
 /**
- * Sign-in and sign-out. Failed sign-ins are throttled per IP and per email
- * (login-throttle.ts) and audited (`user.login_failed`, in the user's organisation when the
+ * Sign-in and sign-out. Sign-in attempts are counted before the password is checked, delayed
+ * progressively per (email, address) and capped per address (login-throttle.ts) and audited (`user.login_failed`, in the user's organisation when the
  * email exists); an unknown email costs the same scrypt work as a wrong password, so timing
  * does not reveal which emails exist.
  */
@@ -13,10 +13,28 @@ import { loginPage } from '../pages/login-page.js';
 import { LOGIN_CSRF_COOKIE, type SessionCookie } from '../session-cookie.js';
 import { field, viewerOf, type UiDeps } from '../ui-context.js';
 
-/** Only same-site paths: `next` must not send a signed-in user to another site. */
+const DEFAULT_NEXT = '/keys';
+// Browsers drop tabs and newlines from URLs and read a backslash as a slash, so
+// `/<TAB>/evil.example` or `/\\evil.example` would become `//evil.example`: refused outright.
+const UNSAFE_IN_NEXT = /[\u0000-\u001f\u007f\\]/;
+
+/**
+ * Only a path on this site: `next` must not send a signed-in user to another site. Parsed as
+ * a browser would (against a dummy origin) and accepted only when it stays on that origin;
+ * returned re-serialised (path, query, fragment), so what the browser follows is what was
+ * checked.
+ */
 export function safeNext(next: string | undefined): string {
-  if (!next || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return '/keys';
-  return next;
+  if (!next || next.length > 2048 || !next.startsWith('/') || next.startsWith('//') || UNSAFE_IN_NEXT.test(next)) return DEFAULT_NEXT;
+  let url: URL;
+  try {
+    url = new URL(next, 'http://rekey.invalid');
+  } catch {
+    return DEFAULT_NEXT;
+  }
+  if (url.origin !== 'http://rekey.invalid') return DEFAULT_NEXT;
+  const path = `${url.pathname}${url.search}${url.hash}`;
+  return path.startsWith('/') && !path.startsWith('//') ? path : DEFAULT_NEXT;
 }
 
 export function registerAuthRoutes(app: FastifyInstance, deps: UiDeps, cookie: SessionCookie): void {
@@ -52,10 +70,12 @@ export function registerAuthRoutes(app: FastifyInstance, deps: UiDeps, cookie: S
     const next = safeNext(field(request, 'next') || undefined);
     const ip = request.ip;
 
-    const wait = throttle.retryAfterSeconds(ip, email);
-    if (wait > 0) {
-      reply.header('retry-after', String(wait));
-      return issueLoginForm(request, reply, { status: 429, email, error: errorCatalogue.RATE_LIMITED.message({ retryAfterSeconds: wait }), next });
+    // Counted before the password is checked: parallel attempts cannot all pass this check
+    // while the first ones are still hashing (login-throttle.ts).
+    const attempt = throttle.begin(ip, email);
+    if (!attempt.allowed) {
+      reply.header('retry-after', String(attempt.retryAfterSeconds));
+      return issueLoginForm(request, reply, { status: 429, email, error: errorCatalogue.RATE_LIMITED.message({ retryAfterSeconds: attempt.retryAfterSeconds }), next });
     }
 
     const user = email === '' ? undefined : await store.findUserByEmail(email);
@@ -65,7 +85,6 @@ export function registerAuthRoutes(app: FastifyInstance, deps: UiDeps, cookie: S
       : (await verifyPassword(password, await dummyHash), false);
 
     if (!ok || user === undefined) {
-      throttle.recordFailure(ip, email);
       if (user !== undefined) {
         await store.recordAudit(user.orgId, 'user.login_failed', { type: 'user', id: user.id }, { userId: null, kind: 'user', sourceIp: ip }, { via: 'web' });
       } else {
@@ -74,7 +93,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: UiDeps, cookie: S
       return issueLoginForm(request, reply, { status: 401, email, error: errorCatalogue.SIGN_IN_FAILED.message(), next });
     }
 
-    throttle.recordSuccess(email);
+    throttle.succeeded(attempt);
     const session = sessions.create(user.id, user.orgId);
     cookie.write(request, reply, session.id, sessions.ttl);
     reply.clearCookie(LOGIN_CSRF_COOKIE, { path: '/login' });
