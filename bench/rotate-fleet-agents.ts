@@ -101,7 +101,15 @@ type Request =
   | { id: number; op: 'rollback'; host: string; key: string }
   | { id: number; op: 'drain' };
 
-parentPort!.on('message', async (request: Request) => {
+/** A failed request ends the worker loudly: the benchmark's result would be wrong otherwise. */
+parentPort!.on('message', (request: Request) => {
+  handle(request).catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+});
+
+async function handle(request: Request): Promise<void> {
   const reply = (value: unknown) => parentPort!.postMessage({ id: request.id, value });
   switch (request.op) {
     case 'deploy': {
@@ -134,5 +142,5 @@ parentPort!.on('message', async (request: Request) => {
       });
     }
   }
-});
+}
 parentPort!.postMessage({ ready: true });

@@ -6,7 +6,7 @@ import { Option, type Command } from 'commander';
 
 export function registerAgentRestartCommand(program: Command): void {
   const agent = program.commands.find((c) => c.name() === 'agent') ?? program.command('agent').description('The agent on this host');
-  const restart = agent
+  agent
     .command('restart')
     .description('Restart the Datadog Agent the platform\'s way (systemd, init script, launchd, Windows service); SIGHUP for rekey-agent')
     .option('--service <name>', 'service name (default datadog-agent; DatadogAgent on Windows; com.datadoghq.agent on macOS; rekey-agent reloads on SIGHUP)')

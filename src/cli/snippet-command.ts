@@ -8,7 +8,7 @@ import { rekeyError } from '../errors.js';
 import { readStdin } from './run-cli.js';
 
 export function registerSnippetCommand(program: Command): void {
-  const snippet = program
+  program
     .command('snippet')
     .description('Print the API key setting for Ansible, Chef, Puppet, Helm or the environment (masked unless --reveal)')
     .addArgument(new Argument('<tool>', 'the tool').choices(['ansible', 'chef', 'puppet', 'helm', 'env']))
