@@ -62,3 +62,32 @@ test('bounds the number of contexts', () => {
   assert.equal(agg.pendingContexts, 10);
   assert.equal(agg.droppedContexts, 10);
 });
+
+test('open buckets survive a snapshot and restore: counts, sets and histograms continue; an ended bucket is flushed as it was', () => {
+  const add = (agg: DogStatsDAggregator, line: string, now: number) => agg.add(sample(line), now);
+  const t0 = 1_700_000_000_000; // a bucket start
+  const before = new DogStatsDAggregator(() => 'h', () => []);
+  add(before, 'c:3|c', t0 + 1000);
+  add(before, 's:a|s', t0 + 1000);
+  add(before, 'h:10|h', t0 + 1000);
+  add(before, 'old:7|c', t0 - 20_000); // a bucket that has ended
+  const snapshot = JSON.parse(JSON.stringify(before.snapshotOpen(t0 + 2000)));
+  assert.deepEqual(snapshot.buckets.map((b: { start: number }) => b.start), [t0 / 1000], 'only open buckets');
+
+  const after = new DogStatsDAggregator(() => 'h', () => []);
+  after.restore(snapshot);
+  add(after, 'c:5|c', t0 + 3000);
+  add(after, 's:b|s', t0 + 3000);
+  add(after, 'h:20|h', t0 + 3000);
+  const out = new Map(after.flushClosed(t0 + 10_000).map((s) => [s.metric, s.points[0]![1]]));
+  assert.equal(out.get('c'), 8);
+  assert.equal(out.get('s'), 2);
+  assert.equal(out.get('h.count'), 2);
+  assert.equal(out.get('h.max'), 20);
+
+  // A snapshot from long ago: its bucket has ended, the next flush sends it as it was.
+  const stale = new DogStatsDAggregator(() => 'h', () => []);
+  stale.restore(snapshot);
+  const flushed = stale.flushClosed(t0 + 3_600_000);
+  assert.deepEqual(flushed.find((s) => s.metric === 'c')!.points, [[t0 / 1000, 3]]);
+});
