@@ -223,6 +223,16 @@ export const errorCatalogue = {
   ),
   INVALID_PAYLOAD: spec<{ detail: string }>(400, 2, (p) => p.detail),
   INVALID_QUERY: spec<{ detail: string }>(400, 2, (p) => p.detail),
+  PAYLOAD_TOO_COMPLEX: spec<{ what: string; limit: number }>(
+    413,
+    1,
+    (p) => `The payload has more than ${p.limit} ${p.what}; send smaller batches`,
+  ),
+  INTAKE_RATE_LIMITED: spec<{ who: string; retryAfterSeconds: number }>(
+    429,
+    1,
+    (p) => `Too many intake requests from this ${p.who}; retry after ${p.retryAfterSeconds} s`,
+  ),
 
   // ---- server (src/server) -------------------------------------------------------------
   ROLE_REQUIRED: spec<{ role: string; action: string }>(

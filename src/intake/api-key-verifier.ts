@@ -2,9 +2,14 @@
  * Verifies intake API keys from memory (PRODUCT.md §6: every node verifies keys from memory).
  *
  *  - A malformed key (parseKey: length, hex, checksum) is refused before any lookup.
- *  - Lookups are cached by the key's hash, "unknown" included, so a flood of bad keys costs
- *    one database read per distinct key per TTL; concurrent requests for one hash share one
- *    in-flight load.
+ *  - Lookups are cached by the key's hash in two bounded maps: keys that exist (active,
+ *    revoked or expired) in one, "unknown" hashes in a separate, smaller negative cache. A
+ *    stream of random well-formed keys fills only the negative cache, so it can never evict
+ *    a real key. Concurrent requests for one hash share one in-flight load.
+ *  - A lookup that finds nothing spends from the caller's `LookupBudget` (the intake gives
+ *    each client address one, rate-limited); with the budget spent, a key that is not cached
+ *    is not looked up at all: the verdict is `throttled` (the intake answers 429). So guessing
+ *    costs at most one database read per allowed guess per address.
  *  - Every entry lives at most `ttlMs` (≤ 5 s): a lost notification cannot keep a revoked key
  *    alive longer than that.
  *  - Revocations arrive through `store.watchKeyChanges`: in-process before the revoke call
@@ -23,10 +28,19 @@ import type { ApiKey, Store } from '../store/store.js';
 
 export type Verdict =
   | { ok: true; key: ApiKey }
-  | { ok: false; reason: 'missing' | 'malformed' | 'unknown' | 'revoked' | 'expired' };
+  | { ok: false; reason: 'missing' | 'malformed' | 'unknown' | 'revoked' | 'expired' }
+  | { ok: false; reason: 'throttled'; retryAfterSeconds: number };
+
+/** How many lookups that find nothing a caller may still cause (the intake: one per address). */
+export interface LookupBudget {
+  /** 0 when a lookup may be made, else seconds until one may. */
+  check(): number;
+  /** A lookup found nothing. */
+  spend(): void;
+}
 
 interface Entry {
-  key: ApiKey | undefined;
+  key: ApiKey;
   /** Epoch ms after which the entry is reloaded. */
   staleAt: number;
 }
@@ -34,21 +48,26 @@ interface Entry {
 export interface ApiKeyVerifierOptions {
   /** Bounded lifetime of a cache entry; at most 5000 ms (default 5000). */
   ttlMs?: number;
-  /** Most entries kept; the oldest are dropped beyond it (default 100,000). */
+  /** Most existing keys kept; the oldest tenth is dropped beyond it (default 100,000). */
   maxEntries?: number;
+  /** Most unknown hashes kept, apart from the existing keys; the oldest tenth is dropped beyond it (default 20,000). */
+  maxUnknownEntries?: number;
   now?: () => number;
 }
 
 export class ApiKeyVerifier {
   private readonly cache = new Map<string, Entry>();
+  /** Unknown hashes → epoch ms after which they are looked up again. */
+  private readonly unknown = new Map<string, number>();
   private readonly inflight = new Map<string, Promise<ApiKey | undefined>>();
   /** Bumped by every change; a load only fills the cache if no change happened meanwhile. */
   private generation = 0;
   private readonly ttlMs: number;
   private readonly maxEntries: number;
+  private readonly maxUnknownEntries: number;
   private readonly now: () => number;
   private stopWatching: (() => Promise<void>) | undefined;
-  readonly stats = { hits: 0, loads: 0, changes: 0, resets: 0 };
+  readonly stats = { hits: 0, loads: 0, changes: 0, resets: 0, throttled: 0 };
 
   constructor(
     private readonly store: Store,
@@ -57,6 +76,7 @@ export class ApiKeyVerifier {
   ) {
     this.ttlMs = Math.min(options.ttlMs ?? 5000, 5000);
     this.maxEntries = options.maxEntries ?? 100_000;
+    this.maxUnknownEntries = options.maxUnknownEntries ?? 20_000;
     this.now = options.now ?? Date.now;
   }
 
@@ -67,12 +87,14 @@ export class ApiKeyVerifier {
         this.generation += 1;
         this.stats.changes += 1;
         this.cache.delete(change.hash);
+        this.unknown.delete(change.hash);
         this.inflight.delete(change.hash);
       },
       onReset: () => {
         this.generation += 1;
         this.stats.resets += 1;
         this.cache.clear();
+        this.unknown.clear();
         this.inflight.clear();
       },
     });
@@ -82,22 +104,42 @@ export class ApiKeyVerifier {
     await this.stopWatching?.();
     this.stopWatching = undefined;
     this.cache.clear();
+    this.unknown.clear();
   }
 
-  /** The verdict for a raw key string from a header or query parameter. */
-  async verify(raw: string | undefined): Promise<Verdict> {
+  /** Entries held: existing keys and unknown hashes (for tests and metrics). */
+  get cacheSizes(): { known: number; unknown: number } {
+    return { known: this.cache.size, unknown: this.unknown.size };
+  }
+
+  /**
+   * The verdict for a raw key string from a header or query parameter. With `budget`, a key
+   * that is neither cached nor being loaded is looked up only while the budget allows.
+   */
+  async verify(raw: string | undefined, budget?: LookupBudget): Promise<Verdict> {
     if (raw === undefined || raw === '') return { ok: false, reason: 'missing' };
     if (!parseKey(raw, 'api').ok) return { ok: false, reason: 'malformed' };
     const hash = this.hasher.hash(raw);
     const now = this.now();
     const cached = this.cache.get(hash);
-    let key: ApiKey | undefined;
     if (cached !== undefined && cached.staleAt > now) {
       this.stats.hits += 1;
-      key = cached.key;
-    } else {
-      key = await this.load(hash);
+      return judge(cached.key, now);
     }
+    const unknownUntil = this.unknown.get(hash);
+    if (unknownUntil !== undefined && unknownUntil > now) {
+      this.stats.hits += 1;
+      return { ok: false, reason: 'unknown' };
+    }
+    if (budget !== undefined && !this.inflight.has(hash)) {
+      const wait = budget.check();
+      if (wait > 0) {
+        this.stats.throttled += 1;
+        return { ok: false, reason: 'throttled', retryAfterSeconds: wait };
+      }
+    }
+    const key = await this.load(hash);
+    if (key === undefined) budget?.spend();
     return judge(key, this.now());
   }
 
@@ -122,16 +164,27 @@ export class ApiKeyVerifier {
   }
 
   private remember(hash: string, key: ApiKey | undefined): void {
-    if (this.cache.size >= this.maxEntries) {
-      // Map iteration is insertion order: drop the oldest tenth.
-      let drop = Math.ceil(this.maxEntries / 10);
-      for (const oldest of this.cache.keys()) {
-        this.cache.delete(oldest);
-        if (--drop === 0) break;
-      }
+    const staleAt = this.now() + this.ttlMs;
+    if (key === undefined) {
+      this.cache.delete(hash);
+      if (this.unknown.size >= this.maxUnknownEntries) dropOldestTenth(this.unknown, this.maxUnknownEntries);
+      this.unknown.delete(hash);
+      this.unknown.set(hash, staleAt);
+      return;
     }
+    this.unknown.delete(hash);
+    if (this.cache.size >= this.maxEntries) dropOldestTenth(this.cache, this.maxEntries);
     this.cache.delete(hash);
-    this.cache.set(hash, { key, staleAt: this.now() + this.ttlMs });
+    this.cache.set(hash, { key, staleAt });
+  }
+}
+
+/** Map iteration is insertion order: drops the oldest tenth of `max`. */
+function dropOldestTenth(map: Map<string, unknown>, max: number): void {
+  let drop = Math.ceil(max / 10);
+  for (const oldest of map.keys()) {
+    map.delete(oldest);
+    if (--drop === 0) break;
   }
 }
 

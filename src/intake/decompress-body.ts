@@ -3,20 +3,24 @@
  * the output would pass `limit` bytes, so a decompression bomb costs at most `limit` bytes
  * of memory and the time to produce them.
  *
- * gzip/deflate: Node's zlib with `maxOutputLength`, which aborts the inflate (on the thread
- * pool, off the event loop) the moment the output grows past it.
+ * gzip/deflate: a Node zlib stream (inflating on the thread pool, off the event loop), its
+ * output counted chunk by chunk and the stream destroyed the moment it grows past the limit.
+ *
+ * `inspect`, when given, sees every decompressed chunk as it is produced and may throw to
+ * stop the decompression there: the intake counts a JSON body's values this way
+ * (payload-caps.ts), so 62 MiB of `{},` is refused after its first megabyte instead of
+ * being inflated, buffered and parsed whole.
  * zstd: Node 20's zlib has no zstd, so fzstd's streaming `Decompress`, fed in slices with the
  * output counted. fzstd allocates each frame's window as its header declares (up to 2 GB),
  * so every frame header is checked first (`checkZstdFrames`) and a frame whose window or
  * content size exceeds the limit is refused before fzstd sees it.
  */
-import { promisify } from 'node:util';
-import { gunzip, inflate, type InputType, type ZlibOptions } from 'node:zlib';
+import { createGunzip, createInflate } from 'node:zlib';
 import { Decompress } from 'fzstd';
 import { rekeyError, type RekeyError } from '../errors.js';
 
-const gunzipAsync = promisify<InputType, ZlibOptions, Buffer>(gunzip);
-const inflateAsync = promisify<InputType, ZlibOptions, Buffer>(inflate);
+/** Output chunk of the zlib stream: each is seen by `inspect` between thread-pool rounds. */
+const ZLIB_CHUNK = 64 * 1024;
 
 export type ContentEncoding = 'identity' | 'gzip' | 'deflate' | 'zstd';
 
@@ -40,32 +44,64 @@ export function parseContentEncoding(header: string | undefined): ContentEncodin
   }
 }
 
-export async function decompressBody(body: Buffer, encoding: ContentEncoding, limit: number): Promise<Buffer> {
+export type ChunkInspector = (chunk: Uint8Array) => void;
+
+export async function decompressBody(body: Buffer, encoding: ContentEncoding, limit: number, inspect?: ChunkInspector): Promise<Buffer> {
   const tooLarge = () => rekeyError('PAYLOAD_TOO_LARGE', { what: 'decompressed payload', limit });
   switch (encoding) {
     case 'identity':
       return body;
     case 'gzip':
     case 'deflate':
-      try {
-        return await (encoding === 'gzip' ? gunzipAsync : inflateAsync)(body, { maxOutputLength: limit });
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge();
-        throw rekeyError('CORRUPT_ENCODING', { encoding }, { cause: error });
-      }
+      return inflateZlib(body, encoding, limit, tooLarge, inspect);
     case 'zstd':
-      return decompressZstd(body, limit, tooLarge);
+      return decompressZstd(body, limit, tooLarge, inspect);
   }
+}
+
+function inflateZlib(body: Buffer, encoding: 'gzip' | 'deflate', limit: number, tooLarge: () => RekeyError, inspect?: ChunkInspector): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const stream = encoding === 'gzip' ? createGunzip({ chunkSize: ZLIB_CHUNK }) : createInflate({ chunkSize: ZLIB_CHUNK });
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let settled = false;
+    const fail = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      chunks.length = 0;
+      stream.destroy();
+      reject(error);
+    };
+    stream.on('data', (chunk: Buffer) => {
+      if (settled) return;
+      total += chunk.length;
+      if (total > limit) return fail(tooLarge());
+      try {
+        inspect?.(chunk);
+      } catch (error) {
+        return fail(error);
+      }
+      chunks.push(chunk);
+    });
+    stream.on('end', () => {
+      if (settled) return;
+      settled = true;
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total));
+    });
+    stream.on('error', (error) => fail(rekeyError('CORRUPT_ENCODING', { encoding }, { cause: error })));
+    stream.end(body);
+  });
 }
 
 /** Input slice fed to fzstd between yields to the event loop. */
 const ZSTD_SLICE = 64 * 1024;
 
-async function decompressZstd(body: Buffer, limit: number, tooLarge: () => RekeyError): Promise<Buffer> {
+async function decompressZstd(body: Buffer, limit: number, tooLarge: () => RekeyError, inspect?: ChunkInspector): Promise<Buffer> {
   checkZstdFrames(body, limit);
   const chunks: Uint8Array[] = [];
   let total = 0;
   let overflow = false;
+  let refused: unknown;
   const stream = new Decompress((data) => {
     total += data.length;
     if (total > limit) {
@@ -74,10 +110,17 @@ async function decompressZstd(body: Buffer, limit: number, tooLarge: () => Rekey
       // Throwing out of the handler aborts fzstd's push at once, mid-input.
       throw new Error('zstd output limit reached');
     }
+    try {
+      inspect?.(data);
+    } catch (error) {
+      refused = error;
+      chunks.length = 0;
+      throw error;
+    }
     chunks.push(data);
   });
   try {
-    for (let offset = 0; offset < body.length && !overflow; offset += ZSTD_SLICE) {
+    for (let offset = 0; offset < body.length && !overflow && refused === undefined; offset += ZSTD_SLICE) {
       const end = Math.min(offset + ZSTD_SLICE, body.length);
       stream.push(body.subarray(offset, end), end === body.length);
       // A large payload is decoded in slices so other requests are served in between.
@@ -86,6 +129,7 @@ async function decompressZstd(body: Buffer, limit: number, tooLarge: () => Rekey
     if (body.length === 0) throw new Error('empty zstd body');
   } catch (error) {
     if (overflow) throw tooLarge();
+    if (refused !== undefined) throw refused;
     throw rekeyError('CORRUPT_ENCODING', { encoding: 'zstd' }, { cause: error });
   }
   if (overflow) throw tooLarge();

@@ -33,18 +33,19 @@ import { evaluateMetricQuery, parseMetricQuery } from '../points/metric-query.js
 import type { HostSighting, PointStore, StoredSeries } from '../points/point-store.js';
 import { PointJournal } from '../points/point-journal.js';
 import { PointWriter } from '../points/point-writer.js';
-import { ApiKeyVerifier } from './api-key-verifier.js';
+import { ApiKeyVerifier, type LookupBudget } from './api-key-verifier.js';
 import { decodeCheckRuns } from './check-run-payload.js';
 import { decompressBody, parseContentEncoding } from './decompress-body.js';
 import { decodeHostMetadata } from './host-metadata-payload.js';
 import { V1_LIMITS, V2_LIMITS, type IntakeLimits } from './intake-limits.js';
+import { DEFAULT_PAYLOAD_CAPS, JsonScanner, markScanned, parseBoundedJson, type PayloadCaps } from './payload-caps.js';
+import { RateLimiter, type RateLimit } from './rate-limiter.js';
 import { readBody } from './read-body.js';
 import {
   DEFAULT_TIMESTAMP_WINDOW,
   decodeProtoSeries,
   decodeV1Series,
   decodeV2Series,
-  parseJsonBody,
   pointsPerHost,
   type IntakeSeries,
   type TimestampWindow,
@@ -59,6 +60,14 @@ export interface IntakePluginOptions {
   /** Default: KyselyPointStore over `store.sharedTables()`. */
   pointStore?: PointStore;
   limits?: { v1?: IntakeLimits; v2?: IntakeLimits };
+  /** Work caps per payload: series, points, tags, JSON values (payload-caps.ts); each defaults. */
+  payloadCaps?: Partial<PayloadCaps>;
+  /**
+   * Request rate limits, per node (429 with Retry-After beyond them); each defaults
+   * (DEFAULT_INTAKE_RATE_LIMITS). `unknownKeysPerAddress` limits the database lookups for
+   * well-formed keys that turn out not to exist, per client address (key guessing).
+   */
+  rateLimits?: Partial<IntakeRateLimits>;
   /** Key-usage flush interval (default 1000 ms: at most one usage write per second). */
   usageFlushIntervalMs?: number;
   /**
@@ -104,6 +113,26 @@ declare module 'fastify' {
   }
 }
 
+export interface IntakeRateLimits {
+  /** Intake requests per API key. */
+  perKey: RateLimit;
+  /** Intake requests per client address (`request.ip`), counted before the key is checked. */
+  perAddress: RateLimit;
+  /** Lookups of unknown well-formed keys per client address. */
+  unknownKeysPerAddress: RateLimit;
+}
+
+/**
+ * Generous enough for a fleet: one key shared by 20,000 hosts flushing every 10 s is 2,000
+ * requests/s, and a fleet behind one NAT address is the per-address case. Key guessing gets
+ * 10 lookups/s per address.
+ */
+export const DEFAULT_INTAKE_RATE_LIMITS: IntakeRateLimits = {
+  perKey: { perSecond: 2000, burst: 4000 },
+  perAddress: { perSecond: 1000, burst: 2000 },
+  unknownKeysPerAddress: { perSecond: 10, burst: 100 },
+};
+
 interface Caller {
   orgId: string;
   key: ApiKey | null;
@@ -111,6 +140,7 @@ interface Caller {
 
 const callers = new WeakMap<FastifyRequest, Caller>();
 
+const PROTOBUF_TYPE = /^application\/(x-)?protobuf\b/i;
 const V1_ACCEPTED = { status: 'ok' };
 const V2_ACCEPTED = { errors: [] as string[] };
 
@@ -119,6 +149,11 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
   const maxQueryPoints = options.maxQueryPoints ?? 2_000_000;
   const limitsV1 = options.limits?.v1 ?? V1_LIMITS;
   const limitsV2 = options.limits?.v2 ?? V2_LIMITS;
+  const caps: PayloadCaps = { ...DEFAULT_PAYLOAD_CAPS, ...options.payloadCaps };
+  const rateLimits: IntakeRateLimits = { ...DEFAULT_INTAKE_RATE_LIMITS, ...options.rateLimits };
+  const perKey = new RateLimiter(rateLimits.perKey, { now });
+  const perAddress = new RateLimiter(rateLimits.perAddress, { now });
+  const unknownKeysPerAddress = new RateLimiter(rateLimits.unknownKeysPerAddress, { now });
   const retentionSeconds = options.retentionSeconds ?? 7 * 24 * 3600;
   const window: TimestampWindow = {
     futureSeconds: options.timestampWindow?.futureSeconds ?? DEFAULT_TIMESTAMP_WINDOW.futureSeconds,
@@ -187,10 +222,17 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
     const limits = request.routeOptions.config.intakeLimits ?? limitsV1;
     const encoding = parseContentEncoding(headerValue(request.headers['content-encoding']));
     const wire = await readBody(request.raw, limits.wireBytes, encoding === 'identity' ? 'payload' : 'compressed payload');
-    return decompressBody(wire, encoding, limits.decodedBytes);
+    if (encoding === 'identity' || PROTOBUF_TYPE.test(headerValue(request.headers['content-type']) ?? '')) {
+      return decompressBody(wire, encoding, limits.decodedBytes);
+    }
+    // JSON: counted while it is inflated, so a bomb stops at its first megabytes (payload-caps.ts).
+    const scanner = new JsonScanner(caps);
+    return markScanned(await decompressBody(wire, encoding, limits.decodedBytes, (chunk) => scanner.push(chunk)));
   });
 
   app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
+    // A refused body may not have been read to its end (read-body.ts): close after the 413.
+    if ((error instanceof RekeyError ? error.status : error.statusCode) === 413) reply.header('connection', 'close');
     if (error instanceof RekeyError) {
       if (error.status >= 500) request.log.error({ err: error }, 'intake request failed');
       return reply.code(error.status).send({ errors: [error.message] });
@@ -204,8 +246,17 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
     return reply.code(503).send({ errors: ['The data could not be stored; retry'] });
   });
 
+  const tooMany = (reply: FastifyReply, code: 'INTAKE_RATE_LIMITED' | 'RATE_LIMITED', who: string, retryAfterSeconds: number) => {
+    metrics.refused(code === 'RATE_LIMITED' ? 'throttled' : `rate_limited_${who.replace(/\W+/g, '_')}`);
+    const error = code === 'RATE_LIMITED' ? rekeyError(code, { retryAfterSeconds }) : rekeyError(code, { who, retryAfterSeconds });
+    return reply.code(429).header('retry-after', String(retryAfterSeconds)).send({ errors: [error.message] });
+  };
+
   // ---- authentication: from memory, before the body is read ----
   const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
+    const address = request.ip;
+    const addressWait = perAddress.take(address);
+    if (addressWait > 0) return tooMany(reply, 'INTAKE_RATE_LIMITED', 'address', addressWait);
     if (options.benchSkipVerification) {
       callers.set(request, { orgId: options.benchSkipVerification.orgId, key: null });
       return;
@@ -218,12 +269,22 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
       const fromQuery = (request.query as Record<string, unknown> | undefined)?.api_key;
       raw = typeof fromQuery === 'string' ? fromQuery : Array.isArray(fromQuery) ? '\u0000' : undefined;
     }
-    const verdict = await verifier.verify(raw);
+    const budget: LookupBudget = {
+      check: () => unknownKeysPerAddress.check(address),
+      spend: () => void unknownKeysPerAddress.take(address),
+    };
+    const verdict = await verifier.verify(raw, budget);
+    if (!verdict.ok && verdict.reason === 'throttled') {
+      request.log.info({ intakeAuthFailure: verdict.reason }, 'intake: too many unknown keys from this address');
+      return tooMany(reply, 'RATE_LIMITED', 'address', verdict.retryAfterSeconds);
+    }
     if (!verdict.ok) {
       metrics.refused(verdict.reason);
       request.log.info({ intakeAuthFailure: verdict.reason }, 'intake: key refused');
       return reply.code(403).send({ errors: ['Forbidden'] });
     }
+    const keyWait = perKey.take(verdict.key.id);
+    if (keyWait > 0) return tooMany(reply, 'INTAKE_RATE_LIMITED', 'API key', keyWait);
     callers.set(request, { orgId: verdict.key.orgId, key: verdict.key });
   };
 
@@ -259,9 +320,11 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
     { config: { intakeLimits: limitsV1 }, onRequest: authenticate },
     async (request, reply) => {
       const caller = callerOf(request);
-      const series = decodeV1Series(parseJsonBody(bodyOf(request)), seconds(), window);
+      const errors: string[] = [];
+      const series = decodeV1Series(await parseBoundedJson(bodyOf(request), caps), seconds(), window, { caps, errors });
       await store(caller, series, agentVersionOf(request));
-      return reply.code(202).send(V1_ACCEPTED);
+      // Datadog's v1 answer is {"status":"ok"}; the series left out are listed beside it.
+      return reply.code(202).send(errors.length === 0 ? V1_ACCEPTED : { ...V1_ACCEPTED, errors });
     },
   );
 
@@ -272,11 +335,13 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
       const caller = callerOf(request);
       const body = bodyOf(request);
       const contentType = headerValue(request.headers['content-type']) ?? '';
-      const series = /^application\/(x-)?protobuf\b/i.test(contentType)
-        ? decodeProtoSeries(body, seconds(), window)
-        : decodeV2Series(parseJsonBody(body), seconds(), window);
+      const errors: string[] = [];
+      const series = PROTOBUF_TYPE.test(contentType)
+        ? decodeProtoSeries(body, seconds(), window, { caps, errors })
+        : decodeV2Series(await parseBoundedJson(body, caps), seconds(), window, { caps, errors });
       await store(caller, series, agentVersionOf(request));
-      return reply.code(202).send(V2_ACCEPTED);
+      // Datadog's v2 IntakePayloadAccepted: "errors" lists the non-fatal problems.
+      return reply.code(202).send(errors.length === 0 ? V2_ACCEPTED : { errors });
     },
   );
 
@@ -285,7 +350,7 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
     { config: { intakeLimits: limitsV1 }, onRequest: authenticate },
     async (request, reply) => {
       const caller = callerOf(request);
-      const runs = decodeCheckRuns(parseJsonBody(bodyOf(request)), seconds(), window);
+      const runs = decodeCheckRuns(await parseBoundedJson(bodyOf(request), caps), seconds(), window);
       const nowMs = now();
       const hosts = [...new Set(runs.map((r) => r.host).filter((h) => h !== ''))];
       for (const host of hosts) sightings.record({ orgId: caller.orgId, host, firstSeen: nowMs, lastSeen: nowMs, agentVersion: null, metadata: null });
@@ -302,7 +367,7 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
     { config: { intakeLimits: limitsV1 }, onRequest: authenticate },
     async (request, reply) => {
       const caller = callerOf(request);
-      const metadata = decodeHostMetadata(parseJsonBody(bodyOf(request)));
+      const metadata = decodeHostMetadata(await parseBoundedJson(bodyOf(request), caps));
       const nowMs = now();
       await writer.write({
         hosts: [{ orgId: caller.orgId, host: metadata.host, firstSeen: nowMs, lastSeen: nowMs, agentVersion: metadata.agentVersion, metadata: metadata.document }],

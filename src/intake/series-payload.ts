@@ -8,11 +8,18 @@
  * (Datadog's documented tolerance for clock skew) and at most `maxAgeSeconds` old — by default
  * the retention (7 days), wider than Datadog's 1 hour because rekey-agent replays payloads
  * held on disk while its key was revoked (PRODUCT.md §5: a rotation loses zero points), and a
- * point older than the retention would be deleted at once anyway. A payload with any point
- * outside the window is refused whole, so a client learns of its clock problem.
+ * point older than the retention would be deleted at once anyway.
+ *
+ * One bad series does not cost the others (issue 14): with `errors` given, a series that
+ * fails validation (a bad point included) is left out and its problem appended to `errors`;
+ * the valid ones are returned. If none is valid, the payload is refused (400) with the first
+ * problems. Without `errors`, the first problem refuses the payload. The payload's shape
+ * (not an object, no `series` array) and the work caps (payload-caps.ts: 413) always refuse
+ * the whole payload.
  */
-import { rekeyError } from '../errors.js';
+import { RekeyError, rekeyError } from '../errors.js';
 import { decodeMetricPayload } from './metric-payload-proto.js';
+import { DEFAULT_PAYLOAD_CAPS, tooComplex, type PayloadCaps } from './payload-caps.js';
 import { MAX_HOST_NAME, MAX_METRIC_NAME, MAX_TAG_LENGTH, MAX_TAGS } from './series-limits.js';
 
 export type MetricKind = 'gauge' | 'count' | 'rate';
@@ -126,20 +133,56 @@ function pointLocation(where: string, index: number): string {
   return `${where}.points[${index}]`;
 }
 
-function seriesArray(payload: unknown): unknown[] {
+function seriesArray(payload: unknown, caps: PayloadCaps): unknown[] {
   if (!isObject(payload) || !Array.isArray(payload.series)) {
     throw invalid('The payload must be an object with a "series" array');
   }
   if (payload.series.length === 0) throw invalid('"series" is empty; send at least one series');
+  if (payload.series.length > caps.maxSeries) throw tooComplex('series', caps.maxSeries);
   return payload.series;
 }
 
+export interface DecodeOptions {
+  /** Work caps (default DEFAULT_PAYLOAD_CAPS). */
+  caps?: PayloadCaps;
+  /** Collect per-series problems here and keep the valid series (see the file comment). */
+  errors?: string[];
+}
+
+/** Per-series problems listed in a response at most; the rest are summed up in one more line. */
+export const MAX_LISTED_ERRORS = 100;
+
+/**
+ * Decodes each series with `decodeOne`; with `options.errors`, an invalid series is left out
+ * and its problem listed, and only "nothing valid" refuses the payload.
+ */
+function eachSeries(series: unknown[], options: DecodeOptions, decodeOne: (raw: unknown, index: number) => IntakeSeries): IntakeSeries[] {
+  const errors = options.errors;
+  if (errors === undefined) return series.map(decodeOne);
+  const valid: IntakeSeries[] = [];
+  let invalidCount = 0;
+  for (let index = 0; index < series.length; index++) {
+    try {
+      valid.push(decodeOne(series[index], index));
+    } catch (error) {
+      if (!(error instanceof RekeyError) || error.code !== 'INVALID_PAYLOAD') throw error;
+      if (++invalidCount <= MAX_LISTED_ERRORS) errors.push(error.message);
+    }
+  }
+  if (invalidCount > MAX_LISTED_ERRORS) errors.push(`${invalidCount - MAX_LISTED_ERRORS} more series were invalid`);
+  if (valid.length === 0) {
+    throw invalid(invalidCount === 1 ? errors[0]! : `No series is valid (${invalidCount} invalid): ${errors.slice(0, 3).join('; ')}`);
+  }
+  return valid;
+}
+
 /** `{"series":[{"metric","points":[[ts,value]],"type","interval","host","tags"}]}` */
-export function decodeV1Series(payload: unknown, nowSeconds: number, window: TimestampWindow): IntakeSeries[] {
+export function decodeV1Series(payload: unknown, nowSeconds: number, window: TimestampWindow, options: DecodeOptions = {}): IntakeSeries[] {
+  const caps = options.caps ?? DEFAULT_PAYLOAD_CAPS;
   const check = new SeriesChecker(nowSeconds, window);
-  const series = seriesArray(payload);
-  const arena = new PointArena(series);
-  return series.map((raw, index) => {
+  const series = seriesArray(payload, caps);
+  const arena = new PointArena(series, caps);
+  return eachSeries(series, options, (raw, index) => {
     const where = `series[${index}]`;
     if (!isObject(raw)) throw invalid(`${where} must be an object`);
     const metric = check.metric(raw.metric, where);
@@ -201,18 +244,23 @@ function v2Series(
 
 /**
  * One Float64Array for all of a payload's points, handed out a series at a time: one
- * allocation per request instead of one per series.
+ * allocation per request instead of one per series. Counting them first is also where the
+ * payload's points and tags are checked against the caps, before any is validated.
  */
 class PointArena {
   private readonly values: Float64Array;
   private used = 0;
 
-  constructor(series: readonly unknown[]) {
+  constructor(series: readonly unknown[], caps: PayloadCaps) {
     let count = 0;
+    let tags = 0;
     for (const raw of series) {
-      const points = isObject(raw) ? raw.points : undefined;
-      if (Array.isArray(points)) count += points.length;
+      if (!isObject(raw)) continue;
+      if (Array.isArray(raw.points)) count += raw.points.length;
+      if (Array.isArray(raw.tags)) tags += raw.tags.length;
     }
+    if (count > caps.maxPoints) throw tooComplex('points', caps.maxPoints);
+    if (tags > caps.maxTags) throw tooComplex('tags', caps.maxTags);
     this.values = new Float64Array(count * 2);
   }
 
@@ -224,11 +272,12 @@ class PointArena {
 }
 
 /** `{"series":[{"metric","type":0-3,"points":[{"timestamp","value"}],"resources":[{"name","type"}],"tags","interval","unit"}]}` */
-export function decodeV2Series(payload: unknown, nowSeconds: number, window: TimestampWindow): IntakeSeries[] {
+export function decodeV2Series(payload: unknown, nowSeconds: number, window: TimestampWindow, options: DecodeOptions = {}): IntakeSeries[] {
+  const caps = options.caps ?? DEFAULT_PAYLOAD_CAPS;
   const check = new SeriesChecker(nowSeconds, window);
-  const series = seriesArray(payload);
-  const arena = new PointArena(series);
-  return series.map((raw, index) =>
+  const series = seriesArray(payload, caps);
+  const arena = new PointArena(series, caps);
+  return eachSeries(series, options, (raw, index) =>
     v2Series(raw, index, check, (series, where) => {
       if (!Array.isArray(series.points) || series.points.length === 0) throw invalid(`${where}.points must be a non-empty array`);
       const points = arena.take(series.points.length);
@@ -243,14 +292,15 @@ export function decodeV2Series(payload: unknown, nowSeconds: number, window: Tim
 }
 
 /** The Agent 7 protobuf MetricPayload (Content-Type: application/x-protobuf). */
-export function decodeProtoSeries(body: Buffer, nowSeconds: number, window: TimestampWindow): IntakeSeries[] {
+export function decodeProtoSeries(body: Buffer, nowSeconds: number, window: TimestampWindow, options: DecodeOptions = {}): IntakeSeries[] {
   let payload: { series: unknown[] };
   try {
-    payload = decodeMetricPayload(body);
+    payload = decodeMetricPayload(body, options.caps ?? DEFAULT_PAYLOAD_CAPS);
   } catch (error) {
+    if (error instanceof RekeyError) throw error;
     throw invalid(`The body is not a valid protobuf MetricPayload: ${(error as Error).message.slice(0, 200)}`);
   }
-  return decodeV2Series(payload, nowSeconds, window);
+  return decodeV2Series(payload, nowSeconds, window, options);
 }
 
 /** Points in a decoded payload, per host: for the key's usage record. */

@@ -1,0 +1,155 @@
+/**
+ * Bounds on the WORK one intake payload can cause, beside the byte limits of intake-limits.ts.
+ *
+ * Bytes alone do not bound the work: 61 KB of gzip expands to 62 MiB of `{},` (21 million
+ * JSON objects: ~100 s of main-thread JSON.parse and GBs of heap), and 5 KB of gzip to 5 MiB
+ * of empty protobuf series (2.6 million objects). So the intake counts what it decodes and
+ * stops as soon as a count passes its cap, before the expensive step:
+ *
+ *  - JSON: `scanJson` walks the bytes once (no allocation, yielding to the event loop every
+ *    `SCAN_SLICE` bytes) counting values (`{`, `[` and `,` outside strings) and the bytes of
+ *    strings, numbers and literals, and refuses the payload before `JSON.parse` sees it.
+ *    JSON.parse's time grows with those two counts (whitespace is nearly free), so the caps
+ *    bound the one blocking call.
+ *  - protobuf: metric-payload-proto.ts decodes with a counting reader and stops at the cap.
+ *  - decoded series, points and tags are capped for both formats (series-payload.ts).
+ *
+ * Over a cap: 413 PAYLOAD_TOO_COMPLEX (the client must send smaller batches, like a 413 for
+ * bytes). The defaults leave room for the largest payloads real agents send: the Datadog
+ * Agent caps a v1 payload at 4 MiB uncompressed (`serializer_max_uncompressed_payload_size`)
+ * and a v2 payload at 10,000 points (`serializer_max_series_points_per_payload`); rekey-agent
+ * sends at most 2,000 series per payload.
+ */
+import { rekeyError } from '../errors.js';
+
+export interface PayloadCaps {
+  /** Most series in one payload. */
+  readonly maxSeries: number;
+  /** Most points in one payload, all series together. */
+  readonly maxPoints: number;
+  /** Most tags in one payload, all series together. */
+  readonly maxTags: number;
+  /** Most JSON values (objects, arrays and the elements and members they hold) in one body. */
+  readonly maxJsonValues: number;
+  /** Most bytes of JSON strings, numbers and literals in one body (whitespace not counted). */
+  readonly maxJsonTokenBytes: number;
+  /** Deepest JSON nesting of objects and arrays. */
+  readonly maxJsonDepth: number;
+}
+
+export const DEFAULT_PAYLOAD_CAPS: PayloadCaps = {
+  maxSeries: 50_000,
+  maxPoints: 200_000,
+  maxTags: 500_000,
+  maxJsonValues: 500_000,
+  maxJsonTokenBytes: 16 * 1024 * 1024,
+  maxJsonDepth: 64,
+};
+
+/** Bytes scanned between yields to the event loop (~1-2 ms of scanning on a slow core). */
+const SCAN_SLICE = 1024 * 1024;
+
+export const tooComplex = (what: string, limit: number) => rekeyError('PAYLOAD_TOO_COMPLEX', { what, limit });
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const SPACE = 0x20;
+const TAB = 0x09;
+const LF = 0x0a;
+const CR = 0x0d;
+
+/**
+ * Counts a JSON body's values and token bytes as its bytes arrive (`push` per chunk, e.g. as
+ * they come out of the decompressor), throwing PAYLOAD_TOO_COMPLEX as soon as a count passes
+ * its cap (or INVALID_PAYLOAD past the depth cap). It does not validate the JSON: JSON.parse
+ * does, afterwards, on a body known to be cheap to parse. No allocation per byte.
+ */
+export class JsonScanner {
+  private values = 0;
+  private tokenBytes = 0;
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+
+  constructor(private readonly caps: PayloadCaps) {}
+
+  push(chunk: Uint8Array): void {
+    let { values, tokenBytes, depth, inString, escaped } = this;
+    const maxDepth = this.caps.maxJsonDepth;
+    for (let i = 0; i < chunk.length; i++) {
+      const byte = chunk[i]!;
+      if (inString) {
+        tokenBytes++;
+        if (escaped) escaped = false;
+        else if (byte === BACKSLASH) escaped = true;
+        else if (byte === QUOTE) inString = false;
+        continue;
+      }
+      switch (byte) {
+        case QUOTE:
+          inString = true;
+          tokenBytes++;
+          break;
+        case OPEN_BRACE:
+        case OPEN_BRACKET:
+          values++;
+          if (++depth > maxDepth) throw rekeyError('INVALID_PAYLOAD', { detail: `The JSON body nests deeper than ${maxDepth} levels` });
+          break;
+        case CLOSE_BRACE:
+        case CLOSE_BRACKET:
+          depth--;
+          break;
+        case COMMA:
+          values++;
+          break;
+        case COLON:
+        case SPACE:
+        case TAB:
+        case LF:
+        case CR:
+          break;
+        default:
+          tokenBytes++; // numbers, true/false/null (and anything JSON.parse will refuse)
+      }
+    }
+    Object.assign(this, { values, tokenBytes, depth, inString, escaped });
+    if (values > this.caps.maxJsonValues) throw tooComplex('JSON values', this.caps.maxJsonValues);
+    if (tokenBytes > this.caps.maxJsonTokenBytes) throw tooComplex('bytes of JSON strings and numbers', this.caps.maxJsonTokenBytes);
+  }
+}
+
+/** Scans a whole body with a JsonScanner in slices, yielding to the event loop between them. */
+export async function scanJson(body: Uint8Array, caps: PayloadCaps): Promise<void> {
+  const scanner = new JsonScanner(caps);
+  for (let start = 0; start < body.length; start += SCAN_SLICE) {
+    if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    scanner.push(body.subarray(start, Math.min(start + SCAN_SLICE, body.length)));
+  }
+}
+
+/** Bodies already counted by a JsonScanner while they were decompressed. */
+const scannedBodies = new WeakSet<Buffer>();
+
+export function markScanned(body: Buffer): Buffer {
+  scannedBodies.add(body);
+  return body;
+}
+
+/** `scanJson`, then JSON.parse; a syntax error is a 400 that does not quote the body. */
+export async function parseBoundedJson(body: Buffer, caps: PayloadCaps): Promise<unknown> {
+  if (body.length === 0) throw rekeyError('INVALID_PAYLOAD', { detail: 'The body is empty; send a JSON payload' });
+  if (!scannedBodies.has(body)) await scanJson(body, caps);
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    // Not JSON.parse's message: it quotes the body, and a body may hold a key.
+    const position = /position (\d+)/.exec((error as Error).message)?.[1];
+    throw rekeyError('INVALID_PAYLOAD', { detail: `The body is not valid JSON${position === undefined ? '' : ` (error at byte ${position})`}` });
+  }
+}
