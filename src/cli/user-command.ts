@@ -2,9 +2,16 @@
  * `rekey user create --org ORG --email E --role R [--name N] [--password-stdin]`: a user in
  * an organisation (by name or id). The password comes from stdin, never argv; without
  * `--password-stdin` one is generated and shown once.
+ *
+ * The lifecycle, for an operator with the data directory or database (e.g. the last admin has
+ * lost their password); each is audited with actor kind `cli` and takes effect on a running
+ * server at its next request (web sessions, application keys):
+ *   `rekey user disable --email E`, `rekey user enable --email E [--app-keys]`,
+ *   `rekey user delete --email E --yes`, `rekey user reset-password --email E` (generated,
+ *   shown once), `rekey user set-password --email E --password-stdin`.
  */
 import { Option, type Command } from 'commander';
-import { ROLES, type Role } from '../store/store.js';
+import { ROLES, type Actor, type Role, type Store, type User } from '../store/store.js';
 
 interface UserFlags {
   data?: string;
@@ -18,6 +25,42 @@ interface UserFlags {
 
 /** Short enough to type, long enough not to be guessed in the rate limit's window. */
 const MIN_PASSWORD_LENGTH = 12;
+
+const CLI_ACTOR: Actor = { userId: null, kind: 'cli', sourceIp: null };
+const DATA_HELP = 'data directory for embedded SQLite (env REKEY_DATA, default ./data)';
+const PG_HELP = '\nPostgreSQL instead of SQLite: set REKEY_DATABASE_URL=postgres://USER:PASSWORD@HOST:PORT/DB.';
+
+interface LifecycleFlags {
+  data?: string;
+  json?: boolean;
+  email: string;
+  appKeys?: boolean;
+  yes?: boolean;
+  passwordStdin?: boolean;
+}
+
+/** Opens the store, finds the user by email (unique across the deployment) and runs `fn`. */
+async function withUser(flags: LifecycleFlags, fn: (store: Store, user: User) => Promise<string>): Promise<void> {
+  const [{ withStore }, { rekeyError }] = await Promise.all([import('./with-store.js'), import('../errors.js')]);
+  await withStore(flags.data, async (store) => {
+    const user = await store.findUserByEmail(flags.email);
+    if (!user) throw rekeyError('USER_NOT_FOUND');
+    process.stdout.write(await fn(store, user));
+  });
+}
+
+function shown(user: User, extra: Record<string, unknown> = {}): string {
+  return `${JSON.stringify({ id: user.id, org_id: user.orgId, email: user.email, role: user.role, disabled: user.disabled, ...extra })}\n`;
+}
+
+/** The password on stdin (one trailing newline dropped), at least MIN_PASSWORD_LENGTH characters. */
+async function passwordFromStdin(): Promise<string> {
+  const { readStdin } = await import('./run-cli.js');
+  const { checkNewPassword } = await import('../keys/password-rules.js');
+  const password = (await readStdin()).replace(/\r?\n$/, '');
+  checkNewPassword(password);
+  return password;
+}
 
 export function registerUserCommand(program: Command): void {
   const user = program.command('user').description('Manage users');
@@ -73,6 +116,91 @@ export function registerUserCommand(program: Command): void {
           process.stdout.write(`Created ${created.role} user ${created.email} in "${org.name}" (id ${created.id}).\n`);
           if (generated) process.stdout.write(`Password (shown only this once): ${password}\n`);
         }
+      });
+    });
+
+  user
+    .command('disable')
+    .description("Disable a user: they cannot sign in, their web sessions end and their application keys stop working (kept, disabled)")
+    .requiredOption('--email <email>', "the user's email")
+    .option('--data <dir>', DATA_HELP)
+    .option('--json', 'print the user as JSON')
+    .addHelpText('after', `\nThe organisation's last enabled admin cannot be disabled.${PG_HELP}`)
+    .action(async (flags: LifecycleFlags) =>
+      withUser(flags, async (store, found) => {
+        const user = await store.setUserDisabled(found.orgId, found.id, true, CLI_ACTOR);
+        return flags.json ? shown(user) : `Disabled ${user.email}: signed out everywhere, application keys disabled.\n`;
+      }),
+    );
+
+  user
+    .command('enable')
+    .description('Enable a disabled user; their application keys stay disabled unless --app-keys is given')
+    .requiredOption('--email <email>', "the user's email")
+    .option('--app-keys', "also re-enable the user's disabled application keys")
+    .option('--data <dir>', DATA_HELP)
+    .option('--json', 'print the user as JSON')
+    .addHelpText('after', PG_HELP)
+    .action(async (flags: LifecycleFlags) =>
+      withUser(flags, async (store, found) => {
+        const user = await store.setUserDisabled(found.orgId, found.id, false, CLI_ACTOR, { enableAppKeys: flags.appKeys === true });
+        if (flags.json) return shown(user);
+        return `Enabled ${user.email}${flags.appKeys ? ' and their application keys' : '; their application keys stay disabled (--app-keys re-enables them)'}.\n`;
+      }),
+    );
+
+  user
+    .command('delete')
+    .description('Delete a user and their application keys; the audit trail keeps their events')
+    .requiredOption('--email <email>', "the user's email")
+    .option('--yes', 'confirm: the user and their application keys cannot be restored')
+    .option('--data <dir>', DATA_HELP)
+    .option('--json', 'print the deleted user as JSON')
+    .addHelpText('after', `\nThe organisation's last enabled admin cannot be deleted.${PG_HELP}`)
+    .action(async (flags: LifecycleFlags) => {
+      if (!flags.yes) {
+        const { rekeyError } = await import('../errors.js');
+        throw rekeyError('USAGE', { detail: `deleting ${flags.email} cannot be undone; add --yes (or disable the user instead)` });
+      }
+      await withUser(flags, async (store, user) => {
+        await store.deleteUser(user.orgId, user.id, CLI_ACTOR);
+        return flags.json ? shown(user, { deleted: true }) : `Deleted ${user.email} and their application keys.\n`;
+      });
+    });
+
+  user
+    .command('reset-password')
+    .description("Give a user a generated password, shown once; ends their web sessions and disables their application keys")
+    .requiredOption('--email <email>', "the user's email")
+    .option('--data <dir>', DATA_HELP)
+    .option('--json', 'print the user and the password as JSON')
+    .addHelpText('after', PG_HELP)
+    .action(async (flags: LifecycleFlags) => {
+      const { generatePassword, hashPassword } = await import('../keys/password.js');
+      const password = generatePassword();
+      const hash = await hashPassword(password);
+      await withUser(flags, async (store, found) => {
+        const user = await store.setUserPassword(found.orgId, found.id, hash, 'reset', CLI_ACTOR);
+        return flags.json
+          ? shown(user, { password })
+          : `Reset the password of ${user.email}; their web sessions ended and their application keys are disabled.\nPassword (shown only this once): ${password}\n`;
+      });
+    });
+
+  user
+    .command('set-password')
+    .description('Set a user\'s password from stdin (never argv); ends their web sessions')
+    .requiredOption('--email <email>', "the user's email")
+    .requiredOption('--password-stdin', `read the new password from stdin (at least ${MIN_PASSWORD_LENGTH} characters)`)
+    .option('--data <dir>', DATA_HELP)
+    .option('--json', 'print the user as JSON')
+    .addHelpText('after', `\nAudited as user.password_reset, like reset-password, and likewise disables the user's application keys.${PG_HELP}`)
+    .action(async (flags: LifecycleFlags) => {
+      const { hashPassword } = await import('../keys/password.js');
+      const hash = await hashPassword(await passwordFromStdin());
+      await withUser(flags, async (store, found) => {
+        const user = await store.setUserPassword(found.orgId, found.id, hash, 'reset', CLI_ACTOR);
+        return flags.json ? shown(user) : `Set the password of ${user.email}; their web sessions ended and their application keys are disabled.\n`;
       });
     });
 }

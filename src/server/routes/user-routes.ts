@@ -32,8 +32,11 @@ import { errorResponses, idParams, isObjectId, jsonApiBody, jsonApiDocument, jso
 
 const tags = ['Users'];
 
-const LAST_ADMIN = "The organization's last enabled admin cannot be disabled or deleted (LAST_ACTIVE_ADMIN)";
-const ONE_USER_ERRORS = errorResponses([400, 403, 404, 429], { 400: `Bad request; or ${LAST_ADMIN}` });
+const ONE_USER_ERRORS = errorResponses([400, 403, 404, 429]);
+/** Disable and delete: also refused for the organisation's last enabled admin. */
+const LAST_ADMIN_ERRORS = errorResponses([400, 403, 404, 429], {
+  400: "Bad request; or the user is the organization's last enabled admin (LAST_ACTIVE_ADMIN), who can be neither disabled nor deleted",
+});
 
 /** A user resource with `attributes.password`: the reset response, and only it. */
 const resetUserSchema = {
@@ -104,7 +107,7 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
           'Only `disabled` can be changed here; `name` and `email` are refused.',
         params: idParams,
         body: jsonApiBody('users', { disabled: { type: 'boolean' }, name: { type: 'string' }, email: { type: 'string' } }, { requireAttributes: ['disabled'] }),
-        response: { 200: jsonApiDocument('The changed user', userResourceSchema), ...ONE_USER_ERRORS },
+        response: { 200: jsonApiDocument('The changed user', userResourceSchema), ...LAST_ADMIN_ERRORS },
       },
     },
     async (request) => {
@@ -130,7 +133,7 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
         summary: 'Delete a user and their application keys (the audit trail is kept)',
         description: "Unlike Datadog's, which only disables the user: to disable, PATCH `disabled: true`.",
         params: idParams,
-        response: { 204: noContent('Deleted'), ...ONE_USER_ERRORS },
+        response: { 204: noContent('Deleted'), ...LAST_ADMIN_ERRORS },
       },
     },
     async (request, reply) => {
