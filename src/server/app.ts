@@ -16,7 +16,7 @@ import { VERSION } from '../version.js';
 import { createAuthThrottle, type AuthThrottleOptions } from './auth-throttle.js';
 import { installErrorHandlers } from './error-handler.js';
 import { serverLoggerOptions } from './logger.js';
-import { createAuthenticator } from './management-auth.js';
+import { createAuthenticator, intakeReadAuth } from './management-auth.js';
 import { apiKeyRoutes } from './routes/api-key-routes.js';
 import { appKeyRoutes } from './routes/app-key-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
@@ -136,7 +136,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await userRoutes(app, ctx);
 
   // intake plugin registers here (src/intake/**)
-  await app.register((await import('../intake/intake-plugin.js')).intakePlugin, { store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry, ...(deps.intakeJournalDir === undefined ? {} : { journalDir: deps.intakeJournalDir }), ...(deps.intakeSaveIntervalMs === undefined ? {} : { journalSaveIntervalMs: deps.intakeSaveIntervalMs }), managementAuth: async (request, reply) => (await ctx.auth.management(request, reply), request.auth!.orgId) });
+  await app.register((await import('../intake/intake-plugin.js')).intakePlugin, { store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry, ...(deps.intakeJournalDir === undefined ? {} : { journalDir: deps.intakeJournalDir }), ...(deps.intakeSaveIntervalMs === undefined ? {} : { journalSaveIntervalMs: deps.intakeSaveIntervalMs }), managementAuth: intakeReadAuth(ctx.auth) });
 
   // web UI plugin registers here (src/ui/**)
   await app.register((await import('../ui/ui-plugin.js')).uiPlugin, { store: deps.store, hasher: deps.hasher, now });

@@ -34,8 +34,8 @@ export function page(frame: PageFrame, body: Html): string {
     ['keys', '/keys', 'API keys'],
     ['app-keys', '/app-keys', 'Application keys'],
     ['hosts', '/hosts', 'Hosts'],
-    ['audit', '/audit', 'Audit trail'],
   ];
+  if (viewer && CAN.viewAudit(viewer.user.role)) navItems.push(['audit', '/audit', 'Audit trail']);
   if (viewer && CAN.viewUsers(viewer.user.role)) navItems.push(['users', '/users', 'Users']);
   return html`<!doctype html>
 <html lang="en">

@@ -68,9 +68,11 @@ describe('web UI access (issue 15 rows 5, 7, 8)', () => {
       const page = await viewer.get('/audit');
       assert.equal(page.statusCode, 403, `${role} sees no audit trail`);
       assert.doesNotMatch(page.body, new RegExp(d.users.admin.email.replace('.', '\\.')), 'no emails in the refusal');
+      assert.doesNotMatch((await viewer.get('/keys')).body, /href="\/audit"/, `${role} gets no link to the audit trail`);
     }
     const admin = await signIn(app, d.users.admin);
     assert.equal((await admin.get('/audit')).statusCode, 200);
+    assert.match((await admin.get('/keys')).body, /href="\/audit"/);
   });
 
   it('row 8: an attacker from another address cannot lock the user out, and waits longer each time', async () => {
