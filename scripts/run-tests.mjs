@@ -1,12 +1,45 @@
 #!/usr/bin/env node
-// Runs every test file (src/**/*.test.ts and test/**/*.test.ts) with Node's own test runner.
-// Node 20's `--test` does not expand globs, so the files are found here and passed explicitly.
+// Runs every test file (src/**/*.test.ts and test/**/*.test.ts), each in its own Node process
+// with Node's own test runner, several files at a time.
+//
+// Why not one `node --test --test-concurrency=N …`: a file's output would interleave with the
+// others', and a file that must have the machine to itself (a benchmark-like timing assertion,
+// a full disk of its own) could not say so. Here each file's TAP output is printed whole when it
+// ends, with its wall time; files named in EXCLUSIVE run after the others, one at a time; and
+// the totals at the end have the shape of node's own summary (`# tests N`, `# pass N`, …).
+//
+// Files share nothing that would make parallel runs interfere: each takes free ports, its own
+// temp directories and tmpfs mounts, its own PostgreSQL database (or embedded server); apt-get
+// waits for the dpkg lock.
+//
 // Usage: node scripts/run-tests.mjs [path-substring ...]   (filters the files to run)
+// REKEY_TEST_CONCURRENCY: files at a time (default 2, the cores of the CI machine).
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawn } from 'node:child_process';
 
 const root = new URL('..', import.meta.url).pathname;
+
+/**
+ * Files that run alone, after the rest, because what they assert is timing that another file's
+ * load would distort (each with its reason).
+ */
+const EXCLUSIVE = new Map([
+  ['test/intake/multi-node-revocation.test.ts', 'asserts revocation reaches every node within a latency bound'],
+  ['test/ship/bench-runner.test.ts', 'runs the benchmarks, whose rounds compare timings'],
+]);
+
+/** Long files first, so the last minutes are not one long file running alone. */
+const SLOW_FIRST = [
+  'test/ship/fresh-clone.test.ts',
+  'test/rotate/command-ansible.e2e.test.ts',
+  'test/ui/ui-browser.test.ts',
+  'test/store/store-contract.test.ts',
+  'test/rotate/ssh-transport.e2e.test.ts',
+  'test/agent/rotation-no-loss.test.ts',
+  'test/agent/crash-and-outage.test.ts',
+  'test/server/intake-journal-crash.test.ts',
+];
 
 function findTests(dir) {
   const found = [];
@@ -23,17 +56,82 @@ const filters = process.argv.slice(2);
 const files = ['src', 'test']
   .flatMap((dir) => findTests(join(root, dir)))
   .filter((file) => filters.length === 0 || filters.some((f) => file.includes(f)))
-  .sort();
+  .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+
+function rank(file) {
+  const slow = SLOW_FIRST.indexOf(file);
+  return slow === -1 ? SLOW_FIRST.length : slow;
+}
 
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(2);
 }
 
-const concurrency = process.env.REKEY_TEST_CONCURRENCY ?? '1';
-const child = spawn(
-  process.execPath,
-  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files],
-  { cwd: root, stdio: 'inherit' },
-);
-child.on('exit', (code, signal) => process.exit(signal ? 1 : (code ?? 1)));
+const concurrency = Math.max(1, Number(process.env.REKEY_TEST_CONCURRENCY ?? '2') || 1);
+const COUNTERS = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo'];
+const totals = Object.fromEntries(COUNTERS.map((name) => [name, 0]));
+const failedFiles = [];
+const timings = [];
+const started = Date.now();
+
+/** Runs one file in its own process; prints its output whole when it ends. */
+function runFile(file) {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', file], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out = [];
+    child.stdout.on('data', (chunk) => out.push(chunk));
+    child.stderr.on('data', (chunk) => out.push(chunk));
+    child.on('close', (code, signal) => {
+      const seconds = (Date.now() - t0) / 1000;
+      const text = Buffer.concat(out).toString('utf8');
+      const counts = {};
+      for (const name of COUNTERS) {
+        const match = text.match(new RegExp(`^# ${name} (\\d+)$`, 'm'));
+        counts[name] = match ? Number(match[1]) : 0;
+        totals[name] += counts[name];
+      }
+      const summarised = /^# tests \d+$/m.test(text);
+      const ok = code === 0 && signal === null && summarised;
+      if (!ok) {
+        failedFiles.push(file);
+        // A process that died before its summary (a crash, a signal) counts as a failed test.
+        if (!summarised || counts.fail === 0) totals.fail += 1;
+      }
+      timings.push([seconds, file]);
+      process.stdout.write(`# ---- ${file} (${seconds.toFixed(1)} s${ok ? '' : `, FAILED: exit ${signal ?? code}`})\n`);
+      // Per-file summaries are left out: the totals at the end are the run's summary.
+      process.stdout.write(text.replace(new RegExp(`^# (${COUNTERS.join('|')}|duration_ms) .*\\n`, 'gm'), ''));
+      resolve();
+    });
+  });
+}
+
+async function pool(list, size) {
+  const queue = [...list];
+  await Promise.all(
+    Array.from({ length: Math.min(size, queue.length) }, async () => {
+      while (queue.length > 0) await runFile(queue.shift());
+    }),
+  );
+}
+
+const shared = files.filter((file) => !EXCLUSIVE.has(file));
+const alone = files.filter((file) => EXCLUSIVE.has(file));
+await pool(shared, concurrency);
+for (const file of alone) {
+  process.stdout.write(`# ${file} runs alone: ${EXCLUSIVE.get(file)}\n`);
+  await runFile(file);
+}
+
+const wall = (Date.now() - started) / 1000;
+process.stdout.write('# slowest files:\n');
+for (const [seconds, file] of timings.sort((a, b) => b[0] - a[0]).slice(0, 10)) process.stdout.write(`#   ${seconds.toFixed(1).padStart(7)} s  ${file}\n`);
+if (failedFiles.length > 0) process.stdout.write(`# failed files:\n${failedFiles.map((f) => `#   ${f}\n`).join('')}`);
+for (const name of COUNTERS) process.stdout.write(`# ${name} ${totals[name]}\n`);
+process.stdout.write(`# files ${files.length} (${concurrency} at a time)\n# duration_ms ${Math.round(wall * 1000)}\n`);
+process.exit(failedFiles.length > 0 ? 1 : 0);

@@ -17,8 +17,8 @@ import { api, startFleetAgent, startServer, stopFleetAgent, until, writeInventor
 function ensureAnsible(): void {
   if (existsSync('/usr/bin/ansible-playbook')) return;
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  spawnSync('apt-get', ['update'], { stdio: 'ignore', env, timeout: 300_000 });
-  spawnSync('apt-get', ['install', '-y', 'ansible'], { stdio: 'ignore', env, timeout: 900_000 });
+  spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'update'], { stdio: 'ignore', env, timeout: 300_000 });
+  spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'install', '-y', 'ansible'], { stdio: 'ignore', env, timeout: 900_000 });
   if (!existsSync('/usr/bin/ansible-playbook')) throw new Error('ansible-playbook is missing and could not be installed (apt-get install ansible as root)');
 }
 

@@ -23,8 +23,8 @@ export interface Sshd {
 function ensureInstalled(): void {
   if (existsSync(SSHD) && existsSync('/usr/bin/ssh')) return;
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  spawnSync('apt-get', ['update'], { stdio: 'ignore', env, timeout: 300_000 });
-  spawnSync('apt-get', ['install', '-y', 'openssh-server', 'openssh-client'], { stdio: 'ignore', env, timeout: 600_000 });
+  spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'update'], { stdio: 'ignore', env, timeout: 300_000 });
+  spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'install', '-y', 'openssh-server', 'openssh-client'], { stdio: 'ignore', env, timeout: 600_000 });
   if (!existsSync(SSHD)) throw new Error(`${SSHD} is missing and could not be installed (apt-get install openssh-server as root)`);
 }
 
