@@ -43,7 +43,7 @@ export function formatAgentStatus(status: AgentStatus): string {
   ];
   for (const destination of status.components.destinations) {
     lines.push(
-      `  -> ${destination.id} ${destination.url}: sent ${destination.sent}, errored ${destination.errored}, dropped ${destination.dropped}, queued ${destination.queued}`,
+      `  -> ${destination.id} ${destination.url}: sent ${destination.sent}, errored ${destination.errored}, dropped ${destination.dropped}, partly refused ${destination.partiallyRejected ?? 0}, queued ${destination.queued}`,
     );
   }
   return `${lines.join('\n')}\n`;
