@@ -10,6 +10,7 @@
  * key scopes it does not have (403 SCOPE_ESCALATION).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { SCOPES } from '../../access/policy.js';
 import { rekeyError } from '../../errors.js';
 import { generateKey, last4 } from '../../keys/key-format.js';
 import type { AppKey, AppKeyListQuery, User } from '../../store/store.js';
@@ -32,7 +33,12 @@ import {
 } from './json-api-schemas.js';
 
 const nameSchema = { type: 'string', minLength: 1, maxLength: 255 } as const;
-const scopesSchema = { type: ['array', 'null'], items: { type: 'string', minLength: 1, maxLength: 255 }, maxItems: 100 } as const;
+const scopesSchema = {
+  type: ['array', 'null'],
+  items: { type: 'string', minLength: 1, maxLength: 255 },
+  maxItems: 100,
+  description: `Datadog scope names (${SCOPES.join(', ')}); null or absent: the owner's whole role. Others: 400 UNKNOWN_SCOPE`,
+} as const;
 const INCLUDES = ['owned_by'] as const;
 const tags = ['Application keys'];
 
