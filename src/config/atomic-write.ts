@@ -8,7 +8,7 @@
  * @example
  *   await writeFileAtomic('/etc/datadog-agent/datadog.yaml', bytes);
  */
-import { constants, promises as fs } from 'node:fs';
+import { appendFileSync, closeSync, constants, fstatSync, openSync, promises as fs, readFileSync, readSync, renameSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { rekeyError } from '../errors.js';
@@ -19,6 +19,22 @@ export interface WriteAtomicOptions {
   /** Owner for the new file; default: the existing file's owner. */
   uid?: number;
   gid?: number;
+  /**
+   * The content `data` was computed from. Immediately before the rename (same tick, no I/O
+   * in between) the file is read again and compared: if it differs, nothing is replaced, the
+   * temp file is removed and `FileChangedError` is thrown, so the caller can re-read and
+   * re-apply its edit. Lines appended to the old file in the microseconds between that read
+   * and the rename (a writer that opened it just before) are carried over to the new file.
+   */
+  expectedCurrent?: Buffer;
+}
+
+/** The file is no longer the content an edit was computed from (see `expectedCurrent`). */
+export class FileChangedError extends Error {
+  constructor(file: string) {
+    super(`${file} changed while it was being replaced`);
+    this.name = 'FileChangedError';
+  }
 }
 
 export async function writeFileAtomic(file: string, data: Buffer, options: WriteAtomicOptions = {}): Promise<void> {
@@ -51,13 +67,37 @@ export async function writeFileAtomic(file: string, data: Buffer, options: Write
     }
     await handle.sync();
     await handle.close();
-    await fs.rename(temp, file);
+    if (options.expectedCurrent === undefined) await fs.rename(temp, file);
+    else renameIfUnchanged(temp, file, options.expectedCurrent);
   } catch (error) {
     await handle.close().catch(() => undefined);
     await fs.unlink(temp).catch(() => undefined);
     throw error;
   }
   await syncDirectory(dir);
+}
+
+/**
+ * Compare and rename with no I/O of other programs' making in between: synchronous calls, so
+ * the window is a few microseconds, not an event-loop turn. The old file stays open: a write
+ * that still landed in it (opened before the rename, written after) is appended to the new one.
+ */
+function renameIfUnchanged(temp: string, file: string, expected: Buffer): void {
+  const fd = openSync(file, 'r');
+  try {
+    if (!readFileSync(fd).equals(expected)) throw new FileChangedError(file);
+    renameSync(temp, file);
+    const size = fstatSync(fd).size;
+    if (size > expected.length) {
+      const whole = Buffer.alloc(size);
+      const read = readSync(fd, whole, 0, size, 0);
+      if (read === size && whole.subarray(0, expected.length).equals(expected)) {
+        appendFileSync(file, whole.subarray(expected.length));
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 const tempPrefix = (name: string) => `.${name}.rekey-tmp-`;

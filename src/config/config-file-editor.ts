@@ -14,7 +14,7 @@ import { isRekeyError, rekeyError } from '../errors.js';
 import { last4, parseKey } from '../keys/key-format.js';
 import { describeFsError } from './agent-settings.js';
 import { planApiKeyEdit, planEndpointsEdit, readKeyState, type ConfigEdit } from './api-key-editor.js';
-import { writeFileAtomic } from './atomic-write.js';
+import { FileChangedError, writeFileAtomic } from './atomic-write.js';
 import { renderDiff } from './config-diff.js';
 import { joinConfigText, splitConfigText, type ConfigText } from './config-text.js';
 
@@ -124,11 +124,43 @@ function cloneEndpoints(map: Record<string, string[]>): Record<string, string[]>
   return Object.fromEntries(Object.entries(map).map(([url, keys]) => [url, [...keys]]));
 }
 
+/** How many times an edit is re-read and re-applied when another program changes the file meanwhile. */
+export const EDIT_ATTEMPTS = 10;
+
+/**
+ * Read, plan, back up, write a temp file, and — immediately before the rename, in the same
+ * tick — compare what is on disk now with what was read (atomic-write.ts `expectedCurrent`).
+ * If another program changed the file meanwhile (an appender, an editor, configuration
+ * management), nothing is replaced: the edit is re-read and re-applied to its content, up to
+ * EDIT_ATTEMPTS times with a short growing pause, then refused with CONFIG_WRITE_FAILED, the
+ * file left as the other program left it. A program that keeps the file open across the
+ * rename and writes later writes into the replaced file, as with any atomic-replace editor.
+ */
 async function editFile(
   file: string,
   options: ConfigWriteOptions,
   plan: (text: ConfigText, real: string) => { edit: ConfigEdit; previousKey: string | null; secrets: Array<string | null> },
 ): Promise<ConfigWriteResult> {
+  for (let attempt = 1; ; attempt++) {
+    const outcome = await editOnce(file, options, plan);
+    if (outcome !== 'changed-meanwhile') return outcome;
+    if (attempt < EDIT_ATTEMPTS) {
+      // A jittered pause, growing, so the next try can land in a quiet moment of the other writer.
+      await new Promise((resolve) => setTimeout(resolve, attempt * 5 + Math.random() * 10));
+    } else {
+      throw rekeyError('CONFIG_WRITE_FAILED', {
+        file,
+        reason: `another program changed it each time rekey was about to replace it (${EDIT_ATTEMPTS} attempts); it holds what that program wrote. Run the command again once that program is done`,
+      });
+    }
+  }
+}
+
+async function editOnce(
+  file: string,
+  options: ConfigWriteOptions,
+  plan: (text: ConfigText, real: string) => { edit: ConfigEdit; previousKey: string | null; secrets: Array<string | null> },
+): Promise<ConfigWriteResult | 'changed-meanwhile'> {
   let real: string;
   let data: Buffer;
   try {
@@ -154,21 +186,28 @@ async function editFile(
     previousKey,
   };
   if (!changed || options.dryRun) return result;
-  const stat = await fs.stat(real);
-  // Re-read just before writing: refuse if someone changed the file while we planned.
-  const current = await fs.readFile(real);
-  if (!current.equals(data)) {
-    throw rekeyError('CONFIG_WRITE_FAILED', { file: real, reason: 'it changed while rekey was editing it; run the command again' });
-  }
+  let backupPath: string | null = null;
   try {
+    const stat = await fs.stat(real);
     if (options.backup !== false) {
-      result.backupPath = await writeBackup(real, data, stat, (options.now ?? (() => new Date()))());
+      backupPath = await writeBackup(real, data, stat, (options.now ?? (() => new Date()))());
     }
-    await writeFileAtomic(real, after, { mode: stat.mode & 0o7777, uid: stat.uid, gid: stat.gid });
+    await writeFileAtomic(real, after, {
+      mode: stat.mode & 0o7777,
+      uid: stat.uid,
+      gid: stat.gid,
+      expectedCurrent: data,
+    });
   } catch (error) {
+    if (error instanceof FileChangedError) {
+      // That backup is of content that is no longer the file's; the next attempt makes its own.
+      if (backupPath !== null) await fs.unlink(backupPath).catch(() => undefined);
+      return 'changed-meanwhile';
+    }
     if (isRekeyError(error)) throw error;
     throw rekeyError('CONFIG_WRITE_FAILED', { file: real, reason: describeFsError(error) }, { cause: error });
   }
+  result.backupPath = backupPath;
   return result;
 }
 
