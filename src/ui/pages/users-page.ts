@@ -37,7 +37,7 @@ ${input.reset
   <tbody>${input.users.map(
     (u) => html`<tr data-user-id="${u.id}"><td data-label="Email">${u.email}</td><td data-label="Name">${u.name}</td><td data-label="Role">${u.role}</td>
   <td data-label="Created">${formatTime(u.createdAt)}</td><td data-label="Status">${u.disabled ? 'disabled' : 'active'}</td>
-  <td data-label="Actions">${userActions(viewer, u, input.formId)}</td></tr>`,
+  <td class="actions" data-label="Actions">${userActions(viewer, u, input.formId)}</td></tr>`,
   )}</tbody>
 </table>
 <p class="muted small">Disabling a user signs them out everywhere and disables their application keys (kept, not deleted).
@@ -59,13 +59,13 @@ their application keys; the audit trail keeps what they did. The last active adm
 function userActions(viewer: Viewer, user: User, formId: string) {
   const base = `/users/${user.id}`;
   const toggle = user.disabled
-    ? html`<form method="post" action="${base}/enable" class="inline">${csrfField(viewer)}
+    ? html`<form method="post" action="${base}/enable">${csrfField(viewer)}
     <label class="small"><input type="checkbox" name="app_keys" value="1"> also their application keys</label>
     <button type="submit">Enable</button></form>`
-    : html`<form method="post" action="${base}/disable" class="inline">${csrfField(viewer)}<button type="submit">Disable</button></form>`;
+    : html`<form method="post" action="${base}/disable">${csrfField(viewer)}<button type="submit">Disable</button></form>`;
   return html`${toggle}
-  <form method="post" action="${base}/reset-password" class="inline">${csrfField(viewer)}<input type="hidden" name="form_id" value="${formId}-${user.id}"><button type="submit">Reset password</button></form>
-  <form method="post" action="${base}/delete" class="inline">${csrfField(viewer)}
+  <form method="post" action="${base}/reset-password">${csrfField(viewer)}<input type="hidden" name="form_id" value="${formId}-${user.id}"><button type="submit">Reset password</button></form>
+  <form method="post" action="${base}/delete">${csrfField(viewer)}
     <label class="small"><input type="checkbox" name="confirm" value="yes" required> sure</label>
     <button type="submit" class="danger">Delete</button></form>`;
 }
