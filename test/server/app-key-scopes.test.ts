@@ -15,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { client, v1, v2 } from '@datadog/datadog-api-client';
 import type { FastifyInstance } from 'fastify';
 import { createKeyHasher } from '../../src/keys/key-hasher.js';
+import { DatadogClient } from '../../src/rotate/datadog-client.js';
 import { buildApp } from '../../src/server/app.js';
 import { SQLITE, type TestStore } from '../support/dialects.js';
 import { seedOrg, type SeededOrg } from './seed.js';
@@ -170,5 +171,21 @@ describe('application-key scopes through the official Datadog client (issue 15 r
     assert.deepEqual((await ownKeys.getCurrentUserApplicationKey({ appKeyId: self.id })).data?.attributes?.scopes, ['user_app_keys', 'api_keys_read']);
     // Renaming itself is fine.
     await ownKeys.updateCurrentUserApplicationKey({ appKeyId: self.id, body: { data: { type: 'application_keys', id: self.id, attributes: { name: 'renamed scoped key' } } } });
+  });
+
+  it('rekey rotate works with a key scoped api_keys_read, api_keys_write, api_keys_delete, hosts_read (docs/rotation.md)', async () => {
+    const rotation = await scopedKey(acme.users.admin.appSecret, ['api_keys_read', 'api_keys_write', 'api_keys_delete', 'hosts_read']);
+    const dd = new DatadogClient({ url: baseUrl, apiKey: acme.apiSecret, appKey: rotation });
+    assert.ok((await dd.listApiKeys()).length >= 1);
+    const made = await dd.createApiKey('rotation scoped');
+    assert.deepEqual(await dd.keyHosts(made.id), []);
+    await dd.v1Hosts();
+    const rolled = await dd.rollApiKey(made.id, 'rotation scoped rolled', 60);
+    assert.ok(rolled?.id);
+    await dd.revokeApiKey(rolled.id);
+    // Without api_keys_delete the revoke step is refused, and says which scope it needs.
+    const noDelete = await scopedKey(acme.users.admin.appSecret, ['api_keys_read', 'api_keys_write', 'hosts_read']);
+    const partial = new DatadogClient({ url: baseUrl, apiKey: acme.apiSecret, appKey: noDelete });
+    await assert.rejects(partial.revokeApiKey(made.id), /api_keys_delete/);
   });
 });
