@@ -233,6 +233,11 @@ for (const dialect of DIALECTS) {
       assert.equal(again.status, 303);
       assert.doesNotMatch((await page(admin, '/users')).text, new RegExp(shown));
       assert.equal(await signInStatus(email('read_only'), shown), 303);
+      // The reset left the user enabled and their key disabled: the page offers to enable it.
+      assert.match((await page(admin, '/users')).text, /Enable their 1 application key</);
+      assert.equal((await post(admin, `/users/${id('read_only')}/enable`, { app_keys: '1' })).status, 303);
+      assert.equal((await api('GET', '/api/v2/api_keys', 'read_only')).status, 200);
+      assert.doesNotMatch((await page(admin, '/users')).text, /Enable their 1 application key</);
       const resets = (await store.listAuditEvents(acme.org.id, { action: 'user.password_reset' })).items;
       assert.equal(resets.length, 2);
       assert.ok(resets.every((e) => e.actorId === id('admin') && e.targetId === id('read_only')));

@@ -13,6 +13,8 @@ import { secretShownOnce } from './secret-shown-once.js';
 export function usersPage(input: {
   viewer: Viewer;
   users: User[];
+  /** Owner id → their disabled application keys, for “Enable their application keys”. */
+  disabledAppKeys?: ReadonlyMap<string, number>;
   formId: string;
   error?: string;
   created?: { user: User; password: string };
@@ -37,7 +39,7 @@ ${input.reset
   <tbody>${input.users.map(
     (u) => html`<tr data-user-id="${u.id}"><td data-label="Email">${u.email}</td><td data-label="Name">${u.name}</td><td data-label="Role">${u.role}</td>
   <td data-label="Created">${formatTime(u.createdAt)}</td><td data-label="Status">${u.disabled ? 'disabled' : 'active'}</td>
-  <td class="actions" data-label="Actions">${userActions(viewer, u, input.formId)}</td></tr>`,
+  <td class="actions" data-label="Actions">${userActions(viewer, u, input.formId, input.disabledAppKeys?.get(u.id) ?? 0)}</td></tr>`,
   )}</tbody>
 </table>
 <p class="muted small">Disabling a user signs them out everywhere and disables their application keys (kept, not deleted).
@@ -56,13 +58,17 @@ their application keys; the audit trail keeps what they did. The last active adm
   );
 }
 
-function userActions(viewer: Viewer, user: User, formId: string) {
+function userActions(viewer: Viewer, user: User, formId: string, disabledKeys: number) {
   const base = `/users/${user.id}`;
+  const keys = `${disabledKeys} application key${disabledKeys === 1 ? '' : 's'}`;
   const toggle = user.disabled
     ? html`<form method="post" action="${base}/enable">${csrfField(viewer)}
-    <label class="small"><input type="checkbox" name="app_keys" value="1"> also their application keys</label>
+    ${disabledKeys > 0 ? html`<label class="small"><input type="checkbox" name="app_keys" value="1"> also their ${keys}</label>` : ''}
     <button type="submit">Enable</button></form>`
-    : html`<form method="post" action="${base}/disable">${csrfField(viewer)}<button type="submit">Disable</button></form>`;
+    : html`<form method="post" action="${base}/disable">${csrfField(viewer)}<button type="submit">Disable</button></form>
+  ${disabledKeys > 0
+    ? html`<form method="post" action="${base}/enable">${csrfField(viewer)}<input type="hidden" name="app_keys" value="1"><button type="submit">Enable their ${keys}</button></form>`
+    : ''}`;
   return html`${toggle}
   <form method="post" action="${base}/reset-password">${csrfField(viewer)}<input type="hidden" name="form_id" value="${formId}-${user.id}"><button type="submit">Reset password</button></form>
   <form method="post" action="${base}/delete">${csrfField(viewer)}

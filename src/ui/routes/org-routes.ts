@@ -76,9 +76,17 @@ export function registerOrgRoutes(app: FastifyInstance, deps: UiDeps): void {
     );
   });
 
+  /** The users, and how many disabled application keys each owns (to offer enabling them). */
+  const listing = async (orgId: string) => {
+    const [users, keys] = await Promise.all([store.listUsers(orgId), store.listAppKeys(orgId)]);
+    const disabledAppKeys = new Map<string, number>();
+    for (const key of keys.items) if (key.disabledAt !== null) disabledAppKeys.set(key.ownerId, (disabledAppKeys.get(key.ownerId) ?? 0) + 1);
+    return { users, disabledAppKeys };
+  };
+
   app.get('/users', async (request, reply) => {
     const viewer = requireCapability(request, CAN.viewUsers);
-    return send(reply, usersPage({ viewer, users: await store.listUsers(viewer.org.id), formId: randomUUID() }));
+    return send(reply, usersPage({ viewer, ...(await listing(viewer.org.id)), formId: randomUUID() }));
   });
 
   app.post('/users', async (request, reply) => {
@@ -91,14 +99,14 @@ export function registerOrgRoutes(app: FastifyInstance, deps: UiDeps): void {
     const email = field(request, 'email').trim();
     const name = field(request, 'name').trim();
     const again = async (error: string, status: number) =>
-      send(reply, usersPage({ viewer, users: await store.listUsers(viewer.org.id), formId: randomUUID(), error }), status);
+      send(reply, usersPage({ viewer, ...(await listing(viewer.org.id)), formId: randomUUID(), error }), status);
     if (!ROLES.includes(role)) return again(`Choose a role: ${ROLES.join(', ')}`, 400);
     if (!/^[^\s@]+@[^\s@]+$/.test(email)) return again('Enter an email address such as ops@example.com', 400);
     if (name === '') return again('Enter the user’s name', 400);
     const password = generatePassword();
     try {
       const user = await store.createUser(viewer.org.id, { email, name, role, passwordHash: await hashPassword(password) }, actorOf(request));
-      return send(reply, usersPage({ viewer, users: await store.listUsers(viewer.org.id), formId: randomUUID(), created: { user, password } }), 201);
+      return send(reply, usersPage({ viewer, ...(await listing(viewer.org.id)), formId: randomUUID(), created: { user, password } }), 201);
     } catch (error) {
       if (isRekeyError(error) && error.status < 500) return again(error.message, error.status);
       throw error;
@@ -154,7 +162,7 @@ export function registerOrgRoutes(app: FastifyInstance, deps: UiDeps): void {
     const password = generatePassword();
     const user = await store.setUserPassword(orgId, userId, await hashPassword(password), 'reset', actorOf(request));
     deps.sessions.destroyUser(userId);
-    return send(reply, usersPage({ viewer, users: await store.listUsers(orgId), formId: randomUUID(), reset: { user, password } }));
+    return send(reply, usersPage({ viewer, ...(await listing(orgId)), formId: randomUUID(), reset: { user, password } }));
   });
 
   // Every user: their own account and password.
