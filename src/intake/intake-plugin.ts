@@ -472,7 +472,8 @@ function storeManagementAuth(store: Store, hasher: KeyHasher, verifier: ApiKeyVe
     const verdict = await verifier.verify(typeof apiHeader === 'string' ? apiHeader : undefined);
     if (!verdict.ok || typeof appHeader !== 'string' || !parseKey(appHeader, 'app').ok) throw rekeyError('FORBIDDEN');
     const appKey = await store.findAppKeyByHash(hasher.hash(appHeader));
-    if (appKey === undefined || appKey.orgId !== verdict.key.orgId) throw rekeyError('FORBIDDEN');
+    // A key disabled with its owner (user disabled, or password reset) is refused here too.
+    if (appKey === undefined || appKey.orgId !== verdict.key.orgId || appKey.disabledAt !== null) throw rekeyError('FORBIDDEN');
     return verdict.key.orgId;
   };
 }
