@@ -8,8 +8,8 @@
  *   const store = await openStore(resolveStoreLocation({ data: options.data }));
  *   const hasher = createKeyHasher(await store.deploymentSecret());
  */
-import { accessSync, constants, mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 import { isRekeyError, rekeyError } from '../errors.js';
 import { createPostgresAdapter } from './postgres-adapter.js';
@@ -70,13 +70,38 @@ export async function openStore(input: OpenStoreOptions = {}): Promise<Store & {
 
 function openSqlite(dataDir: string): StoreAdapter {
   try {
-    mkdirSync(dataDir, { recursive: true });
+    makeDataDir(dataDir);
     accessSync(dataDir, constants.W_OK);
     return createSqliteAdapter({ file: join(dataDir, SQLITE_FILE_NAME), dataDir });
   } catch (error) {
     if (isRekeyError(error)) throw error;
     throw rekeyError('DATA_DIR_NOT_WRITABLE', { dir: dataDir, reason: codeOf(error) }, { cause: error });
   }
+}
+
+/**
+ * Creates the data directory and its missing parents, each 0700 (the database holds password
+ * hashes, emails and the audit trail; the directory is the first line of its protection), one
+ * level at a time. Not `mkdirSync(…, { recursive: true })`: on a file system that answers
+ * ENOENT to every mkdir (`/proc/x`), Node's recursive mkdir retries forever at 100 % CPU.
+ * An existing directory is used as it is.
+ */
+function makeDataDir(dir: string): void {
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+    return;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      if (!statSync(dir).isDirectory()) throw Object.assign(new Error(`${dir} is not a directory`), { code: 'ENOTDIR' });
+      return;
+    }
+    const parent = dirname(dir);
+    if (code !== 'ENOENT' || parent === dir) throw error;
+    makeDataDir(parent);
+  }
+  // The parent exists now; a second ENOENT (a pseudo file system) is final.
+  mkdirSync(dir, { mode: 0o700 });
 }
 
 async function openPostgres(databaseUrl: string, maxConnections: number | undefined): Promise<StoreAdapter> {

@@ -3,6 +3,7 @@
  * directory, WAL so readers never wait for the writer, and writers in other processes wait for
  * the write lock (see beginImmediate) instead of failing.
  */
+import { chmodSync, closeSync, constants, openSync, statSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
 import { rekeyError } from '../errors.js';
@@ -74,7 +75,24 @@ async function beginImmediate(database: BetterSqlite3.Database, conn: Kysely<Dat
   }
 }
 
+/**
+ * `rekey.db` is created 0600 before SQLite opens it (an existing one is narrowed to 0600, with
+ * its `-wal` and `-shm`): it holds password hashes, emails and the audit trail. SQLite gives
+ * the `-wal` and `-shm` files it creates later the database file's mode, so they are 0600 too.
+ */
+function restrictDatabaseFiles(file: string): void {
+  closeSync(openSync(file, constants.O_RDWR | constants.O_CREAT, 0o600));
+  for (const path of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+}
+
 export function createSqliteAdapter(options: { file: string; dataDir: string }): StoreAdapter {
+  restrictDatabaseFiles(options.file);
   const database = new BetterSqlite3(options.file);
   database.pragma(`busy_timeout = ${STATEMENT_BUSY_TIMEOUT_MS}`);
   // Pages of 16 KiB for a new database (an existing one keeps its size): a commit writes its
