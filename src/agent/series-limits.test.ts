@@ -3,6 +3,8 @@ import { test } from 'node:test';
 import { DEFAULT_TIMESTAMP_WINDOW, decodeV1Series } from '../intake/series-payload.js';
 import { MAX_HOST_NAME, MAX_METRIC_NAME, MAX_TAG_LENGTH, MAX_TAGS } from '../intake/series-limits.js';
 import type { Series } from './series.js';
+import { DogStatsDAggregator } from './dogstatsd-aggregator.js';
+import { parseDogStatsDLine, type DogStatsDSample } from './dogstatsd-parser.js';
 import { SeriesLimits } from './series-limits.js';
 
 const TS = 1_700_000_000;
@@ -81,4 +83,28 @@ test('a truncated tag never ends in half a surrogate pair', () => {
   const tag = `${'a'.repeat(MAX_TAG_LENGTH - 1)}😀😀`;
   const [out] = limits.apply([series({ tags: [tag] })]);
   assert.equal(out!.tags[0], 'a'.repeat(MAX_TAG_LENGTH - 1));
+});
+
+test('a tag repeated (in the line, or a config tag also sent by the client) is one tag at the intake: the two contexts are merged, no count lost', () => {
+  // The intake de-duplicates tags, so `#env:prod` + config tag `env:prod` and no tag + config
+  // tag `env:prod` are one series there, and the newest write of the point wins.
+  const agg = new DogStatsDAggregator(() => 'h', () => ['env:prod']);
+  const t0 = TS * 1000;
+  for (let i = 0; i < 100; i++) {
+    for (const line of ['dup.hits:1|c|#env:prod', 'dup.hits:1|c', 'dup2.hits:1|c|#a,a', 'dup2.hits:1|c|#a']) {
+      const parsed = parseDogStatsDLine(line);
+      assert.equal(parsed.kind, 'sample');
+      agg.add((parsed as { sample: DogStatsDSample }).sample, t0 + i);
+    }
+  }
+  const sent = new SeriesLimits().apply(agg.flushAll());
+  // What the intake stores: its decoder's canonical series, newest write of a point wins.
+  const stored = new Map<string, number>();
+  for (const s of decodeV1Series({ series: sent }, TS, DEFAULT_TIMESTAMP_WINDOW)) {
+    for (let i = 0; i < s.points.length; i += 2) stored.set(`${s.metric}|${s.host}|${s.tags.join(',')}|${s.points[i]}`, s.points[i + 1]!);
+  }
+  const sum = (metric: string) => [...stored].filter(([id]) => id.startsWith(`${metric}|`)).reduce((n, [, v]) => n + v, 0);
+  assert.equal(sum('dup.hits'), 200);
+  assert.equal(sum('dup2.hits'), 200);
+  for (const s of sent) assert.equal(new Set(s.tags).size, s.tags.length, `${s.metric} is sent with each tag once`);
 });

@@ -12,7 +12,9 @@
  * - a host longer than MAX_HOST_NAME: truncated;
  * - a point whose value is not a finite number: that point is dropped (and its series
  *   when none is left).
- * Two series that become one after a truncation (same metric, host, type and tags) are
+ * - a tag repeated on one series (`#a,a`, or a config `tags:` entry the client also sends):
+ *   kept once, as the intake does (not counted: nothing is lost).
+ * Two series that become one after a truncation or de-duplication (same metric, host, type and tags) are
  * merged before sending, counts summed and gauges last-wins, because the intake keeps only
  * the newest write of a point and would otherwise keep one of the two counts.
  *
@@ -69,7 +71,10 @@ export class SeriesLimits {
       }
       result = { ...result, points };
     }
-    if (s.tags.length > MAX_TAGS || s.tags.some((tag) => tag.length > MAX_TAG_LENGTH)) {
+    // A repeated tag (`#a,a`, or a config tag the client also sends) is one tag at the intake,
+    // which would make this series the same as another one and keep only one of their points.
+    const repeated = s.tags.length > 1 && new Set(s.tags).size !== s.tags.length;
+    if (repeated || s.tags.length > MAX_TAGS || s.tags.some((tag) => tag.length > MAX_TAG_LENGTH)) {
       let tags = s.tags.map((tag) => {
         if (tag.length <= MAX_TAG_LENGTH) return tag;
         c.tagsTruncated++;
