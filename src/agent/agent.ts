@@ -183,13 +183,18 @@ export class Agent {
     try {
       const snapshot = await takeOpenBuckets(this.options.runPath);
       if (snapshot === null) return;
-      this.aggregator.restore(snapshot);
-      this.options.logger.info(
-        { buckets: snapshot.buckets.map((b) => b.start), contexts: snapshot.buckets.reduce((n, b) => n + b.contexts.length, 0), savedAt: new Date(snapshot.savedAt).toISOString() },
-        'continuing the DogStatsD buckets the previous run left open',
-      );
+      const skipped = this.aggregator.restore(snapshot, Date.now());
+      const buckets = snapshot.buckets.map((b) => b?.start).filter((start) => typeof start === 'number');
+      const savedAt = new Date(Number(snapshot.savedAt));
+      this.options.logger.info({ buckets, savedAt: Number.isFinite(savedAt.getTime()) ? savedAt.toISOString() : null }, 'continuing the DogStatsD buckets the previous run left open');
+      if (skipped > 0) {
+        this.options.logger.warn({ skipped }, `${skipped} entries of the open-buckets file were not valid (damaged or edited) and were ignored`);
+      }
     } catch (error) {
-      this.options.logger.warn({ error: (error as Error).message }, 'could not continue the buckets the previous run left open; they were sent as they were at its stop');
+      this.options.logger.warn(
+        { error: (error as Error).message },
+        `could not continue the buckets the previous run left open (${(error as Error).message}); they were sent as they were at its stop`,
+      );
     }
   }
 

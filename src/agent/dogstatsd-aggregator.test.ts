@@ -75,7 +75,7 @@ test('open buckets survive a snapshot and restore: counts, sets and histograms c
   assert.deepEqual(snapshot.buckets.map((b: { start: number }) => b.start), [t0 / 1000], 'only open buckets');
 
   const after = new DogStatsDAggregator(() => 'h', () => []);
-  after.restore(snapshot);
+  after.restore(snapshot, t0 + 2500);
   add(after, 'c:5|c', t0 + 3000);
   add(after, 's:b|s', t0 + 3000);
   add(after, 'h:20|h', t0 + 3000);
@@ -87,7 +87,71 @@ test('open buckets survive a snapshot and restore: counts, sets and histograms c
 
   // A snapshot from long ago: its bucket has ended, the next flush sends it as it was.
   const stale = new DogStatsDAggregator(() => 'h', () => []);
-  stale.restore(snapshot);
+  stale.restore(snapshot, t0 + 3_600_000);
   const flushed = stale.flushClosed(t0 + 3_600_000);
   assert.deepEqual(flushed.find((s) => s.metric === 'c')!.points, [[t0 / 1000, 3]]);
+});
+
+test('a damaged or edited open-buckets snapshot never breaks a flush: bad entries are skipped, the rest and the live counts are kept', () => {
+  const t0 = 1_700_000_000_000;
+  const start = t0 / 1000;
+  const ctx = (name: string, agg: unknown, tags: unknown = []) => ({ key: `c|${name}|`, name, tags, agg });
+  const hostile = {
+    version: 1,
+    savedAt: 1e300,
+    buckets: [
+      {
+        start,
+        contexts: [
+          ctx('good', { kind: 'count', value: 3 }),
+          ctx('str', { kind: 'count', value: '12' }), // would concatenate: "0" + "12"
+          ctx('kind', { kind: 'set', members: ['a', 'b'] }), // a set under a count's key
+          ctx('nulltags', { kind: 'gauge', value: 5 }, null),
+          ctx('nan', { kind: 'count', value: null }),
+          ctx('emptyhist', { kind: 'histogram', values: [], count: 3 }),
+          ctx('proto', { kind: 'constructor', value: 1 }),
+          null,
+        ],
+      },
+      { start: start + 10 * 1e6, contexts: [ctx('future', { kind: 'count', value: 1 })] }, // never ends: held forever
+      { start: 'x', contexts: [ctx('badstart', { kind: 'count', value: 1 })] },
+      { start: start + 3, contexts: [ctx('unaligned', { kind: 'count', value: 1 })] },
+      null,
+    ],
+  };
+  const agg = new DogStatsDAggregator(() => 'h', () => []);
+  const skipped = agg.restore(JSON.parse(JSON.stringify(hostile)), t0 + 1000);
+  agg.add(sample('str:5|c'), t0 + 2000);
+  agg.add(sample('kind:5|c'), t0 + 2000);
+  agg.add(sample('nulltags:1|g'), t0 + 2000);
+  const flushed = agg.flushClosed(t0 + 10_000);
+  const out = new Map(flushed.map((s) => [`${s.metric}/${s.type}`, s]));
+  assert.equal(out.get('good/count')!.points[0]![1], 3);
+  assert.equal(out.get('str/count')!.points[0]![1], 5, 'a live count is a number, not "012" + 5');
+  assert.equal(out.get('kind/count')!.points[0]![1], 5, 'the key is recomputed: a set never lands on a count\'s context');
+  assert.equal(out.get('kind/gauge')!.points[0]![1], 2);
+  assert.deepEqual(out.get('nulltags/gauge')!.tags, []);
+  assert.deepEqual([...out.keys()].sort(), ['good/count', 'kind/count', 'kind/gauge', 'nulltags/gauge', 'str/count']);
+  for (const s of flushed) assert.ok(typeof s.points[0]![1] === 'number' && Number.isFinite(s.points[0]![1]), `${s.metric}: a finite number`);
+  assert.equal(skipped, 10);
+  assert.equal(agg.pendingContexts, 0, 'nothing is left in a bucket that never ends');
+});
+
+test('a snapshot written under another hostname or other config tags is not continued: those counts were already sent under the old ones', () => {
+  const t0 = 1_700_000_000_000;
+  const before = new DogStatsDAggregator(() => 'hostA', () => ['env:prod']);
+  before.add(sample('hits:300|c'), t0 + 1000);
+  const snapshot = JSON.parse(JSON.stringify(before.snapshotOpen(t0 + 2000)));
+  const sentAtStop = before.flushAll(); // what the stopping agent queued: 300 under hostA
+  assert.deepEqual(sentAtStop.map((s) => [s.host, s.points[0]![1]]), [['hostA', 300]]);
+  for (const [host, tags] of [['hostB', ['env:prod']], ['hostA', ['env:staging']]] as const) {
+    const after = new DogStatsDAggregator(() => host, () => [...tags]);
+    assert.throws(() => after.restore(snapshot, t0 + 3000), /host|tags/);
+    after.add(sample('hits:500|c'), t0 + 4000);
+    assert.deepEqual(after.flushAll().map((s) => s.points[0]![1]), [500], `${host} ${tags}: 500 counted once, not 800`);
+  }
+  const same = new DogStatsDAggregator(() => 'hostA', () => ['env:prod']);
+  same.restore(snapshot, t0 + 3000);
+  same.add(sample('hits:500|c'), t0 + 4000);
+  assert.deepEqual(same.flushAll().map((s) => s.points[0]![1]), [800]);
 });

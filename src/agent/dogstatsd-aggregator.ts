@@ -28,6 +28,14 @@ export interface BucketSnapshot {
   version: 1;
   /** When it was taken (ms since the epoch). */
   savedAt: number;
+  /**
+   * The host and config tags the points were sent with at the stop (absent in older files). A
+   * start with another hostname or other `tags:` must not continue them: the stopped agent
+   * already sent those counts under its own identity, and adding them to the new one's
+   * points would count them twice.
+   */
+  host?: string;
+  tags?: string[];
   buckets: Array<{ start: number; contexts: Array<{ key: string; name: string; tags: string[]; agg: SnapshotAggregate }> }>;
 }
 
@@ -157,31 +165,60 @@ export class DogStatsDAggregator {
       const contexts = [...bucket].map(([key, context]) => ({ key, name: context.name, tags: context.tags, agg: toSnapshot(context.agg) }));
       buckets.push({ start, contexts });
     }
-    return { version: 1, savedAt: nowMs, buckets };
+    return { version: 1, savedAt: nowMs, host: this.host(), tags: [...this.extraTags()], buckets };
   }
 
   /**
    * Adds a snapshot's buckets (counts and histogram values add up, set members join, a gauge
    * keeps the value it already has here). A bucket that has ended since is flushed by the
    * next flushClosed, as it was.
+   *
+   * The file is input from disk, so nothing in it is trusted: a snapshot taken under another
+   * host or other config tags is refused (throws, nothing restored); a bucket that is not a
+   * 10 s start up to `nowMs`'s bucket, or a context whose name, tags or values are not what
+   * snapshotOpen writes, is skipped. The context key is recomputed, never read. Returns the
+   * number of contexts skipped.
    */
-  restore(snapshot: BucketSnapshot): void {
-    for (const { start, contexts } of snapshot.buckets) {
-      let bucket = this.buckets.get(start);
-      if (bucket === undefined) {
-        bucket = new Map();
-        this.buckets.set(start, bucket);
+  restore(snapshot: BucketSnapshot, nowMs: number): number {
+    if (snapshot.host !== undefined && snapshot.host !== this.host()) {
+      throw new Error(`it was written for host "${String(snapshot.host).slice(0, 255)}", this agent is "${this.host()}"`);
+    }
+    if (snapshot.tags !== undefined && JSON.stringify(snapshot.tags) !== JSON.stringify(this.extraTags())) {
+      throw new Error('it was written with other config tags');
+    }
+    let skipped = 0;
+    const newest = bucketStart(nowMs);
+    for (const entry of snapshot.buckets) {
+      if (typeof entry !== 'object' || entry === null) {
+        skipped++;
+        continue;
       }
+      const { start, contexts } = entry;
+      if (!Number.isSafeInteger(start) || start % BUCKET_SECONDS !== 0 || start > newest || !Array.isArray(contexts)) {
+        skipped += Array.isArray(contexts) ? contexts.length : 1;
+        continue;
+      }
+      let bucket = this.buckets.get(start);
       for (const saved of contexts) {
-        let context = bucket.get(saved.key);
+        const valid = validSnapshotContext(saved);
+        if (valid === null) {
+          skipped++;
+          continue;
+        }
+        if (bucket === undefined) {
+          bucket = new Map();
+          this.buckets.set(start, bucket);
+        }
+        const key = `${valid.family}|${valid.name}|${[...valid.tags].sort().join(',')}`;
+        let context = bucket.get(key);
         if (context === undefined) {
           if (this.contextCount >= this.maxContexts) {
             this.droppedContexts++;
             continue;
           }
-          context = { name: saved.name, tags: saved.tags, agg: emptyAggregate(saved.agg.kind === 'histogram' ? 'h' : saved.agg.kind[0]!) };
+          context = { name: valid.name, tags: valid.tags, agg: emptyAggregate(valid.family) };
           if (saved.agg.kind === 'gauge') context.agg = { kind: 'gauge', value: saved.agg.value };
-          bucket.set(saved.key, context);
+          bucket.set(key, context);
           this.contextCount++;
         }
         const agg = context.agg;
@@ -194,12 +231,35 @@ export class DogStatsDAggregator {
         }
       }
     }
+    return skipped;
   }
 
   /** Number of contexts waiting in open buckets. */
   get pendingContexts(): number {
     return this.contextCount;
   }
+}
+
+type SnapshotContext = BucketSnapshot['buckets'][number]['contexts'][number];
+
+const FAMILY_OF_KIND: Record<string, string> = { gauge: 'g', count: 'c', set: 's', histogram: 'h' };
+const isFiniteNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+
+/** A context of a snapshot read from disk, checked field by field; null when it is not one snapshotOpen writes. */
+function validSnapshotContext(saved: SnapshotContext): { family: string; name: string; tags: string[] } | null {
+  if (typeof saved !== 'object' || saved === null) return null;
+  const { name, tags, agg } = saved as Partial<SnapshotContext>;
+  if (typeof name !== 'string' || name.length === 0 || !Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string')) return null;
+  if (typeof agg !== 'object' || agg === null) return null;
+  const family = typeof agg.kind === 'string' && Object.hasOwn(FAMILY_OF_KIND, agg.kind) ? FAMILY_OF_KIND[agg.kind]! : undefined;
+  if (family === undefined) return null;
+  const ok =
+    agg.kind === 'gauge' || agg.kind === 'count'
+      ? isFiniteNumber(agg.value)
+      : agg.kind === 'set'
+        ? Array.isArray(agg.members) && agg.members.every((member) => typeof member === 'string')
+        : Array.isArray(agg.values) && agg.values.length > 0 && agg.values.every(isFiniteNumber) && isFiniteNumber(agg.count) && agg.count >= 0;
+  return ok ? { family, name, tags } : null;
 }
 
 export function bucketStart(nowMs: number): number {
