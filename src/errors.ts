@@ -233,6 +233,11 @@ export const errorCatalogue = {
     1,
     (p) => `Too many intake requests from this ${p.who}; retry after ${p.retryAfterSeconds} s`,
   ),
+  INTAKE_STORAGE_FAILED: spec<{ reason: string; retryAfterSeconds: number }>(
+    503,
+    1,
+    (p) => `The intake could not store this payload (${p.reason}); none of it was accepted. Retry in ${p.retryAfterSeconds} s`,
+  ),
 
   // ---- server (src/server) -------------------------------------------------------------
   ROLE_REQUIRED: spec<{ role: string; action: string }>(

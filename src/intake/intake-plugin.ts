@@ -32,7 +32,7 @@ import { KyselyPointStore } from '../points/kysely-point-store.js';
 import { evaluateMetricQuery, parseMetricQuery } from '../points/metric-query.js';
 import type { HostSighting, PointStore, StoredSeries } from '../points/point-store.js';
 import { PointJournal } from '../points/point-journal.js';
-import { PointWriter } from '../points/point-writer.js';
+import { PointWriter, STORAGE_RETRY_AFTER_SECONDS } from '../points/point-writer.js';
 import { ApiKeyVerifier, type LookupBudget } from './api-key-verifier.js';
 import { decodeCheckRuns } from './check-run-payload.js';
 import { decompressBody, parseContentEncoding } from './decompress-body.js';
@@ -78,6 +78,12 @@ export interface IntakePluginOptions {
   journalDir?: string;
   /** With a journal: how often batches are saved into the database (default 1000 ms). */
   journalSaveIntervalMs?: number;
+  /**
+   * With a journal: `process` (default) acknowledges a batch once it is written to the journal
+   * (survives a crash of the process); `power` once it is also fdatasync()ed (survives a power
+   * cut). docs/operations.md#durability.
+   */
+  durability?: 'process' | 'power';
   /** Point batches: extra wait when idle (default 0) and the largest batch. */
   pointFlushDelayMs?: number;
   maxBatchPoints?: number;
@@ -163,7 +169,7 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
   const metrics = createIntakeMetrics(options.metricsRegistry);
   // Recovery reads what an earlier run left before this run's first journal file exists.
   const recovered = options.journalDir === undefined ? undefined : PointJournal.recover(options.journalDir);
-  const journal = options.journalDir === undefined ? undefined : PointJournal.open(options.journalDir);
+  const journal = options.journalDir === undefined ? undefined : PointJournal.open(options.journalDir, { sync: options.durability === 'power' });
   const writer = new PointWriter(pointStore, {
     onBatch: metrics.batch,
     ...(journal === undefined ? {} : { journal }),
@@ -190,8 +196,10 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
     onError: (error) => app.log.warn({ err: error }, 'host sightings could not be recorded; will retry'),
   });
   if (recovered !== undefined && recovered.files.length > 0) {
-    const { points, dropped } = await writer.recover(recovered);
-    app.log.info({ points, files: recovered.files.length, tornRecords: dropped }, 'intake journal: points an earlier run acknowledged are saved');
+    const { points, dropped, droppedPoints } = await writer.recover(recovered);
+    app.log.info({ points, files: recovered.files.length, tornRecords: dropped, tornBytes: recovered.droppedBytes, tornRecordPoints: droppedPoints }, 'intake journal: points an earlier run acknowledged are saved');
+    // Torn records were never acknowledged (a 202 follows a whole append), but say what they held.
+    if (dropped > 0) app.log.warn({ tornRecords: dropped, tornBytes: recovered.droppedBytes, tornRecordPoints: droppedPoints }, 'intake journal: skipped torn records (writes that failed or were cut short; never acknowledged)');
   }
   await verifier.start();
   usage.start();
@@ -231,6 +239,8 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
   });
 
   app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
+    // A storage failure (disk full, database down) is temporary: tell the client when to retry.
+    if ((error instanceof RekeyError ? error.status : error.statusCode ?? 503) === 503) reply.header('retry-after', String(STORAGE_RETRY_AFTER_SECONDS));
     // A refused body may not have been read to its end (read-body.ts): close after the 413.
     if ((error instanceof RekeyError ? error.status : error.statusCode) === 413) reply.header('connection', 'close');
     if (error instanceof RekeyError) {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { PointJournal } from './point-journal.js';
 
@@ -36,6 +37,44 @@ describe('the intake journal', () => {
     truncateSync(join(dir, file!), readFileSync(join(dir, file!)).length - 5); // the crash cut the last write short
     const recovered = PointJournal.recover(dir);
     assert.deepEqual(recovered.records.map((r) => [...r]), [[...record(1)]]);
+    assert.equal(recovered.dropped, 1);
+  });
+
+  it('skips a torn record in the middle of a file and keeps reading after it', () => {
+    const journal = PointJournal.open(dir);
+    journal.append(record(1));
+    journal.append(record(200));
+    journal.append(record(3));
+    journal.close(false);
+    const path = join(dir, files(dir)[0]!);
+    const bytes = readFileSync(path);
+    // Cut 50 bytes out of the middle record, as a short write a crash kept from being cut back would leave it.
+    const secondStart = 8 + 12 + record(1).length;
+    writeFileSync(path, Buffer.concat([bytes.subarray(0, secondStart + 60), bytes.subarray(secondStart + 110)]));
+    const recovered = PointJournal.recover(dir);
+    assert.deepEqual(recovered.records.map((r) => [...r]), [record(1), record(3)].map((r) => [...r]));
+    assert.equal(recovered.dropped, 1);
+    assert.equal(recovered.droppedBytes, 12 + record(200).length - 50);
+  });
+
+  it('does not take a record forged inside another record for a real one', () => {
+    // A payload that carries bytes shaped like a record of its own (without the file's salt) stays one record.
+    const journal = PointJournal.open(dir);
+    const inner = Buffer.concat([Buffer.from('RKJ2RKJ2'), Buffer.alloc(40, 7)]);
+    journal.append(inner);
+    journal.close(false);
+    const recovered = PointJournal.recover(dir);
+    assert.deepEqual(recovered.records.map((r) => Buffer.from(r).toString('hex')), [inner.toString('hex')]);
+  });
+
+  it('still reads files of the earlier format (u32 length | u32 CRC-32 | body), up to their first bad record', () => {
+    const body = Buffer.from(record(5));
+    const frame = Buffer.alloc(8);
+    frame.writeUInt32LE(body.length, 0);
+    frame.writeUInt32LE(crc32(body), 4);
+    writeFileSync(join(dir, `000000000000001-${2 ** 22 + 7}-abcd1234-000000000.journal`), Buffer.concat([frame, body, frame.subarray(0, 5)]));
+    const recovered = PointJournal.recover(dir);
+    assert.deepEqual(recovered.records.map((r) => [...r]), [[...body]]);
     assert.equal(recovered.dropped, 1);
   });
 
@@ -82,6 +121,6 @@ describe('the intake journal', () => {
   });
 
   it('reads nothing from a directory that does not exist yet', () => {
-    assert.deepEqual(PointJournal.recover(join(dir, 'missing')), { records: [], files: [], dropped: 0 });
+    assert.deepEqual(PointJournal.recover(join(dir, 'missing')), { records: [], files: [], dropped: 0, droppedBytes: 0, droppedPoints: 0 });
   });
 });

@@ -5,56 +5,99 @@
  * batch in it is saved. Time-series databases keep a write-ahead log in front of their
  * blocks for the same reason (Prometheus, InfluxDB).
  *
- * Why: committing each batch to SQLite cost ~30 WAL frames, two write() calls each, about
- * 0.5 ms per batch on this project's 2-core VM, where a system call costs 3–9 µs; that held the
- * intake at 0.47 of the bare-parser baseline (bench/intake-throughput.ts). A journal append is
+ * Why: committing each batch to SQLite costs several WAL frames, two write() calls each; that
+ * held the intake well under the bare-parser baseline (bench/intake-throughput.ts, measured
+ * against this journal in the same run: docs/operations.md#durability). A journal append is
  * one call whatever the batch holds, and the save writes a second's batches as one row per
  * metric.
  *
- * Durability (documented in docs/operations.md): an acknowledged batch is in the operating
- * system's page cache, so it survives the process crashing or being killed — it is replayed
- * at the next start — but not a power cut or kernel crash within the second before it is
- * saved. That is the guarantee the SQLite store already gives (WAL with synchronous=NORMAL).
+ * Durability (docs/operations.md#durability): with `sync: false` (policy `process`) an
+ * acknowledged batch is in the operating system's page cache, so it survives the process
+ * crashing or being killed; with `sync: true` (policy `power`) each append is followed by
+ * fdatasync() — one per batch, so concurrent requests share it — and each new file's
+ * directory entry is synced too, so it also survives a power cut.
  *
- * Files: `<startMs>-<pid>-<random>-<seq>.journal`, each a sequence of records
- * `u32 length | u32 CRC-32 of the body | body` (body: batch-record.ts). A crash in the middle
- * of an append leaves a torn last record; recovery stops at the first record that is short
- * or fails its CRC, and keeps everything before it.
+ * As trustworthy as SQLite's own log under faults (issue 14):
+ *   - a failed or short write (disk full, inode or quota exhaustion, EIO) is truncated back to
+ *     the last good record before anything else is appended; if even that fails, nothing more
+ *     is appended to the file until it succeeds;
+ *   - a failed rotation keeps the file being appended to open: the journal never holds a
+ *     closed descriptor number (which the process would give to the next socket it accepts);
+ *   - recovery skips a torn or corrupt record and keeps reading after it, and reports what it
+ *     dropped.
+ *
+ * File format: an 8-byte header `"RKJ2" | salt` (4 random bytes), then records
+ * `salt | u32 length | u32 CRC-32 (seeded with the salt) of length ‖ body | body` (body:
+ * batch-record.ts). The salt makes each record self-delimiting: after a torn record, recovery
+ * looks for the next salt and checks its CRC. A client cannot forge a record inside its own
+ * payload, because it does not know the file's salt. Files of the earlier format
+ * (`u32 length | u32 CRC-32 | body`, no header) are still read, up to their first bad record.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writevSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writeSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
 const SUFFIX = '.journal';
-const FRAME = 8;
+const FILE_MAGIC = Buffer.from('RKJ2', 'latin1');
+const FILE_HEADER = 8;
+const FRAME = 12;
+const LEGACY_FRAME = 8;
 
 export interface RecoveredJournal {
   /** The records, oldest first. */
   records: Uint8Array[];
   /** Files read: delete them once `records` are saved. */
   files: string[];
-  /** Records dropped because they were torn or corrupt (a crash mid-append). */
+  /** Torn or corrupt stretches skipped (a crash mid-append, a failed write that could not be truncated). */
   dropped: number;
+  /** Bytes in those stretches. */
+  droppedBytes: number;
+  /** Points those stretches' records claimed, where a record's header was readable. Never acknowledged: a 202 follows a whole append. */
+  droppedPoints: number;
+}
+
+export interface PointJournalOptions {
+  /** fdatasync() after every append and fsync() the directory after creating a file (durability policy `power`). */
+  sync?: boolean;
+}
+
+/** An errno-style error (`code`), so callers can tell a full disk from a bug. */
+function ioError(code: string, message: string, cause?: unknown): NodeJS.ErrnoException {
+  const error: NodeJS.ErrnoException = new Error(message, cause === undefined ? undefined : { cause });
+  error.code = code;
+  return error;
 }
 
 export class PointJournal {
   private readonly prefix: string;
+  private readonly sync: boolean;
   private seq = 0;
   private fd: number;
   private current: string;
+  private salt: Buffer;
+  /** Bytes of whole records (and the header) in the current file: where a failed write is cut back to. */
+  private size: number;
+  /** The current file may hold bytes of a failed write past `size` that could not be cut off yet. */
+  private dirty = false;
   /** Finished files whose records may not all be saved yet. */
   private finished: string[] = [];
 
-  private constructor(private readonly dir: string) {
+  private constructor(
+    private readonly dir: string,
+    options: PointJournalOptions,
+  ) {
+    this.sync = options.sync ?? false;
     this.prefix = `${String(Date.now()).padStart(15, '0')}-${process.pid}-${randomBytes(4).toString('hex')}`;
-    [this.fd, this.current] = this.openNext();
+    const first = this.openNext();
+    [this.fd, this.current, this.salt] = [first.fd, first.file, first.salt];
+    this.size = FILE_HEADER;
   }
 
   /** Creates `dir` if needed and starts this process's first file. Call `recover` first. */
-  static open(dir: string): PointJournal {
+  static open(dir: string, options: PointJournalOptions = {}): PointJournal {
     mkdirSync(dir, { recursive: true, mode: 0o700 }); // like the files: points are the org's data
-    return new PointJournal(dir);
+    return new PointJournal(dir, options);
   }
 
   /**
@@ -63,58 +106,91 @@ export class PointJournal {
    * process (a second server on the same data directory) are left to it.
    */
   static recover(dir: string): RecoveredJournal {
+    const result: RecoveredJournal = { records: [], files: [], dropped: 0, droppedBytes: 0, droppedPoints: 0 };
     let names: string[];
     try {
       names = readdirSync(dir).filter((name) => name.endsWith(SUFFIX));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], files: [], dropped: 0 };
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return result;
       throw error;
     }
-    const result: RecoveredJournal = { records: [], files: [], dropped: 0 };
     for (const name of names.sort()) {
       const pid = Number(name.split('-')[1]);
       if (pid !== process.pid && isRunning(pid)) continue;
       const file = join(dir, name);
-      const { records, dropped } = readRecords(readFileSync(file));
-      result.records.push(...records);
-      result.dropped += dropped;
+      const read = readRecords(readFileSync(file));
+      result.records.push(...read.records);
+      result.dropped += read.dropped;
+      result.droppedBytes += read.droppedBytes;
+      result.droppedPoints += read.droppedPoints;
       result.files.push(file);
     }
     return result;
   }
 
-  /** Appends one record with a single write() call; throws if the file system refuses it. */
+  /**
+   * Appends one record with a single write() call (and fdatasync() with `sync`). Throws an
+   * errno-style error (ENOSPC, EDQUOT, EIO, EROFS…) if the file system refuses any of it; the
+   * file is then cut back to its last whole record, so the next append follows a good one.
+   */
   append(record: Uint8Array): void {
+    if (this.dirty) this.cutBack(); // throws while the file cannot be repaired: nothing is appended after garbage
     const frame = Buffer.allocUnsafe(FRAME);
-    frame.writeUInt32LE(record.byteLength, 0);
-    frame.writeUInt32LE(crc32(record), 4);
-    const written = writevSync(this.fd, [frame, record]);
-    if (written !== FRAME + record.byteLength) {
-      throw new Error(`the intake journal took ${written} of ${FRAME + record.byteLength} bytes (disk full?)`);
+    this.salt.copy(frame, 0);
+    frame.writeUInt32LE(record.byteLength, 4);
+    frame.writeUInt32LE(crc32(record, crc32(frame.subarray(4, 8), this.salt.readUInt32LE(0))), 8);
+    const total = FRAME + record.byteLength;
+    let written: number;
+    try {
+      written = writevSync(this.fd, [frame, record]);
+      if (written === total && this.sync) fdatasyncSync(this.fd);
+    } catch (error) {
+      this.failedWrite();
+      throw error;
     }
+    if (written !== total) {
+      this.failedWrite();
+      throw ioError('ENOSPC', `the intake journal took ${written} of ${total} bytes (disk full?)`);
+    }
+    this.size += total;
   }
 
   /**
    * Moves appends to a new file and returns every finished file: once the caller has saved
-   * all records appended so far, it passes them to `remove`.
+   * all records appended so far, it passes them to `remove`. If the new file cannot be
+   * created (no space, no inodes), throws and goes on appending to the current file.
    */
   rotate(): string[] {
-    closeSync(this.fd);
+    const next = this.openNext(); // first: on failure the current descriptor stays open and in use
+    const previous = this.fd;
+    if (this.dirty) {
+      try {
+        ftruncateSync(previous, this.size);
+      } catch {
+        // Recovery skips the torn bytes (they are not a record: no valid salt and CRC).
+      }
+    }
     this.finished.push(this.current);
-    [this.fd, this.current] = this.openNext();
+    [this.fd, this.current, this.salt, this.size, this.dirty] = [next.fd, next.file, next.salt, FILE_HEADER, false];
+    try {
+      closeSync(previous);
+    } catch {
+      // Linux releases the descriptor even when close() reports an error.
+    }
     return [...this.finished];
   }
 
-  /** Deletes files whose records are all saved. */
+  /** Deletes files whose records are all saved. A file that cannot be deleted now is tried again at the next call. */
   remove(files: readonly string[]): void {
+    const kept: string[] = [];
     for (const file of files) {
       try {
         unlinkSync(file);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') kept.push(file);
       }
     }
-    this.finished = this.finished.filter((file) => !files.includes(file));
+    this.finished = this.finished.filter((file) => !files.includes(file) || kept.includes(file));
   }
 
   /** Closes the current file. `saved`: every record is in the database, so no file is needed. */
@@ -123,26 +199,112 @@ export class PointJournal {
     if (saved) this.remove([...this.finished, this.current]);
   }
 
-  private openNext(): [number, string] {
+  /** After a failed write: cut the file back to its last whole record, or remember to. */
+  private failedWrite(): void {
+    this.dirty = true;
+    try {
+      this.cutBack();
+    } catch {
+      // `dirty` stays set: the next append tries again before writing, and refuses if it cannot.
+    }
+  }
+
+  private cutBack(): void {
+    ftruncateSync(this.fd, this.size);
+    this.dirty = false;
+  }
+
+  private openNext(): { fd: number; file: string; salt: Buffer } {
     const file = join(this.dir, `${this.prefix}-${String(this.seq++).padStart(9, '0')}${SUFFIX}`);
-    return [openSync(file, 'a', 0o600), file];
+    const salt = randomBytes(4);
+    const fd = openSync(file, 'a', 0o600);
+    try {
+      const header = Buffer.concat([FILE_MAGIC, salt]);
+      if (writeSync(fd, header) !== FILE_HEADER) throw ioError('ENOSPC', 'the intake journal could not write a file header (disk full?)');
+      if (this.sync) {
+        fdatasyncSync(fd);
+        syncDirectory(this.dir);
+      }
+    } catch (error) {
+      closeSync(fd);
+      try {
+        unlinkSync(file);
+      } catch {
+        // An empty or header-only file is skipped by recovery.
+      }
+      throw error;
+    }
+    return { fd, file, salt };
   }
 }
 
-/** The records of one file, up to the first torn or corrupt one. */
-export function readRecords(bytes: Buffer): { records: Uint8Array[]; dropped: number } {
+function syncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export interface ReadRecords {
+  records: Uint8Array[];
+  dropped: number;
+  droppedBytes: number;
+  droppedPoints: number;
+}
+
+/** The records of one file. A torn or corrupt stretch is skipped and reading goes on after it. */
+export function readRecords(bytes: Buffer): ReadRecords {
+  if (bytes.length < FILE_HEADER || !bytes.subarray(0, 4).equals(FILE_MAGIC)) return readLegacyRecords(bytes);
+  const salt = bytes.subarray(4, FILE_HEADER);
+  const seed = salt.readUInt32LE(0);
+  const result: ReadRecords = { records: [], dropped: 0, droppedBytes: 0, droppedPoints: 0 };
+  let offset = FILE_HEADER;
+  while (offset < bytes.length) {
+    const end = recordEnd(bytes, offset, salt, seed);
+    if (end > 0) {
+      result.records.push(bytes.subarray(offset + FRAME, end));
+      offset = end;
+      continue;
+    }
+    // Torn or corrupt: skip to the next place a record could start (its salt).
+    const next = bytes.indexOf(salt, offset + 1);
+    const stop = next < 0 ? bytes.length : next;
+    result.dropped += 1;
+    result.droppedBytes += stop - offset;
+    // The record's own header says how many points it held, if enough of it is there.
+    if (bytes.subarray(offset, offset + 4).equals(salt) && offset + FRAME + 8 <= stop) result.droppedPoints += bytes.readUInt32LE(offset + FRAME + 4);
+    offset = stop;
+  }
+  return result;
+}
+
+/** The end of the whole, checksummed record at `offset`, or -1. */
+function recordEnd(bytes: Buffer, offset: number, salt: Buffer, seed: number): number {
+  if (offset + FRAME > bytes.length || !bytes.subarray(offset, offset + 4).equals(salt)) return -1;
+  const length = bytes.readUInt32LE(offset + 4);
+  const end = offset + FRAME + length;
+  if (end > bytes.length) return -1;
+  const crc = crc32(bytes.subarray(offset + FRAME, end), crc32(bytes.subarray(offset + 4, offset + 8), seed));
+  return crc === bytes.readUInt32LE(offset + 8) ? end : -1;
+}
+
+/** Files written before the salted format: `u32 length | u32 CRC-32 | body`, read up to the first bad record. */
+function readLegacyRecords(bytes: Buffer): ReadRecords {
   const records: Uint8Array[] = [];
   let offset = 0;
-  while (offset + FRAME <= bytes.length) {
+  while (offset + LEGACY_FRAME <= bytes.length) {
     const length = bytes.readUInt32LE(offset);
-    const end = offset + FRAME + length;
+    const end = offset + LEGACY_FRAME + length;
     if (end > bytes.length) break;
-    const body = bytes.subarray(offset + FRAME, end);
+    const body = bytes.subarray(offset + LEGACY_FRAME, end);
     if (crc32(body) !== bytes.readUInt32LE(offset + 4)) break;
     records.push(body);
     offset = end;
   }
-  return { records, dropped: offset < bytes.length ? 1 : 0 };
+  const torn = offset < bytes.length;
+  return { records, dropped: torn ? 1 : 0, droppedBytes: bytes.length - offset, droppedPoints: 0 };
 }
 
 function isRunning(pid: number): boolean {

@@ -16,8 +16,13 @@
  *     start (`recover`).
  * When the database fails, requests fail (503) and agents retry: at once without a journal;
  * with one, once `maxUnsavedPoints` have piled up unsaved — until then the journal holds them
- * and saving is retried every interval.
+ * and saving is retried every interval. When the journal's disk refuses a write (full, no
+ * inodes, over quota, read-only, EIO), that batch fails (503 with Retry-After,
+ * INTAKE_STORAGE_FAILED) and the next batch tries again: it succeeds as soon as space returns.
+ * A batch leaves `unsaved` only once the database has committed it, and its journal file only
+ * after that.
  */
+import { RekeyError, rekeyError } from '../errors.js';
 import { encodeBatchRecord, pointsIn } from './batch-record.js';
 import type { PointJournal, RecoveredJournal } from './point-journal.js';
 import { pointCount, type CheckRunRecord, type HostSighting, type PointStore, type StoredSeries } from './point-store.js';
@@ -134,10 +139,10 @@ export class PointWriter {
 
   /**
    * Saves what earlier processes left in the journal directory (see PointJournal.recover),
-   * then deletes those files. Call before serving. Returns the points saved and the records
-   * dropped as torn.
+   * then deletes those files. Call before serving. Returns the points saved, the torn or
+   * corrupt stretches skipped and the points their headers claimed (never acknowledged).
    */
-  async recover(recovered: RecoveredJournal): Promise<{ points: number; dropped: number }> {
+  async recover(recovered: RecoveredJournal): Promise<{ points: number; dropped: number; droppedPoints: number }> {
     let points = 0;
     // In groups, so a long journal does not have to fit in memory decoded all at once.
     for (let i = 0; i < recovered.records.length; ) {
@@ -151,7 +156,7 @@ export class PointWriter {
       await this.store.writeBatch({ series: [], hosts: [], checkRuns: [], records: group });
     }
     this.journal?.remove(recovered.files);
-    return { points, dropped: recovered.dropped };
+    return { points, dropped: recovered.dropped, droppedPoints: recovered.droppedPoints };
   }
 
   /** Commits everything pending, then refuses new writes. Idempotent. */
@@ -207,7 +212,8 @@ export class PointWriter {
     } catch (error) {
       this.stats.failures += 1;
       this.onBatch?.({ points: batch.points, seconds: seconds(), ok: false });
-      for (const waiter of batch.waiters) waiter.reject(error);
+      const failure = storageFailure(error);
+      for (const waiter of batch.waiters) waiter.reject(failure);
     } finally {
       this.running = false;
     }
@@ -232,17 +238,21 @@ export class PointWriter {
   private async saveUnsaved(): Promise<void> {
     const journal = this.journal;
     if (!journal || this.unsaved.length === 0) return;
-    const records = this.unsaved;
-    const points = this.unsavedPoints;
-    this.unsaved = [];
-    this.unsavedPoints = 0;
-    // Every record taken above is in a finished file now; appends go on in a new one.
-    const files = journal.rotate();
+    // The records stay in `unsaved` (and their files on disk) until the database has them:
+    // a failed rotation or save leaves both as they were, for the next try.
+    const taken = this.unsaved.length;
+    const records = this.unsaved.slice(0, taken);
+    let points = 0;
+    for (const record of records) points += pointsIn(record);
     try {
+      // In the same tick as the slice above: every record taken is in a finished file now,
+      // and appends go on in a new one. Throws (no space, no inodes) with nothing changed.
+      const files = journal.rotate();
       await this.store.writeBatch({ series: [], hosts: [], checkRuns: [], records });
+      this.unsaved = this.unsaved.slice(taken);
+      this.unsavedPoints -= points;
+      journal.remove(files);
     } catch (error) {
-      this.unsaved = records.concat(this.unsaved);
-      this.unsavedPoints += points;
       this.lastSaveError = error;
       this.stats.saveFailures += 1;
       this.onSaveError?.(error);
@@ -250,6 +260,33 @@ export class PointWriter {
     }
     this.lastSaveError = undefined;
     this.stats.saves += 1;
-    journal.remove(files);
   }
+}
+
+/** How long a client should wait before retrying a batch the intake could not store. */
+export const STORAGE_RETRY_AFTER_SECONDS = 5;
+
+const STORAGE_REASONS: Record<string, string> = {
+  ENOSPC: 'no space or no inodes left on the data directory',
+  EDQUOT: 'disk quota exceeded on the data directory',
+  EIO: 'input/output error on the data directory',
+  EROFS: 'the data directory is read-only',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files in the system',
+  SQLITE_FULL: 'the database disk is full',
+  SQLITE_READONLY: 'the database is read-only',
+  SQLITE_IOERR: 'input/output error in the database',
+};
+
+/**
+ * A failed batch as the intake answers it: 503 INTAKE_STORAGE_FAILED with Retry-After, naming
+ * the errno (never a path or the data). Errors that already carry a catalogue code (e.g. the
+ * store's own) pass through.
+ */
+export function storageFailure(error: unknown): RekeyError {
+  if (error instanceof RekeyError) return error;
+  const code = String((error as { code?: unknown } | undefined)?.code ?? '');
+  const known = STORAGE_REASONS[code] ?? STORAGE_REASONS[code.replace(/_.*$/, '')] ?? STORAGE_REASONS[code.split('_').slice(0, 2).join('_')];
+  const reason = known === undefined ? 'the store refused the write' : `${code}: ${known}`;
+  return rekeyError('INTAKE_STORAGE_FAILED', { reason, retryAfterSeconds: STORAGE_RETRY_AFTER_SECONDS }, { cause: error });
 }
