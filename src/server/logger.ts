@@ -2,8 +2,8 @@
  * The server's pino logger, built so that no key can reach a log line.
  *
  * Keys arrive in three places: the `DD-API-KEY` / `DD-APPLICATION-KEY` headers, the
- * `api_key` / `application_key` query parameters (the intake accepts them, as Datadog does)
- * and cookies. The request serializer logs only method, masked URL, host and peer address —
+ * `api_key` / `application_key` query parameters (the intake accepts them, as Datadog does,
+ * percent-encoded or not: see maskUrl) and cookies. The request serializer logs only method, masked URL, host and peer address —
  * never headers — and `redact` censors the header and cookie paths as a second line of
  * defence for anyone who logs a raw request or headers object.
  *
@@ -13,13 +13,44 @@
  */
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
-/** Query parameters whose values are secrets and are masked in every logged URL. */
-const SECRET_QUERY_PARAMETERS = ['api_key', 'application_key', 'dd-api-key', 'dd-application-key'];
-const SECRET_QUERY = new RegExp(`([?&](?:${SECRET_QUERY_PARAMETERS.join('|')})=)[^&#]*`, 'gi');
+/** Query parameters whose values are secrets (compared decoded and case-insensitively). */
+const SECRET_QUERY_PARAMETERS = new Set(['api_key', 'application_key', 'dd-api-key', 'dd-application-key', 'dd_api_key', 'dd_application_key']);
+/** A key (32 or 40 hex characters) anywhere in a decoded value, whatever its parameter's name. */
+const KEY_LIKE = /[0-9a-f]{32}/i;
 
-/** `/api/v1/series?api_key=abcd…` → `/api/v1/series?api_key=[REDACTED]`. */
+/**
+ * `/api/v1/series?api_key=abcd…` → `/api/v1/series?api_key=[REDACTED]`.
+ *
+ * The query is parsed the way the server parses it (split on `&`, names and values
+ * percent-decoded, `+` a space), so `?api%5Fkey=…` and `?%61pi_key=…`, which the intake and
+ * `/api/v1/validate` read as `api_key`, are masked too: a regex on the raw URL misses them.
+ * Any value that decodes to something containing 32 hex characters is masked as well,
+ * whatever its parameter is called. The path is logged as it came.
+ */
 export function maskUrl(url: string): string {
-  return url.replace(SECRET_QUERY, '$1[REDACTED]');
+  const start = url.indexOf('?');
+  if (start === -1) return url;
+  const end = url.indexOf('#', start);
+  const query = url.slice(start + 1, end === -1 ? undefined : end);
+  const masked = query.split('&').map((part) => {
+    const eq = part.indexOf('=');
+    const name = eq === -1 ? part : part.slice(0, eq);
+    const value = eq === -1 ? '' : part.slice(eq + 1);
+    const secret = SECRET_QUERY_PARAMETERS.has(decodeLoosely(name).trim().toLowerCase());
+    if (secret || KEY_LIKE.test(decodeLoosely(value)) || KEY_LIKE.test(decodeLoosely(name))) return `${secret ? name : '[REDACTED]'}=[REDACTED]`;
+    return part;
+  });
+  return `${url.slice(0, start)}?${masked.join('&')}`;
+}
+
+/** Percent-decoding that never throws: a malformed sequence stays as it is, valid ones around it are decoded. */
+function decodeLoosely(text: string): string {
+  const plus = text.replace(/\+/g, ' ');
+  try {
+    return decodeURIComponent(plus);
+  } catch {
+    return plus.replace(/%([0-9a-f]{2})/gi, (_match, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  }
 }
 
 const HEADER_PATHS = ['dd-api-key', 'dd-application-key', 'cookie', 'authorization', 'set-cookie'].flatMap((h) => [
