@@ -67,6 +67,7 @@ export interface ProtoMetricSeries {
  * a cap is passed; protobufjs's error (an Error) on malformed bytes. Unknown fields are skipped.
  */
 export function decodeMetricPayload(bytes: Uint8Array, caps: PayloadCaps = DEFAULT_PAYLOAD_CAPS): { series: ProtoMetricSeries[] } {
+  countMetricPayload(bytes, caps);
   const reader = protobuf.Reader.create(bytes);
   const counts = { points: 0, tags: 0 };
   const series: ProtoMetricSeries[] = [];
@@ -81,6 +82,38 @@ export function decodeMetricPayload(bytes: Uint8Array, caps: PayloadCaps = DEFAU
 }
 
 type Reader = protobuf.Reader;
+
+/**
+ * A first pass that only counts — series, points, tags and resources, skipping every other
+ * byte by its length, allocating nothing — and throws PAYLOAD_TOO_COMPLEX at the first cap
+ * passed. A payload over a cap (5 MiB of empty series) then costs a walk of its first
+ * entries, not the objects decoding would build; a payload within the caps is walked twice
+ * (the walk is a small part of decoding).
+ */
+function countMetricPayload(bytes: Uint8Array, caps: PayloadCaps): void {
+  const reader = protobuf.Reader.create(bytes);
+  let series = 0;
+  let points = 0;
+  let tags = 0;
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    if (tag !== FIELD_1_LEN) {
+      reader.skipType(tag & 7);
+      continue;
+    }
+    if (++series > caps.maxSeries) throw tooComplex('series', caps.maxSeries);
+    const end = endOf(reader);
+    while (reader.pos < end) {
+      const field = reader.uint32();
+      if (field === FIELD_4_LEN) {
+        if (++points > caps.maxPoints) throw tooComplex('points', caps.maxPoints);
+      } else if (field === FIELD_3_LEN || field === FIELD_1_LEN) {
+        if (++tags > caps.maxTags) throw tooComplex('tags', caps.maxTags);
+      }
+      reader.skipType(field & 7);
+    }
+  }
+}
 
 /** Tag bytes (field number << 3 | wire type) of the fields read here. */
 const FIELD_1_LEN = (1 << 3) | 2;
