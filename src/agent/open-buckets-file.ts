@@ -59,7 +59,13 @@ export async function takeOpenBuckets(runPath: string): Promise<BucketSnapshot |
     throw error;
   }
   await unlink(file);
-  const snapshot = JSON.parse(text) as BucketSnapshot;
+  let snapshot: BucketSnapshot;
+  try {
+    snapshot = JSON.parse(text) as BucketSnapshot;
+  } catch {
+    // Not JSON.parse's message: it quotes the file's text, and a log must never carry a key.
+    throw new Error(`${OPEN_BUCKETS_FILE} is not valid JSON (damaged); ignored`);
+  }
   if (snapshot?.version !== 1 || !Array.isArray(snapshot.buckets)) throw new Error(`${OPEN_BUCKETS_FILE} has an unknown format`);
   return snapshot;
 }
