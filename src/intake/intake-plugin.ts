@@ -37,6 +37,7 @@ import { ApiKeyVerifier, type LookupBudget } from './api-key-verifier.js';
 import { decodeCheckRuns } from './check-run-payload.js';
 import { decompressBody, parseContentEncoding } from './decompress-body.js';
 import { decodeHostMetadata } from './host-metadata-payload.js';
+import { MetricPayloadCounter } from './metric-payload-proto.js';
 import { V1_LIMITS, V2_LIMITS, type IntakeLimits } from './intake-limits.js';
 import { DEFAULT_PAYLOAD_CAPS, JsonScanner, markScanned, parseBoundedJson, type PayloadCaps } from './payload-caps.js';
 import { RateLimiter, type RateLimit } from './rate-limiter.js';
@@ -230,8 +231,11 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
     const limits = request.routeOptions.config.intakeLimits ?? limitsV1;
     const encoding = parseContentEncoding(headerValue(request.headers['content-encoding']));
     const wire = await readBody(request.raw, limits.wireBytes, encoding === 'identity' ? 'payload' : 'compressed payload');
-    if (encoding === 'identity' || PROTOBUF_TYPE.test(headerValue(request.headers['content-type']) ?? '')) {
-      return decompressBody(wire, encoding, limits.decodedBytes);
+    if (encoding === 'identity') return wire;
+    if (PROTOBUF_TYPE.test(headerValue(request.headers['content-type']) ?? '')) {
+      // protobuf: its series counted while it is inflated (metric-payload-proto.ts).
+      const counter = new MetricPayloadCounter(caps);
+      return decompressBody(wire, encoding, limits.decodedBytes, (chunk) => counter.push(chunk));
     }
     // JSON: counted while it is inflated, so a bomb stops at its first megabytes (payload-caps.ts).
     const scanner = new JsonScanner(caps);

@@ -84,6 +84,63 @@ export function decodeMetricPayload(bytes: Uint8Array, caps: PayloadCaps = DEFAU
 type Reader = protobuf.Reader;
 
 /**
+ * Counts the top-level `series` entries of a MetricPayload as its bytes arrive (`push` per
+ * decompressed chunk), throwing PAYLOAD_TOO_COMPLEX past `caps.maxSeries`: 5 MiB of empty
+ * series is refused after its first ~100 KB are inflated, not after all of it. Only the
+ * top level is walked (tag, length, skip); `decodeMetricPayload` checks everything else.
+ */
+export class MetricPayloadCounter {
+  private series = 0;
+  /** Parsing state: a varint being read (tag, length or value), or bytes being skipped. */
+  private state: 'tag' | 'length' | 'varint' | 'skip' = 'tag';
+  private varint = 0;
+  private shift = 0;
+  private field = 0;
+  private skip = 0;
+
+  constructor(private readonly caps: PayloadCaps) {}
+
+  push(chunk: Uint8Array): void {
+    let i = 0;
+    while (i < chunk.length) {
+      if (this.state === 'skip') {
+        const n = Math.min(this.skip, chunk.length - i);
+        this.skip -= n;
+        i += n;
+        if (this.skip === 0) this.state = 'tag';
+        continue;
+      }
+      const byte = chunk[i++]!;
+      // Lengths and tags above 2^28 are not sensible here; the decoder refuses them later.
+      if (this.shift < 28) this.varint += (byte & 0x7f) * 2 ** this.shift;
+      this.shift += 7;
+      if (byte & 0x80) continue;
+      const value = this.varint;
+      this.varint = 0;
+      this.shift = 0;
+      if (this.state === 'tag') {
+        this.field = value;
+        const wireType = value & 7;
+        if (wireType === 2) this.state = 'length';
+        else if (wireType === 0) this.state = 'varint';
+        else if (wireType === 1 || wireType === 5) this.startSkip(wireType === 1 ? 8 : 4);
+        else return; // groups or garbage: leave it to the decoder, which refuses what it must
+      } else if (this.state === 'length') {
+        if (this.field === FIELD_1_LEN && ++this.series > this.caps.maxSeries) throw tooComplex('series', this.caps.maxSeries);
+        this.startSkip(value);
+      } else {
+        this.state = 'tag';
+      }
+    }
+  }
+
+  private startSkip(bytes: number): void {
+    this.skip = bytes;
+    this.state = bytes === 0 ? 'tag' : 'skip';
+  }
+}
+
+/**
  * A first pass that only counts — series, points, tags and resources, skipping every other
  * byte by its length, allocating nothing — and throws PAYLOAD_TOO_COMPLEX at the first cap
  * passed. A payload over a cap (5 MiB of empty series) then costs a walk of its first
