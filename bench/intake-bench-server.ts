@@ -2,7 +2,10 @@
  * A server for the intake benchmarks, run as its own process so the load generator
  * (autocannon, in the parent) does not share its event loop.
  *
- *   node --import tsx bench/intake-bench-server.ts intake        # intake plugin, key verified
+ *   node --import tsx bench/intake-bench-server.ts intake        # intake plugin, key verified, journal (durability process, as rekey server)
+ *   node --import tsx bench/intake-bench-server.ts intake-power  # same, durability power: journal fdatasync()ed before each 202, SQLite synchronous=FULL
+ *   node --import tsx bench/intake-bench-server.ts intake-direct # no journal: each group-commit batch committed to SQLite (WAL, synchronous=NORMAL) before its 202
+ *   node --import tsx bench/intake-bench-server.ts intake-direct-power # same with synchronous=FULL (fsync of the WAL per batch)
  *   node --import tsx bench/intake-bench-server.ts intake-noauth # same, verification skipped (bench-only option)
  *   node --import tsx bench/intake-bench-server.ts intake-nostore # same as intake, points discarded (the ceiling storage leaves)
  *   node --import tsx bench/intake-bench-server.ts bare          # node:http that only parses the JSON
@@ -11,8 +14,9 @@
  * REKEY_BENCH_USAGE_MS overrides the key-usage flush interval (default 1000 ms), to measure
  * what the once-a-second usage write costs.
  * Prints one JSON line `{"url":…}` when listening; stops on SIGTERM, printing
- * `{"pointsStored":…}` (intake modes: the distinct points read back from the database, each
- * (host, tags, ts) once however often it was sent).
+ * `{"pointsStored":…,"cpuMicros":…}` (intake modes: the distinct points read back from the
+ * database, each (host, tags, ts) once however often it was sent; the CPU time the process
+ * used from listening to the end of its final save).
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -62,19 +66,24 @@ if (mode === 'bare') {
     process.stdout.write(`${JSON.stringify({ pointsParsed: points })}\n`);
     process.exit(0);
   });
-} else if (mode === 'intake' || mode === 'intake-noauth' || mode === 'intake-nostore') {
+} else if (mode === 'intake' || mode === 'intake-power' || mode === 'intake-direct' || mode === 'intake-direct-power' || mode === 'intake-noauth' || mode === 'intake-nostore') {
   const key = process.env.REKEY_BENCH_API_KEY;
   if (!key) throw new Error('set REKEY_BENCH_API_KEY');
   const db = await SQLITE.createStore();
+  const power = mode === 'intake-power' || mode === 'intake-direct-power';
+  // As rekey server --durability power does (src/server/start-server.ts).
+  if (power) await sql`pragma synchronous = FULL`.execute(db.store.sharedTables().db);
   const hasher = createKeyHasher(await db.store.deploymentSecret());
   const org = await db.store.createOrg('bench', CLI_ACTOR);
   await db.store.createApiKey(org.id, { name: 'bench', hash: hasher.hash(key), last4: last4(key) }, CLI_ACTOR);
   const app = Fastify({ logger: false });
+  const cpuAtStart = process.cpuUsage();
   await app.register(intakePlugin, {
     store: db.store,
     hasher,
     // Like the server on SQLite: batches journaled before the 202, saved into the database every second.
-    ...(mode === 'intake-nostore' ? { pointStore: discardingPointStore } : { journalDir: join(db.location.dataDir!, 'intake-journal') }),
+    ...(mode === 'intake-nostore' ? { pointStore: discardingPointStore } : mode.startsWith('intake-direct') ? {} : { journalDir: join(db.location.dataDir!, 'intake-journal') }),
+    durability: power ? 'power' : 'process',
     ...(mode === 'intake-noauth' ? { benchSkipVerification: { orgId: org.id } } : {}),
     ...(process.env.REKEY_BENCH_USAGE_MS ? { usageFlushIntervalMs: Number(process.env.REKEY_BENCH_USAGE_MS) } : {}),
   });
@@ -82,19 +91,20 @@ if (mode === 'bare') {
   process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` })}\n`);
   process.on('SIGTERM', () => {
     void (async () => {
-      await app.close();
+      await app.close(); // saves what the journal holds: its cost is counted below
+      const cpuServing = process.cpuUsage(cpuAtStart);
       const tables = db.store.sharedTables();
       const metrics = await sql<{ metric: string }>`select distinct metric from metric_chunks where org_id = ${org.id}`.execute(tables.db);
       let distinct = 0;
       for (const { metric } of metrics.rows) {
         distinct += (await new KyselyPointStore(tables).queryPoints({ orgId: org.id, metric, from: 0, to: 2 ** 40 })).length;
       }
-      process.stdout.write(`${JSON.stringify({ pointsStored: distinct })}\n`);
+      process.stdout.write(`${JSON.stringify({ pointsStored: distinct, cpuMicros: cpuServing.user + cpuServing.system })}\n`);
       await db.destroy();
       process.exit(0);
     })();
   });
 } else {
-  process.stderr.write('usage: intake-bench-server.ts intake|intake-noauth|intake-nostore|bare\n');
+  process.stderr.write('usage: intake-bench-server.ts intake|intake-power|intake-direct|intake-direct-power|intake-noauth|intake-nostore|bare\n');
   process.exit(2);
 }

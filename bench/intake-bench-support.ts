@@ -15,7 +15,9 @@ export interface BenchServer {
   stop(): Promise<Record<string, number>>;
 }
 
-export function startBenchServer(mode: 'intake' | 'intake-noauth' | 'intake-nostore' | 'bare', env: NodeJS.ProcessEnv): Promise<BenchServer> {
+export type BenchServerMode = 'intake' | 'intake-power' | 'intake-direct' | 'intake-direct-power' | 'intake-noauth' | 'intake-nostore' | 'bare';
+
+export function startBenchServer(mode: BenchServerMode, env: NodeJS.ProcessEnv): Promise<BenchServer> {
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', `${benchDir}intake-bench-server.ts`, mode], {
     cwd: fileURLToPath(new URL('..', import.meta.url)),
     env,

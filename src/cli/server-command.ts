@@ -15,6 +15,7 @@ interface ServerFlags {
   json?: boolean;
   logLevel?: string;
   trustProxy?: boolean;
+  durability?: string;
 }
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -32,9 +33,10 @@ export function registerServerCommand(program: Command): void {
     .option('--trust-proxy', 'behind a reverse proxy: take the client address from X-Forwarded-For')
     .option('--log-level <level>', 'pino log level: fatal, error, warn, info, debug, trace', 'info')
     .option('--json', 'print the first-start credentials as one JSON object (as rekey init --json)')
+    .option('--durability <policy>', 'when a 202 is sent: process (survives a crash of rekey) or power (also a power cut: fsync before the 202) (env REKEY_DURABILITY, default process)')
     .addHelpText(
       'after',
-      '\nPostgreSQL instead of SQLite: REKEY_DATABASE_URL=postgres://USER:PASSWORD@HOST:PORT/DB.\nWith SQLite, accepted points are journaled in <data>/intake-journal and saved into the database\nevery REKEY_INTAKE_SAVE_INTERVAL_MS (default 1000).\nLogs: pino JSON on stderr, keys redacted. Stops gracefully on SIGTERM/SIGINT.',
+      '\nPostgreSQL instead of SQLite: REKEY_DATABASE_URL=postgres://USER:PASSWORD@HOST:PORT/DB.\nWith SQLite, accepted points are journaled in <data>/intake-journal and saved into the database\nevery REKEY_INTAKE_SAVE_INTERVAL_MS (default 1000). --durability: docs/operations.md#durability.\nLogs: pino JSON on stderr, keys redacted. Stops gracefully on SIGTERM/SIGINT.',
     )
     .action(async (flags: ServerFlags) => {
       const env = process.env;
@@ -50,6 +52,10 @@ export function registerServerCommand(program: Command): void {
       const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
       if (flags.logLevel !== undefined && !levels.includes(flags.logLevel)) {
         throw rekeyError('USAGE', { detail: `--log-level must be one of ${levels.join(', ')}` });
+      }
+      const durability = flags.durability ?? (env.REKEY_DURABILITY || 'process');
+      if (durability !== 'process' && durability !== 'power') {
+        throw rekeyError('USAGE', { detail: `durability "${durability}" must be process or power; fix --durability or REKEY_DURABILITY` });
       }
       const saveText = env.REKEY_INTAKE_SAVE_INTERVAL_MS;
       if (saveText !== undefined && saveText !== '' && !(/^\d+$/.test(saveText) && Number(saveText) >= 1 && Number(saveText) <= 3_600_000)) {
@@ -70,6 +76,7 @@ export function registerServerCommand(program: Command): void {
         ...(flags.logLevel !== undefined ? { logLevel: flags.logLevel } : {}),
         ...(flags.trustProxy ? { trustProxy: true } : {}),
         ...(saveText ? { intakeSaveIntervalMs: Number(saveText) } : {}),
+        durability,
       });
     });
 }

@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { isRekeyError, rekeyError } from '../errors.js';
 import { createKeyHasher, type KeyHasher } from '../keys/key-hasher.js';
@@ -35,7 +36,15 @@ export interface ServerOptions {
   logger?: Logger;
   /** With SQLite: how often the intake saves journaled points into the database (default 1000 ms). */
   intakeSaveIntervalMs?: number;
+  /**
+   * `process` (default): a 202 survives a crash of rekey (SIGKILL); `power`: it also survives
+   * a power cut — the intake journal is fdatasync()ed before each 202 (once per group-committed
+   * batch) and SQLite commits with synchronous=FULL. docs/operations.md#durability.
+   */
+  durability?: Durability;
 }
+
+export type Durability = 'process' | 'power';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -56,6 +65,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const store = await openStore(options.location);
   let app: FastifyInstance | undefined;
   try {
+    // power: every SQLite commit reaches the disk before it returns, so the journal's saved
+    // batches (whose files are then deleted) and every management write survive a power cut.
+    if (options.durability === 'power' && store.dialect === 'sqlite') await sql`pragma synchronous = FULL`.execute(store.sharedTables().db);
     const hasher = createKeyHasher(await store.deploymentSecret());
     if (!(await store.isInitialised())) {
       try {
@@ -76,6 +88,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       // container's throwaway layer, and the database is the shared durable place.
       ...(options.location.databaseUrl ? {} : { intakeJournalDir: join(resolve(options.location.dataDir ?? DEFAULT_DATA_DIR), INTAKE_JOURNAL_DIR_NAME) }),
       ...(options.intakeSaveIntervalMs === undefined ? {} : { intakeSaveIntervalMs: options.intakeSaveIntervalMs }),
+      ...(options.durability === undefined ? {} : { intakeDurability: options.durability }),
       ...(https === undefined ? {} : { https }),
       ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
     });

@@ -130,15 +130,30 @@ export async function storedValues(url: string, keys: { apiKey: string; appKey: 
   return { status: 200, values: body.series.flatMap((s) => s.pointlist.map(([, value]) => value)) };
 }
 
-/** Raw TCP connections that send nothing and record every byte the server sends them (it should send none). */
+/**
+ * Raw TCP connections that send nothing and record every byte the server sends them. The
+ * only thing a server may send unasked is its own timeout answer to a silent connection
+ * (`HTTP/1.1 408 …`, then close); anything else — journal records — counts as `unsolicited`.
+ */
 export class IdleSockets {
   private readonly sockets: Socket[] = [];
-  received = 0;
+  private readonly data = new Map<Socket, Buffer[]>();
+
+  /** Bytes received that are not the server's own 408 answer. */
+  get unsolicited(): number {
+    let bytes = 0;
+    for (const chunks of this.data.values()) {
+      const all = Buffer.concat(chunks);
+      if (all.length > 0 && !/^HTTP\/1\.1 408 Request Timeout\r\n/.test(all.toString('latin1'))) bytes += all.length;
+    }
+    return bytes;
+  }
 
   open(port: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const socket = connect({ host: '127.0.0.1', port }, () => resolve());
-      socket.on('data', (chunk: Buffer) => (this.received += chunk.length));
+      this.data.set(socket, []);
+      socket.on('data', (chunk: Buffer) => this.data.get(socket)!.push(chunk));
       socket.on('error', () => {}); // reset when the server dies: not data
       socket.once('error', reject);
       this.sockets.push(socket);

@@ -123,7 +123,7 @@ describe('the intake under a full data directory (real tmpfs, SIGKILL)', () => {
       await poster.stop();
     }
     await sleep(200);
-    assert.equal(idle.received, 0, `${idle.count} idle connections received ${idle.received} bytes they never asked for`);
+    assert.equal(idle.unsolicited, 0, `${idle.count} idle connections received ${idle.unsolicited} bytes they never asked for`);
     assert.ok(recovered, `202s again once the inodes returned, without a restart (statuses ${JSON.stringify([...poster.statuses])})`);
     assert.equal(queryStatus, 200);
     assert.deepEqual(missingWhileRunning, { missing: 0, extra: 0, duplicates: 0 }, `${poster.acknowledged.size} points acknowledged; statuses ${JSON.stringify([...poster.statuses])}`);
