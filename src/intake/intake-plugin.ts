@@ -127,6 +127,12 @@ export interface IntakeRateLimits {
   perAddress: RateLimit;
   /** Lookups of unknown well-formed keys per client address. */
   unknownKeysPerAddress: RateLimit;
+  /**
+   * Refused payloads (400/413/415: too large, too complex, corrupt, invalid) per API key. An
+   * agent almost never sends one; a key that keeps sending them is answered 429 before its
+   * body is even read, so it cannot keep the intake decompressing and scanning bombs.
+   */
+  refusedPayloadsPerKey: RateLimit;
 }
 
 /**
@@ -138,6 +144,7 @@ export const DEFAULT_INTAKE_RATE_LIMITS: IntakeRateLimits = {
   perKey: { perSecond: 2000, burst: 4000 },
   perAddress: { perSecond: 1000, burst: 2000 },
   unknownKeysPerAddress: { perSecond: 10, burst: 100 },
+  refusedPayloadsPerKey: { perSecond: 5, burst: 50 },
 };
 
 interface Caller {
@@ -161,6 +168,7 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
   const perKey = new RateLimiter(rateLimits.perKey, { now });
   const perAddress = new RateLimiter(rateLimits.perAddress, { now });
   const unknownKeysPerAddress = new RateLimiter(rateLimits.unknownKeysPerAddress, { now });
+  const refusedPayloadsPerKey = new RateLimiter(rateLimits.refusedPayloadsPerKey, { now });
   const retentionSeconds = options.retentionSeconds ?? 7 * 24 * 3600;
   const window: TimestampWindow = {
     futureSeconds: options.timestampWindow?.futureSeconds ?? DEFAULT_TIMESTAMP_WINDOW.futureSeconds,
@@ -247,6 +255,8 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
     if ((error instanceof RekeyError ? error.status : error.statusCode ?? 503) === 503) reply.header('retry-after', String(STORAGE_RETRY_AFTER_SECONDS));
     // A refused body may not have been read to its end (read-body.ts): close after the 413.
     if ((error instanceof RekeyError ? error.status : error.statusCode) === 413) reply.header('connection', 'close');
+    const refusedBy = callers.get(request)?.key;
+    if (refusedBy && (error instanceof RekeyError ? error.status : error.statusCode ?? 500) < 500) refusedPayloadsPerKey.take(refusedBy.id);
     if (error instanceof RekeyError) {
       if (error.status >= 500) request.log.error({ err: error }, 'intake request failed');
       return reply.code(error.status).send({ errors: [error.message] });
@@ -299,6 +309,8 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
     }
     const keyWait = perKey.take(verdict.key.id);
     if (keyWait > 0) return tooMany(reply, 'INTAKE_RATE_LIMITED', 'API key', keyWait);
+    const refusedWait = refusedPayloadsPerKey.check(verdict.key.id);
+    if (refusedWait > 0) return tooMany(reply, 'INTAKE_RATE_LIMITED', 'API key after too many refused payloads', refusedWait);
     callers.set(request, { orgId: verdict.key.orgId, key: verdict.key });
   };
 

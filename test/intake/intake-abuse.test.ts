@@ -268,6 +268,27 @@ describe('intake under abuse: caps, rate limits, guessing, partial payloads', ()
     assert.equal((await post('/api/v1/series', series(1), { key })).status, 202);
   });
 
+  it('per key: after too many refused payloads, 429 before the body is read; served again after waiting', async () => {
+    let refusedClock = Date.now();
+    const g = await createIntakeFixture(SQLITE, { now: () => refusedClock, rateLimits: { refusedPayloadsPerKey: { perSecond: 0.5, burst: 3 } } });
+    try {
+      const send = async (payload: string) => {
+        const r = await g.app.inject({ method: 'POST', url: '/api/v1/series', headers: { 'content-type': 'application/json', 'dd-api-key': g.apiKey }, payload });
+        return { status: r.statusCode, retryAfter: r.headers['retry-after'], body: r.json() as { errors?: string[] } };
+      };
+      for (let i = 0; i < 5; i++) assert.equal((await send(series(1))).status, 202, 'accepted payloads do not count');
+      for (let i = 0; i < 3; i++) assert.equal((await send('{"series":[]}')).status, 400);
+      const limited = await send(series(1));
+      assert.equal(limited.status, 429);
+      assert.equal(limited.retryAfter, '2');
+      assert.match(limited.body.errors![0]!, /from this API key after too many refused payloads; retry after 2 s/);
+      refusedClock += 2000;
+      assert.equal((await send(series(1))).status, 202);
+    } finally {
+      await g.close();
+    }
+  });
+
   it('per address: 429 with Retry-After before the key is even checked', async () => {
     clock += 10_000;
     const from = '192.0.2.7';

@@ -15,7 +15,10 @@ import { zstdRawFrame, zstdRleBomb } from './zstd-frames.js';
 describe('intake fuzz', () => {
   let f: IntakeFixture;
   before(async () => {
-    f = await createIntakeFixture(SQLITE);
+    // 10,000 mostly refused payloads from one key and address: the rate limits (tested in
+    // intake-abuse.test.ts) would answer 429 to most of them; this test is about decoding.
+    const unlimited = { perSecond: 1e9, burst: 1e9 };
+    f = await createIntakeFixture(SQLITE, { rateLimits: { perKey: unlimited, perAddress: unlimited, unknownKeysPerAddress: unlimited, refusedPayloadsPerKey: unlimited } });
   });
   after(() => f.close());
 
