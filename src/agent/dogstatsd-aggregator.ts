@@ -15,10 +15,13 @@
  *   distribution as a histogram computed on the host: it has no server-side sketches.
  */
 import type { DogStatsDSample, DogStatsDShape, DogStatsDType } from './dogstatsd-parser.js';
+import { copyString } from './dogstatsd-shapes.js';
 import { SampleValues } from './sample-values.js';
 import type { Series } from './series.js';
 
 export const BUCKET_SECONDS = 10;
+/** Characters the sorted-tags cache may hold (raw + sorted text); past it, it starts over. */
+const MAX_TAG_CACHE_CHARS = 2 * 1024 * 1024;
 
 /**
  * The open buckets as plain JSON, for a graceful restart (agent.ts keeps them in the run
@@ -63,6 +66,8 @@ export class DogStatsDAggregator {
   private contextCount = 0;
   droppedContexts = 0;
   private readonly tagCache = new Map<string, string>();
+  /** Characters held by tagCache: bounded, so a flood of 60 KB tag sets is not kept. */
+  private tagCacheChars = 0;
 
   constructor(
     private readonly host: () => string,
@@ -128,8 +133,13 @@ export class DogStatsDAggregator {
     let sorted = this.tagCache.get(sample.rawTags);
     if (sorted === undefined) {
       sorted = [...sample.tags].sort().join(',');
-      if (this.tagCache.size >= 10_000) this.tagCache.clear();
-      this.tagCache.set(sample.rawTags, sorted);
+      const cost = sample.rawTags.length + sorted.length;
+      if (this.tagCache.size >= 10_000 || this.tagCacheChars + cost > MAX_TAG_CACHE_CHARS) {
+        this.tagCache.clear();
+        this.tagCacheChars = 0;
+      }
+      this.tagCache.set(copyString(sample.rawTags), sorted);
+      this.tagCacheChars += cost;
     }
     return sorted;
   }
@@ -232,6 +242,11 @@ export class DogStatsDAggregator {
       }
     }
     return skipped;
+  }
+
+  /** Characters held by the sorted-tags cache (at most MAX_TAG_CACHE_CHARS). */
+  get cachedTagChars(): number {
+    return this.tagCacheChars;
   }
 
   /** Number of contexts waiting in open buckets. */

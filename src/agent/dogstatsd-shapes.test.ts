@@ -90,3 +90,22 @@ test('fuzz: the server agrees with the parser on lines built from the grammar', 
     { numRuns: 3000 },
   );
 });
+
+test('a flood of lines with 60 KB tags is not remembered beyond the caches\' character budgets (it once kept ~340 MB after 1,500 such packets)', () => {
+  const aggregator = new DogStatsDAggregator(() => 'h', () => []);
+  const shapes = new DogStatsDShapes((shape) => aggregator.contextKey(shape));
+  const pad = 'x'.repeat(60_000);
+  for (let i = 0; i < 300; i++) {
+    const line = `big.tags:1|c|#id:${i}${pad},b:${i}`;
+    const shape = shapes.get(line, line.indexOf(':'), line.indexOf('|'));
+    assert.ok(shape !== null && typeof shape !== 'string');
+    assert.deepEqual(shape.tags, [`id:${i}${pad}`, `b:${i}`]);
+    assert.ok(shapes.cachedChars <= 2 * 1024 * 1024, `shapes hold ${shapes.cachedChars} characters`);
+    assert.ok(aggregator.cachedTagChars <= 2 * 1024 * 1024, `the tag cache holds ${aggregator.cachedTagChars} characters`);
+  }
+  assert.ok(shapes.count < 300);
+  // Repeated lines are still found in the cache (same object back).
+  const line = 'page.views:1|c|#env:prod,service:web';
+  const first = shapes.get(line, 10, 12);
+  assert.equal(shapes.get('page.views:7|c|#env:prod,service:web', 10, 12), first);
+});

@@ -10,8 +10,10 @@
  *
  * The answer is always the parser's (parseDogStatsDLine): a shape is parsed from the line
  * with its value replaced by `0`, which every type accepts, and the value is checked by the
- * same parseDogStatsDValues. Bounded: past `maxShapes` distinct shapes it starts over, so a
- * flood of distinct names or tags costs a parse per line, never unbounded memory.
+ * same parseDogStatsDValues. Bounded: past `maxShapes` distinct shapes, or `maxChars`
+ * characters of lines remembered, it starts over, so a flood of distinct names or tags (or of
+ * 60 KB tags) costs a parse per line, never unbounded memory. A remembered line is copied,
+ * so it does not keep the whole datagram it was sliced from alive.
  *
  * @example
  *   const shapes = new DogStatsDShapes((shape) => aggregator.contextKey(shape));
@@ -28,10 +30,12 @@ export class DogStatsDShapes {
   /** name → rest of the line from the `|` after the value → shape, or why it is malformed. */
   private readonly byName = new Map<string, Map<string, KnownShape | string>>();
   private size = 0;
+  private chars = 0;
 
   constructor(
     private readonly contextKey: (shape: DogStatsDShape) => string,
     private readonly maxShapes = 4096,
+    private readonly maxChars = 2 * 1024 * 1024,
   ) {}
 
   /**
@@ -54,17 +58,22 @@ export class DogStatsDShapes {
       const { type, sampleRate, tags, rawTags } = parsed.sample;
       shape = { name: parsed.sample.name, type, sampleRate, tags, rawTags, key: this.contextKey(parsed.sample) };
     }
-    if (this.size >= this.maxShapes) {
+    // What this entry keeps: the name, the rest, the line parsed from them (its tags are
+    // slices of it) and the context key.
+    const cost = name.length + 2 * rest.length + (typeof shape === 'string' ? 0 : shape.key.length);
+    if (this.size >= this.maxShapes || this.chars + cost > this.maxChars) {
       this.byName.clear();
       this.size = 0;
+      this.chars = 0;
       shapes = undefined;
     }
     if (shapes === undefined) {
       shapes = new Map();
-      this.byName.set(name, shapes);
+      this.byName.set(copyString(name), shapes);
     }
-    shapes.set(rest, shape);
+    shapes.set(copyString(rest), shape);
     this.size++;
+    this.chars += cost;
     return shape;
   }
 
@@ -72,4 +81,17 @@ export class DogStatsDShapes {
   get count(): number {
     return this.size;
   }
+
+  /** Characters of lines remembered (bounded by `maxChars`). */
+  get cachedChars(): number {
+    return this.chars;
+  }
+}
+
+/**
+ * A copy of `text` that does not share memory with the string it was sliced from: V8 keeps
+ * the whole parent (here a datagram of up to 64 KB) alive for as long as a slice of it lives.
+ */
+export function copyString(text: string): string {
+  return text.length < 13 ? text : Buffer.from(text, 'utf8').toString('utf8');
 }
