@@ -26,7 +26,7 @@
  *   - recovery skips a torn or corrupt record and keeps reading after it, and reports what it
  *     dropped.
  *
- * File format: an 8-byte header `"RKJ2" | salt` (4 random bytes), then records
+ * File format: an 8-byte header `"RKJ2" | salt` (4 random bytes, written with the first record), then records
  * `salt | u32 length | u32 CRC-32 (seeded with the salt) of length ‖ body | body` (body:
  * batch-record.ts). The salt makes each record self-delimiting: after a torn record, recovery
  * looks for the next salt and checks its CRC. A client cannot forge a record inside its own
@@ -34,7 +34,7 @@
  * (`u32 length | u32 CRC-32 | body`, no header) are still read, up to their first bad record.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writeSync, writevSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
@@ -76,7 +76,7 @@ export class PointJournal {
   private fd: number;
   private current: string;
   private salt: Buffer;
-  /** Bytes of whole records (and the header) in the current file: where a failed write is cut back to. */
+  /** Bytes of the header and whole records in the current file (0 until its first record): where a failed write is cut back to. */
   private size: number;
   /** The current file may hold bytes of a failed write past `size` that could not be cut off yet. */
   private dirty = false;
@@ -91,7 +91,7 @@ export class PointJournal {
     this.prefix = `${String(Date.now()).padStart(15, '0')}-${process.pid}-${randomBytes(4).toString('hex')}`;
     const first = this.openNext();
     [this.fd, this.current, this.salt] = [first.fd, first.file, first.salt];
-    this.size = FILE_HEADER;
+    this.size = 0;
   }
 
   /** Creates `dir` if needed and starts this process's first file. Call `recover` first. */
@@ -139,10 +139,13 @@ export class PointJournal {
     this.salt.copy(frame, 0);
     frame.writeUInt32LE(record.byteLength, 4);
     frame.writeUInt32LE(crc32(record, crc32(frame.subarray(4, 8), this.salt.readUInt32LE(0))), 8);
-    const total = FRAME + record.byteLength;
+    // A file gets its header with its first record: creating a file needs no data block, so
+    // the server starts, and a rotation succeeds, on a disk that has inodes but no bytes left.
+    const parts = this.size === 0 ? [Buffer.concat([FILE_MAGIC, this.salt]), frame, record] : [frame, record];
+    const total = (this.size === 0 ? FILE_HEADER : 0) + FRAME + record.byteLength;
     let written: number;
     try {
-      written = writevSync(this.fd, [frame, record]);
+      written = writevSync(this.fd, parts);
       if (written === total && this.sync) fdatasyncSync(this.fd);
     } catch (error) {
       this.failedWrite();
@@ -171,7 +174,7 @@ export class PointJournal {
       }
     }
     this.finished.push(this.current);
-    [this.fd, this.current, this.salt, this.size, this.dirty] = [next.fd, next.file, next.salt, FILE_HEADER, false];
+    [this.fd, this.current, this.salt, this.size, this.dirty] = [next.fd, next.file, next.salt, 0, false];
     try {
       closeSync(previous);
     } catch {
@@ -218,21 +221,18 @@ export class PointJournal {
     const file = join(this.dir, `${this.prefix}-${String(this.seq++).padStart(9, '0')}${SUFFIX}`);
     const salt = randomBytes(4);
     const fd = openSync(file, 'a', 0o600);
-    try {
-      const header = Buffer.concat([FILE_MAGIC, salt]);
-      if (writeSync(fd, header) !== FILE_HEADER) throw ioError('ENOSPC', 'the intake journal could not write a file header (disk full?)');
-      if (this.sync) {
-        fdatasyncSync(fd);
-        syncDirectory(this.dir);
-      }
-    } catch (error) {
-      closeSync(fd);
+    if (this.sync) {
       try {
-        unlinkSync(file);
-      } catch {
-        // An empty or header-only file is skipped by recovery.
+        syncDirectory(this.dir); // the new name survives a power cut with the records in it
+      } catch (error) {
+        closeSync(fd);
+        try {
+          unlinkSync(file);
+        } catch {
+          // An empty file is skipped by recovery.
+        }
+        throw error;
       }
-      throw error;
     }
     return { fd, file, salt };
   }

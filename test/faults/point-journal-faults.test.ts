@@ -53,6 +53,22 @@ describe('the intake journal on a full tmpfs', () => {
     assert.deepEqual(codes, ['ENOSPC', 'ENOSPC', 'ENOSPC'], 'the full disk refused every append that needed a new page');
   });
 
+  it('opens and rotates on a disk with inodes but no bytes left, refuses appends there, and takes them again once bytes return', () => {
+    const root = mount('rekey-journal-nobytes-', '256k', 100);
+    const dir = join(root, 'journal');
+    const filler = fillBytes(root);
+    const journal = PointJournal.open(dir); // as a server starting on a full disk: creating a file needs no data block
+    assert.throws(() => journal.append(record(1, 100)), { code: 'ENOSPC' });
+    journal.rotate();
+    assert.throws(() => journal.append(record(2, 100)), { code: 'ENOSPC' });
+    rmSync(filler);
+    journal.append(record(3, 100));
+    journal.close(false);
+    const recovered = PointJournal.recover(dir);
+    assert.deepEqual(bytesOf(recovered.records), bytesOf([record(3, 100)]));
+    assert.equal(recovered.dropped, 0);
+  });
+
   it('keeps appending to the open file when a rotation cannot create the next one (no inodes)', () => {
     const root = mount('rekey-journal-inodes-', '4m', 64);
     const dir = join(root, 'journal');
