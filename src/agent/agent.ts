@@ -38,12 +38,11 @@ import type { Logger } from './logger.js';
 import { saveOpenBuckets, takeOpenBuckets } from './open-buckets-file.js';
 import { PidFile } from './pid-file.js';
 import { SeriesLimits } from './series-limits.js';
+import { seriesPayloads } from './series-payloads.js';
 import type { CheckRun, Series } from './series.js';
 import { StatusServer, type AgentStatus } from './status-server.js';
 
 export const AGENT_VERSION = `rekey-agent/${VERSION}`;
-/** Series per payload: keeps each well under the v1 intake's 3.2 MB compressed limit. */
-const SERIES_PER_PAYLOAD = 2000;
 
 export interface AgentOptions {
   /** Datadog config file; when absent, the default paths then `DD_*` variables only. */
@@ -295,8 +294,10 @@ export class Agent {
       if (JSON.stringify(this.limits.counters) !== fixesBefore) {
         this.options.logger.warn({ ...this.limits.counters }, `series changed to fit the intake's limits (${this.limits.counters.lastFix})`);
       }
-      for (let i = 0; i < series.length; i += SERIES_PER_PAYLOAD) {
-        await this.enqueueJson({ path: '/api/v1/series', encoding: 'deflate', contentType: 'application/json' }, { series: series.slice(i, i + SERIES_PER_PAYLOAD) });
+      // Cut by size and by the intake's work caps too, not only by count: a payload over a
+      // cap is refused whole (413) and could only be deleted (series-payloads.ts).
+      for (const json of seriesPayloads(series)) {
+        await this.enqueueText({ path: '/api/v1/series', encoding: 'deflate', contentType: 'application/json' }, json);
       }
       if (!all) {
         const check: CheckRun = { check: 'datadog.agent.up', host_name: host, status: 0, timestamp: Math.floor(now / 1000), tags };
@@ -327,8 +328,12 @@ export class Agent {
     }
   }
 
-  private async enqueueJson(meta: PayloadMeta, value: unknown): Promise<void> {
-    const json = Buffer.from(JSON.stringify(value));
+  private enqueueJson(meta: PayloadMeta, value: unknown): Promise<void> {
+    return this.enqueueText(meta, JSON.stringify(value));
+  }
+
+  private async enqueueText(meta: PayloadMeta, text: string): Promise<void> {
+    const json = Buffer.from(text);
     // Compressed on the main thread: a payload is at most 2,000 series (a few ms of deflate),
     // and zlib's ~300 KB of state per stream stays out of the libuv pool threads' malloc
     // arenas, where it stayed resident (bench/agent-resources.ts).
