@@ -124,7 +124,6 @@ export class Agent {
       }).catch((error: unknown) => {
         throw unusable(error);
       });
-      await this.restoreOpenBuckets();
       this.forwarder = new Forwarder({
         queue: this.queue,
         backoff: this.options.backoff ?? backoffFromEnv(this.env),
@@ -147,6 +146,10 @@ export class Agent {
           throw rekeyError('CONFIG_INVALID', { detail }, { cause: error });
         });
       this.statusServer = await StatusServer.start(runPath, () => this.status());
+      // Only once the start can no longer fail: reading the file deletes it, and a start that
+      // failed after that (DogStatsD port in use…) would lose the stopped run's counts.
+      // Samples received meanwhile are added to, as restore() merges.
+      await this.restoreOpenBuckets();
     } catch (error) {
       await this.dogstatsd.close();
       await this.pidFile.release();

@@ -4,6 +4,7 @@
  * against the recording intake.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { startAgent, stopAgent, writeYamlConfig, type AgentProcess } from './support/agent-process.js';
 import { agentTestbed } from './support/testbed.js';
+import { agentCommand } from '../support/processes.js';
 import { waitFor } from './support/recording-intake.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -96,4 +98,28 @@ test('a damaged or edited open-buckets.json: its valid entries are continued, th
   assert.match(agent.output(), /3 entries of the open-buckets file were not valid/);
   assert.doesNotMatch(agent.output(), /could not queue/);
   assert.equal((await stopAgent(agent, 'SIGTERM')).code, 0, agent.output());
+});
+
+test('a start that fails (DogStatsD port in use) leaves open-buckets.json for the next start', { timeout: 60_000 }, async (t) => {
+  const { key, dir, intake } = await agentTestbed(t, 'rekey-agent-open-buckets-fail-');
+  const config = join(dir, 'datadog.yaml');
+  const runPath = join(dir, 'run');
+  await writeYamlConfig(config, { apiKey: key, url: intake.url, hostname: 'fail-host' });
+  const first = await startAgent({ config, runPath, flushInterval: 1 });
+  t.after(() => stopAgent(first, 'SIGKILL'));
+  assert.equal((await stopAgent(first, 'SIGTERM')).code, 0, first.output());
+  const file = join(runPath, 'open-buckets.json');
+  assert.ok(existsSync(file));
+  const busy = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => busy.bind(0, '127.0.0.1', () => resolve()));
+  t.after(() => busy.close());
+  const [node, ...args] = agentCommand;
+  const failed = spawnSync(node!, [...args, 'run', '--config', config, '--run-path', runPath, '--flush-interval', '1', '--dogstatsd-port', String(busy.address().port)], { encoding: 'utf8', timeout: 30_000 });
+  assert.notEqual(failed.status, 0);
+  assert.match(failed.stderr + failed.stdout, /already in use/);
+  assert.ok(existsSync(file), 'the failed start did not consume the open buckets');
+  const second = await startAgent({ config, runPath, flushInterval: 1 });
+  t.after(() => stopAgent(second, 'SIGKILL'));
+  assert.ok(!existsSync(file), 'the next start did');
+  assert.equal((await stopAgent(second, 'SIGTERM')).code, 0, second.output());
 });
