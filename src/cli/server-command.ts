@@ -14,7 +14,7 @@ interface ServerFlags {
   tlsKey?: string;
   json?: boolean;
   logLevel?: string;
-  trustProxy?: boolean;
+  trustProxy?: string;
   durability?: string;
 }
 
@@ -30,7 +30,7 @@ export function registerServerCommand(program: Command): void {
     .option('--port <port>', `port to listen on, 0 for any free port (env REKEY_PORT, default ${DEFAULT_PORT})`)
     .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (with --tls-key)')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
-    .option('--trust-proxy', 'behind a reverse proxy: take the client address from X-Forwarded-For')
+    .option('--trust-proxy <hops|addresses>', 'behind reverse proxies: take the client address from X-Forwarded-For, believing only the given number of proxies (e.g. 1) or the proxies at these addresses/CIDRs (e.g. 10.0.0.0/8,192.168.1.7); default: believe nobody')
     .option('--log-level <level>', 'pino log level: fatal, error, warn, info, debug, trace', 'info')
     .option('--json', 'print the first-start credentials as one JSON object (as rekey init --json)')
     .option('--durability <policy>', 'when a 202 is sent: process (survives a crash of rekey) or power (also a power cut: fsync before the 202) (env REKEY_DURABILITY, default process)')
@@ -61,11 +61,13 @@ export function registerServerCommand(program: Command): void {
       if (saveText !== undefined && saveText !== '' && !(/^\d+$/.test(saveText) && Number(saveText) >= 1 && Number(saveText) <= 3_600_000)) {
         throw rekeyError('USAGE', { detail: `REKEY_INTAKE_SAVE_INTERVAL_MS "${saveText}" must be a whole number of milliseconds from 1 to 3600000` });
       }
-      const [{ runServerUntilSignal }, { resolveStoreLocation }, { bootstrapDeployment }] = await Promise.all([
+      const [{ runServerUntilSignal }, { resolveStoreLocation }, { bootstrapDeployment }, { parseTrustProxy }] = await Promise.all([
         import('../server/start-server.js'),
         import('../store/open-store.js'),
         import('../store/bootstrap.js'),
+        import('../server/app.js'),
       ]);
+      const trustProxy = flags.trustProxy === undefined ? undefined : parseTrustProxy(flags.trustProxy);
       await runServerUntilSignal({
         location: resolveStoreLocation(flags.data === undefined ? {} : { data: flags.data }),
         host,
@@ -74,7 +76,7 @@ export function registerServerCommand(program: Command): void {
         ...(flags.tlsCert !== undefined && flags.tlsKey !== undefined ? { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey } } : {}),
         ...(flags.json ? { json: true } : {}),
         ...(flags.logLevel !== undefined ? { logLevel: flags.logLevel } : {}),
-        ...(flags.trustProxy ? { trustProxy: true } : {}),
+        ...(trustProxy === undefined ? {} : { trustProxy }),
         ...(saveText ? { intakeSaveIntervalMs: Number(saveText) } : {}),
         durability,
       });

@@ -8,8 +8,10 @@
  *   await app.listen({ host: '127.0.0.1', port: 8080 });
  */
 import swagger from '@fastify/swagger';
+import { isIP } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger, LoggerOptions } from 'pino';
+import { rekeyError } from '../errors.js';
 import type { KeyHasher } from '../keys/key-hasher.js';
 import type { Store } from '../store/store.js';
 import { VERSION } from '../version.js';
@@ -34,8 +36,13 @@ export interface AppDeps {
    * (the server's redaction and serializers are added), or `false` for no logs. Default: info to stdout.
    */
   logger?: Logger | LoggerOptions | false;
-  /** Fastify's `trustProxy`: set it behind a reverse proxy so `request.ip` is the client's. */
-  trustProxy?: FastifyServerOptions['trustProxy'];
+  /**
+   * Which proxies to believe about the client's address (`X-Forwarded-For`): a hop count, or
+   * the proxies' addresses/CIDRs (see `parseTrustProxy`). Default: none, `request.ip` is the peer.
+   */
+  trustProxy?: number | string[];
+  /** Request and connection timeouts; defaults in SERVER_TIMEOUTS (tests shorten them). */
+  timeouts?: Partial<ServerTimeouts>;
   /** Serve HTTPS with this certificate and key (PEM). */
   https?: { cert: Buffer | string; key: Buffer | string };
   /** Failed-authentication throttle; default 20 failures per minute per address. */
@@ -51,6 +58,26 @@ export interface AppDeps {
   /** The intake's durability policy (intake-plugin.ts `durability`; docs/operations.md#durability). */
   intakeDurability?: 'process' | 'power';
 }
+
+/** How long a client may take; every bound is per connection. docs/security.md. */
+export interface ServerTimeouts {
+  /** Whole request (headers and body) received within this, or 408 and the connection closed. */
+  requestMs: number;
+  /** Request headers received within this (slowloris), or 408 and closed. */
+  headersMs: number;
+  /** A socket with no traffic at all for this long is closed. */
+  idleMs: number;
+  /** An idle keep-alive connection between requests is closed after this (above common load balancers' 60 s). */
+  keepAliveMs: number;
+  /** How often Node checks the request and headers deadlines: the bounds hold to within this. */
+  checkIntervalMs: number;
+}
+
+/**
+ * 30 s for a whole request: the Datadog Agent itself gives up on a request after 20 s
+ * (`forwarder_timeout`), and the largest intake body (3.2 MB) needs ~110 kB/s to fit.
+ */
+export const SERVER_TIMEOUTS: ServerTimeouts = { requestMs: 30_000, headersMs: 10_000, idleMs: 60_000, keepAliveMs: 72_000, checkIntervalMs: 1_000 };
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -73,6 +100,54 @@ function acceptEmptyJsonBodies(app: FastifyInstance): void {
   });
 }
 
+/**
+ * `--trust-proxy`'s value: a hop count (`1`: one proxy in front, the address it appends to
+ * `X-Forwarded-For` is the client's) or a comma-separated list of the proxies' addresses and
+ * CIDRs (`10.0.0.0/8,192.168.1.7`, or proxy-addr's `loopback`, `linklocal`, `uniquelocal`).
+ * Never "trust everything": then any client names its own address (the leftmost entry) and
+ * walks around every per-address throttle. Throws USAGE with what to write instead.
+ *
+ * @example parseTrustProxy('1') // 1;  parseTrustProxy('10.0.0.0/8, ::1') // ['10.0.0.0/8', '::1']
+ */
+export function parseTrustProxy(text: string): number | string[] {
+  const value = text.trim();
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value);
+    if (hops < 1 || hops > 10) throw rekeyError('USAGE', { detail: `--trust-proxy ${value}: a hop count is 1 to 10 (the number of proxies in front of rekey)` });
+    return hops;
+  }
+  if (/^(true|all|yes|\*|0\.0\.0\.0\/0|::\/0)$/i.test(value)) {
+    throw rekeyError('USAGE', {
+      detail: `--trust-proxy ${value} would believe X-Forwarded-For from anyone, so any client could forge its address and escape the per-address throttles; give the number of proxies in front of rekey (e.g. 1) or their addresses/CIDRs (e.g. 10.0.0.0/8)`,
+    });
+  }
+  const entries = value.split(',').map((entry) => entry.trim());
+  for (const entry of entries) {
+    if (!isAddressOrCidr(entry)) {
+      throw rekeyError('USAGE', { detail: `--trust-proxy: "${entry}" is not an IP address or CIDR (e.g. 10.0.0.0/8); give a hop count or a comma-separated list of your proxies' addresses` });
+    }
+  }
+  return entries;
+}
+
+function isAddressOrCidr(entry: string): boolean {
+  if (entry === 'loopback' || entry === 'linklocal' || entry === 'uniquelocal') return true;
+  const [address, prefix, extra] = entry.split('/');
+  const family = isIP(address ?? '');
+  if (family === 0 || extra !== undefined) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * Fastify takes address lists as they are; a hop count it treats as "trust nobody" (it cannot
+ * check the peer), so the count is a function: the peer and the next `hops - 1` addresses of
+ * `X-Forwarded-For`, from the right, are proxies; the one after them is the client.
+ */
+function fastifyTrustProxy(trust: number | string[]): string[] | ((address: string, hop: number) => boolean) {
+  return typeof trust === 'number' ? (_address: string, hop: number) => hop < trust : trust;
+}
+
 function isLoggerInstance(logger: AppDeps['logger']): logger is Logger {
   return typeof logger === 'object' && logger !== null && typeof (logger as Logger).child === 'function';
 }
@@ -84,10 +159,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       ? { logger: false }
       : { logger: serverLoggerOptions(deps.logger ?? {}) };
 
+  const timeouts = { ...SERVER_TIMEOUTS, ...deps.timeouts };
+  // Node's own deadlines for headers and whole requests (it answers 408 and closes); Fastify
+  // leaves requestTimeout off by default, so a client dripping a byte every few seconds kept
+  // a connection (and its request) forever.
+  const nodeServerOptions = { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: timeouts.checkIntervalMs };
   const app = Fastify({
     ...logging,
-    ...(deps.trustProxy === undefined ? {} : { trustProxy: deps.trustProxy }),
-    ...(deps.https === undefined ? {} : { https: deps.https }),
+    ...(deps.trustProxy === undefined ? {} : { trustProxy: fastifyTrustProxy(deps.trustProxy) }),
+    ...(deps.https === undefined ? { http: nodeServerOptions } : { https: { ...deps.https, ...nodeServerOptions } }),
+    requestTimeout: timeouts.requestMs,
+    connectionTimeout: timeouts.idleMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
   }) as unknown as FastifyInstance;
 
   const metrics = createServerMetrics({ defaultMetrics: deps.defaultMetrics ?? false });
@@ -138,7 +221,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await userRoutes(app, ctx);
 
   // intake plugin registers here (src/intake/**)
-  await app.register((await import('../intake/intake-plugin.js')).intakePlugin, { store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry, ...(deps.intakeJournalDir === undefined ? {} : { journalDir: deps.intakeJournalDir }), ...(deps.intakeSaveIntervalMs === undefined ? {} : { journalSaveIntervalMs: deps.intakeSaveIntervalMs }), ...(deps.intakeDurability === undefined ? {} : { durability: deps.intakeDurability }), ...(await import('../intake/intake-env.js')).intakeLimitsFromEnv(process.env), managementAuth: intakeReadAuth(ctx.auth) });
+  await app.register((await import('../intake/intake-plugin.js')).intakePlugin, { store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry, ...(deps.intakeJournalDir === undefined ? {} : { journalDir: deps.intakeJournalDir }), ...(deps.intakeSaveIntervalMs === undefined ? {} : { journalSaveIntervalMs: deps.intakeSaveIntervalMs }), ...(deps.intakeDurability === undefined ? {} : { durability: deps.intakeDurability }), managementAuth: intakeReadAuth(ctx.auth) });
 
   // web UI plugin registers here (src/ui/**)
   await app.register((await import('../ui/ui-plugin.js')).uiPlugin, { store: deps.store, hasher: deps.hasher, now });

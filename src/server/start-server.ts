@@ -27,7 +27,8 @@ export interface ServerOptions {
   tls?: { certFile: string; keyFile: string };
   json?: boolean;
   logLevel?: string;
-  trustProxy?: boolean;
+  /** `--trust-proxy`: a hop count or the proxies' addresses/CIDRs (app.ts `parseTrustProxy`). */
+  trustProxy?: number | string[];
   /** Initialises an empty store; throws ALREADY_INITIALISED if another node won the race. */
   bootstrap: (store: Store, hasher: KeyHasher) => Promise<BootstrapCredentials>;
   /** Where credentials and the listening line go. Default process.stdout. */
