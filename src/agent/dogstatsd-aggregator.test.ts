@@ -39,6 +39,16 @@ test('tags in another order are the same context', () => {
   assert.equal(agg.flushAll().length, 1);
 });
 
+test('a repeated tag is the same context (the intake de-duplicates tags): a histogram\'s samples are aggregated together', () => {
+  const agg = new DogStatsDAggregator(() => 'h', () => []);
+  agg.add(sample('lat:1|h|#a,a'), T0);
+  agg.add(sample('lat:3|h|#a'), T0);
+  const out = new Map(agg.flushAll().map((s) => [s.metric, s.points[0]![1]]));
+  assert.equal(out.get('lat.avg'), 2);
+  assert.equal(out.get('lat.max'), 3);
+  assert.equal(out.get('lat.count'), 2);
+});
+
 test('histograms, timings and distributions give avg/max/median/95percentile/count; sets count members', () => {
   const agg = new DogStatsDAggregator(() => 'h', () => []);
   for (let v = 1; v <= 100; v++) agg.add(sample(`lat:${v}|h`), T0);

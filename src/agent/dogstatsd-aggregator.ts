@@ -125,14 +125,15 @@ export class DogStatsDAggregator {
   }
 
   /**
-   * The sorted tag list as one string, so `#a,b` and `#b,a` are one context. Cached by the
+   * The sorted, de-duplicated tag list as one string, so `#a,b`, `#b,a` and `#a,b,a` are one context. Cached by the
    * raw tag text: sorting per packet cost a third of the hot path at 20,000 packets/s.
    */
   private normalisedTags(sample: DogStatsDShape): string {
     if (sample.tags.length === 0) return '';
     let sorted = this.tagCache.get(sample.rawTags);
     if (sorted === undefined) {
-      sorted = [...sample.tags].sort().join(',');
+      // De-duplicated as the intake does: `#a,a` and `#a` are one series there, so one context here.
+      sorted = [...new Set(sample.tags)].sort().join(',');
       const cost = sample.rawTags.length + sorted.length;
       if (this.tagCache.size >= 10_000 || this.tagCacheChars + cost > MAX_TAG_CACHE_CHARS) {
         this.tagCache.clear();
@@ -219,7 +220,7 @@ export class DogStatsDAggregator {
           bucket = new Map();
           this.buckets.set(start, bucket);
         }
-        const key = `${valid.family}|${valid.name}|${[...valid.tags].sort().join(',')}`;
+        const key = `${valid.family}|${valid.name}|${[...new Set(valid.tags)].sort().join(',')}`;
         let context = bucket.get(key);
         if (context === undefined) {
           if (this.contextCount >= this.maxContexts) {
