@@ -8,7 +8,8 @@
  *
  * Outcomes per attempt:
  * - 2xx: delete the payload, reset the backoff.
- * - 403, 408, 429, 5xx, network error, timeout: keep it, back off (1 s … 64 s, jitter).
+ * - 403, 408, 429, 5xx, network error, timeout: keep it, back off (1 s … 64 s, jitter);
+ *   a 408/429/5xx with `Retry-After` waits at least that long (at most MAX_RETRY_AFTER_MS).
  * - any other 4xx (400, 413…): the payload itself is bad and can never succeed; log what the
  *   intake said was wrong (its `errors`, never the key), then delete it and count it as
  *   dropped, so it cannot block the queue forever. The agent enforces the intake's
@@ -20,6 +21,9 @@ import type { DiskQueue, QueueEntry } from './disk-queue.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { httpPost, type PostResult } from './http-post.js';
 import type { Logger } from './logger.js';
+
+/** A Retry-After longer than this (a misconfigured or hostile server) is not waited out in full. */
+const MAX_RETRY_AFTER_MS = 300_000;
 
 export interface Destination {
   /** Stable id used in queue file names: `main` or `ae-<hash>`. */
@@ -127,6 +131,8 @@ class Sender {
   private stopped = false;
   private deadline = Infinity;
   private retryAt = 0;
+  /** The last 408/429/5xx answer's Retry-After, in ms: the next wait is at least this. */
+  private retryAfterMs = 0;
   private wake: (() => void) | null = null;
   private abort = new AbortController();
   private resolveFinished!: () => void;
@@ -199,7 +205,12 @@ class Sender {
           continue;
         }
         const ok = await this.deliver(entry, key);
-        if (!ok) await this.sleep(this.backoff.next());
+        if (!ok) {
+          // The intake's Retry-After (a rate limit, a storage outage) is a floor under the backoff.
+          const wait = Math.max(this.backoff.next(), this.retryAfterMs);
+          this.retryAfterMs = 0;
+          await this.sleep(wait);
+        }
       }
     } finally {
       this.resolveFinished();
@@ -257,7 +268,8 @@ class Sender {
       return false;
     }
     if (status === 408 || status === 429 || status >= 500) {
-      this.fail(`intake answered ${status}`);
+      this.retryAfterMs = Math.min((answer.retryAfterSeconds ?? 0) * 1000, MAX_RETRY_AFTER_MS);
+      this.fail(`intake answered ${status}${answer.retryAfterSeconds === null ? '' : ` (retry after ${answer.retryAfterSeconds} s)`}`);
       return false;
     }
     // The payload is unacceptable whatever the key: drop it so it cannot block the queue,

@@ -17,6 +17,15 @@ export interface PostResult {
   status: number;
   /** At most MAX_ANSWER_BYTES of the body, as text. */
   body: string;
+  /** The `Retry-After` header in seconds (a number of seconds or an HTTP date), null without one. */
+  retryAfterSeconds: number | null;
+}
+
+function retryAfterSeconds(value: string | undefined): number | null {
+  if (value === undefined || value.trim() === '') return null;
+  if (/^\d{1,9}$/.test(value.trim())) return Number(value.trim());
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - Date.now()) / 1000));
 }
 
 /** The intake's `{"errors":[…]}` fits easily; anything longer is cut, never buffered whole. */
@@ -46,7 +55,9 @@ export function httpPost(url: string, headers: Record<string, string>, body: Buf
           chunks.push(chunk.subarray(0, MAX_ANSWER_BYTES - kept));
           kept += Math.min(chunk.length, MAX_ANSWER_BYTES - kept);
         });
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), retryAfterSeconds: retryAfterSeconds(response.headers['retry-after']) }),
+        );
         response.on('error', reject);
       },
     );
