@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { deflateSync } from 'node:zlib';
 import { waitFor } from '../../test/agent/support/recording-intake.js';
 import { DiskQueue } from './disk-queue.js';
 import { Forwarder } from './forwarder.js';
@@ -40,7 +41,7 @@ test('a 429 with Retry-After: 1 delays the retry by a second, not the 10 ms back
   const queue = await DiskQueue.open(dir);
   const forwarder = new Forwarder({ queue, backoff: { baseMs: 10, maxMs: 20 }, logger: silent, userAgent: 't' });
   forwarder.setDestinations([{ id: 'main', url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, apiKey: () => 'a'.repeat(28) + '0001' }]);
-  await queue.enqueue({ path: '/api/v1/series', encoding: 'identity', contentType: 'application/json' }, Buffer.from('{"series":[]}'), ['main']);
+  await queue.enqueue({ path: '/api/v1/series', encoding: 'deflate', contentType: 'application/json' }, deflateSync('{"series":[]}'), ['main']);
   await waitFor(() => queue.depth === 0, 10_000, 'the payload to be delivered after the 429');
   assert.equal(attempts.length, 2);
   const gap = attempts[1]! - attempts[0]!;
