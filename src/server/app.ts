@@ -171,7 +171,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     requestTimeout: timeouts.requestMs,
     connectionTimeout: timeouts.idleMs,
     keepAliveTimeout: timeouts.keepAliveMs,
-  }) as unknown as FastifyInstance;
+  });
 
   const metrics = createServerMetrics({ defaultMetrics: deps.defaultMetrics ?? false });
   const now = deps.now ?? (() => new Date());

@@ -11,7 +11,7 @@
  *   process.stdout.write(JSON.stringify(credentials) + '\n');
  */
 import { isRekeyError, rekeyError } from '../errors.js';
-import { generateKey, last4 } from '../keys/key-format.js';
+import { mintKey } from '../keys/keys-service.js';
 import type { KeyHasher } from '../keys/key-hasher.js';
 import { generatePassword, hashPassword } from '../keys/password.js';
 import type { Actor, Store } from './store.js';
@@ -46,23 +46,24 @@ export async function bootstrapDeployment(
   options: BootstrapOptions = {},
 ): Promise<BootstrapCredentials> {
   const password = options.adminPassword ?? generatePassword();
-  const apiKey = generateKey('api');
-  const appKey = generateKey('app');
+  // The one minting path (src/keys/keys-service.ts); the store gets only hash and last4.
+  const apiKey = mintKey('api', hasher);
+  const appKey = mintKey('app', hasher);
   try {
     const created = await store.initialise(
       {
         orgName: options.orgName ?? DEFAULT_ORG_NAME,
         admin: { email: options.adminEmail ?? DEFAULT_ADMIN_EMAIL, name: 'Administrator', passwordHash: await hashPassword(password) },
-        apiKey: { name: 'First API key', hash: hasher.hash(apiKey), last4: last4(apiKey) },
-        appKey: { name: 'First application key', hash: hasher.hash(appKey), last4: last4(appKey) },
+        apiKey: { name: 'First API key', hash: apiKey.hash, last4: apiKey.last4 },
+        appKey: { name: 'First application key', hash: appKey.hash, last4: appKey.last4 },
       },
       options.actor ?? { userId: null, kind: 'system', sourceIp: null },
     );
     return {
       org: { id: created.org.id, name: created.org.name },
       admin: { email: created.admin.email, password },
-      api_key: { id: created.apiKey.id, key: apiKey, last4: created.apiKey.last4 },
-      app_key: { id: created.appKey.id, key: appKey, last4: created.appKey.last4 },
+      api_key: { id: created.apiKey.id, key: apiKey.secret, last4: created.apiKey.last4 },
+      app_key: { id: created.appKey.id, key: appKey.secret, last4: created.appKey.last4 },
     };
   } catch (error) {
     if (options.where !== undefined && isRekeyError(error, 'ALREADY_INITIALISED')) {

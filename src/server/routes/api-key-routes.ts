@@ -6,12 +6,14 @@
  * A key is generated here, returned once in the creating response and handed to the store
  * only as its hash and last4.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
 import { rekeyError } from '../../errors.js';
-import { generateKey, last4 } from '../../keys/key-format.js';
+import { KeysService } from '../../keys/keys-service.js';
 import type { ApiKey } from '../../store/store.js';
 import { apiKeyResource, keyHostResource, userResource } from '../json-api.js';
-import { apiKeyListQuerySchema, parseApiKeyListQuery, parseInclude, type RawListQuery } from '../list-query.js';
+import { apiKeyListQuerySchema, dateQueryParam, includeQuerySchema, parseApiKeyListQuery, parseInclude } from '../list-query.js';
 import { authOf, authorize } from '../management-auth.js';
 import type { ServerContext } from '../server-context.js';
 import { countKeyOperation } from '../server-metrics.js';
@@ -19,23 +21,28 @@ import {
   apiKeyResourceSchema,
   createdApiKeyResourceSchema,
   errorResponses,
-  idParams,
   isObjectId,
-  jsonApiBody,
   jsonApiDocument,
   jsonApiList,
   keyHostResourceSchema,
   noContent,
   userResourceSchema,
 } from './json-api-schemas.js';
+import { idParamsT, jsonApiBodyT, keyNameT, optionalJsonApiBodyT } from './typed-schemas.js';
 
 /** Default grace period of a roll: the old key keeps working for a day. */
 export const DEFAULT_ROLL_GRACE_SECONDS = 24 * 60 * 60;
 /** Longest grace period of a roll: 30 days. */
 export const MAX_ROLL_GRACE_SECONDS = 30 * 24 * 60 * 60;
 
-const nameSchema = { type: 'string', minLength: 1, maxLength: 255 } as const;
+const nameBody = jsonApiBodyT('api_keys', Type.Object({ name: keyNameT }));
+const rollBody = optionalJsonApiBodyT(
+  'api_keys',
+  Type.Object({ grace_period_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_ROLL_GRACE_SECONDS })), name: Type.Optional(keyNameT) }),
+);
+const hostsQuery = Type.Object({ 'filter[since]': Type.Optional(Type.String({ description: 'ISO 8601; only hosts seen since' })) });
 const INCLUDES = ['created_by', 'modified_by'] as const;
+const includeQuery = includeQuerySchema(INCLUDES);
 const tags = ['API keys'];
 
 /** One API key, with the users asked for by `include=created_by,modified_by`. */
@@ -43,8 +50,10 @@ const oneKey = (description: string) => jsonApiDocument(description, apiKeyResou
 const createdKey = (description: string) => jsonApiDocument(description, createdApiKeyResourceSchema, userResourceSchema);
 const READ_ERRORS = errorResponses([400, 403, 404, 429]);
 
-export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
-  const { store, hasher, metrics } = ctx;
+export async function apiKeyRoutes(fastify: FastifyInstance, ctx: ServerContext): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  const { store, metrics } = ctx;
+  const keys = new KeysService(store, ctx.hasher);
   const preHandler = ctx.auth.management;
 
   /** The `included` users for `keys`, when asked for with `include=`. */
@@ -58,16 +67,15 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     return users.filter((u) => u !== undefined).map(userResource);
   }
 
-  async function withIncluded(request: FastifyRequest, key: ApiKey, secret?: string) {
-    const auth = authOf(request);
-    const include = parseInclude(request.query as RawListQuery, INCLUDES);
+  /** `{ data }` for `key`, with `included` users when `include=` asks for them. */
+  async function withIncluded(orgId: string, include: string | undefined, key: ApiKey, secret?: string) {
+    const wanted = parseInclude(include, INCLUDES);
     const data = apiKeyResource(key, ctx.now(), secret);
-    return include.size === 0 ? { data } : { data, included: await includedUsers(auth.orgId, [key], include) };
+    return wanted.size === 0 ? { data } : { data, included: await includedUsers(orgId, [key], wanted) };
   }
 
   /** The `:id` path parameter; an id that cannot exist is 404 before any query. */
-  function keyId(request: FastifyRequest): string {
-    const { id } = request.params as { id: string };
+  function keyId(id: string): string {
     if (!isObjectId(id)) throw rekeyError('API_KEY_NOT_FOUND');
     return id;
   }
@@ -95,9 +103,8 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     async (request) => {
       const auth = authOf(request);
       authorize(auth, 'api_keys:read', 'listing API keys');
-      const raw = request.query as RawListQuery;
-      const include = parseInclude(raw, INCLUDES);
-      const listed = await store.listApiKeys(auth.orgId, parseApiKeyListQuery(raw));
+      const include = parseInclude(request.query.include, INCLUDES);
+      const listed = await store.listApiKeys(auth.orgId, parseApiKeyListQuery(request.query));
       const now = ctx.now();
       return {
         data: listed.items.map((key) => apiKeyResource(key, now)),
@@ -114,7 +121,9 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       schema: {
         tags,
         summary: 'Create an API key (admin); the key is returned only here',
-        body: jsonApiBody('api_keys', { name: nameSchema }, { requireAttributes: ['name'] }),
+        // The POST's include= is honoured as on the GET (Datadog documents none; clients may send it).
+        querystring: includeQuery,
+        body: nameBody,
         response: {
           201: createdKey('Created; data.attributes.key is the new key, shown only in this response'),
           ...errorResponses([400, 403, 429], { 400: 'The body or include is invalid, or the organization already has the maximum number of keys' }),
@@ -124,12 +133,9 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     async (request, reply) => {
       const auth = authOf(request);
       authorize(auth, 'api_keys:write', 'creating an API key');
-      const { name } = (request.body as { data: { attributes: { name: string } } }).data.attributes;
-      const secret = generateKey('api');
-      const key = await countKeyOperation(metrics, 'api_key.create', () =>
-        store.createApiKey(auth.orgId, { name, hash: hasher.hash(secret), last4: last4(secret) }, auth.actor),
-      );
-      return reply.code(201).send(await withIncluded(request, key, secret));
+      const { name } = request.body.data.attributes;
+      const { key, secret } = await countKeyOperation(metrics, 'api_key.create', () => keys.createApiKey(auth, { name }));
+      return reply.code(201).send(await withIncluded(auth.orgId, request.query.include, key, secret));
     },
   );
 
@@ -140,16 +146,16 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       schema: {
         tags,
         summary: 'Get an API key (revoked keys read back with status "revoked")',
-        params: idParams,
-        querystring: { type: 'object', properties: { include: { type: 'string' } } },
+        params: idParamsT,
+        querystring: includeQuery,
         response: { 200: oneKey('The API key'), ...READ_ERRORS },
       },
     },
     async (request) => {
       const auth = authOf(request);
       authorize(auth, 'api_keys:read', 'reading an API key');
-      const id = keyId(request);
-      return withIncluded(request, await existing(auth.orgId, id));
+      const id = keyId(request.params.id);
+      return withIncluded(auth.orgId, request.query.include, await existing(auth.orgId, id));
     },
   );
 
@@ -160,8 +166,9 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       schema: {
         tags,
         summary: 'Rename an API key (admin)',
-        params: idParams,
-        body: jsonApiBody('api_keys', { name: nameSchema }, { requireAttributes: ['name'] }),
+        params: idParamsT,
+        querystring: includeQuery,
+        body: nameBody,
         response: {
           200: oneKey('The renamed API key'),
           ...errorResponses([400, 403, 404, 429], { 400: 'The body is invalid, its id is not the id in the URL, or the key is revoked' }),
@@ -171,11 +178,11 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     async (request) => {
       const auth = authOf(request);
       authorize(auth, 'api_keys:write', 'renaming an API key');
-      const id = keyId(request);
-      const data = (request.body as { data: { id?: string; attributes: { name: string } } }).data;
+      const id = keyId(request.params.id);
+      const { data } = request.body;
       if (data.id !== undefined && data.id !== id) throw rekeyError('BODY_ID_MISMATCH');
       const key = await countKeyOperation(metrics, 'api_key.rename', () => store.renameApiKey(auth.orgId, id, data.attributes.name, auth.actor));
-      return withIncluded(request, key);
+      return withIncluded(auth.orgId, request.query.include, key);
     },
   );
 
@@ -186,7 +193,7 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       schema: {
         tags,
         summary: 'Revoke an API key (admin); the last active key cannot be revoked',
-        params: idParams,
+        params: idParamsT,
         response: {
           204: noContent('Revoked'),
           ...errorResponses([400, 403, 404, 429], { 400: 'The id is invalid, or this is the last active key without an expiry' }),
@@ -196,9 +203,9 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     async (request, reply) => {
       const auth = authOf(request);
       authorize(auth, 'api_keys:delete', 'revoking an API key');
-      const id = keyId(request);
+      const id = keyId(request.params.id);
       await countKeyOperation(metrics, 'api_key.revoke', () => store.revokeApiKey(auth.orgId, id, auth.actor));
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   );
 
@@ -214,12 +221,8 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       schema: {
         tags,
         summary: 'extension: roll an API key (admin): a new key now, the old one expires after grace_period_seconds',
-        params: idParams,
-        body: jsonApiBody(
-          'api_keys',
-          { grace_period_seconds: { type: 'integer', minimum: 0, maximum: MAX_ROLL_GRACE_SECONDS }, name: nameSchema },
-          { optional: true },
-        ),
+        params: idParamsT,
+        body: rollBody,
         response: {
           201: jsonApiDocument(
             'Rolled: data is the new key (attributes.key shown only in this response), included[0] the old key with its expires_at',
@@ -232,21 +235,13 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     },
     async (request, reply) => {
       const auth = authOf(request);
-      // Rolling makes a key and revokes the old one: both scopes.
-      authorize(auth, 'api_keys:write', 'rolling an API key');
-      authorize(auth, 'api_keys:delete', 'rolling an API key');
-      const id = keyId(request);
-      const attributes = (request.body as { data?: { attributes?: { grace_period_seconds?: number; name?: string } } } | undefined)?.data?.attributes ?? {};
+      const { id } = request.params;
+      // preValidation made an absent body {}; the schema makes every level optional.
+      const attributes = request.body.data?.attributes ?? {};
       const graceSeconds = attributes.grace_period_seconds ?? DEFAULT_ROLL_GRACE_SECONDS;
-      const secret = generateKey('api');
-      const { previous, replacement } = await countKeyOperation(metrics, 'api_key.roll', () =>
-        store.rollApiKey(
-          auth.orgId,
-          id,
-          { ...(attributes.name === undefined ? {} : { name: attributes.name }), hash: hasher.hash(secret), last4: last4(secret) },
-          graceSeconds * 1000,
-          auth.actor,
-        ),
+      // Rolling makes a key and revokes the old one: the service asks for both scopes.
+      const { previous, replacement, secret } = await countKeyOperation(metrics, 'api_key.roll', () =>
+        keys.rollApiKey(auth, id, { ...(attributes.name === undefined ? {} : { name: attributes.name }), graceMs: graceSeconds * 1000 }),
       );
       const now = ctx.now();
       return reply.code(201).send({ data: apiKeyResource(replacement, now, secret), included: [apiKeyResource(previous, now)] });
@@ -260,7 +255,8 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       schema: {
         tags,
         summary: 'extension: restore a revoked API key within 7 days (admin)',
-        params: idParams,
+        params: idParamsT,
+        querystring: includeQuery,
         response: {
           200: oneKey('The restored API key, active again'),
           ...errorResponses([400, 403, 404, 429], {
@@ -272,9 +268,9 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     async (request) => {
       const auth = authOf(request);
       authorize(auth, 'api_keys:write', 'restoring an API key');
-      const id = keyId(request);
+      const id = keyId(request.params.id);
       const key = await countKeyOperation(metrics, 'api_key.restore', () => store.restoreApiKey(auth.orgId, id, auth.actor));
-      return withIncluded(request, key);
+      return withIncluded(auth.orgId, request.query.include, key);
     },
   );
 
@@ -285,22 +281,17 @@ export async function apiKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       schema: {
         tags,
         summary: 'extension: the hosts that used an API key (host, first_seen, last_seen, points, agent_version)',
-        params: idParams,
-        querystring: { type: 'object', properties: { 'filter[since]': { type: 'string', description: 'ISO 8601; only hosts seen since' } } },
+        params: idParamsT,
+        querystring: hostsQuery,
         response: { 200: jsonApiList('The hosts that used the key, most recently seen first', keyHostResourceSchema), ...READ_ERRORS },
       },
     },
     async (request) => {
       const auth = authOf(request);
       authorize(auth, 'api_keys:read', 'listing the hosts of an API key');
-      const id = keyId(request);
+      const id = keyId(request.params.id);
       await existing(auth.orgId, id);
-      const rawSince = (request.query as RawListQuery)['filter[since]'];
-      let since: Date | undefined;
-      if (rawSince !== undefined && rawSince !== '') {
-        since = new Date(String(rawSince));
-        if (Number.isNaN(since.getTime())) throw rekeyError('BAD_REQUEST', { detail: 'filter[since] is not a date; use ISO 8601' });
-      }
+      const since = dateQueryParam('filter[since]', request.query['filter[since]'], 'use ISO 8601');
       const hosts = await store.listKeyHosts(auth.orgId, id, since);
       return { data: hosts.map(keyHostResource), meta: { page: { total_filtered_count: hosts.length } } };
     },

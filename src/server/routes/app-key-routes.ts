@@ -9,13 +9,15 @@
  * Datadog scope names rekey knows (else 400 UNKNOWN_SCOPE), and a scoped key cannot give a
  * key scopes it does not have (403 SCOPE_ESCALATION).
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
 import { SCOPES } from '../../access/policy.js';
 import { rekeyError } from '../../errors.js';
-import { generateKey, last4 } from '../../keys/key-format.js';
+import { KeysService } from '../../keys/keys-service.js';
 import type { AppKey, AppKeyListQuery, User } from '../../store/store.js';
 import { appKeyResource, userResource } from '../json-api.js';
-import { appKeyListQuerySchema, parseAppKeyListQuery, parseInclude, type RawListQuery } from '../list-query.js';
+import { appKeyListQuerySchema, includeQuerySchema, parseAppKeyListQuery, parseInclude } from '../list-query.js';
 import { authOf, authorize, checkRequestedScopes } from '../management-auth.js';
 import type { ServerContext } from '../server-context.js';
 import { countKeyOperation } from '../server-metrics.js';
@@ -23,23 +25,25 @@ import {
   appKeyResourceSchema,
   createdAppKeyResourceSchema,
   errorResponses,
-  idParams,
   isObjectId,
-  jsonApiBody,
   jsonApiDocument,
   jsonApiList,
   noContent,
   userResourceSchema,
 } from './json-api-schemas.js';
+import { idParamsT, jsonApiBodyT, keyNameT } from './typed-schemas.js';
 
-const nameSchema = { type: 'string', minLength: 1, maxLength: 255 } as const;
-const scopesSchema = {
+// `type: ['array', 'null']` as before (TypeBox's Union would be an anyOf, whose 400 messages differ).
+const scopesSchema = Type.Unsafe<string[] | null>({
   type: ['array', 'null'],
   items: { type: 'string', minLength: 1, maxLength: 255 },
   maxItems: 100,
   description: `Datadog scope names (${SCOPES.join(', ')}); null or absent: the owner's whole role. Others: 400 UNKNOWN_SCOPE`,
-} as const;
+});
+const createBody = jsonApiBodyT('application_keys', Type.Object({ name: keyNameT, scopes: Type.Optional(scopesSchema) }));
+const changeBody = jsonApiBodyT('application_keys', Type.Object({ name: Type.Optional(keyNameT), scopes: Type.Optional(scopesSchema) }));
 const INCLUDES = ['owned_by'] as const;
+const includeQuery = includeQuerySchema(INCLUDES);
 const tags = ['Application keys'];
 
 /** One application key, with its owner when asked for by `include=owned_by`. */
@@ -50,8 +54,10 @@ const ONE_KEY_ERRORS = errorResponses([400, 403, 404, 429], {
 
 type Scope = 'org' | 'current_user';
 
-export async function appKeyRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
-  const { store, hasher, metrics } = ctx;
+export async function appKeyRoutes(fastify: FastifyInstance, ctx: ServerContext): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  const { store, metrics } = ctx;
+  const keys = new KeysService(store, ctx.hasher);
   const preHandler = ctx.auth.management;
 
   async function includedUsers(orgId: string, keys: AppKey[], include: Set<string>) {
@@ -61,8 +67,9 @@ export async function appKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     return users.filter((u) => u !== undefined).map(userResource);
   }
 
-  async function single(request: FastifyRequest, key: AppKey, secret?: string) {
-    const include = parseInclude(request.query as RawListQuery, INCLUDES);
+  /** `{ data }` for `key`, with its owner in `included` when `include=owned_by` asks for it. */
+  async function single(includeParam: string | undefined, key: AppKey, secret?: string) {
+    const include = parseInclude(includeParam, INCLUDES);
     const data = appKeyResource(key, secret);
     return include.size === 0 ? { data } : { data, included: await includedUsers(key.orgId, [key], include) };
   }
@@ -117,10 +124,9 @@ export async function appKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       async (request) => {
         const auth = authOf(request);
         mayRead(auth, scope, undefined, 'listing application keys');
-        const raw = request.query as RawListQuery;
-        const include = parseInclude(raw, INCLUDES);
-        const query: AppKeyListQuery = parseAppKeyListQuery(raw);
-        const owner = scope === 'current_user' ? auth.user.id : await resolveOwner(auth.orgId, raw['filter[owned_by]'] as string | undefined);
+        const include = parseInclude(request.query.include, INCLUDES);
+        const query: AppKeyListQuery = parseAppKeyListQuery(request.query);
+        const owner = scope === 'current_user' ? auth.user.id : await resolveOwner(auth.orgId, request.query['filter[owned_by]']);
         if (owner !== undefined && owner !== null) query.ownerId = owner;
         const listed = owner === null ? { items: [], totalFiltered: 0 } : await store.listAppKeys(auth.orgId, query);
         return {
@@ -138,16 +144,16 @@ export async function appKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
         schema: {
           tags,
           summary: 'Get an application key',
-          params: idParams,
-          querystring: { type: 'object', properties: { include: { type: 'string' } } },
+          params: idParamsT,
+          querystring: includeQuery,
           response: { 200: oneKey('The application key (its last4, never the key)'), ...ONE_KEY_ERRORS },
         },
       },
       async (request) => {
         const auth = authOf(request);
-        const key = await visible(auth.orgId, auth.user, (request.params as { id: string }).id, scope);
+        const key = await visible(auth.orgId, auth.user, request.params.id, scope);
         mayRead(auth, scope, key, 'reading an application key');
-        return single(request, key);
+        return single(request.query.include, key);
       },
     );
 
@@ -158,15 +164,16 @@ export async function appKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
         schema: {
           tags,
           summary: 'Rename an application key or change its scopes',
-          params: idParams,
-          body: jsonApiBody('application_keys', { name: nameSchema, scopes: scopesSchema }),
+          params: idParamsT,
+          querystring: includeQuery,
+          body: changeBody,
           response: { 200: oneKey('The changed application key'), ...ONE_KEY_ERRORS },
         },
       },
       async (request) => {
         const auth = authOf(request);
-        const { id } = request.params as { id: string };
-        const data = (request.body as { data: { id?: string; attributes: { name?: string; scopes?: string[] | null } } }).data;
+        const { id } = request.params;
+        const { data } = request.body;
         if (data.id !== undefined && data.id !== id) throw rekeyError('BODY_ID_MISMATCH');
         const key = await visible(auth.orgId, auth.user, id, scope);
         mayChange(auth, key, 'changing an application key');
@@ -175,20 +182,20 @@ export async function appKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
         if (data.attributes.name !== undefined) change.name = data.attributes.name;
         if (data.attributes.scopes !== undefined) change.scopes = data.attributes.scopes;
         const updated = await countKeyOperation(metrics, 'app_key.update', () => store.updateAppKey(auth.orgId, id, change, auth.actor));
-        return single(request, updated);
+        return single(request.query.include, updated);
       },
     );
 
     app.delete(
       `${base}/:id`,
-      { preHandler, schema: { tags, summary: 'Delete an application key', params: idParams, response: { 204: noContent('Deleted'), ...ONE_KEY_ERRORS } } },
+      { preHandler, schema: { tags, summary: 'Delete an application key', params: idParamsT, response: { 204: noContent('Deleted'), ...ONE_KEY_ERRORS } } },
       async (request, reply) => {
         const auth = authOf(request);
-        const { id } = request.params as { id: string };
+        const { id } = request.params;
         const key = await visible(auth.orgId, auth.user, id, scope);
         mayChange(auth, key, 'deleting an application key');
         await countKeyOperation(metrics, 'app_key.delete', () => store.deleteAppKey(auth.orgId, id, auth.actor));
-        return reply.code(204).send();
+        return reply.code(204).send(null);
       },
     );
   }
@@ -203,7 +210,8 @@ export async function appKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       schema: {
         tags,
         summary: 'Create an application key for the caller; the key is returned only here',
-        body: jsonApiBody('application_keys', { name: nameSchema, scopes: scopesSchema }, { requireAttributes: ['name'] }),
+        querystring: includeQuery,
+        body: createBody,
         response: {
           201: jsonApiDocument('Created; data.attributes.key is the new key, shown only in this response', createdAppKeyResourceSchema, userResourceSchema),
           ...errorResponses([400, 403, 429]),
@@ -212,15 +220,10 @@ export async function appKeyRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     },
     async (request, reply) => {
       const auth = authOf(request);
-      authorize(auth, 'own_app_keys:write', 'creating an application key');
-      const { name, scopes } = (request.body as { data: { attributes: { name: string; scopes?: string[] | null } } }).data.attributes;
-      // A key created without scopes by a scoped key would have more than its maker: refused.
-      checkRequestedScopes(auth, scopes ?? null);
-      const secret = generateKey('app');
-      const key = await countKeyOperation(metrics, 'app_key.create', () =>
-        store.createAppKey(auth.orgId, auth.user.id, { name, hash: hasher.hash(secret), last4: last4(secret), scopes: scopes ?? null }, auth.actor),
-      );
-      return reply.code(201).send(await single(request, key, secret));
+      const { name, scopes } = request.body.data.attributes;
+      // The service asks the policy (own_app_keys:write) and refuses scopes beyond the caller's.
+      const { key, secret } = await countKeyOperation(metrics, 'app_key.create', () => keys.createAppKey(auth, { name, scopes: scopes ?? null }));
+      return reply.code(201).send(await single(request.query.include, key, secret));
     },
   );
 }

@@ -7,7 +7,9 @@
  * style), `filter[query]` (an action such as `api_key.revoke`, optionally written
  * `@evt.name:api_key.revoke`), paging with `page[size]` (alias `page[limit]`) and `page[number]`.
  */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
 import { rekeyError } from '../../errors.js';
 import type { AuditQuery } from '../../store/store.js';
 import { auditEventResource } from '../json-api.js';
@@ -33,7 +35,17 @@ export function parseAuditTime(name: string, value: string, now: Date): Date {
   return date;
 }
 
-export async function auditRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+const auditQuerySchema = Type.Object({
+  'filter[from]': Type.Optional(Type.String()),
+  'filter[to]': Type.Optional(Type.String()),
+  'filter[query]': Type.Optional(Type.String({ description: 'An action, e.g. api_key.revoke or @evt.name:api_key.revoke' })),
+  'page[size]': Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE_SIZE })),
+  'page[limit]': Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE_SIZE })),
+  'page[number]': Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+});
+
+export async function auditRoutes(fastify: FastifyInstance, ctx: ServerContext): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.get(
     '/api/v2/audit/events',
     {
@@ -41,17 +53,7 @@ export async function auditRoutes(app: FastifyInstance, ctx: ServerContext): Pro
       schema: {
         tags: ['Audit'],
         summary: "List the organization's audit events, newest first (admin)",
-        querystring: {
-          type: 'object',
-          properties: {
-            'filter[from]': { type: 'string' },
-            'filter[to]': { type: 'string' },
-            'filter[query]': { type: 'string', description: 'An action, e.g. api_key.revoke or @evt.name:api_key.revoke' },
-            'page[size]': { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE },
-            'page[limit]': { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE },
-            'page[number]': { type: 'integer', minimum: 0, default: 0 },
-          },
-        },
+        querystring: auditQuerySchema,
         response: {
           200: jsonApiList('A page of audit events, newest first', auditEventResourceSchema, {
             meta: { status: { type: 'string', enum: ['done'], description: "Datadog's search status; always done" } },
@@ -63,16 +65,16 @@ export async function auditRoutes(app: FastifyInstance, ctx: ServerContext): Pro
     async (request) => {
       const auth = authOf(request);
       authorize(auth, 'audit:read', 'reading the audit trail');
-      const raw = request.query as Record<string, string | number | undefined>;
+      const raw = request.query;
       const now = ctx.now();
       const query: AuditQuery = {
-        page: { size: Number(raw['page[size]'] ?? raw['page[limit]'] ?? 10), number: Number(raw['page[number]'] ?? 0) },
+        page: { size: raw['page[size]'] ?? raw['page[limit]'] ?? 10, number: raw['page[number]'] ?? 0 },
       };
-      if (raw['filter[from]'] !== undefined) query.from = parseAuditTime('filter[from]', String(raw['filter[from]']), now);
-      if (raw['filter[to]'] !== undefined) query.to = parseAuditTime('filter[to]', String(raw['filter[to]']), now);
+      if (raw['filter[from]'] !== undefined) query.from = parseAuditTime('filter[from]', raw['filter[from]'], now);
+      if (raw['filter[to]'] !== undefined) query.to = parseAuditTime('filter[to]', raw['filter[to]'], now);
       const text = raw['filter[query]'];
       if (text !== undefined && text !== '' && text !== '*') {
-        query.action = String(text).replace(/^@(?:evt\.name|action):/, '');
+        query.action = text.replace(/^@(?:evt\.name|action):/, '');
       }
       const listed = await ctx.store.listAuditEvents(auth.orgId, query);
       return {

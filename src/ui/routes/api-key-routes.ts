@@ -1,17 +1,22 @@
 /**
- * The API keys page and everything done from it. Keys are made exactly as the management
- * API makes them (generateKey('api'), stored as hasher.hash + last4); the full key appears
- * only in the response to the POST that created it.
+ * The API keys page and everything done from it. Keys are made by the management API's own
+ * path (src/keys/keys-service.ts: generate, hash, last4, store); the full key appears only in
+ * the response to the POST that created it.
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isRekeyError, rekeyError } from '../../errors.js';
-import { generateKey, last4 } from '../../keys/key-format.js';
+import { KeysService, type KeyCaller } from '../../keys/keys-service.js';
 import type { ApiKey, Store } from '../../store/store.js';
 import { keyUsageChart } from '../key-usage-chart.js';
 import { apiKeysPage, revokeConfirmPage, rollPage, type ApiKeyRow, type ApiKeysView } from '../pages/api-keys-page.js';
 import { keyPage } from '../pages/key-page.js';
 import { actorOf, CAN, field, requireCapability, viewerOf, type UiDeps, type Viewer } from '../ui-context.js';
+
+/** The signed-in user as the keys service's caller (a session has no scopes). */
+export function keyCallerOf(request: FastifyRequest, viewer: Viewer): KeyCaller {
+  return { orgId: viewer.org.id, user: viewer.user, actor: actorOf(request) };
+}
 
 const DAY_MS = 86_400_000;
 export const RESTORE_WINDOW_MS = 7 * DAY_MS;
@@ -43,7 +48,8 @@ export function lastActiveKeyId(keys: readonly ApiKey[]): string | null {
 }
 
 export function registerApiKeyRoutes(app: FastifyInstance, deps: UiDeps): void {
-  const { store, hasher } = deps;
+  const { store } = deps;
+  const keysService = new KeysService(store, deps.hasher);
 
   const userNames = async (orgId: string): Promise<Map<string, string>> =>
     new Map((await store.listUsers(orgId)).map((u) => [u.id, u.email]));
@@ -110,9 +116,8 @@ export function registerApiKeyRoutes(app: FastifyInstance, deps: UiDeps): void {
       viewer.session.flash = { kind: 'error', text: 'That form was already sent: the key was created and will not be shown again.' };
       return reply.redirect('/keys', 303);
     }
-    const secret = generateKey('api');
     try {
-      const key = await store.createApiKey(viewer.org.id, { name: field(request, 'name').trim(), hash: hasher.hash(secret), last4: last4(secret) }, actorOf(request));
+      const { key, secret } = await keysService.createApiKey(keyCallerOf(request, viewer), { name: field(request, 'name').trim() });
       return sendHtml(reply, apiKeysPage(await keysView(viewer, { created: { key, secret } })), 201);
     } catch (error) {
       if (isRekeyError(error) && error.status === 400) return sendHtml(reply, apiKeysPage(await keysView(viewer, { error: error.message })), 400);
@@ -201,14 +206,9 @@ export function registerApiKeyRoutes(app: FastifyInstance, deps: UiDeps): void {
     if (!ROLL_GRACE_OPTIONS.some((o) => o.seconds === graceSeconds)) {
       throw rekeyError('BAD_REQUEST', { detail: `Choose a grace period from the list (${ROLL_GRACE_OPTIONS.map((o) => o.label).join(', ')})` });
     }
-    const secret = generateKey('api');
     const name = field(request, 'name').trim();
     try {
-      const { previous, replacement } = await store.rollApiKey(
-        viewer.org.id, key.id,
-        { ...(name ? { name } : {}), hash: hasher.hash(secret), last4: last4(secret) },
-        graceSeconds * 1000, actorOf(request),
-      );
+      const { previous, replacement, secret } = await keysService.rollApiKey(keyCallerOf(request, viewer), key.id, { ...(name ? { name } : {}), graceMs: graceSeconds * 1000 });
       return sendHtml(reply, apiKeysPage(await keysView(viewer, { created: { key: replacement, secret, replaced: previous } })), 201);
     } catch (error) {
       if (isRekeyError(error) && error.status === 400) return sendHtml(reply, apiKeysPage(await keysView(viewer, { error: error.message })), 400);

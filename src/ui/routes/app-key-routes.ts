@@ -2,15 +2,17 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isRekeyError, rekeyError } from '../../errors.js';
-import { generateKey, last4 } from '../../keys/key-format.js';
+import { KeysService } from '../../keys/keys-service.js';
 import type { AppKey } from '../../store/store.js';
 import { appKeysPage, type AppKeysView } from '../pages/app-keys-page.js';
+import { keyCallerOf } from './api-key-routes.js';
 import { actorOf, CAN, field, requireCapability, viewerOf, type UiDeps, type Viewer } from '../ui-context.js';
 
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function registerAppKeyRoutes(app: FastifyInstance, deps: UiDeps): void {
-  const { store, hasher } = deps;
+  const { store } = deps;
+  const keysService = new KeysService(store, deps.hasher);
 
   async function view(viewer: Viewer, extra: Partial<AppKeysView> = {}): Promise<AppKeysView> {
     const listed = await store.listAppKeys(viewer.org.id, { ownerId: viewer.user.id, sort: { field: 'created_at', direction: 'asc' }, page: { size: 100, number: 0 } });
@@ -39,9 +41,8 @@ export function registerAppKeyRoutes(app: FastifyInstance, deps: UiDeps): void {
       viewer.session.flash = { kind: 'error', text: 'That form was already sent: the key was created and will not be shown again.' };
       return reply.redirect('/app-keys', 303);
     }
-    const secret = generateKey('app');
     try {
-      const key = await store.createAppKey(viewer.org.id, viewer.user.id, { name: field(request, 'name').trim(), hash: hasher.hash(secret), last4: last4(secret) }, actorOf(request));
+      const { key, secret } = await keysService.createAppKey(keyCallerOf(request, viewer), { name: field(request, 'name').trim() });
       return send(reply, appKeysPage(await view(viewer, { created: { key, secret } })), 201);
     } catch (error) {
       return refusalOr(reply, viewer, error);
