@@ -18,6 +18,9 @@ export function keyCallerOf(request: FastifyRequest, viewer: Viewer): KeyCaller 
   return { orgId: viewer.org.id, user: viewer.user, actor: actorOf(request) };
 }
 
+/** The routes under `/keys/:id`. */
+type WithId = { Params: { id: string } };
+
 const DAY_MS = 86_400_000;
 export const RESTORE_WINDOW_MS = 7 * DAY_MS;
 export const DEFAULT_ROLL_GRACE_SECONDS = 24 * 60 * 60;
@@ -88,8 +91,8 @@ export function registerApiKeyRoutes(app: FastifyInstance, deps: UiDeps): void {
 
   const sendHtml = (reply: FastifyReply, body: string, status = 200) => reply.code(status).type('text/html; charset=utf-8').send(body);
 
-  async function existingKey(request: FastifyRequest): Promise<ApiKey> {
-    const { id } = request.params as { id: string };
+  async function existingKey(request: FastifyRequest<WithId>): Promise<ApiKey> {
+    const { id } = request.params;
     const key = ID.test(id) ? await store.getApiKey(viewerOf(request).org.id, id) : undefined;
     if (!key) throw rekeyError('API_KEY_NOT_FOUND');
     return key;
@@ -125,7 +128,7 @@ export function registerApiKeyRoutes(app: FastifyInstance, deps: UiDeps): void {
     }
   });
 
-  app.get('/keys/:id', async (request, reply) => {
+  app.get<WithId>('/keys/:id', async (request, reply) => {
     const viewer = viewerOf(request);
     const key = await existingKey(request);
     const now = deps.now();
@@ -151,7 +154,7 @@ export function registerApiKeyRoutes(app: FastifyInstance, deps: UiDeps): void {
     );
   });
 
-  app.post('/keys/:id/rename', async (request, reply) => {
+  app.post<WithId>('/keys/:id/rename', async (request, reply) => {
     requireCapability(request, CAN.manageApiKeys);
     const key = await existingKey(request);
     return changeOrShow(request, reply, async () => {
@@ -160,7 +163,7 @@ export function registerApiKeyRoutes(app: FastifyInstance, deps: UiDeps): void {
     });
   });
 
-  app.get('/keys/:id/revoke', async (request, reply) => {
+  app.get<WithId>('/keys/:id/revoke', async (request, reply) => {
     const viewer = requireCapability(request, CAN.manageApiKeys);
     const key = await existingKey(request);
     if (key.status === 'revoked') return reply.redirect('/keys', 303);
@@ -170,7 +173,7 @@ export function registerApiKeyRoutes(app: FastifyInstance, deps: UiDeps): void {
     return sendHtml(reply, revokeConfirmPage({ viewer, key, hosts, now: deps.now(), recentMs: DAY_MS, refusal }), refusal ? 400 : 200);
   });
 
-  app.post('/keys/:id/revoke', async (request, reply) => {
+  app.post<WithId>('/keys/:id/revoke', async (request, reply) => {
     requireCapability(request, CAN.manageApiKeys);
     const key = await existingKey(request);
     return changeOrShow(request, reply, async () => {
@@ -179,7 +182,7 @@ export function registerApiKeyRoutes(app: FastifyInstance, deps: UiDeps): void {
     });
   });
 
-  app.post('/keys/:id/restore', async (request, reply) => {
+  app.post<WithId>('/keys/:id/restore', async (request, reply) => {
     requireCapability(request, CAN.manageApiKeys);
     const key = await existingKey(request);
     return changeOrShow(request, reply, async () => {
@@ -188,14 +191,14 @@ export function registerApiKeyRoutes(app: FastifyInstance, deps: UiDeps): void {
     });
   });
 
-  app.get('/keys/:id/roll', async (request, reply) => {
+  app.get<WithId>('/keys/:id/roll', async (request, reply) => {
     const viewer = requireCapability(request, CAN.manageApiKeys);
     const key = await existingKey(request);
     if (key.status === 'revoked') throw rekeyError('API_KEY_REVOKED');
     return sendHtml(reply, rollPage({ viewer, key, formId: randomUUID(), graceOptions: ROLL_GRACE_OPTIONS, defaultGraceSeconds: DEFAULT_ROLL_GRACE_SECONDS }));
   });
 
-  app.post('/keys/:id/roll', async (request, reply) => {
+  app.post<WithId>('/keys/:id/roll', async (request, reply) => {
     const viewer = requireCapability(request, CAN.manageApiKeys);
     const key = await existingKey(request);
     if (!deps.sessions.consumeFormId(viewer.session, field(request, 'form_id') || 'missing')) {

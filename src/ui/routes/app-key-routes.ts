@@ -20,9 +20,9 @@ export function registerAppKeyRoutes(app: FastifyInstance, deps: UiDeps): void {
   }
   const send = (reply: FastifyReply, body: string, status = 200) => reply.code(status).type('text/html; charset=utf-8').send(body);
 
-  async function ownKey(request: FastifyRequest): Promise<AppKey> {
+  async function ownKey(request: FastifyRequest<{ Params: { id: string } }>): Promise<AppKey> {
     const viewer = viewerOf(request);
-    const { id } = request.params as { id: string };
+    const { id } = request.params;
     const key = ID.test(id) ? await store.getAppKey(viewer.org.id, id) : undefined;
     if (!key || key.ownerId !== viewer.user.id) throw rekeyError('APP_KEY_NOT_FOUND');
     return key;
@@ -49,7 +49,7 @@ export function registerAppKeyRoutes(app: FastifyInstance, deps: UiDeps): void {
     }
   });
 
-  app.post('/app-keys/:id/rename', async (request, reply) => {
+  app.post<{ Params: { id: string } }>('/app-keys/:id/rename', async (request, reply) => {
     const viewer = requireCapability(request, CAN.manageOwnAppKeys);
     const key = await ownKey(request);
     try {
@@ -61,7 +61,7 @@ export function registerAppKeyRoutes(app: FastifyInstance, deps: UiDeps): void {
     }
   });
 
-  app.post('/app-keys/:id/delete', async (request, reply) => {
+  app.post<{ Params: { id: string } }>('/app-keys/:id/delete', async (request, reply) => {
     const viewer = requireCapability(request, CAN.manageOwnAppKeys);
     const key = await ownKey(request);
     await store.deleteAppKey(viewer.org.id, key.id, actorOf(request));
