@@ -32,7 +32,7 @@ import { backoffFromEnv, type BackoffOptions } from './backoff.js';
 import { DEFAULT_QUEUE_MAX_BYTES, DiskQueue, type PayloadMeta } from './disk-queue.js';
 import { DogStatsDAggregator } from './dogstatsd-aggregator.js';
 import { DEFAULT_RECV_BUFFER_BYTES, DogStatsDServer } from './dogstatsd-server.js';
-import { Forwarder, type Destination } from './forwarder.js';
+import { displayUrl, Forwarder, type Destination } from './forwarder.js';
 import { HostCollectors } from './host-collectors.js';
 import type { Logger } from './logger.js';
 import { saveOpenBuckets, takeOpenBuckets } from './open-buckets-file.js';
@@ -166,7 +166,7 @@ export class Agent {
       {
         version: AGENT_VERSION,
         config: this.settings.source.file,
-        intake: this.settings.intakeUrl,
+        intake: displayUrl(this.settings.intakeUrl),
         keyLast4: this.settings.apiKey?.slice(-4) ?? null,
         dogstatsdPort: this.dogstatsdPortBound,
         runPath,
@@ -355,7 +355,7 @@ export class Agent {
       hostname: this.hostname(),
       config: { file: this.settings.source.file, format: this.settings.source.format, lastReloadError: this.lastReloadError },
       apiKey: { last4: this.settings.apiKey?.slice(-4) ?? null, source: this.settings.apiKeySource, state: main?.keyState ?? 'unknown' },
-      intake: { url: this.settings.intakeUrl, lastSuccessAt: main?.lastSuccessAt ?? null, lastError: main?.lastError ?? null },
+      intake: { url: displayUrl(this.settings.intakeUrl), lastSuccessAt: main?.lastSuccessAt ?? null, lastError: main?.lastError ?? null },
       lastFlushAt: this.lastFlushAt?.toISOString() ?? null,
       queue: {
         depth: this.queue.depth,

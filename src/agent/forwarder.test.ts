@@ -114,3 +114,22 @@ test('a 400 is logged with the intake\'s errors (never the key) before the paylo
   assert.match(warnings[1]!, /refused part of it: series\[1\]\.metric is longer/);
   await forwarder.drain(100);
 });
+
+test('an intake URL carrying a secret (dd_url with ?api_key=…, user:password@) is never logged or shown in the status with it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'rekey-forwarder-url-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const queue = await DiskQueue.open(dir);
+  const lines: string[] = [];
+  const logger = { info() {}, error() {}, debug() {}, warn: (fields: unknown, message: string) => void lines.push(`${JSON.stringify(fields)} ${message}`) };
+  const forwarder = new Forwarder({ queue, backoff: { baseMs: 60_000, maxMs: 60_000 }, logger, userAgent: 't' });
+  // Nothing listens on port 9: a network error, logged with the destination's URL.
+  forwarder.setDestinations([{ id: 'main', url: `http://user:${NEW_KEY}@127.0.0.1:9/?api_key=${OLD_KEY}`, apiKey: () => OLD_KEY }]);
+  await queue.enqueue(meta, seriesBody(1), ['main']);
+  await waitFor(() => lines.length > 0, 5000, 'the network error logged');
+  const status = JSON.stringify(forwarder.status());
+  await forwarder.drain(0);
+  for (const text of [...lines, status]) {
+    assert.ok(!text.includes(OLD_KEY) && !text.includes(NEW_KEY), text);
+  }
+  assert.match(status, /"url":"http:\/\/127\.0\.0\.1:9 \(credentials and query hidden\)"/);
+});

@@ -173,7 +173,7 @@ class Sender {
     const key = this.destination.apiKey();
     return {
       id: this.destination.id,
-      url: this.destination.url,
+      url: displayUrl(this.destination.url),
       keyLast4: key === null ? null : key.slice(-4),
       keyState: key === null ? 'missing' : this.keyState,
       lastSuccessAt: this.lastSuccessAt?.toISOString() ?? null,
@@ -285,7 +285,7 @@ class Sender {
 
   private fail(reason: string): void {
     this.errored++;
-    if (reason !== this.lastError) this.options.logger.warn({ destination: this.destination.id, url: this.destination.url }, reason);
+    if (reason !== this.lastError) this.options.logger.warn({ destination: this.destination.id, url: displayUrl(this.destination.url) }, reason);
     this.lastError = reason;
   }
 
@@ -324,4 +324,19 @@ export function intakeErrors(body: string, key: string): string[] {
     list = [body.slice(0, 200)];
   }
   return key.length > 0 ? list.map((e) => e.split(key).join(`…${key.slice(-4)}`)) : list;
+}
+
+/**
+ * An intake URL as logs and the status show it: no user, password, query or fragment, which
+ * is where a careless `dd_url: https://host/?api_key=…` or `https://user:secret@proxy` keeps
+ * a secret.
+ */
+export function displayUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    const hidden = [u.username || u.password ? 'credentials' : '', u.search || u.hash ? 'query' : ''].filter(Boolean);
+    return `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}${hidden.length > 0 ? ` (${hidden.join(' and ')} hidden)` : ''}`;
+  } catch {
+    return '(invalid URL)';
+  }
 }
