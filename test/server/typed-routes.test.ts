@@ -85,6 +85,13 @@ describe('typed key routes', () => {
     assert.ok(names('/api/v2/api_keys/{id}/restore', 'post').includes('include'));
     assert.ok(names('/api/v2/current_user/application_keys', 'post').includes('include'));
     assert.ok(names('/api/v2/api_keys', 'get').includes('filter[created_at][start]'));
+    // validate: the API key alone, its query parameter and its refusals documented, and answered so.
+    assert.ok(names('/api/v1/validate', 'get').includes('api_key'));
+    assert.deepEqual(openapi.paths['/api/v1/validate'].get.security, [{ apiKeyAuth: [] }]);
+    assert.deepEqual(Object.keys(openapi.paths['/api/v1/validate'].get.responses).sort(), ['200', '403', '429']);
+    const refused = await app.inject({ method: 'GET', url: '/api/v1/validate', headers: { 'dd-api-key': '0'.repeat(32) } });
+    assert.equal(refused.statusCode, 403);
+    assert.deepEqual(refused.json(), { errors: ['Forbidden'] });
     // And honoured: the created key with its creator.
     const created = await app.inject({
       method: 'POST',
