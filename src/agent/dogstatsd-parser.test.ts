@@ -65,3 +65,14 @@ test('fuzz: near-valid lines built from the grammar never throw', () => {
     { numRuns: 5000 },
   );
 });
+
+test('JavaScript-only number forms (0x10, 0b1, 0o7) are malformed, as in the Datadog Agent, not read as 16, 1, 7', () => {
+  for (const value of ['0x10', '0X1f', '0b1', '0o7', '-0x10', '+0x1']) {
+    const parsed = parseDogStatsDLine(`hex.c:${value}|c`);
+    assert.equal(parsed.kind, 'malformed', value);
+  }
+  for (const [value, expected] of [['10', 10], ['-1.5', -1.5], ['+2', 2], ['.5', 0.5], ['1e3', 1000], ['0', 0], ['0.25', 0.25]] as const) {
+    const parsed = parseDogStatsDLine(`ok.c:${value}|c`);
+    assert.deepEqual(parsed.kind === 'sample' && parsed.sample.values, [expected], value);
+  }
+});

@@ -109,12 +109,22 @@ export function parseDogStatsDValues(rawValue: string, type: DogStatsDType): num
     if (part.length === 0 || isSpace(part.charCodeAt(0)) || isSpace(part.charCodeAt(part.length - 1))) return 'empty or padded value';
     const value = Number(part);
     if (!Number.isFinite(value)) return 'value is not a finite number';
+    // Number() also reads 0x10, 0b1 and 0o7, which the Datadog Agent refuses: refuse them too.
+    if (isRadixPrefixed(part)) return 'value is not a decimal number';
     values.push(value);
     if (partEnd === rawValue.length) break;
     partStart = partEnd + 1;
   }
   if (type === 'g' && values.length !== 1) return 'a gauge takes one value';
   return values;
+}
+
+/** `0x…`, `0b…`, `0o…` (with an optional sign): forms only JavaScript's Number() accepts. */
+function isRadixPrefixed(part: string): boolean {
+  const at = part.charCodeAt(0) === 0x2b || part.charCodeAt(0) === 0x2d ? 1 : 0;
+  if (part.charCodeAt(at) !== 0x30 || part.length < at + 2) return false;
+  const c = part.charCodeAt(at + 1) | 0x20;
+  return c === 0x78 || c === 0x62 || c === 0x6f;
 }
 
 /** What String.prototype.trim removes at the ends that matters here (ASCII and NBSP/BOM). */
