@@ -48,10 +48,17 @@ export function mintKey(kind: KeyKind, hasher: KeyHasher): MintedKey {
   return { secret, hash: hasher.hash(secret), last4: last4(secret) };
 }
 
+/**
+ * Wraps each store write of the service (not its refusals), e.g. the management API's
+ * `countKeyOperation` (rekey_key_operations_total by operation and result).
+ */
+export type KeyOperationObserver = <T>(operation: 'api_key.create' | 'api_key.roll' | 'app_key.create', run: () => Promise<T>) => Promise<T>;
+
 export class KeysService {
   constructor(
     private readonly store: Store,
     private readonly hasher: KeyHasher,
+    private readonly observe: KeyOperationObserver = (_operation, run) => run(),
   ) {}
 
   /** generate → hash → last4 with this service's hasher. */
@@ -63,7 +70,7 @@ export class KeysService {
   async createApiKey(caller: KeyCaller, input: { name: string }): Promise<{ key: ApiKey; secret: string }> {
     this.permit(caller, 'api_keys:write', 'creating an API key');
     const { secret, hash, last4: tail } = this.mint('api');
-    const key = await this.store.createApiKey(caller.orgId, { name: input.name, hash, last4: tail }, caller.actor);
+    const key = await this.observe('api_key.create', () => this.store.createApiKey(caller.orgId, { name: input.name, hash, last4: tail }, caller.actor));
     return { key, secret };
   }
 
@@ -81,12 +88,8 @@ export class KeysService {
     // An id that cannot exist is 404 before any query (PostgreSQL would refuse a non-uuid).
     if (!OBJECT_ID.test(id)) throw rekeyError('API_KEY_NOT_FOUND');
     const { secret, hash, last4: tail } = this.mint('api');
-    const { previous, replacement } = await this.store.rollApiKey(
-      caller.orgId,
-      id,
-      { ...(input.name === undefined ? {} : { name: input.name }), hash, last4: tail },
-      input.graceMs,
-      caller.actor,
+    const { previous, replacement } = await this.observe('api_key.roll', () =>
+      this.store.rollApiKey(caller.orgId, id, { ...(input.name === undefined ? {} : { name: input.name }), hash, last4: tail }, input.graceMs, caller.actor),
     );
     return { previous, replacement, secret };
   }
@@ -101,11 +104,8 @@ export class KeysService {
     // A key created without scopes by a scoped key would have more than its maker: refused.
     checkRequestedScopes(caller, input.scopes ?? null);
     const { secret, hash, last4: tail } = this.mint('app');
-    const key = await this.store.createAppKey(
-      caller.orgId,
-      caller.user.id,
-      { name: input.name, hash, last4: tail, ...(input.scopes === undefined ? {} : { scopes: input.scopes }) },
-      caller.actor,
+    const key = await this.observe('app_key.create', () =>
+      this.store.createAppKey(caller.orgId, caller.user.id, { name: input.name, hash, last4: tail, ...(input.scopes === undefined ? {} : { scopes: input.scopes }) }, caller.actor),
     );
     return { key, secret };
   }

@@ -97,6 +97,28 @@ describe('KeysService: the one key-minting path', () => {
     assert.equal(afterCount, before + 1, 'only the allowed create made a key');
   });
 
+  it('observes its store writes only (the API counts them in rekey_key_operations_total; refusals are not counted)', async () => {
+    const observed: string[] = [];
+    const counted = new KeysService(store, hasher, async (operation, run) => {
+      try {
+        const result = await run();
+        observed.push(`${operation} ok`);
+        return result;
+      } catch (error) {
+        observed.push(`${operation} error`);
+        throw error;
+      }
+    });
+    await refusedWith('ROLE_REQUIRED', () => counted.createApiKey(caller('read_only'), { name: 'no' }));
+    await refusedWith('API_KEY_NOT_FOUND', () => counted.rollApiKey(caller('admin'), 'not-a-uuid', { graceMs: 0 }));
+    const { key } = await counted.createApiKey(caller('admin'), { name: 'counted' });
+    await counted.rollApiKey(caller('admin'), key.id, { graceMs: 0 });
+    await counted.createAppKey(caller('admin'), { name: 'counted app' });
+    // A write the store refuses is observed as an error: rolling the now-revoked key.
+    await refusedWith('API_KEY_REVOKED', () => counted.rollApiKey(caller('admin'), key.id, { graceMs: 0 }));
+    assert.deepEqual(observed, ['api_key.create ok', 'api_key.roll ok', 'app_key.create ok', 'api_key.roll error']);
+  });
+
   it('no other product file generates a key', () => {
     const minting: string[] = [];
     const walk = (dir: string): void => {

@@ -53,7 +53,8 @@ const READ_ERRORS = errorResponses([400, 403, 404, 429]);
 export async function apiKeyRoutes(fastify: FastifyInstance, ctx: ServerContext): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { store, metrics } = ctx;
-  const keys = new KeysService(store, ctx.hasher);
+  // Store writes counted in rekey_key_operations_total, as the other key operations; refusals are not.
+  const keys = new KeysService(store, ctx.hasher, (operation, run) => countKeyOperation(metrics, operation, run));
   const preHandler = ctx.auth.management;
 
   /** The `included` users for `keys`, when asked for with `include=`. */
@@ -132,9 +133,8 @@ export async function apiKeyRoutes(fastify: FastifyInstance, ctx: ServerContext)
     },
     async (request, reply) => {
       const auth = authOf(request);
-      authorize(auth, 'api_keys:write', 'creating an API key');
-      const { name } = request.body.data.attributes;
-      const { key, secret } = await countKeyOperation(metrics, 'api_key.create', () => keys.createApiKey(auth, { name }));
+      // The service asks the policy (api_keys:write) before it mints.
+      const { key, secret } = await keys.createApiKey(auth, { name: request.body.data.attributes.name });
       return reply.code(201).send(await withIncluded(auth.orgId, request.query.include, key, secret));
     },
   );
@@ -240,9 +240,10 @@ export async function apiKeyRoutes(fastify: FastifyInstance, ctx: ServerContext)
       const attributes = request.body.data?.attributes ?? {};
       const graceSeconds = attributes.grace_period_seconds ?? DEFAULT_ROLL_GRACE_SECONDS;
       // Rolling makes a key and revokes the old one: the service asks for both scopes.
-      const { previous, replacement, secret } = await countKeyOperation(metrics, 'api_key.roll', () =>
-        keys.rollApiKey(auth, id, { ...(attributes.name === undefined ? {} : { name: attributes.name }), graceMs: graceSeconds * 1000 }),
-      );
+      const { previous, replacement, secret } = await keys.rollApiKey(auth, id, {
+        ...(attributes.name === undefined ? {} : { name: attributes.name }),
+        graceMs: graceSeconds * 1000,
+      });
       const now = ctx.now();
       return reply.code(201).send({ data: apiKeyResource(replacement, now, secret), included: [apiKeyResource(previous, now)] });
     },

@@ -57,7 +57,8 @@ type Scope = 'org' | 'current_user';
 export async function appKeyRoutes(fastify: FastifyInstance, ctx: ServerContext): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { store, metrics } = ctx;
-  const keys = new KeysService(store, ctx.hasher);
+  // Store writes counted in rekey_key_operations_total, as the other key operations; refusals are not.
+  const keys = new KeysService(store, ctx.hasher, (operation, run) => countKeyOperation(metrics, operation, run));
   const preHandler = ctx.auth.management;
 
   async function includedUsers(orgId: string, keys: AppKey[], include: Set<string>) {
@@ -222,7 +223,7 @@ export async function appKeyRoutes(fastify: FastifyInstance, ctx: ServerContext)
       const auth = authOf(request);
       const { name, scopes } = request.body.data.attributes;
       // The service asks the policy (own_app_keys:write) and refuses scopes beyond the caller's.
-      const { key, secret } = await countKeyOperation(metrics, 'app_key.create', () => keys.createAppKey(auth, { name, scopes: scopes ?? null }));
+      const { key, secret } = await keys.createAppKey(auth, { name, scopes: scopes ?? null });
       return reply.code(201).send(await single(request.query.include, key, secret));
     },
   );
