@@ -8,7 +8,8 @@
  * - `rekey_intake_unsaved_points` and `rekey_intake_save_failures_total`: with a journal, the
  *   points acknowledged but not yet saved into the database, and the failed saves;
  * - `rekey_intake_refused_total{reason}`: requests refused 403 by key verification
- *   (missing, malformed, unknown, revoked, expired).
+ *   (missing, malformed, unknown, revoked, expired) or 429 by the abuse limits
+ *   (rate_limited_address, rate_limited_key, refused_payloads, unknown_keys_throttled).
  *
  * Each is one counter increment or histogram observation in memory: nothing on the request
  * path waits for them. Without a registry (a plugin used on its own) they are no-ops.
@@ -41,7 +42,7 @@ export function createIntakeMetrics(registry: Registry | undefined): IntakeMetri
   });
   const refused = new Counter({
     name: 'rekey_intake_refused_total',
-    help: 'Intake requests refused (403) by API key verification, by reason',
+    help: 'Intake requests refused: 403 by API key verification, 429 by the abuse limits; by reason',
     labelNames: ['reason'] as const,
     registers: [registry],
   });

@@ -270,8 +270,9 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
     return reply.code(503).send({ errors: ['The data could not be stored; retry'] });
   });
 
-  const tooMany = (reply: FastifyReply, code: 'INTAKE_RATE_LIMITED' | 'RATE_LIMITED', who: string, retryAfterSeconds: number) => {
-    metrics.refused(code === 'RATE_LIMITED' ? 'throttled' : `rate_limited_${who.replace(/\W+/g, '_')}`);
+  /** 429 + Retry-After; `reason` labels rekey_intake_refused_total. */
+  const tooMany = (reply: FastifyReply, reason: string, code: 'INTAKE_RATE_LIMITED' | 'RATE_LIMITED', who: string, retryAfterSeconds: number) => {
+    metrics.refused(reason);
     const error = code === 'RATE_LIMITED' ? rekeyError(code, { retryAfterSeconds }) : rekeyError(code, { who, retryAfterSeconds });
     return reply.code(429).header('retry-after', String(retryAfterSeconds)).send({ errors: [error.message] });
   };
@@ -280,7 +281,7 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
   const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
     const address = request.ip;
     const addressWait = perAddress.take(address);
-    if (addressWait > 0) return tooMany(reply, 'INTAKE_RATE_LIMITED', 'address', addressWait);
+    if (addressWait > 0) return tooMany(reply, 'rate_limited_address', 'INTAKE_RATE_LIMITED', 'address', addressWait);
     if (options.benchSkipVerification) {
       callers.set(request, { orgId: options.benchSkipVerification.orgId, key: null });
       return;
@@ -300,7 +301,7 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
     const verdict = await verifier.verify(raw, budget);
     if (!verdict.ok && verdict.reason === 'throttled') {
       request.log.info({ intakeAuthFailure: verdict.reason }, 'intake: too many unknown keys from this address');
-      return tooMany(reply, 'RATE_LIMITED', 'address', verdict.retryAfterSeconds);
+      return tooMany(reply, 'unknown_keys_throttled', 'RATE_LIMITED', 'address', verdict.retryAfterSeconds);
     }
     if (!verdict.ok) {
       metrics.refused(verdict.reason);
@@ -308,9 +309,9 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
       return reply.code(403).send({ errors: ['Forbidden'] });
     }
     const keyWait = perKey.take(verdict.key.id);
-    if (keyWait > 0) return tooMany(reply, 'INTAKE_RATE_LIMITED', 'API key', keyWait);
+    if (keyWait > 0) return tooMany(reply, 'rate_limited_key', 'INTAKE_RATE_LIMITED', 'API key', keyWait);
     const refusedWait = refusedPayloadsPerKey.check(verdict.key.id);
-    if (refusedWait > 0) return tooMany(reply, 'INTAKE_RATE_LIMITED', 'API key after too many refused payloads', refusedWait);
+    if (refusedWait > 0) return tooMany(reply, 'refused_payloads', 'INTAKE_RATE_LIMITED', 'API key after too many refused payloads', refusedWait);
     callers.set(request, { orgId: verdict.key.orgId, key: verdict.key });
   };
 
