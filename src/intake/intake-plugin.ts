@@ -344,7 +344,14 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
 
   app.post(
     '/api/v1/series',
-    { config: { intakeLimits: limitsV1 }, onRequest: authenticate },
+    {
+      config: { intakeLimits: limitsV1 },
+      onRequest: authenticate,
+      schema: {
+        summary: 'Submit metrics (Datadog v1 JSON)',
+        description: '202 `{"status":"ok"}` when every series is stored; when some series are invalid, the valid ones are stored and the answer is 202 `{"status":"ok","errors":[…]}` naming each refused series; 400 when none is valid or the payload is malformed. 403 `{\"errors\":[\"Forbidden\"]}` for a missing, malformed, unknown, revoked or expired key; 413 over the byte limits or the work caps (series, points, tags, JSON values); 415 for an unknown Content-Encoding; 429 with Retry-After over a rate limit; 503 with Retry-After when the points cannot be stored. Limits and caps: docs/security.md, The intake under abuse.',
+      },
+    },
     async (request, reply) => {
       const caller = callerOf(request);
       const errors: string[] = [];
@@ -357,7 +364,14 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
 
   app.post(
     '/api/v2/series',
-    { config: { intakeLimits: limitsV2 }, onRequest: authenticate },
+    {
+      config: { intakeLimits: limitsV2 },
+      onRequest: authenticate,
+      schema: {
+        summary: 'Submit metrics (Datadog v2 JSON, or the Agent 7 protobuf MetricPayload)',
+        description: '202 `{"errors":[]}` when every series is stored; when some series are invalid, the valid ones are stored and `errors` names each refused series (Datadog\'s IntakePayloadAccepted); 400 when none is valid or the payload is malformed. 403 `{\"errors\":[\"Forbidden\"]}` for a missing, malformed, unknown, revoked or expired key; 413 over the byte limits or the work caps (series, points, tags, JSON values); 415 for an unknown Content-Encoding; 429 with Retry-After over a rate limit; 503 with Retry-After when the points cannot be stored. Limits and caps: docs/security.md, The intake under abuse.',
+      },
+    },
     async (request, reply) => {
       const caller = callerOf(request);
       const body = bodyOf(request);
