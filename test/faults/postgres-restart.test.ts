@@ -1,10 +1,10 @@
 /**
- * A real `rekey server` process on a PostgreSQL of this test's own (embedded, on its own free
- * port; the machine's shared server is never touched), under load from intake writers and
- * management readers, while that PostgreSQL is stopped (fast shutdown: every connection gets
- * 57P01) and started again, twice.
+ * Two real `rekey server` processes (nodes) on a PostgreSQL of this test's own (embedded, on
+ * its own free port; the machine's shared server is never touched), under load from intake
+ * writers and management readers on both, while that PostgreSQL is stopped (fast shutdown:
+ * every connection gets 57P01) and started again, twice.
  *
- * Asserted: the server never crashes (one of its clients is deterministically checked out,
+ * Asserted: no node crashes (one of a node's clients is deterministically checked out,
  * blocked on a row lock, at the moment of each shutdown); while the database is down every
  * answer is a 503 with Retry-After, never a 500; /healthz goes 503 and back to 200 by itself,
  * /livez stays 200; and every point acknowledged with 202 is stored, exactly once.
@@ -62,40 +62,45 @@ describe('rekey server on PostgreSQL: the database restarted under load', () => 
   const dir = mkdtempSync(join(tmpdir(), 'rekey-fault-pg-'));
   chmodSync(dir, 0o755); // the embedded server runs as the `postgres` user when we are root
   let database: OwnPostgres | undefined;
-  let server: ServerProcess | undefined;
+  const servers: ServerProcess[] = [];
 
   before(async () => {
     database = await startOwnPostgres(dir);
   });
   after(async () => {
-    await server?.stop('SIGTERM', 5_000).catch(() => {});
+    await Promise.all(servers.map((server) => server.stop('SIGTERM', 5_000).catch(() => {})));
     await database?.stop().catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('never crashes, answers 503 with Retry-After (not 500) while it is down, and stores every acknowledged point', { timeout: 150_000 }, async () => {
     const { REKEY_DATABASE_URL: _url, REKEY_DATA: _data, ...env } = process.env;
-    server = await startServerProcess({ args: ['--log-level', 'warn'], env: { ...env, REKEY_DATABASE_URL: database!.url } });
-    const apiKey = server.credentials?.apiKey?.key;
-    const appKey = server.credentials?.appKey;
+    servers.push(await startServerProcess({ args: ['--log-level', 'warn'], env: { ...env, REKEY_DATABASE_URL: database!.url } }));
+    servers.push(await startServerProcess({ args: ['--log-level', 'warn'], env: { ...env, REKEY_DATABASE_URL: database!.url } }));
+    const apiKey = servers[0]!.credentials?.apiKey?.key;
+    const appKey = servers[0]!.credentials?.appKey;
     assert.ok(apiKey && appKey, 'the first start printed the keys');
-    const base = server.url;
+    const urls = servers.map((server) => server.url);
+    const stderrs = () => servers.map((server, i) => `node ${i}: exit ${server.child.exitCode} ${server.child.signalCode}\n${server.stderr().slice(-2000)}`).join('\n');
     const management = { 'dd-api-key': apiKey, 'dd-application-key': appKey };
 
     const statuses = { intake: new Map<number, number>(), management: new Map<number, number>() };
     const count = (map: Map<number, number>, status: number) => map.set(status, (map.get(status) ?? 0) + 1);
     const problems: string[] = [];
     let stopLoad = false;
+    let abort = false; // the test failed: writers stop retrying too
 
     // Intake writers, like agents: a payload is re-sent until it gets its 202.
     const start = Math.floor(Date.now() / 1000) - 3000;
     const WRITERS = 4;
     const acknowledged: number[][] = Array.from({ length: WRITERS }, () => []);
     const writer = async (w: number) => {
+      const base = urls[w % urls.length]!;
       for (let seq = 0; !stopLoad; seq++) {
         const values = Array.from({ length: 10 }, (_, p) => seq * 10 + p);
         const body = JSON.stringify({ series: [{ metric: `fault.pg.w${w}`, type: 3, points: values.map((v) => ({ timestamp: start + v, value: v })), resources: [{ name: 'web-1', type: 'host' }] }] });
         for (;;) {
+          if (abort) return;
           const response = await fetch(`${base}/api/v2/series`, { method: 'POST', headers: { 'content-type': 'application/json', 'dd-api-key': apiKey }, body }).catch((error: Error) => error);
           if (response instanceof Error) {
             problems.push(`intake: ${response.message}`);
@@ -114,7 +119,7 @@ describe('rekey server on PostgreSQL: the database restarted under load', () => 
     };
     // Management readers: each answer is 200 or 503-with-Retry-After.
     let managementBody503 = '';
-    const reader = async () => {
+    const reader = async (base: string) => {
       while (!stopLoad) {
         const response = await fetch(`${base}/api/v2/api_keys`, { headers: management }).catch((error: Error) => error);
         if (response instanceof Error) {
@@ -130,62 +135,73 @@ describe('rekey server on PostgreSQL: the database restarted under load', () => 
         await sleep(20);
       }
     };
-    const health = async (path: string) => {
+    const health = async (base: string, path: string) => {
       const response = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(5_000) }).catch((error: Error) =>
-        assert.fail(`${path}: ${error.message}; server exit code ${server!.child.exitCode}, signal ${server!.child.signalCode}\n${server!.stderr().slice(-2000)}`),
+        assert.fail(`${base}${path}: ${error.message}\n${stderrs()}`),
       );
       return { status: response.status, retryAfter: response.headers.get('retry-after'), body: (await response.json()) as { status: string } };
     };
-    const waitForHealth = async (status: number, withinMs: number) => {
+    const waitForHealth = async (base: string, status: number, withinMs: number) => {
       const deadline = Date.now() + withinMs;
       for (;;) {
-        const answer = await health('/healthz');
+        const answer = await health(base, '/healthz');
         if (answer.status === status) return answer;
-        if (Date.now() > deadline) assert.fail(`/healthz did not answer ${status} within ${withinMs} ms (last ${answer.status})`);
+        if (Date.now() > deadline) assert.fail(`${base}/healthz did not answer ${status} within ${withinMs} ms (last ${answer.status})`);
         await sleep(100);
       }
     };
 
-    assert.equal((await health('/healthz')).status, 200);
-    const load = [...Array.from({ length: WRITERS }, (_, w) => writer(w)), reader(), reader()];
+    for (const base of urls) assert.equal((await health(base, '/healthz')).status, 200);
+    const load = [...Array.from({ length: WRITERS }, (_, w) => writer(w)), ...urls.map((base) => reader(base))];
+    let loadStopped = false;
+    try {
+      for (let round = 0; round < 2; round++) {
+        await sleep(1_500);
+        // A key-changing transaction checked out and blocked on a row lock held by the test, so a
+        // pool client is certainly checked out (mid-transaction) when PostgreSQL shuts down.
+        const locker = new pg.Client({ connectionString: database!.url });
+        locker.on('error', () => {});
+        await locker.connect();
+        await locker.query('begin');
+        await locker.query('select id from orgs for update');
+        const blocked = fetch(`${urls[round % urls.length]}/api/v2/api_keys`, {
+          method: 'POST',
+          headers: { ...management, 'content-type': 'application/json' },
+          body: JSON.stringify({ data: { type: 'api_keys', attributes: { name: `blocked-${round}` } } }),
+        }).then(async (response) => ({ status: response.status, retryAfter: response.headers.get('retry-after'), body: await response.text() }));
+        await sleep(300);
 
-    for (let round = 0; round < 2; round++) {
+        await database!.stop();
+        const blockedAnswer = await blocked;
+        assert.equal(blockedAnswer.status, 503, `the blocked transaction answers 503: ${blockedAnswer.body}`);
+        assert.ok(blockedAnswer.retryAfter, 'with Retry-After');
+        for (const base of urls) {
+          const down = await waitForHealth(base, 503, 5_000);
+          assert.equal(down.body.status, 'unavailable');
+          assert.ok(down.retryAfter, '/healthz 503 has Retry-After');
+          assert.equal((await health(base, '/livez')).status, 200, '/livez answers while the database is down');
+        }
+        await sleep(2_000); // load keeps coming while the database is down
+        assert.ok(servers.every((server) => server.child.exitCode === null && server.child.signalCode === null), `every node is still running\n${stderrs()}`);
+
+        await database!.start();
+        for (const base of urls) await waitForHealth(base, 200, 15_000);
+        await locker.end().catch(() => {});
+      }
       await sleep(1_500);
-      // A key-changing transaction checked out and blocked on a row lock held by the test, so a
-      // pool client is certainly checked out (mid-transaction) when PostgreSQL shuts down.
-      const locker = new pg.Client({ connectionString: database!.url });
-      locker.on('error', () => {});
-      await locker.connect();
-      await locker.query('begin');
-      await locker.query('select id from orgs for update');
-      const blocked = fetch(`${base}/api/v2/api_keys`, {
-        method: 'POST',
-        headers: { ...management, 'content-type': 'application/json' },
-        body: JSON.stringify({ data: { type: 'api_keys', attributes: { name: `blocked-${round}` } } }),
-      }).then(async (response) => ({ status: response.status, retryAfter: response.headers.get('retry-after'), body: await response.text() }));
-      await sleep(300);
-
-      await database!.stop();
-      const blockedAnswer = await blocked;
-      assert.equal(blockedAnswer.status, 503, `the blocked transaction answers 503: ${blockedAnswer.body}`);
-      assert.ok(blockedAnswer.retryAfter, 'with Retry-After');
-      const down = await waitForHealth(503, 5_000);
-      assert.equal(down.body.status, 'unavailable');
-      assert.ok(down.retryAfter, '/healthz 503 has Retry-After');
-      assert.equal((await health('/livez')).status, 200, '/livez answers while the database is down');
-      await sleep(2_000); // load keeps coming while the database is down
-      assert.equal(server.child.exitCode, null, `the server is still running\n${server.stderr().slice(-3000)}`);
-
-      await database!.start();
-      await waitForHealth(200, 15_000);
-      await locker.end().catch(() => {});
+      stopLoad = true;
+      await Promise.all(load);
+      loadStopped = true;
+    } finally {
+      if (!loadStopped) {
+        stopLoad = true;
+        abort = true;
+        await Promise.all(load);
+      }
     }
-    await sleep(1_500);
-    stopLoad = true;
-    await Promise.all(load);
 
-    assert.equal(server.child.exitCode, null, `the server never crashed\n${server.stderr().slice(-3000)}`);
-    assert.doesNotMatch(server.stderr(), /uncaught|unhandled/i);
+    assert.ok(servers.every((server) => server.child.exitCode === null && server.child.signalCode === null), `no node crashed\n${stderrs()}`);
+    for (const server of servers) assert.doesNotMatch(server.stderr(), /uncaught|unhandled/i);
     assert.deepEqual(problems, [], 'no 500, no other status, no 503 without Retry-After, no dropped connection');
     assert.ok((statuses.management.get(503) ?? 0) > 0, `management saw 503s while the database was down: ${JSON.stringify([...statuses.management])}`);
     assert.match(managementBody503, /The database is unavailable right now/);
@@ -194,7 +210,8 @@ describe('rekey server on PostgreSQL: the database restarted under load', () => 
     // Every acknowledged point is stored, once.
     for (let w = 0; w < WRITERS; w++) {
       const now = Math.floor(Date.now() / 1000);
-      const response = await fetch(`${base}/api/v1/query?from=${start - 10}&to=${now}&query=${encodeURIComponent(`sum:fault.pg.w${w}{*}`)}`, { headers: management });
+      // Read on the other node than the one the points were written to.
+      const response = await fetch(`${urls[(w + 1) % urls.length]}/api/v1/query?from=${start - 10}&to=${now}&query=${encodeURIComponent(`sum:fault.pg.w${w}{*}`)}`, { headers: management });
       assert.equal(response.status, 200);
       const body = (await response.json()) as { series: Array<{ pointlist: Array<[number, number]> }> };
       const stored = body.series[0]?.pointlist.map(([, value]) => value) ?? [];
