@@ -2,7 +2,8 @@
  * In-process checks of what the PostgreSQL fault test (test/faults/postgres-restart.test.ts)
  * sees from outside: a store whose database stopped answering makes `/healthz` 503 (asked at
  * most once per second of the server's clock), `/livez` stays 200, and a management request
- * is a 503 DATABASE_UNAVAILABLE with Retry-After instead of a 500 "Internal error".
+ * is a 503 DATABASE_UNAVAILABLE with Retry-After instead of a 500 "Internal error"; so is a web
+ * UI page (the UI's own error page).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { buildApp } from '../../src/server/app.js';
 import { asDatabaseUnavailable } from '../../src/store/postgres-adapter.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';
+import { createUser, signIn } from '../ui/ui-harness.js';
 import { headersFor, seedOrg, type SeededOrg } from './seed.js';
 
 describe('the server while its database is unreachable', () => {
@@ -31,14 +33,15 @@ describe('the server while its database is unreachable', () => {
     store = await openStore({ dataDir: dir });
     const hasher = createKeyHasher(await store.deploymentSecret());
     seeded = await seedOrg(store, hasher, 'Acme');
-    // The real store, except that every call fails as pg fails when PostgreSQL is down.
+    // The real store, except that every call fails as the PostgreSQL adapter fails when the
+    // database is down: pg's ECONNREFUSED, converted by the adapter's guarded pool.
     const flaky = new Proxy(store, {
       get(target, property, receiver) {
         const value = Reflect.get(target, property, receiver) as unknown;
         if (typeof value !== 'function') return value;
         return (...args: unknown[]) => {
           if (property === 'isInitialised') probes++;
-          if (down && property !== 'close') return Promise.reject(refused());
+          if (down && property !== 'close') return Promise.reject(asDatabaseUnavailable(refused()));
           return (value as (...a: unknown[]) => unknown).apply(target, args);
         };
       },
@@ -88,5 +91,17 @@ describe('the server while its database is unreachable', () => {
     assert.equal(response.statusCode, 503, response.body);
     assert.equal(response.headers['retry-after'], '2');
     assert.deepEqual(response.json(), { errors: ['The database is unavailable right now (connection refused); retry in 2 s'] });
+  });
+
+  it('a web UI page is a 503 with Retry-After (the UI\'s error page), not a 500', async () => {
+    const admin = await createUser(store, seeded.org.id, 'admin', 'ui-admin@acme.example');
+    const browser = await signIn(app, admin);
+    down = true;
+    const page = await browser.get('/keys');
+    down = false;
+    assert.equal(page.statusCode, 503, page.body.slice(0, 300));
+    assert.equal(page.headers['retry-after'], '2');
+    assert.match(String(page.headers['content-type']), /text\/html/);
+    assert.match(page.body, /The database is unavailable right now/);
   });
 });
