@@ -6,12 +6,15 @@
  * of empty protobuf series (2.6 million objects). So the intake counts what it decodes and
  * stops as soon as a count passes its cap, before the expensive step:
  *
- *  - JSON: `scanJson` walks the bytes once (no allocation, yielding to the event loop every
- *    `SCAN_SLICE` bytes) counting values (`{`, `[` and `,` outside strings) and the bytes of
- *    strings, numbers and literals, and refuses the payload before `JSON.parse` sees it.
- *    JSON.parse's time grows with those two counts (whitespace is nearly free), so the caps
- *    bound the one blocking call.
- *  - protobuf: metric-payload-proto.ts decodes with a counting reader and stops at the cap.
+ *  - JSON: a `JsonScanner` sees the bytes as the decompressor produces them (no allocation)
+ *    and counts values (`{`, `[` and `,` outside strings) and the bytes of strings, numbers
+ *    and literals; past a cap the inflate stops at once, before `JSON.parse` sees anything.
+ *    An uncompressed body is scanned the same way in `SCAN_SLICE` slices with a yield
+ *    between (`scanJson`). JSON.parse's time grows with those two counts (whitespace is
+ *    nearly free), so the caps bound the one blocking call.
+ *  - protobuf: `MetricPayloadCounter` counts top-level series while inflating, then
+ *    metric-payload-proto.ts counts series, points and tags in an allocation-free pass
+ *    before decoding.
  *  - decoded series, points and tags are capped for both formats (series-payload.ts).
  *
  * Over a cap: 413 PAYLOAD_TOO_COMPLEX (the client must send smaller batches, like a 413 for
