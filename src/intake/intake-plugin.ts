@@ -1,18 +1,22 @@
 /**
  * The metric intake as a Fastify plugin (PRODUCT.md §3):
  *
- *   POST /api/v1/series     Datadog v1 JSON                      → 202 {"status":"ok"}
- *   POST /api/v2/series     v2 JSON, or Agent 7 protobuf          → 202 {"errors":[]}
+ *   POST /api/v1/series     Datadog v1 JSON                      → 202 {"status":"ok"} (+ "errors")
+ *   POST /api/v2/series     v2 JSON, or Agent 7 protobuf          → 202 {"errors":[…]}
  *   POST /api/v1/check_run  array of service checks               → 202 {"status":"ok"}
  *   POST /intake/           host metadata (latest kept per host)  → 202 {"status":"ok"}
  *   GET  /api/v1/query      metric query (management auth)        → Datadog's MetricsQueryResponse
  *   GET  /api/v1/hosts      hosts seen (management auth)          → Datadog's HostListResponse
  *
- * Order of work per request, cheapest refusal first: the API key is verified from memory in
- * `onRequest`, before a byte of the body is read (403 {"errors":["Forbidden"]}); then the body
- * is read with the wire limit and decompressed with the decoded limit (413 as soon as either
- * is crossed); then decoded and validated (400 naming the problem); then stored, and the 202
- * is sent only once the points are committed (see point-writer.ts). The hosts a payload names
+ * Order of work per request, cheapest refusal first, all in `onRequest` before a byte of the
+ * body is read: the client address's rate limit (429), then the API key, verified from
+ * memory (403 {"errors":["Forbidden"]}; an unknown key past its address's lookup budget 429),
+ * then the key's rate limit and its refused-payload budget (429, both with Retry-After).
+ * Then the body is read with the wire limit and decompressed with the decoded limit, its
+ * work counted as it inflates (413 as soon as a limit or cap is crossed: payload-caps.ts);
+ * then decoded and validated — invalid series are left out and listed in `errors`, a payload
+ * with none valid is 400; then stored, and the 202 is sent only once the points are
+ * committed (see point-writer.ts). docs/security.md, "The intake under abuse". The hosts a payload names
  * are gathered in memory and written once a second and before every host-list read
  * (host-sightings.ts), like key usage (usage-aggregator.ts): no per-request upsert.
  *
