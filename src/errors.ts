@@ -260,6 +260,11 @@ export const errorCatalogue = {
     1,
     () => 'Forbidden: a scoped application key can only give a key scopes it has itself; use an unscoped key of this user',
   ),
+  UNSCOPED_KEY_REQUIRED: spec<{ action: string }>(
+    403,
+    1,
+    (p) => `Forbidden: ${p.action} needs an application key without scopes (a password signs in with the user's whole role)`,
+  ),
   BODY_ID_MISMATCH: spec(400, 2, () => 'The id in the request body does not match the id in the URL'),
   LISTEN_FAILED: spec<{ address: string; reason: string }>(
     500,

@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ACTIONS, can, scopesFor, scopesWithin, SCOPES, unknownScopes, type Action } from './policy.js';
+import { ACTIONS, can, NO_SCOPE, scopesFor, scopesWithin, SCOPES, unknownScopes, type Action } from './policy.js';
 import { ROLES } from '../store/store.js';
 
 test('roles: read_only reads; standard also writes its own application keys; admin does everything', () => {
   const allowed = (role: (typeof ROLES)[number]) => ACTIONS.filter((action) => can({ role }, action));
-  assert.deepEqual(allowed('read_only'), ['api_keys:read', 'app_keys:read', 'own_app_keys:read', 'hosts:read', 'metrics:query']);
-  assert.deepEqual(allowed('standard'), ['api_keys:read', 'app_keys:read', 'own_app_keys:read', 'own_app_keys:write', 'hosts:read', 'metrics:query']);
+  assert.deepEqual(allowed('read_only'), ['api_keys:read', 'app_keys:read', 'own_app_keys:read', 'own_password:write', 'hosts:read', 'metrics:query']);
+  assert.deepEqual(allowed('standard'), ['api_keys:read', 'app_keys:read', 'own_app_keys:read', 'own_app_keys:write', 'own_password:write', 'hosts:read', 'metrics:query']);
   assert.deepEqual(allowed('admin'), [...ACTIONS]);
   // Row 7 of issue 15: the audit trail is admin-only, wherever it is read.
   assert.equal(can({ role: 'standard' }, 'audit:read'), false);
@@ -37,11 +37,24 @@ test('every action is granted by exactly the Datadog scopes named for it', () =>
     'audit:read': ['audit_logs_read'],
     'users:read': ['user_access_read'],
     'users:write': ['user_access_manage'],
+    'users:reset_password': [],
+    'own_password:write': [],
     'hosts:read': ['hosts_read'],
     'metrics:query': ['timeseries_query'],
   };
   for (const action of ACTIONS) assert.deepEqual(scopesFor(action), expected[action], action);
   for (const scope of SCOPES) assert.ok(ACTIONS.some((action) => can({ role: 'admin', scopes: [scope] }, action)), scope);
+});
+
+test('no scope grants a password (reset or change): a scoped key would become its owner\'s whole role', () => {
+  assert.deepEqual([...NO_SCOPE].sort(), ['own_password:write', 'users:reset_password']);
+  for (const action of NO_SCOPE) {
+    assert.deepEqual(scopesFor(action), [], action);
+    assert.equal(can({ role: 'admin', scopes: SCOPES }, action), false, action);
+    assert.equal(can({ role: 'admin', scopes: null }, action), true, action);
+  }
+  assert.equal(can({ role: 'read_only' }, 'own_password:write'), true);
+  assert.equal(can({ role: 'standard' }, 'users:reset_password'), false);
 });
 
 test('unknownScopes names what is not a scope; scopesWithin refuses widening', () => {

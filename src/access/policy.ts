@@ -36,8 +36,16 @@ export const ACTIONS = [
   'audit:read',
   /** List and read the organisation's users. */
   'users:read',
-  /** Create, change, disable, delete users and reset their passwords. */
+  /** Create, change, disable and delete users. */
   'users:write',
+  /**
+   * Reset another user's password (the answer carries the new password). No scope grants it:
+   * a password signs in to the UI with the user's whole role, so a scoped key would escape
+   * its scopes (see NO_SCOPE).
+   */
+  'users:reset_password',
+  /** Change the caller's own password (giving the current one). No scope grants it (NO_SCOPE). */
+  'own_password:write',
   /** Read the hosts that sent metrics. */
   'hosts:read',
   /** Query stored metric points. */
@@ -45,7 +53,7 @@ export const ACTIONS = [
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
-const EVERY_ROLE: readonly Action[] = ['api_keys:read', 'app_keys:read', 'own_app_keys:read', 'hosts:read', 'metrics:query'];
+const EVERY_ROLE: readonly Action[] = ['api_keys:read', 'app_keys:read', 'own_app_keys:read', 'hosts:read', 'metrics:query', 'own_password:write'];
 
 /** Roles × actions. Each role has what the role below it has, as Datadog's managed roles do. */
 const ROLE_ACTIONS: Record<Role, ReadonlySet<Action>> = {
@@ -72,6 +80,14 @@ export const SCOPE_ACTIONS = {
   timeseries_query: ['metrics:query'],
 } as const satisfies Record<string, readonly Action[]>;
 export type Scope = keyof typeof SCOPE_ACTIONS;
+
+/**
+ * The actions no scope grants: only a UI session or an unscoped application key may do them.
+ * Each yields or sets a password, and a password signs in with the user's whole role: a key
+ * scoped `hosts_read` that could change (or, scoped `user_access_manage`, reset) a password
+ * would become its owner's full session.
+ */
+export const NO_SCOPE: readonly Action[] = ['users:reset_password', 'own_password:write'];
 export const SCOPES = Object.keys(SCOPE_ACTIONS) as Scope[];
 
 /** Who asks: a user's role and, for an application key, its scopes (null or absent: unscoped). */

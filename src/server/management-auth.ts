@@ -16,7 +16,7 @@
  * where without one row per call.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { can, roleAllows, roleFor, SCOPES, scopesFor, scopesWithin, unknownScopes, type Action } from '../access/policy.js';
+import { can, NO_SCOPE, roleAllows, roleFor, SCOPES, scopesFor, scopesWithin, unknownScopes, type Action } from '../access/policy.js';
 import { rekeyError } from '../errors.js';
 import { parseKey, type KeyKind } from '../keys/key-format.js';
 import type { KeyHasher } from '../keys/key-hasher.js';
@@ -55,6 +55,13 @@ export interface Authenticator {
   management(request: FastifyRequest, reply: FastifyReply): Promise<void>;
   /** preHandler: the API key alone (header `DD-API-KEY` or query `api_key`). */
   apiKeyOnly(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+  /**
+   * Before a password is checked (the current one, to change it): 429 when the caller's address
+   * is throttled; otherwise counted in the failed-authentication throttle now, whatever the
+   * outcome, so parallel guesses cannot all be checked and a key cannot guess its owner's
+   * password at scrypt speed.
+   */
+  countPasswordAttempt(request: FastifyRequest, reply: FastifyReply): void;
 }
 
 /** How often a continuing API session (same application key, same address) is audited again. */
@@ -178,6 +185,11 @@ export function createAuthenticator(deps: {
       };
     },
 
+    countPasswordAttempt(request, reply) {
+      refuseIfThrottled(request, reply);
+      throttle.recordFailure(request.ip);
+    },
+
     async apiKeyOnly(request, reply) {
       refuseIfThrottled(request, reply);
       const query = request.query as Record<string, unknown> | undefined;
@@ -231,6 +243,8 @@ export function authorize(auth: { user: User; appKey?: AppKey }, actions: Action
   if (!wanted.some((action) => roleAllows(auth.user.role, action))) {
     throw rekeyError('ROLE_REQUIRED', { role: [...new Set(wanted.map(roleFor))].join(' or '), action: what });
   }
+  // Actions no scope grants (a password): only an unscoped key may do them.
+  if (wanted.every((action) => NO_SCOPE.includes(action))) throw rekeyError('UNSCOPED_KEY_REQUIRED', { action: what });
   throw rekeyError('SCOPE_REQUIRED', { scopes: [...new Set(wanted.flatMap(scopesFor))].join(' or '), action: what });
 }
 

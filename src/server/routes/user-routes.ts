@@ -13,9 +13,13 @@
  *    keeps their events. NOTE: Datadog's DELETE only disables a user; rekey's removes it, as
  *    PATCH `disabled: true` already disables. `users:write`.
  *  - `POST /api/v2/users/{id}/reset_password` (extension): a generated password, in this
- *    response only; ends the user's sessions and disables their application keys. `users:write`.
+ *    response only (`Cache-Control: no-store`); ends the user's sessions and disables their
+ *    application keys. `users:reset_password`: admin, through an unscoped key only (no scope
+ *    grants it: the password signs in with the user's whole role).
  *  - `POST /api/v2/current_user/password` (extension): the caller changes their own password,
- *    giving the current one; ends their web sessions. Any role.
+ *    giving the current one; ends their web sessions. Any role, through an unscoped key only
+ *    (`own_password:write`); every attempt counts in the failed-authentication throttle
+ *    before the current password is checked.
  *
  * Passwords are never logged nor put in an error; the request bodies that carry them are not
  * logged by the server's logger (it logs method, URL and status only).
@@ -157,13 +161,15 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
         response: { 200: jsonApiDocument('The user, with attributes.password shown once', resetUserSchema), ...ONE_USER_ERRORS },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const auth = authOf(request);
-      authorize(auth, 'users:write', "resetting a user's password");
+      // Not through a scoped key (users:reset_password): the password it returns signs in with the whole role.
+      authorize(auth, 'users:reset_password', "resetting a user's password");
       const user = await found(auth.orgId, (request.params as { id: string }).id);
       const password = generatePassword();
       const changed = await store.setUserPassword(auth.orgId, user.id, await hashPassword(password), 'reset', auth.actor);
       const resource = userResource(changed);
+      reply.header('cache-control', 'no-store');
       return { data: { ...resource, attributes: { ...resource.attributes, password } } };
     },
   );
@@ -186,6 +192,9 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     },
     async (request, reply) => {
       const auth = authOf(request);
+      // Not through a scoped key (own_password:write); each check counts in the auth throttle first.
+      authorize(auth, 'own_password:write', 'changing your password');
+      ctx.auth.countPasswordAttempt(request, reply);
       const { current_password: current, new_password: next } = (request.body as { data: { attributes: { current_password: string; new_password: string } } }).data.attributes;
       if (!(await verifyPassword(current, auth.user.passwordHash))) throw rekeyError('CURRENT_PASSWORD_INCORRECT');
       checkNewPassword(next);

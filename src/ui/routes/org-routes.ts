@@ -171,9 +171,17 @@ export function registerOrgRoutes(app: FastifyInstance, deps: UiDeps): void {
   app.post('/account/password', async (request, reply) => {
     const viewer = viewerOf(request);
     const again = (error: string, status: number) => send(reply, accountPage({ viewer, error, minLength: MIN_PASSWORD_LENGTH }), status);
+    // The sign-in throttle's pair (address, email), counted before the check: a session left
+    // open cannot be used to guess the password at scrypt speed, nor in parallel.
+    const attempt = deps.throttle.begin(request.ip, viewer.user.email);
+    if (!attempt.allowed) {
+      reply.header('retry-after', String(attempt.retryAfterSeconds));
+      return again(errorCatalogue.RATE_LIMITED.message({ retryAfterSeconds: attempt.retryAfterSeconds }), 429);
+    }
     if (!(await verifyPassword(field(request, 'current_password'), viewer.user.passwordHash))) {
       return again(errorCatalogue.CURRENT_PASSWORD_INCORRECT.message(), 400);
     }
+    deps.throttle.succeeded(attempt);
     const next = field(request, 'new_password');
     try {
       checkNewPassword(next);
