@@ -20,6 +20,7 @@
  *   if (!attempt.allowed) return tooMany(attempt.retryAfterSeconds);
  *   if (await verifyPassword(...)) throttle.succeeded(attempt);
  */
+import { createHash } from 'node:crypto';
 
 export interface LoginThrottleOptions {
   /** Failures per (email, address) before delays start. Default 3. */
@@ -154,6 +155,10 @@ function remember<V>(map: Map<string, V>, key: string, value: V, max: number): v
   map.set(key, value);
 }
 
+/**
+ * The pair's key: a digest of the normalised email, so an entry costs the same whatever the
+ * form sent (a 1 MB "email" kept as is held ~2 MB per failure for the whole window).
+ */
 function pairKey(ip: string, email: string): string {
-  return `${email.trim().toLowerCase()}\n${ip}`;
+  return `${createHash('sha256').update(email.trim().toLowerCase()).digest('base64url')}\n${ip}`;
 }
