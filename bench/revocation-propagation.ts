@@ -5,7 +5,7 @@
  * revoke's response arrives until it answers 403. The polls carry an empty series: a node that
  * still accepts the key answers 400 after verifying it, without a database write, so a poll
  * costs one round trip of verification and the sampling is as fine as the nodes allow. Reports p50/p99 per node and for the remote
- * nodes (B, C) together. Goal: p99 ≤ 50 ms (PRODUCT.md §5). Baseline, same run: the round
+ * nodes (B, C) together. Goal: p99 ≤ 50 ms (docs/product.md §5). Baseline, same run: the round
  * trip of an accepted intake request to the same nodes (the floor of any measurement here).
  *
  * Usage: node --import tsx bench/revocation-propagation.ts [--revocations 200]

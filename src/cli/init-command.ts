@@ -1,6 +1,6 @@
 /**
  * `rekey init`: creates the first organisation, its admin user, its first API key and
- * application key, and prints them once (PRODUCT.md §1). With `--json`, exactly one JSON
+ * application key, and prints them once (docs/product.md §1). With `--json`, exactly one JSON
  * object: {"org":{"id","name"},"admin":{"email","password"},"api_key":{"id","key","last4"},
  * "app_key":{"id","key","last4"}}. On an initialised store it changes nothing and exits 2.
  */

@@ -1,5 +1,5 @@
 /**
- * Restarting the agent the way its platform does it (PRODUCT.md §4), so a new api_key is
+ * Restarting the agent the way its platform does it (docs/product.md §4), so a new api_key is
  * picked up: systemd, a SysV init script, launchd or the Windows service manager; rekey-agent
  * reloads its config on SIGHUP instead. Detection is a pure function of an injectable probe,
  * so tests choose the platform; `--dry-run` prints the commands without running them.

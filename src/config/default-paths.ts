@@ -1,5 +1,5 @@
 /**
- * Where each platform's Datadog Agent keeps its config (PRODUCT.md §4), for commands run
+ * Where each platform's Datadog Agent keeps its config (docs/product.md §4), for commands run
  * without `--file`. Agent v6/7's `datadog.yaml` comes before v5's `datadog.conf`: on a host
  * upgraded from v5 both files exist and the running Agent reads the YAML one.
  */

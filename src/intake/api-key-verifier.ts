@@ -1,5 +1,5 @@
 /**
- * Verifies intake API keys from memory (PRODUCT.md §6: every node verifies keys from memory).
+ * Verifies intake API keys from memory (docs/product.md §6: every node verifies keys from memory).
  *
  *  - A malformed key (parseKey: length, hex, checksum) is refused before any lookup.
  *  - Lookups are cached by the key's hash in two bounded maps: keys that exist (active,

@@ -3,7 +3,7 @@
  * `internalHostname` and `agentVersion` at the top level with more under `meta`, `host-tags`,
  * `systemStats`…; rekey keeps the hostname, the agent version and the whole document (the
  * latest per host) — without its keys: the Agent's document carries its own API key
- * (`apiKey`, in the common payload), and a key is never stored in clear (PRODUCT.md §2).
+ * (`apiKey`, in the common payload), and a key is never stored in clear (docs/product.md §2).
  */
 import { rekeyError } from '../errors.js';
 

@@ -1,5 +1,5 @@
 /**
- * Datadog's documented size limits for the intake (PRODUCT.md §3): the body as it arrives on
+ * Datadog's documented size limits for the intake (docs/product.md §3): the body as it arrives on
  * the wire (compressed or not) and, when compressed, the body after decompression.
  * Both are enforced while the bytes stream in, so an oversized or "bomb" payload is refused
  * as soon as it crosses the line, never buffered whole.

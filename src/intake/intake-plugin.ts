@@ -1,5 +1,5 @@
 /**
- * The metric intake as a Fastify plugin (PRODUCT.md §3):
+ * The metric intake as a Fastify plugin (docs/product.md §3):
  *
  *   POST /api/v1/series     Datadog v1 JSON                      → 202 {"status":"ok"} (+ "errors")
  *   POST /api/v2/series     v2 JSON, or Agent 7 protobuf          → 202 {"errors":[…]}
@@ -34,7 +34,7 @@ import type { KeyHasher } from '../keys/key-hasher.js';
 import type { ApiKey, Store } from '../store/store.js';
 import { KyselyPointStore } from '../points/kysely-point-store.js';
 import { evaluateMetricQuery, parseMetricQuery } from '../points/metric-query.js';
-import type { HostSighting, PointStore, StoredSeries } from '../points/point-store.js';
+import type { PointStore, StoredSeries } from '../points/point-store.js';
 import { PointJournal } from '../points/point-journal.js';
 import { PointWriter, STORAGE_RETRY_AFTER_SECONDS } from '../points/point-writer.js';
 import { ApiKeyVerifier, type LookupBudget } from './api-key-verifier.js';

@@ -1,5 +1,5 @@
 /**
- * The Agent 7 protobuf `MetricPayload` (PRODUCT.md §3), decoded with protobufjs from a schema
+ * The Agent 7 protobuf `MetricPayload` (docs/product.md §3), decoded with protobufjs from a schema
  * written with the field numbers the Datadog Agent uses (agent-payload's
  * `proto/metrics/agent_payload.proto`), so an unmodified Agent 7 is understood.
  * The schema is parsed once, at import; it is what tests and benchmarks encode with.

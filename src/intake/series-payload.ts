@@ -7,7 +7,7 @@
  * Timestamp window (documented choice): a point may be at most 10 minutes in the future
  * (Datadog's documented tolerance for clock skew) and at most `maxAgeSeconds` old — by default
  * the retention (7 days), wider than Datadog's 1 hour because rekey-agent replays payloads
- * held on disk while its key was revoked (PRODUCT.md §5: a rotation loses zero points), and a
+ * held on disk while its key was revoked (docs/product.md §5: a rotation loses zero points), and a
  * point older than the retention would be deleted at once anyway.
  *
  * One bad series does not cost the others (issue 14): with `errors` given, a series that

@@ -1,5 +1,5 @@
 /**
- * The shape of rekey's keys (PRODUCT.md §2).
+ * The shape of rekey's keys (docs/product.md §2).
  *
  * API key: 32 lowercase hex = 28 random hex (112 bits) + 4 hex checksum.
  * Application key: 40 lowercase hex = 36 random hex (144 bits) + 4 hex checksum.

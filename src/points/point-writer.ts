@@ -7,7 +7,7 @@
  *
  * Durability on acknowledgement (documented choice): `write()` resolves only once its batch
  * is durable, and the intake answers 202 only then, so an agent may drop what it sent
- * (PRODUCT.md §5). Two ways to be durable:
+ * (docs/product.md §5). Two ways to be durable:
  *   - without a journal, the batch is committed to the database;
  *   - with a journal (point-journal.ts; the server uses one with SQLite), the batch is
  *     appended to the journal, and the batches are saved into the database every

@@ -16,7 +16,7 @@ import type { KeyHasher } from '../keys/key-hasher.js';
 import { generatePassword, hashPassword } from '../keys/password.js';
 import type { Actor, Store } from './store.js';
 
-/** Exactly the object `rekey init --json` prints (PRODUCT.md §1). */
+/** Exactly the object `rekey init --json` prints (docs/product.md §1). */
 export interface BootstrapCredentials {
   org: { id: string; name: string };
   admin: { email: string; password: string };

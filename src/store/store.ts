@@ -3,7 +3,7 @@
  * (better-sqlite3) and on PostgreSQL (pg), both through Kysely; one contract test suite runs
  * unchanged against both.
  *
- * The store, not its callers, enforces the invariants of PRODUCT.md §2, each inside one
+ * The store, not its callers, enforces the invariants of docs/product.md §2, each inside one
  * transaction that also writes the audit event:
  *  - an organisation always has at least one active API key without an expiry
  *    (revoking the last one throws LAST_ACTIVE_API_KEY);
@@ -352,8 +352,6 @@ export interface Store {
 /** See `Store.sharedTables()`. Typed `any` because the tables belong to other parts' schemas. */
 export interface SharedTables {
   readonly dialect: 'sqlite' | 'postgres';
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly db: import('kysely').Kysely<any>;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   write<T>(fn: (trx: import('kysely').Kysely<any>) => Promise<T>): Promise<T>;
 }

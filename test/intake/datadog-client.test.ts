@@ -109,7 +109,7 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(result.series![0]!.pointlist, [[(now - 30) * 1000, 9]]);
     });
 
-    it('an Agent 7 protobuf MetricPayload (field numbers of PRODUCT.md §3) is accepted and stored', async () => {
+    it('an Agent 7 protobuf MetricPayload (field numbers of docs/product.md §3) is accepted and stored', async () => {
       const bytes = MetricPayloadType.encode(
         MetricPayloadType.fromObject({
           series: [

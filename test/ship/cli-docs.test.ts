@@ -11,7 +11,7 @@ import { CLI_DOCS_FILE, collectHelpPages, renderCliDocs } from '../../scripts/ge
 test('every --help exits 0 and docs/cli.md is up to date', { timeout: 300_000 }, async () => {
   const pages = await collectHelpPages();
   const commands = pages.map((page) => page.command.join(' '));
-  // The walk really found the commands the README and PRODUCT.md promise.
+  // The walk really found the commands the README and docs/product.md promise.
   for (const expected of ['rekey', 'rekey server', 'rekey rotate', 'rekey config', 'rekey config set-api-key', 'rekey config show', 'rekey-agent', 'rekey-agent run']) {
     assert.ok(commands.includes(expected), `${expected} --help was not found (found: ${commands.join(', ')})`);
   }

@@ -1,5 +1,5 @@
 /**
- * No key and no password is ever stored in clear (PRODUCT.md §2): after a bootstrap, key
+ * No key and no password is ever stored in clear (docs/product.md §2): after a bootstrap, key
  * creations, a roll, application keys and usage records, the raw bytes of the SQLite files
  * (database, WAL, shared memory) and a dump of every row of every PostgreSQL table contain
  * none of the key strings. Positive controls prove the search sees the stored rows.

@@ -1,5 +1,5 @@
 /**
- * The invariants under concurrency (PRODUCT.md §2), on every dialect: in each of 20 trials,
+ * The invariants under concurrency (docs/product.md §2), on every dialect: in each of 20 trials,
  * 200 concurrent calls from four separate store instances — two in this process (own
  * connections / pools), two in separate child processes (test/store/race-worker.ts) — fired
  * at the same instant:
