@@ -8,6 +8,8 @@
  *   themself: the real user's own pair is untouched (issue 15 row 8).
  * - Per address, a cap: `maxFailuresPerIp` failures within `windowMs` refuse every further
  *   attempt from that address (one address guessing many accounts).
+ * - An "address" is an IPv4 address, or an IPv6 /64 (`addressKey`): anyone holding a /64 can
+ *   send from any of its 2^64 addresses.
  * - An attempt is counted when it starts, BEFORE the password is checked (`begin`), and given
  *   back only if it succeeds (`succeeded`): parallel requests cannot all pass the check while
  *   the first ones are still hashing (issue 15 row 2). `begin` is synchronous, so on one
@@ -81,7 +83,8 @@ export class LoginThrottle {
    * Starts an attempt: refused (with the seconds to wait) while the pair is delayed or the
    * address is capped; otherwise counted as a failure now, before the password is checked.
    */
-  begin(ip: string, email: string): LoginAttempt {
+  begin(address: string, email: string): LoginAttempt {
+    const ip = addressKey(address);
     const now = this.now();
     const wait = this.waitSeconds(ip, email, now);
     if (wait > 0) return { allowed: false, retryAfterSeconds: wait };
@@ -98,13 +101,13 @@ export class LoginThrottle {
   }
 
   /** Seconds to wait before another attempt of this pair is allowed, or 0 when allowed now. */
-  retryAfterSeconds(ip: string, email: string): number {
-    return this.waitSeconds(ip, email, this.now());
+  retryAfterSeconds(address: string, email: string): number {
+    return this.waitSeconds(addressKey(address), email, this.now());
   }
 
   /** Counts a failure that did not go through `begin` (e.g. a wrong current password). */
-  recordFailure(ip: string, email: string): void {
-    this.count(ip, email, this.now());
+  recordFailure(address: string, email: string): void {
+    this.count(addressKey(address), email, this.now());
   }
 
   private waitSeconds(ip: string, email: string, now: number): number {
@@ -153,6 +156,30 @@ function remember<V>(map: Map<string, V>, key: string, value: V, max: number): v
     if (oldest !== undefined) map.delete(oldest);
   }
   map.set(key, value);
+}
+
+/**
+ * Whom an address stands for: an IPv4 address itself (also when IPv4-mapped), an IPv6 address
+ * its /64 — one subscriber's or one server's network, which hands out its 2^64 addresses at
+ * will: counted per address, rotating them made every cap and delay here meaningless.
+ */
+export function addressKey(ip: string): string {
+  if (!ip.includes(':')) return ip;
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
+  if (mapped) return mapped[1]!;
+  const zone = ip.indexOf('%');
+  const bare = (zone === -1 ? ip : ip.slice(0, zone)).toLowerCase();
+  const groupsOf = (part: string) => (part === '' ? [] : part.split(':').flatMap((g) => (g.includes('.') ? ['0', '0'] : [g])));
+  const gap = bare.indexOf('::');
+  const groups =
+    gap === -1
+      ? groupsOf(bare)
+      : (() => {
+          const head = groupsOf(bare.slice(0, gap));
+          const tail = groupsOf(bare.slice(gap + 2));
+          return [...head, ...Array<string>(Math.max(0, 8 - head.length - tail.length)).fill('0'), ...tail];
+        })();
+  return `${groups.slice(0, 4).map((g) => (parseInt(g, 16) || 0).toString(16)).join(':')}::/64`;
 }
 
 /**
