@@ -68,14 +68,17 @@ describe('config tool: another process writes the file during set-api-key', () =
   const dir = mkdtempSync(join(tmpdir(), 'rekey-config-race-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('loses no line appended while 40 edits replace the file', { timeout: 60_000 }, async () => {
+  it('loses no line appended while edits (40 or more, for 3 s) replace the file', { timeout: 60_000 }, async () => {
     const file = join(dir, 'datadog.yaml');
     writeFileSync(file, 'api_key: ' + generateKey('api') + '\nhostname: web-1\n', { mode: 0o600 });
     const appender = startWriter(APPENDER, file);
     await appender.ready;
     const keys: string[] = [];
     try {
-      for (let i = 0; i < 40; i++) {
+      // At least 40 edits, and for at least 3 s: the appender (one line every 20–100 ms) must
+      // have appended many lines during the edits however fast this machine edits.
+      const started = Date.now();
+      for (let i = 0; i < 40 || (Date.now() - started < 3000 && i < 5000); i++) {
         const key = generateKey('api');
         keys.push(key);
         const result = await setApiKeyInFile(file, key, { backup: i % 2 === 0 });
