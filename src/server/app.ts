@@ -173,6 +173,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     keepAliveTimeout: timeouts.keepAliveMs,
   });
 
+  closeSilentConnections(app.server, timeouts.headersMs);
+
   const metrics = createServerMetrics({ defaultMetrics: deps.defaultMetrics ?? false });
   const now = deps.now ?? (() => new Date());
   const ctx: ServerContext = {
@@ -229,4 +231,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   return app;
+}
+
+/**
+ * Closes a connection that sends nothing within `headersMs` of connecting. Node's headers
+ * deadline starts with the first byte, and on Node 20 its socket timeout never fires while the
+ * connection checker runs more often than it (seen: a raw connection that wrote nothing was
+ * still open after 300 s). One timer per connection, checked once.
+ */
+function closeSilentConnections(server: { on(event: 'connection', listener: (socket: import('node:net').Socket) => void): unknown }, headersMs: number): void {
+  server.on('connection', (socket) => {
+    const timer = setTimeout(() => {
+      if (socket.bytesRead === 0) socket.destroy();
+    }, headersMs);
+    timer.unref();
+    // No 'data' listener: the HTTP parser consumes the socket natively and a JS listener would
+    // not see its bytes; bytesRead counts them either way.
+    socket.once('close', () => clearTimeout(timer));
+  });
 }

@@ -25,6 +25,15 @@ describe('server logger', () => {
     assert.equal(maskUrl('/api/v2/api_keys?page[size]=10'), '/api/v2/api_keys?page[size]=10');
   });
 
+  it('maskUrl masks a path segment that holds a key, plain or percent-encoded, and keeps the rest', () => {
+    const key = generateKey('api');
+    const encoded = [...key].map((c) => `%${c.charCodeAt(0).toString(16)}`).join('');
+    assert.equal(maskUrl(`/api/v1/validate/${key}`), '/api/v1/validate/[REDACTED]');
+    assert.equal(maskUrl(`/nope/${encoded}?page=2`), '/nope/[REDACTED]?page=2');
+    assert.equal(maskUrl(`/x/prefix-${key}-suffix/y?api_key=${key}`), '/x/[REDACTED]/y?api_key=[REDACTED]');
+    assert.equal(maskUrl('/api/v2/api_keys/0190c6b2-7d3a-7c11-9a2e-1f2b3c4d5e6f'), '/api/v2/api_keys/0190c6b2-7d3a-7c11-9a2e-1f2b3c4d5e6f');
+  });
+
   it('redacts key headers and cookies from any logged headers object', () => {
     let out = '';
     const stream = new Writable({ write: (chunk, _e, done) => ((out += chunk), done()) });

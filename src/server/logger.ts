@@ -25,11 +25,11 @@ const KEY_LIKE = /[0-9a-f]{32}/i;
  * percent-decoded, `+` a space), so `?api%5Fkey=…` and `?%61pi_key=…`, which the intake and
  * `/api/v1/validate` read as `api_key`, are masked too: a regex on the raw URL misses them.
  * Any value that decodes to something containing 32 hex characters is masked as well,
- * whatever its parameter is called. The path is logged as it came.
+ * whatever its parameter is called, and so is any path segment that holds one (maskPath).
  */
 export function maskUrl(url: string): string {
   const start = url.indexOf('?');
-  if (start === -1) return url;
+  if (start === -1) return maskPath(url);
   const end = url.indexOf('#', start);
   const query = url.slice(start + 1, end === -1 ? undefined : end);
   const masked = query.split('&').map((part) => {
@@ -40,7 +40,20 @@ export function maskUrl(url: string): string {
     if (secret || KEY_LIKE.test(decodeLoosely(value)) || KEY_LIKE.test(decodeLoosely(name))) return `${secret ? name : '[REDACTED]'}=[REDACTED]`;
     return part;
   });
-  return `${url.slice(0, start)}?${masked.join('&')}`;
+  return `${maskPath(url.slice(0, start))}?${masked.join('&')}`;
+}
+
+/**
+ * A path segment that decodes to something holding 32 hex characters is masked: no route takes
+ * a key in its path, but a client that puts one there (`/api/v1/validate/<key>`, a typo'd URL
+ * answered 404) must not get it logged.
+ */
+function maskPath(path: string): string {
+  if (!KEY_LIKE.test(decodeLoosely(path))) return path; // the usual case: no copy
+  return path
+    .split('/')
+    .map((segment) => (KEY_LIKE.test(decodeLoosely(segment)) ? '[REDACTED]' : segment))
+    .join('/');
 }
 
 /** Percent-decoding that never throws: a malformed sequence stays as it is, valid ones around it are decoded. */

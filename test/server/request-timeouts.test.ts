@@ -2,7 +2,8 @@
  * Issue 15, row 10: a client that drips a request (one body byte every 5 s, or one header line
  * every 5 s) cannot hold a connection of a real `rekey server` (default settings) open: the
  * whole request must arrive within 30 s and its headers within 10 s (app.ts SERVER_TIMEOUTS),
- * then Node answers 408 and closes. Raw sockets, no HTTP client smoothing anything over.
+ * then Node answers 408 and closes; a connection that never sends a byte is closed after the
+ * headers deadline. Raw sockets, no HTTP client smoothing anything over.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -58,11 +59,15 @@ describe('rekey server: request and header deadlines against slow clients', () =
     try {
       const bodyBound = SERVER_TIMEOUTS.requestMs + SERVER_TIMEOUTS.checkIntervalMs + 3_000;
       const headerBound = SERVER_TIMEOUTS.headersMs + SERVER_TIMEOUTS.checkIntervalMs + 3_000;
-      const [body, headers] = await Promise.all([
+      const [body, headers, silent] = await Promise.all([
         // No key needed: the body is read before authentication.
         drip(server.port, 'POST /api/v2/api_keys HTTP/1.1\r\nHost: rekey\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n', ' ', 5_000, 45_000),
         drip(server.port, 'GET /healthz HTTP/1.1\r\nHost: rekey\r\n', 'X-Drip: 1\r\n', 5_000, 45_000),
+        // Connects and never sends a byte: Node's own checks never fire for it (see app.ts).
+        drip(server.port, '', '', 3_600_000, 45_000),
       ]);
+      assert.ok(silent.closedAfterMs !== undefined, 'the silent connection was still open after 45 s');
+      assert.ok(silent.closedAfterMs <= headerBound, `silent connection closed after ${silent.closedAfterMs} ms (bound ${headerBound})`);
       assert.ok(body.closedAfterMs !== undefined, `the body dripper was still connected after 45 s (${body.bytesSent} bytes sent)`);
       assert.ok(body.closedAfterMs <= bodyBound, `body dripper closed after ${body.closedAfterMs} ms (bound ${bodyBound})`);
       assert.ok(body.closedAfterMs >= SERVER_TIMEOUTS.requestMs - 1_000, `not before the request deadline (${body.closedAfterMs} ms)`);
@@ -71,7 +76,7 @@ describe('rekey server: request and header deadlines against slow clients', () =
       assert.ok(headers.closedAfterMs <= headerBound, `header dripper closed after ${headers.closedAfterMs} ms (bound ${headerBound})`);
       // A normal request on a fresh connection is unaffected.
       assert.equal((await fetch(`${server.url}/livez`)).status, 200);
-      process.stdout.write(`# body drip closed after ${body.closedAfterMs} ms, header drip after ${headers.closedAfterMs} ms\n`);
+      process.stdout.write(`# body drip closed after ${body.closedAfterMs} ms, header drip after ${headers.closedAfterMs} ms, silent after ${silent.closedAfterMs} ms\n`);
     } finally {
       await server.stop('SIGTERM');
     }
