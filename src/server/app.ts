@@ -9,7 +9,7 @@
  */
 import swagger from '@fastify/swagger';
 import { isIP } from 'node:net';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Logger, LoggerOptions } from 'pino';
 import { rekeyError } from '../errors.js';
 import type { KeyHasher } from '../keys/key-hasher.js';
@@ -215,6 +215,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
 
+  noStoreForKeyRoutes(app);
   await healthRoutes(app, ctx);
   await validateRoute(app, ctx);
   await apiKeyRoutes(app, ctx);
@@ -248,5 +249,25 @@ function closeSilentConnections(server: { on(event: 'connection', listener: (soc
     // No 'data' listener: the HTTP parser consumes the socket natively and a JS listener would
     // not see its bytes; bytesRead counts them either way.
     socket.once('close', () => clearTimeout(timer));
+  });
+}
+
+/** The management routes whose answers can carry a secret shown once (a new key, a reset password). */
+const SECRET_BEARING_ROUTES = /^\/api\/v2\/(api_keys|application_keys|current_user|users)(\/|$)/;
+
+/**
+ * `Cache-Control: no-store` on every answer of the key and user routes, so no shared or browser
+ * cache keeps a key shown once. Added per route when it is registered: the intake's routes pay
+ * nothing for it.
+ */
+function noStoreForKeyRoutes(app: FastifyInstance): void {
+  app.addHook('onRoute', (route) => {
+    if (!SECRET_BEARING_ROUTES.test(route.url)) return;
+    const noStore = (_request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+      void reply.header('cache-control', 'no-store');
+      done();
+    };
+    const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    route.onRequest = [...existing, noStore] as typeof route.onRequest;
   });
 }
