@@ -28,6 +28,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
+import { addressKey } from '../server/client-address.js';
 import { RekeyError, rekeyError } from '../errors.js';
 import { parseKey } from '../keys/key-format.js';
 import type { KeyHasher } from '../keys/key-hasher.js';
@@ -283,7 +284,7 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
 
   // ---- authentication: from memory, before the body is read ----
   const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
-    const address = request.ip;
+    const address = addressKey(request.ip); // an IPv6 /64 is one client (client-address.ts)
     const addressWait = perAddress.take(address);
     if (addressWait > 0) return tooMany(reply, 'rate_limited_address', 'INTAKE_RATE_LIMITED', 'address', addressWait);
     if (options.benchSkipVerification) {

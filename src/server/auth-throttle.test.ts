@@ -22,6 +22,14 @@ describe('createAuthThrottle', () => {
     assert.equal(throttle.retryAfterSeconds('10.0.0.1'), 10, 'one more failure blocks until the next oldest leaves');
   });
 
+  it('counts an IPv6 /64 as one address: rotating addresses inside it does not reset the budget', () => {
+    const throttle = createAuthThrottle({ maxFailures: 3, windowMs: 60_000, now: () => 1_000_000 });
+    for (let i = 1; i <= 3; i++) throttle.recordFailure(`2001:db8:1:2::${i.toString(16)}`);
+    assert.ok(throttle.retryAfterSeconds('2001:db8:1:2:ffff:ffff:ffff:ffff') > 0, 'same /64: throttled');
+    assert.equal(throttle.retryAfterSeconds('2001:db8:1:3::1'), 0, 'another /64 is not');
+    assert.equal(throttle.retryAfterSeconds('::ffff:10.0.0.1'), 0);
+  });
+
   it('tracks a bounded number of addresses, forgetting the least recently failing first', () => {
     const throttle = createAuthThrottle({ maxFailures: 1, windowMs: 60_000, maxTrackedAddresses: 100 });
     throttle.recordFailure('first');

@@ -1,6 +1,6 @@
 /**
  * Throttles repeated failed authentication from one address: an in-memory sliding window
- * (default 20 failures per 60 s per IP). Once an address reaches the limit, every
+ * (default 20 failures per 60 s per IPv4 address or IPv6 /64, client-address.ts). Once an address reaches the limit, every
  * authenticated request from it is answered 429 with `Retry-After` until its oldest
  * failure leaves the window — without a database lookup, so a guessing loop costs the
  * server almost nothing.
@@ -15,6 +15,7 @@
  *   const wait = throttle.retryAfterSeconds(ip); // 0 when allowed
  *   throttle.recordFailure(ip);
  */
+import { addressKey } from './client-address.js';
 export interface AuthThrottleOptions {
   /** Failures allowed within `windowMs` before the address is throttled. Default 20. */
   maxFailures?: number;
@@ -51,7 +52,8 @@ export function createAuthThrottle(options: AuthThrottleOptions = {}): AuthThrot
   }
 
   return {
-    retryAfterSeconds(address) {
+    retryAfterSeconds(ip) {
+      const address = addressKey(ip);
       const at = now();
       const times = recent(address, at);
       if (times.length < maxFailures) return 0;
@@ -59,7 +61,8 @@ export function createAuthThrottle(options: AuthThrottleOptions = {}): AuthThrot
       const unblockAt = times[times.length - maxFailures]! + windowMs;
       return Math.max(1, Math.ceil((unblockAt - at) / 1000));
     },
-    recordFailure(address) {
+    recordFailure(ip) {
+      const address = addressKey(ip);
       const at = now();
       const times = recent(address, at);
       times.push(at);
