@@ -327,8 +327,11 @@ export class DiskQueue {
   }
 }
 
-/** fsync on a directory makes a rename in it durable (ext4, xfs). */
-async function syncDirectory(dir: string): Promise<void> {
+/**
+ * fsync on a directory makes a rename in it durable (ext4, xfs). Never rejects for the fsync
+ * itself (open-buckets-file.ts uses it too).
+ */
+export async function syncDirectory(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
   try {
     await handle.sync();

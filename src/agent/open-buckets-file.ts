@@ -14,6 +14,7 @@
  */
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { syncDirectory } from './disk-queue.js';
 import type { BucketSnapshot } from './dogstatsd-aggregator.js';
 
 export const OPEN_BUCKETS_FILE = 'open-buckets.json';
@@ -35,14 +36,7 @@ export async function saveOpenBuckets(runPath: string, snapshot: BucketSnapshot)
     await unlink(tmp).catch(() => undefined);
     throw error;
   }
-  const dir = await open(runPath, 'r');
-  try {
-    await dir.sync();
-  } catch {
-    // Some file systems refuse fsync on a directory; the rename is still atomic.
-  } finally {
-    await dir.close();
-  }
+  await syncDirectory(runPath);
 }
 
 /**

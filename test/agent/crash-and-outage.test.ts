@@ -4,44 +4,17 @@
  * shortens it) gets everything once it is back.
  */
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
 import { readdir, readFile } from 'node:fs/promises';
 import { inflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startAgent, stopAgent, writeYamlConfig } from './support/agent-process.js';
+import { counterSender } from './support/counter-sender.js';
 import { agentTestbed } from './support/testbed.js';
 import { waitFor } from './support/recording-intake.js';
 
 const OUTAGE_MS = Number(process.env.REKEY_TEST_OUTAGE_S ?? 60) * 1000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Sends `metric:1|c` every 50 ms until stopped; counts what it sent. */
-function counterSender(port: () => number, metric: string) {
-  const socket = dgram.createSocket('udp4');
-  let sent = 0;
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      socket.send(`${metric}:1|c`, port(), '127.0.0.1');
-      sent++;
-      await sleep(50);
-    }
-  })();
-  return {
-    get sent() {
-      return sent;
-    },
-    /** Idempotent: also registered with t.after so a failing test never hangs. */
-    async stop() {
-      if (!running) return;
-      running = false;
-      await loop;
-      await sleep(50);
-      socket.close();
-    },
-  };
-}
 
 interface SeriesBody {
   series: Array<{ metric: string; points: Array<[number, number]> }>;

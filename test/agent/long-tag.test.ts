@@ -6,31 +6,19 @@
  * count arrives, the long-tag line too (tag cut to 200), and the fix is counted.
  */
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { api, startServer, totalsByHost } from '../rotate/support/fleet.js';
-import { removeDir, startAgent, stopAgent, tempDir, writeYamlConfig } from './support/agent-process.js';
+import { api, totalsByHost } from '../rotate/support/fleet.js';
+import { stopAgent } from './support/agent-process.js';
+import { dogstatsdSender, realServerTestbed, startAgentIn } from './support/real-server.js';
 import { waitFor } from './support/recording-intake.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('a >200-char tag among 20,000 good counts: every good count is stored, the bad line with its tag truncated', { timeout: 120_000 }, async (t) => {
-  const dir = await tempDir('rekey-agent-longtag-');
-  const server = await startServer(join(dir, 'data'));
-  t.after(async () => {
-    await server.stop();
-    await removeDir(dir);
-  });
-  const from = Math.floor(Date.now() / 1000) - 60;
-  const config = join(dir, 'datadog.yaml');
-  await writeYamlConfig(config, { apiKey: server.apiKey.key, url: server.url, hostname: 'longtag-host' });
-  const agent = await startAgent({ config, runPath: join(dir, 'run'), flushInterval: 1 });
-  t.after(() => stopAgent(agent, 'SIGKILL'));
+  const { dir, server, from } = await realServerTestbed(t, 'rekey-agent-longtag-');
+  const { agent } = await startAgentIn(t, dir, { apiKey: server.apiKey.key, url: server.url, hostname: 'longtag-host' });
 
-  const socket = dgram.createSocket('udp4');
-  t.after(() => socket.close());
-  const send = (text: string) => new Promise<void>((resolve) => socket.send(text, agent.dogstatsdPort, '127.0.0.1', () => resolve()));
+  const send = dogstatsdSender(t, agent.dogstatsdPort);
   const goodPacket = Array.from({ length: 10 }, (_, i) => `longtag.good:1|c|#shard:${i % 2}`).join('\n');
   const longTag = `reason:${'x'.repeat(250)}`;
   let good = 0;

@@ -7,25 +7,19 @@
  * timestamp)" makes the second copy replace the first: the total is what was sent, once.
  */
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { inflateSync } from 'node:zlib';
-import { startServer, totalsByHost } from '../rotate/support/fleet.js';
-import { removeDir, startAgent, stopAgent, tempDir, writeYamlConfig } from './support/agent-process.js';
+import { totalsByHost } from '../rotate/support/fleet.js';
+import { stopAgent } from './support/agent-process.js';
+import { dogstatsdSender, realServerTestbed, startAgentIn } from './support/real-server.js';
 import { waitFor } from './support/recording-intake.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('the answer to a stored payload is lost: the agent re-sends it and the real intake counts it once', { timeout: 120_000 }, async (t) => {
-  const dir = await tempDir('rekey-agent-lost-');
-  const server = await startServer(join(dir, 'data'));
-  t.after(async () => {
-    await server.stop();
-    await removeDir(dir);
-  });
+  const { dir, server, from } = await realServerTestbed(t, 'rekey-agent-lost-');
   const target = new URL(server.url);
   const seen = new Map<string, number>(); // payload id → times forwarded
   let cut = 0;
@@ -59,16 +53,11 @@ test('the answer to a stored payload is lost: the agent re-sends it and the real
   t.after(() => new Promise<void>((resolve) => { proxy.closeAllConnections(); proxy.close(() => resolve()); }));
   const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
 
-  const from = Math.floor(Date.now() / 1000) - 60;
-  const config = join(dir, 'datadog.yaml');
-  await writeYamlConfig(config, { apiKey: server.apiKey.key, url: proxyUrl, hostname: 'lost-host' });
-  const agent = await startAgent({ config, runPath: join(dir, 'run'), flushInterval: 1 });
-  t.after(() => stopAgent(agent, 'SIGKILL'));
-  const socket = dgram.createSocket('udp4');
-  t.after(() => socket.close());
+  const { agent } = await startAgentIn(t, dir, { apiKey: server.apiKey.key, url: proxyUrl, hostname: 'lost-host' });
+  const send = dogstatsdSender(t, agent.dogstatsdPort);
   const packet = Array.from({ length: 10 }, () => 'lost.ticks:1|c').join('\n');
   for (let i = 0; i < 300; i++) {
-    await new Promise<void>((resolve) => socket.send(packet, agent.dogstatsdPort, '127.0.0.1', () => resolve()));
+    await send(packet);
     if (i % 50 === 49) await sleep(5);
   }
   await waitFor(async () => (await agent.status()).components.dogstatsd.metrics === 3000, 10_000, 'the counts at the agent');

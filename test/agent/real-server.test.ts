@@ -6,12 +6,12 @@
  *   changes its file; every increment of the whole period is stored exactly once.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import StatsD from 'hot-shots';
 import { runRekey } from '../support/processes.js';
-import { startServer, totalsByHost, type ServerProcess } from '../rotate/support/fleet.js';
-import { removeDir, startAgent, stopAgent, tempDir, writeYamlConfig } from './support/agent-process.js';
+import { totalsByHost, type ServerProcess } from '../rotate/support/fleet.js';
+import { stopAgent } from './support/agent-process.js';
+import { realServerTestbed, startAgentIn } from './support/real-server.js';
 import { waitFor } from './support/recording-intake.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -38,17 +38,8 @@ async function query(server: ServerProcess, q: string, from: number): Promise<Ar
 }
 
 test('hot-shots → rekey-agent → rekey server: 10,000 increments and gauges read back exactly', { timeout: 150_000 }, async (t) => {
-  const dir = await tempDir('rekey-agent-e2e-');
-  const server = await startServer(join(dir, 'data'));
-  t.after(async () => {
-    await server.stop();
-    await removeDir(dir);
-  });
-  const from = Math.floor(Date.now() / 1000) - 60;
-  const config = join(dir, 'datadog.yaml');
-  await writeYamlConfig(config, { apiKey: server.apiKey.key, url: server.url, hostname: 'e2e-hotshots' });
-  const agent = await startAgent({ config, runPath: join(dir, 'run'), flushInterval: 1 });
-  t.after(() => stopAgent(agent, 'SIGKILL'));
+  const { dir, server, from } = await realServerTestbed(t, 'rekey-agent-e2e-');
+  const { agent } = await startAgentIn(t, dir, { apiKey: server.apiKey.key, url: server.url, hostname: 'e2e-hotshots' });
   const errors: Error[] = [];
   const client = new StatsD({ host: '127.0.0.1', port: agent.dogstatsdPort, protocol: 'udp', maxBufferSize: 1200, bufferFlushInterval: 20, errorHandler: (e) => errors.push(e) });
   for (let i = 0; i < 10_000; i++) {
@@ -75,22 +66,13 @@ test('hot-shots → rekey-agent → rekey server: 10,000 increments and gauges r
 });
 
 test('real server revokes the key; 20 s later rekey config set-api-key: every point stored exactly once', { timeout: 150_000 }, async (t) => {
-  const dir = await tempDir('rekey-agent-e2e-rotation-');
-  const server = await startServer(join(dir, 'data'));
-  t.after(async () => {
-    await server.stop();
-    await removeDir(dir);
-  });
-  const from = Math.floor(Date.now() / 1000) - 60;
+  const { dir, server, from } = await realServerTestbed(t, 'rekey-agent-e2e-rotation-');
   // The agent's own key (not the admin's), so revoking it leaves the admin a working key.
   const created = await management(server, 'POST', '/api/v2/api_keys', { data: { type: 'api_keys', attributes: { name: 'agent-old' } } });
   assert.equal(created.status, 201, JSON.stringify(created.body));
   const oldKey: string = created.body.data.attributes.key;
-  const config = join(dir, 'datadog.yaml');
-  await writeYamlConfig(config, { apiKey: oldKey, url: server.url, hostname: 'e2e-rotation' });
   // The default backoff (1 s … 64 s): only the file change may bring the delivery back quickly.
-  const agent = await startAgent({ config, runPath: join(dir, 'run'), flushInterval: 1, env: { REKEY_AGENT_BACKOFF_BASE_MS: '', REKEY_AGENT_BACKOFF_MAX_MS: '' } });
-  t.after(() => stopAgent(agent, 'SIGKILL'));
+  const { agent, config } = await startAgentIn(t, dir, { apiKey: oldKey, url: server.url, hostname: 'e2e-rotation', env: { REKEY_AGENT_BACKOFF_BASE_MS: '', REKEY_AGENT_BACKOFF_MAX_MS: '' } });
   const client = new StatsD({ host: '127.0.0.1', port: agent.dogstatsdPort, protocol: 'udp', maxBufferSize: 0 });
   let sent = 0;
   const pump = setInterval(() => {

@@ -7,99 +7,18 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import dgram from 'node:dgram';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startAgent, stopAgent, writeYamlConfig } from '../agent/support/agent-process.js';
+import { counterSender } from '../agent/support/counter-sender.js';
 import { agentTestbed } from '../agent/support/testbed.js';
 import { waitFor } from '../agent/support/recording-intake.js';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function mountTmpfs(size: string, inodes: number): { dir: string; unmount(): void } {
-  const dir = mkdtempSync(join(tmpdir(), 'rekey-agent-runpath-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},nr_inodes=${inodes},mode=0700`, 'tmpfs', dir]);
-  let mounted = true;
-  return {
-    dir,
-    unmount() {
-      if (!mounted) return;
-      mounted = false;
-      try {
-        execFileSync('umount', [dir]);
-      } catch {
-        execFileSync('umount', ['-l', dir]);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-/** Writes one file until ENOSPC; delete it to free the space. */
-function fillBytes(dir: string): string {
-  const file = join(dir, 'filler');
-  const fd = openSync(file, 'w');
-  try {
-    for (let chunk = 1 << 20; chunk >= 512; ) {
-      try {
-        if (writeSync(fd, Buffer.alloc(chunk)) < chunk) chunk >>= 1;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
-        chunk >>= 1;
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return file;
-}
-
-/** Creates empty files until no inode is left; remove the directory to free them. */
-function fillInodes(dir: string): string {
-  const holder = join(dir, 'inode-filler');
-  mkdirSync(holder);
-  for (let i = 0; ; i++) {
-    try {
-      writeFileSync(join(holder, String(i)), '');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOSPC') return holder;
-      throw error;
-    }
-  }
-}
-
-/** Sends 10 `metric:1|c` lines every 20 ms (500 counts/s) until stopped. */
-function counterSender(port: number, metric: string) {
-  const socket = dgram.createSocket('udp4');
-  const packet = Array.from({ length: 10 }, () => `${metric}:1|c`).join('\n');
-  let sent = 0;
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      await new Promise<void>((resolve) => socket.send(packet, port, '127.0.0.1', () => resolve()));
-      sent += 10;
-      await sleep(20);
-    }
-  })();
-  return {
-    get sent() {
-      return sent;
-    },
-    async stop() {
-      if (!running) return;
-      running = false;
-      await loop;
-      await sleep(50);
-      socket.close();
-    },
-  };
-}
+import { fillBytes, fillInodes, mountTmpfs, sleep } from './fault-support.js';
 
 test('run path full (bytes, inodes) and read-only while DogStatsD flows: every count sent is stored once', { timeout: 120_000 }, async (t) => {
   const { key, dir, intake } = await agentTestbed(t, 'rekey-agent-faults-');
-  const mount = mountTmpfs('4m', 512);
+  const mount = mountTmpfs('rekey-agent-runpath-', '4m', 512);
   const runPath = join(mount.dir, 'run');
   const config = join(dir, 'datadog.yaml');
   await writeYamlConfig(config, { apiKey: key, url: intake.url, hostname: 'faulty-disk-host' });
@@ -113,7 +32,7 @@ test('run path full (bytes, inodes) and read-only while DogStatsD flows: every c
     }
     mount.unmount();
   });
-  const sender = counterSender(agent.dogstatsdPort, 'fault.ticks');
+  const sender = counterSender(agent.dogstatsdPort, 'fault.ticks', { linesPerPacket: 10, intervalMs: 20 }); // 500 counts/s
   t.after(() => sender.stop());
   await waitFor(async () => (await agent.status()).components.destinations[0]!.sent >= 2, 20_000, 'first deliveries');
 

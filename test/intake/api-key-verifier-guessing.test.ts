@@ -7,46 +7,18 @@
  *    refused as `throttled` without any lookup.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ApiKeyVerifier, type LookupBudget } from '../../src/intake/api-key-verifier.js';
-import { generateKey, last4 } from '../../src/keys/key-format.js';
-import { createKeyHasher, type KeyHasher } from '../../src/keys/key-hasher.js';
-import type { ApiKey, Store } from '../../src/store/store.js';
-import { CLI_ACTOR, SQLITE, type TestStore } from '../support/dialects.js';
-
-function countingStore(store: Store) {
-  const counter = { lookups: 0, gate: undefined as Promise<void> | undefined };
-  const wrapped = Object.create(store) as Store;
-  wrapped.findApiKeyByHash = async (hash: string): Promise<ApiKey | undefined> => {
-    counter.lookups += 1;
-    const row = await store.findApiKeyByHash(hash);
-    if (counter.gate) await counter.gate;
-    return row;
-  };
-  return { wrapped, counter };
-}
+import { generateKey } from '../../src/keys/key-format.js';
+import { countingStore, verifierFixture } from './verifier-fixture.js';
 
 describe('ApiKeyVerifier under key guessing', () => {
-  let ts: TestStore;
-  let hasher: KeyHasher;
-  let orgId: string;
-
-  before(async () => {
-    ts = await SQLITE.createStore();
-    hasher = createKeyHasher(await ts.store.deploymentSecret());
-    orgId = (await ts.store.createOrg('guessing', CLI_ACTOR)).id;
-  });
-  after(() => ts.destroy());
-
-  async function newKey() {
-    const key = generateKey('api');
-    await ts.store.createApiKey(orgId, { name: 'k', hash: hasher.hash(key), last4: last4(key) }, CLI_ACTOR);
-    return key;
-  }
+  const fixture = verifierFixture('guessing');
+  const newKey = async () => (await fixture.newKey()).key;
 
   it('random well-formed keys never evict a real key from the cache', async () => {
-    const { wrapped, counter } = countingStore(ts.store);
-    const verifier = new ApiKeyVerifier(wrapped, hasher, { maxEntries: 50, maxUnknownEntries: 100 });
+    const { wrapped, counter } = countingStore(fixture.ts.store);
+    const verifier = new ApiKeyVerifier(wrapped, fixture.hasher, { maxEntries: 50, maxUnknownEntries: 100 });
     await verifier.start();
     const real = [await newKey(), await newKey(), await newKey()];
     for (const key of real) assert.equal((await verifier.verify(key)).ok, true);
@@ -62,8 +34,8 @@ describe('ApiKeyVerifier under key guessing', () => {
   });
 
   it('concurrent requests for one unknown key make one lookup, and a repeat none', async () => {
-    const { wrapped, counter } = countingStore(ts.store);
-    const verifier = new ApiKeyVerifier(wrapped, hasher);
+    const { wrapped, counter } = countingStore(fixture.ts.store);
+    const verifier = new ApiKeyVerifier(wrapped, fixture.hasher);
     await verifier.start();
     let open!: () => void;
     counter.gate = new Promise<void>((resolve) => (open = resolve));
@@ -78,8 +50,8 @@ describe('ApiKeyVerifier under key guessing', () => {
   });
 
   it('past its budget, a guess is throttled without a lookup; known keys still pass', async () => {
-    const { wrapped, counter } = countingStore(ts.store);
-    const verifier = new ApiKeyVerifier(wrapped, hasher);
+    const { wrapped, counter } = countingStore(fixture.ts.store);
+    const verifier = new ApiKeyVerifier(wrapped, fixture.hasher);
     await verifier.start();
     const real = await newKey();
     assert.equal((await verifier.verify(real)).ok, true);

@@ -4,51 +4,19 @@
  * and no stale "active" row put back by a load that raced a revoke.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ApiKeyVerifier } from '../../src/intake/api-key-verifier.js';
-import { generateKey, last4 } from '../../src/keys/key-format.js';
-import { createKeyHasher, type KeyHasher } from '../../src/keys/key-hasher.js';
-import type { ApiKey, KeyChangeListener, Store } from '../../src/store/store.js';
-import { CLI_ACTOR, SQLITE, type TestStore } from '../support/dialects.js';
-
-/** The real store, with its lookups counted and optionally held back. */
-function countingStore(store: Store) {
-  const counter = { lookups: 0, gate: undefined as Promise<void> | undefined, listener: undefined as KeyChangeListener | undefined };
-  const wrapped = Object.create(store) as Store;
-  wrapped.findApiKeyByHash = async (hash: string): Promise<ApiKey | undefined> => {
-    counter.lookups += 1;
-    const row = await store.findApiKeyByHash(hash);
-    if (counter.gate) await counter.gate;
-    return row;
-  };
-  wrapped.watchKeyChanges = async (listener) => {
-    counter.listener = listener;
-    return store.watchKeyChanges(listener);
-  };
-  return { wrapped, counter };
-}
+import { generateKey } from '../../src/keys/key-format.js';
+import { CLI_ACTOR } from '../support/dialects.js';
+import { countingStore, verifierFixture } from './verifier-fixture.js';
 
 describe('ApiKeyVerifier', () => {
-  let ts: TestStore;
-  let hasher: KeyHasher;
-  let orgId: string;
-
-  before(async () => {
-    ts = await SQLITE.createStore();
-    hasher = createKeyHasher(await ts.store.deploymentSecret());
-    orgId = (await ts.store.createOrg('verifier', CLI_ACTOR)).id;
-  });
-  after(() => ts.destroy());
-
-  async function newKey() {
-    const key = generateKey('api');
-    const row = await ts.store.createApiKey(orgId, { name: 'k', hash: hasher.hash(key), last4: last4(key) }, CLI_ACTOR);
-    return { key, row };
-  }
+  const fixture = verifierFixture('verifier');
+  const newKey = () => fixture.newKey();
 
   it('refuses missing and malformed keys without any lookup', async () => {
-    const { wrapped, counter } = countingStore(ts.store);
-    const verifier = new ApiKeyVerifier(wrapped, hasher);
+    const { wrapped, counter } = countingStore(fixture.ts.store);
+    const verifier = new ApiKeyVerifier(wrapped, fixture.hasher);
     const good = generateKey('api');
     const mistyped = good.slice(0, -1) + (good.endsWith('0') ? '1' : '0');
     assert.deepEqual(await verifier.verify(undefined), { ok: false, reason: 'missing' });
@@ -59,8 +27,8 @@ describe('ApiKeyVerifier', () => {
   });
 
   it('caches "unknown" and de-duplicates concurrent loads: 1,000 requests, one lookup', async () => {
-    const { wrapped, counter } = countingStore(ts.store);
-    const verifier = new ApiKeyVerifier(wrapped, hasher);
+    const { wrapped, counter } = countingStore(fixture.ts.store);
+    const verifier = new ApiKeyVerifier(wrapped, fixture.hasher);
     const unknown = generateKey('api');
     const verdicts = await Promise.all(Array.from({ length: 1000 }, () => verifier.verify(unknown)));
     assert.ok(verdicts.every((v) => !v.ok && v.reason === 'unknown'));
@@ -73,8 +41,8 @@ describe('ApiKeyVerifier', () => {
 
   it('bounds every entry’s lifetime (≤ 5 s, even when asked for more)', async () => {
     let clock = 1_000_000;
-    const { wrapped, counter } = countingStore(ts.store);
-    const verifier = new ApiKeyVerifier(wrapped, hasher, { ttlMs: 60_000, now: () => clock });
+    const { wrapped, counter } = countingStore(fixture.ts.store);
+    const verifier = new ApiKeyVerifier(wrapped, fixture.hasher, { ttlMs: 60_000, now: () => clock });
     const { key } = await newKey();
     await verifier.verify(key);
     clock += 4_999;
@@ -86,15 +54,15 @@ describe('ApiKeyVerifier', () => {
   });
 
   it('a revoke is seen by the next verification (change feed), a reset drops everything', async () => {
-    const { wrapped, counter } = countingStore(ts.store);
-    const verifier = new ApiKeyVerifier(wrapped, hasher);
+    const { wrapped, counter } = countingStore(fixture.ts.store);
+    const verifier = new ApiKeyVerifier(wrapped, fixture.hasher);
     await verifier.start();
     try {
       const { key, row } = await newKey();
       assert.equal((await verifier.verify(key)).ok, true);
-      await ts.store.revokeApiKey(orgId, row.id, CLI_ACTOR);
+      await fixture.ts.store.revokeApiKey(fixture.orgId, row.id, CLI_ACTOR);
       assert.deepEqual(await verifier.verify(key), { ok: false, reason: 'revoked' });
-      await ts.store.restoreApiKey(orgId, row.id, CLI_ACTOR);
+      await fixture.ts.store.restoreApiKey(fixture.orgId, row.id, CLI_ACTOR);
       assert.equal((await verifier.verify(key)).ok, true);
       const before = counter.lookups;
       await verifier.verify(key);
@@ -108,8 +76,8 @@ describe('ApiKeyVerifier', () => {
   });
 
   it('a load that began before a revoke cannot put the old "active" row back', async () => {
-    const { wrapped, counter } = countingStore(ts.store);
-    const verifier = new ApiKeyVerifier(wrapped, hasher);
+    const { wrapped, counter } = countingStore(fixture.ts.store);
+    const verifier = new ApiKeyVerifier(wrapped, fixture.hasher);
     await verifier.start();
     try {
       const { key, row } = await newKey();
@@ -117,7 +85,7 @@ describe('ApiKeyVerifier', () => {
       counter.gate = new Promise((resolve) => (release = resolve));
       const early = verifier.verify(key); // reads the active row, then waits at the gate
       await new Promise((resolve) => setTimeout(resolve, 20));
-      await ts.store.revokeApiKey(orgId, row.id, CLI_ACTOR);
+      await fixture.ts.store.revokeApiKey(fixture.orgId, row.id, CLI_ACTOR);
       counter.gate = undefined;
       release();
       await early; // may say ok: it began before the revoke
@@ -129,9 +97,9 @@ describe('ApiKeyVerifier', () => {
 
   it('checks expiry at request time, cached or not', async () => {
     let clock = Date.now();
-    const verifier = new ApiKeyVerifier(ts.store, hasher, { now: () => clock });
+    const verifier = new ApiKeyVerifier(fixture.ts.store, fixture.hasher, { now: () => clock });
     const { row, key } = await newKey();
-    await ts.store.rollApiKey(orgId, row.id, { hash: hasher.hash(generateKey('api')), last4: 'ffff' }, 2_000, CLI_ACTOR);
+    await fixture.ts.store.rollApiKey(fixture.orgId, row.id, { hash: fixture.hasher.hash(generateKey('api')), last4: 'ffff' }, 2_000, CLI_ACTOR);
     assert.equal((await verifier.verify(key)).ok, true);
     clock += 2_500;
     assert.deepEqual(await verifier.verify(key), { ok: false, reason: 'expired' });

@@ -10,38 +10,19 @@
  * - a scoped key cannot mint or widen a key beyond its own scopes.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { client, v1, v2 } from '@datadog/datadog-api-client';
-import type { FastifyInstance } from 'fastify';
-import { createKeyHasher } from '../../src/keys/key-hasher.js';
+import { v1, v2 } from '@datadog/datadog-api-client';
 import { DatadogClient } from '../../src/rotate/datadog-client.js';
-import { buildApp } from '../../src/server/app.js';
-import { SQLITE, type TestStore } from '../support/dialects.js';
-import { seedOrg, type SeededOrg } from './seed.js';
-
-async function expectApiException(promise: Promise<unknown>, code: number): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof client.ApiException, `expected ApiException, got ${String(error)}`);
-    assert.equal(error.code, code, JSON.stringify(error.body));
-    return JSON.stringify(error.body);
-  }
-  return assert.fail(`expected ApiException ${code}, the call succeeded`);
-}
+import { SQLITE } from '../support/dialects.js';
+import { clientConfiguration, expectApiException, startLiveServer, type LiveServer } from './live-server.js';
+import type { SeededOrg } from './seed.js';
 
 describe('application-key scopes through the official Datadog client (issue 15 row 4)', () => {
-  let db: TestStore;
-  let app: FastifyInstance;
+  let live: LiveServer;
   let baseUrl: string;
   let acme: SeededOrg;
 
-  const configure = (appKey: string) =>
-    client.createConfiguration({
-      authMethods: { apiKeyAuth: acme.apiSecret, appKeyAuth: appKey },
-      baseServer: new client.BaseServerConfiguration(baseUrl, {}),
-    });
+  const configure = (appKey: string) => clientConfiguration(baseUrl, acme.apiSecret, appKey);
   const keys = (appKey: string) => new v2.KeyManagementApi(configure(appKey));
 
   /** A new application key of the owner of `makerKey`, made through the API with `scopes`. */
@@ -56,19 +37,11 @@ describe('application-key scopes through the official Datadog client (issue 15 r
   }
 
   before(async () => {
-    db = await SQLITE.createStore();
-    const hasher = createKeyHasher(randomBytes(32));
-    acme = await seedOrg(db.store, hasher, 'Acme');
-    app = await buildApp({ store: db.store, hasher, logger: false });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const address = app.server.address();
-    assert.ok(address !== null && typeof address === 'object');
-    baseUrl = `http://127.0.0.1:${address.port}`;
+    live = await startLiveServer(() => SQLITE.createStore(), ['Acme']);
+    baseUrl = live.baseUrl;
+    acme = live.orgs[0]!;
   });
-  after(async () => {
-    await app?.close();
-    await db?.destroy();
-  });
+  after(() => live?.close());
 
   it('an admin key scoped api_keys_read reads API keys and nothing else', async () => {
     const reader = await scopedKey(acme.users.admin.appSecret, ['api_keys_read']);

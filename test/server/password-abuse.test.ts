@@ -14,10 +14,11 @@ import type { FastifyInstance } from 'fastify';
 import { SCOPES } from '../../src/access/policy.js';
 import { generateKey, last4 } from '../../src/keys/key-format.js';
 import { createKeyHasher } from '../../src/keys/key-hasher.js';
-import { hashPassword, verifyPassword } from '../../src/keys/password.js';
+import { verifyPassword } from '../../src/keys/password.js';
 import { buildApp } from '../../src/server/app.js';
 import type { Store } from '../../src/store/store.js';
 import { CLI_ACTOR, SQLITE, type TestStore } from '../support/dialects.js';
+import { listenLocal, setPasswords } from './live-server.js';
 import { seedOrg, type SeededOrg } from './seed.js';
 
 describe('passwords under attack (SQLite, real HTTP)', () => {
@@ -38,9 +39,7 @@ describe('passwords under attack (SQLite, real HTTP)', () => {
     store = db.store;
     const hasher = createKeyHasher(await store.deploymentSecret());
     acme = await seedOrg(store, hasher, 'Acme');
-    for (const role of ['admin', 'standard'] as const) {
-      await store.setUserPassword(acme.org.id, acme.users[role].user.id, await hashPassword(passwords[role]), 'change', CLI_ACTOR);
-    }
+    await setPasswords(store, acme, passwords);
     const scoped = async (role: 'admin' | 'standard', scopes: string[]) => {
       const secret = generateKey('app');
       await store.createAppKey(acme.org.id, acme.users[role].user.id, { name: `${role} scoped`, hash: hasher.hash(secret), last4: last4(secret), scopes }, CLI_ACTOR);
@@ -49,10 +48,7 @@ describe('passwords under attack (SQLite, real HTTP)', () => {
     adminAllScopes = await scoped('admin', [...SCOPES]);
     standardHostsRead = await scoped('standard', ['hosts_read']);
     app = await buildApp({ store, hasher, logger: false, authThrottle: { maxFailures: 5, windowMs: 60_000, now: () => clock } });
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const address = app.server.address();
-    assert.ok(address && typeof address === 'object');
-    base = `http://127.0.0.1:${address.port}`;
+    base = await listenLocal(app);
   });
 
   after(async () => {

@@ -16,6 +16,7 @@ import { buildApp } from '../../src/server/app.js';
 import { createServerLogger } from '../../src/server/logger.js';
 import type { Role, Store } from '../../src/store/store.js';
 import { CLI_ACTOR, DIALECTS, type TestStore } from '../support/dialects.js';
+import { listenLocal, setPasswords } from './live-server.js';
 import { headersFor, seedOrg, type SeededOrg } from './seed.js';
 
 interface Answer {
@@ -58,9 +59,7 @@ for (const dialect of DIALECTS) {
       store = db.store;
       const hasher = createKeyHasher(await store.deploymentSecret());
       acme = await seedOrg(store, hasher, 'Acme');
-      for (const role of ['admin', 'standard', 'read_only'] as const) {
-        await store.setUserPassword(acme.org.id, acme.users[role].user.id, await hashPassword(passwords[role]), 'change', CLI_ACTOR);
-      }
+      await setPasswords(store, acme, passwords);
       const stream = new Writable({
         write(chunk, _encoding, done) {
           logLines.push(...chunk.toString('utf8').split('\n').filter((l: string) => l !== ''));
@@ -68,10 +67,7 @@ for (const dialect of DIALECTS) {
         },
       });
       app = await buildApp({ store, hasher, logger: createServerLogger({ level: 'debug', stream }), authThrottle: { maxFailures: 1000 } });
-      await app.listen({ host: '127.0.0.1', port: 0 });
-      const address = app.server.address();
-      assert.ok(address && typeof address === 'object');
-      base = `http://127.0.0.1:${address.port}`;
+      base = await listenLocal(app);
     });
 
     after(async () => {

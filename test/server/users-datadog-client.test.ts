@@ -6,54 +6,25 @@
  * the user (rekey disables with `updateUser`).
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, it } from 'node:test';
-import { client, v2 } from '@datadog/datadog-api-client';
-import type { FastifyInstance } from 'fastify';
-import { createKeyHasher } from '../../src/keys/key-hasher.js';
-import { buildApp } from '../../src/server/app.js';
+import { v2 } from '@datadog/datadog-api-client';
 import type { Role } from '../../src/store/store.js';
-import { SQLITE, type TestStore } from '../support/dialects.js';
-import { seedOrg, type SeededOrg } from './seed.js';
+import { SQLITE } from '../support/dialects.js';
+import { clientConfiguration, expectApiException, startLiveServer, type LiveServer } from './live-server.js';
+import type { SeededOrg } from './seed.js';
 
-let db: TestStore;
-let app: FastifyInstance;
+let live: LiveServer;
 let acme: SeededOrg;
-let baseUrl: string;
 
 function usersApi(role: Role): v2.UsersApi {
-  return new v2.UsersApi(
-    client.createConfiguration({
-      authMethods: { apiKeyAuth: acme.apiSecret, appKeyAuth: acme.users[role].appSecret },
-      baseServer: new client.BaseServerConfiguration(baseUrl, {}),
-    }),
-  );
-}
-
-async function apiException(promise: Promise<unknown>): Promise<{ code: number; body: unknown }> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof client.ApiException, `expected ApiException, got ${String(error)}`);
-    return { code: error.code, body: error.body };
-  }
-  assert.fail('expected an ApiException, the call succeeded');
+  return new v2.UsersApi(clientConfiguration(live.baseUrl, acme.apiSecret, acme.users[role].appSecret));
 }
 
 before(async () => {
-  db = await SQLITE.createStore();
-  const hasher = createKeyHasher(randomBytes(32));
-  acme = await seedOrg(db.store, hasher, 'Acme');
-  app = await buildApp({ store: db.store, hasher, logger: false });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  assert.ok(address !== null && typeof address === 'object');
-  baseUrl = `http://127.0.0.1:${address.port}`;
+  live = await startLiveServer(() => SQLITE.createStore(), ['Acme']);
+  acme = live.orgs[0]!;
 });
-after(async () => {
-  await app?.close();
-  await db?.destroy();
-});
+after(() => live?.close());
 
 it('UsersApi: list, get, updateUser disabled true/false, the last admin refused, disableUser deletes', async () => {
   const admin = usersApi('admin');
@@ -66,16 +37,15 @@ it('UsersApi: list, get, updateUser disabled true/false, the last admin refused,
 
   const disabled = await admin.updateUser({ userId: standardId, body: { data: { type: 'users', id: standardId, attributes: { disabled: true } } } });
   assert.equal(disabled.data?.attributes?.disabled, true);
-  assert.equal((await apiException(usersApi('standard').listUsers())).code, 403, "the disabled user's key is refused");
+  await expectApiException(usersApi('standard').listUsers(), 403); // the disabled user's key is refused
   const enabled = await admin.updateUser({ userId: standardId, body: { data: { type: 'users', id: standardId, attributes: { disabled: false } } } });
   assert.equal(enabled.data?.attributes?.disabled, false);
 
   const adminId = acme.users.admin.user.id;
-  const last = await apiException(admin.updateUser({ userId: adminId, body: { data: { type: 'users', id: adminId, attributes: { disabled: true } } } }));
-  assert.equal(last.code, 400);
-  assert.match(JSON.stringify(last.body), /last active admin/);
-  assert.equal((await apiException(usersApi('read_only').getUser({ userId: adminId }))).code, 403);
+  const last = await expectApiException(admin.updateUser({ userId: adminId, body: { data: { type: 'users', id: adminId, attributes: { disabled: true } } } }), 400);
+  assert.match(last, /last active admin/);
+  await expectApiException(usersApi('read_only').getUser({ userId: adminId }), 403);
 
   await admin.disableUser({ userId: acme.users.read_only.user.id });
-  assert.equal((await apiException(admin.getUser({ userId: acme.users.read_only.user.id }))).code, 404, 'rekey deletes');
+  await expectApiException(admin.getUser({ userId: acme.users.read_only.user.id }), 404); // rekey deletes
 });

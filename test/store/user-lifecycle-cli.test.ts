@@ -6,8 +6,6 @@
  * the user's web session at its next request.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { generateKey, last4 } from '../../src/keys/key-format.js';
@@ -15,33 +13,12 @@ import { createKeyHasher } from '../../src/keys/key-hasher.js';
 import { verifyPassword } from '../../src/keys/password.js';
 import { openStore, type StoreLocation } from '../../src/store/open-store.js';
 import type { Store } from '../../src/store/store.js';
+import { assertOneLineError, cleanEnv, tempDirs } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
-import { runRekey, type RunResult } from '../support/processes.js';
+import { runRekey } from '../support/processes.js';
 import { startServerProcess } from '../support/server-process.js';
 
-const tempDirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'rekey-user-cli-'));
-  tempDirs.push(dir);
-  return dir;
-}
-after(() => {
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
-
-function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const name of ['REKEY_DATA', 'REKEY_DATABASE_URL', 'REKEY_SECRET']) delete env[name];
-  return { ...env, ...extra };
-}
-
-function assertOneLineError(result: RunResult, exitCode: 1 | 2, pattern: RegExp): void {
-  assert.equal(result.code, exitCode, `exit code; stderr: ${result.stderr}`);
-  const lines = result.stderr.trimEnd().split('\n');
-  assert.equal(lines.length, 1, `one line of stderr, got:\n${result.stderr}`);
-  assert.match(lines[0]!, pattern);
-  assert.doesNotMatch(result.stderr, /\n\s+at |unexpected error/, 'no stack trace');
-}
+const tempDir = tempDirs('rekey-user-cli-');
 
 async function withOpenStore<T>(location: StoreLocation, fn: (store: Store) => Promise<T>): Promise<T> {
   const store = await openStore(location);

@@ -5,9 +5,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../support/free-port.js';
 
 const SSHD = '/usr/sbin/sshd';
 
@@ -26,17 +27,6 @@ function ensureInstalled(): void {
   spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'update'], { stdio: 'ignore', env, timeout: 300_000 });
   spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'install', '-y', 'openssh-server', 'openssh-client'], { stdio: 'ignore', env, timeout: 600_000 });
   if (!existsSync(SSHD)) throw new Error(`${SSHD} is missing and could not be installed (apt-get install openssh-server as root)`);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startSshd(dir: string): Promise<Sshd> {
