@@ -2,8 +2,8 @@
  * The intake's abuse limits from the server's environment, so an operator can size them for
  * a fleet without code (docs/security.md, "The intake under abuse"):
  *
- *   REKEY_INTAKE_RATE_PER_KEY=2000/4000           requests per second / burst, per API key
- *   REKEY_INTAKE_RATE_PER_ADDRESS=1000/2000       the same per client address
+ *   REKEY_INTAKE_RATE_PER_KEY=2000/4000           requests per second / burst, per API key (default 20000/40000)
+ *   REKEY_INTAKE_RATE_PER_ADDRESS=1000/2000       the same per client address (default 20000/40000)
  *   REKEY_INTAKE_UNKNOWN_KEYS_PER_ADDRESS=10/100  lookups of unknown keys per address
  *   REKEY_INTAKE_REFUSED_PER_KEY=5/50             refused payloads per API key
  *   REKEY_INTAKE_MAX_SERIES / _MAX_POINTS / _MAX_TAGS / _MAX_JSON_VALUES   per payload
