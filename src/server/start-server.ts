@@ -17,6 +17,7 @@ import { createKeyHasher, type KeyHasher } from '../keys/key-hasher.js';
 import type { BootstrapCredentials } from '../store/bootstrap.js';
 import { DEFAULT_DATA_DIR, describeStoreLocation, openStore, type StoreLocation } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
+import { intakeLimitsFromEnv } from '../intake/intake-env.js';
 import { buildApp } from './app.js';
 import { createServerLogger } from './logger.js';
 
@@ -62,6 +63,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const out = options.out ?? process.stdout;
   const logger = options.logger ?? createServerLogger({ level: options.logLevel ?? 'info', stream: process.stderr });
   const https = options.tls === undefined ? undefined : readTls(options.tls);
+  // Bad REKEY_INTAKE_* settings fail here, before a new store is initialised: a start that
+  // failed after printing the first credentials would leave them shown once and then lost.
+  intakeLimitsFromEnv(process.env);
 
   const store = await openStore(options.location);
   let app: FastifyInstance | undefined;
