@@ -8,11 +8,13 @@
  *
  * Per type:
  * - `g` gauge: last value in the bucket.
- * - `c` count: sum of value / sample rate, sent as type `count` with interval 10.
+ * - `c` count: sum of value / sample rate, sent as a **rate**: that sum ÷ 10, type `rate`,
+ *   interval 10 — what the Datadog Agent sends (pkg/metrics counter.go), so `c:15` in one
+ *   bucket reads 1.5/s here as on Datadog, and `.as_count()` gives 15 back.
  * - `s` set: number of distinct members, a gauge.
  * - `h` histogram, `ms` timing and `d` distribution: `.avg .max .median .95percentile`
- *   (gauges) and `.count` (count, scaled by 1/sample rate). This agent treats a
- *   distribution as a histogram computed on the host: it has no server-side sketches.
+ *   (gauges) and `.count` (the number of samples scaled by 1/sample rate, sent as a rate
+ *   like a counter, as the Datadog Agent does).
  */
 import type { DogStatsDSample, DogStatsDShape, DogStatsDType } from './dogstatsd-parser.js';
 import { copyString } from './dogstatsd-shapes.js';
@@ -316,11 +318,13 @@ function toSnapshot(agg: Aggregate): SnapshotAggregate {
 function toSeries(context: Context, ts: number, host: string, tags: string[]): Series[] {
   const { name, agg } = context;
   const gauge = (metric: string, value: number): Series => ({ metric, points: [[ts, value]], type: 'gauge', host, tags });
+  // A count over the bucket, per second: the Datadog Agent's APIRateType with its 10 s interval.
+  const rate = (metric: string, count: number): Series => ({ metric, points: [[ts, count / BUCKET_SECONDS]], type: 'rate', interval: BUCKET_SECONDS, host, tags });
   switch (agg.kind) {
     case 'gauge':
       return [gauge(name, agg.value)];
     case 'count':
-      return [{ metric: name, points: [[ts, agg.value]], type: 'count', interval: BUCKET_SECONDS, host, tags }];
+      return [rate(name, agg.value)];
     case 'set':
       return [gauge(name, agg.members.size)];
     case 'histogram': {
@@ -331,7 +335,7 @@ function toSeries(context: Context, ts: number, host: string, tags: string[]): S
         gauge(`${name}.max`, sorted[sorted.length - 1]!),
         gauge(`${name}.median`, percentile(sorted, 0.5)),
         gauge(`${name}.95percentile`, percentile(sorted, 0.95)),
-        { metric: `${name}.count`, points: [[ts, agg.count]], type: 'count', interval: BUCKET_SECONDS, host, tags },
+        rate(`${name}.count`, agg.count),
       ];
     }
   }
