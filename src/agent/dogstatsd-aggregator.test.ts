@@ -50,11 +50,10 @@ test('a repeated tag is the same context (the intake de-duplicates tags): a hist
   assert.equal(out.get('lat.count'), 0.2);
 });
 
-test('histograms, timings and distributions give avg/max/median/95percentile/count; sets count members', () => {
+test('histograms and timings give avg/max/median/95percentile/count; sets count members', () => {
   const agg = new DogStatsDAggregator(() => 'h', () => []);
   for (let v = 1; v <= 100; v++) agg.add(sample(`lat:${v}|h`), T0);
   agg.add(sample('rt:10|ms|@0.5'), T0);
-  agg.add(sample('dist:1:3|d'), T0);
   for (const user of ['a', 'b', 'a', 'c']) agg.add(sample(`users:${user}|s`), T0);
   const out = new Map(agg.flushAll().map((s) => [s.metric, s.points[0]![1]]));
   assert.equal(out.get('lat.avg'), 50.5);
@@ -63,8 +62,38 @@ test('histograms, timings and distributions give avg/max/median/95percentile/cou
   assert.equal(out.get('lat.95percentile'), 95);
   assert.equal(out.get('lat.count'), 10, '100 samples in 10 s: 10/s');
   assert.equal(out.get('rt.count'), 0.2, 'one sample at @0.5 counts 2, per 10 s');
-  assert.equal(out.get('dist.avg'), 2);
   assert.equal(out.get('users'), 3);
+});
+
+test('distributions are DDSketches per context and bucket, taken apart from the series, weighted by 1/sample rate', () => {
+  const agg = new DogStatsDAggregator(() => 'h', () => ['env:test']);
+  for (let v = 1; v <= 1000; v++) agg.add(sample(`dist:${v}|d|#b,a`), T0 + (v % 10) * 100);
+  agg.add(sample('dist:5000|d|@0.5|#a,b'), T0);
+  agg.add(sample('dist:7|d|#a,b'), T0 + 10_000); // next bucket
+  const series = agg.flushClosed(T0 + 10_000);
+  assert.deepEqual(series.filter((s) => s.metric.startsWith('dist')), [], 'no host-side histogram gauges');
+  const [closed, ...more] = agg.takeSketches();
+  assert.equal(more.length, 0);
+  assert.deepEqual([closed!.metric, closed!.host, closed!.tags, closed!.sketch.ts], ['dist', 'h', ['a', 'b', 'env:test'], T0 / 1000]);
+  assert.equal(closed!.sketch.cnt, 1002, '1,000 values and one at @0.5 counted twice');
+  assert.equal(closed!.sketch.min, 1);
+  assert.equal(closed!.sketch.max, 5000);
+  assert.equal(closed!.sketch.sum, 500_500 + 10_000);
+  assert.deepEqual(agg.takeSketches(), [], 'taken once');
+  agg.flushAll();
+  assert.deepEqual(agg.takeSketches().map((s) => [s.sketch.ts, s.sketch.cnt]), [[T0 / 1000 + 10, 1]]);
+});
+
+test('an open distribution bucket survives a graceful restart (snapshot and restore)', () => {
+  const before = new DogStatsDAggregator(() => 'h', () => []);
+  for (let v = 1; v <= 10; v++) before.add(sample(`d:${v}|d`), T0 + 1000);
+  const snapshot = JSON.parse(JSON.stringify(before.snapshotOpen(T0 + 2000)));
+  const after = new DogStatsDAggregator(() => 'h', () => []);
+  assert.equal(after.restore(snapshot, T0 + 3000), 0);
+  for (let v = 11; v <= 20; v++) after.add(sample(`d:${v}|d`), T0 + 4000);
+  after.flushClosed(T0 + 10_000);
+  const [sketch] = after.takeSketches();
+  assert.deepEqual([sketch!.sketch.cnt, sketch!.sketch.min, sketch!.sketch.max, sketch!.sketch.sum], [20, 1, 20, 210]);
 });
 
 test('bounds the number of contexts', () => {

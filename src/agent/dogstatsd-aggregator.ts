@@ -12,10 +12,15 @@
  *   interval 10 — what the Datadog Agent sends (pkg/metrics counter.go), so `c:15` in one
  *   bucket reads 1.5/s here as on Datadog, and `.as_count()` gives 15 back.
  * - `s` set: number of distinct members, a gauge.
- * - `h` histogram, `ms` timing and `d` distribution: `.avg .max .median .95percentile`
- *   (gauges) and `.count` (the number of samples scaled by 1/sample rate, sent as a rate
- *   like a counter, as the Datadog Agent does).
+ * - `h` histogram and `ms` timing: `.avg .max .median .95percentile` (gauges) and `.count`
+ *   (the number of samples scaled by 1/sample rate, sent as a rate like a counter, as the
+ *   Datadog Agent does).
+ * - `d` distribution: a DDSketch per context and bucket, in the Agent's bins
+ *   (src/points/agent-sketch.ts), taken with takeSketches() and sent to `/api/beta/sketches`;
+ *   the server merges them and answers `p95:`, `avg:`, `count:`… over any tags.
  */
+import type { DDSketch } from '@datadog/sketches-js';
+import { fromDogsketch, newAgentSketch, toDogsketch, type Dogsketch } from '../points/agent-sketch.js';
 import type { DogStatsDSample, DogStatsDShape, DogStatsDType } from './dogstatsd-parser.js';
 import { copyString } from './dogstatsd-shapes.js';
 import { SampleValues } from './sample-values.js';
@@ -48,13 +53,23 @@ type SnapshotAggregate =
   | { kind: 'gauge'; value: number }
   | { kind: 'count'; value: number }
   | { kind: 'set'; members: string[] }
-  | { kind: 'histogram'; values: number[]; count: number };
+  | { kind: 'histogram'; values: number[]; count: number }
+  | { kind: 'sketch'; sketch: Dogsketch };
+
+/** One distribution context's sketch for one closed bucket, with the host and tags it is sent with. */
+export interface ClosedSketch {
+  metric: string;
+  host: string;
+  tags: string[];
+  sketch: Dogsketch;
+}
 
 type Aggregate =
   | { kind: 'gauge'; value: number }
   | { kind: 'count'; value: number }
   | { kind: 'set'; members: Set<string> }
-  | { kind: 'histogram'; values: SampleValues; count: number };
+  | { kind: 'histogram'; values: SampleValues; count: number }
+  | { kind: 'sketch'; sketch: DDSketch };
 
 interface Context {
   name: string;
@@ -70,6 +85,8 @@ export class DogStatsDAggregator {
   private readonly tagCache = new Map<string, string>();
   /** Characters held by tagCache: bounded, so a flood of 60 KB tag sets is not kept. */
   private tagCacheChars = 0;
+  /** Distribution sketches of the buckets flushed, until takeSketches(). */
+  private closedSketches: ClosedSketch[] = [];
 
   constructor(
     private readonly host: () => string,
@@ -123,7 +140,17 @@ export class DogStatsDAggregator {
         for (const value of values) agg.values.push(value);
         agg.count += values.length / shape.sampleRate;
         break;
+      case 'sketch':
+        for (const value of values) agg.sketch.accept(value, 1 / shape.sampleRate);
+        break;
     }
+  }
+
+  /** Removes and returns the distribution sketches of the buckets flushed so far. */
+  takeSketches(): ClosedSketch[] {
+    const taken = this.closedSketches;
+    this.closedSketches = [];
+    return taken;
   }
 
   /**
@@ -165,7 +192,12 @@ export class DogStatsDAggregator {
       if (!take(start)) continue;
       this.buckets.delete(start);
       this.contextCount -= bucket.size;
-      for (const context of bucket.values()) out.push(...toSeries(context, start, host, [...context.tags, ...extra]));
+      for (const context of bucket.values()) {
+        const tags = [...context.tags, ...extra];
+        if (context.agg.kind === 'sketch') {
+          if (context.agg.sketch.count > 0) this.closedSketches.push({ metric: context.name, host, tags: [...new Set(tags)].sort(), sketch: toDogsketch(context.agg.sketch, start) });
+        } else out.push(...toSeries(context, start, host, tags));
+      }
     }
     return out;
   }
@@ -241,6 +273,9 @@ export class DogStatsDAggregator {
         else if (agg.kind === 'histogram' && from.kind === 'histogram') {
           for (const value of from.values) agg.values.push(value);
           agg.count += from.count;
+        } else if (agg.kind === 'sketch' && from.kind === 'sketch') {
+          const restored = fromDogsketch(from.sketch);
+          agg.sketch.merge(restored);
         }
       }
     }
@@ -260,7 +295,7 @@ export class DogStatsDAggregator {
 
 type SnapshotContext = BucketSnapshot['buckets'][number]['contexts'][number];
 
-const FAMILY_OF_KIND: Record<string, string> = { gauge: 'g', count: 'c', set: 's', histogram: 'h' };
+const FAMILY_OF_KIND: Record<string, string> = { gauge: 'g', count: 'c', set: 's', histogram: 'h', sketch: 'd' };
 const isFiniteNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
 
 /** A context of a snapshot read from disk, checked field by field; null when it is not one snapshotOpen writes. */
@@ -276,8 +311,22 @@ function validSnapshotContext(saved: SnapshotContext): { family: string; name: s
       ? isFiniteNumber(agg.value)
       : agg.kind === 'set'
         ? Array.isArray(agg.members) && agg.members.every((member) => typeof member === 'string')
-        : Array.isArray(agg.values) && agg.values.length > 0 && agg.values.every(isFiniteNumber) && isFiniteNumber(agg.count) && agg.count >= 0;
+        : agg.kind === 'sketch'
+          ? validSnapshotSketch(agg.sketch)
+          : Array.isArray(agg.values) && agg.values.length > 0 && agg.values.every(isFiniteNumber) && isFiniteNumber(agg.count) && agg.count >= 0;
   return ok ? { family, name, tags } : null;
+}
+
+/** A sketch of a snapshot read from disk: bins as toDogsketch writes them (Agent keys are int16). */
+function validSnapshotSketch(sketch: unknown): boolean {
+  if (typeof sketch !== 'object' || sketch === null) return false;
+  const { k, n, sum, min, max, cnt } = sketch as Partial<Dogsketch>;
+  return (
+    Array.isArray(k) && Array.isArray(n) && k.length === n.length && k.length > 0 &&
+    k.every((key) => Number.isInteger(key) && Math.abs(key) <= 32767) &&
+    n.every((count) => Number.isInteger(count) && count > 0) &&
+    [sum, min, max, cnt].every(isFiniteNumber)
+  );
 }
 
 export function bucketStart(nowMs: number): number {
@@ -285,9 +334,9 @@ export function bucketStart(nowMs: number): number {
   return seconds - (seconds % BUCKET_SECONDS);
 }
 
-/** Timings and distributions aggregate as histograms: one context with `h`. */
+/** Timings aggregate as histograms: one context with `h`. Distributions are sketches (`d`). */
 function familyOf(type: DogStatsDType): string {
-  return type === 'ms' || type === 'd' ? 'h' : type;
+  return type === 'ms' ? 'h' : type;
 }
 
 function emptyAggregate(family: string): Aggregate {
@@ -298,6 +347,8 @@ function emptyAggregate(family: string): Aggregate {
       return { kind: 'count', value: 0 };
     case 's':
       return { kind: 'set', members: new Set() };
+    case 'd':
+      return { kind: 'sketch', sketch: newAgentSketch() };
     default:
       return { kind: 'histogram', values: new SampleValues(), count: 0 };
   }
@@ -312,6 +363,8 @@ function toSnapshot(agg: Aggregate): SnapshotAggregate {
       return { kind: 'set', members: [...agg.members] };
     case 'histogram':
       return { kind: 'histogram', values: [...agg.values.sorted()], count: agg.count };
+    case 'sketch':
+      return { kind: 'sketch', sketch: toDogsketch(agg.sketch, 0) };
   }
 }
 
@@ -338,6 +391,8 @@ function toSeries(context: Context, ts: number, host: string, tags: string[]): S
         rate(`${name}.count`, agg.count),
       ];
     }
+    case 'sketch':
+      return []; // sent as a sketch (takeSketches), not as series
   }
 }
 
