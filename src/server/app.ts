@@ -29,6 +29,8 @@ import { userRoutes } from './routes/user-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { hostRoutes } from './routes/host-routes.js';
 import { queryRoutes } from './routes/query-routes.js';
+import { v1ApiKeyRoutes } from './routes/v1-api-key-routes.js';
+import { v1AppKeyRoutes } from './routes/v1-app-key-routes.js';
 import { validateRoute } from './routes/validate-route.js';
 import type { ServerContext } from './server-context.js';
 import { createServerMetrics, installRequestMetrics } from './server-metrics.js';
@@ -229,6 +231,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await validateRoute(app, ctx);
   await apiKeyRoutes(app, ctx);
   await appKeyRoutes(app, ctx);
+  await v1ApiKeyRoutes(app, ctx);
+  await v1AppKeyRoutes(app, ctx);
   await auditRoutes(app, ctx);
   await userRoutes(app, ctx);
 
@@ -264,7 +268,7 @@ function closeSilentConnections(server: { on(event: 'connection', listener: (soc
 }
 
 /** The management routes whose answers can carry a secret shown once (a new key, a reset password). */
-const SECRET_BEARING_ROUTES = /^\/api\/v2\/(api_keys|application_keys|current_user|users)(\/|$)/;
+const SECRET_BEARING_ROUTES = /^\/api\/(v2\/(api_keys|application_keys|current_user|users)|v1\/(api_key|application_key))(\/|$)/;
 
 /**
  * `Cache-Control: no-store` on every answer of the key and user routes, so no shared or browser
