@@ -18,6 +18,7 @@ import { VERSION } from '../version.js';
 import { createAuthThrottle, type AuthThrottleOptions } from './auth-throttle.js';
 import { installErrorHandlers } from './error-handler.js';
 import { serverLoggerOptions } from './logger.js';
+import { fastifyRequestLogging, installRequestLog, quietRequestLog, startRequestSummary } from './request-log.js';
 import { createAuthenticator, intakeReadAuth } from './management-auth.js';
 import { apiKeyRoutes } from './routes/api-key-routes.js';
 import { appKeyRoutes } from './routes/app-key-routes.js';
@@ -57,6 +58,8 @@ export interface AppDeps {
   intakeSaveIntervalMs?: number;
   /** The intake's durability policy (intake-plugin.ts `durability`; docs/operations.md#durability). */
   intakeDurability?: 'process' | 'power';
+  /** How often the intake's request summary is logged (request-log.ts; default 60 s). */
+  requestSummaryIntervalMs?: number;
 }
 
 /** How long a client may take; every bound is per connection. docs/security.md. */
@@ -166,6 +169,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const nodeServerOptions = { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: timeouts.checkIntervalMs };
   const app = Fastify({
     ...logging,
+    // One line per management request and none per intake request: request-log.ts.
+    ...fastifyRequestLogging(),
     ...(deps.trustProxy === undefined ? {} : { trustProxy: fastifyTrustProxy(deps.trustProxy) }),
     ...(deps.https === undefined ? { http: nodeServerOptions } : { https: { ...deps.https, ...nodeServerOptions } }),
     requestTimeout: timeouts.requestMs,
@@ -194,6 +199,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorateRequest('auth', null);
   installErrorHandlers(app);
   installRequestMetrics(app, metrics);
+  installRequestLog(app);
   acceptEmptyJsonBodies(app);
 
   // Registered before any route: it collects every route's schema as the route is added.
@@ -223,8 +229,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await auditRoutes(app, ctx);
   await userRoutes(app, ctx);
 
-  // intake plugin registers here (src/intake/**)
-  await app.register((await import('../intake/intake-plugin.js')).intakePlugin, { store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry, ...(deps.intakeJournalDir === undefined ? {} : { journalDir: deps.intakeJournalDir }), ...(deps.intakeSaveIntervalMs === undefined ? {} : { journalSaveIntervalMs: deps.intakeSaveIntervalMs }), ...(deps.intakeDurability === undefined ? {} : { durability: deps.intakeDurability }), ...(await import('../intake/intake-env.js')).intakeLimitsFromEnv(process.env), managementAuth: intakeReadAuth(ctx.auth) });
+  // intake plugin registers here (src/intake/**), in a scope whose routes log no line per
+  // request; a summary every requestSummaryIntervalMs instead (request-log.ts).
+  const intakeOptions = { store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry, ...(deps.intakeJournalDir === undefined ? {} : { journalDir: deps.intakeJournalDir }), ...(deps.intakeSaveIntervalMs === undefined ? {} : { journalSaveIntervalMs: deps.intakeSaveIntervalMs }), ...(deps.intakeDurability === undefined ? {} : { durability: deps.intakeDurability }), ...(await import('../intake/intake-env.js')).intakeLimitsFromEnv(process.env), managementAuth: intakeReadAuth(ctx.auth) };
+  let intakeRoutes = new Set<string>();
+  await app.register(async (intakeScope) => {
+    intakeRoutes = quietRequestLog(intakeScope);
+    await intakeScope.register((await import('../intake/intake-plugin.js')).intakePlugin, intakeOptions);
+  });
+  startRequestSummary(app, { registry: metrics.registry, routes: intakeRoutes, intervalMs: deps.requestSummaryIntervalMs ?? 60_000 });
 
   // web UI plugin registers here (src/ui/**)
   await app.register((await import('../ui/ui-plugin.js')).uiPlugin, { store: deps.store, hasher: deps.hasher, now });
