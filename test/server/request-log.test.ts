@@ -62,9 +62,12 @@ describe('request logging: none per intake request, one per management request, 
     const list = await fetch(`${baseUrl}/api/v2/api_keys?api_key=${seeded.apiSecret}`, { headers: headersFor(seeded, 'admin') });
     assert.equal(list.status, 200);
 
-    // The summary comes from a timer: wait for it (100 ms interval), not for a fixed time.
-    const deadline = Date.now() + 5_000;
-    while (!lines().some((l) => l.intakeRequests !== undefined) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // Lines are written after each answer is sent (onResponse) and the summary comes from a
+    // timer (100 ms): wait until all 21 intake requests are summarised and the management line
+    // is written, not for a fixed time.
+    const summarised = () => lines().reduce((n, l) => n + (l.intakeRequests ?? 0), 0);
+    const deadline = Date.now() + 10_000;
+    while ((summarised() < 21 || !lines().some((l) => l.req !== undefined)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 
     const all = lines();
     const perRequest = all.filter((l) => l.req !== undefined || l.res !== undefined);
