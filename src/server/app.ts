@@ -25,6 +25,7 @@ import { createAuthenticator } from './management-auth.js';
 import { apiKeyRoutes } from './routes/api-key-routes.js';
 import { appKeyRoutes } from './routes/app-key-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
+import { eventRoutes } from './routes/event-routes.js';
 import { userRoutes } from './routes/user-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { hostRoutes } from './routes/host-routes.js';
@@ -236,6 +237,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const intake = await registerIntake(app, { ...intakeLimitsFromEnv(process.env), ...deps.intake, store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry });
   await queryRoutes(app, ctx, intake);
   await hostRoutes(app, ctx, intake);
+  await eventRoutes(app, ctx, intake);
 
   // web UI plugin registers here (src/ui/**)
   await app.register((await import('../ui/ui-plugin.js')).uiPlugin, { store: deps.store, hasher: deps.hasher, now });

@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { rekeyError } from '../../errors.js';
 import type { IntakeRuntime } from '../../intake/intake-runtime.js';
+import { serviceChecksByHost } from '../../intake/service-check-status.js';
 import { authOf, requireAction } from '../management-auth.js';
 import type { ServerContext } from '../server-context.js';
 import { integerParam } from './integer-param.js';
@@ -30,6 +31,7 @@ export async function hostRoutes(app: FastifyInstance, ctx: ServerContext, intak
       count,
     });
     const upSince = intake.now() - UP_WITHIN_MS;
+    const checks = await serviceChecksByHost(intake.store.sharedTables(), orgId, hosts.map((host) => host.host));
     return reply.send({
       host_list: hosts.map((host, index) => ({
         name: host.host,
@@ -43,6 +45,8 @@ export async function hostRoutes(app: FastifyInstance, ctx: ServerContext, intak
         last_reported_time: Math.floor(host.lastSeen.getTime() / 1000),
         meta: host.agentVersion === null ? {} : { agent_version: host.agentVersion },
         tags_by_source: {},
+        // The latest run of each service check the host reported, in /api/v1/check_run's field names.
+        service_checks: checks.get(host.host) ?? [],
       })),
       total_matching: totalMatching,
       total_returned: hosts.length,

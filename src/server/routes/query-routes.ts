@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { rekeyError } from '../../errors.js';
 import type { IntakeRuntime } from '../../intake/intake-runtime.js';
 import { evaluateMetricQuery, parseMetricQuery } from '../../points/metric-query.js';
+import { answerSketchQuery, parseSketchQuery } from '../../points/sketch-query.js';
 import { authOf, requireAction } from '../management-auth.js';
 import type { ServerContext } from '../server-context.js';
 import { integerParam } from './integer-param.js';
@@ -20,6 +21,11 @@ export async function queryRoutes(app: FastifyInstance, ctx: ServerContext, inta
     if (to < from) throw rekeyError('INVALID_QUERY', { detail: '"to" is before "from"' });
     if (typeof query.query !== 'string' || query.query === '') {
       throw rekeyError('INVALID_QUERY', { detail: 'The "query" parameter is required, e.g. avg:system.load.1{*}' });
+    }
+    // A distribution (sketches) is answered from its sketches: p50…p99, avg, sum, min, max, count.
+    const sketchSeries = await answerSketchQuery(intake.sketches, orgId, query.query, from, to);
+    if (sketchSeries !== null) {
+      return reply.send({ status: 'ok', res_type: 'time_series', series: sketchSeries, from_date: from * 1000, to_date: to * 1000, query: query.query, message: '', group_by: parseSketchQuery(query.query)!.groupBy });
     }
     const parsed = parseMetricQuery(query.query);
     const points = await intake.queryPoints({ orgId, metric: parsed.metric, from, to });
