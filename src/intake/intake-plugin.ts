@@ -116,12 +116,28 @@ export interface IntakePluginOptions {
   maxQueryPoints?: number;
   /** Clock (epoch ms), for tests. */
   now?: () => number;
+  /**
+   * Relay mode (src/relay/relay.ts): an organisation it `handles` has its payloads forwarded
+   * upstream, byte for byte, instead of stored. Its requests are handed over right after the
+   * key and rate checks, before the body is read.
+   */
+  relay?: IntakeRelay;
+}
+
+/** What the intake needs of the relay (src/relay/relay.ts). */
+export interface IntakeRelay {
+  /** Any organisation in relay mode: without one, intake paths the intake does not serve stay 404. */
+  active(): boolean;
+  handles(orgId: string): boolean;
+  accept(request: FastifyRequest, reply: FastifyReply, orgId: string): Promise<FastifyReply>;
 }
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** Size limits of an intake route. */
     intakeLimits?: IntakeLimits;
+    /** An intake path only relay mode serves (logs, traces, any other `/api/…`): 404 otherwise. */
+    relayOnly?: boolean;
   }
 }
 
@@ -288,6 +304,7 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
 
   // ---- authentication: from memory, before the body is read ----
   const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (request.routeOptions.config.relayOnly && !options.relay?.active()) return reply.code(404).send({ errors: ['Not found'] });
     const address = addressKey(request.ip); // an IPv6 /64 is one client (client-address.ts)
     const addressWait = perAddress.take(address);
     if (addressWait > 0) return tooMany(reply, 'rate_limited_address', 'INTAKE_RATE_LIMITED', 'address', addressWait);
@@ -322,6 +339,11 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
     const refusedWait = refusedPayloadsPerKey.check(verdict.key.id);
     if (refusedWait > 0) return tooMany(reply, 'refused_payloads', 'INTAKE_RATE_LIMITED', 'API key after too many refused payloads', refusedWait);
     callers.set(request, { orgId: verdict.key.orgId, key: verdict.key });
+    if (options.relay?.handles(verdict.key.orgId)) {
+      usage.record(verdict.key.id, '', 0, agentVersionOf(request));
+      return options.relay.accept(request, reply, verdict.key.orgId);
+    }
+    if (request.routeOptions.config.relayOnly) return reply.code(404).send({ errors: ['Not found'] });
   };
 
   const callerOf = (request: FastifyRequest): Caller => {
@@ -425,6 +447,12 @@ export async function intakePlugin(app: FastifyInstance, options: IntakePluginOp
       if (caller.key) usage.record(caller.key.id, metadata.host, 0, metadata.agentVersion);
       return reply.code(202).send(V1_ACCEPTED);
     },
+  );
+
+  // Every other intake path the Datadog Agent posts to (logs, traces, sketches, events, metadata…):
+  // forwarded for organisations in relay mode, 404 otherwise. Specific routes win over this one.
+  app.post('/api/*', { config: { intakeLimits: limitsV2, relayOnly: true }, onRequest: authenticate, schema: { hide: true } }, async (_request, reply) =>
+    reply.code(404).send({ errors: ['Not found'] }),
   );
 
   // ---- reads: management auth ----

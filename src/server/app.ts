@@ -57,6 +57,8 @@ export interface AppDeps {
   intakeSaveIntervalMs?: number;
   /** The intake's durability policy (intake-plugin.ts `durability`; docs/operations.md#durability). */
   intakeDurability?: 'process' | 'power';
+  /** Relay mode (src/relay/relay.ts): the spool and upstream defaults; the server always sets it. Without it, no organisation is relayed. */
+  relay?: Omit<import('../relay/relay.js').RelayOptions, 'store' | 'log' | 'registry' | 'sync'>;
 }
 
 /** How long a client may take; every bound is per connection. docs/security.md. */
@@ -223,8 +225,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await auditRoutes(app, ctx);
   await userRoutes(app, ctx);
 
+  // relay mode (src/relay/**): spools and forwards the payloads of organisations in relay mode
+  const relay = deps.relay === undefined ? undefined : await (await import('../relay/relay.js')).Relay.start({ ...deps.relay, store: deps.store, log: app.log, registry: metrics.registry, sync: deps.intakeDurability === 'power' });
+  if (relay !== undefined) {
+    ctx.problems = () => relay.problems();
+    app.addHook('onClose', async () => relay.close());
+  }
+
   // intake plugin registers here (src/intake/**)
-  await app.register((await import('../intake/intake-plugin.js')).intakePlugin, { store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry, ...(deps.intakeJournalDir === undefined ? {} : { journalDir: deps.intakeJournalDir }), ...(deps.intakeSaveIntervalMs === undefined ? {} : { journalSaveIntervalMs: deps.intakeSaveIntervalMs }), ...(deps.intakeDurability === undefined ? {} : { durability: deps.intakeDurability }), ...(await import('../intake/intake-env.js')).intakeLimitsFromEnv(process.env), managementAuth: intakeReadAuth(ctx.auth) });
+  await app.register((await import('../intake/intake-plugin.js')).intakePlugin, { ...(relay === undefined ? {} : { relay }), store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry, ...(deps.intakeJournalDir === undefined ? {} : { journalDir: deps.intakeJournalDir }), ...(deps.intakeSaveIntervalMs === undefined ? {} : { journalSaveIntervalMs: deps.intakeSaveIntervalMs }), ...(deps.intakeDurability === undefined ? {} : { durability: deps.intakeDurability }), ...(await import('../intake/intake-env.js')).intakeLimitsFromEnv(process.env), managementAuth: intakeReadAuth(ctx.auth) });
 
   // web UI plugin registers here (src/ui/**)
   await app.register((await import('../ui/ui-plugin.js')).uiPlugin, { store: deps.store, hasher: deps.hasher, now });
