@@ -1,6 +1,7 @@
 /**
  * Auth overhead at the intake: `POST /api/v2/series` with API-key verification vs the very
- * same handler with verification skipped (the bench-only `benchSkipVerification` option).
+ * same routes and runtime with verification skipped (a bench-only IntakeAuth composed in
+ * bench/intake-bench-server.ts; nothing in src/ can skip it).
  * Goal: ≤ 5% slower. Both are the full plugin storing into SQLite, each in its own process,
  * loaded by autocannon from this process; in each round both are loaded at the same time,
  * so drift and the machine's other load hit both alike.

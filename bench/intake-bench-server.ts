@@ -6,7 +6,7 @@
  *   node --import tsx bench/intake-bench-server.ts intake-power  # same, durability power: journal fdatasync()ed before each 202, SQLite synchronous=FULL
  *   node --import tsx bench/intake-bench-server.ts intake-direct # no journal: each group-commit batch committed to SQLite (WAL, synchronous=NORMAL) before its 202
  *   node --import tsx bench/intake-bench-server.ts intake-direct-power # same with synchronous=FULL (fsync of the WAL per batch)
- *   node --import tsx bench/intake-bench-server.ts intake-noauth # same, verification skipped (bench-only option)
+ *   node --import tsx bench/intake-bench-server.ts intake-noauth # same routes and runtime, verification skipped (a bench-only IntakeAuth, below)
  *   node --import tsx bench/intake-bench-server.ts intake-nostore # same as intake, points discarded (the ceiling storage leaves)
  *   node --import tsx bench/intake-bench-server.ts bare          # node:http that only parses the JSON
  *
@@ -21,9 +21,12 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import Fastify from 'fastify';
+import Fastify, { type FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
-import { intakePlugin } from '../src/intake/intake-plugin.js';
+import type { IntakeAuth, IntakeCaller } from '../src/intake/intake-auth.js';
+import { intakeRoutes, registerIntake } from '../src/intake/intake-plugin.js';
+import { IntakeRuntime, type IntakeOptions } from '../src/intake/intake-runtime.js';
+import type { ApiKey } from '../src/store/store.js';
 import { last4 } from '../src/keys/key-format.js';
 import { KyselyPointStore } from '../src/points/kysely-point-store.js';
 import type { PointStore } from '../src/points/point-store.js';
@@ -79,18 +82,29 @@ if (mode === 'bare') {
   await db.store.createApiKey(org.id, { name: 'bench', hash: hasher.hash(key), last4: last4(key) }, CLI_ACTOR);
   const app = Fastify({ logger: false });
   const cpuAtStart = process.cpuUsage();
-  await app.register(intakePlugin, {
+  const options: IntakeOptions = {
     store: db.store,
     hasher,
     // Like the server on SQLite: batches journaled before the 202, saved into the database every second.
     ...(mode === 'intake-nostore' ? { pointStore: discardingPointStore } : mode.startsWith('intake-direct') ? {} : { journalDir: join(db.location.dataDir!, 'intake-journal') }),
     durability: power ? 'power' : 'process',
-    ...(mode === 'intake-noauth' ? { benchSkipVerification: { orgId: org.id } } : {}),
     // One load generator on one address and key measures capacity, not the abuse limits
-    // (2,000 requests/s per key, 1,000 per address by default: docs/security.md).
+    // (docs/security.md).
     rateLimits: { perKey: UNLIMITED, perAddress: UNLIMITED, unknownKeysPerAddress: UNLIMITED, refusedPayloadsPerKey: UNLIMITED },
     ...(process.env.REKEY_BENCH_USAGE_MS ? { usageFlushIntervalMs: Number(process.env.REKEY_BENCH_USAGE_MS) } : {}),
-  });
+  };
+  if (mode === 'intake-noauth') {
+    // The same runtime and routes as registerIntake, with an authentication that verifies
+    // nothing: every request is the bench key's (its usage recorded as usual).
+    const benchKey = await db.store.findApiKeyByHash(hasher.hash(key));
+    if (benchKey === undefined) throw new Error('the bench key is not in the store');
+    const runtime = new IntakeRuntime(options, app.log);
+    await runtime.start();
+    app.addHook('onClose', () => runtime.close());
+    await app.register(intakeRoutes, { runtime, auth: unverifiedAuth(benchKey) });
+  } else {
+    await registerIntake(app, options);
+  }
   await app.listen({ host: '127.0.0.1', port: 0 });
   process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` })}\n`);
   process.on('SIGTERM', () => {
@@ -111,4 +125,14 @@ if (mode === 'bare') {
 } else {
   process.stderr.write('usage: intake-bench-server.ts intake|intake-power|intake-direct|intake-direct-power|intake-noauth|intake-nostore|bare\n');
   process.exit(2);
+}
+
+/** BENCHMARK ONLY: an IntakeAuth that takes every request as `key`'s, to measure what verification costs. */
+function unverifiedAuth(key: ApiKey): IntakeAuth {
+  const caller: IntakeCaller = { orgId: key.orgId, key };
+  return {
+    async authenticate() {},
+    callerOf: (_request: FastifyRequest) => caller,
+    countRefusedPayload() {},
+  };
 }

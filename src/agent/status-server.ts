@@ -43,6 +43,10 @@ export interface AgentStatus {
       metrics: number;
       errored: number;
       skipped: number;
+      /** DogStatsD events and service checks received (forwarded to `/intake/` and `/api/v1/check_run`). */
+      events: number;
+      serviceChecks: number;
+      /** Contexts past the limit, and events or service checks past the pending limit. */
       dropped: number;
       recvBufferBytes: number | null;
       /** Datagrams the kernel dropped (receive buffer full) since the socket opened; null if unknown. */

@@ -12,7 +12,7 @@
  * variable, never per request.
  */
 import { rekeyError } from '../errors.js';
-import type { IntakeRateLimits } from './intake-plugin.js';
+import type { IntakeRateLimits } from './intake-rate-limits.js';
 import type { PayloadCaps } from './payload-caps.js';
 import type { RateLimit } from './rate-limiter.js';
 

@@ -12,21 +12,31 @@ import { isIP } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Logger, LoggerOptions } from 'pino';
 import { rekeyError } from '../errors.js';
+import { intakeLimitsFromEnv } from '../intake/intake-env.js';
+import { registerIntake } from '../intake/intake-plugin.js';
+import type { IntakeOptions } from '../intake/intake-runtime.js';
 import type { KeyHasher } from '../keys/key-hasher.js';
 import type { Store } from '../store/store.js';
 import { VERSION } from '../version.js';
 import { createAuthThrottle, type AuthThrottleOptions } from './auth-throttle.js';
 import { installErrorHandlers } from './error-handler.js';
 import { serverLoggerOptions } from './logger.js';
-import { createAuthenticator, intakeReadAuth } from './management-auth.js';
+import { createAuthenticator } from './management-auth.js';
 import { apiKeyRoutes } from './routes/api-key-routes.js';
 import { appKeyRoutes } from './routes/app-key-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { userRoutes } from './routes/user-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
+import { hostRoutes } from './routes/host-routes.js';
+import { queryRoutes } from './routes/query-routes.js';
+import { v1ApiKeyRoutes } from './routes/v1-api-key-routes.js';
+import { v1AppKeyRoutes } from './routes/v1-app-key-routes.js';
 import { validateRoute } from './routes/validate-route.js';
 import type { ServerContext } from './server-context.js';
 import { createServerMetrics, installRequestMetrics } from './server-metrics.js';
+
+/** Every intake option but those the server supplies itself. */
+export type IntakeSettings = Omit<IntakeOptions, 'store' | 'hasher' | 'metricsRegistry'>;
 
 export interface AppDeps {
   store: Store;
@@ -51,12 +61,13 @@ export interface AppDeps {
   defaultMetrics?: boolean;
   /** The server's clock; for tests. */
   now?: () => Date;
-  /** The intake's journal directory (intake-plugin.ts `journalDir`); the server sets it with SQLite. */
-  intakeJournalDir?: string;
-  /** How often the intake saves journaled points into the database (default 1000 ms). */
-  intakeSaveIntervalMs?: number;
-  /** The intake's durability policy (intake-plugin.ts `durability`; docs/operations.md#durability). */
-  intakeDurability?: 'process' | 'power';
+  /**
+   * The intake's settings (src/intake/intake-runtime.ts `IntakeOptions`): the server sets the
+   * journal directory with SQLite, the save interval and the durability policy
+   * (docs/operations.md#durability); tests set limits and clocks. Given settings win over the
+   * REKEY_INTAKE_* environment (intake-env.ts).
+   */
+  intake?: IntakeSettings;
   /** Relay mode (src/relay/relay.ts): the spool and upstream defaults; the server always sets it. Without it, no organisation is relayed. */
   relay?: Omit<import('../relay/relay.js').RelayOptions, 'store' | 'log' | 'registry' | 'sync'>;
 }
@@ -222,18 +233,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await validateRoute(app, ctx);
   await apiKeyRoutes(app, ctx);
   await appKeyRoutes(app, ctx);
+  await v1ApiKeyRoutes(app, ctx);
+  await v1AppKeyRoutes(app, ctx);
   await auditRoutes(app, ctx);
   await userRoutes(app, ctx);
 
   // relay mode (src/relay/**): spools and forwards the payloads of organisations in relay mode
-  const relay = deps.relay === undefined ? undefined : await (await import('../relay/relay.js')).Relay.start({ ...deps.relay, store: deps.store, log: app.log, registry: metrics.registry, sync: deps.intakeDurability === 'power' });
+  const relay = deps.relay === undefined ? undefined : await (await import('../relay/relay.js')).Relay.start({ ...deps.relay, store: deps.store, log: app.log, registry: metrics.registry, sync: deps.intake?.durability === 'power' });
   if (relay !== undefined) {
     ctx.problems = () => relay.problems();
     app.addHook('onClose', async () => relay.close());
   }
 
-  // intake plugin registers here (src/intake/**)
-  await app.register((await import('../intake/intake-plugin.js')).intakePlugin, { ...(relay === undefined ? {} : { relay }), store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry, ...(deps.intakeJournalDir === undefined ? {} : { journalDir: deps.intakeJournalDir }), ...(deps.intakeSaveIntervalMs === undefined ? {} : { journalSaveIntervalMs: deps.intakeSaveIntervalMs }), ...(deps.intakeDurability === undefined ? {} : { durability: deps.intakeDurability }), ...(await import('../intake/intake-env.js')).intakeLimitsFromEnv(process.env), managementAuth: intakeReadAuth(ctx.auth) });
+  // The intake (src/intake/**), and the management reads of what it stored.
+  const intake = await registerIntake(app, { ...intakeLimitsFromEnv(process.env), ...deps.intake, store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry, ...(relay === undefined ? {} : { relay }) });
+  await queryRoutes(app, ctx, intake);
+  await hostRoutes(app, ctx, intake);
 
   // web UI plugin registers here (src/ui/**)
   await app.register((await import('../ui/ui-plugin.js')).uiPlugin, { store: deps.store, hasher: deps.hasher, now });
@@ -262,7 +277,7 @@ function closeSilentConnections(server: { on(event: 'connection', listener: (soc
 }
 
 /** The management routes whose answers can carry a secret shown once (a new key, a reset password). */
-const SECRET_BEARING_ROUTES = /^\/api\/v2\/(api_keys|application_keys|current_user|users)(\/|$)/;
+const SECRET_BEARING_ROUTES = /^\/api\/(v2\/(api_keys|application_keys|current_user|users)|v1\/(api_key|application_key))(\/|$)/;
 
 /**
  * `Cache-Control: no-store` on every answer of the key and user routes, so no shared or browser

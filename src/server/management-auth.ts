@@ -202,26 +202,6 @@ export function createAuthenticator(deps: {
   };
 }
 
-/**
- * The management auth of the intake's read routes, which cannot declare their action
- * themselves: authenticates (`management`), then asks the policy for the route's action
- * (`hosts:read` for /api/v1/hosts, `metrics:query` for /api/v1/query; any other route is
- * refused, so a new read route must be added here). Returns the caller's organisation.
- */
-export function intakeReadAuth(auth: Authenticator): (request: FastifyRequest, reply: FastifyReply) => Promise<string> {
-  const actions: Record<string, [Action, string]> = {
-    '/api/v1/hosts': ['hosts:read', 'listing hosts'],
-    '/api/v1/query': ['metrics:query', 'querying metrics'],
-  };
-  return async (request, reply) => {
-    await auth.management(request, reply);
-    const action = actions[request.routeOptions.url ?? ''];
-    if (action === undefined) throw new Error(`route ${request.routeOptions.url} has no action in intakeReadAuth`);
-    authorize(authOf(request), action[0], action[1]);
-    return authOf(request).orgId;
-  };
-}
-
 /** The authenticated caller; throws if a route forgot its auth preHandler (a bug). */
 export function authOf(request: FastifyRequest): ManagementAuth & { user: User; appKey: AppKey } {
   const auth = request.auth;

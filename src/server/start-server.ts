@@ -93,9 +93,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       // With SQLite the intake journals batches next to the database (point-journal.ts). With
       // PostgreSQL each batch is committed to the database: the data directory may be a
       // container's throwaway layer, and the database is the shared durable place.
-      ...(options.location.databaseUrl ? {} : { intakeJournalDir: join(resolve(options.location.dataDir ?? DEFAULT_DATA_DIR), INTAKE_JOURNAL_DIR_NAME) }),
-      ...(options.intakeSaveIntervalMs === undefined ? {} : { intakeSaveIntervalMs: options.intakeSaveIntervalMs }),
-      ...(options.durability === undefined ? {} : { intakeDurability: options.durability }),
+      intake: {
+        ...(options.location.databaseUrl ? {} : { journalDir: join(resolve(options.location.dataDir ?? DEFAULT_DATA_DIR), INTAKE_JOURNAL_DIR_NAME) }),
+        ...(options.intakeSaveIntervalMs === undefined ? {} : { journalSaveIntervalMs: options.intakeSaveIntervalMs }),
+        ...(options.durability === undefined ? {} : { durability: options.durability }),
+      },
       relay,
       ...(https === undefined ? {} : { https }),
       ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),

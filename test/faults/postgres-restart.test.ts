@@ -80,14 +80,20 @@ describe('rekey server on PostgreSQL: the database restarted under load', () => 
     let abort = false; // the test failed: writers stop retrying too
 
     // Intake writers, like agents: a payload is re-sent until it gets its 202.
-    const start = Math.floor(Date.now() / 1000) - 3000;
+    // Each payload holds 10 points one second apart; a writer moves to a new metric every
+    // PAYLOADS_PER_METRIC payloads, so however fast the machine, no timestamp leaves the intake's
+    // accepted window (a fast run once pushed them 10 minutes into the future: 400s).
+    const start = Math.floor(Date.now() / 1000) - 1800;
     const WRITERS = 4;
-    const acknowledged: number[][] = Array.from({ length: WRITERS }, () => []);
+    const PAYLOADS_PER_METRIC = 100;
+    const acknowledged = new Map<string, number[]>();
     const writer = async (w: number) => {
       const base = urls[w % urls.length]!;
       for (let seq = 0; !stopLoad; seq++) {
+        const metric = `fault.pg.w${w}.b${Math.floor(seq / PAYLOADS_PER_METRIC)}`;
+        const offset = (seq % PAYLOADS_PER_METRIC) * 10;
         const values = Array.from({ length: 10 }, (_, p) => seq * 10 + p);
-        const body = JSON.stringify({ series: [{ metric: `fault.pg.w${w}`, type: 3, points: values.map((v) => ({ timestamp: start + v, value: v })), resources: [{ name: 'web-1', type: 'host' }] }] });
+        const body = JSON.stringify({ series: [{ metric, type: 3, points: values.map((v, p) => ({ timestamp: start + offset + p, value: v })), resources: [{ name: 'web-1', type: 'host' }] }] });
         for (;;) {
           if (abort) return;
           const response = await fetch(`${base}/api/v2/series`, { method: 'POST', headers: { 'content-type': 'application/json', 'dd-api-key': apiKey }, body }).catch((error: Error) => error);
@@ -103,7 +109,8 @@ describe('rekey server on PostgreSQL: the database restarted under load', () => 
           else if (response.headers.get('retry-after') === null) problems.push('an intake 503 without Retry-After');
           await sleep(50);
         }
-        acknowledged[w]!.push(...values);
+        if (!acknowledged.has(metric)) acknowledged.set(metric, []);
+        acknowledged.get(metric)!.push(...values);
       }
     };
     // Management readers: each answer is 200 or 503-with-Retry-After.
@@ -197,16 +204,17 @@ describe('rekey server on PostgreSQL: the database restarted under load', () => 
     assert.ok(!statuses.management.has(500) && !statuses.intake.has(500));
 
     // Every acknowledged point is stored, once.
-    for (let w = 0; w < WRITERS; w++) {
+    assert.ok(acknowledged.size >= WRITERS, 'every writer had points acknowledged');
+    for (const [metric, values] of acknowledged) {
+      const w = Number(/\.w(\d+)\./.exec(metric)![1]);
       const now = Math.floor(Date.now() / 1000);
       // Read on the other node than the one the points were written to.
-      const response = await fetch(`${urls[(w + 1) % urls.length]}/api/v1/query?from=${start - 10}&to=${now}&query=${encodeURIComponent(`sum:fault.pg.w${w}{*}`)}`, { headers: management });
+      const response = await fetch(`${urls[(w + 1) % urls.length]}/api/v1/query?from=${start - 10}&to=${now}&query=${encodeURIComponent(`sum:${metric}{*}`)}`, { headers: management });
       assert.equal(response.status, 200);
       const body = (await response.json()) as { series: Array<{ pointlist: Array<[number, number]> }> };
       const stored = body.series[0]?.pointlist.map(([, value]) => value) ?? [];
-      assert.ok(acknowledged[w]!.length > 0);
-      assert.deepEqual(stored, acknowledged[w], `writer ${w}: ${acknowledged[w]!.length} acknowledged, ${stored.length} stored`);
+      assert.deepEqual(stored, values, `${metric}: ${values.length} acknowledged, ${stored.length} stored`);
     }
-    process.stdout.write(`# acknowledged ${acknowledged.reduce((n, a) => n + a.length, 0)} points; intake ${JSON.stringify([...statuses.intake])}; management ${JSON.stringify([...statuses.management])}\n`);
+    process.stdout.write(`# acknowledged ${[...acknowledged.values()].reduce((n, a) => n + a.length, 0)} points; intake ${JSON.stringify([...statuses.intake])}; management ${JSON.stringify([...statuses.management])}\n`);
   });
 });

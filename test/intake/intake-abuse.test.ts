@@ -17,7 +17,8 @@ import { execFile } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { gzipSync } from 'node:zlib';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { intakePlugin, type IntakePluginOptions } from '../../src/intake/intake-plugin.js';
+import { registerIntake } from '../../src/intake/intake-plugin.js';
+import type { IntakeSettings } from '../../src/server/app.js';
 import { MetricPayloadType } from '../../src/intake/metric-payload-proto.js';
 import { generateKey, last4 } from '../../src/keys/key-format.js';
 import { createKeyHasher } from '../../src/keys/key-hasher.js';
@@ -64,7 +65,7 @@ interface Server {
   close(): Promise<void>;
 }
 
-async function startServer(pluginOptions: Partial<IntakePluginOptions> = {}): Promise<Server> {
+async function startServer(intake: IntakeSettings = {}): Promise<Server> {
   const ts = await SQLITE.createStore();
   const hasher = createKeyHasher(await ts.store.deploymentSecret());
   const org = await ts.store.createOrg(`abuse-${Math.random().toString(36).slice(2, 8)}`, CLI_ACTOR);
@@ -72,7 +73,7 @@ async function startServer(pluginOptions: Partial<IntakePluginOptions> = {}): Pr
   await ts.store.createApiKey(org.id, { name: 'abuse', hash: hasher.hash(apiKey), last4: last4(apiKey) }, CLI_ACTOR);
   const app = Fastify({ logger: false });
   app.get('/healthz', async () => ({ status: 'ok' }));
-  await app.register(intakePlugin, { store: ts.store, hasher, ...pluginOptions });
+  await registerIntake(app, { ...intake, store: ts.store, hasher });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
     ts,

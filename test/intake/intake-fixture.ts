@@ -1,11 +1,12 @@
 /**
- * A store with one organisation, an admin, an API key and an application key, and a Fastify
- * app serving only the intake plugin on it — for the intake's tests and benchmarks.
+ * A store with one organisation, an admin, an API key and an application key, and the real
+ * server app (`buildApp`: the intake, and the query and host reads under the management auth)
+ * on it, with the given intake settings — for the intake's tests.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { generateKey, last4 } from '../../src/keys/key-format.js';
 import { createKeyHasher, type KeyHasher } from '../../src/keys/key-hasher.js';
-import { intakePlugin, type IntakePluginOptions } from '../../src/intake/intake-plugin.js';
+import { buildApp, type IntakeSettings } from '../../src/server/app.js';
 import type { Store } from '../../src/store/store.js';
 import { CLI_ACTOR, type TestDialect, type TestStore } from '../support/dialects.js';
 
@@ -23,10 +24,7 @@ export interface IntakeFixture {
   close(): Promise<void>;
 }
 
-export async function createIntakeFixture(
-  dialect: TestDialect,
-  pluginOptions: Partial<IntakePluginOptions> = {},
-): Promise<IntakeFixture> {
+export async function createIntakeFixture(dialect: TestDialect, intake: IntakeSettings = {}): Promise<IntakeFixture> {
   const testStore = await dialect.createStore();
   const store = testStore.store;
   const hasher = createKeyHasher(await store.deploymentSecret());
@@ -40,8 +38,7 @@ export async function createIntakeFixture(
   const api = await newApiKey();
   const appKey = generateKey('app');
   await store.createAppKey(org.id, user.id, { name: 'intake test', hash: hasher.hash(appKey), last4: last4(appKey) }, CLI_ACTOR);
-  const app = Fastify({ logger: false });
-  await app.register(intakePlugin, { store, hasher, ...pluginOptions });
+  const app = await buildApp({ store, hasher, logger: false, intake });
   await app.ready();
   return {
     testStore,

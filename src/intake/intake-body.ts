@@ -1,0 +1,39 @@
+/**
+ * The intake's one content-type parser, for every content type: the body as raw bytes, read
+ * with the route's wire limit and decompressed with its decoded limit, its work counted as it
+ * inflates (413 as soon as a limit or cap is crossed: payload-caps.ts), so a bomb stops at its
+ * first megabytes and is never buffered whole. Routes decode the bytes themselves.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { decompressBody, parseContentEncoding } from './decompress-body.js';
+import type { IntakeLimits } from './intake-limits.js';
+import { headerValue, PROTOBUF_TYPE } from './intake-request.js';
+import { MetricPayloadCounter } from './metric-payload-proto.js';
+import { JsonScanner, markScanned, type PayloadCaps } from './payload-caps.js';
+import { readBody } from './read-body.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Size limits of an intake route. */
+    intakeLimits?: IntakeLimits;
+  }
+}
+
+/** Replaces `app`'s parsers (call it on the intake's encapsulated instance only). */
+export function installIntakeBodyParser(app: FastifyInstance, defaultLimits: IntakeLimits, caps: PayloadCaps): void {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', async (request: FastifyRequest) => {
+    const limits = request.routeOptions.config.intakeLimits ?? defaultLimits;
+    const encoding = parseContentEncoding(headerValue(request.headers['content-encoding']));
+    const wire = await readBody(request.raw, limits.wireBytes, encoding === 'identity' ? 'payload' : 'compressed payload');
+    if (encoding === 'identity') return wire;
+    if (PROTOBUF_TYPE.test(headerValue(request.headers['content-type']) ?? '')) {
+      // protobuf: its series counted while it is inflated (metric-payload-proto.ts).
+      const counter = new MetricPayloadCounter(caps);
+      return decompressBody(wire, encoding, limits.decodedBytes, (chunk) => counter.push(chunk));
+    }
+    // JSON: counted while it is inflated, so a bomb stops at its first megabytes (payload-caps.ts).
+    const scanner = new JsonScanner(caps);
+    return markScanned(await decompressBody(wire, encoding, limits.decodedBytes, (chunk) => scanner.push(chunk)));
+  });
+}

@@ -1,0 +1,37 @@
+/**
+ * `GET /api/v1/query`: a metric query over what the intake stored → Datadog's
+ * MetricsQueryResponse (docs/product.md §3). Management auth and `metrics:query`
+ * (src/access/policy.ts); every point the caller was acknowledged is read back.
+ */
+import type { FastifyInstance } from 'fastify';
+import { rekeyError } from '../../errors.js';
+import type { IntakeRuntime } from '../../intake/intake-runtime.js';
+import { evaluateMetricQuery, parseMetricQuery } from '../../points/metric-query.js';
+import { authOf, requireAction } from '../management-auth.js';
+import type { ServerContext } from '../server-context.js';
+import { integerParam } from './integer-param.js';
+
+export async function queryRoutes(app: FastifyInstance, ctx: ServerContext, intake: IntakeRuntime): Promise<void> {
+  app.get('/api/v1/query', { preHandler: [ctx.auth.management, requireAction('metrics:query', 'querying metrics')] }, async (request, reply) => {
+    const { orgId } = authOf(request);
+    const query = request.query as Record<string, unknown>;
+    const from = integerParam(query.from, 'from');
+    const to = integerParam(query.to, 'to');
+    if (to < from) throw rekeyError('INVALID_QUERY', { detail: '"to" is before "from"' });
+    if (typeof query.query !== 'string' || query.query === '') {
+      throw rekeyError('INVALID_QUERY', { detail: 'The "query" parameter is required, e.g. avg:system.load.1{*}' });
+    }
+    const parsed = parseMetricQuery(query.query);
+    const points = await intake.queryPoints({ orgId, metric: parsed.metric, from, to });
+    return reply.send({
+      status: 'ok',
+      res_type: 'time_series',
+      series: evaluateMetricQuery(parsed, points),
+      from_date: from * 1000,
+      to_date: to * 1000,
+      query: query.query,
+      message: '',
+      group_by: parsed.groupBy,
+    });
+  });
+}
