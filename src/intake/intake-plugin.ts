@@ -25,6 +25,7 @@ import { registerHostMetadataRoutes } from './host-metadata-routes.js';
 import { createIntakeAuth } from './intake-auth.js';
 import { installIntakeBodyParser } from './intake-body.js';
 import { installIntakeErrorHandler } from './intake-error-handler.js';
+import { registerRelayOnlyRoute } from './intake-relay.js';
 import type { IntakeRouteDeps } from './intake-route-deps.js';
 import { IntakeRuntime, type IntakeOptions } from './intake-runtime.js';
 import { registerSeriesRoutes } from './series-routes.js';
@@ -54,4 +55,5 @@ export async function intakeRoutes(app: FastifyInstance, deps: IntakeRouteDeps):
   registerHostMetadataRoutes(app, deps);
   registerEventRoutes(app, deps);
   registerSketchRoutes(app, deps);
+  registerRelayOnlyRoute(app, deps.runtime, deps.auth); // any other /api/… intake path: relay mode only
 }

@@ -29,6 +29,7 @@ import { V1_LIMITS, V2_LIMITS, type IntakeLimits } from './intake-limits.js';
 import { DEFAULT_INTAKE_RATE_LIMITS, type IntakeRateLimits } from './intake-rate-limits.js';
 import { DEFAULT_PAYLOAD_CAPS, type PayloadCaps } from './payload-caps.js';
 import { DEFAULT_TIMESTAMP_WINDOW, type TimestampWindow } from './series-payload.js';
+import type { IntakeRelay } from './intake-relay.js';
 import { UsageAggregator } from './usage-aggregator.js';
 
 export interface IntakeOptions {
@@ -77,6 +78,8 @@ export interface IntakeOptions {
   maxQueryPoints?: number;
   /** Clock (epoch ms), for tests. */
   now?: () => number;
+  /** Relay mode (intake-relay.ts, src/relay/relay.ts): relay-mode organisations' payloads are forwarded, not stored. */
+  relay?: IntakeRelay;
 }
 
 export class IntakeRuntime {
@@ -96,6 +99,7 @@ export class IntakeRuntime {
   /** Events (POST /api/v1/events, the Agent's /intake/ events) and distribution sketches (/api/beta/sketches). */
   readonly events: EventStore;
   readonly sketches: SketchStore;
+  readonly relay: IntakeRelay | undefined;
   private readonly retentionSeconds: number;
   private readonly sweepIntervalMs: number;
   private readonly maxQueryPoints: number;
@@ -108,6 +112,7 @@ export class IntakeRuntime {
     private readonly log: FastifyBaseLogger,
   ) {
     this.store = options.store;
+    this.relay = options.relay;
     this.now = options.now ?? Date.now;
     this.maxQueryPoints = options.maxQueryPoints ?? 2_000_000;
     this.limitsV1 = options.limits?.v1 ?? V1_LIMITS;
