@@ -239,6 +239,20 @@ export const errorCatalogue = {
     (p) => `The intake could not store this payload (${p.reason}); none of it was accepted. Retry in ${p.retryAfterSeconds} s`,
   ),
 
+  // ---- relay mode (src/relay) ----------------------------------------------------------
+  INVALID_UPSTREAM: spec<{ detail: string }>(400, 2, (p) => p.detail),
+  UPSTREAM_KEY_UNREADABLE: spec<{ orgId: string }>(
+    500,
+    1,
+    (p) => `The upstream API key of organization ${p.orgId} cannot be decrypted (the deployment secret changed?); set it again with rekey upstream set --key-stdin`,
+  ),
+  UPSTREAM_NOT_SET: spec<{ org: string }>(404, 1, (p) => `Organization "${p.org}" has no upstream; set one with rekey upstream set`),
+  RELAY_SPOOL_FULL: spec<{ retryAfterSeconds: number }>(
+    503,
+    1,
+    (p) => `The relay's spool is full (the upstream is not taking payloads fast enough); nothing was accepted. Retry in ${p.retryAfterSeconds} s`,
+  ),
+
   // ---- server (src/server) -------------------------------------------------------------
   ROLE_REQUIRED: spec<{ role: string; action: string }>(
     403,

@@ -14,6 +14,7 @@ import { registerOrgCommand } from './org-command.js';
 import { registerRotateCommand } from './rotate-command.js';
 import { registerServerCommand } from './server-command.js';
 import { registerSnippetCommand } from './snippet-command.js';
+import { registerUpstreamCommand } from './upstream-command.js';
 import { registerUserCommand } from './user-command.js';
 
 const program = new Command('rekey')
@@ -29,6 +30,7 @@ const registrars: Array<(program: Command) => void> = [
   registerRotateCommand,
   registerServerCommand,
   registerSnippetCommand,
+  registerUpstreamCommand,
   registerUserCommand,
   // (commands register here)
 ];

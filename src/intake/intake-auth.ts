@@ -15,6 +15,7 @@ import { addressKey } from '../server/client-address.js';
 import { queryParameter } from '../server/query-parameter.js';
 import type { ApiKey } from '../store/store.js';
 import type { LookupBudget } from './api-key-verifier.js';
+import { relayHandOff } from './intake-relay.js';
 import type { IntakeRuntime } from './intake-runtime.js';
 import { RateLimiter } from './rate-limiter.js';
 
@@ -71,8 +72,10 @@ export function createIntakeAuth(runtime: IntakeRuntime): IntakeAuth {
       if (keyWait > 0) return tooMany(reply, 'rate_limited_key', 'INTAKE_RATE_LIMITED', 'API key', keyWait);
       const refusedWait = refusedPayloadsPerKey.check(verdict.key.id);
       if (refusedWait > 0) return tooMany(reply, 'refused_payloads', 'INTAKE_RATE_LIMITED', 'API key after too many refused payloads', refusedWait);
-      callers.set(request, { orgId: verdict.key.orgId, key: verdict.key });
-      return undefined;
+      const caller = { orgId: verdict.key.orgId, key: verdict.key };
+      callers.set(request, caller);
+      return relayHandOff(runtime, request, reply, caller); // relay mode: forwarded, not stored
+
     },
 
     callerOf(request) {

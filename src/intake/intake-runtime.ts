@@ -16,6 +16,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { KeyHasher } from '../keys/key-hasher.js';
 import { KyselyPointStore } from '../points/kysely-point-store.js';
+import { SketchStore } from '../points/sketch-store.js';
+import { EventStore } from './event-store.js';
 import { PointJournal } from '../points/point-journal.js';
 import type { HostQuery, PointQuery, PointStore, StoredHost, StoredPoint } from '../points/point-store.js';
 import { PointWriter } from '../points/point-writer.js';
@@ -27,6 +29,7 @@ import { V1_LIMITS, V2_LIMITS, type IntakeLimits } from './intake-limits.js';
 import { DEFAULT_INTAKE_RATE_LIMITS, type IntakeRateLimits } from './intake-rate-limits.js';
 import { DEFAULT_PAYLOAD_CAPS, type PayloadCaps } from './payload-caps.js';
 import { DEFAULT_TIMESTAMP_WINDOW, type TimestampWindow } from './series-payload.js';
+import type { IntakeRelay } from './intake-relay.js';
 import { UsageAggregator } from './usage-aggregator.js';
 
 export interface IntakeOptions {
@@ -75,6 +78,8 @@ export interface IntakeOptions {
   maxQueryPoints?: number;
   /** Clock (epoch ms), for tests. */
   now?: () => number;
+  /** Relay mode (intake-relay.ts, src/relay/relay.ts): relay-mode organisations' payloads are forwarded, not stored. */
+  relay?: IntakeRelay;
 }
 
 export class IntakeRuntime {
@@ -91,6 +96,10 @@ export class IntakeRuntime {
   readonly verifier: ApiKeyVerifier;
   readonly usage: UsageAggregator;
   readonly sightings: HostSightings;
+  /** Events (POST /api/v1/events, the Agent's /intake/ events) and distribution sketches (/api/beta/sketches). */
+  readonly events: EventStore;
+  readonly sketches: SketchStore;
+  readonly relay: IntakeRelay | undefined;
   private readonly retentionSeconds: number;
   private readonly sweepIntervalMs: number;
   private readonly maxQueryPoints: number;
@@ -103,6 +112,7 @@ export class IntakeRuntime {
     private readonly log: FastifyBaseLogger,
   ) {
     this.store = options.store;
+    this.relay = options.relay;
     this.now = options.now ?? Date.now;
     this.maxQueryPoints = options.maxQueryPoints ?? 2_000_000;
     this.limitsV1 = options.limits?.v1 ?? V1_LIMITS;
@@ -116,6 +126,8 @@ export class IntakeRuntime {
       maxAgeSeconds: options.timestampWindow?.maxAgeSeconds ?? this.retentionSeconds,
     };
     this.pointStore = options.pointStore ?? new KyselyPointStore(options.store.sharedTables());
+    this.events = new EventStore(options.store.sharedTables());
+    this.sketches = new SketchStore(options.store.sharedTables());
     this.metrics = createIntakeMetrics(options.metricsRegistry);
     const metrics = this.metrics;
     this.recovered = options.journalDir === undefined ? undefined : PointJournal.recover(options.journalDir);
@@ -187,8 +199,12 @@ export class IntakeRuntime {
 
   private async sweep(): Promise<void> {
     try {
-      const deleted = await this.pointStore.deleteOlderThan(Math.floor(this.now() / 1000) - this.retentionSeconds);
+      const cutoff = Math.floor(this.now() / 1000) - this.retentionSeconds;
+      const deleted = await this.pointStore.deleteOlderThan(cutoff);
       if (deleted > 0) this.log.info({ deleted }, 'retention: old points deleted');
+      const events = await this.events.deleteOlderThan(cutoff);
+      const sketches = await this.sketches.deleteOlderThan(cutoff);
+      if (events + sketches > 0) this.log.info({ events, sketches }, 'retention: old events and sketches deleted');
     } catch (error) {
       this.log.warn({ err: error }, 'retention sweep failed; will retry');
     }

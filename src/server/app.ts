@@ -26,6 +26,7 @@ import { createAuthenticator } from './management-auth.js';
 import { apiKeyRoutes } from './routes/api-key-routes.js';
 import { appKeyRoutes } from './routes/app-key-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
+import { eventRoutes } from './routes/event-routes.js';
 import { userRoutes } from './routes/user-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { hostRoutes } from './routes/host-routes.js';
@@ -71,6 +72,8 @@ export interface AppDeps {
   intake?: IntakeSettings;
   /** How often the intake's request summary is logged (request-log.ts; default 60 s). */
   requestSummaryIntervalMs?: number;
+  /** Relay mode (src/relay/relay.ts): the spool and upstream defaults; the server always sets it. Without it, no organisation is relayed. */
+  relay?: Omit<import('../relay/relay.js').RelayOptions, 'store' | 'log' | 'registry' | 'sync'>;
 }
 
 /** How long a client may take; every bound is per connection. docs/security.md. */
@@ -242,18 +245,26 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await auditRoutes(app, ctx);
   await userRoutes(app, ctx);
 
+  // relay mode (src/relay/**): spools and forwards the payloads of organisations in relay mode
+  const relay = deps.relay === undefined ? undefined : await (await import('../relay/relay.js')).Relay.start({ ...deps.relay, store: deps.store, log: app.log, registry: metrics.registry, sync: deps.intake?.durability === 'power' });
+  if (relay !== undefined) {
+    ctx.problems = () => relay.problems();
+    app.addHook('onClose', async () => relay.close());
+  }
+
   // The intake (src/intake/**), in a scope whose routes log no line per request: a summary
   // every requestSummaryIntervalMs instead (request-log.ts). Then the management reads of what it stored.
   let intake: IntakeRuntime | undefined;
   let intakeRoutes = new Set<string>();
   await app.register(async (intakeScope) => {
     intakeRoutes = quietRequestLog(intakeScope);
-    intake = await registerIntake(intakeScope, { ...intakeLimitsFromEnv(process.env), ...deps.intake, store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry });
+    intake = await registerIntake(intakeScope, { ...intakeLimitsFromEnv(process.env), ...deps.intake, store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry, ...(relay === undefined ? {} : { relay }) });
   });
   if (intake === undefined) throw new Error('the intake did not register');
   startRequestSummary(app, { registry: metrics.registry, routes: intakeRoutes, intervalMs: deps.requestSummaryIntervalMs ?? 60_000 });
   await queryRoutes(app, ctx, intake);
   await hostRoutes(app, ctx, intake);
+  await eventRoutes(app, ctx, intake);
 
   // web UI plugin registers here (src/ui/**)
   await app.register((await import('../ui/ui-plugin.js')).uiPlugin, { store: deps.store, hasher: deps.hasher, now });

@@ -13,4 +13,6 @@ export interface ServerContext {
   metrics: ServerMetrics;
   /** The server's clock (expiry checks, `used_in_last_24_hours`); injectable for tests. */
   now: () => Date;
+  /** Why this node serves in a degraded way (e.g. the relay's upstream refuses its key): `/healthz` lists them. */
+  problems?: () => string[];
 }

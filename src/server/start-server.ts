@@ -18,6 +18,7 @@ import type { BootstrapCredentials } from '../store/bootstrap.js';
 import { DEFAULT_DATA_DIR, describeStoreLocation, openStore, type StoreLocation } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 import { intakeLimitsFromEnv } from '../intake/intake-env.js';
+import { relaySettingsFromEnv } from '../relay/relay.js';
 import { buildApp } from './app.js';
 import { createServerLogger } from './logger.js';
 
@@ -66,6 +67,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // Bad REKEY_INTAKE_* settings fail here, before a new store is initialised: a start that
   // failed after printing the first credentials would leave them shown once and then lost.
   intakeLimitsFromEnv(process.env);
+  const relay = relaySettingsFromEnv(process.env, resolve(options.location.dataDir ?? DEFAULT_DATA_DIR));
 
   const store = await openStore(options.location);
   let app: FastifyInstance | undefined;
@@ -96,6 +98,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         ...(options.intakeSaveIntervalMs === undefined ? {} : { journalSaveIntervalMs: options.intakeSaveIntervalMs }),
         ...(options.durability === undefined ? {} : { durability: options.durability }),
       },
+      relay,
       ...(https === undefined ? {} : { https }),
       ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
     });

@@ -77,6 +77,21 @@ export interface KeyHostUsageTable {
   agent_version: string | null;
 }
 
+/** Relay mode: an organisation's upstream (migration 007; src/relay). */
+export interface RelayUpstreamsTable {
+  org_id: string;
+  mode: string;
+  site: string;
+  metrics_url: string | null;
+  logs_url: string | null;
+  traces_url: string | null;
+  /** AES-256-GCM, src/relay/upstream-crypto.ts; never the key in clear. */
+  encrypted_api_key: string;
+  api_key_last4: string;
+  updated_at: number;
+  updated_by: string | null;
+}
+
 export interface DeploymentSettingsTable {
   name: string;
   value: string;
@@ -95,5 +110,6 @@ export interface Database {
   audit_events: AuditEventsTable;
   key_host_usage: KeyHostUsageTable;
   deployment_settings: DeploymentSettingsTable;
+  relay_upstreams: RelayUpstreamsTable;
   rekey_migrations: MigrationsTable;
 }

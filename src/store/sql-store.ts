@@ -15,7 +15,7 @@ import { rekeyError, type RekeyError } from '../errors.js';
 import { MIGRATIONS } from './migrations/index.js';
 import { timeOrderedId } from './time-ordered-id.js';
 import { runMigrations } from './migrations/run-migrations.js';
-import type { ApiKeysTable, AppKeysTable, AuditEventsTable, Database, KeyHostUsageTable, UsersTable } from './schema.js';
+import type { ApiKeysTable, AppKeysTable, AuditEventsTable, Database, KeyHostUsageTable, RelayUpstreamsTable, UsersTable } from './schema.js';
 import type { StoreAdapter } from './store-adapter.js';
 import {
   ROLES,
@@ -38,6 +38,7 @@ import {
   type Store,
   type StoreOptions,
   type TimeRange,
+  type UpstreamSettings,
   type User,
 } from './store.js';
 
@@ -691,6 +692,44 @@ export class SqlStore implements Store {
     return rows.map(toKeyHostUsage);
   }
 
+  // ---- relay mode ----------------------------------------------------------------------------
+
+  async getUpstream(orgId: string): Promise<UpstreamSettings | undefined> {
+    const row = await this.db.selectFrom('relay_upstreams').selectAll().where('org_id', '=', orgId).executeTakeFirst();
+    return row && toUpstream(row);
+  }
+
+  async listUpstreams(): Promise<UpstreamSettings[]> {
+    const rows = await this.db.selectFrom('relay_upstreams').selectAll().orderBy('org_id').execute();
+    return rows.map(toUpstream);
+  }
+
+  async setUpstream(
+    orgId: string,
+    settings: Omit<UpstreamSettings, 'orgId' | 'updatedAt' | 'updatedBy'>,
+    actor: Actor,
+  ): Promise<UpstreamSettings> {
+    if (settings.mode !== 'relay' && settings.mode !== 'standalone') throw rekeyError('BAD_REQUEST', { detail: 'mode must be "relay" or "standalone"' });
+    return this.changeOrg(orgId, () => rekeyError('ORG_NOT_FOUND', { org: orgId }), async (trx, at) => {
+      const row: RelayUpstreamsTable = {
+        org_id: orgId,
+        mode: settings.mode,
+        site: settings.site,
+        metrics_url: settings.urls.metrics,
+        logs_url: settings.urls.logs,
+        traces_url: settings.urls.traces,
+        encrypted_api_key: settings.encryptedApiKey,
+        api_key_last4: settings.apiKeyLast4,
+        updated_at: at,
+        updated_by: actor.userId,
+      };
+      const { org_id: _org, ...changes } = row;
+      await trx.insertInto('relay_upstreams').values(row).onConflict((oc) => oc.column('org_id').doUpdateSet(changes)).execute();
+      await this.audit(trx, orgId, 'upstream.set', { type: 'org', id: orgId }, actor, at, { site: settings.site, mode: settings.mode, last4: settings.apiKeyLast4 });
+      return { result: toUpstream(row) };
+    });
+  }
+
   // ---- change feed ---------------------------------------------------------------------------
 
   async watchKeyChanges(listener: KeyChangeListener): Promise<() => Promise<void>> {
@@ -1002,6 +1041,19 @@ function newApiKeyRow(
 
 function keyChange(row: ApiKeysTable): KeyChange {
   return { keyId: row.id, hash: row.hash, orgId: row.org_id };
+}
+
+function toUpstream(row: RelayUpstreamsTable): UpstreamSettings {
+  return {
+    orgId: row.org_id,
+    mode: row.mode === 'relay' ? 'relay' : 'standalone',
+    site: row.site,
+    urls: { metrics: row.metrics_url, logs: row.logs_url, traces: row.traces_url },
+    encryptedApiKey: row.encrypted_api_key,
+    apiKeyLast4: row.api_key_last4,
+    updatedAt: new Date(Number(row.updated_at)),
+    updatedBy: row.updated_by,
+  };
 }
 
 function toOrg(row: { id: string; name: string; created_at: number }): Org {

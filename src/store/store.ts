@@ -186,6 +186,26 @@ export interface KeyChangeListener {
   onReset(): void;
 }
 
+export type OrgMode = 'standalone' | 'relay';
+
+/**
+ * Relay mode (issue 19, src/relay): where an organisation's payloads are forwarded and with
+ * which upstream API key. The key arrives already encrypted (src/relay/upstream-crypto.ts),
+ * like API keys arrive hashed: the store never sees an upstream key in clear.
+ */
+export interface UpstreamSettings {
+  orgId: string;
+  mode: OrgMode;
+  /** A Datadog site (`datadoghq.com`, `datadoghq.eu`, `us3.datadoghq.com`…) or a base URL. */
+  site: string;
+  /** Base URLs per kind of payload, when they differ from what `site` gives. */
+  urls: { metrics: string | null; logs: string | null; traces: string | null };
+  encryptedApiKey: string;
+  apiKeyLast4: string;
+  updatedAt: Date;
+  updatedBy: string | null;
+}
+
 export interface StoreOptions {
   /** Default 50. */
   maxApiKeysPerOrg?: number;
@@ -339,6 +359,21 @@ export interface Store {
    * Example: `(await store.listOrgKeyHosts(orgId, dayAgo)).filter((u) => u.keyId === id).length`.
    */
   listOrgKeyHosts(orgId: string, since?: Date): Promise<KeyHostUsage[]>;
+
+  // ---- relay mode (issue 19, src/relay) ----
+  /** The organisation's upstream, or undefined when none was set (the org is standalone). */
+  getUpstream(orgId: string): Promise<UpstreamSettings | undefined>;
+  /** Every organisation's upstream (relay nodes poll this, so a change on one node reaches all). */
+  listUpstreams(): Promise<UpstreamSettings[]>;
+  /**
+   * Sets (creates or replaces) the organisation's upstream; audited as `upstream.set` with the
+   * site, mode and the key's last 4 characters (ORG_NOT_FOUND for an unknown org).
+   */
+  setUpstream(
+    orgId: string,
+    settings: Omit<UpstreamSettings, 'orgId' | 'updatedAt' | 'updatedBy'>,
+    actor: Actor,
+  ): Promise<UpstreamSettings>;
 
   // ---- change feed for caches ----
   /**

@@ -31,13 +31,15 @@ export async function healthRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     {
       schema: {
         tags: ['Operations'],
-        summary: 'Readiness: 200 when the database answers, 503 (with Retry-After) when it does not',
+        summary: 'Readiness: 200 when the database answers (status "degraded" with errors when, e.g., the relay\'s upstream refuses its key), 503 (with Retry-After) when it does not',
         response: { 200: healthSchema, 503: healthSchema },
       },
     },
     async (_request, reply) => {
       const error = await probe();
-      if (error === undefined) return { status: 'ok', store: ctx.store.dialect };
+      const problems = ctx.problems?.() ?? [];
+      // Degraded is still 200: the node serves (a relay spools what it cannot deliver yet).
+      if (error === undefined) return problems.length === 0 ? { status: 'ok', store: ctx.store.dialect } : { status: 'degraded', store: ctx.store.dialect, errors: problems };
       return reply.code(503).send({ status: 'unavailable', store: ctx.store.dialect, errors: [error] });
     },
   );

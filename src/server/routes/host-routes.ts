@@ -7,6 +7,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { IntakeRuntime } from '../../intake/intake-runtime.js';
+import { serviceChecksByHost } from '../../intake/service-check-status.js';
 import { authOf, requireAction } from '../management-auth.js';
 import type { ServerContext } from '../server-context.js';
 import { errorResponses } from './json-api-schemas.js';
@@ -34,6 +35,16 @@ const hostSchema = Type.Object({
   last_reported_time: Type.Integer({ description: 'Seconds since the epoch' }),
   meta: Type.Object({ agent_version: Type.Optional(Type.String()) }),
   tags_by_source: Type.Object({}),
+  service_checks: Type.Array(
+    Type.Object({
+      check: Type.String(),
+      status: Type.Integer({ description: '0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN' }),
+      timestamp: Type.Integer({ description: 'Seconds since the epoch' }),
+      message: Type.String(),
+      tags: Type.Array(Type.String()),
+    }),
+    { description: 'The latest run of each service check the host reported, in /api/v1/check_run field names' },
+  ),
 });
 
 const hostsResponse = Type.Object(
@@ -65,6 +76,7 @@ export async function hostRoutes(fastify: FastifyInstance, ctx: ServerContext, i
         count,
       });
       const upSince = intake.now() - UP_WITHIN_MS;
+      const checks = await serviceChecksByHost(intake.store.sharedTables(), orgId, hosts.map((host) => host.host));
       return {
         host_list: hosts.map((host, index) => ({
           name: host.host,
@@ -78,6 +90,7 @@ export async function hostRoutes(fastify: FastifyInstance, ctx: ServerContext, i
           last_reported_time: Math.floor(host.lastSeen.getTime() / 1000),
           meta: host.agentVersion === null ? {} : { agent_version: host.agentVersion },
           tags_by_source: {},
+          service_checks: checks.get(host.host) ?? [],
         })),
         total_matching: totalMatching,
         total_returned: hosts.length,

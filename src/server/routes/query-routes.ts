@@ -9,6 +9,7 @@ import { Type } from 'typebox';
 import { rekeyError } from '../../errors.js';
 import type { IntakeRuntime } from '../../intake/intake-runtime.js';
 import { evaluateMetricQuery, parseMetricQuery } from '../../points/metric-query.js';
+import { answerSketchQuery, parseSketchQuery } from '../../points/sketch-query.js';
 import { authOf, requireAction } from '../management-auth.js';
 import type { ServerContext } from '../server-context.js';
 import { errorResponses } from './json-api-schemas.js';
@@ -53,6 +54,11 @@ export async function queryRoutes(fastify: FastifyInstance, ctx: ServerContext, 
       const { orgId } = authOf(request);
       const { from, to, query } = request.query;
       if (to < from) throw rekeyError('INVALID_QUERY', { detail: '"to" is before "from"' });
+      // A distribution (sketches) is answered from its sketches: p50…p99, avg, sum, min, max, count.
+      const sketchSeries = await answerSketchQuery(intake.sketches, orgId, query, from, to);
+      if (sketchSeries !== null) {
+        return { status: 'ok', res_type: 'time_series', series: sketchSeries, from_date: from * 1000, to_date: to * 1000, query, message: '', group_by: parseSketchQuery(query)!.groupBy };
+      }
       const parsed = parseMetricQuery(query);
       const points = await intake.queryPoints({ orgId, metric: parsed.metric, from, to });
       return {

@@ -15,6 +15,7 @@ import { pointChunksMigration } from './003-point-chunks.js';
 import { hostMetadataWithoutKeysMigration } from './004-host-metadata-without-keys.js';
 import { userLifecycleMigration } from './005-user-lifecycle.js';
 import { eventsAndSketchesMigration } from './006-events-and-sketches.js';
+import { relayUpstreamsMigration } from './007-relay-upstreams.js';
 
 export type { Migration } from './migration.js';
 
@@ -25,4 +26,5 @@ export const MIGRATIONS: readonly Migration[] = [
   hostMetadataWithoutKeysMigration, // the Agent's API key out of stored host metadata
   userLifecycleMigration, // users.sessions_ended_at, app_keys.disabled_at (disable, delete, password reset)
   eventsAndSketchesMigration, // events and distribution sketches (issue 17: src/intake/event-store.ts, src/points/sketch-store.ts)
+  relayUpstreamsMigration, // relay mode: each organisation's upstream and its encrypted upstream key (src/relay)
 ];

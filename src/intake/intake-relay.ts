@@ -1,0 +1,59 @@
+/**
+ * Where relay mode (src/relay/relay.ts, docs/relay.md) plugs into the intake: the one hook that,
+ * after the key and rate checks of intake-auth.ts and before a byte of the body is read, hands
+ * the request of an organisation in relay mode to the relay (which spools the body as sent and
+ * answers 202), and the route for every other intake path the Datadog Agent posts to (logs,
+ * traces, events, metadata…): forwarded for relay-mode organisations, 404 otherwise —
+ * exactly as before while no organisation is in relay mode.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { IntakeAuth, IntakeCaller } from './intake-auth.js';
+import { agentVersionOf } from './intake-request.js';
+import type { IntakeRuntime } from './intake-runtime.js';
+
+/** What the intake needs of the relay. */
+export interface IntakeRelay {
+  /** Any organisation in relay mode (without one, the relay-only route stays 404 before any key check). */
+  active(): boolean;
+  handles(orgId: string): boolean;
+  accept(request: FastifyRequest, reply: FastifyReply, orgId: string): Promise<FastifyReply>;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** An intake path only relay mode serves: 404 for a standalone organisation. */
+    relayOnly?: boolean;
+  }
+}
+
+const NOT_FOUND = { errors: ['Not found'] };
+
+/**
+ * After a successful authentication: forwards a relay-mode organisation's request (and counts
+ * the key's use), refuses a relay-only path of a standalone one; undefined to go on as usual.
+ */
+export function relayHandOff(runtime: IntakeRuntime, request: FastifyRequest, reply: FastifyReply, caller: IntakeCaller): Promise<FastifyReply> | FastifyReply | undefined {
+  const relay = runtime.relay;
+  if (relay?.handles(caller.orgId)) {
+    runtime.usage.record(caller.key.id, '', 0, agentVersionOf(request));
+    return relay.accept(request, reply, caller.orgId);
+  }
+  if (request.routeOptions.config.relayOnly) return reply.code(404).send(NOT_FOUND);
+  return undefined;
+}
+
+/** `POST /api/*`: every intake path without a route of its own (specific routes win over it). */
+export function registerRelayOnlyRoute(app: FastifyInstance, runtime: IntakeRuntime, auth: IntakeAuth): void {
+  app.post(
+    '/api/*',
+    {
+      config: { intakeLimits: runtime.limitsV2, relayOnly: true },
+      schema: { hide: true },
+      onRequest: async (request, reply) => {
+        if (!runtime.relay?.active()) return reply.code(404).send(NOT_FOUND);
+        return auth.authenticate(request, reply);
+      },
+    },
+    async (_request, reply) => reply.code(404).send(NOT_FOUND),
+  );
+}

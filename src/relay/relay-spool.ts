@@ -1,0 +1,195 @@
+/**
+ * The relay's spool: every payload accepted for an organisation in relay mode is written here
+ * before the agent gets its 202, and stays until the upstream accepted it (or refused it for
+ * good: dead-letters.ts). It is the intake journal's format and code (src/points/point-journal.ts:
+ * checksummed, salted records, one write() per payload, a failed write cut back, a failed
+ * rotation keeping its descriptor, fdatasync() with durability `power`) used twice:
+ *
+ *   <dir>/payloads/   one record per payload (spool-record.ts), and
+ *   <dir>/delivered/  one record per payload done with (its id).
+ *
+ * On start, the payloads without a `delivered` record are what an earlier run acknowledged and
+ * did not deliver: they are appended again to this run's file and the old files deleted (the
+ * order keeps them safe if the start itself is killed: a payload found twice is one payload,
+ * by id). A payload file is deleted once every payload in it is delivered; the `delivered`
+ * files once the spool is empty.
+ *
+ * Exactly once, and its one gap: a payload is marked delivered right after the upstream's
+ * 2xx. A crash between that answer and the mark's write() sends it again on restart. That
+ * window is one system call long; docs/relay.md says so.
+ *
+ * Bounded: `maxBytes` of payloads not yet delivered; beyond it `accept` throws RELAY_SPOOL_FULL
+ * (503 + Retry-After to the agent, which keeps its data). The payloads are also held in
+ * memory while they wait, so the bound is a memory bound too.
+ */
+import { join } from 'node:path';
+import { rekeyError } from '../errors.js';
+import { PointJournal } from '../points/point-journal.js';
+import { decodeAck, decodeSpooled, encodeAck, encodeSpooled, type SpooledPayload } from './spool-record.js';
+
+export interface RelaySpoolOptions {
+  /** Bytes of undelivered payloads (bodies and headers) the spool holds before refusing more. */
+  maxBytes: number;
+  /** fdatasync() every append (durability `power`). */
+  sync?: boolean;
+  /** Start a new payload file after this many bytes (default 16 MiB). */
+  rotateBytes?: number;
+  /** Seconds the agent is told to wait when the spool is full (default 10). */
+  fullRetryAfterSeconds?: number;
+}
+
+export interface RecoveredSpool {
+  payloads: SpooledPayload[];
+  /** Torn records skipped (writes cut short by a crash or a full disk: never acknowledged). */
+  tornRecords: number;
+}
+
+interface Generation {
+  file: string | undefined;
+  pending: number;
+}
+
+export class RelaySpool {
+  private readonly payloads: PointJournal;
+  private readonly delivered: PointJournal;
+  private readonly rotateBytes: number;
+  /** The generation (payload file) each undelivered payload is in. */
+  private readonly generationOf = new Map<string, Generation>();
+  private current: Generation = { file: undefined, pending: 0 };
+  private currentBytes = 0;
+  private knownFinished = new Set<string>();
+  private finishedGenerations: Generation[] = [];
+  private pendingBytes = 0;
+  /** Marks written since the last compaction: compacting costs two file creations, so not after every payload. */
+  private marksSinceCompaction = 0;
+
+  private constructor(
+    private readonly dir: string,
+    private readonly options: RelaySpoolOptions,
+  ) {
+    this.rotateBytes = options.rotateBytes ?? 16 * 1024 * 1024;
+    const sync = options.sync ?? false;
+    this.payloads = PointJournal.open(join(dir, 'payloads'), { sync });
+    this.delivered = PointJournal.open(join(dir, 'delivered'), { sync });
+  }
+
+  /**
+   * Reads what earlier runs left, re-spools the undelivered payloads into this run's file and
+   * deletes the old files. Returns the spool and the payloads to deliver, oldest first.
+   */
+  static open(dir: string, options: RelaySpoolOptions): { spool: RelaySpool; recovered: RecoveredSpool } {
+    const oldPayloads = PointJournal.recover(join(dir, 'payloads'));
+    const oldDelivered = PointJournal.recover(join(dir, 'delivered'));
+    const done = new Set(oldDelivered.records.map(decodeAck));
+    const seen = new Set<string>();
+    const payloads: SpooledPayload[] = [];
+    let unreadable = 0;
+    for (const record of oldPayloads.records) {
+      const payload = decodeSpooled(record);
+      if (payload === undefined) {
+        unreadable += 1;
+        continue;
+      }
+      if (done.has(payload.id) || seen.has(payload.id)) continue;
+      seen.add(payload.id);
+      payloads.push(payload);
+    }
+    const spool = new RelaySpool(dir, options);
+    for (const payload of payloads) spool.append(payload, { force: true });
+    // The re-spooled payloads are in this run's file: only now may the old ones go (payloads first).
+    spool.payloads.remove(oldPayloads.files);
+    spool.delivered.remove(oldDelivered.files);
+    return { spool, recovered: { payloads, tornRecords: oldPayloads.dropped + unreadable } };
+  }
+
+  /** Bytes of undelivered payloads. */
+  get bytes(): number {
+    return this.pendingBytes;
+  }
+
+  get count(): number {
+    return this.generationOf.size;
+  }
+
+  /**
+   * Makes `payload` durable (per the durability policy) before returning. Throws RELAY_SPOOL_FULL
+   * over `maxBytes`, or the file system's errno error (ENOSPC, EIO…): then nothing was kept.
+   */
+  accept(payload: SpooledPayload): void {
+    this.append(payload, { force: false });
+  }
+
+  /** The payload was delivered (or dead-lettered): it will not be sent again after a restart. */
+  done(payload: SpooledPayload): void {
+    const generation = this.generationOf.get(payload.id);
+    if (generation === undefined) return;
+    this.delivered.append(encodeAck(payload.id)); // throws on a full disk: the caller retries later
+    this.marksSinceCompaction += 1;
+    this.generationOf.delete(payload.id);
+    this.pendingBytes -= sizeOf(payload);
+    generation.pending -= 1;
+    if (generation.pending === 0 && generation.file !== undefined) {
+      this.payloads.remove([generation.file]);
+      this.finishedGenerations = this.finishedGenerations.filter((g) => g !== generation);
+    }
+    if (this.generationOf.size === 0 && (this.marksSinceCompaction >= 4096 || this.currentBytes >= 1024 * 1024)) this.compact();
+  }
+
+  close(): void {
+    this.payloads.close(false);
+    this.delivered.close(false);
+  }
+
+  private append(payload: SpooledPayload, { force }: { force: boolean }): void {
+    const size = sizeOf(payload);
+    if (!force && this.pendingBytes + size > this.options.maxBytes) {
+      throw rekeyError('RELAY_SPOOL_FULL', { retryAfterSeconds: this.options.fullRetryAfterSeconds ?? 10 });
+    }
+    const record = encodeSpooled(payload);
+    this.payloads.append(record);
+    this.generationOf.set(payload.id, this.current);
+    this.current.pending += 1;
+    this.pendingBytes += size;
+    this.currentBytes += record.length;
+    if (this.currentBytes >= this.rotateBytes) this.rotatePayloads();
+  }
+
+  private rotatePayloads(): void {
+    let finished: string[];
+    try {
+      finished = this.payloads.rotate();
+    } catch {
+      return; // no room for a new file: keep appending to this one (point-journal.ts)
+    }
+    const file = finished.find((name) => !this.knownFinished.has(name));
+    if (file !== undefined) this.knownFinished.add(file);
+    const previous = this.current;
+    previous.file = file;
+    this.current = { file: undefined, pending: 0 };
+    this.currentBytes = 0;
+    if (previous.pending === 0 && file !== undefined) this.payloads.remove([file]);
+    else this.finishedGenerations.push(previous);
+  }
+
+  /** Nothing undelivered: every finished file of both journals can go. */
+  private compact(): void {
+    try {
+      const payloadFiles = this.payloads.rotate();
+      this.payloads.remove(payloadFiles);
+      this.knownFinished = new Set();
+      this.finishedGenerations = [];
+      this.current = { file: undefined, pending: 0 };
+      this.currentBytes = 0;
+      this.delivered.remove(this.delivered.rotate());
+      this.marksSinceCompaction = 0;
+    } catch {
+      // No room for new files now; the next time the spool empties tries again.
+    }
+  }
+}
+
+function sizeOf(payload: SpooledPayload): number {
+  let size = payload.body.length + payload.path.length + 64;
+  for (const [name, value] of payload.headers) size += name.length + value.length;
+  return size;
+}

@@ -1,0 +1,62 @@
+/**
+ * One spooled payload as a journal record (the body of a point-journal.ts record, which adds
+ * the salt, length and CRC): `u8 version | 16-byte id | u32 meta length | meta JSON | body`.
+ * The body is kept exactly as the sender sent it (still compressed), so the relay forwards it
+ * byte for byte. The meta never holds the sender's key: the key header is dropped on arrival.
+ */
+import { randomBytes } from 'node:crypto';
+import type { PayloadKind } from './upstream-site.js';
+
+const VERSION = 1;
+const ID_BYTES = 16;
+
+export interface SpooledPayload {
+  /** Random, hex: how acknowledgements and dead letters name the payload. */
+  id: string;
+  orgId: string;
+  kind: PayloadKind;
+  /** Path and query as received, without `api_key`. */
+  path: string;
+  /** The headers forwarded upstream (forwarded-headers.ts), in order. */
+  headers: Array<[string, string]>;
+  /** Epoch ms when the relay accepted the payload. */
+  receivedAt: number;
+  body: Buffer;
+}
+
+export function newPayloadId(): string {
+  return randomBytes(ID_BYTES).toString('hex');
+}
+
+export function encodeSpooled(payload: SpooledPayload): Buffer {
+  const meta = Buffer.from(JSON.stringify({ orgId: payload.orgId, kind: payload.kind, path: payload.path, headers: payload.headers, receivedAt: payload.receivedAt }), 'utf8');
+  const head = Buffer.allocUnsafe(1 + ID_BYTES + 4);
+  head.writeUInt8(VERSION, 0);
+  Buffer.from(payload.id, 'hex').copy(head, 1);
+  head.writeUInt32LE(meta.length, 1 + ID_BYTES);
+  return Buffer.concat([head, meta, payload.body]);
+}
+
+/** Undefined for a record this version cannot read (it is kept in a dead letter by the caller). */
+export function decodeSpooled(record: Uint8Array): SpooledPayload | undefined {
+  const bytes = Buffer.from(record.buffer, record.byteOffset, record.byteLength);
+  if (bytes.length < 1 + ID_BYTES + 4 || bytes.readUInt8(0) !== VERSION) return undefined;
+  const metaLength = bytes.readUInt32LE(1 + ID_BYTES);
+  const metaEnd = 1 + ID_BYTES + 4 + metaLength;
+  if (metaEnd > bytes.length) return undefined;
+  try {
+    const meta = JSON.parse(bytes.subarray(1 + ID_BYTES + 4, metaEnd).toString('utf8')) as Omit<SpooledPayload, 'id' | 'body'>;
+    return { id: bytes.subarray(1, 1 + ID_BYTES).toString('hex'), ...meta, body: Buffer.from(bytes.subarray(metaEnd)) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** An acknowledgement record: the delivered (or dead-lettered) payload's id. */
+export function encodeAck(id: string): Buffer {
+  return Buffer.from(id, 'hex');
+}
+
+export function decodeAck(record: Uint8Array): string {
+  return Buffer.from(record.buffer, record.byteOffset, record.byteLength).toString('hex');
+}

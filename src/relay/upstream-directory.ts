@@ -1,0 +1,128 @@
+/**
+ * Every organisation's upstream as this node knows it: read from the store at start and again
+ * every `pollMs` (default 2 s), so `rekey upstream set` on any node — or from the CLI — reaches
+ * every relay node within seconds without a restart. The upstream keys are decrypted here,
+ * held in memory only, and never logged.
+ *
+ * Deployment default: `REKEY_UPSTREAM_SITE` + `REKEY_UPSTREAM_API_KEY` put the default
+ * organisation (the first one created) in relay mode when it has no upstream of its own; a
+ * stored upstream always wins.
+ */
+import { createHash } from 'node:crypto';
+import type { OrgMode, Store, UpstreamSettings } from '../store/store.js';
+import { UpstreamKeyCipher } from './upstream-crypto.js';
+import { normaliseSite, upstreamUrls, type UpstreamUrls } from './upstream-site.js';
+
+export interface ResolvedUpstream {
+  orgId: string;
+  mode: OrgMode;
+  urls: UpstreamUrls;
+  /** Undefined when the stored key cannot be decrypted (UPSTREAM_KEY_UNREADABLE): delivery holds. */
+  apiKey: string | undefined;
+  apiKeyLast4: string;
+  /** Changes whenever the site, URLs or key change: a hold on a refused key ends when it does. */
+  version: string;
+  source: 'store' | 'environment';
+}
+
+export interface UpstreamDefaults {
+  site?: string;
+  apiKey?: string;
+}
+
+export function upstreamDefaultsFromEnv(env: NodeJS.ProcessEnv): UpstreamDefaults {
+  const site = env.REKEY_UPSTREAM_SITE?.trim();
+  const apiKey = env.REKEY_UPSTREAM_API_KEY?.trim();
+  return { ...(site ? { site: normaliseSite(site) } : {}), ...(apiKey ? { apiKey } : {}) };
+}
+
+export class UpstreamDirectory {
+  private upstreams = new Map<string, ResolvedUpstream>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly cipher: UpstreamKeyCipher;
+  private readonly listeners: Array<() => void> = [];
+
+  constructor(
+    private readonly store: Store,
+    deploymentSecret: Buffer,
+    private readonly options: { defaults?: UpstreamDefaults; pollMs?: number; onError?: (error: unknown) => void } = {},
+  ) {
+    this.cipher = new UpstreamKeyCipher(deploymentSecret);
+  }
+
+  async start(): Promise<void> {
+    await this.refresh();
+    this.timer = setInterval(() => {
+      this.refresh().catch((error: unknown) => this.options.onError?.(error));
+    }, this.options.pollMs ?? 2000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Called after each refresh that changed something. */
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  get(orgId: string): ResolvedUpstream | undefined {
+    return this.upstreams.get(orgId);
+  }
+
+  /** Any organisation in relay mode. */
+  anyRelay(): boolean {
+    for (const upstream of this.upstreams.values()) if (upstream.mode === 'relay') return true;
+    return false;
+  }
+
+  isRelay(orgId: string): boolean {
+    return this.upstreams.get(orgId)?.mode === 'relay';
+  }
+
+  async refresh(): Promise<void> {
+    const next = new Map<string, ResolvedUpstream>();
+    for (const settings of await this.store.listUpstreams()) next.set(settings.orgId, this.resolve(settings));
+    const defaults = this.options.defaults;
+    if (defaults?.site !== undefined && defaults.apiKey !== undefined) {
+      const [first] = await this.store.listOrgs(); // oldest first: the deployment's first organisation
+      if (first !== undefined && !next.has(first.id)) {
+        next.set(first.id, {
+          orgId: first.id,
+          mode: 'relay',
+          urls: upstreamUrls(defaults.site),
+          apiKey: defaults.apiKey,
+          apiKeyLast4: defaults.apiKey.slice(-4),
+          version: fingerprint(['env', defaults.site, defaults.apiKey]),
+          source: 'environment',
+        });
+      }
+    }
+    const changed = next.size !== this.upstreams.size || [...next].some(([orgId, u]) => this.upstreams.get(orgId)?.version !== u.version || this.upstreams.get(orgId)?.mode !== u.mode);
+    this.upstreams = next;
+    if (changed) for (const listener of this.listeners) listener();
+  }
+
+  private resolve(settings: UpstreamSettings): ResolvedUpstream {
+    let apiKey: string | undefined;
+    try {
+      apiKey = this.cipher.decrypt(settings.orgId, settings.encryptedApiKey);
+    } catch (error) {
+      this.options.onError?.(error);
+    }
+    return {
+      orgId: settings.orgId,
+      mode: settings.mode,
+      urls: upstreamUrls(settings.site, settings.urls),
+      apiKey,
+      apiKeyLast4: settings.apiKeyLast4,
+      version: fingerprint(['store', settings.site, settings.urls.metrics, settings.urls.logs, settings.urls.traces, settings.encryptedApiKey]),
+      source: 'store',
+    };
+  }
+}
+
+function fingerprint(parts: Array<string | null>): string {
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
+}
