@@ -14,13 +14,14 @@ import type { Logger, LoggerOptions } from 'pino';
 import { rekeyError } from '../errors.js';
 import { intakeLimitsFromEnv } from '../intake/intake-env.js';
 import { registerIntake } from '../intake/intake-plugin.js';
-import type { IntakeOptions } from '../intake/intake-runtime.js';
+import type { IntakeOptions, IntakeRuntime } from '../intake/intake-runtime.js';
 import type { KeyHasher } from '../keys/key-hasher.js';
 import type { Store } from '../store/store.js';
 import { VERSION } from '../version.js';
 import { createAuthThrottle, type AuthThrottleOptions } from './auth-throttle.js';
 import { installErrorHandlers } from './error-handler.js';
 import { serverLoggerOptions } from './logger.js';
+import { fastifyRequestLogging, installRequestLog, quietRequestLog, startRequestSummary } from './request-log.js';
 import { createAuthenticator } from './management-auth.js';
 import { apiKeyRoutes } from './routes/api-key-routes.js';
 import { appKeyRoutes } from './routes/app-key-routes.js';
@@ -30,6 +31,8 @@ import { userRoutes } from './routes/user-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { hostRoutes } from './routes/host-routes.js';
 import { queryRoutes } from './routes/query-routes.js';
+import { v1ApiKeyRoutes } from './routes/v1-api-key-routes.js';
+import { v1AppKeyRoutes } from './routes/v1-app-key-routes.js';
 import { validateRoute } from './routes/validate-route.js';
 import type { ServerContext } from './server-context.js';
 import { createServerMetrics, installRequestMetrics } from './server-metrics.js';
@@ -67,6 +70,8 @@ export interface AppDeps {
    * REKEY_INTAKE_* environment (intake-env.ts).
    */
   intake?: IntakeSettings;
+  /** How often the intake's request summary is logged (request-log.ts; default 60 s). */
+  requestSummaryIntervalMs?: number;
 }
 
 /** How long a client may take; every bound is per connection. docs/security.md. */
@@ -176,6 +181,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const nodeServerOptions = { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: timeouts.checkIntervalMs };
   const app = Fastify({
     ...logging,
+    // One line per management request and none per intake request: request-log.ts.
+    ...fastifyRequestLogging(),
     ...(deps.trustProxy === undefined ? {} : { trustProxy: fastifyTrustProxy(deps.trustProxy) }),
     ...(deps.https === undefined ? { http: nodeServerOptions } : { https: { ...deps.https, ...nodeServerOptions } }),
     requestTimeout: timeouts.requestMs,
@@ -204,6 +211,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorateRequest('auth', null);
   installErrorHandlers(app);
   installRequestMetrics(app, metrics);
+  installRequestLog(app);
   acceptEmptyJsonBodies(app);
 
   // Registered before any route: it collects every route's schema as the route is added.
@@ -230,11 +238,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await validateRoute(app, ctx);
   await apiKeyRoutes(app, ctx);
   await appKeyRoutes(app, ctx);
+  await v1ApiKeyRoutes(app, ctx);
+  await v1AppKeyRoutes(app, ctx);
   await auditRoutes(app, ctx);
   await userRoutes(app, ctx);
 
-  // The intake (src/intake/**), and the management reads of what it stored.
-  const intake = await registerIntake(app, { ...intakeLimitsFromEnv(process.env), ...deps.intake, store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry });
+  // The intake (src/intake/**), in a scope whose routes log no line per request: a summary
+  // every requestSummaryIntervalMs instead (request-log.ts). Then the management reads of what it stored.
+  let intake: IntakeRuntime | undefined;
+  let intakeRoutes = new Set<string>();
+  await app.register(async (intakeScope) => {
+    intakeRoutes = quietRequestLog(intakeScope);
+    intake = await registerIntake(intakeScope, { ...intakeLimitsFromEnv(process.env), ...deps.intake, store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry });
+  });
+  if (intake === undefined) throw new Error('the intake did not register');
+  startRequestSummary(app, { registry: metrics.registry, routes: intakeRoutes, intervalMs: deps.requestSummaryIntervalMs ?? 60_000 });
   await queryRoutes(app, ctx, intake);
   await hostRoutes(app, ctx, intake);
   await eventRoutes(app, ctx, intake);
@@ -266,7 +284,7 @@ function closeSilentConnections(server: { on(event: 'connection', listener: (soc
 }
 
 /** The management routes whose answers can carry a secret shown once (a new key, a reset password). */
-const SECRET_BEARING_ROUTES = /^\/api\/v2\/(api_keys|application_keys|current_user|users)(\/|$)/;
+const SECRET_BEARING_ROUTES = /^\/api\/(v2\/(api_keys|application_keys|current_user|users)|v1\/(api_key|application_key))(\/|$)/;
 
 /**
  * `Cache-Control: no-store` on every answer of the key and user routes, so no shared or browser

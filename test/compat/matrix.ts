@@ -1,0 +1,71 @@
+/**
+ * The compatibility matrix: every Datadog endpoint and foreign-client call rekey is measured
+ * against, and what the compat tests (test/compat/*.test.ts) found — `works`, `differs` (and
+ * how), or `missing`. docs/compatibility.md is rendered from it (scripts/gen-compatibility.ts),
+ * and test/compat/matrix.test.ts fails when the document is stale or when a row has no test.
+ *
+ * Every row is asserted by exactly the test named after it (`compatCase(id, fn)`): a `works`
+ * row's test drives the call and checks the answer, a `differs` row's test checks the
+ * documented difference, a `missing` row's test checks the 404. So a change in behaviour fails
+ * a test until the row (and the document) say what is true now.
+ */
+import { it } from 'node:test';
+
+export type Client = 'official' | 'zorkian' | 'http';
+export type Status = 'works' | 'differs' | 'missing';
+
+export interface Row {
+  /** Unique; the test's name starts with it. */
+  id: string;
+  client: Client;
+  /** The client's call (`v1.KeyManagementApi.createAPIKey`, `CreateAPIKey`) or, for http, the request. */
+  call: string;
+  endpoint: string;
+  status: Status;
+  /** How it differs from Datadog, or what is missing; '' when it works. */
+  note: string;
+}
+
+const KEY_AS_ID =
+  'the key is shown only in the creating answer; elsewhere the key field holds the key id, and paths accept the key or the id (Datadog shows the key everywhere and uses it as the id)';
+
+export const MATRIX: readonly Row[] = [
+  // ---- v1 API keys ----
+  { id: 'official-v1-create-api-key', client: 'official', call: 'v1.KeyManagementApi.createAPIKey', endpoint: 'POST /api/v1/api_key', status: 'works', note: '' },
+  { id: 'official-v1-list-api-keys', client: 'official', call: 'v1.KeyManagementApi.listAPIKeys', endpoint: 'GET /api/v1/api_key', status: 'differs', note: KEY_AS_ID },
+  { id: 'official-v1-get-api-key', client: 'official', call: 'v1.KeyManagementApi.getAPIKey', endpoint: 'GET /api/v1/api_key/{key}', status: 'differs', note: KEY_AS_ID },
+  { id: 'official-v1-update-api-key', client: 'official', call: 'v1.KeyManagementApi.updateAPIKey', endpoint: 'PUT /api/v1/api_key/{key}', status: 'differs', note: KEY_AS_ID },
+  { id: 'official-v1-delete-api-key', client: 'official', call: 'v1.KeyManagementApi.deleteAPIKey', endpoint: 'DELETE /api/v1/api_key/{key}', status: 'differs', note: KEY_AS_ID },
+  { id: 'official-v1-delete-last-api-key', client: 'official', call: 'v1.KeyManagementApi.deleteAPIKey (last key)', endpoint: 'DELETE /api/v1/api_key/{key}', status: 'works', note: '' },
+  { id: 'zorkian-create-api-key', client: 'zorkian', call: 'CreateAPIKey', endpoint: 'POST /api/v1/api_key', status: 'works', note: '' },
+  { id: 'zorkian-get-api-keys', client: 'zorkian', call: 'GetAPIKeys', endpoint: 'GET /api/v1/api_key', status: 'differs', note: KEY_AS_ID },
+  { id: 'zorkian-get-api-key', client: 'zorkian', call: 'GetAPIKey', endpoint: 'GET /api/v1/api_key/{key}', status: 'differs', note: KEY_AS_ID },
+  { id: 'zorkian-update-api-key', client: 'zorkian', call: 'UpdateAPIKey', endpoint: 'PUT /api/v1/api_key/{key}', status: 'differs', note: KEY_AS_ID },
+  { id: 'zorkian-delete-api-key', client: 'zorkian', call: 'DeleteAPIKey', endpoint: 'DELETE /api/v1/api_key/{key}', status: 'differs', note: KEY_AS_ID },
+  // ---- v1 application keys ----
+  { id: 'official-v1-create-app-key', client: 'official', call: 'v1.KeyManagementApi.createApplicationKey', endpoint: 'POST /api/v1/application_key', status: 'works', note: '' },
+  { id: 'official-v1-list-app-keys', client: 'official', call: 'v1.KeyManagementApi.listApplicationKeys', endpoint: 'GET /api/v1/application_key', status: 'differs', note: KEY_AS_ID.replace('key field', 'hash field') },
+  { id: 'official-v1-get-app-key', client: 'official', call: 'v1.KeyManagementApi.getApplicationKey', endpoint: 'GET /api/v1/application_key/{key}', status: 'differs', note: KEY_AS_ID.replace('key field', 'hash field') },
+  { id: 'official-v1-update-app-key', client: 'official', call: 'v1.KeyManagementApi.updateApplicationKey', endpoint: 'PUT /api/v1/application_key/{key}', status: 'differs', note: KEY_AS_ID.replace('key field', 'hash field') },
+  { id: 'official-v1-delete-app-key', client: 'official', call: 'v1.KeyManagementApi.deleteApplicationKey', endpoint: 'DELETE /api/v1/application_key/{key}', status: 'differs', note: KEY_AS_ID.replace('key field', 'hash field') },
+  { id: 'zorkian-create-app-key', client: 'zorkian', call: 'CreateAPPKey', endpoint: 'POST /api/v1/application_key', status: 'works', note: '' },
+  { id: 'zorkian-get-app-keys', client: 'zorkian', call: 'GetAPPKeys', endpoint: 'GET /api/v1/application_key', status: 'differs', note: KEY_AS_ID.replace('key field', 'hash field') },
+  { id: 'zorkian-get-app-key', client: 'zorkian', call: 'GetAPPKey', endpoint: 'GET /api/v1/application_key/{key}', status: 'differs', note: KEY_AS_ID.replace('key field', 'hash field') },
+  { id: 'zorkian-update-app-key', client: 'zorkian', call: 'UpdateAPPKey', endpoint: 'PUT /api/v1/application_key/{key}', status: 'differs', note: KEY_AS_ID.replace('key field', 'hash field') },
+  { id: 'zorkian-delete-app-key', client: 'zorkian', call: 'DeleteAPPKey', endpoint: 'DELETE /api/v1/application_key/{key}', status: 'differs', note: KEY_AS_ID.replace('key field', 'hash field') },
+  { id: 'zorkian-validate', client: 'zorkian', call: 'Validate', endpoint: 'GET /api/v1/validate', status: 'works', note: '' },
+];
+
+const BY_ID = new Map(MATRIX.map((row) => [row.id, row]));
+
+export function row(id: string): Row {
+  const found = BY_ID.get(id);
+  if (found === undefined) throw new Error(`no row "${id}" in test/compat/matrix.ts`);
+  return found;
+}
+
+/** The test of row `id`: named `id — client call (status)`, so a failure names the row it contradicts. */
+export function compatCase(id: string, fn: () => Promise<void>): void {
+  const r = row(id);
+  it(`${id} — ${r.client} ${r.call} → ${r.endpoint} (${r.status})`, fn);
+}
