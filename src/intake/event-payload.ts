@@ -14,6 +14,7 @@
  * priority `normal`/`low`, alert type `error|warning|info|success|user_update|recommendation|
  * snapshot`, anything else refused.
  */
+import { Type, type Static } from 'typebox';
 import { rekeyError } from '../errors.js';
 import type { EventAlertType, EventPriority, NewEvent, StoredEvent } from './event-store.js';
 
@@ -151,7 +152,7 @@ function optionalString(value: unknown, name: string): string | undefined {
 }
 
 /** Datadog's v1 `Event` (what GET /api/v1/events lists and POST answers). */
-export function eventJson(event: StoredEvent): Record<string, unknown> {
+export function eventJson(event: StoredEvent): Static<typeof EVENT_SCHEMA> {
   return {
     id: event.id,
     id_str: String(event.id),
@@ -161,10 +162,30 @@ export function eventJson(event: StoredEvent): Record<string, unknown> {
     priority: event.priority,
     alert_type: event.alertType,
     host: event.host,
-    tags: event.tags,
+    tags: [...event.tags],
     ...(event.aggregationKey === '' ? {} : { aggregation_key: event.aggregationKey }),
     ...(event.sourceTypeName === '' ? {} : { source_type_name: event.sourceTypeName }),
     ...(event.deviceName === '' ? {} : { device_name: event.deviceName }),
     url: `/event/event?id=${event.id}`,
   };
 }
+
+/** Datadog's v1 `Event` as eventJson() writes it (the OpenAPI document, and the answer's serialiser). */
+export const EVENT_SCHEMA = Type.Object(
+  {
+    id: Type.Integer(),
+    id_str: Type.String(),
+    title: Type.String(),
+    text: Type.String(),
+    date_happened: Type.Integer({ description: 'Seconds since the epoch' }),
+    priority: Type.String({ description: 'normal or low' }),
+    alert_type: Type.String({ description: 'error, warning, info, success, user_update, recommendation or snapshot' }),
+    host: Type.String(),
+    tags: Type.Array(Type.String()),
+    aggregation_key: Type.Optional(Type.String()),
+    source_type_name: Type.Optional(Type.String()),
+    device_name: Type.Optional(Type.String()),
+    url: Type.String(),
+  },
+  { description: "Datadog's v1 Event" },
+);

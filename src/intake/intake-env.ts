@@ -7,6 +7,9 @@
  *   REKEY_INTAKE_UNKNOWN_KEYS_PER_ADDRESS=10/100  lookups of unknown keys per address
  *   REKEY_INTAKE_REFUSED_PER_KEY=5/50             refused payloads per API key
  *   REKEY_INTAKE_MAX_SERIES / _MAX_POINTS / _MAX_TAGS / _MAX_JSON_VALUES   per payload
+ *   REKEY_INTAKE_MAX_POINT_AGE_SECONDS=86400      oldest point accepted (default 3600, Datadog's
+ *                                                 1 hour; up to the retention, for agents that
+ *                                                 replay a long outage's queue)
  *
  * Unset variables keep the defaults. A malformed value fails at start-up (USAGE), naming the
  * variable, never per request.
@@ -14,6 +17,7 @@
 import { rekeyError } from '../errors.js';
 import type { IntakeRateLimits } from './intake-rate-limits.js';
 import type { PayloadCaps } from './payload-caps.js';
+import type { TimestampWindow } from './series-payload.js';
 import type { RateLimit } from './rate-limiter.js';
 
 const RATES: Array<[keyof IntakeRateLimits, string]> = [
@@ -30,7 +34,7 @@ const CAPS: Array<[keyof PayloadCaps, string]> = [
   ['maxJsonValues', 'REKEY_INTAKE_MAX_JSON_VALUES'],
 ];
 
-export function intakeLimitsFromEnv(env: NodeJS.ProcessEnv): { rateLimits?: Partial<IntakeRateLimits>; payloadCaps?: Partial<PayloadCaps> } {
+export function intakeLimitsFromEnv(env: NodeJS.ProcessEnv): { rateLimits?: Partial<IntakeRateLimits>; payloadCaps?: Partial<PayloadCaps>; timestampWindow?: Partial<TimestampWindow> } {
   const rateLimits: Partial<IntakeRateLimits> = {};
   for (const [name, variable] of RATES) {
     const text = env[variable];
@@ -51,8 +55,13 @@ export function intakeLimitsFromEnv(env: NodeJS.ProcessEnv): { rateLimits?: Part
     }
     payloadCaps[name] = Number(text);
   }
+  const maxAge = env.REKEY_INTAKE_MAX_POINT_AGE_SECONDS;
+  if (maxAge !== undefined && maxAge !== '' && (!/^\d{1,9}$/.test(maxAge.trim()) || Number(maxAge) < 60)) {
+    throw rekeyError('USAGE', { detail: `REKEY_INTAKE_MAX_POINT_AGE_SECONDS "${maxAge.slice(0, 40)}" must be a whole number of seconds, at least 60` });
+  }
   return {
     ...(Object.keys(rateLimits).length > 0 ? { rateLimits } : {}),
     ...(Object.keys(payloadCaps).length > 0 ? { payloadCaps } : {}),
+    ...(maxAge !== undefined && maxAge !== '' ? { timestampWindow: { maxAgeSeconds: Number(maxAge) } } : {}),
   };
 }

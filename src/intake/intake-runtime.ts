@@ -16,6 +16,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { KeyHasher } from '../keys/key-hasher.js';
 import { KyselyPointStore } from '../points/kysely-point-store.js';
+import { MetricUnits } from '../points/metric-units.js';
 import { SketchStore } from '../points/sketch-store.js';
 import { EventStore } from './event-store.js';
 import { PointJournal } from '../points/point-journal.js';
@@ -100,6 +101,8 @@ export class IntakeRuntime {
   readonly events: EventStore;
   readonly sketches: SketchStore;
   readonly relay: IntakeRelay | undefined;
+  /** Metric units the series declare, for `series[].unit` in queries. */
+  readonly units: MetricUnits;
   private readonly retentionSeconds: number;
   private readonly sweepIntervalMs: number;
   private readonly maxQueryPoints: number;
@@ -123,11 +126,13 @@ export class IntakeRuntime {
     this.sweepIntervalMs = options.sweepIntervalMs ?? 3600_000;
     this.window = {
       futureSeconds: options.timestampWindow?.futureSeconds ?? DEFAULT_TIMESTAMP_WINDOW.futureSeconds,
-      maxAgeSeconds: options.timestampWindow?.maxAgeSeconds ?? this.retentionSeconds,
+      // Datadog's hour by default; never past the retention (such a point would be deleted at once).
+      maxAgeSeconds: Math.min(options.timestampWindow?.maxAgeSeconds ?? DEFAULT_TIMESTAMP_WINDOW.maxAgeSeconds, this.retentionSeconds),
     };
     this.pointStore = options.pointStore ?? new KyselyPointStore(options.store.sharedTables());
     this.events = new EventStore(options.store.sharedTables());
     this.sketches = new SketchStore(options.store.sharedTables());
+    this.units = new MetricUnits(options.store.sharedTables(), this.now);
     this.metrics = createIntakeMetrics(options.metricsRegistry);
     const metrics = this.metrics;
     this.recovered = options.journalDir === undefined ? undefined : PointJournal.recover(options.journalDir);

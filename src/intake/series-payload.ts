@@ -4,11 +4,11 @@
  * (`POST /api/v2/series`). Anything wrong is INVALID_PAYLOAD (400) naming the problem and
  * where it is (`series[3].points[0]`), never a crash.
  *
- * Timestamp window (documented choice): a point may be at most 10 minutes in the future
- * (Datadog's documented tolerance for clock skew) and at most `maxAgeSeconds` old — by default
- * the retention (7 days), wider than Datadog's 1 hour because rekey-agent replays payloads
- * held on disk while its key was revoked (docs/product.md §5: a rotation loses zero points), and a
- * point older than the retention would be deleted at once anyway.
+ * Timestamp window, Datadog's (issue 17): a point may be at most 10 minutes in the future and
+ * at most 1 hour old; outside it, that series is refused and named in `errors`. An operator
+ * whose agents may replay an outage longer than an hour (rekey-agent keeps payloads on disk
+ * while its key is refused) widens the past with REKEY_INTAKE_MAX_POINT_AGE_SECONDS, up to
+ * the retention (intake-env.ts).
  *
  * One bad series does not cost the others (issue 14): with `errors` given, a series that
  * fails validation (a bad point included) is left out and its problem appended to `errors`;
@@ -46,7 +46,7 @@ export interface TimestampWindow {
   maxAgeSeconds: number;
 }
 
-export const DEFAULT_TIMESTAMP_WINDOW: TimestampWindow = { futureSeconds: 10 * 60, maxAgeSeconds: 7 * 24 * 3600 };
+export const DEFAULT_TIMESTAMP_WINDOW: TimestampWindow = { futureSeconds: 10 * 60, maxAgeSeconds: 3600 };
 
 const invalid = (detail: string) => rekeyError('INVALID_PAYLOAD', { detail });
 

@@ -87,5 +87,6 @@ async function storeSeries(runtime: IntakeRuntime, caller: IntakeCaller, series:
     runtime.usage.record(caller.key.id, host, count, agentVersion);
   }
   await runtime.writer.write({ series: stored });
+  await runtime.units.record(caller.orgId, series);
   runtime.metrics.accepted(points);
 }

@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { agentVersionOf, bodyOf, secondsNow } from './intake-request.js';
+import { INTAKE_ERROR_RESPONSES, V2_ACCEPTED_SCHEMA } from './intake-schemas.js';
 import type { IntakeRouteDeps } from './intake-route-deps.js';
 import { decodeSketchPayload } from './sketch-payload.js';
 
@@ -17,6 +18,7 @@ export function registerSketchRoutes(app: FastifyInstance, { runtime, auth }: In
       onRequest: auth.authenticate,
       schema: {
         summary: 'Submit distributions (the Agent protobuf SketchPayload)',
+        response: { 202: V2_ACCEPTED_SCHEMA, ...INTAKE_ERROR_RESPONSES },
         description:
           '202 `{"errors":[]}` when every sketch is stored; invalid sketches are left out and named in `errors`; 400 when none is valid or the payload is not a SketchPayload. 403 `{"errors":["Forbidden"]}` for a refused key; 413 over the byte limits or caps; 429 with Retry-After over a rate limit.',
       },

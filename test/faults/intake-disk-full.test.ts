@@ -15,12 +15,14 @@ import { difference, fillBytes, fillInodes, IdleSockets, mountTmpfs, Poster, sle
 
 const { REKEY_DATABASE_URL: _url, REKEY_DATA: _data, ...env } = process.env;
 const now = Math.floor(Date.now() / 1000);
-const BASE_TS = now - 6 * 24 * 3600; // point i has timestamp BASE_TS + i: inside retention, never in the future
+// Point i has timestamp BASE_TS + i: inside retention, never in the future; the servers accept
+// points up to the retention old (REKEY_INTAKE_MAX_POINT_AGE_SECONDS), not only Datadog's hour.
+const BASE_TS = now - 6 * 24 * 3600;
 const FROM = BASE_TS - 10;
 const TO = now + 60;
 
 async function start(dataDir: string, saveIntervalMs: number): Promise<ServerProcess> {
-  return startServerProcess({ args: ['--data', dataDir, '--log-level', 'warn'], env: { ...env, REKEY_INTAKE_SAVE_INTERVAL_MS: String(saveIntervalMs) } });
+  return startServerProcess({ args: ['--data', dataDir, '--log-level', 'warn'], env: { ...env, REKEY_INTAKE_SAVE_INTERVAL_MS: String(saveIntervalMs), REKEY_INTAKE_MAX_POINT_AGE_SECONDS: String(7 * 24 * 3600) } });
 }
 
 function keysOf(server: ServerProcess): { apiKey: string; appKey: string } {

@@ -40,7 +40,7 @@ async function post(server: ServerProcess, apiKey: string, values: number[]): Pr
   const response = await fetch(`${server.url}/api/v2/series`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'dd-api-key': apiKey },
-    body: JSON.stringify({ series: [{ metric: 'durability.points', type: 3, points: values.map((v) => ({ timestamp: now - 3600 + v, value: v })), resources: [{ name: 'h', type: 'host' }] }] }),
+    body: JSON.stringify({ series: [{ metric: 'durability.points', type: 3, points: values.map((v) => ({ timestamp: now - 1800 + v, value: v })), resources: [{ name: 'h', type: 'host' }] }] }),
   });
   assert.equal(response.status, 202);
 }

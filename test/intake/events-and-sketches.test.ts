@@ -7,13 +7,14 @@
  * - distributions: an Agent-7-shaped SketchPayload, built here byte by byte from the field
  *   numbers of agent-payload's agent_payload.proto and the Agent's key formula (not with
  *   rekey's encoder), is accepted; sketches of two hosts merge, and every aggregator
- *   `avg|sum|min|max|count|p50…p99` reads back within DDSketch's 1 % of the exact value.
+ *   `avg|sum|min|max|count|p50…p99` reads back within DDSketch's 1 % of the exact value;
+ * - a series' `unit` is kept and returned as Datadog's `series[].unit` (the client reads it).
  */
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { deflateSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
-import { client, v1 } from '@datadog/datadog-api-client';
+import { client, v1, v2 } from '@datadog/datadog-api-client';
 import protobuf from 'protobufjs';
 import { DIALECTS } from '../support/dialects.js';
 import { createIntakeFixture, type IntakeFixture } from './intake-fixture.js';
@@ -209,6 +210,22 @@ for (const dialect of DIALECTS) {
       // Hosts that sent sketches are in the host list.
       const hosts = await read('/api/v1/hosts?filter=web-');
       assert.deepEqual(hosts.body.host_list.map((h: any) => h.name).sort(), ['web-1', 'web-2']);
+    });
+
+    it("a series' unit is kept and returned by the query as Datadog's MetricsQueryUnit", async () => {
+      const accepted = await new v2.MetricsApi(configuration).submitMetrics({
+        body: { series: [{ metric: 'net.bytes_sent', type: 3, unit: 'byte', points: [{ timestamp: now - 30, value: 2048 }], resources: [{ name: 'web-1', type: 'host' }] }] },
+      });
+      assert.deepEqual(accepted.errors, []);
+      const result = await new v1.MetricsApi(configuration).queryMetrics({ from: now - 3600, to: now + 60, query: 'avg:net.bytes_sent{*}' });
+      const unit = result.series![0]!.unit!;
+      assert.equal(unit.length, 2);
+      assert.deepEqual([unit[0]!.name, unit[0]!.family, unit[0]!.plural, unit[0]!.shortName, unit[0]!.scaleFactor], ['byte', 'bytes', 'bytes', 'B', 1]);
+      assert.equal(unit[1], null);
+      // A metric whose series named no unit has none.
+      await new v2.MetricsApi(configuration).submitMetrics({ body: { series: [{ metric: 'no.unit', type: 3, points: [{ timestamp: now - 30, value: 1 }] }] } });
+      const plain = await read(`/api/v1/query?from=${now - 3600}&to=${now + 60}&query=avg:no.unit{*}`);
+      assert.equal(plain.body.series[0].unit, null);
     });
 
     it('a bad sketch is left out and named; a payload that is not a SketchPayload is 400', async () => {

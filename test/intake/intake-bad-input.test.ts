@@ -126,7 +126,7 @@ describe('intake: bad input', () => {
       });
     }
 
-    it('400 for timestamps in the future or too far in the past (window: +10 min, −retention)', async () => {
+    it("400 for timestamps in the future or too far in the past (Datadog's window: +10 min, −1 h; the bad series named, the rest kept)", async () => {
       const future = await post('/api/v2/series', v1({ series: [{ metric: 'm', points: [{ timestamp: nowS() + 3600, value: 1 }] }] }));
       assert.equal(future.status, 400);
       assert.match(future.body.errors![0]!, /in the future/);
@@ -135,7 +135,11 @@ describe('intake: bad input', () => {
       assert.match(old.body.errors![0]!, /in the past/);
       const ms = await post('/api/v1/series', v1({ series: [{ metric: 'm', points: [[Date.now(), 1]] }] }));
       assert.equal(ms.status, 400, 'milliseconds instead of seconds are refused');
-      assert.equal((await post('/api/v1/series', v1({ series: [{ metric: 'm', points: [[nowS() - 3 * 86400, 1]] }] }))).status, 202, '3 days old is kept');
+      assert.equal((await post('/api/v1/series', v1({ series: [{ metric: 'm', points: [[nowS() - 50 * 60, 1]] }] }))).status, 202, '50 minutes old is kept');
+      const mixed = await post('/api/v1/series', v1({ series: [{ metric: 'm', points: [[nowS() - 2 * 3600, 1]] }, { metric: 'm2', points: [[nowS() - 60, 1]] }] }));
+      assert.equal(mixed.status, 202, 'two hours old: that series is refused, the other kept');
+      assert.equal(mixed.body.errors!.length, 1);
+      assert.match(mixed.body.errors![0]!, /series\[0\].*in the past/);
     });
 
     it('400 for NaN and Infinity in a protobuf payload, 400 for garbage protobuf', async () => {

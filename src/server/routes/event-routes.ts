@@ -7,23 +7,23 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { rekeyError } from '../../errors.js';
-import { eventJson } from '../../intake/event-payload.js';
-import type { EventPriority } from '../../intake/event-store.js';
+import { EVENT_SCHEMA, eventJson } from '../../intake/event-payload.js';
 import type { IntakeRuntime } from '../../intake/intake-runtime.js';
 import { authOf, requireAction } from '../management-auth.js';
 import type { ServerContext } from '../server-context.js';
+import { errorResponses } from './json-api-schemas.js';
 import { epochSecondsT } from './query-routes.js';
 
-const eventsQuery = Type.Object({
-  start: epochSecondsT('Oldest event time, seconds since the epoch'),
-  end: epochSecondsT('Newest event time, seconds since the epoch'),
+const listQuery = Type.Object({
+  start: epochSecondsT('Events that happened at or after this time, seconds since the epoch'),
+  end: epochSecondsT('Events that happened at or before this time, seconds since the epoch'),
   priority: Type.Optional(Type.Union([Type.Literal('normal'), Type.Literal('low')])),
-  sources: Type.Optional(Type.String({ description: 'Comma-separated source type names, any of' })),
-  tags: Type.Optional(Type.String({ description: 'Comma-separated tags, all of' })),
-  page: Type.Integer({ minimum: 0, default: 0, description: '0-based, 1,000 events per page' }),
+  sources: Type.Optional(Type.String({ description: 'Comma-separated source type names (any of)' })),
+  tags: Type.Optional(Type.String({ description: 'Comma-separated tags (all of)' })),
+  unaggregated: Type.Optional(Type.Boolean({ description: 'Accepted for compatibility; events are never aggregated here' })),
+  exclude_aggregate: Type.Optional(Type.Boolean({ description: 'Accepted for compatibility' })),
+  page: Type.Integer({ minimum: 0, default: 0, description: '0-based page of 1,000 events' }),
 });
-
-const eventParams = Type.Object({ event_id: Type.Integer({ minimum: 0 }) });
 
 export async function eventRoutes(fastify: FastifyInstance, ctx: ServerContext, intake: IntakeRuntime): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -34,37 +34,45 @@ export async function eventRoutes(fastify: FastifyInstance, ctx: ServerContext, 
     {
       preHandler,
       schema: {
+        tags: ['Intake and metrics'],
         summary: 'List events (Datadog v1)',
-        querystring: eventsQuery,
-        description:
-          '`start` and `end` (epoch seconds, required); `priority` (normal, low), `sources` (comma-separated source type names, any of), `tags` (comma-separated, all of), `page` (0-based, 1,000 per page). Newest first. 200 `{"events":[…],"status":"ok"}`.',
+        description: 'Newest first, at most 1,000 per page.',
+        querystring: listQuery,
+        response: { 200: Type.Object({ events: Type.Array(EVENT_SCHEMA), status: Type.String() }, { description: "Datadog's EventListResponse" }), ...errorResponses([400, 403, 429]) },
       },
     },
-    async (request, reply) => {
+    async (request) => {
       const { orgId } = authOf(request);
       const { start, end, priority, sources, tags, page } = request.query;
       if (end < start) throw rekeyError('INVALID_QUERY', { detail: '"end" is before "start"' });
-      const events = await intake.events.list({ orgId, start, end, ...(priority === undefined ? {} : { priority: priority satisfies EventPriority }), sources: listParam(sources), tags: listParam(tags), page });
-      return reply.send({ events: events.map(eventJson), status: 'ok' });
+      const events = await intake.events.list({ orgId, start, end, ...(priority === undefined ? {} : { priority }), sources: listParam(sources), tags: listParam(tags), page });
+      return { events: events.map(eventJson), status: 'ok' };
     },
   );
 
   app.get(
     '/api/v1/events/:event_id',
-    { preHandler, schema: { params: eventParams, summary: 'Get an event (Datadog v1)', description: '200 `{"event":{…}}`; 404 when no event of the caller\'s organisation has that id.' } },
-    async (request, reply) => {
+    {
+      preHandler,
+      schema: {
+        tags: ['Intake and metrics'],
+        summary: 'Get an event (Datadog v1)',
+        params: Type.Object({ event_id: Type.Integer({ minimum: 1 }) }),
+        response: { 200: Type.Object({ event: EVENT_SCHEMA }, { description: "Datadog's EventResponse" }), ...errorResponses([400, 403, 404, 429]) },
+      },
+    },
+    async (request) => {
       const { orgId } = authOf(request);
       const event = await intake.events.get(orgId, request.params.event_id);
       if (event === undefined) throw rekeyError('NOT_FOUND');
-      return reply.send({ event: eventJson(event) });
+      return { event: eventJson(event) };
     },
   );
 }
 
 /** `a,b , c` → ['a', 'b', 'c']; absent → []. */
 function listParam(value: string | undefined): string[] {
-  if (value === undefined) return [];
-  return value
+  return (value ?? '')
     .split(',')
     .map((item) => item.trim())
     .filter((item) => item !== '');

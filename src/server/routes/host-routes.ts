@@ -39,11 +39,11 @@ const hostSchema = Type.Object({
     Type.Object({
       check: Type.String(),
       status: Type.Integer({ description: '0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN' }),
-      timestamp: Type.Integer({ description: 'Seconds since the epoch' }),
+      timestamp: Type.Integer({ description: 'Seconds since the epoch of the latest run' }),
       message: Type.String(),
       tags: Type.Array(Type.String()),
     }),
-    { description: 'The latest run of each service check the host reported, in /api/v1/check_run field names' },
+    { description: "The latest run of each service check the host reported, in /api/v1/check_run's field names (a rekey addition)" },
   ),
 });
 

@@ -61,10 +61,12 @@ export async function queryRoutes(fastify: FastifyInstance, ctx: ServerContext, 
       }
       const parsed = parseMetricQuery(query);
       const points = await intake.queryPoints({ orgId, metric: parsed.metric, from, to });
+      // The unit the metric's series declared, as Datadog gives it: [unit, per_unit].
+      const unit = await intake.units.queryUnit(orgId, parsed.metric);
       return {
         status: 'ok',
         res_type: 'time_series',
-        series: evaluateMetricQuery(parsed, points),
+        series: evaluateMetricQuery(parsed, points).map((series) => (unit === null ? series : { ...series, unit })),
         from_date: from * 1000,
         to_date: to * 1000,
         query,

@@ -16,6 +16,8 @@ import type { Migration } from './migration.js';
  *                    wins, like points). `sketch` is the DDSketch protobuf of
  *                    @datadog/sketches-js; `count`, `sum`, `min`, `max` are kept beside it
  *                    exact, as the Agent sends them.
+ *   metric_metadata  per org and metric, what a series said about it (`unit`, from v2 JSON or
+ *                    the Agent protobuf): returned as `series[].unit` by `GET /api/v1/query`.
  */
 export const eventsAndSketchesMigration: Migration = {
   name: '006-events-and-sketches',
@@ -55,5 +57,14 @@ export const eventsAndSketchesMigration: Migration = {
       .addPrimaryKeyConstraint('metric_sketches_pk', ['org_id', 'metric', 'ts', 'host', 'tags'])
       .execute();
     await db.schema.createIndex('metric_sketches_ts').on('metric_sketches').column('ts').execute();
+
+    await db.schema
+      .createTable('metric_metadata')
+      .addColumn('org_id', 'text', (c) => c.notNull())
+      .addColumn('metric', 'text', (c) => c.notNull())
+      .addColumn('unit', 'text')
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('metric_metadata_pk', ['org_id', 'metric'])
+      .execute();
   },
 };
