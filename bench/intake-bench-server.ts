@@ -44,6 +44,9 @@ const discardingPointStore: PointStore = {
   async listHosts() {
     return { hosts: [], totalMatching: 0 };
   },
+  async listMetrics() {
+    return [];
+  },
   async deleteOlderThan() {
     return 0;
   },

@@ -28,6 +28,7 @@ import { auditRoutes } from './routes/audit-routes.js';
 import { userRoutes } from './routes/user-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { hostRoutes } from './routes/host-routes.js';
+import { metricListRoutes } from './routes/metric-list-routes.js';
 import { queryRoutes } from './routes/query-routes.js';
 import { v1ApiKeyRoutes } from './routes/v1-api-key-routes.js';
 import { v1AppKeyRoutes } from './routes/v1-app-key-routes.js';
@@ -240,6 +241,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const intake = await registerIntake(app, { ...intakeLimitsFromEnv(process.env), ...deps.intake, store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry });
   await queryRoutes(app, ctx, intake);
   await hostRoutes(app, ctx, intake);
+  await metricListRoutes(app, ctx, intake);
 
   // web UI plugin registers here (src/ui/**)
   await app.register((await import('../ui/ui-plugin.js')).uiPlugin, { store: deps.store, hasher: deps.hasher, now });

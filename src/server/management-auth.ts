@@ -158,8 +158,11 @@ export function createAuthenticator(deps: {
   return {
     async management(request, reply) {
       refuseIfThrottled(request, reply);
-      const rawApi = header(request, 'dd-api-key');
-      const rawApp = header(request, 'dd-application-key');
+      // Datadog's v1 endpoints also take the keys as `api_key` / `application_key` query
+      // parameters (the zorkian Go client sends them so to some); v2 only as headers.
+      const fromQuery = v1QueryKeys(request);
+      const rawApi = header(request, 'dd-api-key') ?? fromQuery.api;
+      const rawApp = header(request, 'dd-application-key') ?? fromQuery.app;
       // Both shapes first: a malformed key costs no database lookup at all.
       const apiShaped = checkShape(rawApi, 'api');
       if (isRefusal(apiShaped)) return fail(request, apiShaped);
@@ -199,6 +202,16 @@ export function createAuthenticator(deps: {
       const apiKey = await activeApiKey(request, shaped);
       request.auth = { orgId: apiKey.orgId, apiKey, actor: { userId: null, kind: 'user', sourceIp: request.ip } };
     },
+  };
+}
+
+/** `api_key` and `application_key` from the query string of a `/api/v1/` route; none elsewhere. */
+function v1QueryKeys(request: FastifyRequest): { api?: string; app?: string } {
+  if (!(request.routeOptions.url ?? '').startsWith('/api/v1/')) return {};
+  const query = request.query as Record<string, unknown> | undefined;
+  return {
+    ...(typeof query?.api_key === 'string' ? { api: query.api_key } : {}),
+    ...(typeof query?.application_key === 'string' ? { app: query.application_key } : {}),
   };
 }
 
