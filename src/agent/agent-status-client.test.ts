@@ -14,7 +14,7 @@ const status = (queue: Partial<AgentStatus['queue']>): AgentStatus => ({
   lastFlushAt: null,
   queue: { depth: 0, bytes: 0, dropped: 0, corrupt: 0, memoryDepth: 0, memoryBytes: 0, memoryDropped: 0, writeErrors: 0, lastWriteError: null, ...queue },
   components: {
-    dogstatsd: { port: 8125, received: 0, metrics: 0, errored: 0, skipped: 0, dropped: 0, recvBufferBytes: null, kernelDrops: null },
+    dogstatsd: { port: 8125, received: 0, metrics: 0, errored: 0, skipped: 0, events: 0, serviceChecks: 0, dropped: 0, recvBufferBytes: null, kernelDrops: null },
     series: { seriesDropped: 0, pointsDropped: 0, tagsTruncated: 0, tagsDropped: 0, hostsTruncated: 0, lastFix: null },
     queue: { received: 0, errored: 0, dropped: 0 },
     destinations: [],

@@ -39,7 +39,7 @@ export function formatAgentStatus(status: AgentStatus): string {
     // depth counts the payloads held only in memory too: say where they are.
     `queue:       ${q.depth} payloads waiting: ${q.depth - q.memoryDepth} on disk (${mb(q.bytes)}), ${q.memoryDepth} only in memory; dropped ${q.dropped} (queue over its size limit)`,
     `             memory buffer: ${mb(q.memoryBytes)} held because the run path refused the write (lost if the agent is killed); ${q.memoryDropped} dropped (memory buffer full); ${q.writeErrors} write errors${q.lastWriteError ? `; last: ${q.lastWriteError}` : ''}`,
-    `dogstatsd:   port ${d.port}; ${d.received} packets, ${d.metrics} metrics, ${d.errored} malformed, ${d.dropped} dropped (too many contexts), ${d.kernelDrops ?? 'unknown'} dropped by the kernel (receive buffer ${d.recvBufferBytes ?? '?'} bytes full)`,
+    `dogstatsd:   port ${d.port}; ${d.received} packets, ${d.metrics} metrics, ${d.events} events, ${d.serviceChecks} service checks, ${d.errored} malformed, ${d.dropped} dropped (too many contexts or pending events), ${d.kernelDrops ?? 'unknown'} dropped by the kernel (receive buffer ${d.recvBufferBytes ?? '?'} bytes full)`,
     `series:      fixed for the intake's limits: ${l.seriesDropped} series and ${l.pointsDropped} points dropped, ${l.tagsTruncated} tags truncated, ${l.tagsDropped} tags dropped, ${l.hostsTruncated} hosts truncated${l.lastFix ? `; last: ${l.lastFix}` : ''}`,
   ];
   for (const destination of status.components.destinations) {

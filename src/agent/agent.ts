@@ -1,9 +1,13 @@
 /**
+ * Long on purpose: the one lifecycle (start, reload, flush, stop) wiring components that each live in their own file.
+ *
  * The running rekey-agent: config, collectors, DogStatsD, the on-disk queue, the forwarder
  * and the local status endpoint, wired together with one lifecycle.
  *
  * Every flush interval it collects host metrics, takes the DogStatsD buckets that have
- * closed, and queues (on disk) one series payload and one `datadog.agent.up` check run;
+ * closed and the DogStatsD events and service checks received, and queues (on disk) the
+ * series payloads, the check runs (`datadog.agent.up` and the service checks) and the events
+ * (`/intake/`, as the Datadog Agent sends them);
  * host metadata goes to `/intake/` at start and hourly. The forwarder ships the queue.
  *
  * Config reloads (SIGHUP, a change in the config file's directory, or a 403 from the intake)
@@ -31,8 +35,10 @@ import { VERSION } from '../version.js';
 import { backoffFromEnv, type BackoffOptions } from './backoff.js';
 import { DEFAULT_QUEUE_MAX_BYTES, DiskQueue, type PayloadMeta } from './disk-queue.js';
 import { DogStatsDAggregator } from './dogstatsd-aggregator.js';
+import type { AgentEvent } from './dogstatsd-events.js';
 import { DEFAULT_RECV_BUFFER_BYTES, DogStatsDServer } from './dogstatsd-server.js';
 import { displayUrl, Forwarder, type Destination } from './forwarder.js';
+import { encodeSketchPayload } from '../intake/sketch-payload.js';
 import { HostCollectors } from './host-collectors.js';
 import type { Logger } from './logger.js';
 import { saveOpenBuckets, takeOpenBuckets } from './open-buckets-file.js';
@@ -43,6 +49,23 @@ import type { CheckRun, Series } from './series.js';
 import { StatusServer, type AgentStatus } from './status-server.js';
 
 export const AGENT_VERSION = `rekey-agent/${VERSION}`;
+
+/** Sketches per `/api/beta/sketches` payload: each holds at most a few thousand bins. */
+const MAX_SKETCHES_PER_PAYLOAD = 1000;
+
+/** Events or service checks per payload: a few hundred KB of JSON at most, well inside the intake's limits. */
+const MAX_ITEMS_PER_PAYLOAD = 100;
+
+/**
+ * The Datadog Agent's `/intake/` events payload: events grouped by `source_type_name`
+ * (`api` when none), with the sending host. Unlike the Agent's, it carries no `apiKey`
+ * field: the key travels in the DD-API-KEY header only.
+ */
+export function eventsPayload(events: readonly AgentEvent[], host: string): { events: Record<string, AgentEvent[]>; internalHostname: string } {
+  const bySource: Record<string, AgentEvent[]> = {};
+  for (const event of events) (bySource[event.source_type_name || 'api'] ??= []).push(event);
+  return { events: bySource, internalHostname: host };
+}
 
 export interface AgentOptions {
   /** Datadog config file; when absent, the default paths then `DD_*` variables only. */
@@ -302,9 +325,24 @@ export class Agent {
       for (const json of seriesPayloads(series)) {
         await this.enqueueText({ path: '/api/v1/series', encoding: 'deflate', contentType: 'application/json' }, json);
       }
-      if (!all) {
-        const check: CheckRun = { check: 'datadog.agent.up', host_name: host, status: 0, timestamp: Math.floor(now / 1000), tags };
-        await this.enqueueJson({ path: '/api/v1/check_run', encoding: 'deflate', contentType: 'application/json' }, [check]);
+      // Distributions: DDSketches in the Agent's SketchPayload, as the Datadog Agent sends them.
+      const sketches = this.aggregator.takeSketches().map((c) => ({ metric: c.metric, host: c.host, tags: c.tags, dogsketches: [c.sketch] }));
+      for (let i = 0; i < sketches.length; i += MAX_SKETCHES_PER_PAYLOAD) {
+        const bytes = encodeSketchPayload(sketches.slice(i, i + MAX_SKETCHES_PER_PAYLOAD), AGENT_VERSION);
+        await this.enqueueBytes({ path: '/api/beta/sketches', encoding: 'deflate', contentType: 'application/x-protobuf' }, Buffer.from(bytes));
+      }
+      // DogStatsD events and service checks as the Datadog Agent forwards them: the agent's
+      // hostname where the datagram named none, its config tags added like to the metrics.
+      const { events, checks: serviceChecks } = this.dogstatsd.pending.take();
+      const withTags = (own: string[]) => [...new Set([...own, ...tags])];
+      const checks: CheckRun[] = serviceChecks.map((c) => ({ ...c, host_name: c.host_name || host, tags: withTags(c.tags) }));
+      if (!all) checks.push({ check: 'datadog.agent.up', host_name: host, status: 0, timestamp: Math.floor(now / 1000), tags });
+      for (let i = 0; i < checks.length; i += MAX_ITEMS_PER_PAYLOAD) {
+        await this.enqueueJson({ path: '/api/v1/check_run', encoding: 'deflate', contentType: 'application/json' }, checks.slice(i, i + MAX_ITEMS_PER_PAYLOAD));
+      }
+      for (let i = 0; i < events.length; i += MAX_ITEMS_PER_PAYLOAD) {
+        const chunk = events.slice(i, i + MAX_ITEMS_PER_PAYLOAD).map((e) => ({ ...e, host: e.host || host, tags: withTags(e.tags) }));
+        await this.enqueueJson({ path: '/intake/', encoding: 'gzip', contentType: 'application/json' }, eventsPayload(chunk, host));
       }
       this.lastFlushAt = new Date(now);
     } catch (error) {
@@ -335,8 +373,11 @@ export class Agent {
     return this.enqueueText(meta, JSON.stringify(value));
   }
 
-  private async enqueueText(meta: PayloadMeta, text: string): Promise<void> {
-    const json = Buffer.from(text);
+  private enqueueText(meta: PayloadMeta, text: string): Promise<void> {
+    return this.enqueueBytes(meta, Buffer.from(text));
+  }
+
+  private async enqueueBytes(meta: PayloadMeta, json: Buffer): Promise<void> {
     // Compressed on the main thread: a payload is at most 2,000 series (a few ms of deflate),
     // and zlib's ~300 KB of state per stream stays out of the libuv pool threads' malloc
     // arenas, where it stayed resident (bench/agent-resources.ts).
@@ -375,7 +416,9 @@ export class Agent {
           metrics: this.dogstatsd.counters.metrics,
           errored: this.dogstatsd.counters.malformed,
           skipped: this.dogstatsd.counters.skipped,
-          dropped: this.aggregator.droppedContexts,
+          events: this.dogstatsd.counters.events,
+          serviceChecks: this.dogstatsd.counters.serviceChecks,
+          dropped: this.aggregator.droppedContexts + this.dogstatsd.pending.dropped,
           recvBufferBytes: this.dogstatsd.recvBufferSize,
           kernelDrops: this.dogstatsd.kernelDrops,
         },

@@ -8,12 +8,19 @@
  *
  * Per type:
  * - `g` gauge: last value in the bucket.
- * - `c` count: sum of value / sample rate, sent as type `count` with interval 10.
+ * - `c` count: sum of value / sample rate, sent as a **rate**: that sum ÷ 10, type `rate`,
+ *   interval 10 — what the Datadog Agent sends (pkg/metrics counter.go), so `c:15` in one
+ *   bucket reads 1.5/s here as on Datadog, and `.as_count()` gives 15 back.
  * - `s` set: number of distinct members, a gauge.
- * - `h` histogram, `ms` timing and `d` distribution: `.avg .max .median .95percentile`
- *   (gauges) and `.count` (count, scaled by 1/sample rate). This agent treats a
- *   distribution as a histogram computed on the host: it has no server-side sketches.
+ * - `h` histogram and `ms` timing: `.avg .max .median .95percentile` (gauges) and `.count`
+ *   (the number of samples scaled by 1/sample rate, sent as a rate like a counter, as the
+ *   Datadog Agent does).
+ * - `d` distribution: a DDSketch per context and bucket, in the Agent's bins
+ *   (src/points/agent-sketch.ts), taken with takeSketches() and sent to `/api/beta/sketches`;
+ *   the server merges them and answers `p95:`, `avg:`, `count:`… over any tags.
  */
+import type { DDSketch } from '@datadog/sketches-js';
+import { fromDogsketch, newAgentSketch, toDogsketch, type Dogsketch } from '../points/agent-sketch.js';
 import type { DogStatsDSample, DogStatsDShape, DogStatsDType } from './dogstatsd-parser.js';
 import { copyString } from './dogstatsd-shapes.js';
 import { SampleValues } from './sample-values.js';
@@ -46,13 +53,23 @@ type SnapshotAggregate =
   | { kind: 'gauge'; value: number }
   | { kind: 'count'; value: number }
   | { kind: 'set'; members: string[] }
-  | { kind: 'histogram'; values: number[]; count: number };
+  | { kind: 'histogram'; values: number[]; count: number }
+  | { kind: 'sketch'; sketch: Dogsketch };
+
+/** One distribution context's sketch for one closed bucket, with the host and tags it is sent with. */
+export interface ClosedSketch {
+  metric: string;
+  host: string;
+  tags: string[];
+  sketch: Dogsketch;
+}
 
 type Aggregate =
   | { kind: 'gauge'; value: number }
   | { kind: 'count'; value: number }
   | { kind: 'set'; members: Set<string> }
-  | { kind: 'histogram'; values: SampleValues; count: number };
+  | { kind: 'histogram'; values: SampleValues; count: number }
+  | { kind: 'sketch'; sketch: DDSketch };
 
 interface Context {
   name: string;
@@ -68,6 +85,8 @@ export class DogStatsDAggregator {
   private readonly tagCache = new Map<string, string>();
   /** Characters held by tagCache: bounded, so a flood of 60 KB tag sets is not kept. */
   private tagCacheChars = 0;
+  /** Distribution sketches of the buckets flushed, until takeSketches(). */
+  private closedSketches: ClosedSketch[] = [];
 
   constructor(
     private readonly host: () => string,
@@ -121,7 +140,17 @@ export class DogStatsDAggregator {
         for (const value of values) agg.values.push(value);
         agg.count += values.length / shape.sampleRate;
         break;
+      case 'sketch':
+        for (const value of values) agg.sketch.accept(value, 1 / shape.sampleRate);
+        break;
     }
+  }
+
+  /** Removes and returns the distribution sketches of the buckets flushed so far. */
+  takeSketches(): ClosedSketch[] {
+    const taken = this.closedSketches;
+    this.closedSketches = [];
+    return taken;
   }
 
   /**
@@ -163,7 +192,12 @@ export class DogStatsDAggregator {
       if (!take(start)) continue;
       this.buckets.delete(start);
       this.contextCount -= bucket.size;
-      for (const context of bucket.values()) out.push(...toSeries(context, start, host, [...context.tags, ...extra]));
+      for (const context of bucket.values()) {
+        const tags = [...context.tags, ...extra];
+        if (context.agg.kind === 'sketch') {
+          if (context.agg.sketch.count > 0) this.closedSketches.push({ metric: context.name, host, tags: [...new Set(tags)].sort(), sketch: toDogsketch(context.agg.sketch, start) });
+        } else out.push(...toSeries(context, start, host, tags));
+      }
     }
     return out;
   }
@@ -239,6 +273,9 @@ export class DogStatsDAggregator {
         else if (agg.kind === 'histogram' && from.kind === 'histogram') {
           for (const value of from.values) agg.values.push(value);
           agg.count += from.count;
+        } else if (agg.kind === 'sketch' && from.kind === 'sketch') {
+          const restored = fromDogsketch(from.sketch);
+          agg.sketch.merge(restored);
         }
       }
     }
@@ -258,7 +295,7 @@ export class DogStatsDAggregator {
 
 type SnapshotContext = BucketSnapshot['buckets'][number]['contexts'][number];
 
-const FAMILY_OF_KIND: Record<string, string> = { gauge: 'g', count: 'c', set: 's', histogram: 'h' };
+const FAMILY_OF_KIND: Record<string, string> = { gauge: 'g', count: 'c', set: 's', histogram: 'h', sketch: 'd' };
 const isFiniteNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
 
 /** A context of a snapshot read from disk, checked field by field; null when it is not one snapshotOpen writes. */
@@ -274,8 +311,22 @@ function validSnapshotContext(saved: SnapshotContext): { family: string; name: s
       ? isFiniteNumber(agg.value)
       : agg.kind === 'set'
         ? Array.isArray(agg.members) && agg.members.every((member) => typeof member === 'string')
-        : Array.isArray(agg.values) && agg.values.length > 0 && agg.values.every(isFiniteNumber) && isFiniteNumber(agg.count) && agg.count >= 0;
+        : agg.kind === 'sketch'
+          ? validSnapshotSketch(agg.sketch)
+          : Array.isArray(agg.values) && agg.values.length > 0 && agg.values.every(isFiniteNumber) && isFiniteNumber(agg.count) && agg.count >= 0;
   return ok ? { family, name, tags } : null;
+}
+
+/** A sketch of a snapshot read from disk: bins as toDogsketch writes them (Agent keys are int16). */
+function validSnapshotSketch(sketch: unknown): boolean {
+  if (typeof sketch !== 'object' || sketch === null) return false;
+  const { k, n, sum, min, max, cnt } = sketch as Partial<Dogsketch>;
+  return (
+    Array.isArray(k) && Array.isArray(n) && k.length === n.length && k.length > 0 &&
+    k.every((key) => Number.isInteger(key) && Math.abs(key) <= 32767) &&
+    n.every((count) => Number.isInteger(count) && count > 0) &&
+    [sum, min, max, cnt].every(isFiniteNumber)
+  );
 }
 
 export function bucketStart(nowMs: number): number {
@@ -283,9 +334,9 @@ export function bucketStart(nowMs: number): number {
   return seconds - (seconds % BUCKET_SECONDS);
 }
 
-/** Timings and distributions aggregate as histograms: one context with `h`. */
+/** Timings aggregate as histograms: one context with `h`. Distributions are sketches (`d`). */
 function familyOf(type: DogStatsDType): string {
-  return type === 'ms' || type === 'd' ? 'h' : type;
+  return type === 'ms' ? 'h' : type;
 }
 
 function emptyAggregate(family: string): Aggregate {
@@ -296,6 +347,8 @@ function emptyAggregate(family: string): Aggregate {
       return { kind: 'count', value: 0 };
     case 's':
       return { kind: 'set', members: new Set() };
+    case 'd':
+      return { kind: 'sketch', sketch: newAgentSketch() };
     default:
       return { kind: 'histogram', values: new SampleValues(), count: 0 };
   }
@@ -310,17 +363,21 @@ function toSnapshot(agg: Aggregate): SnapshotAggregate {
       return { kind: 'set', members: [...agg.members] };
     case 'histogram':
       return { kind: 'histogram', values: [...agg.values.sorted()], count: agg.count };
+    case 'sketch':
+      return { kind: 'sketch', sketch: toDogsketch(agg.sketch, 0) };
   }
 }
 
 function toSeries(context: Context, ts: number, host: string, tags: string[]): Series[] {
   const { name, agg } = context;
   const gauge = (metric: string, value: number): Series => ({ metric, points: [[ts, value]], type: 'gauge', host, tags });
+  // A count over the bucket, per second: the Datadog Agent's APIRateType with its 10 s interval.
+  const rate = (metric: string, count: number): Series => ({ metric, points: [[ts, count / BUCKET_SECONDS]], type: 'rate', interval: BUCKET_SECONDS, host, tags });
   switch (agg.kind) {
     case 'gauge':
       return [gauge(name, agg.value)];
     case 'count':
-      return [{ metric: name, points: [[ts, agg.value]], type: 'count', interval: BUCKET_SECONDS, host, tags }];
+      return [rate(name, agg.value)];
     case 'set':
       return [gauge(name, agg.members.size)];
     case 'histogram': {
@@ -331,9 +388,11 @@ function toSeries(context: Context, ts: number, host: string, tags: string[]): S
         gauge(`${name}.max`, sorted[sorted.length - 1]!),
         gauge(`${name}.median`, percentile(sorted, 0.5)),
         gauge(`${name}.95percentile`, percentile(sorted, 0.95)),
-        { metric: `${name}.count`, points: [[ts, agg.count]], type: 'count', interval: BUCKET_SECONDS, host, tags },
+        rate(`${name}.count`, agg.count),
       ];
     }
+    case 'sketch':
+      return []; // sent as a sketch (takeSketches), not as series
   }
 }
 

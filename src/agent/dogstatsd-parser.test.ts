@@ -22,10 +22,53 @@ test('parses every metric type with tags and sample rate', () => {
   assert.deepEqual(ignoredFields.kind === 'sample' && ignoredFields.sample.tags, ['x']);
 });
 
-test('events, service checks and blank lines are skipped, not malformed', () => {
-  assert.equal(parseDogStatsDLine('_e{5,4}:title|text').kind, 'skipped');
-  assert.equal(parseDogStatsDLine('_sc|name|0').kind, 'skipped');
+test('blank lines are skipped, not malformed', () => {
   assert.equal(parseDogStatsDLine('').kind, 'skipped');
+  assert.equal(parseDogStatsDLine('\r').kind, 'skipped');
+});
+
+test('an event: title and text cut at their UTF-8 byte lengths, every optional field in the Agent\'s JSON names', () => {
+  const title = 'Déploiement';
+  const text = 'v2 | ok\\nline 2';
+  const line = `_e{${Buffer.byteLength(title)},${Buffer.byteLength(text)}}:${title}|${text}|d:1700000000|h:web-1|k:deploys|p:low|s:jenkins|t:success|#env:prod,team:a|c:container`;
+  const parsed = parseDogStatsDLine(line, 1);
+  assert.equal(parsed.kind, 'event');
+  assert.deepEqual(parsed.kind === 'event' && parsed.event, {
+    msg_title: 'Déploiement',
+    msg_text: 'v2 | ok\nline 2',
+    timestamp: 1_700_000_000,
+    priority: 'low',
+    host: 'web-1',
+    tags: ['env:prod', 'team:a'],
+    alert_type: 'success',
+    aggregation_key: 'deploys',
+    source_type_name: 'jenkins',
+  });
+  const minimal = parseDogStatsDLine('_e{5,4}:title|text', 42);
+  assert.deepEqual(minimal.kind === 'event' && [minimal.event.timestamp, minimal.event.priority, minimal.event.alert_type, minimal.event.host], [42, 'normal', 'info', '']);
+  // A client that counted UTF-16 characters ("é" is 1, not 2): the only reading that fits.
+  const chars = parseDogStatsDLine('_e{2,1}:éa|b', 1);
+  assert.deepEqual(chars.kind === 'event' && [chars.event.msg_title, chars.event.msg_text], ['éa', 'b']);
+});
+
+test('a service check: name, status, timestamp, host, tags and a message that may hold "|"', () => {
+  const parsed = parseDogStatsDLine('_sc|db.up|2|d:1700000000|h:db-1|#env:prod|m:down | since 3 min\\nretrying', 1);
+  assert.deepEqual(parsed.kind === 'serviceCheck' && parsed.check, {
+    check: 'db.up',
+    host_name: 'db-1',
+    status: 2,
+    timestamp: 1_700_000_000,
+    message: 'down | since 3 min\nretrying',
+    tags: ['env:prod'],
+  });
+  const minimal = parseDogStatsDLine('_sc|name|0', 7);
+  assert.deepEqual(minimal.kind === 'serviceCheck' && minimal.check, { check: 'name', host_name: '', status: 0, timestamp: 7, message: '', tags: [] });
+});
+
+test('malformed events and service checks are reported with a reason', () => {
+  for (const line of ['_e{5,4}title|text', '_e{a,4}:title|text', '_e{0,4}:|text', '_e{9,4}:title|text', '_e{5,9}:title|text', '_e{5,4}:title|text2', '_sc|', '_sc|x', '_sc|x|4', '_sc|x|ok', '_sc|x|0|d:soon']) {
+    assert.equal(parseDogStatsDLine(line).kind, 'malformed', line);
+  }
 });
 
 test('rejects malformed lines with a reason', () => {
@@ -44,7 +87,7 @@ test('fuzz: any string parses to a sample, skipped or malformed and never throws
   fc.assert(
     fc.property(fc.string({ unit: 'binary', maxLength: 300 }), (text) => {
       for (const parsed of parseDogStatsDPacket(text)) {
-        assert.ok(['sample', 'skipped', 'malformed'].includes(parsed.kind));
+        assert.ok(['sample', 'event', 'serviceCheck', 'skipped', 'malformed'].includes(parsed.kind));
         if (parsed.kind === 'sample') {
           assert.ok(parsed.sample.sampleRate > 0 && parsed.sample.sampleRate <= 1);
           assert.ok(parsed.sample.values.every(Number.isFinite));

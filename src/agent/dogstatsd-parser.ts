@@ -5,11 +5,13 @@
  *
  * Types: `g` gauge, `c` count, `s` set, `h` histogram, `d` distribution, `ms` timing.
  * A packet may hold several lines separated by `\n`. Events (`_e{…}`) and service checks
- * (`_sc|…`) are recognised and skipped. Anything else that does not parse is reported as
+ * (`_sc|…`) are parsed by dogstatsd-events.ts and forwarded like the Datadog Agent does. Anything else that does not parse is reported as
  * malformed and never throws: the input comes from any process on the host.
  *
  * This runs for every packet, so it uses indexOf/slice instead of regular expressions.
  */
+
+import { parseDogStatsDEvent, parseDogStatsDServiceCheck, type AgentEvent, type AgentServiceCheck } from './dogstatsd-events.js';
 
 export type DogStatsDType = 'g' | 'c' | 's' | 'h' | 'd' | 'ms';
 
@@ -34,8 +36,15 @@ export interface DogStatsDSample extends DogStatsDShape {
 
 export type ParsedLine =
   | { kind: 'sample'; sample: DogStatsDSample }
-  | { kind: 'skipped' } // event, service check or blank line
+  | { kind: 'event'; event: AgentEvent }
+  | { kind: 'serviceCheck'; check: AgentServiceCheck }
+  | { kind: 'skipped' } // blank line
   | { kind: 'malformed'; reason: string };
+
+/** `_e{…}` or `_sc|…`: not a metric line. */
+export function isEventOrServiceCheck(line: string): boolean {
+  return line.startsWith('_e{') || line.startsWith('_sc|');
+}
 
 const TYPES = new Set<string>(['g', 'c', 's', 'h', 'd', 'ms']);
 const MAX_NAME_LENGTH = 200;
@@ -44,11 +53,18 @@ function malformed(reason: string): ParsedLine {
   return { kind: 'malformed', reason };
 }
 
-/** Parses one line (no newline). */
-export function parseDogStatsDLine(line: string): ParsedLine {
+/** Parses one line (no newline); an event or service check without `d:` gets `nowSeconds`. */
+export function parseDogStatsDLine(line: string, nowSeconds = Math.floor(Date.now() / 1000)): ParsedLine {
   if (line.length === 0 || line === '\r') return { kind: 'skipped' };
   if (line.charCodeAt(line.length - 1) === 0x0d) line = line.slice(0, -1);
-  if (line.startsWith('_e{') || line.startsWith('_sc|')) return { kind: 'skipped' };
+  if (line.startsWith('_e{')) {
+    const event = parseDogStatsDEvent(line, nowSeconds);
+    return typeof event === 'string' ? malformed(event) : { kind: 'event', event };
+  }
+  if (line.startsWith('_sc|')) {
+    const check = parseDogStatsDServiceCheck(line, nowSeconds);
+    return typeof check === 'string' ? malformed(check) : { kind: 'serviceCheck', check };
+  }
 
   const colon = line.indexOf(':');
   if (colon <= 0) return malformed('no "name:" prefix');

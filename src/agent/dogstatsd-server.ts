@@ -16,26 +16,35 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import type { DogStatsDAggregator } from './dogstatsd-aggregator.js';
 import { parseDogStatsDLine, parseDogStatsDValues, type ParsedLine } from './dogstatsd-parser.js';
 import { DogStatsDShapes } from './dogstatsd-shapes.js';
+import { PendingEvents } from './pending-events.js';
 
 export interface DogStatsDCounters {
   packets: number;
   metrics: number;
   malformed: number;
-  /** Events and service checks, which this agent does not forward. */
+  /** Lines neither metric, event, service check nor malformed (none today; kept for the status shape). */
   skipped: number;
+  /** Events (`_e{…}`) received, forwarded to `/intake/`. */
+  events: number;
+  /** Service checks (`_sc|…`) received, forwarded to `/api/v1/check_run`. */
+  serviceChecks: number;
 }
 
 export const DEFAULT_RECV_BUFFER_BYTES = 4 * 1024 * 1024;
 
 export class DogStatsDServer {
-  readonly counters: DogStatsDCounters = { packets: 0, metrics: 0, malformed: 0, skipped: 0 };
+  readonly counters: DogStatsDCounters = { packets: 0, metrics: 0, malformed: 0, skipped: 0, events: 0, serviceChecks: 0 };
   private socket: dgram.Socket | null = null;
   private lastMalformed: string | null = null;
   private readonly shapes: DogStatsDShapes;
   /** The socket's inode (Linux), found once after binding; null when unknown. */
   private inode: string | null = null;
 
-  constructor(private readonly aggregator: DogStatsDAggregator) {
+  constructor(
+    private readonly aggregator: DogStatsDAggregator,
+    /** Where events and service checks wait for the next flush. */
+    readonly pending = new PendingEvents(),
+  ) {
     this.shapes = new DogStatsDShapes((shape) => aggregator.contextKey(shape));
   }
 
@@ -78,7 +87,7 @@ export class DogStatsDServer {
     const shape = bar > 0 ? this.shapes.get(line, colon, bar) : null;
     if (shape === null) {
       // Not `name:value|…`: an event, a service check or a malformed line.
-      this.count(parseDogStatsDLine(line), now);
+      this.count(parseDogStatsDLine(line, Math.floor(now / 1000)), now);
       return;
     }
     if (typeof shape === 'string') return this.malformed(shape);
@@ -93,6 +102,12 @@ export class DogStatsDServer {
     if (parsed.kind === 'sample') {
       this.counters.metrics++;
       this.aggregator.add(parsed.sample, now);
+    } else if (parsed.kind === 'event') {
+      this.counters.events++;
+      this.pending.addEvent(parsed.event);
+    } else if (parsed.kind === 'serviceCheck') {
+      this.counters.serviceChecks++;
+      this.pending.addServiceCheck(parsed.check);
     } else if (parsed.kind === 'malformed') {
       this.malformed(parsed.reason);
     } else {

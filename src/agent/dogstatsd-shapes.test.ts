@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { DogStatsDAggregator } from './dogstatsd-aggregator.js';
+import type { AgentEvent, AgentServiceCheck } from './dogstatsd-events.js';
 import { parseDogStatsDLine } from './dogstatsd-parser.js';
 import { DogStatsDServer } from './dogstatsd-server.js';
 import { DogStatsDShapes } from './dogstatsd-shapes.js';
@@ -13,25 +14,32 @@ function viaServer(packets: string[]) {
   const aggregator = new DogStatsDAggregator(() => 'h', () => ['env:test']);
   const server = new DogStatsDServer(aggregator);
   for (const packet of packets) server.handle(Buffer.from(packet), T0);
-  const { metrics, malformed, skipped } = server.counters;
-  return { counters: { metrics, malformed, skipped }, series: aggregator.flushAll() };
+  const { metrics, malformed, skipped, events, serviceChecks } = server.counters;
+  return { counters: { metrics, malformed, skipped, events, serviceChecks }, series: aggregator.flushAll(), pending: server.pending.take() };
 }
 
 /** The same, line by line through parseDogStatsDLine and nothing cached (empty lines are not counted, as the server never counted them). */
 function viaParser(packets: string[]) {
   const aggregator = new DogStatsDAggregator(() => 'h', () => ['env:test']);
-  const counters = { metrics: 0, malformed: 0, skipped: 0 };
+  const counters = { metrics: 0, malformed: 0, skipped: 0, events: 0, serviceChecks: 0 };
+  const pending = { events: [] as AgentEvent[], checks: [] as AgentServiceCheck[] };
   for (const packet of packets) {
     for (const line of Buffer.from(packet).toString('utf8').split('\n')) {
       if (line.length === 0) continue;
-      const parsed = parseDogStatsDLine(line);
+      const parsed = parseDogStatsDLine(line, T0 / 1000);
       if (parsed.kind === 'sample') {
         counters.metrics++;
         aggregator.add(parsed.sample, T0);
+      } else if (parsed.kind === 'event') {
+        counters.events++;
+        pending.events.push(parsed.event);
+      } else if (parsed.kind === 'serviceCheck') {
+        counters.serviceChecks++;
+        pending.checks.push(parsed.check);
       } else counters[parsed.kind === 'malformed' ? 'malformed' : 'skipped']++;
     }
   }
-  return { counters, series: aggregator.flushAll() };
+  return { counters, series: aggregator.flushAll(), pending };
 }
 
 function sameAsParser(packets: string[]): void {
@@ -39,6 +47,7 @@ function sameAsParser(packets: string[]): void {
   const parser = viaParser(packets);
   assert.deepEqual(server.counters, parser.counters, JSON.stringify(packets));
   assert.deepEqual(server.series, parser.series, JSON.stringify(packets));
+  assert.deepEqual(server.pending, parser.pending, JSON.stringify(packets));
 }
 
 test('a shape is parsed once; its value is parsed per line', () => {

@@ -19,7 +19,7 @@
  *   const shapes = new DogStatsDShapes((shape) => aggregator.contextKey(shape));
  *   shapes.get('hits:1|c|#a', 4, 6); // { name: 'hits', type: 'c', …, key: 'c|hits|a' }
  */
-import { parseDogStatsDLine, type DogStatsDShape } from './dogstatsd-parser.js';
+import { isEventOrServiceCheck, parseDogStatsDLine, type DogStatsDShape } from './dogstatsd-parser.js';
 
 /** A parsed shape and its aggregator context key. */
 export interface KnownShape extends DogStatsDShape {
@@ -44,13 +44,14 @@ export class DogStatsDShapes {
    * or null when it is not a metric line (an event or a service check).
    */
   get(line: string, colon: number, bar: number): KnownShape | string | null {
+    if (isEventOrServiceCheck(line)) return null;
     const name = line.slice(0, colon);
     const rest = line.slice(bar);
     let shapes = this.byName.get(name);
     const known = shapes?.get(rest);
     if (known !== undefined) return known;
     const parsed = parseDogStatsDLine(`${name}:0${rest}`);
-    if (parsed.kind === 'skipped') return null;
+    if (parsed.kind !== 'sample' && parsed.kind !== 'malformed') return null;
     let shape: KnownShape | string;
     if (parsed.kind === 'malformed') {
       shape = parsed.reason;

@@ -103,7 +103,8 @@ test('a tag repeated (in the line, or a config tag also sent by the client) is o
   for (const s of decodeV1Series({ series: sent }, TS, DEFAULT_TIMESTAMP_WINDOW)) {
     for (let i = 0; i < s.points.length; i += 2) stored.set(`${s.metric}|${s.host}|${s.tags.join(',')}|${s.points[i]}`, s.points[i + 1]!);
   }
-  const sum = (metric: string) => [...stored].filter(([id]) => id.startsWith(`${metric}|`)).reduce((n, [, v]) => n + v, 0);
+  // Counters are sent as rates per second over 10 s: × 10 is the count.
+  const sum = (metric: string) => [...stored].filter(([id]) => id.startsWith(`${metric}|`)).reduce((n, [, v]) => n + v * 10, 0);
   assert.equal(sum('dup.hits'), 200);
   assert.equal(sum('dup2.hits'), 200);
   for (const s of sent) assert.equal(new Set(s.tags).size, s.tags.length, `${s.metric} is sent with each tag once`);

@@ -106,7 +106,7 @@ function truncate(text: string, max: number): string {
   return last >= 0xd800 && last <= 0xdbff ? cut.slice(0, -1) : cut;
 }
 
-/** Merges series with the same (metric, type, host, tags): counts add up, gauges last-wins. */
+/** Merges series with the same (metric, type, host, tags): counts and rates (same interval) add up, gauges last-wins. */
 function mergeSameContext(series: Series[]): Series[] {
   const byContext = new Map<string, Series>();
   for (const s of series) {
@@ -119,7 +119,7 @@ function mergeSameContext(series: Series[]): Series[] {
     for (const [ts, value] of s.points) {
       const point = seen.points.find(([t]) => t === ts);
       if (point === undefined) seen.points.push([ts, value]);
-      else point[1] = s.type === 'count' ? point[1] + value : value;
+      else point[1] = s.type === 'count' || s.type === 'rate' ? point[1] + value : value;
     }
   }
   return [...byContext.values()];

@@ -14,13 +14,14 @@ import type { Logger, LoggerOptions } from 'pino';
 import { rekeyError } from '../errors.js';
 import { intakeLimitsFromEnv } from '../intake/intake-env.js';
 import { registerIntake } from '../intake/intake-plugin.js';
-import type { IntakeOptions } from '../intake/intake-runtime.js';
+import type { IntakeOptions, IntakeRuntime } from '../intake/intake-runtime.js';
 import type { KeyHasher } from '../keys/key-hasher.js';
 import type { Store } from '../store/store.js';
 import { VERSION } from '../version.js';
 import { createAuthThrottle, type AuthThrottleOptions } from './auth-throttle.js';
 import { installErrorHandlers } from './error-handler.js';
 import { serverLoggerOptions } from './logger.js';
+import { fastifyRequestLogging, installRequestLog, quietRequestLog, startRequestSummary } from './request-log.js';
 import { createAuthenticator } from './management-auth.js';
 import { apiKeyRoutes } from './routes/api-key-routes.js';
 import { appKeyRoutes } from './routes/app-key-routes.js';
@@ -69,6 +70,8 @@ export interface AppDeps {
    * REKEY_INTAKE_* environment (intake-env.ts).
    */
   intake?: IntakeSettings;
+  /** How often the intake's request summary is logged (request-log.ts; default 60 s). */
+  requestSummaryIntervalMs?: number;
 }
 
 /** How long a client may take; every bound is per connection. docs/security.md. */
@@ -178,6 +181,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const nodeServerOptions = { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: timeouts.checkIntervalMs };
   const app = Fastify({
     ...logging,
+    // One line per management request and none per intake request: request-log.ts.
+    ...fastifyRequestLogging(),
     ...(deps.trustProxy === undefined ? {} : { trustProxy: fastifyTrustProxy(deps.trustProxy) }),
     ...(deps.https === undefined ? { http: nodeServerOptions } : { https: { ...deps.https, ...nodeServerOptions } }),
     requestTimeout: timeouts.requestMs,
@@ -206,6 +211,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorateRequest('auth', null);
   installErrorHandlers(app);
   installRequestMetrics(app, metrics);
+  installRequestLog(app);
   acceptEmptyJsonBodies(app);
 
   // Registered before any route: it collects every route's schema as the route is added.
@@ -237,8 +243,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await auditRoutes(app, ctx);
   await userRoutes(app, ctx);
 
-  // The intake (src/intake/**), and the management reads of what it stored.
-  const intake = await registerIntake(app, { ...intakeLimitsFromEnv(process.env), ...deps.intake, store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry });
+  // The intake (src/intake/**), in a scope whose routes log no line per request: a summary
+  // every requestSummaryIntervalMs instead (request-log.ts). Then the management reads of what it stored.
+  let intake: IntakeRuntime | undefined;
+  let intakeRoutes = new Set<string>();
+  await app.register(async (intakeScope) => {
+    intakeRoutes = quietRequestLog(intakeScope);
+    intake = await registerIntake(intakeScope, { ...intakeLimitsFromEnv(process.env), ...deps.intake, store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry });
+  });
+  if (intake === undefined) throw new Error('the intake did not register');
+  startRequestSummary(app, { registry: metrics.registry, routes: intakeRoutes, intervalMs: deps.requestSummaryIntervalMs ?? 60_000 });
   await queryRoutes(app, ctx, intake);
   await hostRoutes(app, ctx, intake);
   await metricListRoutes(app, ctx, intake);

@@ -8,13 +8,15 @@
  * Agent's system facts from its latest `/intake/` metadata; `sources` is `agent` for a host an
  * agent reports (its metadata names a version) and `api` for one only named in API payloads.
  */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import { rekeyError } from '../../errors.js';
+import { Type } from 'typebox';
 import type { IntakeRuntime } from '../../intake/intake-runtime.js';
 import type { HostQuery, StoredHost } from '../../points/point-store.js';
 import { authOf, requireAction } from '../management-auth.js';
 import type { ServerContext } from '../server-context.js';
-import { integerParam } from './integer-param.js';
+import { errorResponses } from './json-api-schemas.js';
+import { epochSecondsT } from './query-routes.js';
 
 /** Datadog shows a host "up" while it reported in the last ~15 minutes. */
 const UP_WITHIN_MS = 15 * 60_000;
@@ -58,70 +60,117 @@ export function hostMeta(host: StoredHost): Record<string, unknown> {
   return meta;
 }
 
-function filterOf(raw: unknown): Pick<HostQuery, 'filter' | 'host'> {
-  if (typeof raw !== 'string' || raw === '') return {};
+function filterOf(raw: string | undefined): Pick<HostQuery, 'filter' | 'host'> {
+  if (raw === undefined || raw === '') return {};
   return raw.startsWith('host:') ? { host: raw.slice('host:'.length) } : { filter: raw };
 }
 
-function sortOf(field: unknown, dir: unknown): HostQuery['sort'] {
-  if (field !== undefined && !(SORT_FIELDS as readonly unknown[]).includes(field)) {
-    throw rekeyError('INVALID_QUERY', { detail: `"sort_field" must be one of ${SORT_FIELDS.join(', ')}` });
-  }
-  if (dir !== undefined && dir !== 'asc' && dir !== 'desc') throw rekeyError('INVALID_QUERY', { detail: '"sort_dir" must be asc or desc' });
-  return { field: (field as (typeof SORT_FIELDS)[number] | undefined) ?? 'name', direction: (dir as 'asc' | 'desc' | undefined) ?? 'asc' };
+function sortOf(field: (typeof SORT_FIELDS)[number] | undefined, dir: 'asc' | 'desc' | undefined): HostQuery['sort'] {
+  return { field: field ?? 'name', direction: dir ?? 'asc' };
 }
 
-export async function hostRoutes(app: FastifyInstance, ctx: ServerContext, intake: IntakeRuntime): Promise<void> {
+const hostsQuery = Type.Object({
+  filter: Type.Optional(Type.String({ description: 'Only hosts whose name contains this; host:NAME for exactly that host' })),
+  sort_field: Type.Optional(Type.Union(SORT_FIELDS.map((field) => Type.Literal(field)), { description: 'name (default) or last_reported_time' })),
+  sort_dir: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')], { description: 'asc (default) or desc' })),
+  from: Type.Optional(epochSecondsT('Only hosts seen at or after this time, seconds since the epoch')),
+  count: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'Hosts per page' }),
+  start: Type.Integer({ minimum: 0, default: 0, description: 'Hosts to skip' }),
+});
+
+const hostSchema = Type.Object({
+  name: Type.String(),
+  host_name: Type.String(),
+  id: Type.Integer({ description: 'Its position in this listing (rekey has no host ids)' }),
+  aliases: Type.Array(Type.String()),
+  apps: Type.Array(Type.String(), { description: '["agent"] for a host an agent reports, ["api"] for one only named in API payloads' }),
+  sources: Type.Array(Type.String(), { description: 'As apps' }),
+  up: Type.Boolean({ description: 'Reported in the last 15 minutes' }),
+  is_muted: Type.Boolean(),
+  last_reported_time: Type.Integer({ description: 'Seconds since the epoch' }),
+  meta: Type.Object(
+    { agent_version: Type.Optional(Type.String()) },
+    { additionalProperties: true, description: "Datadog's HostMeta from the Agent's latest metadata: agent_version, cpuCores, machine, platform, processor, pythonV, socket-hostname, socket-fqdn, gohai, …V" },
+  ),
+  tags_by_source: Type.Object({}),
+});
+
+const hostsResponse = Type.Object(
+  { host_list: Type.Array(hostSchema), total_matching: Type.Integer(), total_returned: Type.Integer() },
+  { description: "Datadog's HostListResponse" },
+);
+
+const totalsQuery = Type.Object({ from: Type.Optional(epochSecondsT('Count hosts active since this time (default: the last 2 hours)')) });
+const totalsResponse = Type.Object(
+  { total_active: Type.Integer({ description: 'Hosts seen since from' }), total_up: Type.Integer({ description: 'Hosts seen in the last 15 minutes' }) },
+  { description: "Datadog's HostTotals" },
+);
+
+export async function hostRoutes(fastify: FastifyInstance, ctx: ServerContext, intake: IntakeRuntime): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const preHandler = [ctx.auth.management, requireAction('hosts:read', 'listing hosts')];
 
-  app.get('/api/v1/hosts', { preHandler }, async (request, reply) => {
-    const { orgId } = authOf(request);
-    const query = request.query as Record<string, unknown>;
-    const count = query.count === undefined ? 100 : integerParam(query.count, 'count');
-    const start = query.start === undefined ? 0 : integerParam(query.start, 'start');
-    if (count < 1 || count > 1000) throw rekeyError('INVALID_QUERY', { detail: '"count" must be between 1 and 1000' });
-    if (start < 0) throw rekeyError('INVALID_QUERY', { detail: '"start" must not be negative' });
-    const seenSince = query.from === undefined ? undefined : new Date(integerParam(query.from, 'from') * 1000);
-    const { hosts, totalMatching } = await intake.listHosts({
-      orgId,
-      ...filterOf(query.filter),
-      sort: sortOf(query.sort_field, query.sort_dir),
-      ...(seenSince ? { seenSince } : {}),
-      offset: start,
-      count,
-    });
-    const upSince = intake.now() - UP_WITHIN_MS;
-    return reply.send({
-      host_list: hosts.map((host, index) => {
-        const source = host.agentVersion === null ? 'api' : 'agent';
-        return {
-          name: host.host,
-          host_name: host.host,
-          id: start + index + 1,
-          aliases: [host.host],
-          apps: [source],
-          sources: [source],
-          up: host.lastSeen.getTime() >= upSince,
-          is_muted: false,
-          last_reported_time: Math.floor(host.lastSeen.getTime() / 1000),
-          meta: hostMeta(host),
-          tags_by_source: {},
-        };
-      }),
-      total_matching: totalMatching,
-      total_returned: hosts.length,
-    });
-  });
+  app.get(
+    '/api/v1/hosts',
+    {
+      preHandler,
+      schema: {
+        tags: ['Intake and metrics'],
+        summary: 'List the hosts that sent data',
+        querystring: hostsQuery,
+        response: { 200: hostsResponse, ...errorResponses([400, 403, 429]) },
+      },
+    },
+    async (request) => {
+      const { orgId } = authOf(request);
+      const { filter, sort_field, sort_dir, from, count, start } = request.query;
+      const { hosts, totalMatching } = await intake.listHosts({
+        orgId,
+        ...filterOf(filter),
+        sort: sortOf(sort_field, sort_dir),
+        ...(from === undefined ? {} : { seenSince: new Date(from * 1000) }),
+        offset: start,
+        count,
+      });
+      const upSince = intake.now() - UP_WITHIN_MS;
+      return {
+        host_list: hosts.map((host, index) => {
+          const source = host.agentVersion === null ? 'api' : 'agent';
+          return {
+            name: host.host,
+            host_name: host.host,
+            id: start + index + 1,
+            aliases: [host.host],
+            apps: [source],
+            sources: [source],
+            up: host.lastSeen.getTime() >= upSince,
+            is_muted: false,
+            last_reported_time: Math.floor(host.lastSeen.getTime() / 1000),
+            meta: hostMeta(host),
+            tags_by_source: {},
+          };
+        }),
+        total_matching: totalMatching,
+        total_returned: hosts.length,
+      };
+    },
+  );
 
-  app.get('/api/v1/hosts/totals', { preHandler }, async (request, reply) => {
-    const { orgId } = authOf(request);
-    const query = request.query as Record<string, unknown>;
-    const now = intake.now();
-    const activeSince = query.from === undefined ? now - ACTIVE_WITHIN_MS : integerParam(query.from, 'from') * 1000;
-    const [active, up] = await Promise.all([
-      intake.listHosts({ orgId, seenSince: new Date(activeSince), count: 1 }),
-      intake.listHosts({ orgId, seenSince: new Date(now - UP_WITHIN_MS), count: 1 }),
-    ]);
-    return reply.send({ total_active: active.totalMatching, total_up: up.totalMatching });
-  });
+  app.get(
+    '/api/v1/hosts/totals',
+    {
+      preHandler,
+      schema: { tags: ['Intake and metrics'], summary: 'Count the active and up hosts', querystring: totalsQuery, response: { 200: totalsResponse, ...errorResponses([400, 403, 429]) } },
+    },
+    async (request) => {
+      const { orgId } = authOf(request);
+      const now = intake.now();
+      const activeSince = request.query.from === undefined ? now - ACTIVE_WITHIN_MS : request.query.from * 1000;
+      const [active, up] = await Promise.all([
+        intake.listHosts({ orgId, seenSince: new Date(activeSince), count: 1 }),
+        intake.listHosts({ orgId, seenSince: new Date(now - UP_WITHIN_MS), count: 1 }),
+      ]);
+      return { total_active: active.totalMatching, total_up: up.totalMatching };
+    },
+  );
 }

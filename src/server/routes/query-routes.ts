@@ -5,43 +5,83 @@
  * `.as_rate()`, `.rollup()`, `.fill()`. Management auth and `metrics:query`
  * (src/access/policy.ts); every point the caller was acknowledged is read back.
  */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
 import { rekeyError } from '../../errors.js';
 import type { IntakeRuntime } from '../../intake/intake-runtime.js';
 import { evaluateQueries, groupByOf, metricQueriesOf, parseQueries, pointSource } from '../../points/metric-query.js';
 import type { StoredPoint } from '../../points/point-store.js';
 import { authOf, requireAction } from '../management-auth.js';
 import type { ServerContext } from '../server-context.js';
-import { integerParam } from './integer-param.js';
+import { errorResponses } from './json-api-schemas.js';
 
-export async function queryRoutes(app: FastifyInstance, ctx: ServerContext, intake: IntakeRuntime): Promise<void> {
-  app.get('/api/v1/query', { preHandler: [ctx.auth.management, requireAction('metrics:query', 'querying metrics')] }, async (request, reply) => {
-    const { orgId } = authOf(request);
-    const query = request.query as Record<string, unknown>;
-    const from = integerParam(query.from, 'from');
-    const to = integerParam(query.to, 'to');
-    if (to < from) throw rekeyError('INVALID_QUERY', { detail: '"to" is before "from"' });
-    if (typeof query.query !== 'string' || query.query === '') {
-      throw rekeyError('INVALID_QUERY', { detail: 'The "query" parameter is required, e.g. avg:system.load.1{*}' });
-    }
-    const parsed = parseQueries(query.query);
-    // Each metric read once, however often the queries name it.
-    // (Percentile aggregators, p50..p99, are for the sketch store: a SeriesSource that answers
-    // those leaves is where distributions plug in; here they are refused with INVALID_QUERY.)
-    const points = new Map<string, StoredPoint[]>();
-    for (const metric of new Set(parsed.flatMap(metricQueriesOf).map((q) => q.metric))) {
-      points.set(metric, await intake.queryPoints({ orgId, metric, from, to }));
-    }
-    const window = { from, to };
-    return reply.send({
-      status: 'ok',
-      res_type: 'time_series',
-      series: evaluateQueries(parsed, pointSource((q) => points.get(q.metric) ?? [], window)),
-      from_date: from * 1000,
-      to_date: to * 1000,
-      query: query.query,
-      message: '',
-      group_by: groupByOf(parsed),
-    });
-  });
+/** Seconds since the epoch, as Datadog's v1 routes take them (up to 12 digits). */
+export const epochSecondsT = (description: string) => Type.Integer({ minimum: 0, maximum: 999_999_999_999, description });
+
+const queryString = Type.Object({
+  from: epochSecondsT('Start of the range, seconds since the epoch (inclusive)'),
+  to: epochSecondsT('End of the range, seconds since the epoch (inclusive)'),
+  query: Type.String({
+    minLength: 1,
+    description: 'Metric queries, comma-separated, e.g. sum:requests{env:prod,!role:db} by {host}.as_count().rollup(sum, 60) / 60, avg:system.load.1{*}',
+  }),
+});
+
+const queryResponse = Type.Object(
+  {
+    status: Type.String({ description: 'Always ok' }),
+    res_type: Type.String({ description: 'Always time_series' }),
+    series: Type.Array(Type.Object({}, { additionalProperties: true }), {
+      description: "Datadog's MetricsQueryMetadata: metric, display_name, expression, scope, tag_set, pointlist, interval, aggr, query_index, unit, …",
+    }),
+    from_date: Type.Integer({ description: 'from, in milliseconds' }),
+    to_date: Type.Integer({ description: 'to, in milliseconds' }),
+    query: Type.String(),
+    message: Type.String(),
+    group_by: Type.Array(Type.String()),
+  },
+  { description: "Datadog's MetricsQueryResponse" },
+);
+
+export async function queryRoutes(fastify: FastifyInstance, ctx: ServerContext, intake: IntakeRuntime): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  app.get(
+    '/api/v1/query',
+    {
+      preHandler: [ctx.auth.management, requireAction('metrics:query', 'querying metrics')],
+      schema: {
+        tags: ['Intake and metrics'],
+        summary: 'Query timeseries points (Datadog v1 metric query)',
+        querystring: queryString,
+        response: {
+          200: queryResponse,
+          ...errorResponses([400, 403, 429], { 400: 'A parameter is missing or invalid, the query cannot be parsed, "to" is before "from", or the range holds too many points' }),
+        },
+      },
+    },
+    async (request) => {
+      const { orgId } = authOf(request);
+      const { from, to, query } = request.query;
+      if (to < from) throw rekeyError('INVALID_QUERY', { detail: '"to" is before "from"' });
+      const parsed = parseQueries(query);
+      // Each metric read once, however often the queries name it. (Percentile aggregators,
+      // p50..p99, are for the sketch store: a SeriesSource answering those leaves is where
+      // distributions plug in; pointSource refuses them with INVALID_QUERY.)
+      const points = new Map<string, StoredPoint[]>();
+      for (const metric of new Set(parsed.flatMap(metricQueriesOf).map((q) => q.metric))) {
+        points.set(metric, await intake.queryPoints({ orgId, metric, from, to }));
+      }
+      return {
+        status: 'ok',
+        res_type: 'time_series',
+        series: evaluateQueries(parsed, pointSource((q) => points.get(q.metric) ?? [], { from, to })),
+        from_date: from * 1000,
+        to_date: to * 1000,
+        query,
+        message: '',
+        group_by: groupByOf(parsed),
+      };
+    },
+  );
 }

@@ -14,6 +14,7 @@ import { pointsMigration } from './002-points.js';
 import { pointChunksMigration } from './003-point-chunks.js';
 import { hostMetadataWithoutKeysMigration } from './004-host-metadata-without-keys.js';
 import { userLifecycleMigration } from './005-user-lifecycle.js';
+import { eventsAndSketchesMigration } from './006-events-and-sketches.js';
 
 export type { Migration } from './migration.js';
 
@@ -23,4 +24,5 @@ export const MIGRATIONS: readonly Migration[] = [
   pointChunksMigration, // points packed one row per series per write (src/points/point-chunk.ts)
   hostMetadataWithoutKeysMigration, // the Agent's API key out of stored host metadata
   userLifecycleMigration, // users.sessions_ended_at, app_keys.disabled_at (disable, delete, password reset)
+  eventsAndSketchesMigration, // events and distribution sketches (issue 17: src/intake/event-store.ts, src/points/sketch-store.ts)
 ];

@@ -6,6 +6,7 @@ import { generatePassword, hashPassword, verifyPassword } from '../../keys/passw
 import { checkNewPassword, MIN_PASSWORD_LENGTH } from '../../keys/password-rules.js';
 import { ROLES, type KeyHostUsage, type Role } from '../../store/store.js';
 import { auditPage } from '../pages/audit-page.js';
+import { serviceChecksByHost } from '../../intake/service-check-status.js';
 import { hostsPage, type HostRow } from '../pages/hosts-page.js';
 import { accountPage, usersPage } from '../pages/users-page.js';
 import { SESSION_COOKIE } from '../session-cookie.js';
@@ -36,7 +37,7 @@ export function registerOrgRoutes(app: FastifyInstance, deps: UiDeps): void {
       for (const u of usageOfKey.get(key.id) ?? []) {
         const row: HostRow = {
           host: u.host, agentVersion: u.agentVersion, keyId: key.id, keyLast4: key.last4, keyName: key.name, keyStatus: key.status,
-          firstSeen: u.firstSeen, lastSeen: u.lastSeen, otherKeys: [],
+          firstSeen: u.firstSeen, lastSeen: u.lastSeen, otherKeys: [], serviceChecks: [],
         };
         const seen = byHost.get(u.host);
         if (!seen) {
@@ -53,6 +54,8 @@ export function registerOrgRoutes(app: FastifyInstance, deps: UiDeps): void {
       }
     });
     const hosts = [...byHost.values()].sort((a, b) => b.lastSeen.getTime() - a.lastSeen.getTime());
+    const checks = await serviceChecksByHost(store.sharedTables(), viewer.org.id, hosts.map((h) => h.host));
+    for (const row of hosts) row.serviceChecks = checks.get(row.host) ?? [];
     return send(reply, hostsPage({ viewer, now: deps.now(), hosts }));
   });
 

@@ -3,6 +3,10 @@
  * test says (202, 403 for keys it does not accept, 500, 429) or is down (not listening),
  * and stores points de-duplicated on (metric, tags, host, timestamp) like the real intake,
  * counting duplicates so a test can tell "stored exactly once" from "sent twice".
+ *
+ * A rate point (DogStatsD counters and `.count`, sent per second over a 10 s interval as the
+ * Datadog Agent does) is stored as what it counts, value × interval — Datadog's
+ * `.as_count()` — so a test adds up exactly the counts it sent.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,7 +22,7 @@ export interface RecordedRequest {
 }
 
 interface SeriesJson {
-  series: Array<{ metric: string; points: Array<[number, number]>; type?: string; host?: string; tags?: string[] }>;
+  series: Array<{ metric: string; points: Array<[number, number]>; type?: string; interval?: number; host?: string; tags?: string[] }>;
 }
 
 export type IntakeMode = 'ok' | 'error500' | 'error429';
@@ -148,7 +152,10 @@ export class RecordingIntake {
 
   private store(payload: SeriesJson): void {
     for (const series of payload.series) {
-      for (const [ts, value] of series.points) {
+      const perPoint = series.type === 'rate' ? (series.interval ?? 1) : 1;
+      for (const [ts, sent] of series.points) {
+        // Rounded: 0.1 × 10 must read back as the 1 that was counted.
+        const value = perPoint === 1 ? sent : Math.round(sent * perPoint * 1e9) / 1e9;
         const id = `${series.metric}|${series.host ?? ''}|${[...(series.tags ?? [])].sort().join(',')}|${ts}`;
         if (this.points.has(id)) this.duplicatePoints++;
         this.points.set(id, value);
@@ -156,7 +163,7 @@ export class RecordingIntake {
     }
   }
 
-  /** Sum of the stored (de-duplicated) points of `metric`, optionally only with `tag`. */
+  /** Sum of the stored (de-duplicated) points of `metric` (rates as counts), optionally only with `tag`. */
   sum(metric: string, tag?: string): number {
     let total = 0;
     for (const [id, value] of this.points) {

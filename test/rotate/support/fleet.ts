@@ -103,7 +103,13 @@ export async function api(server: ServerProcess, path: string, init: { method?: 
   return { status: response.status, body: text ? JSON.parse(text) : undefined };
 }
 
-/** Sum of every stored point of `metric`, per host, read back through `GET /api/v1/query`. */
+/**
+ * What a DogStatsD counter `metric` counted, per host, read back through `GET /api/v1/query`.
+ * rekey-agent sends a counter as the Datadog Agent does, a rate per second over a 10 s
+ * interval, so the count is the sum of the points × 10 (Datadog's `.as_count()`).
+ */
+const COUNTER_INTERVAL_SECONDS = 10;
+
 export async function totalsByHost(server: ServerProcess, metric: string, apiKey: string, fromSeconds: number): Promise<Map<string, number>> {
   const to = Math.floor(Date.now() / 1000) + 60;
   const { status, body } = await api(server, `/api/v1/query?from=${fromSeconds}&to=${to}&query=${encodeURIComponent(`sum:${metric}{*} by {host}`)}`, { apiKey });
@@ -111,8 +117,10 @@ export async function totalsByHost(server: ServerProcess, metric: string, apiKey
   const totals = new Map<string, number>();
   for (const series of body.series as Array<{ scope: string; tag_set?: string[]; pointlist: Array<[number, number | null]> }>) {
     const host = (series.tag_set ?? []).find((tag) => tag.startsWith('host:'))?.slice(5) ?? series.scope.replace(/^host:/, '');
-    totals.set(host, (totals.get(host) ?? 0) + series.pointlist.reduce((sum, [, value]) => sum + (value ?? 0), 0));
+    totals.set(host, (totals.get(host) ?? 0) + series.pointlist.reduce((sum, [, value]) => sum + (value ?? 0), 0) * COUNTER_INTERVAL_SECONDS);
   }
+  // Rounded: a sum of 0.1/s points × 10 must read back as the whole count it is.
+  for (const [host, total] of totals) totals.set(host, Math.round(total * 1e6) / 1e6);
   return totals;
 }
 
