@@ -26,6 +26,7 @@ import { createAuthenticator } from './management-auth.js';
 import { apiKeyRoutes } from './routes/api-key-routes.js';
 import { appKeyRoutes } from './routes/app-key-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
+import { eventRoutes } from './routes/event-routes.js';
 import { userRoutes } from './routes/user-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { hostRoutes } from './routes/host-routes.js';
@@ -256,6 +257,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await queryRoutes(app, ctx, intake);
   await hostRoutes(app, ctx, intake);
   await metricListRoutes(app, ctx, intake);
+  await eventRoutes(app, ctx, intake);
 
   // web UI plugin registers here (src/ui/**)
   await app.register((await import('../ui/ui-plugin.js')).uiPlugin, { store: deps.store, hasher: deps.hasher, now });

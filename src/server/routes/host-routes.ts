@@ -12,6 +12,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { IntakeRuntime } from '../../intake/intake-runtime.js';
+import { serviceChecksByHost } from '../../intake/service-check-status.js';
 import type { HostQuery, StoredHost } from '../../points/point-store.js';
 import { authOf, requireAction } from '../management-auth.js';
 import type { ServerContext } from '../server-context.js';
@@ -93,6 +94,16 @@ const hostSchema = Type.Object({
     { additionalProperties: true, description: "Datadog's HostMeta from the Agent's latest metadata: agent_version, cpuCores, machine, platform, processor, pythonV, socket-hostname, socket-fqdn, gohai, …V" },
   ),
   tags_by_source: Type.Object({}),
+  service_checks: Type.Array(
+    Type.Object({
+      check: Type.String(),
+      status: Type.Integer({ description: '0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN' }),
+      timestamp: Type.Integer({ description: 'Seconds since the epoch' }),
+      message: Type.String(),
+      tags: Type.Array(Type.String()),
+    }),
+    { description: 'The latest run of each service check the host reported, in /api/v1/check_run field names' },
+  ),
 });
 
 const hostsResponse = Type.Object(
@@ -133,6 +144,7 @@ export async function hostRoutes(fastify: FastifyInstance, ctx: ServerContext, i
         count,
       });
       const upSince = intake.now() - UP_WITHIN_MS;
+      const checks = await serviceChecksByHost(intake.store.sharedTables(), orgId, hosts.map((host) => host.host));
       return {
         host_list: hosts.map((host, index) => {
           const source = host.agentVersion === null ? 'api' : 'agent';
@@ -148,6 +160,7 @@ export async function hostRoutes(fastify: FastifyInstance, ctx: ServerContext, i
             last_reported_time: Math.floor(host.lastSeen.getTime() / 1000),
             meta: hostMeta(host),
             tags_by_source: {},
+            service_checks: checks.get(host.host) ?? [],
           };
         }),
         total_matching: totalMatching,

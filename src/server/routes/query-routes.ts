@@ -12,6 +12,7 @@ import { rekeyError } from '../../errors.js';
 import type { IntakeRuntime } from '../../intake/intake-runtime.js';
 import { evaluateQueries, groupByOf, metricQueriesOf, parseQueries, pointSource } from '../../points/metric-query.js';
 import type { StoredPoint } from '../../points/point-store.js';
+import { answerSketchQuery, parseSketchQuery } from '../../points/sketch-query.js';
 import { authOf, requireAction } from '../management-auth.js';
 import type { ServerContext } from '../server-context.js';
 import { errorResponses } from './json-api-schemas.js';
@@ -64,10 +65,14 @@ export async function queryRoutes(fastify: FastifyInstance, ctx: ServerContext, 
       const { orgId } = authOf(request);
       const { from, to, query } = request.query;
       if (to < from) throw rekeyError('INVALID_QUERY', { detail: '"to" is before "from"' });
+      // A distribution (sketches) is answered from its sketches: p50…p99, avg, sum, min, max, count.
+      const sketchSeries = await answerSketchQuery(intake.sketches, orgId, query, from, to);
+      if (sketchSeries !== null) {
+        return { status: 'ok', res_type: 'time_series', series: sketchSeries, from_date: from * 1000, to_date: to * 1000, query, message: '', group_by: parseSketchQuery(query)!.groupBy };
+      }
       const parsed = parseQueries(query);
-      // Each metric read once, however often the queries name it. (Percentile aggregators,
-      // p50..p99, are for the sketch store: a SeriesSource answering those leaves is where
-      // distributions plug in; pointSource refuses them with INVALID_QUERY.)
+      // Each metric read once, however often the queries name it. (A percentile of a metric
+      // without sketches is refused by pointSource with INVALID_QUERY.)
       const points = new Map<string, StoredPoint[]>();
       for (const metric of new Set(parsed.flatMap(metricQueriesOf).map((q) => q.metric))) {
         points.set(metric, await intake.queryPoints({ orgId, metric, from, to }));
