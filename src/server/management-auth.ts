@@ -209,11 +209,9 @@ export function createAuthenticator(deps: {
 /** `api_key` and `application_key` from the query string of a `/api/v1/` route; none elsewhere. */
 function v1QueryKeys(request: FastifyRequest): { api?: string; app?: string } {
   if (!(request.routeOptions.url ?? '').startsWith('/api/v1/')) return {};
-  const query = request.query as Record<string, unknown> | undefined;
-  return {
-    ...(typeof query?.api_key === 'string' ? { api: query.api_key } : {}),
-    ...(typeof query?.application_key === 'string' ? { app: query.application_key } : {}),
-  };
+  const api = queryParameter(request.query, 'api_key');
+  const app = queryParameter(request.query, 'application_key');
+  return { ...(typeof api === 'string' ? { api } : {}), ...(typeof app === 'string' ? { app } : {}) };
 }
 
 /** The authenticated caller; throws if a route forgot its auth preHandler (a bug). */
