@@ -47,6 +47,9 @@ const discardingPointStore: PointStore = {
   async listHosts() {
     return { hosts: [], totalMatching: 0 };
   },
+  async listMetrics() {
+    return [];
+  },
   async deleteOlderThan() {
     return 0;
   },

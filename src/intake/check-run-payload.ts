@@ -1,6 +1,8 @@
 /**
  * `POST /api/v1/check_run`: an array of `{check, host_name, status, timestamp, message, tags}`
- * (Datadog's ServiceCheck). Validated like the series (INVALID_PAYLOAD naming the field).
+ * (Datadog's ServiceCheck), or one such object alone, as Datadog accepts and the zorkian Go
+ * client's PostCheck sends (its `timestamp` a string of seconds). Validated like the series
+ * (INVALID_PAYLOAD naming the field).
  */
 import { rekeyError } from '../errors.js';
 import type { TimestampWindow } from './series-payload.js';
@@ -19,7 +21,8 @@ export interface CheckRun {
 const invalid = (detail: string) => rekeyError('INVALID_PAYLOAD', { detail });
 
 export function decodeCheckRuns(payload: unknown, nowSeconds: number, window: TimestampWindow): CheckRun[] {
-  if (!Array.isArray(payload)) throw invalid('The payload must be an array of check runs');
+  if (typeof payload === 'object' && payload !== null && !Array.isArray(payload)) payload = [payload];
+  if (!Array.isArray(payload)) throw invalid('The payload must be a check run or an array of check runs');
   if (payload.length === 0) throw invalid('The check run array is empty; send at least one');
   return payload.map((raw: unknown, index) => {
     const where = `[${index}]`;
@@ -34,8 +37,9 @@ export function decodeCheckRuns(payload: unknown, nowSeconds: number, window: Ti
     }
     let timestamp = nowSeconds;
     if (run.timestamp !== undefined && run.timestamp !== null) {
-      if (typeof run.timestamp !== 'number' || !Number.isFinite(run.timestamp)) throw invalid(`${where}.timestamp must be a number of seconds`);
-      timestamp = Math.floor(run.timestamp);
+      const seconds = typeof run.timestamp === 'string' && /^\d{1,12}(\.\d+)?$/.test(run.timestamp) ? Number(run.timestamp) : run.timestamp;
+      if (typeof seconds !== 'number' || !Number.isFinite(seconds)) throw invalid(`${where}.timestamp must be a number of seconds`);
+      timestamp = Math.floor(seconds);
       if (timestamp > nowSeconds + window.futureSeconds || timestamp < nowSeconds - window.maxAgeSeconds) {
         throw invalid(`${where}.timestamp ${timestamp} is outside the accepted window; check the sender's clock`);
       }

@@ -202,6 +202,12 @@ export class IntakeRuntime {
     return this.pointStore.listHosts(query);
   }
 
+  /** The org's metrics with a point since `since` (epoch seconds), every acknowledged point included. */
+  async listMetrics(orgId: string, since: number): Promise<string[]> {
+    await this.writer.saveNow();
+    return this.pointStore.listMetrics(orgId, since);
+  }
+
   private async sweep(): Promise<void> {
     try {
       const cutoff = Math.floor(this.now() / 1000) - this.retentionSeconds;

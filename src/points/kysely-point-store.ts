@@ -127,11 +127,14 @@ export class KyselyPointStore implements PointStore {
         // instr/strpos differ between the databases; `like … escape` is portable.
         qb.where(sql<boolean>`host like ${`%${query.filter!.replace(/[\\%_]/g, (c) => `\\${c}`)}%`} escape '\\'`),
       )
+      .$if(query.host !== undefined, (qb) => qb.where('host', '=', query.host!))
       .$if(query.seenSince !== undefined, (qb) => qb.where('last_seen', '>=', query.seenSince!.getTime()));
+    const sort = query.sort ?? { field: 'name', direction: 'asc' };
     const counted = await base.select((eb) => eb.fn.countAll().as('n')).executeTakeFirst();
     const rows = await base
       .selectAll()
-      .orderBy('host')
+      .$if(sort.field === 'last_reported_time', (qb) => qb.orderBy('last_seen', sort.direction))
+      .orderBy('host', sort.field === 'name' ? sort.direction : 'asc')
       .limit(query.count ?? 100)
       .offset(query.offset ?? 0)
       .execute();
@@ -146,6 +149,12 @@ export class KyselyPointStore implements PointStore {
         metadata: (row.metadata as string | null) ?? null,
       })),
     };
+  }
+
+  async listMetrics(orgId: string, since: number): Promise<string[]> {
+    // metric_chunks_query (org_id, metric, ts_max) answers this from the index.
+    const rows = await this.tables.db.selectFrom('metric_chunks').select('metric').distinct().where('org_id', '=', orgId).where('ts_max', '>=', since).orderBy('metric').execute();
+    return rows.map((row: { metric: string }) => row.metric);
   }
 
   async deleteOlderThan(cutoffSeconds: number): Promise<number> {

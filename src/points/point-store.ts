@@ -95,6 +95,10 @@ export interface HostQuery {
   orgId: string;
   /** Substring of the host name. */
   filter?: string;
+  /** Exactly this host name (Datadog's `filter=host:NAME`). */
+  host?: string;
+  /** Default: by name, ascending. */
+  sort?: { field: 'name' | 'last_reported_time'; direction: 'asc' | 'desc' };
   /** Only hosts seen at or after this time. */
   seenSince?: Date;
   offset?: number;
@@ -115,6 +119,8 @@ export interface PointStore {
   /** The points of one metric in a time range, one per (host, tags, ts) — the last written — ordered by ts. */
   queryPoints(query: PointQuery): Promise<StoredPoint[]>;
   listHosts(query: HostQuery): Promise<{ hosts: StoredHost[]; totalMatching: number }>;
+  /** The names of the org's metrics with a point at or after `since` (epoch seconds), sorted; Datadog's "active metrics". */
+  listMetrics(orgId: string, since: number): Promise<string[]>;
   /** Deletes points (and check runs) with ts < cutoff (epoch seconds); returns how many points. */
   deleteOlderThan(cutoffSeconds: number): Promise<number>;
 }

@@ -30,6 +30,7 @@ import { eventRoutes } from './routes/event-routes.js';
 import { userRoutes } from './routes/user-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { hostRoutes } from './routes/host-routes.js';
+import { metricListRoutes } from './routes/metric-list-routes.js';
 import { queryRoutes } from './routes/query-routes.js';
 import { v1ApiKeyRoutes } from './routes/v1-api-key-routes.js';
 import { v1AppKeyRoutes } from './routes/v1-app-key-routes.js';
@@ -264,6 +265,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   startRequestSummary(app, { registry: metrics.registry, routes: intakeRoutes, intervalMs: deps.requestSummaryIntervalMs ?? 60_000 });
   await queryRoutes(app, ctx, intake);
   await hostRoutes(app, ctx, intake);
+  await metricListRoutes(app, ctx, intake);
   await eventRoutes(app, ctx, intake);
 
   // web UI plugin registers here (src/ui/**)

@@ -159,8 +159,11 @@ export function createAuthenticator(deps: {
   return {
     async management(request, reply) {
       refuseIfThrottled(request, reply);
-      const rawApi = header(request, 'dd-api-key');
-      const rawApp = header(request, 'dd-application-key');
+      // Datadog's v1 endpoints also take the keys as `api_key` / `application_key` query
+      // parameters (the zorkian Go client sends them so to some); v2 only as headers.
+      const fromQuery = v1QueryKeys(request);
+      const rawApi = header(request, 'dd-api-key') ?? fromQuery.api;
+      const rawApp = header(request, 'dd-application-key') ?? fromQuery.app;
       // Both shapes first: a malformed key costs no database lookup at all.
       const apiShaped = checkShape(rawApi, 'api');
       if (isRefusal(apiShaped)) return fail(request, apiShaped);
@@ -201,6 +204,14 @@ export function createAuthenticator(deps: {
       request.auth = { orgId: apiKey.orgId, apiKey, actor: { userId: null, kind: 'user', sourceIp: request.ip } };
     },
   };
+}
+
+/** `api_key` and `application_key` from the query string of a `/api/v1/` route; none elsewhere. */
+function v1QueryKeys(request: FastifyRequest): { api?: string; app?: string } {
+  if (!(request.routeOptions.url ?? '').startsWith('/api/v1/')) return {};
+  const api = queryParameter(request.query, 'api_key');
+  const app = queryParameter(request.query, 'application_key');
+  return { ...(typeof api === 'string' ? { api } : {}), ...(typeof app === 'string' ? { app } : {}) };
 }
 
 /** The authenticated caller; throws if a route forgot its auth preHandler (a bug). */

@@ -112,6 +112,7 @@ for (const dialect of DIALECTS) {
           writeBatch: (batch: PointBatch) => (failing ? Promise.reject(new Error('database unreachable')) : real.writeBatch(batch)),
           queryPoints: (q) => real.queryPoints(q),
           listHosts: (q) => real.listHosts(q),
+          listMetrics: (o, since) => real.listMetrics(o, since),
           deleteOlderThan: (c) => real.deleteOlderThan(c),
         };
         const saveErrors: unknown[] = [];

@@ -111,7 +111,7 @@ describe('typed key routes', () => {
     const openapi = (await app.inject({ method: 'GET', url: '/api/openapi.json' })).json();
     const names = (path: string) => (openapi.paths[path].get.parameters ?? []).map((p: { name: string }) => p.name).sort();
     assert.deepEqual(names('/api/v1/query'), ['from', 'query', 'to']);
-    assert.deepEqual(names('/api/v1/hosts'), ['count', 'filter', 'from', 'start']);
+    assert.deepEqual(names('/api/v1/hosts'), ['count', 'filter', 'from', 'sort_dir', 'sort_field', 'start']);
     // The intake answers 202, and says so.
     for (const path of ['/api/v1/series', '/api/v2/series', '/api/v1/check_run', '/intake/']) {
       assert.deepEqual(Object.keys(openapi.paths[path].post.responses).sort(), ['202', '400', '403', '413', '415', '429', '503'], path);

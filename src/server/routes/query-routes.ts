@@ -1,6 +1,8 @@
 /**
  * `GET /api/v1/query`: a metric query over what the intake stored → Datadog's
- * MetricsQueryResponse (docs/product.md §3). Management auth and `metrics:query`
+ * MetricsQueryResponse (docs/product.md §3). The whole query language of
+ * src/points/metric-query.ts: comma-separated queries, arithmetic, `.as_count()`,
+ * `.as_rate()`, `.rollup()`, `.fill()`. Management auth and `metrics:query`
  * (src/access/policy.ts); every point the caller was acknowledged is read back.
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -8,7 +10,8 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { rekeyError } from '../../errors.js';
 import type { IntakeRuntime } from '../../intake/intake-runtime.js';
-import { evaluateMetricQuery, parseMetricQuery } from '../../points/metric-query.js';
+import { evaluateQueries, groupByOf, metricQueriesOf, parseQueries, pointSource } from '../../points/metric-query.js';
+import type { StoredPoint } from '../../points/point-store.js';
 import { answerSketchQuery, parseSketchQuery } from '../../points/sketch-query.js';
 import { authOf, requireAction } from '../management-auth.js';
 import type { ServerContext } from '../server-context.js';
@@ -20,14 +23,19 @@ export const epochSecondsT = (description: string) => Type.Integer({ minimum: 0,
 const queryString = Type.Object({
   from: epochSecondsT('Start of the range, seconds since the epoch (inclusive)'),
   to: epochSecondsT('End of the range, seconds since the epoch (inclusive)'),
-  query: Type.String({ minLength: 1, description: 'A metric query, e.g. avg:system.load.1{*} by {host}' }),
+  query: Type.String({
+    minLength: 1,
+    description: 'Metric queries, comma-separated, e.g. sum:requests{env:prod,!role:db} by {host}.as_count().rollup(sum, 60) / 60, avg:system.load.1{*}',
+  }),
 });
 
 const queryResponse = Type.Object(
   {
     status: Type.String({ description: 'Always ok' }),
     res_type: Type.String({ description: 'Always time_series' }),
-    series: Type.Array(Type.Object({}, { additionalProperties: true }), { description: "Datadog's MetricsQueryMetadata: metric, scope, tag_set, pointlist, …" }),
+    series: Type.Array(Type.Object({}, { additionalProperties: true }), {
+      description: "Datadog's MetricsQueryMetadata: metric, display_name, expression, scope, tag_set, pointlist, interval, aggr, query_index, unit, …",
+    }),
     from_date: Type.Integer({ description: 'from, in milliseconds' }),
     to_date: Type.Integer({ description: 'to, in milliseconds' }),
     query: Type.String(),
@@ -47,7 +55,10 @@ export async function queryRoutes(fastify: FastifyInstance, ctx: ServerContext, 
         tags: ['Intake and metrics'],
         summary: 'Query timeseries points (Datadog v1 metric query)',
         querystring: queryString,
-        response: { 200: queryResponse, ...errorResponses([400, 403, 429], { 400: 'A parameter is missing or invalid, "to" is before "from", or the range holds too many points' }) },
+        response: {
+          200: queryResponse,
+          ...errorResponses([400, 403, 429], { 400: 'A parameter is missing or invalid, the query cannot be parsed, "to" is before "from", or the range holds too many points' }),
+        },
       },
     },
     async (request) => {
@@ -59,19 +70,28 @@ export async function queryRoutes(fastify: FastifyInstance, ctx: ServerContext, 
       if (sketchSeries !== null) {
         return { status: 'ok', res_type: 'time_series', series: sketchSeries, from_date: from * 1000, to_date: to * 1000, query, message: '', group_by: parseSketchQuery(query)!.groupBy };
       }
-      const parsed = parseMetricQuery(query);
-      const points = await intake.queryPoints({ orgId, metric: parsed.metric, from, to });
-      // The unit the metric's series declared, as Datadog gives it: [unit, per_unit].
-      const unit = await intake.units.queryUnit(orgId, parsed.metric);
+      const parsed = parseQueries(query);
+      // Each metric read once, however often the queries name it. (A percentile of a metric
+      // without sketches is refused by pointSource with INVALID_QUERY.)
+      const points = new Map<string, StoredPoint[]>();
+      for (const metric of new Set(parsed.flatMap(metricQueriesOf).map((q) => q.metric))) {
+        points.set(metric, await intake.queryPoints({ orgId, metric, from, to }));
+      }
+      // The unit each metric's series declared, as Datadog gives it: [unit, per_unit].
+      const units = new Map<string, Awaited<ReturnType<typeof intake.units.queryUnit>>>();
+      for (const metric of points.keys()) units.set(metric, await intake.units.queryUnit(orgId, metric));
       return {
         status: 'ok',
         res_type: 'time_series',
-        series: evaluateMetricQuery(parsed, points).map((series) => (unit === null ? series : { ...series, unit })),
+        series: evaluateQueries(parsed, pointSource((q) => points.get(q.metric) ?? [], { from, to })).map((series) => {
+          const unit = units.get(series.metric) ?? null;
+          return unit === null ? series : { ...series, unit };
+        }),
         from_date: from * 1000,
         to_date: to * 1000,
         query,
         message: '',
-        group_by: parsed.groupBy,
+        group_by: groupByOf(parsed),
       };
     },
   );
