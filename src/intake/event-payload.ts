@@ -17,6 +17,7 @@
 import { Type, type Static } from 'typebox';
 import { rekeyError } from '../errors.js';
 import type { EventAlertType, EventPriority, NewEvent, StoredEvent } from './event-store.js';
+import { MAX_TAGS } from './series-limits.js';
 
 export const EVENT_WINDOW = { pastSeconds: 18 * 3600, futureSeconds: 2 * 3600 };
 const MAX_TITLE = 100;
@@ -128,6 +129,8 @@ function decodeEvent(f: Fields, name: Names, orgId: string, nowSeconds: number, 
   let tags: string[] = [];
   if (f.tags !== undefined && f.tags !== null) {
     if (!Array.isArray(f.tags) || f.tags.some((tag) => typeof tag !== 'string')) throw invalid(`${name.tags} must be an array of strings`);
+    // The series limit (series-limits.ts): 150,000 tags on one event were stored and listed whole.
+    if (f.tags.length > MAX_TAGS) throw invalid(`${name.tags} holds ${f.tags.length} tags; at most ${MAX_TAGS} are accepted`);
     tags = [...new Set((f.tags as string[]).map((tag) => tag.slice(0, 200)))].sort();
   }
   return {

@@ -20,12 +20,24 @@ export function forwardedHeaders(headers: IncomingHttpHeaders): Array<[string, s
   return kept;
 }
 
-/** The request's path and query, without `api_key` (a key in a URL is replaced like the header). */
-export function forwardedPath(url: string): string {
-  const query = url.indexOf('?');
-  if (query < 0) return url;
-  const params = new URLSearchParams(url.slice(query + 1));
-  params.delete('api_key');
-  const rest = params.toString();
-  return rest === '' ? url.slice(0, query) : `${url.slice(0, query)}?${rest}`;
+/**
+ * The request's path and query as the upstream gets them, or undefined when it is no intake path.
+ * Parsed, not copied: an absolute-form target (`POST http://evil.example/api/v2/series`) keeps only
+ * its path, and dot segments (`/api/v2/../../x`, `%2e%2e`) are resolved here, so the path cannot
+ * climb out of the upstream's base path once appended to it. Keys in the query (`api_key`,
+ * `application_key`) are removed: the relay sends its upstream key instead, and an app key never
+ * leaves.
+ */
+export function forwardedPath(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url, 'http://relay.invalid');
+  } catch {
+    return undefined;
+  }
+  if (!/^\/(api|intake)(\/|$)/.test(parsed.pathname)) return undefined;
+  parsed.searchParams.delete('api_key');
+  parsed.searchParams.delete('application_key');
+  const rest = parsed.searchParams.toString();
+  return rest === '' ? parsed.pathname : `${parsed.pathname}?${rest}`;
 }

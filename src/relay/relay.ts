@@ -151,6 +151,7 @@ export class Relay {
       throw error;
     }
     const path = forwardedPath(request.url);
+    if (path === undefined) return reply.code(404).type('application/json').serializer(JSON.stringify).send({ errors: ['Not found: the relay forwards intake paths (/api/…, /intake/) only'] });
     const payload: SpooledPayload = {
       id: newPayloadId(),
       orgId,
@@ -175,7 +176,9 @@ export class Relay {
     this.metrics.accepted();
     this.metrics.spool(this.spool.bytes, this.spool.count);
     this.delivery.enqueue(payload);
-    return reply.code(202).send(acceptedAnswer(path));
+    // Datadog's answer for the path, not the local route's response schema (which would refuse
+    // an answer it does not describe, e.g. `{}` for sketches, and turn a spooled 202 into a 503).
+    return reply.code(202).type('application/json').serializer(JSON.stringify).send(acceptedAnswer(path));
   }
 
   async close(): Promise<void> {
