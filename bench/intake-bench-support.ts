@@ -11,14 +11,16 @@ export const benchDir = fileURLToPath(new URL('.', import.meta.url));
 
 export interface BenchServer {
   url: string;
+  pid: number;
   /** Stops it; resolves with its last JSON line (points stored or parsed). */
   stop(): Promise<Record<string, number>>;
 }
 
 export type BenchServerMode = 'intake' | 'intake-power' | 'intake-direct' | 'intake-direct-power' | 'intake-noauth' | 'intake-nostore' | 'bare';
 
-export function startBenchServer(mode: BenchServerMode, env: NodeJS.ProcessEnv): Promise<BenchServer> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', `${benchDir}intake-bench-server.ts`, mode], {
+/** `nodeArgs`: extra `node` flags (e.g. `--cpu-prof`) for the server process. */
+export function startBenchServer(mode: BenchServerMode, env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Promise<BenchServer> {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', `${benchDir}intake-bench-server.ts`, mode], {
     cwd: fileURLToPath(new URL('..', import.meta.url)),
     env,
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -43,6 +45,7 @@ export function startBenchServer(mode: BenchServerMode, env: NodeJS.ProcessEnv):
       const { url } = JSON.parse(first) as { url: string };
       resolve({
         url,
+        pid: child.pid!,
         stop: () =>
           new Promise((done) => {
             child.once('exit', () => done(JSON.parse(lines[lines.length - 1] ?? '{}') as Record<string, number>));

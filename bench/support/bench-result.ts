@@ -25,8 +25,19 @@ export interface BenchFigure {
   met?: boolean;
 }
 
+/** A table rendered under the figures (a profile's top entries, cost at each scale…). */
+export interface BenchTable {
+  title: string;
+  columns: string[];
+  rows: Array<Array<string | number>>;
+  /** A sentence under the table: how to read it, what it was measured with. */
+  note?: string;
+}
+
 export interface BenchResult {
   figures: BenchFigure[];
+  /** Rendered after the figures, in order. */
+  tables?: BenchTable[];
   /** Anything else worth keeping (parameters, raw samples summaries); rendered as JSON. */
   details?: unknown;
 }

@@ -205,6 +205,12 @@ export function renderResults(options: { resultsDir: string; machine: MachineInf
         lines.push(`| ${cell(f.name)} | ${formatNumber(f.value)} ${cell(f.unit)} | ${cell(f.goal ?? '')} | ${met} |`);
       }
       lines.push('');
+      for (const table of data.tables ?? []) {
+        lines.push(`**${cell(table.title)}**`, '', `| ${table.columns.map(cell).join(' | ')} |`, `|${table.columns.map(() => '---').join('|')}|`);
+        for (const row of table.rows) lines.push(`| ${row.map((value) => (typeof value === 'number' ? formatNumber(value) : cell(value))).join(' | ')} |`);
+        lines.push('');
+        if (table.note !== undefined) lines.push(table.note, '');
+      }
     } else {
       const rows = flatten(data).filter(([path]) => !['at', 'node', 'bench', 'benchmark'].includes(path));
       const goals = rows.filter(([path]) => /goal|met\b|_met|target/i.test(path));

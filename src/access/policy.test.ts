@@ -5,8 +5,8 @@ import { ROLES } from '../store/store.js';
 
 test('roles: read_only reads; standard also writes its own application keys; admin does everything', () => {
   const allowed = (role: (typeof ROLES)[number]) => ACTIONS.filter((action) => can({ role }, action));
-  assert.deepEqual(allowed('read_only'), ['api_keys:read', 'app_keys:read', 'own_app_keys:read', 'own_password:write', 'hosts:read', 'metrics:query']);
-  assert.deepEqual(allowed('standard'), ['api_keys:read', 'app_keys:read', 'own_app_keys:read', 'own_app_keys:write', 'own_password:write', 'hosts:read', 'metrics:query']);
+  assert.deepEqual(allowed('read_only'), ['api_keys:read', 'app_keys:read', 'own_app_keys:read', 'own_password:write', 'hosts:read', 'metrics:query', 'events:read']);
+  assert.deepEqual(allowed('standard'), ['api_keys:read', 'app_keys:read', 'own_app_keys:read', 'own_app_keys:write', 'own_password:write', 'hosts:read', 'metrics:query', 'events:read']);
   assert.deepEqual(allowed('admin'), [...ACTIONS]);
   // Row 7 of issue 15: the audit trail is admin-only, wherever it is read.
   assert.equal(can({ role: 'standard' }, 'audit:read'), false);
@@ -41,6 +41,7 @@ test('every action is granted by exactly the Datadog scopes named for it', () =>
     'own_password:write': [],
     'hosts:read': ['hosts_read'],
     'metrics:query': ['timeseries_query'],
+    'events:read': ['events_read'],
   };
   for (const action of ACTIONS) assert.deepEqual(scopesFor(action), expected[action], action);
   for (const scope of SCOPES) assert.ok(ACTIONS.some((action) => can({ role: 'admin', scopes: [scope] }, action)), scope);

@@ -50,10 +50,12 @@ export const ACTIONS = [
   'hosts:read',
   /** Query stored metric points. */
   'metrics:query',
+  /** Read the events sent to the organisation (GET /api/v1/events). */
+  'events:read',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
-const EVERY_ROLE: readonly Action[] = ['api_keys:read', 'app_keys:read', 'own_app_keys:read', 'hosts:read', 'metrics:query', 'own_password:write'];
+const EVERY_ROLE: readonly Action[] = ['api_keys:read', 'app_keys:read', 'own_app_keys:read', 'hosts:read', 'metrics:query', 'events:read', 'own_password:write'];
 
 /** Roles × actions. Each role has what the role below it has, as Datadog's managed roles do. */
 const ROLE_ACTIONS: Record<Role, ReadonlySet<Action>> = {
@@ -78,6 +80,7 @@ export const SCOPE_ACTIONS = {
   user_access_manage: ['users:write'],
   hosts_read: ['hosts:read'],
   timeseries_query: ['metrics:query'],
+  events_read: ['events:read'],
 } as const satisfies Record<string, readonly Action[]>;
 export type Scope = keyof typeof SCOPE_ACTIONS;
 

@@ -1,4 +1,6 @@
 /**
+ * Long on purpose: the one lifecycle (start, reload, flush, stop) wiring components that each live in their own file.
+ *
  * The running rekey-agent: config, collectors, DogStatsD, the on-disk queue, the forwarder
  * and the local status endpoint, wired together with one lifecycle.
  *

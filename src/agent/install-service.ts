@@ -4,7 +4,8 @@
  * config file, the run path and the log file.
  */
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../config/atomic-write.js';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rekeyError } from '../errors.js';
@@ -78,9 +79,7 @@ export async function installService(options: InstallServiceOptions): Promise<{ 
     for (const file of files) {
       try {
         await mkdir(dirname(file.path), { recursive: true });
-        await writeFile(`${file.path}.tmp`, file.content, { mode: file.mode });
-        await chmod(`${file.path}.tmp`, file.mode);
-        await rename(`${file.path}.tmp`, file.path);
+        await writeFileAtomic(file.path, file.content, { mode: file.mode });
       } catch (error) {
         throw rekeyError('SERVICE_INSTALL_FAILED', { target: file.path, reason: (error as Error).message }, { cause: error });
       }

@@ -8,13 +8,13 @@
  * (3000): 3000 counts lost. With the file, the restarted agent sends 8000, which replaces the
  * 3000 it had sent: every count once.
  *
- * The file is written atomically (temp file, fsync, rename, directory fsync) and consumed
+ * The file is written atomically (src/config/atomic-write.ts) and consumed
  * exactly once: it is deleted as soon as it has been read, so a second start can never add
  * the same counts again.
  */
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { syncDirectory } from './disk-queue.js';
+import { writeFileAtomic } from '../config/atomic-write.js';
 import type { BucketSnapshot } from './dogstatsd-aggregator.js';
 
 export const OPEN_BUCKETS_FILE = 'open-buckets.json';
@@ -22,21 +22,7 @@ export const OPEN_BUCKETS_FILE = 'open-buckets.json';
 /** Writes the snapshot; rejects when the run path refuses it. */
 export async function saveOpenBuckets(runPath: string, snapshot: BucketSnapshot): Promise<void> {
   const file = join(runPath, OPEN_BUCKETS_FILE);
-  const tmp = `${file}.tmp`;
-  try {
-    const handle = await open(tmp, 'w', 0o600);
-    try {
-      await handle.writeFile(JSON.stringify(snapshot));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, file);
-  } catch (error) {
-    await unlink(tmp).catch(() => undefined);
-    throw error;
-  }
-  await syncDirectory(runPath);
+  await writeFileAtomic(file, JSON.stringify(snapshot), { mode: 0o600 });
 }
 
 /**

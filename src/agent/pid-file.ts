@@ -2,11 +2,15 @@
  * The agent's pid file, `<run path>/rekey-agent.pid`: read by the init script, by
  * `rekey agent restart --service rekey-agent` (which sends SIGHUP) and by `status`.
  *
- * It is also a lock: two agents on one run path would ship one queue twice. A pid file left
- * by a killed agent is taken over when its pid no longer runs a rekey-agent.
+ * It is also a lock: two agents on one run path would ship one queue twice. So it is created
+ * exclusively — written whole to a temp file, then hard-linked to its name, which fails if the
+ * name exists (O_EXCL semantics, and never an empty pid file for a moment) — and of two agents
+ * starting at once exactly one gets it. A pid file left by a killed agent (its pid no longer
+ * runs a rekey-agent) is taken over: moved aside, checked to still be that stale one, removed,
+ * and the exclusive creation tried again.
  */
 import { readFileSync } from 'node:fs';
-import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { rekeyError } from '../errors.js';
 
@@ -19,22 +23,67 @@ export function pidFilePath(runPath: string): string {
 export class PidFile {
   private constructor(readonly path: string) {}
 
+  /** Creates the pid file, or throws AGENT_ALREADY_RUNNING naming the agent that holds it. */
   static async acquire(runPath: string): Promise<PidFile> {
     const path = pidFilePath(runPath);
-    const existing = await readPid(path);
-    if (existing !== null && existing !== process.pid && isAgentRunning(existing)) {
-      throw rekeyError('AGENT_ALREADY_RUNNING', { pid: existing, runPath });
-    }
     const tmp = `${path}.${process.pid}.tmp`;
-    await writeFile(tmp, `${process.pid}\n`, { mode: 0o644 });
-    await rename(tmp, path);
-    return new PidFile(path);
+    const handle = await open(tmp, 'w', 0o644);
+    try {
+      await handle.writeFile(`${process.pid}\n`);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      // A few rounds: each lost round means another agent created or removed the file meanwhile.
+      for (let round = 0; round < 5; round++) {
+        if (await createExclusively(tmp, path)) return new PidFile(path);
+        const existing = await readPid(path);
+        if (existing === process.pid) return new PidFile(path);
+        if (existing !== null && isAgentRunning(existing)) throw rekeyError('AGENT_ALREADY_RUNNING', { pid: existing, runPath });
+        await removeStale(path, existing);
+      }
+      const holder = await readPid(path);
+      throw rekeyError('AGENT_ALREADY_RUNNING', { pid: holder ?? 0, runPath });
+    } finally {
+      await unlink(tmp).catch(() => undefined);
+    }
   }
 
   /** Deletes the pid file if it is still ours. */
   async release(): Promise<void> {
     if ((await readPid(this.path)) === process.pid) await unlink(this.path).catch(() => undefined);
   }
+}
+
+/** link(2) fails with EEXIST when `path` exists: the exclusive creation. */
+async function createExclusively(tmp: string, path: string): Promise<boolean> {
+  try {
+    await link(tmp, path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+}
+
+/**
+ * Removes the pid file only if it still names `stalePid` (null: empty or unreadable): moved
+ * aside first, so a file another agent created meanwhile is put back, not deleted.
+ */
+async function removeStale(path: string, stalePid: number | null): Promise<void> {
+  const aside = `${path}.${process.pid}.stale`;
+  try {
+    await rename(path, aside);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return; // someone else removed it
+    throw error;
+  }
+  const moved = await readPid(aside);
+  if (moved !== stalePid && moved !== null) {
+    await link(aside, path).catch(() => undefined); // another agent's fresh file: put it back
+  }
+  await unlink(aside).catch(() => undefined);
 }
 
 export async function readPid(path: string): Promise<number | null> {

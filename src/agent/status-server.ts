@@ -5,7 +5,8 @@
  * The status holds a key's last 4 characters at most.
  */
 import { createServer, type Server } from 'node:http';
-import { rename, unlink, writeFile } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
+import { writeFileAtomic } from '../config/atomic-write.js';
 import { join } from 'node:path';
 import type { DestinationStatus, KeyState } from './forwarder.js';
 import type { SeriesLimitCounters } from './series-limits.js';
@@ -84,8 +85,7 @@ export class StatusServer {
     const address = server.address();
     const port = typeof address === 'object' && address !== null ? address.port : 0;
     const portFile = join(runPath, STATUS_PORT_FILE);
-    await writeFile(`${portFile}.tmp`, `${port}\n`);
-    await rename(`${portFile}.tmp`, portFile);
+    await writeFileAtomic(portFile, `${port}\n`, { mode: 0o644 });
     return new StatusServer(server, portFile, port);
   }
 

@@ -5,10 +5,15 @@
  * itself survives a power cut. The new file keeps the old one's mode and owner; if the owner
  * cannot be kept (not root), nothing is replaced.
  *
+ * This is the one way rekey replaces a file (configs, the rotation journal, the agent's port
+ * and open-buckets files, installed service files); only the agent's disk queue moves files
+ * between its own directories (disk-queue.ts), and the pid file is created with O_EXCL
+ * (pid-file.ts).
+ *
  * @example
  *   await writeFileAtomic('/etc/datadog-agent/datadog.yaml', bytes);
  */
-import { appendFileSync, closeSync, constants, fstatSync, openSync, promises as fs, readFileSync, readSync, renameSync } from 'node:fs';
+import { appendFileSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, openSync, promises as fs, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { rekeyError } from '../errors.js';
@@ -27,6 +32,12 @@ export interface WriteAtomicOptions {
    * and the rename (a writer that opened it just before) are carried over to the new file.
    */
   expectedCurrent?: Buffer;
+  /**
+   * Asked synchronously immediately before the rename (no I/O in between): when it returns
+   * false, nothing is replaced, the temp file is removed and the write resolves false. For a
+   * writer whose newer content may have been written meanwhile (rotate/journal.ts).
+   */
+  replaceIf?: () => boolean;
 }
 
 /** The file is no longer the content an edit was computed from (see `expectedCurrent`). */
@@ -37,7 +48,8 @@ export class FileChangedError extends Error {
   }
 }
 
-export async function writeFileAtomic(file: string, data: Buffer, options: WriteAtomicOptions = {}): Promise<void> {
+/** Resolves true once `file` holds `data` durably; false only when `replaceIf` said no. */
+export async function writeFileAtomic(file: string, data: Buffer | string, options: WriteAtomicOptions = {}): Promise<boolean> {
   const existing = await fs.stat(file).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return null;
     throw error;
@@ -67,14 +79,65 @@ export async function writeFileAtomic(file: string, data: Buffer, options: Write
     }
     await handle.sync();
     await handle.close();
-    if (options.expectedCurrent === undefined) await fs.rename(temp, file);
-    else renameIfUnchanged(temp, file, options.expectedCurrent);
+    if (options.replaceIf !== undefined && !options.replaceIf()) {
+      await fs.unlink(temp).catch(() => undefined);
+      return false;
+    }
+    if (options.expectedCurrent !== undefined) renameIfUnchanged(temp, file, options.expectedCurrent);
+    else if (options.replaceIf !== undefined) renameSync(temp, file); // same tick as the check
+    else await fs.rename(temp, file);
   } catch (error) {
     await handle.close().catch(() => undefined);
     await fs.unlink(temp).catch(() => undefined);
     throw error;
   }
   await syncDirectory(dir);
+  return true;
+}
+
+/**
+ * `writeFileAtomic` without yielding, for a writer that must finish before the process goes
+ * on (a journal saved on Ctrl-C). Mode and owner as there; no `expectedCurrent`/`replaceIf`.
+ */
+export function writeFileAtomicSync(file: string, data: Buffer | string, options: Pick<WriteAtomicOptions, 'mode' | 'uid' | 'gid'> = {}): void {
+  let existing: { mode: number; uid: number; gid: number } | null = null;
+  try {
+    existing = statSync(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const mode = options.mode ?? (existing ? existing.mode & 0o7777 : 0o600);
+  const uid = options.uid ?? existing?.uid;
+  const gid = options.gid ?? existing?.gid;
+  const dir = dirname(file);
+  const temp = join(dir, `${tempPrefix(basename(file))}${process.pid}-${randomBytes(4).toString('hex')}`);
+  const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode & 0o700);
+  try {
+    try {
+      const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+      for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written, bytes.length - written);
+      fchmodSync(fd, mode);
+      if (uid !== undefined && gid !== undefined && (uid !== process.getuid?.() || gid !== process.getgid?.())) {
+        try {
+          fchownSync(fd, uid, gid);
+        } catch (error) {
+          throw rekeyError('CONFIG_WRITE_FAILED', { file, reason: `cannot keep its owner (uid ${uid}, gid ${gid}): run as root or as that user` }, { cause: error });
+        }
+      }
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, file);
+  } catch (error) {
+    try {
+      unlinkSync(temp);
+    } catch {
+      // already gone (renamed, or never created)
+    }
+    throw error;
+  }
+  syncDirectorySync(dir);
 }
 
 /**
@@ -125,6 +188,17 @@ function isRunning(pid: number): boolean {
   } catch (error) {
     // EPERM: it exists but belongs to someone else — still running.
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** As `syncDirectory`, without yielding. */
+export function syncDirectorySync(dir: string): void {
+  if (process.platform === 'win32') return;
+  const fd = openSync(dir, constants.O_RDONLY);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 

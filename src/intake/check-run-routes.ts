@@ -6,10 +6,11 @@ import type { FastifyInstance } from 'fastify';
 import { decodeCheckRuns } from './check-run-payload.js';
 import { bodyOf, secondsNow } from './intake-request.js';
 import type { IntakeRouteDeps } from './intake-route-deps.js';
+import { INTAKE_ERROR_RESPONSES, V1_ACCEPTED_SCHEMA } from './intake-schemas.js';
 import { parseBoundedJson } from './payload-caps.js';
 
 export function registerCheckRunRoutes(app: FastifyInstance, { runtime, auth }: IntakeRouteDeps): void {
-  app.post('/api/v1/check_run', { config: { intakeLimits: runtime.limitsV1 }, onRequest: auth.authenticate }, async (request, reply) => {
+  app.post('/api/v1/check_run', { config: { intakeLimits: runtime.limitsV1 }, onRequest: auth.authenticate, schema: { summary: 'Submit service checks', response: { 202: V1_ACCEPTED_SCHEMA, ...INTAKE_ERROR_RESPONSES } } }, async (request, reply) => {
     const caller = auth.callerOf(request);
     const runs = decodeCheckRuns(await parseBoundedJson(bodyOf(request), runtime.caps), secondsNow(runtime.now), runtime.window);
     const nowMs = runtime.now();

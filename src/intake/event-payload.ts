@@ -55,6 +55,14 @@ export function hasIntakeEvents(payload: unknown): boolean {
   return typeof payload === 'object' && payload !== null && !Array.isArray(payload) && typeof (payload as Record<string, unknown>).events === 'object' && (payload as Record<string, unknown>).events !== null;
 }
 
+/** Fields an events-only `/intake/` payload may have beside `events`: it then carries no host metadata to keep. */
+const EVENTS_PAYLOAD_FIELDS = new Set(['events', 'internalHostname', 'apiKey', 'uuid', 'service_checks']);
+
+/** True when an `/intake/` payload is only events (the Agent's events payload), not also host metadata. */
+export function isEventsOnly(payload: unknown): boolean {
+  return hasIntakeEvents(payload) && Object.keys(payload as object).every((field) => EVENTS_PAYLOAD_FIELDS.has(field));
+}
+
 /**
  * The events of an `/intake/` payload: `events` maps a source type name to a list of events.
  * An event without a host gets the payload's `internalHostname`; one without a source type

@@ -12,6 +12,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { rekeyError } from '../errors.js';
 import { addressKey } from '../server/client-address.js';
+import { queryParameter } from '../server/query-parameter.js';
 import type { ApiKey } from '../store/store.js';
 import type { LookupBudget } from './api-key-verifier.js';
 import { relayHandOff } from './intake-relay.js';
@@ -95,6 +96,6 @@ function rawApiKey(request: FastifyRequest): string | undefined {
   const header = request.headers['dd-api-key'];
   if (Array.isArray(header)) return '\u0000';
   if (header !== undefined) return header;
-  const fromQuery = (request.query as Record<string, unknown> | undefined)?.api_key;
+  const fromQuery = queryParameter(request.query, 'api_key');
   return typeof fromQuery === 'string' ? fromQuery : Array.isArray(fromQuery) ? '\u0000' : undefined;
 }

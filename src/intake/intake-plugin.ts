@@ -20,6 +20,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { registerCheckRunRoutes } from './check-run-routes.js';
+import { registerEventRoutes } from './event-routes.js';
 import { registerHostMetadataRoutes } from './host-metadata-routes.js';
 import { createIntakeAuth } from './intake-auth.js';
 import { installIntakeBodyParser } from './intake-body.js';
@@ -28,6 +29,7 @@ import { registerRelayOnlyRoute } from './intake-relay.js';
 import type { IntakeRouteDeps } from './intake-route-deps.js';
 import { IntakeRuntime, type IntakeOptions } from './intake-runtime.js';
 import { registerSeriesRoutes } from './series-routes.js';
+import { registerSketchRoutes } from './sketch-routes.js';
 
 /**
  * Starts an intake runtime on `app` (closed with it) and registers the intake's routes;
@@ -51,5 +53,7 @@ export async function intakeRoutes(app: FastifyInstance, deps: IntakeRouteDeps):
   registerSeriesRoutes(app, deps);
   registerCheckRunRoutes(app, deps);
   registerHostMetadataRoutes(app, deps);
+  registerEventRoutes(app, deps);
+  registerSketchRoutes(app, deps);
   registerRelayOnlyRoute(app, deps.runtime, deps.auth); // any other /api/… intake path: relay mode only
 }

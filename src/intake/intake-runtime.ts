@@ -16,6 +16,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { KeyHasher } from '../keys/key-hasher.js';
 import { KyselyPointStore } from '../points/kysely-point-store.js';
+import { SketchStore } from '../points/sketch-store.js';
+import { EventStore } from './event-store.js';
 import { PointJournal } from '../points/point-journal.js';
 import type { HostQuery, PointQuery, PointStore, StoredHost, StoredPoint } from '../points/point-store.js';
 import { PointWriter } from '../points/point-writer.js';
@@ -95,6 +97,9 @@ export class IntakeRuntime {
   readonly usage: UsageAggregator;
   readonly sightings: HostSightings;
   readonly relay: IntakeRelay | undefined;
+  /** Events (POST /api/v1/events, the Agent's /intake/ events) and distribution sketches (/api/beta/sketches). */
+  readonly events: EventStore;
+  readonly sketches: SketchStore;
   private readonly retentionSeconds: number;
   private readonly sweepIntervalMs: number;
   private readonly maxQueryPoints: number;
@@ -121,6 +126,8 @@ export class IntakeRuntime {
       maxAgeSeconds: options.timestampWindow?.maxAgeSeconds ?? this.retentionSeconds,
     };
     this.pointStore = options.pointStore ?? new KyselyPointStore(options.store.sharedTables());
+    this.events = new EventStore(options.store.sharedTables());
+    this.sketches = new SketchStore(options.store.sharedTables());
     this.metrics = createIntakeMetrics(options.metricsRegistry);
     const metrics = this.metrics;
     this.recovered = options.journalDir === undefined ? undefined : PointJournal.recover(options.journalDir);
@@ -192,8 +199,12 @@ export class IntakeRuntime {
 
   private async sweep(): Promise<void> {
     try {
-      const deleted = await this.pointStore.deleteOlderThan(Math.floor(this.now() / 1000) - this.retentionSeconds);
+      const cutoff = Math.floor(this.now() / 1000) - this.retentionSeconds;
+      const deleted = await this.pointStore.deleteOlderThan(cutoff);
       if (deleted > 0) this.log.info({ deleted }, 'retention: old points deleted');
+      const events = await this.events.deleteOlderThan(cutoff);
+      const sketches = await this.sketches.deleteOlderThan(cutoff);
+      if (events + sketches > 0) this.log.info({ events, sketches }, 'retention: old events and sketches deleted');
     } catch (error) {
       this.log.warn({ err: error }, 'retention sweep failed; will retry');
     }

@@ -15,6 +15,7 @@ import type { IntakeCaller } from './intake-auth.js';
 import { agentVersionOf, bodyOf, headerValue, PROTOBUF_TYPE, secondsNow } from './intake-request.js';
 import type { IntakeRouteDeps } from './intake-route-deps.js';
 import type { IntakeRuntime } from './intake-runtime.js';
+import { INTAKE_ERROR_RESPONSES, V1_ACCEPTED_SCHEMA, V2_ACCEPTED_SCHEMA } from './intake-schemas.js';
 import { parseBoundedJson } from './payload-caps.js';
 import { decodeProtoSeries, decodeV1Series, decodeV2Series, pointsPerHost, type IntakeSeries } from './series-payload.js';
 
@@ -34,6 +35,7 @@ export function registerSeriesRoutes(app: FastifyInstance, { runtime, auth }: In
       onRequest: auth.authenticate,
       schema: {
         summary: 'Submit metrics (Datadog v1 JSON)',
+        response: { 202: V1_ACCEPTED_SCHEMA, ...INTAKE_ERROR_RESPONSES },
         description: `202 \`{"status":"ok"}\` when every series is stored; when some series are invalid, the valid ones are stored and the answer is 202 \`{"status":"ok","errors":[…]}\` naming each refused series; 400 when none is valid or the payload is malformed. ${REFUSALS}`,
       },
     },
@@ -54,6 +56,7 @@ export function registerSeriesRoutes(app: FastifyInstance, { runtime, auth }: In
       onRequest: auth.authenticate,
       schema: {
         summary: 'Submit metrics (Datadog v2 JSON, or the Agent 7 protobuf MetricPayload)',
+        response: { 202: V2_ACCEPTED_SCHEMA, ...INTAKE_ERROR_RESPONSES },
         description: `202 \`{"errors":[]}\` when every series is stored; when some series are invalid, the valid ones are stored and \`errors\` names each refused series (Datadog's IntakePayloadAccepted); 400 when none is valid or the payload is malformed. ${REFUSALS}`,
       },
     },

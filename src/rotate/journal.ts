@@ -4,13 +4,14 @@
  *
  * It holds the new key ITSELF (a resumed run must deploy the same key, and the API shows a key
  * only once), so the file is created with mode 0600 and its path is printed. The key is
- * removed from the file as soon as the rotation completes. Every write is atomic (write a
- * temporary file in the same directory, fsync, rename), so a crash leaves either the old or
- * the new journal, never half of one.
+ * removed from the file as soon as the rotation completes. Every write is atomic and durable
+ * (src/config/atomic-write.ts), so a crash leaves either the old or the new journal, never
+ * half of one.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync, existsSync, promises as fsp } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { writeFileAtomic, writeFileAtomicSync } from '../config/atomic-write.js';
 import { rekeyError } from '../errors.js';
 
 export type HostState =
@@ -180,25 +181,15 @@ export class Journal {
     const sequence = ++this.sequence;
     this.data.updated_at = new Date().toISOString();
     const text = `${JSON.stringify(this.data)}\n`; // compact: 1,000 hosts are ~120 KB a write
-    const tmp = this.tmpPath();
-    const handle = await fsp.open(tmp, 'wx', 0o600);
-    try {
-      await handle.writeFile(text);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    // A synchronous save() of newer content may have happened meanwhile: never go back in time.
-    if (sequence < this.written) {
-      rmSync(tmp, { force: true });
-      return;
-    }
-    this.written = sequence;
-    renameSync(tmp, this.path);
-  }
-
-  private tmpPath(): string {
-    return join(dirname(this.path), `.${basename(this.path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    await writeFileAtomic(this.path, text, {
+      mode: 0o600,
+      // A synchronous save() of newer content may have happened meanwhile: never go back in time.
+      replaceIf: () => {
+        if (sequence < this.written) return false;
+        this.written = sequence;
+        return true;
+      },
+    });
   }
 
   /** Marks the rotation completed and removes the key from the file. */
@@ -215,20 +206,8 @@ export class Journal {
   save(): void {
     const sequence = ++this.sequence;
     this.data.updated_at = new Date().toISOString();
-    const tmp = this.tmpPath();
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      writeSync(fd, `${JSON.stringify(this.data, null, 2)}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    try {
-      renameSync(tmp, this.path);
-      this.written = sequence;
-    } catch (error) {
-      rmSync(tmp, { force: true });
-      throw error;
-    }
+    writeFileAtomicSync(this.path, `${JSON.stringify(this.data, null, 2)}\n`, { mode: 0o600 });
+    this.written = sequence;
   }
+
 }

@@ -1,4 +1,6 @@
 /**
+ * Long on purpose: one state machine whose short steps share the journal and the run's state.
+ *
  * The rotation engine: the whole "reset an API key" procedure across a fleet, made safe.
  *
  *   plan → create the new key (or roll it) → deploy to every host (bounded concurrency) and

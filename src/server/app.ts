@@ -14,17 +14,19 @@ import type { Logger, LoggerOptions } from 'pino';
 import { rekeyError } from '../errors.js';
 import { intakeLimitsFromEnv } from '../intake/intake-env.js';
 import { registerIntake } from '../intake/intake-plugin.js';
-import type { IntakeOptions } from '../intake/intake-runtime.js';
+import type { IntakeOptions, IntakeRuntime } from '../intake/intake-runtime.js';
 import type { KeyHasher } from '../keys/key-hasher.js';
 import type { Store } from '../store/store.js';
 import { VERSION } from '../version.js';
 import { createAuthThrottle, type AuthThrottleOptions } from './auth-throttle.js';
 import { installErrorHandlers } from './error-handler.js';
 import { serverLoggerOptions } from './logger.js';
+import { fastifyRequestLogging, installRequestLog, quietRequestLog, startRequestSummary } from './request-log.js';
 import { createAuthenticator } from './management-auth.js';
 import { apiKeyRoutes } from './routes/api-key-routes.js';
 import { appKeyRoutes } from './routes/app-key-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
+import { eventRoutes } from './routes/event-routes.js';
 import { userRoutes } from './routes/user-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { hostRoutes } from './routes/host-routes.js';
@@ -70,6 +72,8 @@ export interface AppDeps {
   intake?: IntakeSettings;
   /** Relay mode (src/relay/relay.ts): the spool and upstream defaults; the server always sets it. Without it, no organisation is relayed. */
   relay?: Omit<import('../relay/relay.js').RelayOptions, 'store' | 'log' | 'registry' | 'sync'>;
+  /** How often the intake's request summary is logged (request-log.ts; default 60 s). */
+  requestSummaryIntervalMs?: number;
 }
 
 /** How long a client may take; every bound is per connection. docs/security.md. */
@@ -179,6 +183,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const nodeServerOptions = { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: timeouts.checkIntervalMs };
   const app = Fastify({
     ...logging,
+    // One line per management request and none per intake request: request-log.ts.
+    ...fastifyRequestLogging(),
     ...(deps.trustProxy === undefined ? {} : { trustProxy: fastifyTrustProxy(deps.trustProxy) }),
     ...(deps.https === undefined ? { http: nodeServerOptions } : { https: { ...deps.https, ...nodeServerOptions } }),
     requestTimeout: timeouts.requestMs,
@@ -207,6 +213,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorateRequest('auth', null);
   installErrorHandlers(app);
   installRequestMetrics(app, metrics);
+  installRequestLog(app);
   acceptEmptyJsonBodies(app);
 
   // Registered before any route: it collects every route's schema as the route is added.
@@ -245,10 +252,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     app.addHook('onClose', async () => relay.close());
   }
 
-  // The intake (src/intake/**), and the management reads of what it stored.
-  const intake = await registerIntake(app, { ...intakeLimitsFromEnv(process.env), ...deps.intake, store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry, ...(relay === undefined ? {} : { relay }) });
+  // The intake (src/intake/**), in a scope whose routes log no line per request: a summary
+  // every requestSummaryIntervalMs instead (request-log.ts). Then the management reads of what it stored.
+  let intake: IntakeRuntime | undefined;
+  let intakeRoutes = new Set<string>();
+  await app.register(async (intakeScope) => {
+    intakeRoutes = quietRequestLog(intakeScope);
+    intake = await registerIntake(intakeScope, { ...intakeLimitsFromEnv(process.env), ...deps.intake, store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry, ...(relay === undefined ? {} : { relay }) });
+  });
+  if (intake === undefined) throw new Error('the intake did not register');
+  startRequestSummary(app, { registry: metrics.registry, routes: intakeRoutes, intervalMs: deps.requestSummaryIntervalMs ?? 60_000 });
   await queryRoutes(app, ctx, intake);
   await hostRoutes(app, ctx, intake);
+  await eventRoutes(app, ctx, intake);
 
   // web UI plugin registers here (src/ui/**)
   await app.register((await import('../ui/ui-plugin.js')).uiPlugin, { store: deps.store, hasher: deps.hasher, now });

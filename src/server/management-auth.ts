@@ -22,6 +22,7 @@ import { parseKey, type KeyKind } from '../keys/key-format.js';
 import type { KeyHasher } from '../keys/key-hasher.js';
 import type { Actor, ApiKey, AppKey, Store, User } from '../store/store.js';
 import type { AuthThrottle } from './auth-throttle.js';
+import { queryParameter } from './query-parameter.js';
 import type { ServerMetrics } from './server-metrics.js';
 
 /** Who is calling, once authenticated. */
@@ -192,8 +193,8 @@ export function createAuthenticator(deps: {
 
     async apiKeyOnly(request, reply) {
       refuseIfThrottled(request, reply);
-      const query = request.query as Record<string, unknown> | undefined;
-      const fromQuery = typeof query?.api_key === 'string' ? query.api_key : undefined;
+      const apiKeyParameter = queryParameter(request.query, 'api_key');
+      const fromQuery = typeof apiKeyParameter === 'string' ? apiKeyParameter : undefined;
       const shaped = checkShape(header(request, 'dd-api-key') ?? fromQuery, 'api');
       if (isRefusal(shaped)) return fail(request, shaped);
       const apiKey = await activeApiKey(request, shaped);

@@ -1,4 +1,6 @@
 /**
+ * Long on purpose: every query and invariant of the Store, once, for both databases (one lock → check → write → audit order).
+ *
  * The Store on any SQL database Kysely speaks: every query and every invariant lives here,
  * once; what differs between SQLite and PostgreSQL (locking, notifications, the secret) is
  * the `StoreAdapter`'s job.

@@ -81,13 +81,15 @@ function loadAsset(specifier: string): string {
 }
 
 export async function uiPlugin(app: FastifyInstance, options: UiPluginOptions): Promise<void> {
-  const sessions = new SessionStore({ ttlMs: options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS });
+  const now = options.now ?? (() => new Date());
+  // Sessions expire by the same clock as the rest of the UI (tests move it instead of sleeping).
+  const sessions = new SessionStore({ ttlMs: options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS, now: () => now().getTime() });
   const deps: UiDeps = {
     store: options.store,
     hasher: options.hasher,
     sessions,
     throttle: new LoginThrottle(options.loginThrottle),
-    now: options.now ?? (() => new Date()),
+    now,
   };
   const cookie = new SessionCookie(options.cookieSecret);
 

@@ -19,7 +19,15 @@ const TYPED_FILES = [
   'src/server/routes/app-key-routes.ts',
   'src/server/routes/audit-routes.ts',
   'src/server/routes/validate-route.ts',
+  'src/server/routes/user-routes.ts',
+  'src/server/routes/query-routes.ts',
+  'src/server/routes/host-routes.ts',
+  'src/server/management-auth.ts',
   'src/server/list-query.ts',
+  'src/intake/intake-auth.ts',
+  'src/intake/series-routes.ts',
+  'src/intake/check-run-routes.ts',
+  'src/intake/host-metadata-routes.ts',
 ];
 
 describe('typed key routes', () => {
@@ -75,6 +83,39 @@ describe('typed key routes', () => {
     assert.equal(audit.status, 200);
     assert.ok(audit.body.data.length <= 2);
     assert.equal((await get('/api/v2/audit/events?page[number]=-1')).status, 400);
+  });
+
+  it('the v1 reads (query, hosts) take typed parameters: refused by the schema, defaulted, and published', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    for (const url of [
+      `/api/v1/query?from=soon&to=${now}&query=avg:x{*}`,
+      `/api/v1/query?from=${now}&to=${now}`,
+      `/api/v1/query?from=${now}&to=${now}&query=`,
+      '/api/v1/hosts?count=0',
+      '/api/v1/hosts?count=1001',
+      '/api/v1/hosts?start=-1',
+      '/api/v1/hosts?from=yesterday',
+    ]) {
+      const refused = await get(url);
+      assert.equal(refused.status, 400, url);
+      assert.match(refused.body.errors[0], /querystring(\/(from|query|count|start) | must have required property 'query')/, url);
+    }
+    assert.deepEqual((await get(`/api/v1/query?from=${now}&to=${now - 1}&query=avg:x{*}`)).body.errors, ['"to" is before "from"']);
+    const query = await get(`/api/v1/query?from=${now - 60}&to=${now}&query=avg:x{*}`);
+    assert.equal(query.status, 200);
+    assert.equal(query.body.from_date, (now - 60) * 1000);
+    assert.deepEqual(query.body.series, []);
+    const hosts = await get('/api/v1/hosts');
+    assert.equal(hosts.status, 200);
+    assert.deepEqual(hosts.body, { host_list: [], total_matching: 0, total_returned: 0 });
+    const openapi = (await app.inject({ method: 'GET', url: '/api/openapi.json' })).json();
+    const names = (path: string) => (openapi.paths[path].get.parameters ?? []).map((p: { name: string }) => p.name).sort();
+    assert.deepEqual(names('/api/v1/query'), ['from', 'query', 'to']);
+    assert.deepEqual(names('/api/v1/hosts'), ['count', 'filter', 'from', 'start']);
+    // The intake answers 202, and says so.
+    for (const path of ['/api/v1/series', '/api/v2/series', '/api/v1/check_run', '/intake/']) {
+      assert.deepEqual(Object.keys(openapi.paths[path].post.responses).sort(), ['202', '400', '403', '413', '415', '429', '503'], path);
+    }
   });
 
   it('include= is a declared parameter wherever the route honours it', async () => {

@@ -24,7 +24,9 @@
  * Passwords are never logged nor put in an error; the request bodies that carry them are not
  * logged by the server's logger (it logs method, URL and status only).
  */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
 import { rekeyError } from '../../errors.js';
 import { generatePassword, hashPassword, verifyPassword } from '../../keys/password.js';
 import { checkNewPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../../keys/password-rules.js';
@@ -32,7 +34,8 @@ import type { User } from '../../store/store.js';
 import { userResource } from '../json-api.js';
 import { authOf, authorize } from '../management-auth.js';
 import type { ServerContext } from '../server-context.js';
-import { errorResponses, idParams, isObjectId, jsonApiBody, jsonApiDocument, jsonApiList, noContent, userResourceSchema } from './json-api-schemas.js';
+import { errorResponses, isObjectId, jsonApiDocument, jsonApiList, noContent, userResourceSchema } from './json-api-schemas.js';
+import { idParamsT, jsonApiBodyT } from './typed-schemas.js';
 
 const tags = ['Users'];
 
@@ -58,7 +61,13 @@ const resetUserSchema = {
   },
 } as const;
 
-export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+const userChangeBody = jsonApiBodyT('users', Type.Object({ disabled: Type.Boolean(), name: Type.Optional(Type.String()), email: Type.Optional(Type.String()) }));
+
+const passwordT = Type.String({ maxLength: MAX_PASSWORD_LENGTH });
+const passwordChangeBody = jsonApiBodyT('users', Type.Object({ current_password: passwordT, new_password: passwordT }));
+
+export async function userRoutes(fastify: FastifyInstance, ctx: ServerContext): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { store } = ctx;
   const preHandler = ctx.auth.management;
 
@@ -90,12 +99,12 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     '/api/v2/users/:id',
     {
       preHandler,
-      schema: { tags, summary: 'Get a user', params: idParams, response: { 200: jsonApiDocument('The user', userResourceSchema), ...ONE_USER_ERRORS } },
+      schema: { tags, summary: 'Get a user', params: idParamsT, response: { 200: jsonApiDocument('The user', userResourceSchema), ...ONE_USER_ERRORS } },
     },
     async (request) => {
       const auth = authOf(request);
       authorize(auth, 'users:read', 'reading a user');
-      return { data: userResource(await found(auth.orgId, (request.params as { id: string }).id)) };
+      return { data: userResource(await found(auth.orgId, request.params.id)) };
     },
   );
 
@@ -109,16 +118,16 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
         description:
           'Disabling ends the user\'s web sessions and disables (keeps) their application keys; enabling does not re-enable those keys. ' +
           'Only `disabled` can be changed here; `name` and `email` are refused.',
-        params: idParams,
-        body: jsonApiBody('users', { disabled: { type: 'boolean' }, name: { type: 'string' }, email: { type: 'string' } }, { requireAttributes: ['disabled'] }),
+        params: idParamsT,
+        body: userChangeBody,
         response: { 200: jsonApiDocument('The changed user', userResourceSchema), ...LAST_ADMIN_ERRORS },
       },
     },
     async (request) => {
       const auth = authOf(request);
       authorize(auth, 'users:write', 'disabling or enabling a user');
-      const { id } = request.params as { id: string };
-      const data = (request.body as { data: { id?: string; attributes: { disabled: boolean; name?: string; email?: string } } }).data;
+      const { id } = request.params;
+      const { data } = request.body;
       if (data.id !== undefined && data.id !== id) throw rekeyError('BODY_ID_MISMATCH');
       if (data.attributes.name !== undefined || data.attributes.email !== undefined) {
         throw rekeyError('BAD_REQUEST', { detail: 'Only attributes.disabled can be changed; a user\'s name and email cannot' });
@@ -136,16 +145,16 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
         tags,
         summary: 'Delete a user and their application keys (the audit trail is kept)',
         description: "Unlike Datadog's, which only disables the user: to disable, PATCH `disabled: true`.",
-        params: idParams,
+        params: idParamsT,
         response: { 204: noContent('Deleted'), ...LAST_ADMIN_ERRORS },
       },
     },
     async (request, reply) => {
       const auth = authOf(request);
       authorize(auth, 'users:write', 'deleting a user');
-      const user = await found(auth.orgId, (request.params as { id: string }).id);
+      const user = await found(auth.orgId, request.params.id);
       await store.deleteUser(auth.orgId, user.id, auth.actor);
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   );
 
@@ -157,7 +166,7 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
         tags,
         summary: "Reset a user's password; the new one is returned only here",
         description: "Ends the user's web sessions and disables their application keys.",
-        params: idParams,
+        params: idParamsT,
         response: { 200: jsonApiDocument('The user, with attributes.password shown once', resetUserSchema), ...ONE_USER_ERRORS },
       },
     },
@@ -165,7 +174,7 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
       const auth = authOf(request);
       // Not through a scoped key (users:reset_password): the password it returns signs in with the whole role.
       authorize(auth, 'users:reset_password', "resetting a user's password");
-      const user = await found(auth.orgId, (request.params as { id: string }).id);
+      const user = await found(auth.orgId, request.params.id);
       const password = generatePassword();
       const changed = await store.setUserPassword(auth.orgId, user.id, await hashPassword(password), 'reset', auth.actor);
       const resource = userResource(changed);
@@ -182,11 +191,7 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
         tags,
         summary: 'Change your own password (the current one is required)',
         description: `Ends your web sessions. The new password has at least ${MIN_PASSWORD_LENGTH} characters.`,
-        body: jsonApiBody(
-          'users',
-          { current_password: { type: 'string', maxLength: MAX_PASSWORD_LENGTH }, new_password: { type: 'string', maxLength: MAX_PASSWORD_LENGTH } },
-          { requireAttributes: ['current_password', 'new_password'] },
-        ),
+        body: passwordChangeBody,
         response: { 204: noContent('Changed'), ...errorResponses([400, 403, 429], { 400: 'The current password is wrong, or the new one is too short' }) },
       },
     },
@@ -195,11 +200,11 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
       // Not through a scoped key (own_password:write); each check counts in the auth throttle first.
       authorize(auth, 'own_password:write', 'changing your password');
       ctx.auth.countPasswordAttempt(request, reply);
-      const { current_password: current, new_password: next } = (request.body as { data: { attributes: { current_password: string; new_password: string } } }).data.attributes;
+      const { current_password: current, new_password: next } = request.body.data.attributes;
       if (!(await verifyPassword(current, auth.user.passwordHash))) throw rekeyError('CURRENT_PASSWORD_INCORRECT');
       checkNewPassword(next);
       await store.setUserPassword(auth.orgId, auth.user.id, await hashPassword(next), 'change', auth.actor);
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   );
 }

@@ -1,0 +1,123 @@
+/**
+ * Starts the server users run — the built `rekey server` (dist/cli/main.js), as the README
+ * starts it (`npm start`: default flags, log level info, durability process, default rate
+ * limits) — in its own process, on a fresh SQLite data directory, and returns its URL and the
+ * first API key it printed. Shared by the benchmarks that measure the shipped server, so each
+ * measures the same program started the same way.
+ *
+ * dist/ is rebuilt first when any file under src/ is newer than dist/cli/main.js: a stale build
+ * would measure yesterday's server.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const builtServer = join(repoRoot, 'dist', 'cli', 'main.js');
+
+export interface ShippedServer {
+  url: string;
+  /** The first API key the server printed (a key is shown once: it stays in this process). */
+  apiKey: string;
+  pid: number;
+  /** Lines the server has logged so far (its stderr goes to a file, as under a service manager). */
+  logLines(): number;
+  /** SIGTERM, then waits for the exit (the server saves its journal first); removes the data directory. */
+  stop(): Promise<void>;
+}
+
+export interface ShippedServerOptions {
+  /** Extra `node` flags before the script (`--cpu-prof`, …); the server itself keeps default flags. */
+  nodeArgs?: string[];
+  /** Extra environment (e.g. REKEY_DATABASE_URL for PostgreSQL); REKEY_DATABASE_URL is unset otherwise. */
+  env?: NodeJS.ProcessEnv;
+}
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/** Runs `npm run build` when dist/ is missing or older than src/. */
+export function ensureBuilt(): void {
+  if (existsSync(builtServer) && statSync(builtServer).mtimeMs >= newestMtime(join(repoRoot, 'src'))) return;
+  process.stderr.write('bench: dist/ is missing or older than src/; running npm run build\n');
+  execFileSync('npm', ['run', 'build'], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** Starts dist/cli/main.js server with default flags; resolves once it printed the first API key and answers /livez. */
+export async function startShippedServer(options: ShippedServerOptions = {}): Promise<ShippedServer> {
+  ensureBuilt();
+  const data = mkdtempSync(join(tmpdir(), 'rekey-bench-shipped-'));
+  const port = await freePort();
+  const { REKEY_DATABASE_URL: _url, ...env } = process.env;
+  // Its log (pino JSON on stderr) goes to a file, as it would under a service manager: writing
+  // each line is what users pay; reading them here would cost this process, not the server.
+  const logFile = join(data, 'server.log');
+  const logFd = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), builtServer, 'server'], {
+    cwd: repoRoot,
+    env: { ...env, REKEY_DATA: data, REKEY_PORT: String(port), REKEY_HOST: '127.0.0.1', ...options.env },
+    stdio: ['ignore', 'pipe', logFd],
+  });
+  closeSync(logFd);
+  const countLines = () => {
+    const text = readFileSync(logFile, 'utf8');
+    let lines = 0;
+    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lines++;
+    return lines;
+  };
+  let out = '';
+  const apiKey = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('rekey server did not print its first API key within 60 s')), 60_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+      const match = /API key:\s+([0-9a-f]{32})\s/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`rekey server exited with ${code}: ${readFileSync(logFile, 'utf8').slice(-2000)}`)));
+  });
+  // Whatever it prints on stdout after start-up is drained unread.
+  child.stdout!.removeAllListeners('data');
+  child.stdout!.resume();
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    if (await fetch(`${url}/livez`).then((r) => r.ok, () => false)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    apiKey,
+    pid: child.pid!,
+    logLines: countLines,
+    stop: () =>
+      new Promise((done) => {
+        child.once('exit', () => {
+          rmSync(data, { recursive: true, force: true });
+          done();
+        });
+        child.kill('SIGTERM');
+      }),
+  };
+}
