@@ -96,10 +96,10 @@ export class IntakeRuntime {
   readonly verifier: ApiKeyVerifier;
   readonly usage: UsageAggregator;
   readonly sightings: HostSightings;
-  readonly relay: IntakeRelay | undefined;
   /** Events (POST /api/v1/events, the Agent's /intake/ events) and distribution sketches (/api/beta/sketches). */
   readonly events: EventStore;
   readonly sketches: SketchStore;
+  readonly relay: IntakeRelay | undefined;
   private readonly retentionSeconds: number;
   private readonly sweepIntervalMs: number;
   private readonly maxQueryPoints: number;

@@ -70,10 +70,10 @@ export interface AppDeps {
    * REKEY_INTAKE_* environment (intake-env.ts).
    */
   intake?: IntakeSettings;
-  /** Relay mode (src/relay/relay.ts): the spool and upstream defaults; the server always sets it. Without it, no organisation is relayed. */
-  relay?: Omit<import('../relay/relay.js').RelayOptions, 'store' | 'log' | 'registry' | 'sync'>;
   /** How often the intake's request summary is logged (request-log.ts; default 60 s). */
   requestSummaryIntervalMs?: number;
+  /** Relay mode (src/relay/relay.ts): the spool and upstream defaults; the server always sets it. Without it, no organisation is relayed. */
+  relay?: Omit<import('../relay/relay.js').RelayOptions, 'store' | 'log' | 'registry' | 'sync'>;
 }
 
 /** How long a client may take; every bound is per connection. docs/security.md. */
