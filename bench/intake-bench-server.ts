@@ -9,6 +9,7 @@
  *   node --import tsx bench/intake-bench-server.ts intake-noauth # same routes and runtime, verification skipped (a bench-only IntakeAuth, below)
  *   node --import tsx bench/intake-bench-server.ts intake-nostore # same as intake, points discarded (the ceiling storage leaves)
  *   node --import tsx bench/intake-bench-server.ts bare          # node:http that only parses the JSON
+ *   node --import tsx bench/intake-bench-server.ts bare-protobuf # node:http that only inflates (Content-Encoding: deflate) and decodes the protobuf MetricPayload with protobufjs
  *
  * The API key comes from env REKEY_BENCH_API_KEY (created in a fresh SQLite store here).
  * REKEY_BENCH_USAGE_MS overrides the key-usage flush interval (default 1000 ms), to measure
@@ -21,9 +22,11 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { inflateSync } from 'node:zlib';
 import Fastify, { type FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import type { IntakeAuth, IntakeCaller } from '../src/intake/intake-auth.js';
+import { MetricPayloadType } from '../src/intake/metric-payload-proto.js';
 import { intakeRoutes, registerIntake } from '../src/intake/intake-plugin.js';
 import { IntakeRuntime, type IntakeOptions } from '../src/intake/intake-runtime.js';
 import type { ApiKey } from '../src/store/store.js';
@@ -49,7 +52,29 @@ const discardingPointStore: PointStore = {
   },
 };
 
-if (mode === 'bare') {
+if (mode === 'bare-protobuf') {
+  let points = 0;
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      const body = request.headers['content-encoding'] === 'deflate' ? inflateSync(raw) : raw;
+      const payload = MetricPayloadType.decode(body) as unknown as { series: Array<{ points: unknown[] }> };
+      for (const series of payload.series) points += series.points.length;
+      response.writeHead(202, { 'content-type': 'application/json' });
+      response.end('{"errors":[]}');
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1', () => {
+    process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })}\n`);
+  });
+  process.on('SIGTERM', () => {
+    process.stdout.write(`${JSON.stringify({ pointsParsed: points })}\n`);
+    process.exit(0);
+  });
+} else if (mode === 'bare') {
   let points = 0;
   const server = createServer((request, response) => {
     const chunks: Buffer[] = [];
@@ -123,7 +148,7 @@ if (mode === 'bare') {
     })();
   });
 } else {
-  process.stderr.write('usage: intake-bench-server.ts intake|intake-power|intake-direct|intake-direct-power|intake-noauth|intake-nostore|bare\n');
+  process.stderr.write('usage: intake-bench-server.ts intake|intake-power|intake-direct|intake-direct-power|intake-noauth|intake-nostore|bare|bare-protobuf\n');
   process.exit(2);
 }
 

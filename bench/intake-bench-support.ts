@@ -5,7 +5,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { deflateSync } from 'node:zlib';
 import autocannon from 'autocannon';
+import { MetricPayloadType } from '../src/intake/metric-payload-proto.js';
 
 export const benchDir = fileURLToPath(new URL('.', import.meta.url));
 
@@ -16,7 +18,7 @@ export interface BenchServer {
   stop(): Promise<Record<string, number>>;
 }
 
-export type BenchServerMode = 'intake' | 'intake-power' | 'intake-direct' | 'intake-direct-power' | 'intake-noauth' | 'intake-nostore' | 'bare';
+export type BenchServerMode = 'intake' | 'intake-power' | 'intake-direct' | 'intake-direct-power' | 'intake-noauth' | 'intake-nostore' | 'bare' | 'bare-protobuf';
 
 /** `nodeArgs`: extra `node` flags (e.g. `--cpu-prof`) for the server process. */
 export function startBenchServer(mode: BenchServerMode, env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Promise<BenchServer> {
@@ -73,7 +75,7 @@ export interface LoadResult {
 }
 
 /** Runs autocannon: POSTs cycling through `bodies` on `connections` connections. */
-export async function load(options: { url: string; headers: Record<string, string>; bodies: string[]; connections: number; seconds: number }): Promise<LoadResult> {
+export async function load(options: { url: string; headers: Record<string, string>; bodies: Array<string | Buffer>; connections: number; seconds: number }): Promise<LoadResult> {
   let next = 0;
   const result = await autocannon({
     url: options.url,
@@ -126,4 +128,29 @@ export function hundredPointBodies(count: number): string[] {
       })),
     }),
   );
+}
+
+/**
+ * Agent-shaped v2 protobuf payloads, deflated as the Datadog Agent sends them
+ * (`Content-Type: application/x-protobuf`, `Content-Encoding: deflate`): one flush of one
+ * host — 100 series of one point each (a 10 s flush), the host as a resource, five tags,
+ * gauges and rates (rates with interval 10) — each payload with its own timestamp.
+ */
+export function agentProtobufBodies(count: number): Buffer[] {
+  const now = Math.floor(Date.now() / 1000);
+  return Array.from({ length: count }, (_, i) => {
+    const host = `bench-host-${i % 50}`;
+    const payload = MetricPayloadType.fromObject({
+      series: Array.from({ length: 100 }, (_, s) => ({
+        resources: [{ type: 'host', name: host }],
+        metric: `system.bench.metric_${s}`,
+        tags: ['env:bench', `service:svc-${s % 7}`, `device:sd${s % 4}`, 'team:perf', `shard:${s % 10}`],
+        points: [{ value: i + s / 10, timestamp: now - 3600 - i * 10 }],
+        type: s % 3 === 0 ? 2 : 3,
+        interval: s % 3 === 0 ? 10 : 0,
+        source_type_name: 'System',
+      })),
+    });
+    return deflateSync(MetricPayloadType.encode(payload).finish());
+  });
 }

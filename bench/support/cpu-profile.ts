@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 
-interface CallFrame {
+export interface CallFrame {
   functionName: string;
   url: string;
   lineNumber: number;
@@ -107,4 +107,38 @@ export function summariseProfile(file: string, window?: SampleWindow): ProfileSu
       .sort((a, b) => b.selfMs - a.selfMs),
     origins: [...origins].map(([origin, micros]) => ({ origin, selfMs: round(micros), share: micros / busy })).sort((a, b) => b.selfMs - a.selfMs),
   };
+}
+
+/**
+ * The share of the busy time (in `window`) spent in or under any frame `matches` accepts —
+ * inclusive time, e.g. everything the intake's `authenticate` hook and what it calls cost.
+ */
+export function inclusiveShare(file: string, matches: (frame: CallFrame) => boolean, window?: SampleWindow): number {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile & { nodes: Array<ProfileNode & { children?: number[] }> };
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const underMatch = new Map<number, boolean>();
+  const isUnder = (id: number): boolean => {
+    const known = underMatch.get(id);
+    if (known !== undefined) return known;
+    const node = byId.get(id)!;
+    const parentId = parent.get(id);
+    const result = matches(node.callFrame) || (parentId !== undefined && isUnder(parentId));
+    underMatch.set(id, result);
+    return result;
+  };
+  let busy = 0;
+  let matched = 0;
+  let at = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    at += profile.timeDeltas[i] ?? 0;
+    if (window !== undefined && (at < window.fromMicros || at > window.toMicros)) continue;
+    const id = profile.samples[i]!;
+    if (byId.get(id)!.callFrame.functionName === '(idle)') continue;
+    const delta = profile.timeDeltas[i + 1] ?? 0;
+    busy += delta;
+    if (isUnder(id)) matched += delta;
+  }
+  return busy === 0 ? 0 : matched / busy;
 }

@@ -24,7 +24,8 @@ for (const dialect of DIALECTS) {
     });
 
     before(async () => {
-      f = await createIntakeFixture(dialect, { sweepIntervalMs: 100, retentionSeconds: 3600 });
+      // No periodic sweep here (default 1 h): the explicit retention test counts what it deletes.
+      f = await createIntakeFixture(dialect, { retentionSeconds: 3600 });
       points = new KyselyPointStore(f.store.sharedTables());
     });
     after(() => f.close());
@@ -101,14 +102,22 @@ for (const dialect of DIALECTS) {
     });
 
     it('retention deletes points older than the configured age (the plugin sweeps periodically)', async () => {
-      await points.writeBatch({ series: [point({ metric: 'old', ts: now - 7200 }), point({ metric: 'old', ts: now - 60 })], hosts: [], checkRuns: [] });
-      const deadline = Date.now() + 10_000;
-      let left = await points.queryPoints({ orgId: f.orgId, metric: 'old', from: 0, to: now });
-      while (left.length !== 1 && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        left = await points.queryPoints({ orgId: f.orgId, metric: 'old', from: 0, to: now });
+      // Its own intake, sweeping every 100 ms (with the suite's, it raced the explicit deletes above).
+      const g = await createIntakeFixture(dialect, { sweepIntervalMs: 100, retentionSeconds: 3600 });
+      try {
+        const own = new KyselyPointStore(g.store.sharedTables());
+        const old = (ts: number): StoredSeries => ({ ...point({ metric: 'old', ts }), orgId: g.orgId });
+        await own.writeBatch({ series: [old(now - 7200), old(now - 60)], hosts: [], checkRuns: [] });
+        const deadline = Date.now() + 10_000;
+        let left = await own.queryPoints({ orgId: g.orgId, metric: 'old', from: 0, to: now });
+        while (left.length !== 1 && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          left = await own.queryPoints({ orgId: g.orgId, metric: 'old', from: 0, to: now });
+        }
+        assert.deepEqual(left.map((p) => p.ts), [now - 60]);
+      } finally {
+        await g.close();
       }
-      assert.deepEqual(left.map((p) => p.ts), [now - 60]);
     });
 
     it('records key usage per host in memory and writes it at most once per interval', async () => {
