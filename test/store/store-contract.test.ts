@@ -14,6 +14,7 @@ import { bootstrapDeployment, type BootstrapCredentials } from '../../src/store/
 import { createKeyHasher } from '../../src/keys/key-hasher.js';
 import type { Actor, ApiKey, KeyChange, Org, Store, User } from '../../src/store/store.js';
 import { CLI_ACTOR, DIALECTS, type TestStore } from '../support/dialects.js';
+import { UpstreamKeyCipher } from '../../src/relay/upstream-crypto.js';
 
 delete process.env.REKEY_SECRET; // the secret tests below are about the store's own secret
 
@@ -777,6 +778,33 @@ for (const dialect of DIALECTS) {
         const node2 = await db.openAnother();
         assert.deepEqual(await node2.deploymentSecret(), secret);
         assert.deepEqual(await store.deploymentSecret(), secret);
+      });
+    });
+
+    describe('relay upstreams (migration 007)', () => {
+      it('sets, replaces and lists an org\'s upstream, audited without the key; another node sees it; an unknown org is ORG_NOT_FOUND', async () => {
+        const { org } = await orgWithKey('relayed');
+        const other = await orgWithKey('standalone');
+        assert.equal(await store.getUpstream(org.id), undefined);
+        const cipher = new UpstreamKeyCipher(await store.deploymentSecret());
+        const first = await store.setUpstream(org.id, { mode: 'relay', site: 'datadoghq.eu', urls: { metrics: null, logs: 'http://logs.example', traces: null }, encryptedApiKey: cipher.encrypt(org.id, 'upstream-key-0001'), apiKeyLast4: '0001' }, CLI_ACTOR);
+        assert.equal(first.mode, 'relay');
+        assert.equal(first.updatedAt.getTime(), clock.ms);
+        tick();
+        await store.setUpstream(org.id, { mode: 'standalone', site: 'http://10.0.0.1:8080', urls: { metrics: null, logs: null, traces: null }, encryptedApiKey: cipher.encrypt(org.id, 'upstream-key-0002'), apiKeyLast4: '0002' }, CLI_ACTOR);
+        const node2 = await db.openAnother();
+        const seen = await node2.getUpstream(org.id);
+        assert.equal(seen?.mode, 'standalone');
+        assert.equal(seen?.site, 'http://10.0.0.1:8080');
+        assert.deepEqual(seen?.urls, { metrics: null, logs: null, traces: null });
+        assert.equal(cipher.decrypt(org.id, seen!.encryptedApiKey), 'upstream-key-0002');
+        assert.throws(() => cipher.decrypt(other.org.id, seen!.encryptedApiKey), /cannot be decrypted/, 'bound to its organisation');
+        assert.deepEqual((await store.listUpstreams()).map((u) => u.orgId), [org.id]);
+        const events = (await store.listAuditEvents(org.id, { action: 'upstream.set' })).items;
+        assert.equal(events.length, 2);
+        assert.deepEqual(events[0]!.details, { site: 'http://10.0.0.1:8080', mode: 'standalone', last4: '0002' });
+        assert.doesNotMatch(JSON.stringify(events), /upstream-key/);
+        await rejectsWith(store.setUpstream('no-such-org', { mode: 'relay', site: 'datadoghq.com', urls: { metrics: null, logs: null, traces: null }, encryptedApiKey: 'v1:x', apiKeyLast4: 'xxxx' }, CLI_ACTOR), 'ORG_NOT_FOUND');
       });
     });
   });
