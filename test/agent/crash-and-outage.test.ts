@@ -17,7 +17,7 @@ const OUTAGE_MS = Number(process.env.REKEY_TEST_OUTAGE_S ?? 60) * 1000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface SeriesBody {
-  series: Array<{ metric: string; points: Array<[number, number]> }>;
+  series: Array<{ metric: string; points: Array<[number, number]>; type?: string; interval?: number }>;
 }
 
 test('SIGKILL mid-flush, then restart: queued payloads are delivered, none twice', { timeout: 120_000 }, async (t) => {
@@ -50,7 +50,8 @@ test('SIGKILL mid-flush, then restart: queued payloads are delivered, none twice
     const header = JSON.parse(content.subarray(0, newline).toString()) as { path: string };
     if (header.path !== '/api/v1/series') continue;
     const body = JSON.parse(inflateSync(content.subarray(newline + 1)).toString()) as SeriesBody;
-    for (const s of body.series) if (s.metric === 'crash.ticks') for (const [ts, v] of s.points) queuedTicks.set(ts, v);
+    // A counter goes out as a rate (per second over the interval); the intake stores what it counts.
+    for (const s of body.series) if (s.metric === 'crash.ticks') for (const [ts, v] of s.points) queuedTicks.set(ts, s.type === 'rate' ? Math.round(v * (s.interval ?? 1) * 1e9) / 1e9 : v);
   }
   assert.ok(queuedTicks.size >= 1, 'at least one closed bucket of crash.ticks was queued before the kill');
   const attempted = new Set(intake.requests.filter((r) => r.payloadId).map((r) => r.payloadId!));
