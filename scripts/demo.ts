@@ -193,13 +193,16 @@ async function api(server: Server, path: string, apiKey: string): Promise<any> {
 /** Sum of every stored `demo.requests` count per host, read back through GET /api/v1/query. */
 async function storedTotals(server: Server, apiKey: string, fromSeconds: number): Promise<Map<string, number>> {
   const to = Math.floor(Date.now() / 1000) + 60;
-  const query = encodeURIComponent(`sum:${METRIC}{*} by {host}`);
+  // Counters arrive as rates (per second over 10 s), as from the Datadog Agent: .as_count() reads the counts.
+  const query = encodeURIComponent(`sum:${METRIC}{*} by {host}.as_count()`);
   const body = await api(server, `/api/v1/query?from=${fromSeconds}&to=${to}&query=${query}`, apiKey);
   const totals = new Map<string, number>();
   for (const series of body.series as Array<{ scope: string; tag_set?: string[]; pointlist: Array<[number, number | null]> }>) {
     const host = (series.tag_set ?? []).find((tag) => tag.startsWith('host:'))?.slice(5) ?? series.scope.replace(/^host:/, '');
     totals.set(host, (totals.get(host) ?? 0) + series.pointlist.reduce((sum, [, value]) => sum + (value ?? 0), 0));
   }
+  // Rate × interval is a float (9.3 × 10); the counts are whole numbers.
+  for (const [host, total] of totals) totals.set(host, Math.round(total * 1e6) / 1e6);
   return totals;
 }
 
@@ -306,7 +309,7 @@ async function main(): Promise<number> {
   ).catch(() => undefined);
   totals = await storedTotals(server, keyFromConfig, fromSeconds);
 
-  step('Counts sent over DogStatsD vs stored by the server (GET /api/v1/query sum:demo.requests{*} by {host}):');
+  step('Counts sent over DogStatsD vs stored by the server (GET /api/v1/query sum:demo.requests{*} by {host}.as_count()):');
   for (const agent of agents) say(`  ${agent.host.padEnd(12)} sent ${String(agent.sent).padStart(5)}  stored ${String(totals.get(agent.host) ?? 0).padStart(5)}`);
   const lost = sent - stored();
   say(`  points sent: ${sent}, stored: ${stored()}, ${lost} lost${lost < 0 ? ` (${-lost} stored twice)` : ''}`);
