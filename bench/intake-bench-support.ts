@@ -122,7 +122,7 @@ export function hundredPointBodies(count: number): string[] {
       series: Array.from({ length: 10 }, (_, s) => ({
         metric: `bench.metric.${s}`,
         type: 3,
-        points: Array.from({ length: 10 }, (_, p) => ({ timestamp: now - 3600 - i * 10 - p, value: i + s + p / 10 })),
+        points: Array.from({ length: 10 }, (_, p) => ({ timestamp: now - 60 - Math.floor(i / 50) * 10 - p, value: i + s + p / 10 })),
         resources: [{ name: `bench-host-${i % 50}`, type: 'host' }],
         tags: ['env:bench', `shard:${s}`],
       })),
