@@ -23,13 +23,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { percentile } from './intake-bench-support.js';
+import { freePort } from '../test/support/free-port.js';
 import { writeBenchResult } from './support/bench-result.js';
 
 const { values } = parseArgs({
@@ -66,17 +66,6 @@ const bombs = {
   Buffer.from('{}]}').copy(body, decoded - 4);
   writeFileSync(bombs.json, gzipSync(body, { level: 9 }));
   writeFileSync(bombs.proto, gzipSync(Buffer.alloc(5 * 1024 * 1024 - 2, Buffer.from([0x0a, 0x00])), { level: 9 }));
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 const port = await freePort();

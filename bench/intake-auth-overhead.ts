@@ -22,7 +22,6 @@
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ApiKeyVerifier } from '../src/intake/api-key-verifier.js';
 import { generateKey, last4 } from '../src/keys/key-format.js';
 import { createKeyHasher } from '../src/keys/key-hasher.js';
@@ -31,13 +30,11 @@ import { alternatingRounds, roundsTable } from './support/alternating-rounds.js'
 import { writeBenchResult } from './support/bench-result.js';
 import { inclusiveShare, monotonicMicros } from './support/cpu-profile.js';
 import { processCpuMicros } from './support/process-cpu.js';
+import { roundOptions } from './support/round-options.js';
 import { startShippedServer } from './support/shipped-server.js';
 import { load, startBenchServer } from './intake-bench-support.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '5' }, connections: { type: 'string', default: '10' } } });
-const seconds = Number(values.seconds);
-const rounds = Number(values.rounds);
-const connections = Number(values.connections);
+const { seconds, rounds, connections } = roundOptions({ connections: 10 });
 
 const loadStart = loadavg();
 const now = Math.floor(Date.now() / 1000);

@@ -55,15 +55,18 @@ const discardingPointStore: PointStore = {
   },
 };
 
-if (mode === 'bare-protobuf') {
+/**
+ * The floor: a bare `node:http` server that reads the body, parses it with `parse` (and nothing
+ * else a server would do), counts the points and answers 202. One server for both floors, so
+ * the JSON and protobuf floors differ only in the parse.
+ */
+function startBareFloor(parse: (body: Buffer, encoding: string | undefined) => { series: Array<{ points: unknown[] }> }): void {
   let points = 0;
   const server = createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
-      const raw = Buffer.concat(chunks);
-      const body = request.headers['content-encoding'] === 'deflate' ? inflateSync(raw) : raw;
-      const payload = MetricPayloadType.decode(body) as unknown as { series: Array<{ points: unknown[] }> };
+      const payload = parse(Buffer.concat(chunks), request.headers['content-encoding']);
       for (const series of payload.series) points += series.points.length;
       response.writeHead(202, { 'content-type': 'application/json' });
       response.end('{"errors":[]}');
@@ -77,26 +80,12 @@ if (mode === 'bare-protobuf') {
     process.stdout.write(`${JSON.stringify({ pointsParsed: points })}\n`);
     process.exit(0);
   });
+}
+
+if (mode === 'bare-protobuf') {
+  startBareFloor((raw, encoding) => MetricPayloadType.decode(encoding === 'deflate' ? inflateSync(raw) : raw) as unknown as { series: Array<{ points: unknown[] }> });
 } else if (mode === 'bare') {
-  let points = 0;
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { series: Array<{ points: unknown[] }> };
-      for (const series of body.series) points += series.points.length;
-      response.writeHead(202, { 'content-type': 'application/json' });
-      response.end('{"errors":[]}');
-    });
-  });
-  server.keepAliveTimeout = 60_000;
-  server.listen(0, '127.0.0.1', () => {
-    process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })}\n`);
-  });
-  process.on('SIGTERM', () => {
-    process.stdout.write(`${JSON.stringify({ pointsParsed: points })}\n`);
-    process.exit(0);
-  });
+  startBareFloor((raw) => JSON.parse(raw.toString('utf8')) as { series: Array<{ points: unknown[] }> });
 } else if (mode === 'intake' || mode === 'intake-power' || mode === 'intake-direct' || mode === 'intake-direct-power' || mode === 'intake-noauth' || mode === 'intake-nostore') {
   const UNLIMITED = { perSecond: 1e9, burst: 1e9 };
   const key = process.env.REKEY_BENCH_API_KEY;

@@ -19,25 +19,15 @@
  * Writes bench/results/intake-throughput.json; the last line on stderr sums up the ratios.
  */
 import { loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
 import { generateKey } from '../src/keys/key-format.js';
+import { roundOptions } from './support/round-options.js';
 import { hundredPointBodies, load, startBenchServer, writeResult, type BenchServer, type BenchServerMode, type LoadResult } from './intake-bench-support.js';
 
 const ALL = ['intake', 'intake-power', 'intake-direct', 'intake-direct-power', 'intake-nostore'] as const;
 type Variant = (typeof ALL)[number];
 
-const { values } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '5' },
-    rounds: { type: 'string', default: '3' },
-    connections: { type: 'string', default: '20' },
-    variants: { type: 'string', default: ALL.join(',') },
-  },
-});
-const seconds = Number(values.seconds);
-const rounds = Number(values.rounds);
-const connections = Number(values.connections);
-const variants = values.variants.split(',').map((v) => v.trim()) as Variant[];
+const { seconds, rounds, connections, extra } = roundOptions({ rounds: 3 }, { variants: ALL.join(',') });
+const variants = (extra.variants ?? '').split(',').map((v) => v.trim()) as Variant[];
 for (const v of variants) if (!(ALL as readonly string[]).includes(v)) throw new Error(`unknown variant ${v}; use ${ALL.join(', ')}`);
 const POINTS_PER_PAYLOAD = 100;
 

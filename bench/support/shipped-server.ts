@@ -10,10 +10,10 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../test/support/free-port.js';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const builtServer = join(repoRoot, 'dist', 'cli', 'main.js');
@@ -50,17 +50,6 @@ export function ensureBuilt(): void {
   if (existsSync(builtServer) && statSync(builtServer).mtimeMs >= newestMtime(join(repoRoot, 'src'))) return;
   process.stderr.write('bench: dist/ is missing or older than src/; running npm run build\n');
   execFileSync('npm', ['run', 'build'], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] });
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** Starts dist/cli/main.js server with default flags; resolves once it printed the first API key and answers /livez. */
