@@ -5,6 +5,7 @@
  * does not reveal which emails exist.
  */
 import { randomBytes } from 'node:crypto';
+import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorCatalogue, rekeyError } from '../../errors.js';
 import { constantTimeEqual } from '../../keys/key-hasher.js';
@@ -37,7 +38,11 @@ export function safeNext(next: string | undefined): string {
   return path.startsWith('/') && !path.startsWith('//') ? path : DEFAULT_NEXT;
 }
 
-export function registerAuthRoutes(app: FastifyInstance, deps: UiDeps, cookie: SessionCookie): void {
+/** `?next=PATH`: where to go after signing in (checked by safeNext). */
+const loginQueryT = Type.Object({ next: Type.Optional(Type.String()) });
+
+export function registerAuthRoutes(fastify: FastifyInstance, deps: UiDeps, cookie: SessionCookie): void {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { store, sessions, throttle } = deps;
   let dummyHash: Promise<string> | undefined;
 
@@ -54,9 +59,9 @@ export function registerAuthRoutes(app: FastifyInstance, deps: UiDeps, cookie: S
     reply.redirect(sessions.get(cookie.read(request)) ? '/keys' : '/login', 303),
   );
 
-  app.get('/login', { config: { rekeyUiPublic: true } }, async (request, reply) => {
+  app.get('/login', { config: { rekeyUiPublic: true }, schema: { querystring: loginQueryT } }, async (request, reply) => {
     if (sessions.get(cookie.read(request))) return reply.redirect('/keys', 303);
-    const next = (request.query as { next?: string }).next;
+    const { next } = request.query;
     return issueLoginForm(request, reply, { ...(next ? { next: safeNext(next) } : {}) });
   });
 

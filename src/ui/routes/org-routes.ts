@@ -1,10 +1,12 @@
 /** Organisation-wide pages: hosts, the audit trail, users (admins). */
 import { randomUUID } from 'node:crypto';
+import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorCatalogue, isRekeyError, rekeyError } from '../../errors.js';
 import { generatePassword, hashPassword, verifyPassword } from '../../keys/password.js';
 import { checkNewPassword, MIN_PASSWORD_LENGTH } from '../../keys/password-rules.js';
-import { ROLES, type KeyHostUsage, type Role } from '../../store/store.js';
+import { idParamsT } from '../../server/routes/typed-schemas.js';
+import { ROLES, type KeyHostUsage } from '../../store/store.js';
 import { auditPage } from '../pages/audit-page.js';
 import { serviceChecksByHost } from '../../intake/service-check-status.js';
 import { hostsPage, type HostRow } from '../pages/hosts-page.js';
@@ -15,7 +17,11 @@ import { allApiKeys } from './api-key-routes.js';
 
 const AUDIT_PAGE_SIZE = 50;
 
-export function registerOrgRoutes(app: FastifyInstance, deps: UiDeps): void {
+/** `?page=N` of the audit page: any text, read as a page number or page 0 (a page, not an API). */
+const auditQueryT = Type.Object({ page: Type.Optional(Type.String()) });
+
+export function registerOrgRoutes(fastify: FastifyInstance, deps: UiDeps): void {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { store } = deps;
   const send = (reply: FastifyReply, body: string, status = 200) => reply.code(status).type('text/html; charset=utf-8').send(body);
 
@@ -60,9 +66,9 @@ export function registerOrgRoutes(app: FastifyInstance, deps: UiDeps): void {
   });
 
   // The same as the API's audit route (src/server/routes/audit-routes.ts): admin only.
-  app.get('/audit', async (request, reply) => {
+  app.get('/audit', { schema: { querystring: auditQueryT } }, async (request, reply) => {
     const viewer = requireCapability(request, 'audit:read');
-    const requested = Number((request.query as { page?: string }).page ?? 0);
+    const requested = Number(request.query.page ?? 0);
     const pageNumber = Number.isInteger(requested) && requested >= 0 && requested < 100_000 ? requested : 0;
     const [listed, users] = await Promise.all([
       store.listAuditEvents(viewer.org.id, { page: { size: AUDIT_PAGE_SIZE, number: pageNumber } }),
@@ -98,12 +104,12 @@ export function registerOrgRoutes(app: FastifyInstance, deps: UiDeps): void {
       viewer.session.flash = { kind: 'error', text: 'That form was already sent: the user was created and the password will not be shown again.' };
       return reply.redirect('/users', 303);
     }
-    const role = field(request, 'role') as Role;
+    const role = ROLES.find((r) => r === field(request, 'role'));
     const email = field(request, 'email').trim();
     const name = field(request, 'name').trim();
     const again = async (error: string, status: number) =>
       send(reply, usersPage({ viewer, ...(await listing(viewer.org.id)), formId: randomUUID(), error }), status);
-    if (!ROLES.includes(role)) return again(`Choose a role: ${ROLES.join(', ')}`, 400);
+    if (role === undefined) return again(`Choose a role: ${ROLES.join(', ')}`, 400);
     if (!/^[^\s@]+@[^\s@]+$/.test(email)) return again('Enter an email address such as ops@example.com', 400);
     if (name === '') return again('Enter the user’s name', 400);
     const password = generatePassword();
@@ -121,9 +127,9 @@ export function registerOrgRoutes(app: FastifyInstance, deps: UiDeps): void {
 
   /** Runs an admin's change to user `:id`; a refusal (last admin, not found) is shown on the page. */
   const userChange = (path: string, change: (orgId: string, userId: string, request: FastifyRequest, reply: FastifyReply) => Promise<string | FastifyReply>) =>
-    app.post(`/users/:id/${path}`, async (request, reply) => {
+    app.post(`/users/:id/${path}`, { schema: { params: idParamsT } }, async (request, reply) => {
       const viewer = requireCapability(request, CAN.manageUsers);
-      const { id } = request.params as { id: string };
+      const { id } = request.params;
       const target = /^[0-9a-f-]{36}$/.test(id) ? await store.getUser(viewer.org.id, id) : undefined;
       if (target === undefined) throw rekeyError('USER_NOT_FOUND');
       try {
