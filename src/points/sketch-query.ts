@@ -12,6 +12,7 @@
  */
 import type { DDSketch } from '@datadog/sketches-js';
 import { mergeDogsketch, newAgentSketch } from './agent-sketch.js';
+import type { QuerySeries } from './metric-query.js';
 import type { SketchStore, StoredSketch } from './sketch-store.js';
 
 export type SketchAggregator = 'avg' | 'sum' | 'min' | 'max' | 'count' | 'p50' | 'p75' | 'p90' | 'p95' | 'p99';
@@ -38,22 +39,8 @@ export function parseSketchQuery(text: string): SketchQuery | null {
   return { aggregator: match[1] as SketchAggregator, metric: match[2]!, scope: list(match[3]), groupBy: list(match[4]) };
 }
 
-/** Datadog's `MetricsQueryMetadata`, as the points' answer gives it. */
-export interface SketchQuerySeries {
-  metric: string;
-  display_name: string;
-  expression: string;
-  scope: string;
-  tag_set: string[];
-  pointlist: Array<[number, number]>;
-  start: number;
-  end: number;
-  interval: number;
-  length: number;
-  aggr: SketchAggregator;
-  query_index: number;
-  unit: null;
-}
+/** Datadog's `MetricsQueryMetadata`, the points' answer's shape with a sketch aggregator. */
+export type SketchQuerySeries = Omit<QuerySeries, 'aggr'> & { aggr: SketchAggregator };
 
 interface Bucket {
   sketch: DDSketch;

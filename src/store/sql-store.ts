@@ -26,6 +26,8 @@ import {
   type AppKeyListQuery,
   type AuditEvent,
   type AuditQuery,
+  type Initialised,
+  type InitialiseInput,
   type KeyChange,
   type KeyChangeListener,
   type KeyHostUsage,
@@ -117,15 +119,7 @@ export class SqlStore implements Store {
    * deployment-wide transaction: of several nodes or `rekey init`s racing on an empty store,
    * exactly one succeeds and the others get ALREADY_INITIALISED with nothing changed.
    */
-  async initialise(
-    input: {
-      orgName: string;
-      admin: { email: string; name: string; passwordHash: string };
-      apiKey: { name: string; hash: string; last4: string };
-      appKey: { name: string; hash: string; last4: string };
-    },
-    actor: Actor,
-  ): Promise<{ org: Org; admin: User; apiKey: ApiKey; appKey: AppKey }> {
+  async initialise(input: InitialiseInput, actor: Actor): Promise<Initialised> {
     const orgName = validName(input.orgName);
     const admin = validUser({ ...input.admin, role: 'admin' });
     const apiKeyName = validName(input.apiKey.name);

@@ -215,6 +215,22 @@ export interface StoreOptions {
   now?: () => Date;
 }
 
+/** The first deployment: its organisation, admin and first keys (hashes only). */
+export interface InitialiseInput {
+  orgName: string;
+  admin: { email: string; name: string; passwordHash: string };
+  apiKey: { name: string; hash: string; last4: string };
+  appKey: { name: string; hash: string; last4: string };
+}
+
+/** What `initialise` made. */
+export interface Initialised {
+  org: Org;
+  admin: User;
+  apiKey: ApiKey;
+  appKey: AppKey;
+}
+
 export interface Store {
   /** 'sqlite' or 'postgres'; for messages and metrics only, never for branching. */
   readonly dialect: 'sqlite' | 'postgres';
@@ -247,15 +263,7 @@ export interface Store {
    * nodes or `rekey init`s racing on an empty store exactly one succeeds; the others throw
    * ALREADY_INITIALISED and change nothing.
    */
-  initialise(
-    input: {
-      orgName: string;
-      admin: { email: string; name: string; passwordHash: string };
-      apiKey: { name: string; hash: string; last4: string };
-      appKey: { name: string; hash: string; last4: string };
-    },
-    actor: Actor,
-  ): Promise<{ org: Org; admin: User; apiKey: ApiKey; appKey: AppKey }>;
+  initialise(input: InitialiseInput, actor: Actor): Promise<Initialised>;
 
   // ---- organisations and users ----
   createOrg(name: string, actor: Actor): Promise<Org>;
