@@ -11,7 +11,9 @@
  *   shown once), `rekey user set-password --email E --password-stdin`.
  */
 import { Option, type Command } from 'commander';
-import { ROLES, type Actor, type Role, type Store, type User } from '../store/store.js';
+import { MIN_PASSWORD_LENGTH } from '../keys/password-rules.js';
+import { ROLES, type Actor, type Role, type User } from '../store/store.js';
+import type { UserCaller, UsersService } from '../users/users-service.js';
 
 interface UserFlags {
   data?: string;
@@ -22,9 +24,6 @@ interface UserFlags {
   name?: string;
   passwordStdin?: boolean;
 }
-
-/** Short enough to type, long enough not to be guessed in the rate limit's window. */
-const MIN_PASSWORD_LENGTH = 12;
 
 const CLI_ACTOR: Actor = { userId: null, kind: 'cli', sourceIp: null };
 const DATA_HELP = 'data directory for embedded SQLite (env REKEY_DATA, default ./data)';
@@ -39,13 +38,16 @@ interface LifecycleFlags {
   passwordStdin?: boolean;
 }
 
-/** Opens the store, finds the user by email (unique across the deployment) and runs `fn`. */
-async function withUser(flags: LifecycleFlags, fn: (store: Store, user: User) => Promise<string>): Promise<void> {
-  const [{ withStore }, { rekeyError }] = await Promise.all([import('./with-store.js'), import('../errors.js')]);
+/** The operator at the command line, in `orgId`: every right (they hold the database). */
+const operatorIn = (orgId: string): UserCaller => ({ orgId, actor: CLI_ACTOR, operator: true });
+
+/** Opens the store, finds the user by email (unique across the deployment) and runs `fn` through the users service. */
+async function withUser(flags: LifecycleFlags, fn: (users: UsersService, caller: UserCaller, user: User) => Promise<string>): Promise<void> {
+  const [{ withStore }, { rekeyError }, { UsersService }] = await Promise.all([import('./with-store.js'), import('../errors.js'), import('../users/users-service.js')]);
   await withStore(flags.data, async (store) => {
     const user = await store.findUserByEmail(flags.email);
     if (!user) throw rekeyError('USER_NOT_FOUND');
-    process.stdout.write(await fn(store, user));
+    process.stdout.write(await fn(new UsersService(store), operatorIn(user.orgId), user));
   });
 }
 
@@ -53,13 +55,10 @@ function shown(user: User, extra: Record<string, unknown> = {}): string {
   return `${JSON.stringify({ id: user.id, org_id: user.orgId, email: user.email, role: user.role, disabled: user.disabled, ...extra })}\n`;
 }
 
-/** The password on stdin (one trailing newline dropped), at least MIN_PASSWORD_LENGTH characters. */
+/** The password on stdin (one trailing newline dropped); the users service checks it. */
 async function passwordFromStdin(): Promise<string> {
   const { readStdin } = await import('./run-cli.js');
-  const { checkNewPassword } = await import('../keys/password-rules.js');
-  const password = (await readStdin()).replace(/\r?\n$/, '');
-  checkNewPassword(password);
-  return password;
+  return (await readStdin()).replace(/\r?\n$/, '');
 }
 
 export function registerUserCommand(program: Command): void {
@@ -77,38 +76,21 @@ export function registerUserCommand(program: Command): void {
     .option('--json', 'print the user (and a generated password) as JSON')
     .addHelpText('after', '\nPostgreSQL instead of SQLite: set REKEY_DATABASE_URL=postgres://USER:PASSWORD@HOST:PORT/DB.')
     .action(async (flags: UserFlags) => {
-      const [{ withStore }, { readStdin }, { generatePassword, hashPassword }, { rekeyError }] = await Promise.all([
+      const [{ withStore }, { rekeyError }, { UsersService }] = await Promise.all([
         import('./with-store.js'),
-        import('./run-cli.js'),
-        import('../keys/password.js'),
         import('../errors.js'),
+        import('../users/users-service.js'),
       ]);
-      let password: string;
-      let generated = false;
-      if (flags.passwordStdin) {
-        password = (await readStdin()).replace(/\r?\n$/, '');
-        if (password.length < MIN_PASSWORD_LENGTH) {
-          throw rekeyError('USAGE', {
-            detail: `the password on stdin has ${password.length} characters; it needs at least ${MIN_PASSWORD_LENGTH}`,
-          });
-        }
-      } else {
-        password = generatePassword();
-        generated = true;
-      }
+      const chosen = flags.passwordStdin ? await passwordFromStdin() : undefined;
       await withStore(flags.data, async (store) => {
         const org = await store.findOrg(flags.org);
         if (!org) throw rekeyError('ORG_NOT_FOUND', { org: flags.org });
-        const created = await store.createUser(
-          org.id,
-          {
-            email: flags.email,
-            name: flags.name ?? flags.email.split('@')[0] ?? flags.email,
-            role: flags.role,
-            passwordHash: await hashPassword(password),
-          },
-          { userId: null, kind: 'cli', sourceIp: null },
-        );
+        const { user: created, password, generated } = await new UsersService(store).createUser(operatorIn(org.id), {
+          email: flags.email,
+          name: flags.name ?? flags.email.split('@')[0] ?? flags.email,
+          role: flags.role,
+          ...(chosen === undefined ? {} : { password: chosen }),
+        });
         const shown = { id: created.id, org: { id: org.id, name: org.name }, email: created.email, name: created.name, role: created.role };
         if (flags.json) {
           process.stdout.write(`${JSON.stringify(generated ? { ...shown, password } : shown)}\n`);
@@ -127,8 +109,8 @@ export function registerUserCommand(program: Command): void {
     .option('--json', 'print the user as JSON')
     .addHelpText('after', `\nThe organisation's last enabled admin cannot be disabled.${PG_HELP}`)
     .action(async (flags: LifecycleFlags) =>
-      withUser(flags, async (store, found) => {
-        const user = await store.setUserDisabled(found.orgId, found.id, true, CLI_ACTOR);
+      withUser(flags, async (users, caller, found) => {
+        const user = await users.setDisabled(caller, found.id, true);
         return flags.json ? shown(user) : `Disabled ${user.email}: signed out everywhere, application keys disabled.\n`;
       }),
     );
@@ -142,8 +124,8 @@ export function registerUserCommand(program: Command): void {
     .option('--json', 'print the user as JSON')
     .addHelpText('after', PG_HELP)
     .action(async (flags: LifecycleFlags) =>
-      withUser(flags, async (store, found) => {
-        const user = await store.setUserDisabled(found.orgId, found.id, false, CLI_ACTOR, { enableAppKeys: flags.appKeys === true });
+      withUser(flags, async (users, caller, found) => {
+        const user = await users.setDisabled(caller, found.id, false, { enableAppKeys: flags.appKeys === true });
         if (flags.json) return shown(user);
         return `Enabled ${user.email}${flags.appKeys ? ' and their application keys' : '; their application keys stay disabled (--app-keys re-enables them)'}.\n`;
       }),
@@ -162,8 +144,8 @@ export function registerUserCommand(program: Command): void {
         const { rekeyError } = await import('../errors.js');
         throw rekeyError('USAGE', { detail: `deleting ${flags.email} cannot be undone; add --yes (or disable the user instead)` });
       }
-      await withUser(flags, async (store, user) => {
-        await store.deleteUser(user.orgId, user.id, CLI_ACTOR);
+      await withUser(flags, async (users, caller, user) => {
+        await users.deleteUser(caller, user.id);
         return flags.json ? shown(user, { deleted: true }) : `Deleted ${user.email} and their application keys.\n`;
       });
     });
@@ -176,11 +158,8 @@ export function registerUserCommand(program: Command): void {
     .option('--json', 'print the user and the password as JSON')
     .addHelpText('after', PG_HELP)
     .action(async (flags: LifecycleFlags) => {
-      const { generatePassword, hashPassword } = await import('../keys/password.js');
-      const password = generatePassword();
-      const hash = await hashPassword(password);
-      await withUser(flags, async (store, found) => {
-        const user = await store.setUserPassword(found.orgId, found.id, hash, 'reset', CLI_ACTOR);
+      await withUser(flags, async (users, caller, found) => {
+        const { user, password } = await users.resetPassword(caller, found.id);
         return flags.json
           ? shown(user, { password })
           : `Reset the password of ${user.email}; their web sessions ended and their application keys are disabled.\nPassword (shown only this once): ${password}\n`;
@@ -196,10 +175,9 @@ export function registerUserCommand(program: Command): void {
     .option('--json', 'print the user as JSON')
     .addHelpText('after', `\nAudited as user.password_reset, like reset-password, and likewise disables the user's application keys.${PG_HELP}`)
     .action(async (flags: LifecycleFlags) => {
-      const { hashPassword } = await import('../keys/password.js');
-      const hash = await hashPassword(await passwordFromStdin());
-      await withUser(flags, async (store, found) => {
-        const user = await store.setUserPassword(found.orgId, found.id, hash, 'reset', CLI_ACTOR);
+      const password = await passwordFromStdin();
+      await withUser(flags, async (users, caller, found) => {
+        const user = await users.setPassword(caller, found.id, password);
         return flags.json ? shown(user) : `Set the password of ${user.email}; their web sessions ended and their application keys are disabled.\n`;
       });
     });

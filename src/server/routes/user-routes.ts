@@ -28,9 +28,9 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { rekeyError } from '../../errors.js';
-import { generatePassword, hashPassword, verifyPassword } from '../../keys/password.js';
-import { checkNewPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../../keys/password-rules.js';
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../../keys/password-rules.js';
 import type { User } from '../../store/store.js';
+import { UsersService } from '../../users/users-service.js';
 import { userResource } from '../json-api.js';
 import { authOf, authorize } from '../management-auth.js';
 import type { ServerContext } from '../server-context.js';
@@ -69,6 +69,7 @@ const passwordChangeBody = jsonApiBodyT('users', Type.Object({ current_password:
 export async function userRoutes(fastify: FastifyInstance, ctx: ServerContext): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { store } = ctx;
+  const users = new UsersService(store);
   const preHandler = ctx.auth.management;
 
   async function found(orgId: string, id: string): Promise<User> {
@@ -125,6 +126,7 @@ export async function userRoutes(fastify: FastifyInstance, ctx: ServerContext): 
     },
     async (request) => {
       const auth = authOf(request);
+      // Asked before the user is looked up, so a caller who may not learns nothing (the service asks again).
       authorize(auth, 'users:write', 'disabling or enabling a user');
       const { id } = request.params;
       const { data } = request.body;
@@ -133,7 +135,7 @@ export async function userRoutes(fastify: FastifyInstance, ctx: ServerContext): 
         throw rekeyError('BAD_REQUEST', { detail: 'Only attributes.disabled can be changed; a user\'s name and email cannot' });
       }
       const user = await found(auth.orgId, id);
-      return { data: userResource(await store.setUserDisabled(auth.orgId, user.id, data.attributes.disabled, auth.actor)) };
+      return { data: userResource(await users.setDisabled(auth, user.id, data.attributes.disabled)) };
     },
   );
 
@@ -153,7 +155,7 @@ export async function userRoutes(fastify: FastifyInstance, ctx: ServerContext): 
       const auth = authOf(request);
       authorize(auth, 'users:write', 'deleting a user');
       const user = await found(auth.orgId, request.params.id);
-      await store.deleteUser(auth.orgId, user.id, auth.actor);
+      await users.deleteUser(auth, user.id);
       return reply.code(204).send(null);
     },
   );
@@ -175,8 +177,7 @@ export async function userRoutes(fastify: FastifyInstance, ctx: ServerContext): 
       // Not through a scoped key (users:reset_password): the password it returns signs in with the whole role.
       authorize(auth, 'users:reset_password', "resetting a user's password");
       const user = await found(auth.orgId, request.params.id);
-      const password = generatePassword();
-      const changed = await store.setUserPassword(auth.orgId, user.id, await hashPassword(password), 'reset', auth.actor);
+      const { user: changed, password } = await users.resetPassword(auth, user.id);
       const resource = userResource(changed);
       reply.header('cache-control', 'no-store');
       return { data: { ...resource, attributes: { ...resource.attributes, password } } };
@@ -201,9 +202,7 @@ export async function userRoutes(fastify: FastifyInstance, ctx: ServerContext): 
       authorize(auth, 'own_password:write', 'changing your password');
       ctx.auth.countPasswordAttempt(request, reply);
       const { current_password: current, new_password: next } = request.body.data.attributes;
-      if (!(await verifyPassword(current, auth.user.passwordHash))) throw rekeyError('CURRENT_PASSWORD_INCORRECT');
-      checkNewPassword(next);
-      await store.setUserPassword(auth.orgId, auth.user.id, await hashPassword(next), 'change', auth.actor);
+      await users.changeOwnPassword(auth, current, next);
       return reply.code(204).send(null);
     },
   );

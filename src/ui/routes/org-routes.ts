@@ -3,14 +3,14 @@ import { randomUUID } from 'node:crypto';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorCatalogue, isRekeyError, rekeyError } from '../../errors.js';
-import { generatePassword, hashPassword, verifyPassword } from '../../keys/password.js';
-import { checkNewPassword, MIN_PASSWORD_LENGTH } from '../../keys/password-rules.js';
+import { MIN_PASSWORD_LENGTH } from '../../keys/password-rules.js';
 import { idParamsT } from '../../server/routes/typed-schemas.js';
 import { ROLES, type KeyHostUsage } from '../../store/store.js';
 import { auditPage } from '../pages/audit-page.js';
 import { serviceChecksByHost } from '../../intake/service-check-status.js';
 import { hostsPage, type HostRow } from '../pages/hosts-page.js';
 import { accountPage, usersPage } from '../pages/users-page.js';
+import { UsersService, type UserCaller } from '../../users/users-service.js';
 import { SESSION_COOKIE } from '../session-cookie.js';
 import { actorOf, CAN, field, requireCapability, viewerOf, type UiDeps } from '../ui-context.js';
 import { allApiKeys } from './api-key-routes.js';
@@ -23,6 +23,12 @@ const auditQueryT = Type.Object({ page: Type.Optional(Type.String()) });
 export function registerOrgRoutes(fastify: FastifyInstance, deps: UiDeps): void {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { store } = deps;
+  const users = new UsersService(store);
+  /** The signed-in user as the users service's caller (a session has no scopes). */
+  const callerOf = (request: FastifyRequest): UserCaller => {
+    const viewer = viewerOf(request);
+    return { orgId: viewer.org.id, user: viewer.user, actor: actorOf(request) };
+  };
   const send = (reply: FastifyReply, body: string, status = 200) => reply.code(status).type('text/html; charset=utf-8').send(body);
 
   // One row per host: the key it used most recently, and the keys it used before.
@@ -112,9 +118,8 @@ export function registerOrgRoutes(fastify: FastifyInstance, deps: UiDeps): void 
     if (role === undefined) return again(`Choose a role: ${ROLES.join(', ')}`, 400);
     if (!/^[^\s@]+@[^\s@]+$/.test(email)) return again('Enter an email address such as ops@example.com', 400);
     if (name === '') return again('Enter the user’s name', 400);
-    const password = generatePassword();
     try {
-      const user = await store.createUser(viewer.org.id, { email, name, role, passwordHash: await hashPassword(password) }, actorOf(request));
+      const { user, password } = await users.createUser(callerOf(request), { email, name, role });
       return send(reply, usersPage({ viewer, ...(await listing(viewer.org.id)), formId: randomUUID(), created: { user, password } }), 201);
     } catch (error) {
       if (isRekeyError(error) && error.status < 500) return again(error.message, error.status);
@@ -144,20 +149,20 @@ export function registerOrgRoutes(fastify: FastifyInstance, deps: UiDeps): void 
     });
 
   userChange('disable', async (orgId, userId, request) => {
-    await store.setUserDisabled(orgId, userId, true, actorOf(request));
+    await users.setDisabled(callerOf(request), userId, true);
     deps.sessions.destroyUser(userId);
     return 'disabled; signed out, application keys disabled';
   });
 
   userChange('enable', async (orgId, userId, request) => {
     const appKeys = field(request, 'app_keys') === '1';
-    await store.setUserDisabled(orgId, userId, false, actorOf(request), { enableAppKeys: appKeys });
+    await users.setDisabled(callerOf(request), userId, false, { enableAppKeys: appKeys });
     return appKeys ? 'enabled, with their application keys' : 'enabled; their application keys stay disabled';
   });
 
   userChange('delete', async (orgId, userId, request) => {
     if (field(request, 'confirm') !== 'yes') throw rekeyError('BAD_REQUEST', { detail: 'Tick “sure” to delete a user' });
-    await store.deleteUser(orgId, userId, actorOf(request));
+    await users.deleteUser(callerOf(request), userId);
     deps.sessions.destroyUser(userId);
     return 'deleted, with their application keys';
   });
@@ -168,8 +173,7 @@ export function registerOrgRoutes(fastify: FastifyInstance, deps: UiDeps): void 
     if (!deps.sessions.consumeFormId(viewer.session, field(request, 'form_id') || 'missing')) {
       return 'that form was already sent: the password was reset and will not be shown again';
     }
-    const password = generatePassword();
-    const user = await store.setUserPassword(orgId, userId, await hashPassword(password), 'reset', actorOf(request));
+    const { user, password } = await users.resetPassword(callerOf(request), userId);
     deps.sessions.destroyUser(userId);
     return send(reply, usersPage({ viewer, ...(await listing(orgId)), formId: randomUUID(), reset: { user, password } }));
   });
@@ -187,18 +191,16 @@ export function registerOrgRoutes(fastify: FastifyInstance, deps: UiDeps): void 
       reply.header('retry-after', String(attempt.retryAfterSeconds));
       return again(errorCatalogue.RATE_LIMITED.message({ retryAfterSeconds: attempt.retryAfterSeconds }), 429);
     }
-    if (!(await verifyPassword(field(request, 'current_password'), viewer.user.passwordHash))) {
-      return again(errorCatalogue.CURRENT_PASSWORD_INCORRECT.message(), 400);
-    }
-    deps.throttle.succeeded(attempt);
-    const next = field(request, 'new_password');
     try {
-      checkNewPassword(next);
+      await users.changeOwnPassword(callerOf(request), field(request, 'current_password'), field(request, 'new_password'));
     } catch (error) {
-      if (isRekeyError(error)) return again(error.message, error.status);
+      if (isRekeyError(error) && error.status < 500) {
+        if (error.code !== 'CURRENT_PASSWORD_INCORRECT') deps.throttle.succeeded(attempt);
+        return again(error.message, error.status);
+      }
       throw error;
     }
-    await store.setUserPassword(viewer.org.id, viewer.user.id, await hashPassword(next), 'change', actorOf(request));
+    deps.throttle.succeeded(attempt);
     // Every session of the user ends, this one too: they sign in again with the new password.
     deps.sessions.destroyUser(viewer.user.id);
     reply.clearCookie(SESSION_COOKIE, { path: '/' });
