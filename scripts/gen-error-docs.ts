@@ -28,6 +28,7 @@ const explanations: Partial<Record<ErrorCode, string>> = {
   APP_KEY_NOT_FOUND: 'No application key with this id in your organisation (or it is not yours, for `/current_user/…`).',
   ORG_NOT_FOUND: 'An organisation id or name that does not exist (CLI commands, or an organisation deleted while in use).',
   USER_NOT_FOUND: 'No user with this id or email in your organisation.',
+  METRIC_NOT_FOUND: '`GET` or `PUT /api/v1/metrics/{name}` for a metric this organisation never sent (no points, no distribution, no metadata): check the name.',
   DUPLICATE_EMAIL: 'A user with this email already exists; emails are unique per deployment.',
   DUPLICATE_ORG: 'An organisation with this name already exists.',
   RESTORE_WINDOW_PASSED: 'A revoked key can be restored for 7 days; after that create a new key.',

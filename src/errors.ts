@@ -56,6 +56,7 @@ export const errorCatalogue = {
   APP_KEY_NOT_FOUND: spec(404, 1, () => 'Application key not found'),
   ORG_NOT_FOUND: spec<{ org: string }>(404, 2, (p) => `No organization named or with id "${p.org}"`),
   USER_NOT_FOUND: spec(404, 1, () => 'User not found'),
+  METRIC_NOT_FOUND: spec<{ metric: string }>(404, 1, (p) => `No metric named "${p.metric}" has been received`),
   DUPLICATE_EMAIL: spec<{ email: string }>(409, 2, (p) => `A user with email ${p.email} already exists`),
   DUPLICATE_ORG: spec<{ name: string }>(409, 2, (p) => `An organization named "${p.name}" already exists`),
   RESTORE_WINDOW_PASSED: spec<{ days: number }>(

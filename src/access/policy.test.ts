@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { ACTIONS, can, NO_SCOPE, scopesFor, scopesWithin, SCOPES, unknownScopes, type Action } from './policy.js';
 import { ROLES } from '../store/store.js';
 
-test('roles: read_only reads; standard also writes its own application keys; admin does everything', () => {
+test('roles: read_only reads; standard also writes its own application keys and metric metadata; admin does everything', () => {
   const allowed = (role: (typeof ROLES)[number]) => ACTIONS.filter((action) => can({ role }, action));
   assert.deepEqual(allowed('read_only'), ['api_keys:read', 'app_keys:read', 'own_app_keys:read', 'own_password:write', 'hosts:read', 'metrics:query', 'events:read']);
-  assert.deepEqual(allowed('standard'), ['api_keys:read', 'app_keys:read', 'own_app_keys:read', 'own_app_keys:write', 'own_password:write', 'hosts:read', 'metrics:query', 'events:read']);
+  assert.deepEqual(allowed('standard'), ['api_keys:read', 'app_keys:read', 'own_app_keys:read', 'own_app_keys:write', 'own_password:write', 'hosts:read', 'metrics:query', 'events:read', 'metrics:metadata_write']);
   assert.deepEqual(allowed('admin'), [...ACTIONS]);
   // Row 7 of issue 15: the audit trail is admin-only, wherever it is read.
   assert.equal(can({ role: 'standard' }, 'audit:read'), false);
@@ -42,6 +42,7 @@ test('every action is granted by exactly the Datadog scopes named for it', () =>
     'hosts:read': ['hosts_read'],
     'metrics:query': ['timeseries_query'],
     'events:read': ['events_read'],
+    'metrics:metadata_write': ['metrics_metadata_write'],
   };
   for (const action of ACTIONS) assert.deepEqual(scopesFor(action), expected[action], action);
   for (const scope of SCOPES) assert.ok(ACTIONS.some((action) => can({ role: 'admin', scopes: [scope] }, action)), scope);

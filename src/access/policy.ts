@@ -52,6 +52,8 @@ export const ACTIONS = [
   'metrics:query',
   /** Read the events sent to the organisation (GET /api/v1/events). */
   'events:read',
+  /** Edit a metric's metadata: unit, type, description… (PUT /api/v1/metrics/{name}). */
+  'metrics:metadata_write',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -60,7 +62,7 @@ const EVERY_ROLE: readonly Action[] = ['api_keys:read', 'app_keys:read', 'own_ap
 /** Roles × actions. Each role has what the role below it has, as Datadog's managed roles do. */
 const ROLE_ACTIONS: Record<Role, ReadonlySet<Action>> = {
   read_only: new Set(EVERY_ROLE),
-  standard: new Set<Action>([...EVERY_ROLE, 'own_app_keys:write']),
+  standard: new Set<Action>([...EVERY_ROLE, 'own_app_keys:write', 'metrics:metadata_write']),
   admin: new Set<Action>(ACTIONS),
 };
 
@@ -81,6 +83,7 @@ export const SCOPE_ACTIONS = {
   hosts_read: ['hosts:read'],
   timeseries_query: ['metrics:query'],
   events_read: ['events:read'],
+  metrics_metadata_write: ['metrics:metadata_write'],
 } as const satisfies Record<string, readonly Action[]>;
 export type Scope = keyof typeof SCOPE_ACTIONS;
 

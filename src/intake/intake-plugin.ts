@@ -6,6 +6,7 @@
  *   POST /api/v1/series, /api/v2/series   series-routes.ts
  *   POST /api/v1/check_run                check-run-routes.ts
  *   POST /intake/                         host-metadata-routes.ts
+ *   POST /api/v1/distribution_points      distribution-routes.ts
  *
  * The management reads of what the intake stored (`GET /api/v1/query`, `GET /api/v1/hosts`)
  * are server routes under the management auth (src/server/routes/query-routes.ts,
@@ -20,6 +21,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { registerCheckRunRoutes } from './check-run-routes.js';
+import { registerDistributionRoutes } from './distribution-routes.js';
 import { registerEventRoutes } from './event-routes.js';
 import { registerHostMetadataRoutes } from './host-metadata-routes.js';
 import { createIntakeAuth } from './intake-auth.js';
@@ -55,5 +57,6 @@ export async function intakeRoutes(app: FastifyInstance, deps: IntakeRouteDeps):
   registerHostMetadataRoutes(app, deps);
   registerEventRoutes(app, deps);
   registerSketchRoutes(app, deps);
+  registerDistributionRoutes(app, deps);
   registerRelayOnlyRoute(app, deps.runtime, deps.auth); // any other /api/… intake path: relay mode only
 }

@@ -21,7 +21,7 @@
 import type { Action } from '../access/policy.js';
 import { rekeyError } from '../errors.js';
 import { authorize, checkRequestedScopes } from '../server/management-auth.js';
-import type { Actor, ApiKey, AppKey, Store, User } from '../store/store.js';
+import type { Actor, ApiKey, ApiKeySettings, AppKey, Store, User } from '../store/store.js';
 import { generateKey, last4, type KeyKind } from './key-format.js';
 import type { KeyHasher } from './key-hasher.js';
 
@@ -67,10 +67,10 @@ export class KeysService {
   }
 
   /** A new API key in the caller's organisation (`api_keys:write`). */
-  async createApiKey(caller: KeyCaller, input: { name: string }): Promise<{ key: ApiKey; secret: string }> {
+  async createApiKey(caller: KeyCaller, input: ApiKeySettings): Promise<{ key: ApiKey; secret: string }> {
     this.permit(caller, 'api_keys:write', 'creating an API key');
     const { secret, hash, last4: tail } = this.mint('api');
-    const key = await this.observe('api_key.create', () => this.store.createApiKey(caller.orgId, { name: input.name, hash, last4: tail }, caller.actor));
+    const key = await this.observe('api_key.create', () => this.store.createApiKey(caller.orgId, { ...input, hash, last4: tail }, caller.actor));
     return { key, secret };
   }
 

@@ -31,6 +31,7 @@ import { userRoutes } from './routes/user-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { hostRoutes } from './routes/host-routes.js';
 import { metricListRoutes } from './routes/metric-list-routes.js';
+import { metricMetadataRoutes } from './routes/metric-metadata-routes.js';
 import { queryRoutes } from './routes/query-routes.js';
 import { v1ApiKeyRoutes } from './routes/v1-api-key-routes.js';
 import { v1AppKeyRoutes } from './routes/v1-app-key-routes.js';
@@ -266,6 +267,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await queryRoutes(app, ctx, intake);
   await hostRoutes(app, ctx, intake);
   await metricListRoutes(app, ctx, intake);
+  await metricMetadataRoutes(app, ctx, intake);
   await eventRoutes(app, ctx, intake);
 
   // web UI plugin registers here (src/ui/**)

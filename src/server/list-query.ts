@@ -57,6 +57,8 @@ export const apiKeyListQuerySchema = Type.Object({
   'filter[modified_at][end]': dateParam(),
   include: Type.Optional(Type.String({ description: 'Comma-separated: created_by, modified_by' })),
   'filter[status]': Type.Optional(Type.Enum(['active', 'revoked', 'all'], { type: 'string', default: 'active', description: 'extension: revoked keys are listed only when asked' })),
+  'filter[remote_config_read_enabled]': Type.Optional(Type.Boolean({ description: 'Only keys whose remote_config_read_enabled is this (true or false)' })),
+  'filter[category]': Type.Optional(Type.String({ description: 'Only keys of this category (exact match; keys nobody categorised are "default")' })),
 });
 
 export const appKeyListQuerySchema = Type.Object({
@@ -113,6 +115,8 @@ export function parseApiKeyListQuery(query: ApiKeyListParams): ApiKeyListQuery {
     ...(text === undefined ? {} : { filter: text }),
     ...(createdAt === undefined ? {} : { createdAt }),
     ...(modifiedAt === undefined ? {} : { modifiedAt }),
+    ...(query['filter[remote_config_read_enabled]'] === undefined ? {} : { remoteConfigReadEnabled: query['filter[remote_config_read_enabled]'] }),
+    ...(query['filter[category]'] === undefined || query['filter[category]'] === '' ? {} : { category: query['filter[category]'] }),
   };
 }
 

@@ -38,6 +38,10 @@ export interface ApiKeysTable {
   expires_at: number | null;
   last_used_at: number | null;
   rolled_from_id: string | null;
+  /** 0 or 1; migration 008. */
+  remote_config_read_enabled: number;
+  /** Migration 008; 'default' unless set. */
+  category: string;
 }
 
 export interface AppKeysTable {

@@ -22,6 +22,7 @@ import {
   type Actor,
   type ApiKey,
   type ApiKeyListQuery,
+  type ApiKeySettings,
   type AppKey,
   type AppKeyListQuery,
   type AuditEvent,
@@ -327,8 +328,9 @@ export class SqlStore implements Store {
 
   // ---- API keys ------------------------------------------------------------------------------
 
-  async createApiKey(orgId: string, key: { name: string; hash: string; last4: string }, actor: Actor): Promise<ApiKey> {
+  async createApiKey(orgId: string, key: ApiKeySettings & { hash: string; last4: string }, actor: Actor): Promise<ApiKey> {
     const name = validName(key.name);
+    if (key.category !== undefined) validCategory(key.category);
     return this.changeOrg(orgId, () => rekeyError('ORG_NOT_FOUND', { org: orgId }), async (trx, at) => {
       if ((await this.countLiveKeys(trx, orgId, at)) >= this.maxApiKeys) {
         throw rekeyError('API_KEY_LIMIT_REACHED', { limit: this.maxApiKeys });
@@ -361,7 +363,9 @@ export class SqlStore implements Store {
         qb.where((eb) => eb.or([nameContains(query.filter!), eb('last4', '=', query.filter!.toLowerCase())])),
       )
       .$call((qb) => inRange(qb, 'created_at', query.createdAt))
-      .$call((qb) => inRange(qb, 'modified_at', query.modifiedAt));
+      .$call((qb) => inRange(qb, 'modified_at', query.modifiedAt))
+      .$if(query.remoteConfigReadEnabled !== undefined, (qb) => qb.where('remote_config_read_enabled', '=', query.remoteConfigReadEnabled ? 1 : 0))
+      .$if(query.category !== undefined, (qb) => qb.where('category', '=', query.category!));
     const sort = query.sort ?? { field: 'created_at', direction: 'asc' };
     const rows = await paged(
       filtered.selectAll().orderBy(sort.field, sort.direction).orderBy('id', sort.direction),
@@ -371,21 +375,29 @@ export class SqlStore implements Store {
   }
 
   async renameApiKey(orgId: string, keyId: string, name: string, actor: Actor): Promise<ApiKey> {
-    const newName = validName(name);
+    return this.updateApiKey(orgId, keyId, { name }, actor);
+  }
+
+  async updateApiKey(orgId: string, keyId: string, change: Partial<ApiKeySettings>, actor: Actor): Promise<ApiKey> {
+    const newName = change.name === undefined ? undefined : validName(change.name);
+    if (change.category !== undefined) validCategory(change.category);
     return this.changeOrg(orgId, () => rekeyError('API_KEY_NOT_FOUND'), async (trx, at) => {
       const row = await this.apiKeyRow(trx, orgId, keyId);
       if (row.status === 'revoked') throw rekeyError('API_KEY_REVOKED');
-      const updated: ApiKeysTable = { ...row, name: newName, modified_at: at, modified_by: actor.userId };
-      await trx
-        .updateTable('api_keys')
-        .set({ name: newName, modified_at: at, modified_by: actor.userId })
-        .where('id', '=', keyId)
-        .execute();
-      await this.audit(trx, orgId, 'api_key.rename', { type: 'api_key', id: keyId }, actor, at, {
-        from: row.name,
-        to: newName,
-        last4: row.last4,
-      });
+      const set: Partial<ApiKeysTable> = { modified_at: at, modified_by: actor.userId };
+      if (newName !== undefined) set.name = newName;
+      if (change.remoteConfigReadEnabled !== undefined) set.remote_config_read_enabled = change.remoteConfigReadEnabled ? 1 : 0;
+      if (change.category !== undefined) set.category = change.category;
+      const updated: ApiKeysTable = { ...row, ...set };
+      await trx.updateTable('api_keys').set(set).where('id', '=', keyId).execute();
+      const target = { type: 'api_key', id: keyId };
+      if (newName !== undefined) await this.audit(trx, orgId, 'api_key.rename', target, actor, at, { from: row.name, to: newName, last4: row.last4 });
+      const settings: Record<string, unknown> = {};
+      if (Number(updated.remote_config_read_enabled) !== Number(row.remote_config_read_enabled)) {
+        settings.remote_config_read_enabled = { from: Number(row.remote_config_read_enabled) !== 0, to: Number(updated.remote_config_read_enabled) !== 0 };
+      }
+      if (updated.category !== row.category) settings.category = { from: row.category, to: updated.category };
+      if (Object.keys(settings).length > 0) await this.audit(trx, orgId, 'api_key.update', target, actor, at, { ...settings, last4: row.last4 });
       return { result: toApiKey(updated) };
     });
   }
@@ -461,7 +473,13 @@ export class SqlStore implements Store {
       const liveAfter = (await this.countLiveKeys(trx, orgId, at)) + 1 - (graceMs === 0 && oldIsLive ? 1 : 0);
       if (liveAfter > this.maxApiKeys) throw rekeyError('API_KEY_LIMIT_REACHED', { limit: this.maxApiKeys });
 
-      const fresh = { ...newApiKeyRow(orgId, newName ?? row.name, replacement, actor, at), rolled_from_id: row.id };
+      // The replacement keeps the old key's settings: a roll changes the secret, nothing else.
+      const fresh = {
+        ...newApiKeyRow(orgId, newName ?? row.name, replacement, actor, at),
+        rolled_from_id: row.id,
+        remote_config_read_enabled: Number(row.remote_config_read_enabled),
+        category: row.category,
+      };
       await trx.insertInto('api_keys').values(fresh).execute();
 
       // A roll never extends a key's life: keep an earlier expiry.
@@ -811,11 +829,15 @@ export class SqlStore implements Store {
   private async insertApiKey(
     trx: Trx,
     orgId: string,
-    key: { name: string; hash: string; last4: string },
+    key: ApiKeySettings & { hash: string; last4: string },
     actor: Actor,
     at: number,
   ): Promise<ApiKey> {
-    const row = newApiKeyRow(orgId, key.name, key, actor, at);
+    const row: ApiKeysTable = {
+      ...newApiKeyRow(orgId, key.name, key, actor, at),
+      remote_config_read_enabled: key.remoteConfigReadEnabled === true ? 1 : 0,
+      category: key.category ?? DEFAULT_API_KEY_CATEGORY,
+    };
     await trx.insertInto('api_keys').values(row).execute();
     await this.audit(trx, orgId, 'api_key.create', { type: 'api_key', id: row.id }, actor, at, { name: key.name, last4: row.last4 });
     return toApiKey(row);
@@ -1030,7 +1052,21 @@ function newApiKeyRow(
     expires_at: null,
     last_used_at: null,
     rolled_from_id: null,
+    remote_config_read_enabled: 0,
+    category: DEFAULT_API_KEY_CATEGORY,
   };
+}
+
+/** Datadog's category of a key nobody categorised. */
+const DEFAULT_API_KEY_CATEGORY = 'default';
+const MAX_CATEGORY_LENGTH = 100;
+
+/** A category is a free label (Datadog enumerates none): non-empty, printable, at most 100 characters. */
+function validCategory(category: string): string {
+  if (category.length === 0 || category.length > MAX_CATEGORY_LENGTH || /[\u0000-\u001f\u007f]/.test(category)) {
+    throw rekeyError('BAD_REQUEST', { detail: `category must be 1 to ${MAX_CATEGORY_LENGTH} printable characters` });
+  }
+  return category;
 }
 
 function keyChange(row: ApiKeysTable): KeyChange {
@@ -1085,6 +1121,8 @@ function toApiKey(row: ApiKeysTable): ApiKey {
     expiresAt: dateOrNull(row.expires_at),
     lastUsedAt: dateOrNull(row.last_used_at),
     rolledFromId: row.rolled_from_id,
+    remoteConfigReadEnabled: Number(row.remote_config_read_enabled) !== 0,
+    category: row.category,
   };
 }
 

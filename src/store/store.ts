@@ -64,6 +64,17 @@ export interface ApiKey {
   lastUsedAt: Date | null;
   /** The key this one replaced by a roll, if any. */
   rolledFromId: string | null;
+  /** Datadog's Remote Configuration switch of the key (kept and returned; rekey serves no Remote Configuration). */
+  remoteConfigReadEnabled: boolean;
+  /** Datadog's key category: a free label, 'default' unless set. */
+  category: string;
+}
+
+/** The settings of an API key besides its secret, as given on create or update. */
+export interface ApiKeySettings {
+  name: string;
+  remoteConfigReadEnabled?: boolean;
+  category?: string;
 }
 
 export interface AppKey {
@@ -150,6 +161,10 @@ export interface ApiKeyListQuery {
   modifiedAt?: TimeRange;
   sort?: { field: 'created_at' | 'last4' | 'modified_at' | 'name'; direction: 'asc' | 'desc' };
   page?: Page;
+  /** Only keys with this Remote Configuration switch. */
+  remoteConfigReadEnabled?: boolean;
+  /** Only keys of this category (exact). */
+  category?: string;
 }
 
 export interface AppKeyListQuery {
@@ -313,10 +328,15 @@ export interface Store {
   setUserPassword(orgId: string, userId: string, passwordHash: string, reason: 'change' | 'reset', actor: Actor): Promise<User>;
 
   // ---- API keys ----
-  createApiKey(orgId: string, key: { name: string; hash: string; last4: string }, actor: Actor): Promise<ApiKey>;
+  createApiKey(orgId: string, key: ApiKeySettings & { hash: string; last4: string }, actor: Actor): Promise<ApiKey>;
   getApiKey(orgId: string, keyId: string): Promise<ApiKey | undefined>;
   listApiKeys(orgId: string, query?: ApiKeyListQuery): Promise<Listed<ApiKey>>;
   renameApiKey(orgId: string, keyId: string, name: string, actor: Actor): Promise<ApiKey>;
+  /**
+   * Changes what `change` names (Datadog's PATCH): the name is audited as api_key.rename, the
+   * other settings as api_key.update (from/to). A revoked key cannot be changed.
+   */
+  updateApiKey(orgId: string, keyId: string, change: Partial<ApiKeySettings>, actor: Actor): Promise<ApiKey>;
   /** Idempotent on an already revoked key (returns it unchanged, no audit event). */
   revokeApiKey(orgId: string, keyId: string, actor: Actor): Promise<ApiKey>;
   restoreApiKey(orgId: string, keyId: string, actor: Actor): Promise<ApiKey>;

@@ -1,6 +1,7 @@
 /**
- * The metric, host, check-run, search and validate endpoints driven by the official client
- * (v1 MetricsApi, HostsApi, ServiceChecksApi, v2 KeyManagementApi validate; answers checked
+ * The metric, host, check-run, search and validate endpoints, and the v2 key settings
+ * (remote_config_read_enabled, category, application key scopes), driven by the official client
+ * (v1 MetricsApi, HostsApi, ServiceChecksApi, v2 KeyManagementApi; answers checked
  * against its models) and the zorkian Go client compiled from Debian's package, on SQLite and
  * PostgreSQL. Each test is one row of test/compat/matrix.ts.
  */
@@ -162,7 +163,104 @@ for (const dialect of DIALECTS) {
     });
 
     compatCase('official-v1-submit-distribution-points', async () => {
-      await expectApiException(new v1.MetricsApi(config).submitDistributionPoints({ body: { series: [{ metric: 'compat.latency', points: [[t0, [1, 2, 3]]] }] } }), 404);
+      const api = new v1.MetricsApi(config);
+      // 1…1000 ms on web-1 in two payloads (deflated, as the client compresses) in one 10 s
+      // bucket, so the second is merged into the first; 5000 on db-1.
+      const web = Array.from({ length: 1000 }, (_, i) => i + 1);
+      const first = await api.submitDistributionPoints({
+        contentEncoding: 'deflate',
+        body: { series: [{ metric: 'compat.latency', type: 'distribution', host: 'web-1', tags: ['env:prod'], points: [[t0, web.slice(0, 600)]] }] },
+      });
+      assertParsed(first);
+      assert.equal(first.status, 'ok');
+      const second = await api.submitDistributionPoints({
+        body: {
+          series: [
+            { metric: 'compat.latency', host: 'web-1', tags: ['env:prod'], points: [[t0 + 5, web.slice(600)]] },
+            { metric: 'compat.latency', host: 'db-1', tags: ['env:dev'], points: [[t0 + 3, [5000, 5000]]] },
+            // Outside Datadog's window: this series is refused and named, the others kept.
+            { metric: 'compat.latency', host: 'web-1', points: [[t0 - 7200, [1]]] },
+          ],
+        },
+      });
+      assertParsed(second);
+      assert.equal(second.status, 'ok');
+      assert.match(JSON.stringify(second.additionalProperties?.errors), /series\[2\]\.points\[0\] timestamp .* in the past/);
+      // A payload the client would not build (its model refuses a string value): 400 naming it.
+      const bad = await fetch(`${live.baseUrl}/api/v1/distribution_points`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'dd-api-key': acme.apiSecret },
+        body: JSON.stringify({ series: [{ metric: 'compat.latency', points: [[t0, ['fast']]] }] }),
+      });
+      assert.equal(bad.status, 400);
+      assert.match(JSON.stringify(await bad.json()), /series\[0\]\.points\[0\] values must be finite numbers/);
+
+      const read = async (query: string) => {
+        const response = await api.queryMetrics({ from: window.from, to: window.to, query });
+        assertParsed(response);
+        return response.series!;
+      };
+      const one = async (query: string) => {
+        const series = await read(query);
+        assert.equal(series.length, 1, query);
+        assert.equal(series[0]!.pointlist!.length, 1, `${query}: one 10 s bucket`);
+        assert.equal(series[0]!.pointlist![0]![0], t0 * 1000);
+        return series[0]!.pointlist![0]![1]!;
+      };
+      // DDSketch's guarantee: within 1 % of the value at the quantile's rank.
+      for (const [aggregator, q] of [['p50', 0.5], ['p75', 0.75], ['p90', 0.9], ['p95', 0.95], ['p99', 0.99]] as const) {
+        const exact = web[Math.round(q * (web.length - 1))]!;
+        const got = await one(`${aggregator}:compat.latency{env:prod}`);
+        assert.ok(Math.abs(got - exact) / exact <= 0.01, `${aggregator}: ${got} within 1 % of ${exact}`);
+      }
+      assert.equal(await one('count:compat.latency{host:web-1}'), 1000);
+      assert.equal(await one('avg:compat.latency{env:prod}'), 500.5);
+      assert.equal(await one('max:compat.latency{env:prod}'), 1000);
+      assert.equal(await one('min:compat.latency{env:prod}'), 1);
+      assert.equal(await one('count:compat.latency{*}'), 1002);
+      const byHost = await read('max:compat.latency{*} by {host}');
+      assert.deepEqual(byHost.map((s) => [s.tagSet, s.pointlist]), [[['host:db-1'], [[t0 * 1000, 5000]]], [['host:web-1'], [[t0 * 1000, 1000]]]]);
+    });
+
+    compatCase('official-v1-get-metric-metadata', async () => {
+      const api = new v1.MetricsApi(config);
+      // A v2 series declaring its unit, as the Agent does.
+      const submitted = await new v2.MetricsApi(config).submitMetrics({ body: { series: [{ metric: 'compat.bytes', type: 0, unit: 'byte', points: [{ timestamp: t0, value: 512 }] }] } });
+      assertParsed(submitted);
+      const bytes = await api.getMetricMetadata({ metricName: 'compat.bytes' });
+      assertParsed(bytes);
+      assert.deepEqual([bytes.type, bytes.unit], ['gauge', 'byte']);
+      assert.deepEqual([bytes.description, bytes.perUnit, bytes.shortName, bytes.statsdInterval].map((v) => v ?? null), [null, null, null, null], 'nothing set yet');
+      assert.equal((await api.getMetricMetadata({ metricName: 'compat.requests' })).type, 'rate', 'the type the series were stored as');
+      assert.equal((await api.getMetricMetadata({ metricName: 'compat.latency' })).type, 'distribution');
+      await expectApiException(api.getMetricMetadata({ metricName: 'compat.never-sent' }), 404);
+    });
+
+    compatCase('official-v1-update-metric-metadata', async () => {
+      const api = new v1.MetricsApi(config);
+      const updated = await api.updateMetricMetadata({
+        metricName: 'compat.latency',
+        body: { type: 'distribution', unit: 'millisecond', perUnit: 'request', shortName: 'latency', description: 'Request latency', statsdInterval: 10 },
+      });
+      assertParsed(updated);
+      assert.deepEqual(
+        [updated.type, updated.unit, updated.perUnit, updated.shortName, updated.description, updated.statsdInterval],
+        ['distribution', 'millisecond', 'request', 'latency', 'Request latency', 10],
+      );
+      // Fields left out stay as they are; a GET reads back what the PUT set.
+      const described = await api.updateMetricMetadata({ metricName: 'compat.latency', body: { description: 'p95 matters' } });
+      assert.deepEqual([described.unit, described.description], ['millisecond', 'p95 matters']);
+      const read = await api.getMetricMetadata({ metricName: 'compat.latency' });
+      assertParsed(read);
+      assert.deepEqual([read.unit, read.perUnit, read.shortName, read.statsdInterval, read.description], ['millisecond', 'request', 'latency', 10, 'p95 matters']);
+      // The difference: any unit name is kept; type is one of gauge, rate, count, distribution.
+      assert.equal((await api.updateMetricMetadata({ metricName: 'compat.errors', body: { unit: 'widget' } })).unit, 'widget');
+      await expectApiException(api.updateMetricMetadata({ metricName: 'compat.errors', body: { type: 'histogram' } }), 400);
+      await expectApiException(api.updateMetricMetadata({ metricName: 'compat.never-sent', body: { description: 'x' } }), 404);
+      // Editing needs metrics_metadata_write: not read_only's.
+      const readOnly = new v1.MetricsApi(clientConfiguration(live.baseUrl, acme.apiSecret, acme.users.read_only.appSecret));
+      await expectApiException(readOnly.updateMetricMetadata({ metricName: 'compat.errors', body: { description: 'x' } }), 403);
+      assertParsed(await readOnly.getMetricMetadata({ metricName: 'compat.errors' }));
     });
 
     compatCase('official-v2-validate-keys', async () => {
@@ -186,8 +284,62 @@ for (const dialect of DIALECTS) {
       const api = new v2.KeyManagementApi(config);
       const created = await api.createAPIKey({ body: { data: { type: 'api_keys', attributes: { name: 'rc', remoteConfigReadEnabled: true } } } });
       assertParsed(created);
-      // Missing: the flag asked for is not kept.
-      assert.equal(created.data!.attributes!.remoteConfigReadEnabled, false);
+      assert.equal(created.data!.attributes!.remoteConfigReadEnabled, true);
+      const id = created.data!.id!;
+      const fetched = await api.getAPIKey({ apiKeyId: id });
+      assertParsed(fetched);
+      assert.equal(fetched.data!.attributes!.remoteConfigReadEnabled, true);
+      const names = async (filterRemoteConfigReadEnabled: boolean) => {
+        const listed = await api.listAPIKeys({ filterRemoteConfigReadEnabled });
+        assertParsed(listed);
+        return listed.data!.map((k) => k.attributes!.name);
+      };
+      assert.deepEqual(await names(true), ['rc']);
+      assert.ok(!(await names(false)).includes('rc'));
+      const updated = await api.updateAPIKey({ apiKeyId: id, body: { data: { type: 'api_keys', id, attributes: { name: 'rc', remoteConfigReadEnabled: false } } } });
+      assertParsed(updated);
+      assert.equal(updated.data!.attributes!.remoteConfigReadEnabled, false);
+      assert.deepEqual(await names(true), []);
+      // Not given on an update: left as it is.
+      await api.updateAPIKey({ apiKeyId: id, body: { data: { type: 'api_keys', id, attributes: { name: 'rc', remoteConfigReadEnabled: true } } } });
+      const renamed = await api.updateAPIKey({ apiKeyId: id, body: { data: { type: 'api_keys', id, attributes: { name: 'rc2' } } } });
+      assert.equal(renamed.data!.attributes!.remoteConfigReadEnabled, true);
+      await api.deleteAPIKey({ apiKeyId: id });
+    });
+
+    compatCase('official-v2-api-key-category', async () => {
+      const api = new v2.KeyManagementApi(config);
+      const plain = await api.createAPIKey({ body: { data: { type: 'api_keys', attributes: { name: 'plain' } } } });
+      assertParsed(plain);
+      assert.equal(plain.data!.attributes!.category, 'default', 'as Datadog shows a key nobody categorised');
+      const ci = await api.createAPIKey({ body: { data: { type: 'api_keys', attributes: { name: 'ci', category: 'ci' } } } });
+      assert.equal(ci.data!.attributes!.category, 'ci');
+      const listed = await api.listAPIKeys({ filterCategory: 'ci' });
+      assertParsed(listed);
+      assert.deepEqual(listed.data!.map((k) => k.attributes!.name), ['ci']);
+      const id = plain.data!.id!;
+      const moved = await api.updateAPIKey({ apiKeyId: id, body: { data: { type: 'api_keys', id, attributes: { name: 'plain', category: 'ci' } } } });
+      assertParsed(moved);
+      assert.deepEqual((await api.listAPIKeys({ filterCategory: 'ci', sort: 'name' })).data!.map((k) => k.attributes!.name), ['ci', 'plain']);
+      // The difference: Datadog names no categories; any label of 1–100 characters is kept.
+      await expectApiException(api.createAPIKey({ body: { data: { type: 'api_keys', attributes: { name: 'x', category: '' } } } }), 400);
+      await api.deleteAPIKey({ apiKeyId: id });
+      await api.deleteAPIKey({ apiKeyId: ci.data!.id! });
+    });
+
+    compatCase('official-v2-app-key-scopes', async () => {
+      const api = new v2.KeyManagementApi(config);
+      const scoped = await api.createCurrentUserApplicationKey({ body: { data: { type: 'application_keys', attributes: { name: 'scoped', scopes: ['timeseries_query', 'hosts_read'] } } } });
+      assertParsed(scoped);
+      assert.deepEqual(scoped.data!.attributes!.scopes, ['timeseries_query', 'hosts_read']);
+      const id = scoped.data!.id!;
+      // A name that is no Datadog scope: 400 naming it and the scopes there are.
+      const refused = await expectApiException(api.createCurrentUserApplicationKey({ body: { data: { type: 'application_keys', attributes: { name: 'bad', scopes: ['hosts_read', 'timeseries_querry'] } } } }), 400);
+      assert.match(refused, /Unknown application key scope \\"timeseries_querry\\"; use .*timeseries_query/);
+      await expectApiException(api.updateCurrentUserApplicationKey({ appKeyId: id, body: { data: { type: 'application_keys', id, attributes: { scopes: ['admin'] } } } }), 400);
+      // The difference: a Datadog scope for a product rekey does not serve is refused too.
+      await expectApiException(api.createCurrentUserApplicationKey({ body: { data: { type: 'application_keys', attributes: { name: 'dash', scopes: ['dashboards_read'] } } } }), 400);
+      await api.deleteCurrentUserApplicationKey({ appKeyId: id });
     });
 
     compatCase('zorkian-post-metrics', async () => {

@@ -519,6 +519,39 @@ for (const dialect of DIALECTS) {
         await rejectsWith(store.revokeApiKey(org.id, replacement.id, CLI_ACTOR), 'LAST_ACTIVE_API_KEY');
         await store.revokeApiKey(org.id, key.id, CLI_ACTOR);
       });
+
+      it('keeps remote_config_read_enabled and category (migration 008): create, update, filter, roll, audit', async () => {
+        const { org, admin, key } = await orgWithKey('acme');
+        assert.equal(key.remoteConfigReadEnabled, false, 'off unless asked');
+        assert.equal(key.category, 'default');
+        tick();
+        const rc = await store.createApiKey(org.id, { ...apiKeyInput('rc'), remoteConfigReadEnabled: true, category: 'ci' }, CLI_ACTOR);
+        assert.equal(rc.remoteConfigReadEnabled, true);
+        assert.equal(rc.category, 'ci');
+        assert.deepEqual(await store.getApiKey(org.id, rc.id), rc);
+        await rejectsWith(store.createApiKey(org.id, { ...apiKeyInput('bad'), category: '' }, CLI_ACTOR), 'BAD_REQUEST');
+
+        const names = async (query: Parameters<Store['listApiKeys']>[1]) => (await store.listApiKeys(org.id, query)).items.map((k) => k.name);
+        assert.deepEqual(await names({ remoteConfigReadEnabled: true }), ['rc']);
+        assert.deepEqual(await names({ remoteConfigReadEnabled: false }), ['first']);
+        assert.deepEqual(await names({ category: 'ci' }), ['rc']);
+        assert.deepEqual(await names({ category: 'default', remoteConfigReadEnabled: true }), []);
+
+        tick();
+        const changed = await store.updateApiKey(org.id, key.id, { remoteConfigReadEnabled: true, category: 'agents' }, userActor(admin));
+        assert.deepEqual([changed.name, changed.remoteConfigReadEnabled, changed.category], ['first', true, 'agents']);
+        assert.equal(changed.modifiedAt.getTime(), clock.ms);
+        assert.deepEqual(await store.getApiKey(org.id, key.id), changed);
+        assert.deepEqual(await names({ remoteConfigReadEnabled: true }), ['first', 'rc']);
+        const [update] = (await store.listAuditEvents(org.id, { action: 'api_key.update' })).items;
+        assert.deepEqual(update!.details, { remote_config_read_enabled: { from: false, to: true }, category: { from: 'default', to: 'agents' }, last4: key.last4 });
+        await rejectsWith(store.updateApiKey(org.id, key.id, { category: 'x'.repeat(101) }, CLI_ACTOR), 'BAD_REQUEST');
+
+        const { replacement } = await store.rollApiKey(org.id, key.id, apiKeyInput('next'), DAY, CLI_ACTOR);
+        assert.deepEqual([replacement.remoteConfigReadEnabled, replacement.category], [true, 'agents'], 'a roll keeps the settings');
+        await store.revokeApiKey(org.id, rc.id, CLI_ACTOR);
+        await rejectsWith(store.updateApiKey(org.id, rc.id, { remoteConfigReadEnabled: false }, CLI_ACTOR), 'API_KEY_REVOKED');
+      });
     });
 
     describe('application keys', () => {

@@ -35,7 +35,24 @@ export const DEFAULT_ROLL_GRACE_SECONDS = 24 * 60 * 60;
 /** Longest grace period of a roll: 30 days. */
 export const MAX_ROLL_GRACE_SECONDS = 30 * 24 * 60 * 60;
 
-const nameBody = jsonApiBodyT('api_keys', Type.Object({ name: keyNameT }));
+/** Datadog's APIKeyCreateAttributes / APIKeyUpdateAttributes: a name, and optionally the key's two settings. */
+const settingsBody = jsonApiBodyT(
+  'api_keys',
+  Type.Object({
+    name: keyNameT,
+    remote_config_read_enabled: Type.Optional(Type.Boolean({ description: "Datadog's Remote Configuration switch: kept and returned (rekey serves no Remote Configuration)" })),
+    category: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'A free label (Datadog enumerates none); "default" unless set' })),
+  }),
+);
+
+/** The settings a create or update body gives (absent ones left as they are). */
+function settingsOf(attributes: { name: string; remote_config_read_enabled?: boolean | undefined; category?: string | undefined }) {
+  return {
+    name: attributes.name,
+    ...(attributes.remote_config_read_enabled === undefined ? {} : { remoteConfigReadEnabled: attributes.remote_config_read_enabled }),
+    ...(attributes.category === undefined ? {} : { category: attributes.category }),
+  };
+}
 const rollBody = optionalJsonApiBodyT(
   'api_keys',
   Type.Object({ grace_period_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_ROLL_GRACE_SECONDS })), name: Type.Optional(keyNameT) }),
@@ -124,7 +141,7 @@ export async function apiKeyRoutes(fastify: FastifyInstance, ctx: ServerContext)
         summary: 'Create an API key (admin); the key is returned only here',
         // The POST's include= is honoured as on the GET (Datadog documents none; clients may send it).
         querystring: includeQuery,
-        body: nameBody,
+        body: settingsBody,
         response: {
           201: createdKey('Created; data.attributes.key is the new key, shown only in this response'),
           ...errorResponses([400, 403, 429], { 400: 'The body or include is invalid, or the organization already has the maximum number of keys' }),
@@ -134,7 +151,7 @@ export async function apiKeyRoutes(fastify: FastifyInstance, ctx: ServerContext)
     async (request, reply) => {
       const auth = authOf(request);
       // The service asks the policy (api_keys:write) before it mints.
-      const { key, secret } = await keys.createApiKey(auth, { name: request.body.data.attributes.name });
+      const { key, secret } = await keys.createApiKey(auth, settingsOf(request.body.data.attributes));
       return reply.code(201).send(await withIncluded(auth.orgId, request.query.include, key, secret));
     },
   );
@@ -165,12 +182,12 @@ export async function apiKeyRoutes(fastify: FastifyInstance, ctx: ServerContext)
       preHandler,
       schema: {
         tags,
-        summary: 'Rename an API key (admin)',
+        summary: 'Rename an API key, or change its remote_config_read_enabled or category (admin)',
         params: idParamsT,
         querystring: includeQuery,
-        body: nameBody,
+        body: settingsBody,
         response: {
-          200: oneKey('The renamed API key'),
+          200: oneKey('The changed API key'),
           ...errorResponses([400, 403, 404, 429], { 400: 'The body is invalid, its id is not the id in the URL, or the key is revoked' }),
         },
       },
@@ -181,7 +198,7 @@ export async function apiKeyRoutes(fastify: FastifyInstance, ctx: ServerContext)
       const id = keyId(request.params.id);
       const { data } = request.body;
       if (data.id !== undefined && data.id !== id) throw rekeyError('BODY_ID_MISMATCH');
-      const key = await countKeyOperation(metrics, 'api_key.rename', () => store.renameApiKey(auth.orgId, id, data.attributes.name, auth.actor));
+      const key = await countKeyOperation(metrics, 'api_key.rename', () => store.updateApiKey(auth.orgId, id, settingsOf(data.attributes), auth.actor));
       return withIncluded(auth.orgId, request.query.include, key);
     },
   );

@@ -1,0 +1,89 @@
+/**
+ * `POST /api/v1/distribution_points`: Datadog's JSON distributions (distribution-payload.ts)
+ * → 202 {"status":"ok"} (+ "errors" naming the series left out; 400 when none is valid),
+ * stored as the DDSketches DogStatsD distributions become (src/points/sketch-store.ts) and
+ * answered by `GET /api/v1/query` with `p50…p99`, `avg`, `sum`, `min`, `max`, `count`.
+ *
+ * Datadog counts every value it is sent, so a payload's sketch is merged into the one already
+ * stored for its series and bucket (the Agent's `/api/beta/sketches` instead replaces it: the
+ * Agent re-sends a whole bucket). Two payloads of the same series and bucket at the same
+ * instant may race, the later write keeping only its own merge: clients send a series' points
+ * one payload at a time, so this is left as it is.
+ *
+ * Authentication, rate limits, gzip/deflate bodies and relay mode are the intake's
+ * (`onRequest: auth.authenticate`, intake-auth.ts / intake-relay.ts): an organisation in relay
+ * mode has the request forwarded upstream as sent, like /api/v1/series.
+ */
+import type { FastifyInstance } from 'fastify';
+import { fromDogsketch, mergeDogsketch, toDogsketch } from '../points/agent-sketch.js';
+import type { SketchStore } from '../points/sketch-store.js';
+import { decodeDistributionPoints } from './distribution-payload.js';
+import { agentVersionOf, bodyOf, secondsNow } from './intake-request.js';
+import type { IntakeRouteDeps } from './intake-route-deps.js';
+import { INTAKE_ERROR_RESPONSES, V1_ACCEPTED_SCHEMA } from './intake-schemas.js';
+import { parseBoundedJson } from './payload-caps.js';
+import type { IntakeSketch } from './sketch-payload.js';
+
+export function registerDistributionRoutes(app: FastifyInstance, { runtime, auth }: IntakeRouteDeps): void {
+  app.post(
+    '/api/v1/distribution_points',
+    {
+      config: { intakeLimits: runtime.limitsV1 },
+      onRequest: auth.authenticate,
+      schema: {
+        summary: 'Submit distribution points (Datadog v1 JSON)',
+        response: { 202: V1_ACCEPTED_SCHEMA, ...INTAKE_ERROR_RESPONSES },
+        description:
+          '`{"series":[{"metric","points":[[ts,[values…]]],"host","tags","type":"distribution"}]}`: the values become one DDSketch per series and 10 s bucket, merged into what is stored, queried as `p95:metric{…}`, `avg:`, `count:`… on `GET /api/v1/query`. 202 `{"status":"ok"}` when every series is stored; invalid series are left out and named in `errors`; 400 when none is valid or the payload is malformed; points outside 1 h past / 10 min future are refused per series. 403 `{"errors":["Forbidden"]}` for a refused key; 413 over the byte limits or caps; 415 for an unknown Content-Encoding; 429 with Retry-After over a rate limit.',
+      },
+    },
+    async (request, reply) => {
+      const caller = auth.callerOf(request);
+      const errors: string[] = [];
+      const payload = await parseBoundedJson(bodyOf(request), runtime.caps);
+      const sketches = decodeDistributionPoints(payload, secondsNow(runtime.now), runtime.window, { caps: runtime.caps, errors });
+      await runtime.sketches.write(caller.orgId, await mergedWithStored(runtime.sketches, caller.orgId, sketches));
+      const nowMs = runtime.now();
+      const agentVersion = agentVersionOf(request);
+      const values = new Map<string, number>();
+      for (const s of sketches) values.set(s.host, (values.get(s.host) ?? 0) + s.sketch.cnt);
+      for (const [host, count] of values) {
+        if (host !== '') runtime.sightings.record({ orgId: caller.orgId, host, firstSeen: nowMs, lastSeen: nowMs, agentVersion, metadata: null });
+        runtime.usage.record(caller.key.id, host, count, agentVersion);
+      }
+      return reply.code(202).send(errors.length === 0 ? { status: 'ok' } : { status: 'ok', errors });
+    },
+  );
+}
+
+/** Each sketch merged with the one stored for its series and bucket, if any. */
+async function mergedWithStored(store: SketchStore, orgId: string, sketches: readonly IntakeSketch[]): Promise<IntakeSketch[]> {
+  const byMetric = new Map<string, IntakeSketch[]>();
+  for (const s of sketches) {
+    const list = byMetric.get(s.metric);
+    if (list === undefined) byMetric.set(s.metric, [s]);
+    else list.push(s);
+  }
+  const out: IntakeSketch[] = [];
+  for (const [metric, fresh] of byMetric) {
+    let from = Infinity;
+    let to = -Infinity;
+    for (const s of fresh) {
+      from = Math.min(from, s.sketch.ts);
+      to = Math.max(to, s.sketch.ts);
+    }
+    const stored = await store.query(orgId, metric, from, to);
+    const storedByKey = new Map(stored.map((s) => [`${s.host}\u0000${s.tags.join(',')}\u0000${s.ts}`, s.sketch]));
+    for (const s of fresh) {
+      const before = storedByKey.get(`${s.host}\u0000${s.tags.join(',')}\u0000${s.sketch.ts}`);
+      if (before === undefined) {
+        out.push(s);
+        continue;
+      }
+      const merged = fromDogsketch(before);
+      mergeDogsketch(merged, s.sketch);
+      out.push({ ...s, sketch: toDogsketch(merged, s.sketch.ts) });
+    }
+  }
+  return out;
+}
