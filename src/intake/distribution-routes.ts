@@ -6,9 +6,9 @@
  *
  * Datadog counts every value it is sent, so a payload's sketch is merged into the one already
  * stored for its series and bucket (the Agent's `/api/beta/sketches` instead replaces it: the
- * Agent re-sends a whole bucket). Two payloads of the same series and bucket at the same
- * instant may race, the later write keeping only its own merge: clients send a series' points
- * one payload at a time, so this is left as it is.
+ * Agent re-sends a whole bucket). The read, merge and write are one transaction, locked per
+ * metric on PostgreSQL (SketchStore.mergeWrite), so payloads of the same series and bucket
+ * arriving at once — on one node or several — all count.
  *
  * Authentication, rate limits, gzip/deflate bodies and relay mode are the intake's
  * (`onRequest: auth.authenticate`, intake-auth.ts / intake-relay.ts): an organisation in relay
@@ -16,13 +16,12 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { fromDogsketch, mergeDogsketch, toDogsketch } from '../points/agent-sketch.js';
-import type { SketchStore } from '../points/sketch-store.js';
+import type { Dogsketch } from '../points/agent-sketch.js';
 import { decodeDistributionPoints } from './distribution-payload.js';
 import { agentVersionOf, bodyOf, secondsNow } from './intake-request.js';
 import type { IntakeRouteDeps } from './intake-route-deps.js';
 import { INTAKE_ERROR_RESPONSES, V1_ACCEPTED_SCHEMA } from './intake-schemas.js';
 import { parseBoundedJson } from './payload-caps.js';
-import type { IntakeSketch } from './sketch-payload.js';
 
 export function registerDistributionRoutes(app: FastifyInstance, { runtime, auth }: IntakeRouteDeps): void {
   app.post(
@@ -42,7 +41,7 @@ export function registerDistributionRoutes(app: FastifyInstance, { runtime, auth
       const errors: string[] = [];
       const payload = await parseBoundedJson(bodyOf(request), runtime.caps);
       const sketches = decodeDistributionPoints(payload, secondsNow(runtime.now), runtime.window, { caps: runtime.caps, errors });
-      await runtime.sketches.write(caller.orgId, await mergedWithStored(runtime.sketches, caller.orgId, sketches));
+      await runtime.sketches.mergeWrite(caller.orgId, sketches, mergedSketch);
       const nowMs = runtime.now();
       const agentVersion = agentVersionOf(request);
       const values = new Map<string, number>();
@@ -56,34 +55,9 @@ export function registerDistributionRoutes(app: FastifyInstance, { runtime, auth
   );
 }
 
-/** Each sketch merged with the one stored for its series and bucket, if any. */
-async function mergedWithStored(store: SketchStore, orgId: string, sketches: readonly IntakeSketch[]): Promise<IntakeSketch[]> {
-  const byMetric = new Map<string, IntakeSketch[]>();
-  for (const s of sketches) {
-    const list = byMetric.get(s.metric);
-    if (list === undefined) byMetric.set(s.metric, [s]);
-    else list.push(s);
-  }
-  const out: IntakeSketch[] = [];
-  for (const [metric, fresh] of byMetric) {
-    let from = Infinity;
-    let to = -Infinity;
-    for (const s of fresh) {
-      from = Math.min(from, s.sketch.ts);
-      to = Math.max(to, s.sketch.ts);
-    }
-    const stored = await store.query(orgId, metric, from, to);
-    const storedByKey = new Map(stored.map((s) => [`${s.host}\u0000${s.tags.join(',')}\u0000${s.ts}`, s.sketch]));
-    for (const s of fresh) {
-      const before = storedByKey.get(`${s.host}\u0000${s.tags.join(',')}\u0000${s.sketch.ts}`);
-      if (before === undefined) {
-        out.push(s);
-        continue;
-      }
-      const merged = fromDogsketch(before);
-      mergeDogsketch(merged, s.sketch);
-      out.push({ ...s, sketch: toDogsketch(merged, s.sketch.ts) });
-    }
-  }
-  return out;
+/** `stored` with `fresh`'s values added, at `fresh`'s bucket. */
+function mergedSketch(stored: Dogsketch, fresh: Dogsketch): Dogsketch {
+  const merged = fromDogsketch(stored);
+  mergeDogsketch(merged, fresh);
+  return toDogsketch(merged, fresh.ts);
 }

@@ -375,7 +375,7 @@ for (const dialect of DIALECTS) {
 
     compatCase('zorkian-search-metrics', async () => {
       const outcome = await zorkian.call<string[]>('SearchMetrics', admin(), { arg: 'compat.' });
-      assert.deepEqual(outcome, { ok: true, value: ['compat.errors', 'compat.go', 'compat.requests'] });
+      assert.deepEqual(outcome, { ok: true, value: ['compat.bytes', 'compat.errors', 'compat.go', 'compat.requests'] });
     });
 
     compatCase('zorkian-get-host-totals', async () => {
