@@ -16,6 +16,7 @@ import { hostMetadataWithoutKeysMigration } from './004-host-metadata-without-ke
 import { userLifecycleMigration } from './005-user-lifecycle.js';
 import { eventsAndSketchesMigration } from './006-events-and-sketches.js';
 import { relayUpstreamsMigration } from './007-relay-upstreams.js';
+import { keyUsageMinutesMigration } from './009-key-usage-minutes.js';
 
 export type { Migration } from './migration.js';
 
@@ -27,4 +28,5 @@ export const MIGRATIONS: readonly Migration[] = [
   userLifecycleMigration, // users.sessions_ended_at, app_keys.disabled_at (disable, delete, password reset)
   eventsAndSketchesMigration, // events and distribution sketches (issue 17: src/intake/event-store.ts, src/points/sketch-store.ts)
   relayUpstreamsMigration, // relay mode: each organisation's upstream and its encrypted upstream key (src/relay)
+  keyUsageMinutesMigration, // per-key usage per minute and per-key limits (issue 19: src/intake/usage-minutes.ts, key-limits.ts)
 ];
