@@ -41,5 +41,6 @@ describe('keyUsageChart', () => {
     assert.equal(coarse.series[0]!.values[9], 3, 'the most hosts of one minute');
     const empty = keyUsageChart([{ label: 'k', minutes: [] }], { now });
     assert.ok(empty.series.every((s) => s.values.every((v) => v === 0)));
+    assert.equal(empty.x.length, 10, 'the default 60 buckets would be sub-minute: ten one-minute buckets instead');
   });
 });

@@ -33,6 +33,7 @@ export interface KeyUsageInput {
 
 export interface ChartOptions {
   now: Date;
+  /** At most this many buckets (default 60); fewer when the span has fewer minutes. */
   buckets?: number;
   /** The chart spans at least this long (default 10 minutes)… */
   minSpanMs?: number;
@@ -47,14 +48,15 @@ export function chartRange(options: ChartOptions): { from: number; to: number } 
 }
 
 export function keyUsageChart(keys: readonly KeyUsageInput[], options: ChartOptions): ChartData {
-  const buckets = options.buckets ?? 60;
   const { from: earliestShown, to: lastMinute } = chartRange(options);
   const minSpan = options.minSpanMs ?? 10 * MINUTE_MS;
   // From the first minute with use (at most maxSpan back, at least minSpan), to the current minute.
   let earliest = lastMinute;
   for (const key of keys) for (const m of key.minutes) if (m.minute.getTime() >= earliestShown) earliest = Math.min(earliest, m.minute.getTime());
   const spanMinutes = Math.max(minSpan / MINUTE_MS, (lastMinute - earliest) / MINUTE_MS + 1);
-  const bucketMinutes = Math.max(1, Math.ceil(spanMinutes / buckets));
+  const bucketMinutes = Math.max(1, Math.ceil(spanMinutes / (options.buckets ?? 60)));
+  // A bucket is at least a minute (the data's resolution): a short span has fewer buckets.
+  const buckets = Math.min(options.buckets ?? 60, Math.ceil(spanMinutes / bucketMinutes));
   const start = lastMinute - (buckets * bucketMinutes - 1) * MINUTE_MS;
 
   const x = Array.from({ length: buckets }, (_, i) => Math.floor((start + i * bucketMinutes * MINUTE_MS) / 1000));
