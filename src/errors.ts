@@ -234,6 +234,11 @@ export const errorCatalogue = {
     1,
     (p) => `Too many intake requests from this ${p.who}; retry after ${p.retryAfterSeconds} s`,
   ),
+  API_KEY_QUOTA_EXCEEDED: spec<{ limit: string; retryAfterSeconds: number }>(
+    429,
+    1,
+    (p) => `This API key is over its limit of ${p.limit}; retry after ${p.retryAfterSeconds} s`,
+  ),
   INTAKE_STORAGE_FAILED: spec<{ reason: string; retryAfterSeconds: number }>(
     503,
     1,

@@ -10,6 +10,7 @@ import { VERSION } from '../version.js';
 import { registerAgentRestartCommand } from './agent-restart-command.js';
 import { registerConfigCommand } from './config-command.js';
 import { registerInitCommand } from './init-command.js';
+import { registerKeyLimitsCommand } from './key-limits-command.js';
 import { registerOrgCommand } from './org-command.js';
 import { registerRotateCommand } from './rotate-command.js';
 import { registerServerCommand } from './server-command.js';
@@ -26,6 +27,7 @@ const registrars: Array<(program: Command) => void> = [
   registerAgentRestartCommand,
   registerConfigCommand,
   registerInitCommand,
+  registerKeyLimitsCommand,
   registerOrgCommand,
   registerRotateCommand,
   registerServerCommand,

@@ -2,7 +2,9 @@
  * Who is sending to the intake, decided in `onRequest` before a byte of the body is read,
  * cheapest refusal first: the client address's rate limit (429), then the API key, verified
  * from memory (403 {"errors":["Forbidden"]}; an unknown key past its address's lookup budget
- * 429), then the key's rate limit and its refused-payload budget (429, both with Retry-After).
+ * 429), then the key's rate limit and its refused-payload budget (429, both with Retry-After),
+ * then the key's own optional limits (key-limits.ts: 429 API_KEY_QUOTA_EXCEEDED); an admitted
+ * request is counted in the key's usage minute (usage-minutes.ts), relay mode included.
  * docs/security.md, "The intake under abuse".
  *
  * @example
@@ -35,7 +37,7 @@ export interface IntakeAuth {
 }
 
 export function createIntakeAuth(runtime: IntakeRuntime): IntakeAuth {
-  const { now, rateLimits, metrics, verifier } = runtime;
+  const { now, rateLimits, metrics, verifier, keyLimits, usageMinutes } = runtime;
   const perKey = new RateLimiter(rateLimits.perKey, { now });
   const perAddress = new RateLimiter(rateLimits.perAddress, { now });
   const unknownKeysPerAddress = new RateLimiter(rateLimits.unknownKeysPerAddress, { now });
@@ -72,6 +74,15 @@ export function createIntakeAuth(runtime: IntakeRuntime): IntakeAuth {
       if (keyWait > 0) return tooMany(reply, 'rate_limited_key', 'INTAKE_RATE_LIMITED', 'API key', keyWait);
       const refusedWait = refusedPayloadsPerKey.check(verdict.key.id);
       if (refusedWait > 0) return tooMany(reply, 'refused_payloads', 'INTAKE_RATE_LIMITED', 'API key after too many refused payloads', refusedWait);
+      // The key's own limits (key-limits.ts), then its use this minute (usage-minutes.ts): both in memory.
+      const bytes = declaredLength(request);
+      const over = keyLimits.admit(verdict.key.id, bytes);
+      if (over !== undefined) {
+        metrics.refused('key_quota');
+        const error = rekeyError('API_KEY_QUOTA_EXCEEDED', over);
+        return reply.code(429).header('retry-after', String(over.retryAfterSeconds)).send({ errors: [error.message] });
+      }
+      usageMinutes.count(verdict.key.id, { requests: 1, bytes });
       const caller = { orgId: verdict.key.orgId, key: verdict.key };
       callers.set(request, caller);
       return relayHandOff(runtime, request, reply, caller); // relay mode: forwarded, not stored
@@ -89,6 +100,12 @@ export function createIntakeAuth(runtime: IntakeRuntime): IntakeAuth {
       if (caller !== undefined) refusedPayloadsPerKey.take(caller.key.id);
     },
   };
+}
+
+/** The body's declared length (bytes as sent, still compressed); 0 without a valid Content-Length. */
+function declaredLength(request: FastifyRequest): number {
+  const declared = Number(request.headers['content-length']);
+  return Number.isSafeInteger(declared) && declared > 0 ? declared : 0;
 }
 
 /** `DD-API-KEY`, else the `api_key` query parameter (Datadog accepts both); repeated: malformed. */

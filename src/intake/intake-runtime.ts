@@ -32,6 +32,8 @@ import { DEFAULT_PAYLOAD_CAPS, type PayloadCaps } from './payload-caps.js';
 import { DEFAULT_TIMESTAMP_WINDOW, type TimestampWindow } from './series-payload.js';
 import type { IntakeRelay } from './intake-relay.js';
 import { UsageAggregator } from './usage-aggregator.js';
+import { KeyLimits } from './key-limits.js';
+import { KeyUsageMinutes } from './usage-minutes.js';
 
 export interface IntakeOptions {
   store: Store;
@@ -49,6 +51,10 @@ export interface IntakeOptions {
   rateLimits?: Partial<IntakeRateLimits>;
   /** Key-usage flush interval (default 1000 ms: at most one usage write per second). */
   usageFlushIntervalMs?: number;
+  /** How often finished usage minutes are written (default 60 s; usage-minutes.ts). */
+  usageMinutesFlushIntervalMs?: number;
+  /** How often the per-key limits are re-read (default 2000 ms; key-limits.ts). */
+  keyLimitsPollMs?: number;
   /**
    * Journal accepted batches in this directory and save them into the database about once a
    * second (point-journal.ts says why and what it guarantees); the server uses
@@ -66,7 +72,7 @@ export interface IntakeOptions {
   /** Point batches: extra wait when idle (default 0) and the largest batch. */
   pointFlushDelayMs?: number;
   maxBatchPoints?: number;
-  /** Points older than this are deleted (default 7 days), swept every `sweepIntervalMs` (default 1 h). */
+  /** Points (and key usage minutes) older than this are deleted (default 7 days), swept every `sweepIntervalMs` (default 1 h). */
   retentionSeconds?: number;
   sweepIntervalMs?: number;
   /** Accepted timestamps; default 10 min ahead, `retentionSeconds` back (series-payload.ts). */
@@ -96,6 +102,10 @@ export class IntakeRuntime {
   readonly writer: PointWriter;
   readonly verifier: ApiKeyVerifier;
   readonly usage: UsageAggregator;
+  /** Per-key usage per minute: requests, bytes, points, hosts (usage-minutes.ts). */
+  readonly usageMinutes: KeyUsageMinutes;
+  /** The optional per-key limits, checked from memory (key-limits.ts). */
+  readonly keyLimits: KeyLimits;
   readonly sightings: HostSightings;
   /** Events (POST /api/v1/events, the Agent's /intake/ events) and distribution sketches (/api/beta/sketches). */
   readonly events: EventStore;
@@ -153,10 +163,21 @@ export class IntakeRuntime {
       ...(options.cacheTtlMs === undefined ? {} : { ttlMs: options.cacheTtlMs }),
       now: this.now,
     });
+    this.usageMinutes = new KeyUsageMinutes(options.store, {
+      now: this.now,
+      ...(options.usageMinutesFlushIntervalMs === undefined ? {} : { flushIntervalMs: options.usageMinutesFlushIntervalMs }),
+      onError: (error) => log.warn({ err: error }, 'key usage minutes could not be recorded; will retry'),
+    });
     this.usage = new UsageAggregator(options.store, {
       intervalMs: options.usageFlushIntervalMs ?? 1000,
       now: this.now,
+      minutes: this.usageMinutes,
       onError: (error) => log.warn({ err: error }, 'key usage could not be recorded; will retry'),
+    });
+    this.keyLimits = new KeyLimits(options.store, {
+      now: this.now,
+      ...(options.keyLimitsPollMs === undefined ? {} : { pollMs: options.keyLimitsPollMs }),
+      onError: (error) => log.warn({ err: error }, 'per-key limits could not be re-read; will retry'),
     });
     this.sightings = new HostSightings({
       write: (hosts) => this.writer.write({ hosts }),
@@ -175,6 +196,8 @@ export class IntakeRuntime {
     }
     await this.verifier.start();
     this.usage.start();
+    this.usageMinutes.start();
+    await this.keyLimits.start();
     this.sightings.start();
     this.sweepTimer = setInterval(() => void this.sweep(), this.sweepIntervalMs);
     this.sweepTimer.unref();
@@ -186,6 +209,8 @@ export class IntakeRuntime {
     await this.sightings.close().catch(() => {}); // a failure was reported by onError
     await this.writer.close().catch((error: unknown) => this.log.warn({ err: error }, 'intake journal: not all points could be saved; the next start saves them'));
     await this.usage.close();
+    this.keyLimits.stop();
+    await this.usageMinutes.close().catch(() => {}); // a failure was reported by onError
     await this.verifier.close();
   }
 
@@ -216,6 +241,8 @@ export class IntakeRuntime {
       const events = await this.events.deleteOlderThan(cutoff);
       const sketches = await this.sketches.deleteOlderThan(cutoff);
       if (events + sketches > 0) this.log.info({ events, sketches }, 'retention: old events and sketches deleted');
+      const usageMinutes = await this.store.deleteKeyUsageMinutesBefore(new Date(cutoff * 1000));
+      if (usageMinutes > 0) this.log.info({ usageMinutes }, 'retention: old key usage minutes deleted');
     } catch (error) {
       this.log.warn({ err: error }, 'retention sweep failed; will retry');
     }

@@ -87,6 +87,8 @@ async function storeSeries(runtime: IntakeRuntime, caller: IntakeCaller, series:
     runtime.usage.record(caller.key.id, host, count, agentVersion);
   }
   await runtime.writer.write({ series: stored });
+  // Counted against the key's points/min once stored: a payload refused with 503 is sent again.
+  runtime.keyLimits.countPoints(caller.key.id, points);
   await runtime.units.record(caller.orgId, series);
   runtime.metrics.accepted(points);
 }

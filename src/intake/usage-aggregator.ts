@@ -4,22 +4,30 @@
  * close, through the shared WriteBehind (write-behind.ts). The intake's hot path therefore
  * never writes to the database for usage; the cost is that up to one interval of usage is
  * lost if the process dies (usage is informational).
+ *
+ * The same sightings feed the per-minute time series (usage-minutes.ts: points and distinct
+ * hosts per key and minute), which the intake's authentication adds requests and bytes to.
  */
 import type { KeyUsageDelta, Store } from '../store/store.js';
+import type { KeyUsageMinutes } from './usage-minutes.js';
 import { WriteBehind } from './write-behind.js';
 
 export interface UsageAggregatorOptions {
   intervalMs?: number;
   now?: () => number;
   onError?: (error: unknown) => void;
+  /** Also counts each sighting's points and host in the key's usage minute (usage-minutes.ts). */
+  minutes?: KeyUsageMinutes;
 }
 
 export class UsageAggregator {
   private readonly buffer: WriteBehind<KeyUsageDelta>;
   private readonly now: () => number;
+  private readonly minutes: KeyUsageMinutes | undefined;
 
   constructor(store: Store, options: UsageAggregatorOptions = {}) {
     this.now = options.now ?? Date.now;
+    this.minutes = options.minutes;
     this.buffer = new WriteBehind<KeyUsageDelta>({
       keyOf: (d) => `${d.keyId}\u0000${d.host}`,
       merge: (seen, d) => {
@@ -45,6 +53,7 @@ export class UsageAggregator {
   /** Notes that `keyId` was used by `host` for `points` points. Synchronous, no I/O. */
   record(keyId: string, host: string, points: number, agentVersion: string | null = null): void {
     const at = new Date(this.now());
+    this.minutes?.count(keyId, { points, ...(host === '' ? {} : { hosts: [host] }) });
     this.buffer.record({ keyId, host, firstSeen: at, lastSeen: at, points, agentVersion });
   }
 

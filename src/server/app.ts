@@ -27,6 +27,7 @@ import { apiKeyRoutes } from './routes/api-key-routes.js';
 import { appKeyRoutes } from './routes/app-key-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { eventRoutes } from './routes/event-routes.js';
+import { apiKeyUsageRoutes, keyUsageMinutes } from './routes/api-key-usage-routes.js';
 import { userRoutes } from './routes/user-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { hostRoutes } from './routes/host-routes.js';
@@ -269,9 +270,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await metricListRoutes(app, ctx, intake);
   await metricMetadataRoutes(app, ctx, intake);
   await eventRoutes(app, ctx, intake);
+  await apiKeyUsageRoutes(app, ctx, intake); // per-key usage minutes and limits (issue 19)
 
   // web UI plugin registers here (src/ui/**)
-  await app.register((await import('../ui/ui-plugin.js')).uiPlugin, { store: deps.store, hasher: deps.hasher, now });
+  const runningIntake = intake;
+  await app.register((await import('../ui/ui-plugin.js')).uiPlugin, {
+    store: deps.store,
+    hasher: deps.hasher,
+    now,
+    usageMinutes: (orgId, keyId, from, to) => keyUsageMinutes(deps.store, runningIntake, orgId, keyId, from, to),
+  });
 
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

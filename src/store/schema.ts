@@ -96,6 +96,28 @@ export interface RelayUpstreamsTable {
   updated_by: string | null;
 }
 
+/** One API key's use in one minute (migration 009; src/intake/usage-minutes.ts). */
+export interface KeyUsageMinutesTable {
+  key_id: string;
+  /** The minute's start, epoch ms. */
+  minute: number;
+  requests: number;
+  bytes: number;
+  points: number;
+  hosts: number;
+}
+
+/** An API key's optional limits (migration 009; src/intake/key-limits.ts). */
+export interface ApiKeyLimitsTable {
+  key_id: string;
+  org_id: string;
+  requests_per_second: number | null;
+  points_per_minute: number | null;
+  bytes_per_day: number | null;
+  updated_at: number;
+  updated_by: string | null;
+}
+
 export interface DeploymentSettingsTable {
   name: string;
   value: string;
@@ -115,5 +137,7 @@ export interface Database {
   key_host_usage: KeyHostUsageTable;
   deployment_settings: DeploymentSettingsTable;
   relay_upstreams: RelayUpstreamsTable;
+  key_usage_minutes: KeyUsageMinutesTable;
+  api_key_limits: ApiKeyLimitsTable;
   rekey_migrations: MigrationsTable;
 }

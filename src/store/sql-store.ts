@@ -15,7 +15,7 @@ import { rekeyError, type RekeyError } from '../errors.js';
 import { MIGRATIONS } from './migrations/index.js';
 import { timeOrderedId } from './time-ordered-id.js';
 import { runMigrations } from './migrations/run-migrations.js';
-import type { ApiKeysTable, AppKeysTable, AuditEventsTable, Database, KeyHostUsageTable, RelayUpstreamsTable, UsersTable } from './schema.js';
+import type { ApiKeyLimitsTable, ApiKeysTable, AppKeysTable, AuditEventsTable, Database, KeyHostUsageTable, KeyUsageMinutesTable, RelayUpstreamsTable, UsersTable } from './schema.js';
 import type { StoreAdapter } from './store-adapter.js';
 import {
   ROLES,
@@ -25,6 +25,7 @@ import {
   type ApiKeySettings,
   type AppKey,
   type AppKeyListQuery,
+  type ApiKeyLimits,
   type AuditEvent,
   type AuditQuery,
   type Initialised,
@@ -33,6 +34,7 @@ import {
   type KeyChangeListener,
   type KeyHostUsage,
   type KeyUsageDelta,
+  type KeyUsageMinute,
   type Listed,
   type Org,
   type Page,
@@ -40,6 +42,7 @@ import {
   type SharedTables,
   type Store,
   type StoreOptions,
+  type StoredApiKeyLimits,
   type TimeRange,
   type UpstreamSettings,
   type User,
@@ -704,6 +707,88 @@ export class SqlStore implements Store {
     return rows.map(toKeyHostUsage);
   }
 
+  // ---- per-key usage per minute and limits (migration 009) -----------------------------------
+
+  async recordKeyUsageMinutes(rows: KeyUsageMinute[]): Promise<void> {
+    const merged = mergeMinutes(rows);
+    if (merged.length === 0) return;
+    await this.adapter.writeTransaction('none', async (trx) => {
+      for (let i = 0; i < merged.length; i += USAGE_CHUNK) {
+        await trx
+          .insertInto('key_usage_minutes')
+          .values(merged.slice(i, i + USAGE_CHUNK))
+          .onConflict((oc) =>
+            oc.columns(['key_id', 'minute']).doUpdateSet({
+              requests: sql`key_usage_minutes.requests + excluded.requests`,
+              bytes: sql`key_usage_minutes.bytes + excluded.bytes`,
+              points: sql`key_usage_minutes.points + excluded.points`,
+              hosts: sql`case when excluded.hosts > key_usage_minutes.hosts then excluded.hosts else key_usage_minutes.hosts end`,
+            }),
+          )
+          .execute();
+      }
+    });
+  }
+
+  async listKeyUsageMinutes(orgId: string, keyId: string, range: { from: Date; to: Date }): Promise<KeyUsageMinute[]> {
+    if (!(await this.getApiKey(orgId, keyId))) throw rekeyError('API_KEY_NOT_FOUND');
+    const rows = await this.db
+      .selectFrom('key_usage_minutes')
+      .selectAll()
+      .where('key_id', '=', keyId)
+      .where('minute', '>=', range.from.getTime())
+      .where('minute', '<=', range.to.getTime())
+      .orderBy('minute')
+      .execute();
+    return rows.map(toKeyUsageMinute);
+  }
+
+  async deleteKeyUsageMinutesBefore(cutoff: Date): Promise<number> {
+    const result = await this.adapter.writeTransaction('none', (trx) =>
+      trx.deleteFrom('key_usage_minutes').where('minute', '<', cutoff.getTime()).executeTakeFirst(),
+    );
+    return Number(result.numDeletedRows);
+  }
+
+  async setApiKeyLimits(orgId: string, keyId: string, limits: ApiKeyLimits, actor: Actor): Promise<ApiKeyLimits> {
+    for (const [name, value] of Object.entries(limits)) {
+      if (value !== null && !(Number.isSafeInteger(value) && value > 0)) throw rekeyError('BAD_REQUEST', { detail: `${name} must be a positive whole number, or null for no limit` });
+    }
+    return this.changeOrg(orgId, () => rekeyError('API_KEY_NOT_FOUND'), async (trx, at) => {
+      await this.apiKeyRow(trx, orgId, keyId);
+      const row: ApiKeyLimitsTable = {
+        key_id: keyId,
+        org_id: orgId,
+        requests_per_second: limits.requestsPerSecond,
+        points_per_minute: limits.pointsPerMinute,
+        bytes_per_day: limits.bytesPerDay,
+        updated_at: at,
+        updated_by: actor.userId,
+      };
+      if (limits.requestsPerSecond === null && limits.pointsPerMinute === null && limits.bytesPerDay === null) {
+        await trx.deleteFrom('api_key_limits').where('key_id', '=', keyId).execute();
+      } else {
+        const { key_id: _key, ...changes } = row;
+        await trx.insertInto('api_key_limits').values(row).onConflict((oc) => oc.column('key_id').doUpdateSet(changes)).execute();
+      }
+      await this.audit(trx, orgId, 'api_key.limits', { type: 'api_key', id: keyId }, actor, at, { ...limits });
+      return { result: { ...limits } };
+    });
+  }
+
+  async getApiKeyLimits(orgId: string, keyId: string): Promise<ApiKeyLimits> {
+    if (!(await this.getApiKey(orgId, keyId))) throw rekeyError('API_KEY_NOT_FOUND');
+    const row = await this.db.selectFrom('api_key_limits').selectAll().where('key_id', '=', keyId).executeTakeFirst();
+    if (row === undefined) return { requestsPerSecond: null, pointsPerMinute: null, bytesPerDay: null };
+    const { keyId: _key, orgId: _org, updatedAt: _at, updatedBy: _by, ...limits } = toApiKeyLimits(row);
+    return limits;
+  }
+
+  async listApiKeyLimits(): Promise<StoredApiKeyLimits[]> {
+    const rows = await this.db.selectFrom('api_key_limits').selectAll().orderBy('key_id').execute();
+    return rows.map(toApiKeyLimits);
+  }
+
   // ---- relay mode ----------------------------------------------------------------------------
 
   async getUpstream(orgId: string): Promise<UpstreamSettings | undefined> {
@@ -1071,6 +1156,43 @@ function validCategory(category: string): string {
 
 function keyChange(row: ApiKeysTable): KeyChange {
   return { keyId: row.id, hash: row.hash, orgId: row.org_id };
+}
+
+/** One row per (key, minute), summed (hosts: the largest), so one insert never names a row twice. */
+function mergeMinutes(rows: KeyUsageMinute[]): KeyUsageMinutesTable[] {
+  const byMinute = new Map<string, KeyUsageMinutesTable>();
+  for (const r of rows) {
+    const minute = r.minute.getTime();
+    if (minute % 60_000 !== 0) throw new Error(`key usage minute ${r.minute.toISOString()} is not a whole minute (a bug)`);
+    const id = `${r.keyId}\u0000${minute}`;
+    const seen = byMinute.get(id);
+    if (seen === undefined) byMinute.set(id, { key_id: r.keyId, minute, requests: r.requests, bytes: r.bytes, points: r.points, hosts: r.hosts });
+    else {
+      seen.requests += r.requests;
+      seen.bytes += r.bytes;
+      seen.points += r.points;
+      seen.hosts = Math.max(seen.hosts, r.hosts);
+    }
+  }
+  return [...byMinute.values()];
+}
+
+function toKeyUsageMinute(row: KeyUsageMinutesTable): KeyUsageMinute {
+  // pg returns bigint as a string unless parsed; Number() either way.
+  return { keyId: row.key_id, minute: new Date(Number(row.minute)), requests: Number(row.requests), bytes: Number(row.bytes), points: Number(row.points), hosts: Number(row.hosts) };
+}
+
+function toApiKeyLimits(row: ApiKeyLimitsTable): StoredApiKeyLimits {
+  const orNull = (value: number | null) => (value === null ? null : Number(value));
+  return {
+    keyId: row.key_id,
+    orgId: row.org_id,
+    requestsPerSecond: orNull(row.requests_per_second),
+    pointsPerMinute: orNull(row.points_per_minute),
+    bytesPerDay: orNull(row.bytes_per_day),
+    updatedAt: new Date(Number(row.updated_at)),
+    updatedBy: row.updated_by,
+  };
 }
 
 function toUpstream(row: RelayUpstreamsTable): UpstreamSettings {

@@ -140,6 +140,37 @@ export interface KeyUsageDelta {
   agentVersion?: string | null;
 }
 
+/**
+ * One API key's use in one minute, as the intake counted it (issue 19): requests, body bytes as
+ * sent (still compressed), points of series payloads, distinct hosts the payloads named.
+ * Several nodes add their requests, bytes and points into one row; `hosts` is the largest
+ * count one node wrote for the minute (distinct hosts cannot be summed across nodes).
+ */
+export interface KeyUsageMinute {
+  keyId: string;
+  /** The minute's start (a whole minute). */
+  minute: Date;
+  requests: number;
+  bytes: number;
+  points: number;
+  hosts: number;
+}
+
+/** Optional limits of one API key, beyond the node's defaults; null: not limited. */
+export interface ApiKeyLimits {
+  requestsPerSecond: number | null;
+  pointsPerMinute: number | null;
+  bytesPerDay: number | null;
+}
+
+/** An API key's limits as stored, with who set them. */
+export interface StoredApiKeyLimits extends ApiKeyLimits {
+  keyId: string;
+  orgId: string;
+  updatedAt: Date;
+  updatedBy: string | null;
+}
+
 export interface Page {
   /** 1..100 */
   size: number;
@@ -387,6 +418,31 @@ export interface Store {
    * Example: `(await store.listOrgKeyHosts(orgId, dayAgo)).filter((u) => u.keyId === id).length`.
    */
   listOrgKeyHosts(orgId: string, since?: Date): Promise<KeyHostUsage[]>;
+
+  // ---- per-key usage per minute and limits (issue 19, migration 009) ----
+  /**
+   * Adds minutes of usage (written by the intake once a minute, never per request): requests,
+   * bytes and points are summed into an existing row of the same key and minute, hosts take
+   * the larger count. `minute` must be a whole minute.
+   */
+  recordKeyUsageMinutes(rows: KeyUsageMinute[]): Promise<void>;
+  /**
+   * The key's minutes in [from, to] (inclusive, by the minute's start), oldest first; minutes
+   * without use have no row. API_KEY_NOT_FOUND for a key outside `orgId`.
+   */
+  listKeyUsageMinutes(orgId: string, keyId: string, range: { from: Date; to: Date }): Promise<KeyUsageMinute[]>;
+  /** Deletes the minutes that began before `cutoff` (retention, like points); returns how many. */
+  deleteKeyUsageMinutesBefore(cutoff: Date): Promise<number>;
+  /**
+   * Sets the key's limits (all null: removes them), audited as `api_key.limits` with the new
+   * values. API_KEY_NOT_FOUND outside `orgId`; BAD_REQUEST for a limit that is not a positive
+   * whole number.
+   */
+  setApiKeyLimits(orgId: string, keyId: string, limits: ApiKeyLimits, actor: Actor): Promise<ApiKeyLimits>;
+  /** The key's limits (all null when none are set). API_KEY_NOT_FOUND outside `orgId`. */
+  getApiKeyLimits(orgId: string, keyId: string): Promise<ApiKeyLimits>;
+  /** Every key's limits, every organisation (intake nodes hold them in memory and re-read them). */
+  listApiKeyLimits(): Promise<StoredApiKeyLimits[]>;
 
   // ---- relay mode (issue 19, src/relay) ----
   /** The organisation's upstream, or undefined when none was set (the org is standalone). */

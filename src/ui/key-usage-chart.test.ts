@@ -1,38 +1,46 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { KeyHostUsage } from '../store/store.js';
+import type { KeyUsageMinute } from '../store/store.js';
 import { keyUsageChart } from './key-usage-chart.js';
 
-const now = new Date('2026-01-01T12:00:00Z');
-const minutesAgo = (m: number) => new Date(now.getTime() - m * 60_000);
-const usage = (host: string, from: number, to: number, points: number): KeyHostUsage => ({
-  keyId: 'k', host, firstSeen: minutesAgo(from), lastSeen: minutesAgo(to), points, agentVersion: null,
+const now = new Date('2026-01-01T12:00:30Z');
+const minuteStart = Date.parse('2026-01-01T12:00:00Z');
+const minuteAgo = (m: number, points: number, hosts: number): KeyUsageMinute => ({
+  keyId: 'k', minute: new Date(minuteStart - m * 60_000), requests: 1, bytes: 100, points, hosts,
 });
 
 describe('keyUsageChart', () => {
-  it('shows a rotation: the old key loses its hosts as the new key gains them', () => {
-    // Two hosts on the old key for an hour; host a moves to the new key 30 min ago, b 10 min ago.
-    const oldKey = [usage('a', 60, 30, 300), usage('b', 60, 10, 500)];
-    const newKey = [usage('a', 30, 0, 300), usage('b', 10, 0, 100)];
-    const chart = keyUsageChart([{ label: 'old', hosts: oldKey }, { label: 'new', hosts: newKey }], { now, buckets: 12 });
+  it('draws the real minutes: a rotation shows the old key falling and the new one rising, a pause shows as a dip', () => {
+    // 60 minutes, 5-minute buckets. Old key: 2 hosts, 20 points/min until 30 min ago, then 1 host until 10 min ago.
+    const oldKey: KeyUsageMinute[] = [];
+    const newKey: KeyUsageMinute[] = [];
+    for (let m = 59; m >= 0; m--) {
+      if (m >= 30) oldKey.push(minuteAgo(m, 20, 2));
+      else if (m >= 10) oldKey.push(minuteAgo(m, 10, 1));
+      if (m < 30 && !(m >= 20 && m < 25)) newKey.push(minuteAgo(m, m < 10 ? 20 : 10, m < 10 ? 2 : 1)); // paused 20–24 min ago
+    }
+    const chart = keyUsageChart([{ label: 'old', minutes: oldKey }, { label: 'new', minutes: newKey }], { now, buckets: 12 });
     assert.equal(chart.x.length, 12);
-    assert.equal(chart.x[0], Math.floor(minutesAgo(60).getTime() / 1000));
-    const [oldHosts, oldPoints, newHosts] = chart.series;
-    // 5-minute buckets; a sighting on a bucket's first instant counts in that bucket.
-    assert.deepEqual(oldHosts!.values, [2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 0]);
-    assert.deepEqual(newHosts!.values, [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2]);
-    // Points are spread evenly: a sent 300 points in 30 min on the old key, b 500 in 50 min: 10/min each.
-    assert.equal(oldPoints!.values[0], 10 + 10);
-    assert.equal(chart.series[3]!.values[11], 10 + 10);
-    assert.equal(oldPoints!.values[8], 10);
+    assert.equal(chart.x[0], (minuteStart - 59 * 60_000) / 1000, 'from the first minute with use');
+    assert.equal(chart.x[11], (minuteStart - 4 * 60_000) / 1000, 'the last bucket holds the current minute');
+    const [oldHosts, oldPoints, newHosts, newPoints] = chart.series;
+    assert.deepEqual(oldHosts!.values, [2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0]);
+    assert.deepEqual(oldPoints!.values, [20, 20, 20, 20, 20, 20, 10, 10, 10, 10, 0, 0]);
+    assert.deepEqual(newHosts!.values, [0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 2, 2]);
+    assert.deepEqual(newPoints!.values, [0, 0, 0, 0, 0, 0, 10, 0, 10, 10, 20, 20], 'the pause is a dip, not an even spread');
   });
 
-  it('spans at least ten minutes, counts a single sighting in its bucket, and is empty without hosts', () => {
-    const chart = keyUsageChart([{ label: 'k', hosts: [usage('a', 0, 0, 7)] }], { now, buckets: 10 });
+  it('spans at least ten minutes, averages points over a bucket, and is all zero without use', () => {
+    const chart = keyUsageChart([{ label: 'k', minutes: [minuteAgo(0, 7, 3)] }], { now, buckets: 10 });
     assert.equal(chart.x[9]! - chart.x[0]!, 9 * 60);
-    assert.deepEqual(chart.series[0]!.values, [0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    assert.deepEqual(chart.series[0]!.values, [0, 0, 0, 0, 0, 0, 0, 0, 0, 3]);
     assert.equal(chart.series[1]!.values[9], 7);
-    const empty = keyUsageChart([{ label: 'k', hosts: [] }], { now });
+    const coarse = keyUsageChart([{ label: 'k', minutes: [minuteAgo(0, 7, 1), minuteAgo(1, 5, 3), minuteAgo(19, 1, 1)] }], { now, buckets: 10 });
+    assert.equal(coarse.x[1]! - coarse.x[0]!, 120, '20 minutes in 10 buckets: 2 minutes each');
+    assert.equal(coarse.series[1]!.values[9], 6, '(7 + 5) points over 2 minutes');
+    assert.equal(coarse.series[0]!.values[9], 3, 'the most hosts of one minute');
+    const empty = keyUsageChart([{ label: 'k', minutes: [] }], { now });
     assert.ok(empty.series.every((s) => s.values.every((v) => v === 0)));
+    assert.equal(empty.x.length, 10, 'the default 60 buckets would be sub-minute: ten one-minute buckets instead');
   });
 });

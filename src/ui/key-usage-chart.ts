@@ -3,14 +3,15 @@
  * a key and the keys it was rolled from or into, so a rotation can be watched (the old key's
  * line falls, the new key's rises).
  *
- * The store keeps one aggregate row per (key, host) — first seen, last seen, points — and no
- * time series. The chart is DERIVED from those rows: a host counts as reporting in every
- * bucket between its first and last sighting, and its points are spread evenly over that
- * span. That is exact for the question a rotation asks (which hosts still use the old key,
- * since when the new one is used) and an even-rate estimate for points; a host that paused
- * in between still counts as reporting. It needs no extra table and survives restarts.
+ * Drawn from the real per-minute usage the intake records for every key (issue 19;
+ * src/intake/usage-minutes.ts, store.listKeyUsageMinutes): a bucket of several minutes shows
+ * the points per minute averaged over the bucket and the most hosts any of its minutes saw
+ * (distinct hosts cannot be added up across minutes). A minute without use counts as zero:
+ * a host that paused shows as a dip, not as a straight line between two sightings.
  */
-import type { KeyHostUsage } from '../store/store.js';
+import type { KeyUsageMinute } from '../store/store.js';
+
+const MINUTE_MS = 60_000;
 
 export interface ChartSeries {
   label: string;
@@ -26,52 +27,51 @@ export interface ChartData {
 
 export interface KeyUsageInput {
   label: string;
-  hosts: readonly KeyHostUsage[];
+  /** The key's usage minutes, any order. */
+  minutes: readonly KeyUsageMinute[];
 }
 
 export interface ChartOptions {
   now: Date;
+  /** At most this many buckets (default 60); fewer when the span has fewer minutes. */
   buckets?: number;
   /** The chart spans at least this long (default 10 minutes)… */
   minSpanMs?: number;
-  /** …and at most this long (default 7 days). */
+  /** …and at most this long (default 7 days, the retention). */
   maxSpanMs?: number;
 }
 
-export function keyUsageChart(keys: readonly KeyUsageInput[], options: ChartOptions): ChartData {
-  const buckets = options.buckets ?? 60;
-  const end = options.now.getTime();
-  const maxSpan = options.maxSpanMs ?? 7 * 86_400_000;
-  const minSpan = options.minSpanMs ?? 10 * 60_000;
-  let earliest = end;
-  for (const key of keys) for (const host of key.hosts) earliest = Math.min(earliest, host.firstSeen.getTime());
-  const span = Math.min(maxSpan, Math.max(minSpan, end - earliest));
-  const bucketMs = Math.ceil(span / buckets);
-  const start = end - bucketMs * buckets;
+/** The span to read before drawing: the longest the chart shows (default 7 days). */
+export function chartRange(options: ChartOptions): { from: number; to: number } {
+  const to = Math.floor(options.now.getTime() / MINUTE_MS) * MINUTE_MS;
+  return { from: to - (options.maxSpanMs ?? 7 * 86_400_000), to };
+}
 
-  const x = Array.from({ length: buckets }, (_, i) => Math.floor((start + i * bucketMs) / 1000));
+export function keyUsageChart(keys: readonly KeyUsageInput[], options: ChartOptions): ChartData {
+  const { from: earliestShown, to: lastMinute } = chartRange(options);
+  const minSpan = options.minSpanMs ?? 10 * MINUTE_MS;
+  // From the first minute with use (at most maxSpan back, at least minSpan), to the current minute.
+  let earliest = lastMinute;
+  for (const key of keys) for (const m of key.minutes) if (m.minute.getTime() >= earliestShown) earliest = Math.min(earliest, m.minute.getTime());
+  const spanMinutes = Math.max(minSpan / MINUTE_MS, (lastMinute - earliest) / MINUTE_MS + 1);
+  const bucketMinutes = Math.max(1, Math.ceil(spanMinutes / (options.buckets ?? 60)));
+  // A bucket is at least a minute (the data's resolution): a short span has fewer buckets.
+  const buckets = Math.min(options.buckets ?? 60, Math.ceil(spanMinutes / bucketMinutes));
+  const start = lastMinute - (buckets * bucketMinutes - 1) * MINUTE_MS;
+
+  const x = Array.from({ length: buckets }, (_, i) => Math.floor((start + i * bucketMinutes * MINUTE_MS) / 1000));
   const series: ChartSeries[] = [];
   for (const key of keys) {
-    const hostCounts = new Array<number>(buckets).fill(0);
+    const hosts = new Array<number>(buckets).fill(0);
     const points = new Array<number>(buckets).fill(0);
-    for (const host of key.hosts) {
-      const first = host.firstSeen.getTime();
-      const last = Math.max(first, host.lastSeen.getTime());
-      const duration = Math.max(1, last - first);
-      for (let i = 0; i < buckets; i++) {
-        const bucketStart = start + i * bucketMs;
-        const bucketEnd = bucketStart + bucketMs;
-        // The last bucket is closed so a sighting exactly at `now` is counted.
-        if (first >= bucketEnd && i < buckets - 1) continue;
-        if (last < bucketStart) continue;
-        hostCounts[i]! += 1;
-        const overlap = last === first ? 1 : Math.max(0, Math.min(last, bucketEnd) - Math.max(first, bucketStart));
-        points[i]! += (host.points * overlap) / duration;
-      }
+    for (const m of key.minutes) {
+      const i = Math.floor((m.minute.getTime() - start) / (bucketMinutes * MINUTE_MS));
+      if (i < 0 || i >= buckets) continue;
+      hosts[i] = Math.max(hosts[i]!, m.hosts);
+      points[i]! += m.points;
     }
-    const perMinute = 60_000 / bucketMs;
-    series.push({ label: `hosts · ${key.label}`, unit: 'hosts', values: hostCounts });
-    series.push({ label: `points/min · ${key.label}`, unit: 'points', values: points.map((p) => Math.round(p * perMinute * 10) / 10) });
+    series.push({ label: `hosts · ${key.label}`, unit: 'hosts', values: hosts });
+    series.push({ label: `points/min · ${key.label}`, unit: 'points', values: points.map((p) => Math.round((p / bucketMinutes) * 10) / 10) });
   }
   return { x, series };
 }

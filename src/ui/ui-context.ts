@@ -6,7 +6,7 @@ import type { FastifyRequest } from 'fastify';
 import { can, type Action } from '../access/policy.js';
 import { rekeyError } from '../errors.js';
 import type { KeyHasher } from '../keys/key-hasher.js';
-import type { Actor, Org, Role, Store, User } from '../store/store.js';
+import type { Actor, KeyUsageMinute, Org, Role, Store, User } from '../store/store.js';
 import type { LoginThrottle } from './login-throttle.js';
 import type { Session, SessionStore } from './session-store.js';
 
@@ -16,6 +16,8 @@ export interface UiDeps {
   sessions: SessionStore;
   throttle: LoginThrottle;
   now: () => Date;
+  /** A key's usage minutes in [from, to] (epoch ms), the intake's unwritten ones included (the key page's chart). */
+  usageMinutes: (orgId: string, keyId: string, from: number, to: number) => Promise<KeyUsageMinute[]>;
 }
 
 /** The signed-in user of a request, loaded fresh from the store on every request. */

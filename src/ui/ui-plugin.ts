@@ -49,6 +49,11 @@ export interface UiPluginOptions {
   loginThrottle?: LoginThrottleOptions;
   /** For tests: the clock. */
   now?: () => Date;
+  /**
+   * A key's usage minutes (src/server/routes/api-key-usage-routes.ts `keyUsageMinutes`: stored
+   * plus the intake's unwritten); default: the stored ones only.
+   */
+  usageMinutes?: UiDeps['usageMinutes'];
 }
 
 export const DEFAULT_SESSION_TTL_MS = 12 * 60 * 60 * 1000;
@@ -90,6 +95,7 @@ export async function uiPlugin(app: FastifyInstance, options: UiPluginOptions): 
     sessions,
     throttle: new LoginThrottle(options.loginThrottle),
     now,
+    usageMinutes: options.usageMinutes ?? ((orgId, keyId, from, to) => options.store.listKeyUsageMinutes(orgId, keyId, { from: new Date(from), to: new Date(to) })),
   };
   const cookie = new SessionCookie(options.cookieSecret);
 

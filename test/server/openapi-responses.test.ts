@@ -19,7 +19,7 @@ import { buildApp } from '../../src/server/app.js';
 import { DIALECTS, type TestStore } from '../support/dialects.js';
 import { headersFor, seedOrg, type SeededOrg } from './seed.js';
 
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 interface OpenApiResponse {
   description: string;
@@ -187,6 +187,24 @@ for (const dialect of DIALECTS) {
 
       assert.equal((await call('DELETE', '/api/v2/current_user/application_keys/{id}', { id, headers: as('standard') })).status, 204);
       assert.equal((await call('DELETE', '/api/v2/application_keys/{id}', { id: plain.body.data.id, headers: as('admin') })).status, 204);
+    });
+
+    it('API key usage and limits (rekey extensions): read, set, cleared', async () => {
+      const id = acme.apiKey.id;
+      const usage = await call('GET', '/api/v2/api_keys/{id}/usage', { id, headers: as('read_only') });
+      assert.equal(usage.status, 200);
+      assert.deepEqual(usage.body.minutes, []);
+      assert.equal((await call('GET', '/api/v2/api_keys/{id}/usage', { id, query: 'from=100&to=50', headers: as('read_only') })).status, 400);
+      assert.equal((await call('GET', '/api/v2/api_keys/{id}/limits', { id, headers: as('standard') })).body.limits.requests_per_second, null);
+      const limits = { requests_per_second: 100, bytes_per_day: 5_000_000_000 };
+      const set = await call('PUT', '/api/v2/api_keys/{id}/limits', { id, headers: as('admin'), body: { limits } });
+      assert.deepEqual(set.body, { key_id: id, limits: { ...limits, points_per_minute: null } });
+      assert.equal((await call('PUT', '/api/v2/api_keys/{id}/limits', { id, headers: as('standard'), body: { limits } })).status, 403);
+      assert.equal((await call('PUT', '/api/v2/api_keys/{id}/limits', { id, headers: as('admin'), body: { limits: { ...limits, requests_per_second: 0 } } })).status, 400);
+      assert.equal((await call('GET', '/api/v2/api_keys/{id}/limits', { id: '00000000-0000-4000-8000-000000000000', headers: as('read_only') })).status, 404);
+      assert.equal((await call('PUT', '/api/v2/api_keys/{id}/limits', { id, headers: as('admin'), body: { limits: { ...limits, bytes_per_day: null } } })).status, 400, 'null is not a limit: leave it out');
+      const cleared = await call('PUT', '/api/v2/api_keys/{id}/limits', { id, headers: as('admin'), body: { limits: {} } });
+      assert.equal(cleared.body.limits.bytes_per_day, null);
     });
 
     it('audit events, with every action the suite caused', async () => {

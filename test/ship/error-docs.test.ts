@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { errorCatalogue } from '../../src/errors.js';
-import { ERROR_DOCS_FILE } from '../../scripts/gen-error-docs.js';
+import { ERROR_DOCS_FILE, renderErrorDocs } from '../../scripts/gen-error-docs.js';
 
 test('docs/errors.md documents every error code with its status and exit code', () => {
   const docs = readFileSync(ERROR_DOCS_FILE, 'utf8');
@@ -28,4 +28,14 @@ test('docs/errors.md documents every error code with its status and exit code', 
   assert.deepEqual(missing, [], 'codes missing from docs/errors.md: run node --import tsx scripts/gen-error-docs.ts');
   const retired = [...rows.keys()].filter((code) => !(code in errorCatalogue));
   assert.deepEqual(retired, [], 'docs/errors.md lists codes the catalogue no longer has');
+});
+
+test('docs/errors.md is exactly what the generator writes, with a "when, and what to do" for every code', () => {
+  // A hand edit of the file would be lost at the next generation: explanations live in the generator.
+  assert.equal(readFileSync(ERROR_DOCS_FILE, 'utf8'), renderErrorDocs(), 'docs/errors.md is stale or edited by hand: run node --import tsx scripts/gen-error-docs.ts');
+  const unexplained = renderErrorDocs()
+    .split('\n')
+    .filter((line) => /^\| `[A-Z0-9_]+` \|.* \|  \|$/.test(line))
+    .map((line) => line.split('`')[1]);
+  assert.deepEqual(unexplained, [], 'codes without an explanation in scripts/gen-error-docs.ts');
 });

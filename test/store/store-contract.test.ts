@@ -708,6 +708,60 @@ for (const dialect of DIALECTS) {
       });
     });
 
+    describe('key usage per minute and key limits (migration 009)', () => {
+      const minute = (m: number) => new Date(START + m * 60_000);
+
+      it('sums minutes from several writers (hosts: the largest), lists a range oldest first, scoped to the org, and deletes by age', async () => {
+        const { org, key } = await orgWithKey('acme');
+        const other = await orgWithKey('globex');
+        await store.recordKeyUsageMinutes([
+          { keyId: key.id, minute: minute(1), requests: 3, bytes: 300, points: 30, hosts: 2 },
+          { keyId: key.id, minute: minute(2), requests: 1, bytes: 100, points: 0, hosts: 1 },
+          { keyId: key.id, minute: minute(1), requests: 1, bytes: 50, points: 5, hosts: 1 },
+          { keyId: other.key.id, minute: minute(1), requests: 9, bytes: 9, points: 9, hosts: 9 },
+        ]);
+        // A second node's flush of the same minute: added, hosts kept at the larger count.
+        const node2 = await db.openAnother();
+        await node2.recordKeyUsageMinutes([{ keyId: key.id, minute: minute(1), requests: 2, bytes: 5_000_000_000, points: 1, hosts: 4 }]);
+        await store.recordKeyUsageMinutes([]);
+        assert.deepEqual(await store.listKeyUsageMinutes(org.id, key.id, { from: minute(0), to: minute(10) }), [
+          { keyId: key.id, minute: minute(1), requests: 6, bytes: 5_000_000_350, points: 36, hosts: 4 },
+          { keyId: key.id, minute: minute(2), requests: 1, bytes: 100, points: 0, hosts: 1 },
+        ]);
+        assert.deepEqual((await store.listKeyUsageMinutes(org.id, key.id, { from: minute(2), to: minute(2) })).map((m) => m.requests), [1], 'both ends inclusive');
+        await rejectsWith(store.listKeyUsageMinutes(other.org.id, key.id, { from: minute(0), to: minute(10) }), 'API_KEY_NOT_FOUND');
+        await assert.rejects(store.recordKeyUsageMinutes([{ keyId: key.id, minute: new Date(START + 1), requests: 1, bytes: 1, points: 0, hosts: 0 }]), /whole minute/);
+        assert.equal(await store.deleteKeyUsageMinutesBefore(minute(2)), 2);
+        assert.deepEqual((await store.listKeyUsageMinutes(org.id, key.id, { from: minute(0), to: minute(10) })).map((m) => m.minute.getTime()), [minute(2).getTime()]);
+      });
+
+      it('sets, replaces and clears a key\'s limits, audited; every node lists them; refuses bad values and other orgs\' keys', async () => {
+        const { org, admin, key } = await orgWithKey('acme');
+        const other = await orgWithKey('globex');
+        const none = { requestsPerSecond: null, pointsPerMinute: null, bytesPerDay: null };
+        assert.deepEqual(await store.getApiKeyLimits(org.id, key.id), none);
+        const set = { requestsPerSecond: 5, pointsPerMinute: null, bytesPerDay: 10_000_000_000 };
+        assert.deepEqual(await store.setApiKeyLimits(org.id, key.id, set, userActor(admin)), set);
+        assert.deepEqual(await store.getApiKeyLimits(org.id, key.id), set);
+        const node2 = await db.openAnother();
+        assert.deepEqual(await node2.listApiKeyLimits(), [{ keyId: key.id, orgId: org.id, ...set, updatedAt: new Date(clock.ms), updatedBy: admin.id }]);
+        tick();
+        await store.setApiKeyLimits(org.id, key.id, { requestsPerSecond: null, pointsPerMinute: 1000, bytesPerDay: null }, CLI_ACTOR);
+        assert.deepEqual((await store.listApiKeyLimits()).map((l) => [l.requestsPerSecond, l.pointsPerMinute, l.bytesPerDay]), [[null, 1000, null]]);
+        await store.setApiKeyLimits(org.id, key.id, none, CLI_ACTOR);
+        assert.deepEqual(await store.listApiKeyLimits(), [], 'all null: no row');
+        assert.deepEqual(await store.getApiKeyLimits(org.id, key.id), none);
+        const events = (await store.listAuditEvents(org.id, { action: 'api_key.limits' })).items;
+        assert.equal(events.length, 3);
+        assert.deepEqual(events[2]!.details, set);
+        assert.equal(events[2]!.targetId, key.id);
+        await rejectsWith(store.setApiKeyLimits(other.org.id, key.id, set, CLI_ACTOR), 'API_KEY_NOT_FOUND');
+        await rejectsWith(store.getApiKeyLimits(other.org.id, key.id), 'API_KEY_NOT_FOUND');
+        await rejectsWith(store.setApiKeyLimits(org.id, key.id, { ...set, requestsPerSecond: 0 }, CLI_ACTOR), 'BAD_REQUEST');
+        await rejectsWith(store.setApiKeyLimits(org.id, key.id, { ...set, pointsPerMinute: 1.5 }, CLI_ACTOR), 'BAD_REQUEST');
+      });
+    });
+
     describe('key-change feed', () => {
       it('tells this process after commit and before the change resolves', async () => {
         const { org, key } = await orgWithKey('acme');

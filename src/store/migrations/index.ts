@@ -17,6 +17,7 @@ import { userLifecycleMigration } from './005-user-lifecycle.js';
 import { eventsAndSketchesMigration } from './006-events-and-sketches.js';
 import { relayUpstreamsMigration } from './007-relay-upstreams.js';
 import { keySettingsAndMetricMetadataMigration } from './008-key-settings-and-metric-metadata.js';
+import { keyUsageMinutesMigration } from './009-key-usage-minutes.js';
 
 export type { Migration } from './migration.js';
 
@@ -29,4 +30,5 @@ export const MIGRATIONS: readonly Migration[] = [
   eventsAndSketchesMigration, // events and distribution sketches (issue 17: src/intake/event-store.ts, src/points/sketch-store.ts)
   relayUpstreamsMigration, // relay mode: each organisation's upstream and its encrypted upstream key (src/relay)
   keySettingsAndMetricMetadataMigration, // API keys' remote_config_read_enabled and category; metric metadata beyond unit (issue 17)
+  keyUsageMinutesMigration, // per-key usage per minute and per-key limits (issue 19: src/intake/usage-minutes.ts, key-limits.ts)
 ];

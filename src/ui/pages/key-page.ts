@@ -50,7 +50,7 @@ ${view.canManage && key.status === 'active'
 <div class="card">
   <div id="usage-chart" class="chart" role="img" aria-label="Reporting hosts and points per minute over time"></div>
   <script type="application/json" id="usage-data">${jsonForScript(view.chart)}</script>
-  <p class="muted small">Derived from each host's first and last sighting with this key; points are spread evenly between them.</p>
+  <p class="muted small">Per minute, as the intake counted them (kept 7 days): points of series payloads per minute, and the most distinct hosts seen in one minute. Requests and bytes per minute: <span class="mono">GET /api/v2/api_keys/${key.id}/usage</span>.</p>
 </div>
 <h2>Hosts using this key</h2>
 ${hostsTable(view.hosts, now)}`,

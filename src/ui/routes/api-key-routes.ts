@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isRekeyError, rekeyError } from '../../errors.js';
 import { KeysService, type KeyCaller } from '../../keys/keys-service.js';
 import type { ApiKey, Store } from '../../store/store.js';
-import { keyUsageChart } from '../key-usage-chart.js';
+import { chartRange, keyUsageChart } from '../key-usage-chart.js';
 import { apiKeysPage, revokeConfirmPage, rollPage, type ApiKeyRow, type ApiKeysView } from '../pages/api-keys-page.js';
 import { keyPage } from '../pages/key-page.js';
 import { actorOf, CAN, field, requireCapability, viewerOf, type UiDeps, type Viewer } from '../ui-context.js';
@@ -137,9 +137,11 @@ export function registerApiKeyRoutes(app: FastifyInstance, deps: UiDeps): void {
       ...keys.filter((k) => k.id === key.rolledFromId).map((k) => ({ key: k, relation: 'rolled from' as const })),
       ...keys.filter((k) => k.rolledFromId === key.id).map((k) => ({ key: k, relation: 'rolled into' as const })),
     ];
-    const relatedHosts = await Promise.all(related.map((r) => store.listKeyHosts(viewer.org.id, r.key.id)));
+    // The real usage minutes of the key and the keys it was rolled from or into (issue 19).
+    const { from, to } = chartRange({ now });
+    const minutes = await Promise.all([key, ...related.map((r) => r.key)].map((k) => deps.usageMinutes(viewer.org.id, k.id, from, to)));
     const chart = keyUsageChart(
-      [{ label: `…${key.last4}`, hosts }, ...related.map((r, i) => ({ label: `…${r.key.last4}`, hosts: relatedHosts[i]! }))],
+      [key, ...related.map((r) => r.key)].map((k, i) => ({ label: `…${k.last4}`, minutes: minutes[i]! })),
       { now },
     );
     hosts.sort((a, b) => b.lastSeen.getTime() - a.lastSeen.getTime());

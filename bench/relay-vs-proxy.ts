@@ -1,0 +1,239 @@
+/**
+ * Relay mode's cost (issue 19, Must show): the built `rekey server` (dist/cli/main.js, started as
+ * the README starts it — bench/support/shipped-server.ts — plus the relay's environment,
+ * `REKEY_UPSTREAM_SITE` / `REKEY_UPSTREAM_API_KEY`, which put its organisation in relay mode)
+ * forwarding to a local upstream sink, against the floor: a bare `node:http` reverse proxy that
+ * stream-pipes each request to the same sink and its answer back. Each in its own process; the
+ * sink is a bare `node:http` server that answers 202 once it has read the body.
+ *
+ * The relay does what users run: verifies the agent's key from memory, counts its usage, spools
+ * the body on disk (the 202 is sent once it is there), and delivers it to the sink behind, with
+ * the upstream key. The proxy verifies nothing and keeps nothing: the floor.
+ *
+ *  - Throughput: autocannon, `--connections` at once, rounds alternating proxy → relay, every
+ *    round printed; the ratio relay ÷ proxy requests/s (2xx only), goal ≥ 0.80, judged on the
+ *    median and the worst round.
+ *  - Added latency: one request in flight (no queueing), `--latency-requests` per target per
+ *    round, alternating, timed with process.hrtime (autocannon's percentiles are whole
+ *    milliseconds, too coarse for a 2 ms goal); added p99 = relay p99 − proxy p99 of the same
+ *    round, goal ≤ 2 ms, judged on the median and the worst round.
+ *  - Delivery: after the rounds, every payload the relay acknowledged must reach the sink
+ *    (counted by the sink, per upstream key).
+ * The load average is printed at the start and the end.
+ *
+ * Body: 100-point v2 JSON series, gzip-compressed as agents send them.
+ *
+ * Usage: node --import tsx bench/relay-vs-proxy.ts [--seconds 5] [--rounds 5] [--connections 20] [--latency-requests 1000]
+ * Writes bench/results/relay-vs-proxy.json.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Agent, request } from 'node:http';
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import { alternatingRounds, type RoundsResult } from './support/alternating-rounds.js';
+import { writeBenchResult } from './support/bench-result.js';
+import { startShippedServer } from './support/shipped-server.js';
+import { hundredPointBodies, load, percentile } from './intake-bench-support.js';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '20' },
+    'latency-requests': { type: 'string', default: '1000' },
+  },
+});
+const seconds = Number(values.seconds);
+const rounds = Number(values.rounds);
+const connections = Number(values.connections);
+const latencyRequests = Number(values['latency-requests']);
+const UPSTREAM_KEY = 'bench0relay0upstream0key00000001';
+
+/** The upstream: reads each body, answers 202; GET /count gives the requests received per DD-API-KEY. */
+const SINK = `
+const http = require('node:http');
+const counts = {};
+const server = http.createServer((req, res) => {
+  if (req.method === 'GET' && req.url === '/count') { res.writeHead(200, { 'content-type': 'application/json' }); return res.end(JSON.stringify(counts)); }
+  req.on('data', () => {});
+  req.on('end', () => {
+    const key = String(req.headers['dd-api-key'] || '');
+    counts[key] = (counts[key] || 0) + 1;
+    res.writeHead(202, { 'content-type': 'application/json' });
+    res.end('{"errors":[]}');
+  });
+});
+server.keepAliveTimeout = 65000;
+server.listen(0, '127.0.0.1', () => console.log('listening ' + server.address().port));
+`;
+
+/** The floor: a bare reverse proxy, request and answer stream-piped, keep-alive to the sink. */
+const PROXY = `
+const http = require('node:http');
+const upstreamPort = Number(process.argv[1]);
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+const server = http.createServer((req, res) => {
+  const headers = { ...req.headers };
+  delete headers.connection;
+  const upstream = http.request({ host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers, agent }, (answer) => {
+    res.writeHead(answer.statusCode, answer.headers);
+    answer.pipe(res);
+  });
+  upstream.on('error', () => { if (!res.headersSent) res.writeHead(502); res.end(); });
+  req.pipe(upstream);
+});
+server.keepAliveTimeout = 65000;
+server.listen(0, '127.0.0.1', () => console.log('listening ' + server.address().port));
+`;
+
+interface Child {
+  url: string;
+  stop(): Promise<void>;
+}
+
+function startScript(source: string, args: string[] = []): Promise<Child> {
+  return new Promise((resolve, reject) => {
+    const child: ChildProcess = spawn(process.execPath, ['-e', source, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+      const match = /listening (\d+)/.exec(out);
+      if (match) {
+        child.stdout!.removeAllListeners('data');
+        child.stdout!.resume();
+        resolve({
+          url: `http://127.0.0.1:${match[1]}`,
+          stop: () => new Promise((done) => (child.exitCode !== null ? done() : (child.once('exit', () => done()), child.kill('SIGTERM')))),
+        });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`bench child exited with ${code} before listening`)));
+  });
+}
+
+/** `count` requests one after another on one keep-alive connection; each one's milliseconds. */
+async function sequentialLatencies(url: string, headers: Record<string, string>, bodies: Buffer[], count: number): Promise<{ ms: number[]; non2xx: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const target = new URL(url);
+  const ms: number[] = [];
+  let non2xx = 0;
+  try {
+    for (let i = 0; i < count; i++) {
+      const body = bodies[i % bodies.length]!;
+      const started = process.hrtime.bigint();
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = request({ host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent, headers: { ...headers, 'content-length': String(body.length) } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+      ms.push(Number(process.hrtime.bigint() - started) / 1e6);
+      if (status < 200 || status >= 300) non2xx += 1;
+    }
+  } finally {
+    agent.destroy();
+  }
+  return { ms, non2xx };
+}
+
+const sinkCounts = async (sink: Child): Promise<Record<string, number>> => (await (await fetch(`${sink.url}/count`)).json()) as Record<string, number>;
+
+const bodies = hundredPointBodies(500).map((body) => gzipSync(body));
+const wire = { 'content-type': 'application/json', 'content-encoding': 'gzip' };
+const sink = await startScript(SINK);
+const proxy = await startScript(PROXY, [new URL(sink.url).port]);
+const relay = await startShippedServer({ env: { REKEY_UPSTREAM_SITE: sink.url, REKEY_UPSTREAM_API_KEY: UPSTREAM_KEY } });
+const relayHeaders = { ...wire, 'dd-api-key': relay.apiKey };
+const proxyHeaders = { ...wire, 'dd-api-key': relay.apiKey };
+let throughput: RoundsResult;
+const latencyRounds: Array<{ round: number; proxyP50: number; proxyP99: number; relayP50: number; relayP99: number; added: number; relayNon2xx: number }> = [];
+let acknowledged = 0;
+let delivered = 0;
+try {
+  // Relay mode is in effect once a payload is forwarded with the upstream key.
+  for (let i = 0; i < 100 && !((await sinkCounts(sink))[UPSTREAM_KEY]! > 0); i++) {
+    await fetch(`${relay.url}/api/v2/series`, { method: 'POST', headers: relayHeaders, body: bodies[0]! }).then((r) => r.arrayBuffer());
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  if (!((await sinkCounts(sink))[UPSTREAM_KEY]! > 0)) throw new Error('the relay forwarded nothing to the sink: relay mode is not in effect');
+  const before = (await sinkCounts(sink))[UPSTREAM_KEY]!;
+
+  process.stdout.write(`throughput: ${connections} connections, ${seconds} s per round, 100-point v2 JSON gzipped (floor = bare node:http stream-pipe proxy, server = rekey relay)\n`);
+  throughput = await alternatingRounds({
+    rounds,
+    seconds,
+    pointsPerRequest: 1, // printed as requests/s
+    runFloor: (s) => load({ url: `${proxy.url}/api/v2/series`, headers: proxyHeaders, bodies, connections, seconds: s }),
+    runServer: async (s) => {
+      const result = await load({ url: `${relay.url}/api/v2/series`, headers: relayHeaders, bodies, connections, seconds: s });
+      acknowledged += result.ok;
+      return result;
+    },
+  });
+
+  process.stdout.write(`\nadded latency: one request in flight, ${latencyRequests} requests per target per round\n`);
+  process.stdout.write('round  proxy p50 ms  proxy p99 ms  relay p50 ms  relay p99 ms  added p99 ms  relay non-2xx  load (1 min)\n');
+  for (let round = 1; round <= rounds; round++) {
+    const p = await sequentialLatencies(`${proxy.url}/api/v2/series`, proxyHeaders, bodies, latencyRequests);
+    const r = await sequentialLatencies(`${relay.url}/api/v2/series`, relayHeaders, bodies, latencyRequests);
+    acknowledged += r.ms.length - r.non2xx;
+    const row = { round, proxyP50: percentile(p.ms, 0.5), proxyP99: percentile(p.ms, 0.99), relayP50: percentile(r.ms, 0.5), relayP99: percentile(r.ms, 0.99), added: 0, relayNon2xx: r.non2xx };
+    row.added = row.relayP99 - row.proxyP99;
+    latencyRounds.push(row);
+    process.stdout.write(
+      `${String(round).padEnd(6)} ${row.proxyP50.toFixed(3).padStart(12)}  ${row.proxyP99.toFixed(3).padStart(12)}  ${row.relayP50.toFixed(3).padStart(12)}  ${row.relayP99.toFixed(3).padStart(12)}  ${row.added.toFixed(3).padStart(12)}  ${String(r.non2xx).padStart(13)}  ${loadavg()[0]!.toFixed(2)}\n`,
+    );
+  }
+
+  // Every acknowledged payload reaches the sink (delivery runs behind the 202).
+  const deadline = Date.now() + 60_000;
+  do {
+    delivered = (await sinkCounts(sink))[UPSTREAM_KEY]! - before;
+    if (delivered >= acknowledged) break;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  } while (Date.now() < deadline);
+  // The sink may count a few more: requests in flight when autocannon's time ran out were
+  // answered (and delivered) after it stopped counting — at most one per connection per run.
+  process.stdout.write(`\nrelay: ${acknowledged} payloads acknowledged during the rounds (warm-up included; autocannon does not count the ≤ ${connections} in flight when a run ends), ${delivered} delivered to the sink\n`);
+} finally {
+  await relay.stop();
+  await proxy.stop();
+  await sink.stop();
+}
+
+const added = latencyRounds.map((r) => r.added).sort((a, b) => a - b);
+const addedMedian = added.length % 2 === 1 ? added[(added.length - 1) / 2]! : (added[added.length / 2 - 1]! + added[added.length / 2]!) / 2;
+const addedWorst = added[added.length - 1]!;
+const loadEnd = loadavg();
+process.stdout.write(
+  `\nrequests/s relay ÷ proxy: median ${throughput.median.toFixed(3)}, worst ${throughput.worst.toFixed(3)} (goal ≥ 0.80); added p99: median ${addedMedian.toFixed(3)} ms, worst ${addedWorst.toFixed(3)} ms (goal ≤ 2 ms); load average at end ${loadEnd.map((l) => l.toFixed(2)).join(' ')}\n`,
+);
+
+writeBenchResult('relay-vs-proxy', {
+  figures: [
+    { name: 'relay ÷ bare node:http stream-pipe proxy, requests/s, median round', value: Number(throughput.median.toFixed(3)), unit: 'x', goal: '≥ 0.80', met: throughput.median >= 0.8 },
+    { name: 'relay ÷ bare node:http stream-pipe proxy, requests/s, worst round', value: Number(throughput.worst.toFixed(3)), unit: 'x', goal: '≥ 0.80', met: throughput.worst >= 0.8 },
+    { name: 'added p99 latency (relay p99 − proxy p99, one request in flight), median round', value: Number(addedMedian.toFixed(3)), unit: 'ms', goal: '≤ 2 ms', met: addedMedian <= 2 },
+    { name: 'added p99 latency, worst round', value: Number(addedWorst.toFixed(3)), unit: 'ms', goal: '≤ 2 ms', met: addedWorst <= 2 },
+    { name: 'payloads the relay acknowledged and the sink did not receive', value: Math.max(0, acknowledged - delivered), unit: 'payloads', goal: '0', met: delivered >= acknowledged },
+    { name: 'load average (1 min) at start', value: throughput.loadStart[0]!, unit: '' },
+    { name: 'load average (1 min) at end', value: loadEnd[0]!, unit: '' },
+  ],
+  tables: [
+    {
+      title: 'Throughput rounds (proxy first, then the relay)',
+      columns: ['round', 'proxy req/s', 'relay req/s', 'ratio', 'relay non-2xx', 'proxy p99 ms', 'relay p99 ms'],
+      rows: throughput.rounds.map((r) => [r.round, Math.round(r.floor.requestsPerSecond), Math.round(r.server.requestsPerSecond), Number(r.ratio.toFixed(3)), r.server.non2xx, r.floor.latencyP99Ms, r.server.latencyP99Ms]),
+    },
+    {
+      title: 'Latency rounds (one request in flight)',
+      columns: ['round', 'proxy p50 ms', 'proxy p99 ms', 'relay p50 ms', 'relay p99 ms', 'added p99 ms', 'relay non-2xx'],
+      rows: latencyRounds.map((r) => [r.round, Number(r.proxyP50.toFixed(3)), Number(r.proxyP99.toFixed(3)), Number(r.relayP50.toFixed(3)), Number(r.relayP99.toFixed(3)), Number(r.added.toFixed(3)), r.relayNon2xx]),
+      note: 'Timed with process.hrtime around each request on one keep-alive connection; the body is one of 500 gzipped 100-point v2 JSON payloads.',
+    },
+  ],
+  details: { seconds, rounds, connections, latencyRequests, acknowledged, delivered },
+});

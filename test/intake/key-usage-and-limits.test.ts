@@ -1,0 +1,172 @@
+/**
+ * Per-key usage per minute and per-key limits (issue 19), over real HTTP against the real app
+ * on every dialect, with the intake's clock injected (no sleeps): the usage API answers the
+ * real minutes (requests, bytes as sent, points, distinct hosts), before and after they are
+ * written and across a restart; reading takes api_keys:read, setting limits admin; a key over
+ * its limit gets 429 API_KEY_QUOTA_EXCEEDED with Retry-After while another key is unaffected;
+ * the limits and today's bytes hold across a restart.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { generateKey, last4 } from '../../src/keys/key-format.js';
+import { createKeyHasher, type KeyHasher } from '../../src/keys/key-hasher.js';
+import { buildApp } from '../../src/server/app.js';
+import { CLI_ACTOR, DIALECTS, type TestStore } from '../support/dialects.js';
+import { listenLocal } from '../server/live-server.js';
+import { headersFor, seedOrg, type SeededOrg } from '../server/seed.js';
+
+const MINUTE = 60_000;
+/** 12:00:15 UTC: 15 s into a minute. */
+const START = Date.UTC(2026, 0, 5, 12, 0, 15);
+const minuteStart = (ms: number) => Math.floor(ms / MINUTE) * MINUTE;
+
+function series(now: number, hosts: string[], pointsPerHost: number): string {
+  const ts = Math.floor(now / 1000) - 5;
+  return JSON.stringify({
+    series: hosts.map((host) => ({ metric: 'usage.test', host, type: 'gauge', points: Array.from({ length: pointsPerHost }, (_, i) => [ts - i, i]) })),
+  });
+}
+
+for (const dialect of DIALECTS) {
+  describe(`per-key usage and limits over HTTP on ${dialect.name}`, () => {
+    let db: TestStore;
+    let hasher: KeyHasher;
+    let acme: SeededOrg;
+    let globex: SeededOrg;
+    let app: FastifyInstance | undefined;
+    let url: string;
+    const clock = { ms: START };
+
+    async function start(): Promise<void> {
+      app = await buildApp({ store: db.store, hasher, logger: false, intake: { now: () => clock.ms, usageMinutesFlushIntervalMs: 3_600_000, keyLimitsPollMs: 3_600_000 } });
+      url = await listenLocal(app);
+    }
+
+    async function restart(): Promise<void> {
+      await app!.close(); // writes every usage minute, the current one too
+      await start();
+    }
+
+    beforeEach(async () => {
+      clock.ms = START;
+      db = await dialect.createStore();
+      hasher = createKeyHasher(await db.store.deploymentSecret());
+      acme = await seedOrg(db.store, hasher, 'acme');
+      globex = await seedOrg(db.store, hasher, 'globex');
+      await start();
+    });
+    afterEach(async () => {
+      await app?.close();
+      app = undefined;
+      await db.destroy();
+    });
+
+    const send = async (apiKey: string, body: string) => {
+      const response = await fetch(`${url}/api/v1/series`, { method: 'POST', headers: { 'dd-api-key': apiKey, 'content-type': 'application/json' }, body });
+      return { status: response.status, retryAfter: response.headers.get('retry-after'), body: (await response.json()) as { errors?: string[] } };
+    };
+    const usage = async (org: SeededOrg, role: 'admin' | 'standard' | 'read_only', keyId: string, query = '') => {
+      const response = await fetch(`${url}/api/v2/api_keys/${keyId}/usage${query}`, { headers: headersFor(org, role) });
+      return { status: response.status, body: (await response.json()) as { minutes: Array<Record<string, number>>; from: number; to: number } };
+    };
+    const setLimits = async (org: SeededOrg, role: 'admin' | 'standard', keyId: string, limits: Record<string, number>) => {
+      const response = await fetch(`${url}/api/v2/api_keys/${keyId}/limits`, {
+        method: 'PUT',
+        headers: { ...headersFor(org, role), 'content-type': 'application/json' },
+        body: JSON.stringify({ limits }),
+      });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+
+    it('answers the real minutes: requests, bytes as sent, points, distinct hosts — before and after they are written, across a restart', async () => {
+      const first = series(clock.ms, ['web-1', 'web-2'], 3);
+      const second = series(clock.ms, ['web-2'], 4);
+      assert.equal((await send(acme.apiSecret, first)).status, 202);
+      assert.equal((await send(acme.apiSecret, second)).status, 202);
+      clock.ms += MINUTE;
+      const third = series(clock.ms, ['web-3'], 1);
+      assert.equal((await send(acme.apiSecret, third)).status, 202);
+      assert.equal((await send(globex.apiSecret, third)).status, 202, 'another org\'s key: its own usage');
+
+      const m0 = minuteStart(START);
+      const expected = [
+        { minute: m0 / 1000, requests: 2, bytes: Buffer.byteLength(first) + Buffer.byteLength(second), points: 10, hosts: 2 },
+        { minute: (m0 + MINUTE) / 1000, requests: 1, bytes: Buffer.byteLength(third), points: 1, hosts: 1 },
+      ];
+      const live = await usage(acme, 'read_only', acme.apiKey.id);
+      assert.equal(live.status, 200, JSON.stringify(live.body));
+      assert.deepEqual(live.body.minutes, expected, 'not yet written: read from the intake\'s memory');
+      assert.equal(live.body.to, (m0 + MINUTE) / 1000);
+      assert.equal(live.body.from, (m0 + MINUTE - 60 * MINUTE) / 1000, 'default range: the last hour');
+
+      await restart();
+      assert.deepEqual((await usage(acme, 'admin', acme.apiKey.id)).body.minutes, expected, 'written on close, read back after a restart');
+      assert.deepEqual((await usage(acme, 'admin', acme.apiKey.id, `?from=${(m0 + MINUTE) / 1000}&to=${(m0 + MINUTE) / 1000}`)).body.minutes, [expected[1]]);
+      const stored = await db.store.listKeyUsageMinutes(acme.org.id, acme.apiKey.id, { from: new Date(m0), to: new Date(m0 + MINUTE) });
+      assert.deepEqual(stored.map((m) => m.requests), [2, 1], 'in the store, through the one store contract');
+
+      assert.equal((await usage(globex, 'admin', acme.apiKey.id)).status, 404, 'another org\'s key is not found');
+      assert.equal((await usage(acme, 'admin', acme.apiKey.id, '?from=100&to=50')).status, 400);
+      assert.equal((await usage(acme, 'admin', acme.apiKey.id, `?from=0&to=${m0 / 1000}`)).status, 400, 'at most 7 days');
+    });
+
+    it('a key over its requests/s gets 429 with Retry-After in the intake\'s error shape; another key is unaffected; only an admin sets limits', async () => {
+      const other = generateKey('api');
+      await db.store.createApiKey(acme.org.id, { name: 'other', hash: hasher.hash(other), last4: last4(other) }, CLI_ACTOR);
+      assert.equal((await setLimits(acme, 'standard', acme.apiKey.id, { requests_per_second: 2 })).status, 403, 'standard may not set limits');
+      const set = await setLimits(acme, 'admin', acme.apiKey.id, { requests_per_second: 2 });
+      assert.equal(set.status, 200, JSON.stringify(set.body));
+      assert.deepEqual(set.body, { key_id: acme.apiKey.id, limits: { requests_per_second: 2, points_per_minute: null, bytes_per_day: null } });
+
+      const body = series(clock.ms, ['web-1'], 1);
+      assert.equal((await send(acme.apiSecret, body)).status, 202);
+      assert.equal((await send(acme.apiSecret, body)).status, 202);
+      const refused = await send(acme.apiSecret, body);
+      assert.equal(refused.status, 429);
+      assert.equal(refused.retryAfter, '1');
+      assert.deepEqual(refused.body, { errors: ['This API key is over its limit of 2 requests per second; retry after 1 s'] });
+      assert.equal((await send(other, body)).status, 202, 'another key of the same org is unaffected');
+      assert.equal((await send(globex.apiSecret, body)).status, 202, 'another org is unaffected');
+      clock.ms += 500;
+      assert.equal((await send(acme.apiSecret, body)).status, 202, 'half a second later: one more request');
+      assert.equal((await send(acme.apiSecret, body)).status, 429);
+
+      const minutes = (await usage(acme, 'admin', acme.apiKey.id)).body.minutes;
+      assert.equal(minutes[0]!.requests, 3, 'refused requests are not usage');
+      assert.equal((await setLimits(acme, 'admin', acme.apiKey.id, {})).status, 200, 'none named: no limits');
+      assert.equal((await send(acme.apiSecret, body)).status, 202);
+    });
+
+    it('points per minute: the payload that crosses is stored, the next is refused until the next minute', async () => {
+      await setLimits(acme, 'admin', acme.apiKey.id, { points_per_minute: 10 });
+      assert.equal((await send(acme.apiSecret, series(clock.ms, ['a', 'b'], 6))).status, 202, '12 points: crosses the limit, stored');
+      const refused = await send(acme.apiSecret, series(clock.ms, ['a'], 1));
+      assert.equal(refused.status, 429);
+      assert.equal(refused.retryAfter, '45', '15 s into the minute: 45 s to the next one');
+      clock.ms += 45_000;
+      assert.equal((await send(acme.apiSecret, series(clock.ms, ['a'], 1))).status, 202);
+    });
+
+    it('bytes per day hold across a restart: the limit is stored and today\'s bytes are read back', async () => {
+      const body = series(clock.ms, ['web-1'], 20);
+      const size = Buffer.byteLength(body);
+      await setLimits(acme, 'admin', acme.apiKey.id, { bytes_per_day: size * 2 });
+      assert.equal((await send(acme.apiSecret, body)).status, 202);
+      assert.equal((await send(acme.apiSecret, body)).status, 202);
+      const refused = await send(acme.apiSecret, body);
+      assert.equal(refused.status, 429);
+      const untilMidnight = Math.ceil((Date.UTC(2026, 0, 6) - clock.ms) / 1000);
+      assert.equal(refused.retryAfter, String(untilMidnight));
+
+      clock.ms += 2 * MINUTE;
+      await restart();
+      const again = await send(acme.apiSecret, body);
+      assert.equal(again.status, 429, 'after a restart: still over today\'s bytes');
+      assert.match(again.body.errors![0]!, new RegExp(`limit of ${size * 2} bytes per day`));
+      assert.equal((await send(globex.apiSecret, body)).status, 202);
+      clock.ms = Date.UTC(2026, 0, 6, 0, 0, 1);
+      assert.equal((await send(acme.apiSecret, series(clock.ms, ['web-1'], 20))).status, 202, 'a new UTC day');
+    });
+  });
+}

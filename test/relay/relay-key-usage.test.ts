@@ -1,0 +1,85 @@
+/**
+ * Per-key usage and limits in relay mode (issue 19), with the whole program: a real `rekey
+ * server` process relaying to a recording upstream, `rekey key-limits` through the real CLI.
+ * Relay-forwarded requests count in the key's usage minutes (requests and bytes as sent); a
+ * limit set with the CLI reaches the running node, refuses that key with 429 + Retry-After
+ * (nothing forwarded) while another key is unaffected, and holds after a restart.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { runRekey } from '../support/processes.js';
+import { eventually, post, restartNode, setUpstream, startNode, startRecorder, type Recorder, type RekeyNode } from './relay-support.js';
+
+describe('relay mode: per-key usage and limits', () => {
+  let relay: RekeyNode;
+  let recorder: Recorder;
+  let keyId: string;
+  let otherKey: string;
+
+  const management = (path: string, init: RequestInit = {}) =>
+    fetch(`${relay.server.url}${path}`, { ...init, headers: { 'dd-api-key': relay.apiKey, 'dd-application-key': relay.appKey, 'content-type': 'application/json', ...init.headers } });
+  const send = async (apiKey: string, body: Buffer) => {
+    const response = await fetch(`${relay.server.url}/api/v2/logs`, { method: 'POST', headers: { 'dd-api-key': apiKey, 'content-type': 'application/json', 'content-encoding': 'gzip' }, body });
+    return { status: response.status, retryAfter: response.headers.get('retry-after'), text: await response.text() };
+  };
+
+  before(async () => {
+    recorder = await startRecorder();
+    relay = await startNode();
+    await setUpstream(relay, recorder.url, 'b'.repeat(28) + 'up02');
+    const keys = (await (await management('/api/v2/api_keys')).json()) as { data: Array<{ id: string }> };
+    keyId = keys.data[0]!.id;
+    const created = (await (await management('/api/v2/api_keys', { method: 'POST', body: JSON.stringify({ data: { type: 'api_keys', attributes: { name: 'other agent' } } }) })).json()) as { data: { attributes: { key: string } } };
+    otherKey = created.data.attributes.key;
+    await eventually(async () => (await post(`${relay.server.url}/api/v2/logs`, relay.apiKey, '[]')) === 202, 'relay mode in effect');
+  });
+  after(async () => {
+    await relay.server.stop();
+    await recorder.close();
+  });
+
+  it('counts relay-forwarded requests and their bytes as sent in the key\'s usage minutes', async () => {
+    const before = (await (await management(`/api/v2/api_keys/${keyId}/usage`)).json()) as { minutes: Array<{ requests: number; bytes: number }> };
+    const sum = (minutes: Array<{ requests: number; bytes: number }>) => minutes.reduce((t, m) => ({ requests: t.requests + m.requests, bytes: t.bytes + m.bytes }), { requests: 0, bytes: 0 });
+    const body = gzipSync('[{"message":"usage in relay mode","ddsource":"test"}]');
+    for (let i = 0; i < 3; i++) assert.equal((await send(relay.apiKey, body)).status, 202);
+    const response = await management(`/api/v2/api_keys/${keyId}/usage`);
+    assert.equal(response.status, 200);
+    const after = (await response.json()) as { minutes: Array<{ requests: number; bytes: number }> };
+    assert.deepEqual(sum(after.minutes), { requests: sum(before.minutes).requests + 3, bytes: sum(before.minutes).bytes + 3 * body.length });
+  });
+
+  it('a limit set with rekey key-limits reaches the node: 429 + Retry-After for that key, nothing forwarded; another key unaffected; held after a restart', async () => {
+    const bad = await runRekey(['key-limits', 'set', '--data', relay.dataDir, '--org', relay.orgName, '--key', keyId, '--requests-per-second', '0'], { env: relay.env });
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /--requests-per-second "0" must be a positive whole number/);
+    const set = await runRekey(['key-limits', 'set', '--data', relay.dataDir, '--org', relay.orgName, '--key', keyId, '--requests-per-second', '1', '--json'], { env: relay.env });
+    assert.equal(set.code, 0, set.stderr);
+    assert.deepEqual(JSON.parse(set.stdout), { key_id: keyId, requests_per_second: 1, points_per_minute: null, bytes_per_day: null });
+    const shown = await runRekey(['key-limits', 'show', '--data', relay.dataDir, '--org', relay.orgName], { env: relay.env });
+    assert.match(shown.stdout, new RegExp(`${keyId}: 1 requests/s`));
+
+    const body = gzipSync('[{"message":"over the limit"}]');
+    // The node re-reads the limits every 2 s: soon one of two back-to-back requests is refused.
+    let refused: Awaited<ReturnType<typeof send>> | undefined;
+    await eventually(async () => {
+      await send(relay.apiKey, body);
+      const second = await send(relay.apiKey, body);
+      if (second.status === 429) refused = second;
+      return refused !== undefined;
+    }, 'the limit in effect');
+    assert.equal(refused!.retryAfter, '1');
+    assert.deepEqual(JSON.parse(refused!.text), { errors: ['This API key is over its limit of 1 requests per second; retry after 1 s'] });
+    const forwarded = recorder.requests.length;
+    assert.equal((await send(relay.apiKey, body)).status, 429);
+    for (let i = 0; i < 3; i++) assert.equal((await send(otherKey, body)).status, 202, 'another key is unaffected');
+    await eventually(() => recorder.requests.length === forwarded + 3, 'only the other key\'s payloads forwarded');
+
+    await relay.server.stop();
+    relay = await restartNode(relay);
+    await eventually(async () => (await send(otherKey, body)).status === 202, 'the restarted node serves');
+    const statuses = [(await send(relay.apiKey, body)).status, (await send(relay.apiKey, body)).status];
+    assert.ok(statuses.includes(429), `the stored limit holds after a restart (got ${statuses.join(', ')})`);
+  });
+});
