@@ -25,6 +25,7 @@
  *   usage.count(key.id, { points: 100, hosts: ['web-1'] });     // once a series payload is decoded
  */
 import type { KeyUsageMinute, Store } from '../store/store.js';
+import { SerialFlush } from './serial-flush.js';
 
 export const MINUTE_MS = 60_000;
 
@@ -55,10 +56,9 @@ export class KeyUsageMinutes {
   /** minute start (epoch ms) → key id → counts. */
   private minutes = new Map<number, Map<string, MinuteCounts>>();
   private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> = Promise.resolve();
+  private readonly flusher: SerialFlush;
   private readonly now: () => number;
   private readonly maxHosts: number;
-  readonly stats = { flushes: 0, failures: 0 };
 
   constructor(
     private readonly store: Store,
@@ -66,6 +66,12 @@ export class KeyUsageMinutes {
   ) {
     this.now = options.now ?? Date.now;
     this.maxHosts = options.maxHostsPerMinute ?? 10_000;
+    this.flusher = new SerialFlush(options.onError);
+  }
+
+  /** Batches written, and failed writes. */
+  get stats(): { flushes: number; failures: number } {
+    return this.flusher.stats;
   }
 
   start(): void {
@@ -104,28 +110,18 @@ export class KeyUsageMinutes {
    * `onError` and rejects.
    */
   flush(all = false): Promise<void> {
-    const run = this.flushing.then(async () => {
+    return this.flusher.run(() => {
       const current = minuteOf(this.now());
       const batch = new Map<number, Map<string, MinuteCounts>>();
       for (const [minute, keys] of this.minutes) {
         if (all || minute < current) batch.set(minute, keys);
       }
-      if (batch.size === 0) return;
+      if (batch.size === 0) return undefined;
       for (const minute of batch.keys()) this.minutes.delete(minute);
       const rows: KeyUsageMinute[] = [];
       for (const [minute, keys] of batch) for (const [keyId, counts] of keys) rows.push(toRow(keyId, minute, counts));
-      try {
-        await this.store.recordKeyUsageMinutes(rows);
-        this.stats.flushes += 1;
-      } catch (error) {
-        this.stats.failures += 1;
-        this.putBack(batch);
-        this.options.onError?.(error);
-        throw error;
-      }
+      return { write: () => this.store.recordKeyUsageMinutes(rows), putBack: () => this.putBack(batch) };
     });
-    this.flushing = run.catch(() => {});
-    return run;
   }
 
   /** Stops the timer and writes every minute, the current one too (rejects if that fails). */

@@ -4,10 +4,10 @@
  * `intervalMs` (default 1 s), on `flush()` and on `close()`. Key usage (usage-aggregator.ts)
  * and host sightings (host-sightings.ts) both use it, so the request path never writes either.
  *
- * Flushes are serialised, so batches never overlap. A batch that fails to write is merged back
- * (with anything newer) for the next attempt, reported to `onError`, and rejects the `flush()`
- * that asked for it — a read that flushes first then fails instead of answering without it.
+ * Flushes are serialised, and a failed batch merged back for the next attempt (serial-flush.ts).
  */
+import { SerialFlush } from './serial-flush.js';
+
 export interface WriteBehindOptions<T> {
   keyOf: (entry: T) => string;
   /** Folds `next` into `pending` (an entry this buffer owns and may change). */
@@ -20,10 +20,16 @@ export interface WriteBehindOptions<T> {
 export class WriteBehind<T> {
   private pending = new Map<string, T>();
   private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> = Promise.resolve();
-  readonly stats = { flushes: 0, failures: 0 };
+  private readonly flusher: SerialFlush;
 
-  constructor(private readonly options: WriteBehindOptions<T>) {}
+  constructor(private readonly options: WriteBehindOptions<T>) {
+    this.flusher = new SerialFlush(options.onError);
+  }
+
+  /** Batches written, and failed writes. */
+  get stats(): { flushes: number; failures: number } {
+    return this.flusher.stats;
+  }
 
   start(): void {
     this.timer ??= setInterval(() => void this.flush().catch(() => {}), this.options.intervalMs ?? 1000);
@@ -39,22 +45,12 @@ export class WriteBehind<T> {
   }
 
   flush(): Promise<void> {
-    const run = this.flushing.then(async () => {
-      if (this.pending.size === 0) return;
+    return this.flusher.run(() => {
+      if (this.pending.size === 0) return undefined;
       const batch = [...this.pending.values()];
       this.pending = new Map();
-      try {
-        await this.options.write(batch);
-        this.stats.flushes += 1;
-      } catch (error) {
-        this.stats.failures += 1;
-        for (const entry of batch) this.record(entry);
-        this.options.onError?.(error);
-        throw error;
-      }
+      return { write: () => this.options.write(batch), putBack: () => batch.forEach((entry) => this.record(entry)) };
     });
-    this.flushing = run.catch(() => {});
-    return run;
   }
 
   /** Stops the timer and writes what is pending (rejects if that write fails). */
