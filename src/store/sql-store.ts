@@ -362,19 +362,12 @@ export class SqlStore implements Store {
       .selectFrom('api_keys')
       .where('org_id', '=', orgId)
       .$if(status !== 'all', (qb) => qb.where('status', '=', status))
-      .$if(query.filter !== undefined && query.filter !== '', (qb) =>
-        qb.where((eb) => eb.or([nameContains(query.filter!), eb('last4', '=', query.filter!.toLowerCase())])),
-      )
+      .$call((qb) => nameOrLast4(qb, query.filter))
       .$call((qb) => inRange(qb, 'created_at', query.createdAt))
       .$call((qb) => inRange(qb, 'modified_at', query.modifiedAt))
       .$if(query.remoteConfigReadEnabled !== undefined, (qb) => qb.where('remote_config_read_enabled', '=', query.remoteConfigReadEnabled ? 1 : 0))
       .$if(query.category !== undefined, (qb) => qb.where('category', '=', query.category!));
-    const sort = query.sort ?? { field: 'created_at', direction: 'asc' };
-    const rows = await paged(
-      filtered.selectAll().orderBy(sort.field, sort.direction).orderBy('id', sort.direction),
-      query.page,
-    ).execute();
-    return { items: rows.map(toApiKey), totalFiltered: await count(filtered) };
+    return keyListPage(filtered, query, toApiKey);
   }
 
   async renameApiKey(orgId: string, keyId: string, name: string, actor: Actor): Promise<ApiKey> {
@@ -553,16 +546,9 @@ export class SqlStore implements Store {
       .selectFrom('app_keys')
       .where('org_id', '=', orgId)
       .$if(query.ownerId !== undefined, (qb) => qb.where('owner_id', '=', query.ownerId!))
-      .$if(query.filter !== undefined && query.filter !== '', (qb) =>
-        qb.where((eb) => eb.or([nameContains(query.filter!), eb('last4', '=', query.filter!.toLowerCase())])),
-      )
+      .$call((qb) => nameOrLast4(qb, query.filter))
       .$call((qb) => inRange(qb, 'created_at', query.createdAt));
-    const sort = query.sort ?? { field: 'created_at', direction: 'asc' };
-    const rows = await paged(
-      filtered.selectAll().orderBy(sort.field, sort.direction).orderBy('id', sort.direction),
-      query.page,
-    ).execute();
-    return { items: rows.map(toAppKey), totalFiltered: await count(filtered) };
+    return keyListPage(filtered, query, toAppKey);
   }
 
   async updateAppKey(
@@ -1051,6 +1037,23 @@ function validEmail(email: string): string {
 function nameContains(filter: string): Expression<SqlBool> {
   const pattern = `%${filter.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
   return sql<SqlBool>`lower(name) like ${pattern} escape '\\'`;
+}
+
+/** A key list's `filter`: part of the name (any case), or the last 4 characters. */
+function nameOrLast4<DB, TB extends keyof DB, O>(qb: SelectQueryBuilder<DB, TB, O>, filter: string | undefined): SelectQueryBuilder<DB, TB, O> {
+  if (filter === undefined || filter === '') return qb;
+  return qb.where(sql<SqlBool>`(${nameContains(filter)} or last4 = ${filter.toLowerCase()})`);
+}
+
+/** One page of a key list in `sort` order (then id, so pages never overlap), and how many keys the filters match. */
+async function keyListPage<DB, TB extends keyof DB, O, Row, T>(
+  filtered: SelectQueryBuilder<DB, TB, O>,
+  query: { sort?: { field: string; direction: 'asc' | 'desc' }; page?: Page },
+  toItem: (row: Row) => T,
+): Promise<Listed<T>> {
+  const sort = query.sort ?? { field: 'created_at', direction: 'asc' };
+  const rows = await paged(filtered.selectAll().orderBy(sql.ref(sort.field), sort.direction).orderBy(sql.ref('id'), sort.direction), query.page).execute();
+  return { items: (rows as unknown as Row[]).map(toItem), totalFiltered: await count(filtered) };
 }
 
 function inRange<DB, TB extends keyof DB, O>(
