@@ -33,11 +33,13 @@ export interface UpstreamDefaults {
 export function upstreamDefaultsFromEnv(env: NodeJS.ProcessEnv): UpstreamDefaults {
   const site = env.REKEY_UPSTREAM_SITE?.trim();
   const apiKey = env.REKEY_UPSTREAM_API_KEY?.trim();
-  return { ...(site ? { site: normaliseSite(site) } : {}), ...(apiKey ? { apiKey } : {}) };
+  const allowInsecure = /^(1|true|yes)$/i.test(env.REKEY_UPSTREAM_ALLOW_INSECURE?.trim() ?? '');
+  return { ...(site ? { site: normaliseSite(site, { allowInsecure }) } : {}), ...(apiKey ? { apiKey } : {}) };
 }
 
 export class UpstreamDirectory {
   private upstreams = new Map<string, ResolvedUpstream>();
+  private relays = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly cipher: UpstreamKeyCipher;
   private readonly listeners: Array<() => void> = [];
@@ -77,6 +79,11 @@ export class UpstreamDirectory {
     return false;
   }
 
+  /** How many organisations are in relay mode (each is owed a fair share of the spool). */
+  relayCount(): number {
+    return this.relays;
+  }
+
   isRelay(orgId: string): boolean {
     return this.upstreams.get(orgId)?.mode === 'relay';
   }
@@ -101,6 +108,7 @@ export class UpstreamDirectory {
     }
     const changed = next.size !== this.upstreams.size || [...next].some(([orgId, u]) => this.upstreams.get(orgId)?.version !== u.version || this.upstreams.get(orgId)?.mode !== u.mode);
     this.upstreams = next;
+    this.relays = [...next.values()].filter((u) => u.mode === 'relay').length;
     if (changed) for (const listener of this.listeners) listener();
   }
 
