@@ -1,7 +1,9 @@
 /**
- * Every organisation's upstream as this node knows it: read from the store at start and again
- * every `pollMs` (default 2 s), so `rekey upstream set` on any node — or from the CLI — reaches
- * every relay node within seconds without a restart. The upstream keys are decrypted here,
+ * Every organisation's upstream as this node knows it: read from the store at start, again at
+ * once when the store announces a change (`watchUpstreamChanges`: this process, and with
+ * PostgreSQL every node and CLI through NOTIFY), and every `pollMs` (default 2 s) for what no
+ * announcement reaches (a CLI run against the same SQLite file), so `rekey upstream set` or
+ * `rekey upstream rotate` reaches every relay node without a restart. The upstream keys are decrypted here,
  * held in memory only, and never logged.
  *
  * Deployment default: `REKEY_UPSTREAM_SITE` + `REKEY_UPSTREAM_API_KEY` put the default
@@ -43,6 +45,10 @@ export class UpstreamDirectory {
   private timer: NodeJS.Timeout | undefined;
   private readonly cipher: UpstreamKeyCipher;
   private readonly listeners: Array<() => void> = [];
+  private stopWatching: (() => Promise<void>) | undefined;
+  /** Reads run one after another (a slow poll must not overwrite a newer read); at most one waits. */
+  private reading: Promise<void> = Promise.resolve();
+  private queued: Promise<void> | undefined;
 
   constructor(
     private readonly store: Store,
@@ -53,6 +59,10 @@ export class UpstreamDirectory {
   }
 
   async start(): Promise<void> {
+    const again = () => {
+      this.refresh().catch((error: unknown) => this.options.onError?.(error));
+    };
+    this.stopWatching = await this.store.watchUpstreamChanges({ onChange: again, onReset: again });
     await this.refresh();
     this.timer = setInterval(() => {
       this.refresh().catch((error: unknown) => this.options.onError?.(error));
@@ -62,6 +72,8 @@ export class UpstreamDirectory {
 
   stop(): void {
     clearInterval(this.timer);
+    this.stopWatching?.().catch(() => {});
+    this.stopWatching = undefined;
   }
 
   /** Called after each refresh that changed something. */
@@ -88,7 +100,19 @@ export class UpstreamDirectory {
     return this.upstreams.get(orgId)?.mode === 'relay';
   }
 
-  async refresh(): Promise<void> {
+  /** Reads every upstream again (after the reads already running or waiting). */
+  refresh(): Promise<void> {
+    if (this.queued !== undefined) return this.queued;
+    const queued = this.reading.then(() => {
+      this.queued = undefined;
+      return this.read();
+    });
+    this.queued = queued;
+    this.reading = queued.catch(() => undefined);
+    return queued;
+  }
+
+  private async read(): Promise<void> {
     const next = new Map<string, ResolvedUpstream>();
     for (const settings of await this.store.listUpstreams()) next.set(settings.orgId, this.resolve(settings));
     const defaults = this.options.defaults;
