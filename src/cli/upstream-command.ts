@@ -51,7 +51,7 @@ export function registerUpstreamCommand(program: Command): void {
     .option('--traces-url <url>', 'base URL for traces (default from --site)')
     .option('--allow-insecure', 'accept http:// URLs to other machines (the upstream key would cross the network in clear); http://localhost is always accepted')
     .option(...DATA_OPTION)
-    .addHelpText('after', '\nExample: printf %s "$DD_API_KEY" | rekey upstream set --org acme --site datadoghq.eu --key-stdin\nEvery relay node uses the new settings within 2 s; a delivery held by a refused key resumes.')
+    .addHelpText('after', '\nExample: printf %s "$DD_API_KEY" | rekey upstream set --org acme --site datadoghq.eu --key-stdin\nEvery relay node uses the new settings at once (PostgreSQL) or within 2 s; a delivery held or backing off resumes at once.')
     .action(async (flags: SetFlags) => {
       const { normaliseSite, normaliseUrl } = await import('../relay/upstream-site.js');
       const { UpstreamKeyCipher } = await import('../relay/upstream-crypto.js');

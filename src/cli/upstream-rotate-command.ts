@@ -29,7 +29,7 @@ export function registerUpstreamRotateCommand(upstream: Command): void {
     .option('--app-key-stdin', 'read the upstream application key from stdin (else DD_APP_KEY)')
     .option('--resume', 'continue the unfinished rotation recorded in the journal')
     .option('--journal <file>', 'journal file (default <data>/upstream-rotate-<org id>.journal.json)')
-    .option('--settle <duration>', 'time the relay nodes get to pick up the new key before the old one is revoked', '6s')
+    .option('--settle <duration>', 'time the relay nodes get to pick up the new key before the old one is revoked (PostgreSQL: at once; SQLite: within 2 s)', '6s')
     .option('--accept-timeout <duration>', 'how long the upstream may take to accept the new key', '60s')
     .option('--data <dir>', 'data directory for embedded SQLite and the deployment secret (env REKEY_DATA, default ./data)')
     .addHelpText(
