@@ -90,6 +90,7 @@ export class Delivery {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     directory.onChange(() => this.pump());
+    metrics.oldestPayloads(() => this.oldestAges());
   }
 
   enqueue(payload: SpooledPayload): void {
@@ -121,6 +122,15 @@ export class Delivery {
       }
     }
     return problems;
+  }
+
+  /** Each organisation's oldest undelivered payload's age in seconds (0 when none waits), for /metrics. */
+  oldestAges(): Array<[string, number]> {
+    const now = this.now();
+    return [...this.orgs.values()].map((org) => {
+      const oldest = this.oldestWaiting(org);
+      return [org.orgId, oldest === undefined ? 0 : Math.max(0, (now - oldest) / 1000)];
+    });
   }
 
   /** When the oldest payload still waiting (queued or in flight) was received. */

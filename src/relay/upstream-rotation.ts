@@ -29,9 +29,10 @@
  * that step (or `create-request`: after the key was created upstream but before it was
  * journaled) and wait to be killed — how the tests crash it at a precise point.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { dirname } from 'node:path';
 import { writeFileAtomicSync } from '../config/atomic-write.js';
 import { rekeyError } from '../errors.js';
 import { DatadogClient, type ApiKey } from '../rotate/datadog-client.js';
@@ -78,6 +79,9 @@ export interface UpstreamRotationOptions {
   say: (line: string) => void;
   env?: NodeJS.ProcessEnv;
 }
+
+/** Every key a rotation creates is named `<prefix><rotation id>`: how unfinished rotations are recognised upstream. */
+const KEY_NAME_PREFIX = 'rekey relay upstream ';
 
 const STEP_ORDER: UpstreamRotationStep[] = ['planned', 'creating_key', 'created', 'switched', 'verified', 'revoked', 'completed'];
 
@@ -204,7 +208,13 @@ async function plan(options: UpstreamRotationOptions, cipher: UpstreamKeyCipher)
   const apiUrl = upstreamUrls(settings.site, settings.urls).metrics;
   const client = new DatadogClient({ url: apiUrl, apiKey: oldKey, appKey: options.appKey });
   const last4 = oldKey.slice(-4);
-  const candidates = (await client.listApiKeys()).filter((key) => key.active && key.last4 === last4);
+  const keys = await client.listApiKeys();
+  // A key created by a rotation that is not the relay's key: a rotation unfinished elsewhere (another machine, a deleted journal).
+  const stray = keys.find((key) => key.active && key.name.startsWith(KEY_NAME_PREFIX) && key.last4 !== last4);
+  if (stray !== undefined) {
+    throw rekeyError('UPSTREAM_ROTATION_FAILED', { step: 'plan', detail: `upstream key …${stray.last4} ("${stray.name}") was created by a rotation that did not finish and is not the relay's key: finish that rotation with --resume where it ran, or revoke that key upstream` });
+  }
+  const candidates = keys.filter((key) => key.active && key.last4 === last4);
   const old = await pickOldKey(client, options.appKey, candidates, oldKey, last4);
   const now = new Date().toISOString();
   const rotationId = `${now.slice(0, 10).replaceAll('-', '')}-${randomBytes(3).toString('hex')}`;
@@ -219,7 +229,7 @@ async function plan(options: UpstreamRotationOptions, cipher: UpstreamKeyCipher)
     updated_at: now,
     api_url: apiUrl,
     old_key: { id: old.id, last4, encrypted: settings.encryptedApiKey },
-    new_key_name: `rekey relay upstream ${rotationId}`,
+    new_key_name: `${KEY_NAME_PREFIX}${rotationId}`,
     notes: [],
   };
 }
@@ -313,8 +323,9 @@ function readJournal(path: string): UpstreamRotationJournalData | undefined {
   return data;
 }
 
-/** Atomic and durable (one writeFileAtomic), mode 0600. */
+/** Atomic and durable (one writeFileAtomic), mode 0600, in a directory made if missing (a PostgreSQL deployment may have no data directory yet). */
 function save(path: string, data: UpstreamRotationJournalData): void {
   data.updated_at = new Date().toISOString();
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   writeFileAtomicSync(path, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600 });
 }

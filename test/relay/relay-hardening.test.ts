@@ -160,11 +160,14 @@ describe('relay delivery: degraded when the upstream is long unreachable; a new 
     await send(3);
     await eventually(async () => (await health()).status === 'degraded', '/healthz degraded', 15_000);
     assert.match((await health()).errors!.join(' '), /oldest undelivered payload has waited \d+ s, over 1 s \(last answer: no answer/);
+    const age = new RegExp(`rekey_relay_oldest_payload_seconds\\{org="${relay.orgId}"\\} ([\\d.]+)`).exec(await (await fetch(`${relay.server.url}/metrics`)).text());
+    assert.ok(age !== null && Number(age[1]) > 1, `the oldest-payload gauge shows the wait: ${age?.[1]}`);
     await recorder.reopen();
     // The backoff may be long here (cap 60 s): `rekey upstream set` of the same upstream wakes it.
     await setUpstream(relay, recorder.url, GOOD_KEY, ['--mode', 'relay']);
     await eventually(allArrived, 'delivered after the outage', 15_000);
     await eventually(async () => (await health()).status === 'ok', '/healthz ok again');
+    assert.match(await (await fetch(`${relay.server.url}/metrics`)).text(), new RegExp(`rekey_relay_oldest_payload_seconds\\{org="${relay.orgId}"\\} 0\n`));
   });
 
   it('a working key set while payloads with the refused one are in flight: delivery resumes at once, not after the 60 s recheck', async () => {

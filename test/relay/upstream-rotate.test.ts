@@ -4,8 +4,9 @@
  * sending through the relay during every rotation. Afterwards the relay forwards with a new
  * upstream key, the old one is revoked upstream, and every acknowledged point is stored
  * upstream exactly once (acknowledged vs read back). Variants: the rotate command SIGKILLed
- * after creating the key (resumed with --resume; a plain second run is refused meanwhile), and
- * SIGKILLed between the create request and its journal entry (the orphan key is revoked).
+ * after creating the key (resumed with --resume; a plain second run is refused meanwhile),
+ * SIGKILLed between the create request and its journal entry (the orphan key is revoked), and
+ * a rotation left unfinished elsewhere, refused before anything changes.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -191,5 +192,16 @@ describe('rekey upstream rotate against a second rekey as the upstream, agents s
     assert.ok(!named.some((key) => key.id === orphans[0]!.id && key.active), 'the orphan is revoked');
     assert.equal(await relayLast4(), done.new_key!.last4);
     await assertNothingLost();
+  });
+
+  it('a rotation unfinished elsewhere (its key active upstream, not the relay\'s) is refused before anything changes', { timeout: 120_000 }, async () => {
+    const before = await relayLast4();
+    const stray = await observer.createApiKey('rekey relay upstream 20260101-abcdef');
+    const refused = await rotate();
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, new RegExp(`stopped at step "plan": upstream key …${stray.last4} \\("rekey relay upstream 20260101-abcdef"\\) was created by a rotation that did not finish`));
+    assert.equal(await relayLast4(), before, 'the relay keeps its key');
+    assert.equal((await observer.listApiKeys()).filter((key) => key.active && key.name.startsWith('rekey relay upstream ')).length, 2, 'no key created');
+    await observer.revokeApiKey(stray.id);
   });
 });
