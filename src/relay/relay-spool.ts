@@ -23,11 +23,14 @@
  * memory while they wait, so the bound is a memory bound too.
  *
  * Shared fairly: one organisation whose upstream is down must not fill the spool and so turn
- * every other organisation's agents away. Each of the `orgs` organisations (those in relay
- * mode, or with payloads waiting) is guaranteed `maxBytes / orgs`; an organisation may go
- * beyond its guarantee only into space that no other organisation's unused guarantee needs.
- * Alone, an organisation may use the whole spool; with others, whatever it already holds
- * beyond its share stays (it was acknowledged), but it gets no more until it drains.
+ * every other organisation's agents away. The spool is divided into equal shares: one per
+ * organisation with payloads waiting (or sending now), plus one held for all the relay-mode
+ * organisations with nothing waiting (any of them may need room next). An organisation may
+ * go beyond its share only into space no other share still needs. Alone in relay mode, an
+ * organisation may use the whole spool; with others, whatever it already holds beyond its
+ * share stays (it was acknowledged), but it gets no more until it drains. Organisations whose
+ * upstreams work hold almost nothing, so with one upstream down among many relay
+ * organisations, that organisation gets half the spool and the rest keep the other half.
  */
 import { join } from 'node:path';
 import { rekeyError } from '../errors.js';
@@ -150,15 +153,14 @@ export class RelaySpool {
     if (this.pendingBytes + size > max) return false;
     const others = new Set(this.orgBytes.keys());
     others.delete(orgId);
-    const orgs = Math.max(relayOrgs, others.size + 1);
-    if (orgs <= 1) return true;
-    const share = max / orgs;
-    const mine = this.bytesOf(orgId);
-    if (mine + size <= share) return true;
-    // Other organisations' unused guarantees, including the relay-mode ones with nothing waiting.
-    let reserved = 0;
+    const idleShare = relayOrgs > others.size + 1 ? 1 : 0;
+    const shares = others.size + 1 + idleShare;
+    if (shares <= 1) return true;
+    const share = max / shares;
+    if (this.bytesOf(orgId) + size <= share) return true;
+    // What the other shares still need: each waiting organisation's unused share, and the idle organisations' one.
+    let reserved = idleShare * share;
     for (const other of others) reserved += Math.max(0, share - this.bytesOf(other));
-    reserved += share * Math.max(0, orgs - 1 - others.size);
     return this.pendingBytes + size + reserved <= max;
   }
 

@@ -71,14 +71,18 @@ describe('the spool is shared fairly between organisations', () => {
     }
   });
 
-  it('three organisations: each one\'s unused share stays reserved for it', () => {
-    const { spool } = RelaySpool.open(join(relayDirs(), 'spool'), { maxBytes: 90_000 });
+  it('many relay organisations, one upstream down: it gets half, the other half stays for the rest', () => {
+    const { spool } = RelaySpool.open(join(relayDirs(), 'spool'), { maxBytes: 100_000 });
     try {
-      fill(spool, 'org-a', 3);
-      fill(spool, 'org-b', 3);
-      assert.ok(spool.bytesOf('org-a') <= 30_000 && spool.bytesOf('org-b') <= 30_000);
-      fill(spool, 'org-c', 3);
-      assert.ok(spool.bytesOf('org-c') > 27_000, `org-c gets its third (${spool.bytesOf('org-c')} bytes)`);
+      fill(spool, 'org-a', 50);
+      assert.ok(spool.bytesOf('org-a') <= 50_000 && spool.bytesOf('org-a') > 45_000, `org-a holds ${spool.bytesOf('org-a')} bytes`);
+      // A second organisation's upstream fails too: the shares are now a third each (a, b, the idle ones).
+      fill(spool, 'org-b', 50);
+      assert.ok(spool.bytesOf('org-b') > 30_000, `org-b got ${spool.bytesOf('org-b')} bytes`);
+      // A third still finds room: at least the idle organisations' share was kept.
+      fill(spool, 'org-c', 50);
+      assert.ok(spool.bytesOf('org-c') > 15_000, `org-c got ${spool.bytesOf('org-c')} bytes`);
+      assert.ok(spool.bytes <= 100_000);
     } finally {
       spool.close();
     }
