@@ -253,6 +253,11 @@ export const errorCatalogue = {
     (p) => `The upstream API key of organization ${p.orgId} cannot be decrypted (the deployment secret changed?); set it again with rekey upstream set --key-stdin`,
   ),
   UPSTREAM_NOT_SET: spec<{ org: string }>(404, 1, (p) => `Organization "${p.org}" has no upstream; set one with rekey upstream set`),
+  UPSTREAM_ROTATION_FAILED: spec<{ step: string; detail: string }>(
+    502,
+    1,
+    (p) => `rekey upstream rotate stopped at step "${p.step}": ${p.detail}. Fix the cause and run it again with --resume`,
+  ),
   RELAY_SPOOL_FULL: spec<{ retryAfterSeconds: number }>(
     503,
     1,

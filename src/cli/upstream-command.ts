@@ -4,6 +4,7 @@
  *   rekey upstream set --org ORG --site SITE --key-stdin [--mode relay|standalone] [--metrics-url U] [--logs-url U] [--traces-url U]
  *   rekey upstream show [--org ORG] [--json]        (never shows the key: its last 4 characters)
  *   rekey upstream dead-letters [--json]            (payloads the upstream refused for good)
+ *   rekey upstream rotate --org ORG [--resume]      (upstream-rotate-command.ts)
  *
  * The upstream key comes from stdin, never argv (it would show in `ps` and shell history), is
  * encrypted under the deployment secret before it reaches the database
@@ -12,6 +13,7 @@
  */
 import type { Command } from 'commander';
 import { rekeyError } from '../errors.js';
+import { registerUpstreamRotateCommand } from './upstream-rotate-command.js';
 
 interface SetFlags {
   data?: string;
@@ -22,6 +24,7 @@ interface SetFlags {
   metricsUrl?: string;
   logsUrl?: string;
   tracesUrl?: string;
+  allowInsecure?: boolean;
 }
 
 interface ShowFlags {
@@ -46,8 +49,9 @@ export function registerUpstreamCommand(program: Command): void {
     .option('--metrics-url <url>', 'base URL for metrics, check runs, events, metadata (default from --site)')
     .option('--logs-url <url>', 'base URL for logs (default from --site)')
     .option('--traces-url <url>', 'base URL for traces (default from --site)')
+    .option('--allow-insecure', 'accept http:// URLs to other machines (the upstream key would cross the network in clear); http://localhost is always accepted')
     .option(...DATA_OPTION)
-    .addHelpText('after', '\nExample: printf %s "$DD_API_KEY" | rekey upstream set --org acme --site datadoghq.eu --key-stdin\nEvery relay node uses the new settings within 2 s; a delivery held by a refused key resumes.')
+    .addHelpText('after', '\nExample: printf %s "$DD_API_KEY" | rekey upstream set --org acme --site datadoghq.eu --key-stdin\nEvery relay node uses the new settings at once (PostgreSQL) or within 2 s; a delivery held or backing off resumes at once.')
     .action(async (flags: SetFlags) => {
       const { normaliseSite, normaliseUrl } = await import('../relay/upstream-site.js');
       const { UpstreamKeyCipher } = await import('../relay/upstream-crypto.js');
@@ -57,24 +61,27 @@ export function registerUpstreamCommand(program: Command): void {
       const mode = flags.mode;
       const apiKey = flags.keyStdin ? (await readStdin()).replace(/\r?\n$/, '').trim() : undefined;
       if (apiKey !== undefined && (apiKey === '' || /\s/.test(apiKey))) throw rekeyError('INVALID_UPSTREAM', { detail: 'The upstream API key on stdin is empty or contains spaces' });
+      const siteOptions = { allowInsecure: flags.allowInsecure === true };
       const urls = {
-        metrics: flags.metricsUrl === undefined ? null : normaliseUrl(flags.metricsUrl, '--metrics-url'),
-        logs: flags.logsUrl === undefined ? null : normaliseUrl(flags.logsUrl, '--logs-url'),
-        traces: flags.tracesUrl === undefined ? null : normaliseUrl(flags.tracesUrl, '--traces-url'),
+        metrics: flags.metricsUrl === undefined ? null : normaliseUrl(flags.metricsUrl, '--metrics-url', siteOptions),
+        logs: flags.logsUrl === undefined ? null : normaliseUrl(flags.logsUrl, '--logs-url', siteOptions),
+        traces: flags.tracesUrl === undefined ? null : normaliseUrl(flags.tracesUrl, '--traces-url', siteOptions),
       };
+      // Validated before the store is opened: a refused site changes nothing.
+      const givenSite = flags.site === undefined ? undefined : normaliseSite(flags.site, siteOptions);
       await withStore(flags.data, async (store) => {
         const org = await store.findOrg(flags.org);
         if (org === undefined) throw rekeyError('ORG_NOT_FOUND', { org: flags.org });
         const existing = await store.getUpstream(org.id);
-        const siteText = flags.site ?? existing?.site;
-        if (siteText === undefined) throw rekeyError('INVALID_UPSTREAM', { detail: 'Give --site (a Datadog site such as datadoghq.com, or a URL)' });
+        const site = givenSite ?? existing?.site;
+        if (site === undefined) throw rekeyError('INVALID_UPSTREAM', { detail: 'Give --site (a Datadog site such as datadoghq.com, or a URL)' });
         if (apiKey === undefined && existing === undefined) throw rekeyError('INVALID_UPSTREAM', { detail: 'Give the upstream API key with --key-stdin (this organisation has none yet)' });
         const cipher = new UpstreamKeyCipher(await store.deploymentSecret());
         const saved = await store.setUpstream(
           org.id,
           {
             mode,
-            site: normaliseSite(siteText),
+            site,
             urls: flags.site === undefined && existing !== undefined ? { metrics: urls.metrics ?? existing.urls.metrics, logs: urls.logs ?? existing.urls.logs, traces: urls.traces ?? existing.urls.traces } : urls,
             encryptedApiKey: apiKey === undefined ? existing!.encryptedApiKey : cipher.encrypt(org.id, apiKey),
             apiKeyLast4: apiKey === undefined ? existing!.apiKeyLast4 : apiKey.slice(-4),
@@ -126,6 +133,8 @@ export function registerUpstreamCommand(program: Command): void {
         }
       });
     });
+
+  registerUpstreamRotateCommand(upstream);
 
   upstream
     .command('dead-letters')

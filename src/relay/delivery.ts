@@ -13,6 +13,15 @@
  *                            else after an exponential backoff (base × 2^failures, capped)
  *                            with full jitter over its upper half, so many nodes that lost
  *                            the same upstream do not return in step.
+ *
+ * Any change of the organisation's upstream (a new key or URL from `rekey upstream set` or
+ * `rekey upstream rotate`) ends every wait at once — a key hold and a backoff alike — and a
+ * 401/403 answered to a request sent with an older key than the current one holds nothing: it
+ * says nothing about the new key.
+ *
+ * Besides a refused key, delivery is reported as a problem (`/healthz` degraded) once the
+ * oldest payload waiting is older than `degradedAfterMs`: an upstream that has been unreachable
+ * for long is something an operator must hear about before the spool fills.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { DeadLetters } from './dead-letters.js';
@@ -32,6 +41,8 @@ export interface DeliveryOptions {
   keyRefusedRecheckMs?: number;
   /** Per upstream request (default 30,000 ms). */
   timeoutMs?: number;
+  /** Report a problem when the oldest undelivered payload is older than this (default 300,000 ms). */
+  degradedAfterMs?: number;
   now?: () => number;
   random?: () => number;
 }
@@ -49,6 +60,12 @@ interface OrgQueue {
   refusedVersion: string | undefined;
   /** Why delivery waits, for /healthz and logs; undefined while it flows. */
   reason: string | undefined;
+  /** The upstream version last seen: when it changes, every wait ends. */
+  version: string | undefined;
+  /** Payloads sent and not yet answered (their age counts for the oldest undelivered). */
+  sending: Set<SpooledPayload>;
+  /** The last failed answer (status or network error), for the "oldest payload waits" problem. */
+  lastFailure: string | undefined;
 }
 
 export class Delivery {
@@ -73,12 +90,13 @@ export class Delivery {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     directory.onChange(() => this.pump());
+    metrics.oldestPayloads(() => this.oldestAges());
   }
 
   enqueue(payload: SpooledPayload): void {
     let org = this.orgs.get(payload.orgId);
     if (org === undefined) {
-      org = { orgId: payload.orgId, queue: [], head: 0, inFlight: 0, failures: 0, holdUntil: 0, refusedVersion: undefined, reason: undefined };
+      org = { orgId: payload.orgId, queue: [], head: 0, inFlight: 0, failures: 0, holdUntil: 0, refusedVersion: undefined, reason: undefined, version: undefined, sending: new Set(), lastFailure: undefined };
       this.orgs.set(payload.orgId, org);
     }
     org.queue.push(payload);
@@ -88,10 +106,38 @@ export class Delivery {
   /** Organisations whose delivery waits on something an operator must fix (for /healthz). */
   problems(): string[] {
     const problems: string[] = [];
+    const degradedAfterMs = this.options.degradedAfterMs ?? 300_000;
+    const now = this.now();
     for (const org of this.orgs.values()) {
-      if (org.reason !== undefined && org.queue.length - org.head > 0) problems.push(`relay: organization ${org.orgId}: ${org.reason}`);
+      const waiting = org.queue.length - org.head + org.sending.size;
+      if (waiting === 0) continue;
+      if (org.reason !== undefined) {
+        problems.push(`relay: organization ${org.orgId}: ${org.reason}`);
+        continue;
+      }
+      const oldest = this.oldestWaiting(org);
+      if (oldest !== undefined && now - oldest > degradedAfterMs) {
+        const why = org.lastFailure === undefined ? '' : ` (last answer: ${org.lastFailure})`;
+        problems.push(`relay: organization ${org.orgId}: the oldest undelivered payload has waited ${Math.round((now - oldest) / 1000)} s, over ${Math.round(degradedAfterMs / 1000)} s${why}; ${waiting} payload(s) in the spool`);
+      }
     }
     return problems;
+  }
+
+  /** Each organisation's oldest undelivered payload's age in seconds (0 when none waits), for /metrics. */
+  oldestAges(): Array<[string, number]> {
+    const now = this.now();
+    return [...this.orgs.values()].map((org) => {
+      const oldest = this.oldestWaiting(org);
+      return [org.orgId, oldest === undefined ? 0 : Math.max(0, (now - oldest) / 1000)];
+    });
+  }
+
+  /** When the oldest payload still waiting (queued or in flight) was received. */
+  private oldestWaiting(org: OrgQueue): number | undefined {
+    let oldest = org.queue[org.head]?.receivedAt;
+    for (const payload of org.sending) if (oldest === undefined || payload.receivedAt < oldest) oldest = payload.receivedAt;
+    return oldest;
   }
 
   /** Stops sending; resolves when the requests in flight are answered (or after `waitMs`). */
@@ -116,11 +162,15 @@ export class Delivery {
     const concurrency = this.options.concurrency ?? 8;
     for (const org of this.orgs.values()) {
       const upstream = this.directory.get(org.orgId);
-      if (org.refusedVersion !== undefined && upstream !== undefined && upstream.version !== org.refusedVersion) {
-        // A new key (or site) was set: try it at once.
-        org.refusedVersion = undefined;
-        org.holdUntil = 0;
-        org.failures = 0;
+      if (upstream !== undefined && upstream.version !== org.version) {
+        // A new key (or site) was set: whatever the old one made us wait for, try it at once.
+        if (org.version !== undefined || org.refusedVersion !== undefined) {
+          org.refusedVersion = undefined;
+          org.reason = undefined;
+          org.holdUntil = 0;
+          org.failures = 0;
+        }
+        org.version = upstream.version;
       }
       if (upstream === undefined || upstream.apiKey === undefined) {
         org.reason = upstream === undefined ? 'no upstream is set; payloads wait in the spool' : 'the upstream key cannot be decrypted; set it again';
@@ -135,7 +185,7 @@ export class Delivery {
       const limit = org.refusedVersion === undefined ? concurrency : 1;
       while (org.inFlight < limit && org.head < org.queue.length) {
         const payload = org.queue[org.head++]!;
-        this.send(org, payload, upstream.urls[payload.kind], upstream.apiKey);
+        this.send(org, payload, upstream.urls[payload.kind], upstream.apiKey, upstream.version);
       }
       if (org.head > 1024 && org.head * 2 > org.queue.length) {
         org.queue = org.queue.slice(org.head);
@@ -156,24 +206,31 @@ export class Delivery {
     this.timer.unref();
   }
 
-  private send(org: OrgQueue, payload: SpooledPayload, base: string, apiKey: string): void {
+  private send(org: OrgQueue, payload: SpooledPayload, base: string, apiKey: string, version: string): void {
     org.inFlight += 1;
+    org.sending.add(payload);
     this.inFlight += 1;
     const started = this.now();
     postUpstream(base + payload.path, [...payload.headers, ['dd-api-key', apiKey]], payload.body, this.options.timeoutMs ?? 30_000).then(
-      (answer) => this.answered(org, payload, answer, started),
-      (error: unknown) => this.answered(org, payload, { status: 0, retryAfterMs: undefined, answer: error instanceof Error ? error.message : String(error) }, started),
+      (answer) => this.answered(org, payload, answer, started, version),
+      (error: unknown) => this.answered(org, payload, { status: 0, retryAfterMs: undefined, answer: error instanceof Error ? error.message : String(error) }, started, version),
     );
   }
 
-  private answered(org: OrgQueue, payload: SpooledPayload, answer: UpstreamAnswer, started: number): void {
+  private answered(org: OrgQueue, payload: SpooledPayload, answer: UpstreamAnswer, started: number, sentVersion: string): void {
     org.inFlight -= 1;
+    org.sending.delete(payload);
     this.inFlight -= 1;
     const { status } = answer;
     this.metrics.forwarded(status, (this.now() - started) / 1000);
+    const current = this.directory.get(org.orgId);
     if (status >= 200 && status < 300) {
       org.failures = 0;
-      if (org.refusedVersion !== undefined) this.log.info({ orgId: org.orgId }, 'relay: the upstream accepts the key again; delivery resumes');
+      org.lastFailure = undefined;
+      if (org.refusedVersion !== undefined) {
+        this.log.info({ orgId: org.orgId }, 'relay: the upstream accepts the key again; delivery resumes');
+        org.holdUntil = 0; // the hold was for the refused key, which works: no reason to wait
+      }
       org.refusedVersion = undefined;
       org.reason = undefined;
       this.metrics.setKeyRefused(org.orgId, false);
@@ -188,8 +245,11 @@ export class Delivery {
         this.log.error({ err: error }, 'relay: a dead letter could not be written; the payload stays in the spool');
         this.retry(org, payload, undefined);
       }
+    } else if ((status === 401 || status === 403) && current !== undefined && current.version !== sentVersion) {
+      // Refused with a key that has been replaced meanwhile: it says nothing about the new one.
+      this.putBack(org, payload);
     } else if (status === 401 || status === 403) {
-      const upstream = this.directory.get(org.orgId);
+      const upstream = current;
       if (org.refusedVersion === undefined) this.log.error({ orgId: org.orgId, status, last4: upstream?.apiKeyLast4 }, 'relay: the upstream refuses the upstream API key; delivery holds until a working key is set (rekey upstream set)');
       org.refusedVersion = upstream?.version ?? 'none';
       org.reason = `the upstream refuses the upstream API key (…${upstream?.apiKeyLast4 ?? ''}, answer ${status}); set a working one with rekey upstream set`;
@@ -197,6 +257,7 @@ export class Delivery {
       this.putBack(org, payload);
       org.holdUntil = this.now() + (this.options.keyRefusedRecheckMs ?? 60_000);
     } else {
+      org.lastFailure = status === 0 ? `no answer: ${answer.answer.slice(0, 200)}` : `HTTP ${status}`;
       if (org.failures === 0) this.log.warn({ orgId: org.orgId, status, answer: status === 0 ? answer.answer : undefined }, 'relay: the upstream did not take a payload; retrying with backoff');
       this.retry(org, payload, answer.retryAfterMs);
     }

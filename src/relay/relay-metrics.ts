@@ -5,6 +5,8 @@
  *    upstream key (delivery holds), else 0 — alert on it;
  *  - `rekey_relay_forwarded_total{status}` and `rekey_relay_upstream_seconds`: upstream answers
  *    (status 0: no answer) and their time;
+ *  - `rekey_relay_oldest_payload_seconds{org}`: age of the organisation's oldest undelivered
+ *    payload (0 when none waits) — alert on it growing: the upstream is unreachable or failing;
  *  - `rekey_relay_dead_letters_total`, `rekey_relay_accepted_total`, `rekey_relay_refused_total{reason}`.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -16,6 +18,8 @@ export interface RelayMetrics {
   deadLettered(): void;
   accepted(): void;
   refused(reason: string): void;
+  /** Where the oldest-payload gauge reads its values from at each scrape. */
+  oldestPayloads(read: () => Array<[orgId: string, seconds: number]>): void;
 }
 
 export function createRelayMetrics(registry: Registry = new Registry()): RelayMetrics {
@@ -27,6 +31,17 @@ export function createRelayMetrics(registry: Registry = new Registry()): RelayMe
   const deadLetters = new Counter({ name: 'rekey_relay_dead_letters_total', help: 'Payloads the upstream refused for good (kept as dead letters)', registers: [registry] });
   const accepted = new Counter({ name: 'rekey_relay_accepted_total', help: 'Payloads accepted into the relay spool', registers: [registry] });
   const refused = new Counter({ name: 'rekey_relay_refused_total', help: 'Payloads the relay refused to accept (spool full, disk failure)', labelNames: ['reason'] as const, registers: [registry] });
+  let readOldest: () => Array<[string, number]> = () => [];
+  new Gauge({
+    name: 'rekey_relay_oldest_payload_seconds',
+    help: 'Age of the organization\'s oldest payload not yet delivered upstream (0 when none waits)',
+    labelNames: ['org'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [org, seconds] of readOldest()) this.set({ org }, seconds);
+    },
+  });
   return {
     spool: (bytes, payloads) => {
       spoolBytes.set(bytes);
@@ -40,5 +55,8 @@ export function createRelayMetrics(registry: Registry = new Registry()): RelayMe
     deadLettered: () => deadLetters.inc(),
     accepted: () => accepted.inc(),
     refused: (reason) => refused.inc({ reason }),
+    oldestPayloads: (read) => {
+      readOldest = read;
+    },
   };
 }

@@ -21,6 +21,16 @@
  * Bounded: `maxBytes` of payloads not yet delivered; beyond it `accept` throws RELAY_SPOOL_FULL
  * (503 + Retry-After to the agent, which keeps its data). The payloads are also held in
  * memory while they wait, so the bound is a memory bound too.
+ *
+ * Shared fairly: one organisation whose upstream is down must not fill the spool and so turn
+ * every other organisation's agents away. The spool is divided into equal shares: one per
+ * organisation with payloads waiting (or sending now), plus one held for all the relay-mode
+ * organisations with nothing waiting (any of them may need room next). An organisation may
+ * go beyond its share only into space no other share still needs. Alone in relay mode, an
+ * organisation may use the whole spool; with others, whatever it already holds beyond its
+ * share stays (it was acknowledged), but it gets no more until it drains. Organisations whose
+ * upstreams work hold almost nothing, so with one upstream down among many relay
+ * organisations, that organisation gets half the spool and the rest keep the other half.
  */
 import { join } from 'node:path';
 import { rekeyError } from '../errors.js';
@@ -62,6 +72,10 @@ export class RelaySpool {
   private pendingBytes = 0;
   /** Marks written since the last compaction: compacting costs two file creations, so not after every payload. */
   private marksSinceCompaction = 0;
+  /** Bytes of undelivered payloads per organisation (for the fair share). */
+  private readonly orgBytes = new Map<string, number>();
+  /** The organisation of each undelivered payload. */
+  private readonly orgOf = new Map<string, string>();
 
   private constructor(
     private readonly dir: string,
@@ -95,7 +109,7 @@ export class RelaySpool {
       payloads.push(payload);
     }
     const spool = new RelaySpool(dir, options);
-    for (const payload of payloads) spool.append(payload, { force: true });
+    for (const payload of payloads) spool.append(payload); // acknowledged already: kept whatever the bound
     // The re-spooled payloads are in this run's file: only now may the old ones go (payloads first).
     spool.payloads.remove(oldPayloads.files);
     spool.delivered.remove(oldDelivered.files);
@@ -111,12 +125,43 @@ export class RelaySpool {
     return this.generationOf.size;
   }
 
+  /** Bytes of undelivered payloads of one organisation. */
+  bytesOf(orgId: string): number {
+    return this.orgBytes.get(orgId) ?? 0;
+  }
+
   /**
    * Makes `payload` durable (per the durability policy) before returning. Throws RELAY_SPOOL_FULL
-   * over `maxBytes`, or the file system's errno error (ENOSPC, EIO…): then nothing was kept.
+   * over `maxBytes` or over the organisation's fair share (see above; `relayOrgs` is the number
+   * of organisations in relay mode), or the file system's errno error (ENOSPC, EIO…): then
+   * nothing was kept.
    */
-  accept(payload: SpooledPayload): void {
-    this.append(payload, { force: false });
+  accept(payload: SpooledPayload, relayOrgs = 1): void {
+    const size = sizeOf(payload);
+    if (!this.fits(payload.orgId, size, relayOrgs)) {
+      throw rekeyError('RELAY_SPOOL_FULL', { retryAfterSeconds: this.options.fullRetryAfterSeconds ?? 10 });
+    }
+    this.append(payload);
+  }
+
+  /**
+   * Whether `size` more bytes of `orgId` fit: under `maxBytes`, and either within the
+   * organisation's guaranteed share or leaving room for every other organisation's unused share.
+   */
+  private fits(orgId: string, size: number, relayOrgs: number): boolean {
+    const max = this.options.maxBytes;
+    if (this.pendingBytes + size > max) return false;
+    const others = new Set(this.orgBytes.keys());
+    others.delete(orgId);
+    const idleShare = relayOrgs > others.size + 1 ? 1 : 0;
+    const shares = others.size + 1 + idleShare;
+    if (shares <= 1) return true;
+    const share = max / shares;
+    if (this.bytesOf(orgId) + size <= share) return true;
+    // What the other shares still need: each waiting organisation's unused share, and the idle organisations' one.
+    let reserved = idleShare * share;
+    for (const other of others) reserved += Math.max(0, share - this.bytesOf(other));
+    return this.pendingBytes + size + reserved <= max;
   }
 
   /** The payload was delivered (or dead-lettered): it will not be sent again after a restart. */
@@ -126,7 +171,13 @@ export class RelaySpool {
     this.delivered.append(encodeAck(payload.id)); // throws on a full disk: the caller retries later
     this.marksSinceCompaction += 1;
     this.generationOf.delete(payload.id);
-    this.pendingBytes -= sizeOf(payload);
+    const size = sizeOf(payload);
+    this.pendingBytes -= size;
+    const orgId = this.orgOf.get(payload.id) ?? payload.orgId;
+    this.orgOf.delete(payload.id);
+    const left = this.bytesOf(orgId) - size;
+    if (left > 0) this.orgBytes.set(orgId, left);
+    else this.orgBytes.delete(orgId);
     generation.pending -= 1;
     if (generation.pending === 0 && generation.file !== undefined) {
       this.payloads.remove([generation.file]);
@@ -140,16 +191,15 @@ export class RelaySpool {
     this.delivered.close(false);
   }
 
-  private append(payload: SpooledPayload, { force }: { force: boolean }): void {
+  private append(payload: SpooledPayload): void {
     const size = sizeOf(payload);
-    if (!force && this.pendingBytes + size > this.options.maxBytes) {
-      throw rekeyError('RELAY_SPOOL_FULL', { retryAfterSeconds: this.options.fullRetryAfterSeconds ?? 10 });
-    }
     const record = encodeSpooled(payload);
     this.payloads.append(record);
     this.generationOf.set(payload.id, this.current);
     this.current.pending += 1;
     this.pendingBytes += size;
+    this.orgOf.set(payload.id, payload.orgId);
+    this.orgBytes.set(payload.orgId, this.bytesOf(payload.orgId) + size);
     this.currentBytes += record.length;
     if (this.currentBytes >= this.rotateBytes) this.rotatePayloads();
   }

@@ -47,8 +47,10 @@ export interface RelayOptions {
 /**
  * Reads REKEY_RELAY_SPOOL_DIR, REKEY_RELAY_SPOOL_BYTES, REKEY_UPSTREAM_SITE, REKEY_UPSTREAM_API_KEY,
  * and the timing knobs REKEY_RELAY_POLL_MS (how often upstream settings are re-read, default
- * 2000), REKEY_RELAY_RETRY_MAX_MS (backoff cap, default 60,000) and REKEY_RELAY_KEY_RECHECK_MS
- * (a refused upstream key is tried again this often, default 60,000).
+ * 2000), REKEY_RELAY_RETRY_MAX_MS (backoff cap, default 60,000), REKEY_RELAY_KEY_RECHECK_MS
+ * (a refused upstream key is tried again this often, default 60,000) and
+ * REKEY_RELAY_DEGRADED_AFTER_MS (`/healthz` says degraded once the oldest undelivered payload
+ * is older than this, default 300,000).
  */
 export function relaySettingsFromEnv(env: NodeJS.ProcessEnv, dataDir: string): Pick<RelayOptions, 'spoolDir' | 'spoolBytes' | 'defaults' | 'pollMs' | 'delivery'> {
   const bytesText = env.REKEY_RELAY_SPOOL_BYTES?.trim();
@@ -60,6 +62,7 @@ export function relaySettingsFromEnv(env: NodeJS.ProcessEnv, dataDir: string): P
   const pollMs = millis(env, 'REKEY_RELAY_POLL_MS');
   const backoffMaxMs = millis(env, 'REKEY_RELAY_RETRY_MAX_MS');
   const keyRefusedRecheckMs = millis(env, 'REKEY_RELAY_KEY_RECHECK_MS');
+  const degradedAfterMs = millis(env, 'REKEY_RELAY_DEGRADED_AFTER_MS');
   return {
     spoolDir: env.REKEY_RELAY_SPOOL_DIR?.trim() || join(dataDir, RELAY_SPOOL_DIR_NAME),
     ...(spoolBytes === undefined ? {} : { spoolBytes }),
@@ -67,6 +70,7 @@ export function relaySettingsFromEnv(env: NodeJS.ProcessEnv, dataDir: string): P
     delivery: {
       ...(backoffMaxMs === undefined ? {} : { backoffMaxMs, backoffBaseMs: Math.min(1000, backoffMaxMs) }),
       ...(keyRefusedRecheckMs === undefined ? {} : { keyRefusedRecheckMs }),
+      ...(degradedAfterMs === undefined ? {} : { degradedAfterMs }),
     },
     defaults: upstreamDefaultsFromEnv(env),
   };
@@ -162,7 +166,7 @@ export class Relay {
       body,
     };
     try {
-      this.spool.accept(payload);
+      this.spool.accept(payload, this.directory.relayCount());
     } catch (error) {
       if (error instanceof RekeyError && error.code === 'RELAY_SPOOL_FULL') {
         this.metrics.refused('spool_full');

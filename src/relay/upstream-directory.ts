@@ -1,7 +1,9 @@
 /**
- * Every organisation's upstream as this node knows it: read from the store at start and again
- * every `pollMs` (default 2 s), so `rekey upstream set` on any node — or from the CLI — reaches
- * every relay node within seconds without a restart. The upstream keys are decrypted here,
+ * Every organisation's upstream as this node knows it: read from the store at start, again at
+ * once when the store announces a change (`watchUpstreamChanges`: this process, and with
+ * PostgreSQL every node and CLI through NOTIFY), and every `pollMs` (default 2 s) for what no
+ * announcement reaches (a CLI run against the same SQLite file), so `rekey upstream set` or
+ * `rekey upstream rotate` reaches every relay node without a restart. The upstream keys are decrypted here,
  * held in memory only, and never logged.
  *
  * Deployment default: `REKEY_UPSTREAM_SITE` + `REKEY_UPSTREAM_API_KEY` put the default
@@ -33,14 +35,20 @@ export interface UpstreamDefaults {
 export function upstreamDefaultsFromEnv(env: NodeJS.ProcessEnv): UpstreamDefaults {
   const site = env.REKEY_UPSTREAM_SITE?.trim();
   const apiKey = env.REKEY_UPSTREAM_API_KEY?.trim();
-  return { ...(site ? { site: normaliseSite(site) } : {}), ...(apiKey ? { apiKey } : {}) };
+  const allowInsecure = /^(1|true|yes)$/i.test(env.REKEY_UPSTREAM_ALLOW_INSECURE?.trim() ?? '');
+  return { ...(site ? { site: normaliseSite(site, { allowInsecure }) } : {}), ...(apiKey ? { apiKey } : {}) };
 }
 
 export class UpstreamDirectory {
   private upstreams = new Map<string, ResolvedUpstream>();
+  private relays = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly cipher: UpstreamKeyCipher;
   private readonly listeners: Array<() => void> = [];
+  private stopWatching: (() => Promise<void>) | undefined;
+  /** Reads run one after another (a slow poll must not overwrite a newer read); at most one waits. */
+  private reading: Promise<void> = Promise.resolve();
+  private queued: Promise<void> | undefined;
 
   constructor(
     private readonly store: Store,
@@ -51,6 +59,10 @@ export class UpstreamDirectory {
   }
 
   async start(): Promise<void> {
+    const again = () => {
+      this.refresh().catch((error: unknown) => this.options.onError?.(error));
+    };
+    this.stopWatching = await this.store.watchUpstreamChanges({ onChange: again, onReset: again });
     await this.refresh();
     this.timer = setInterval(() => {
       this.refresh().catch((error: unknown) => this.options.onError?.(error));
@@ -60,6 +72,8 @@ export class UpstreamDirectory {
 
   stop(): void {
     clearInterval(this.timer);
+    this.stopWatching?.().catch(() => {});
+    this.stopWatching = undefined;
   }
 
   /** Called after each refresh that changed something. */
@@ -77,11 +91,28 @@ export class UpstreamDirectory {
     return false;
   }
 
+  /** How many organisations are in relay mode (each is owed a fair share of the spool). */
+  relayCount(): number {
+    return this.relays;
+  }
+
   isRelay(orgId: string): boolean {
     return this.upstreams.get(orgId)?.mode === 'relay';
   }
 
-  async refresh(): Promise<void> {
+  /** Reads every upstream again (after the reads already running or waiting). */
+  refresh(): Promise<void> {
+    if (this.queued !== undefined) return this.queued;
+    const queued = this.reading.then(() => {
+      this.queued = undefined;
+      return this.read();
+    });
+    this.queued = queued;
+    this.reading = queued.catch(() => undefined);
+    return queued;
+  }
+
+  private async read(): Promise<void> {
     const next = new Map<string, ResolvedUpstream>();
     for (const settings of await this.store.listUpstreams()) next.set(settings.orgId, this.resolve(settings));
     const defaults = this.options.defaults;
@@ -101,6 +132,7 @@ export class UpstreamDirectory {
     }
     const changed = next.size !== this.upstreams.size || [...next].some(([orgId, u]) => this.upstreams.get(orgId)?.version !== u.version || this.upstreams.get(orgId)?.mode !== u.mode);
     this.upstreams = next;
+    this.relays = [...next.values()].filter((u) => u.mode === 'relay').length;
     if (changed) for (const listener of this.listeners) listener();
   }
 

@@ -12,9 +12,11 @@ import { RekeyError, rekeyError } from '../errors.js';
 import { loadDeploymentSecret } from '../keys/key-hasher.js';
 import type { Database } from './schema.js';
 import type { StoreAdapter, WriteScope } from './store-adapter.js';
-import type { KeyChange, KeyChangeListener } from './store.js';
+import type { KeyChange, KeyChangeListener, UpstreamChangeListener } from './store.js';
 
 export const KEY_CHANGES_CHANNEL = 'rekey_key_changes';
+/** Relay upstream settings changed (`setUpstream`); the payload is `{orgId, source}`. */
+export const UPSTREAM_CHANGES_CHANNEL = 'rekey_upstream_changes';
 /** Advisory lock taken by deployment-wide writers (migrations); any constant unique to rekey. */
 const DEPLOYMENT_LOCK = 7_265_107_101;
 const RECONNECT_MIN_MS = 100;
@@ -155,6 +157,14 @@ export function createPostgresAdapter(options: PostgresAdapterOptions): StoreAda
       return feed.add(listener);
     },
 
+    async publishUpstreamChange(trx: Kysely<Database>, orgId: string): Promise<void> {
+      await sql`select pg_notify(${UPSTREAM_CHANGES_CHANNEL}, ${JSON.stringify({ orgId, source: instanceId })})`.execute(trx);
+    },
+
+    listenRemoteUpstreamChanges(listener: UpstreamChangeListener) {
+      return feed.addUpstream(listener);
+    },
+
     deploymentSecret(): Promise<Buffer> {
       secret ??= (async () => {
         const fromEnv = process.env.REKEY_SECRET;
@@ -194,6 +204,7 @@ export function createPostgresAdapter(options: PostgresAdapterOptions): StoreAda
  */
 class NotificationFeed {
   private readonly listeners = new Set<KeyChangeListener>();
+  private readonly upstreamListeners = new Set<UpstreamChangeListener>();
   private client: pg.Client | undefined;
   private connecting: Promise<void> | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -206,24 +217,37 @@ class NotificationFeed {
     private readonly instanceId: string,
   ) {}
 
-  async add(listener: KeyChangeListener): Promise<() => Promise<void>> {
+  add(listener: KeyChangeListener): Promise<() => Promise<void>> {
+    return this.subscribe(this.listeners, listener);
+  }
+
+  addUpstream(listener: UpstreamChangeListener): Promise<() => Promise<void>> {
+    return this.subscribe(this.upstreamListeners, listener);
+  }
+
+  private get listening(): number {
+    return this.listeners.size + this.upstreamListeners.size;
+  }
+
+  private async subscribe<L>(set: Set<L>, listener: L): Promise<() => Promise<void>> {
     if (this.closed) throw new Error('the store is closed');
-    this.listeners.add(listener);
+    set.add(listener);
     try {
       await this.ensureConnected();
     } catch (error) {
-      this.listeners.delete(listener);
+      set.delete(listener);
       throw error;
     }
     return async () => {
-      this.listeners.delete(listener);
-      if (this.listeners.size === 0) await this.disconnect();
+      set.delete(listener);
+      if (this.listening === 0) await this.disconnect();
     };
   }
 
   async close(): Promise<void> {
     this.closed = true;
     this.listeners.clear();
+    this.upstreamListeners.clear();
     await this.disconnect();
   }
 
@@ -237,17 +261,18 @@ class NotificationFeed {
     const client = new pg.Client({ connectionString: this.connectionString, types: this.types });
     client.on('error', () => this.lost(client));
     client.on('end', () => this.lost(client));
-    client.on('notification', (message) => this.deliver(message.payload));
+    client.on('notification', (message) => (message.channel === UPSTREAM_CHANGES_CHANNEL ? this.deliverUpstream(message.payload) : this.deliver(message.payload)));
     try {
       await client.connect();
       await client.query(`LISTEN ${KEY_CHANGES_CHANNEL}`);
+      await client.query(`LISTEN ${UPSTREAM_CHANGES_CHANNEL}`);
     } catch (error) {
       client.removeAllListeners();
       client.on('error', () => {});
       await client.end().catch(() => {});
       throw error;
     }
-    if (this.closed || this.listeners.size === 0) {
+    if (this.closed || this.listening === 0) {
       client.removeAllListeners();
       client.on('error', () => {});
       await client.end().catch(() => {});
@@ -277,6 +302,23 @@ class NotificationFeed {
     }
   }
 
+  private deliverUpstream(payload: string | undefined): void {
+    let change: { orgId?: unknown; source?: unknown };
+    try {
+      change = JSON.parse(payload ?? '') as { orgId?: unknown; source?: unknown };
+    } catch {
+      return;
+    }
+    if (change.source === this.instanceId || typeof change.orgId !== 'string') return;
+    for (const listener of this.upstreamListeners) {
+      try {
+        listener.onChange(change.orgId);
+      } catch (error) {
+        process.emitWarning(`rekey: an upstream-change listener failed: ${String(error)}`);
+      }
+    }
+  }
+
   private lost(client: pg.Client): void {
     if (this.client !== client) return;
     this.client = undefined;
@@ -295,10 +337,17 @@ class NotificationFeed {
         process.emitWarning(`rekey: a key-change listener failed: ${String(error)}`);
       }
     }
+    for (const listener of this.upstreamListeners) {
+      try {
+        listener.onReset();
+      } catch (error) {
+        process.emitWarning(`rekey: an upstream-change listener failed: ${String(error)}`);
+      }
+    }
   }
 
   private scheduleReconnect(): void {
-    if (this.closed || this.listeners.size === 0 || this.reconnectTimer) return;
+    if (this.closed || this.listening === 0 || this.reconnectTimer) return;
     const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** this.attempt);
     this.attempt += 1;
     this.reconnectTimer = setTimeout(() => {

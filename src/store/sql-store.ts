@@ -44,6 +44,7 @@ import {
   type StoreOptions,
   type StoredApiKeyLimits,
   type TimeRange,
+  type UpstreamChangeListener,
   type UpstreamSettings,
   type User,
 } from './store.js';
@@ -62,6 +63,7 @@ export class SqlStore implements Store {
   private readonly restoreWindowMs: number;
   private readonly now: () => Date;
   private readonly listeners = new Set<KeyChangeListener>();
+  private readonly upstreamListeners = new Set<UpstreamChangeListener>();
 
   constructor(
     private readonly adapter: StoreAdapter,
@@ -809,8 +811,27 @@ export class SqlStore implements Store {
       const { org_id: _org, ...changes } = row;
       await trx.insertInto('relay_upstreams').values(row).onConflict((oc) => oc.column('org_id').doUpdateSet(changes)).execute();
       await this.audit(trx, orgId, 'upstream.set', { type: 'org', id: orgId }, actor, at, { site: settings.site, mode: settings.mode, last4: settings.apiKeyLast4 });
+      await this.adapter.publishUpstreamChange(trx, orgId);
       return { result: toUpstream(row) };
+    }).then((saved) => {
+      for (const listener of this.upstreamListeners) {
+        try {
+          listener.onChange(orgId);
+        } catch (error) {
+          process.emitWarning(`rekey: an upstream-change listener failed: ${String(error)}`);
+        }
+      }
+      return saved;
     });
+  }
+
+  async watchUpstreamChanges(listener: UpstreamChangeListener): Promise<() => Promise<void>> {
+    this.upstreamListeners.add(listener);
+    const stopRemote = await this.adapter.listenRemoteUpstreamChanges(listener);
+    return async () => {
+      this.upstreamListeners.delete(listener);
+      await stopRemote();
+    };
   }
 
   // ---- change feed ---------------------------------------------------------------------------

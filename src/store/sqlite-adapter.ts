@@ -150,6 +150,14 @@ export function createSqliteAdapter(options: { file: string; dataDir: string }):
       return async () => {};
     },
 
+    async publishUpstreamChange(): Promise<void> {
+      // As for key changes: the store tells in-process listeners after commit; other processes (the CLI) are polled.
+    },
+
+    async listenRemoteUpstreamChanges() {
+      return async () => {};
+    },
+
     async deploymentSecret(): Promise<Buffer> {
       secret ??= loadDeploymentSecret({ dataDir: options.dataDir });
       return secret;

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.js';
-import type { KeyChange, KeyChangeListener } from './store.js';
+import type { KeyChange, KeyChangeListener, UpstreamChangeListener } from './store.js';
 
 /**
  * What a write transaction must serialise with besides SQLite's single writer:
@@ -42,6 +42,12 @@ export interface StoreAdapter {
    * (one machine, one server): the returned stop function does nothing.
    */
   listenRemoteKeyChanges(listener: KeyChangeListener): Promise<() => Promise<void>>;
+
+  /** Called inside the transaction that sets an organisation's upstream; PostgreSQL publishes it with pg_notify. */
+  publishUpstreamChange(trx: Kysely<Database>, orgId: string): Promise<void>;
+
+  /** Delivers upstream changes committed by OTHER store instances (SQLite: none, as for key changes). */
+  listenRemoteUpstreamChanges(listener: UpstreamChangeListener): Promise<() => Promise<void>>;
 
   /** The secret that keys the deployment's key hashes (see src/keys/key-hasher.ts). */
   deploymentSecret(): Promise<Buffer>;

@@ -232,6 +232,13 @@ export interface KeyChangeListener {
   onReset(): void;
 }
 
+/** Hears that an organisation's upstream changed (relay mode), on this node or — PostgreSQL — another. */
+export interface UpstreamChangeListener {
+  onChange(orgId: string): void;
+  /** The feed was interrupted: changes may have been missed, read every upstream again. */
+  onReset(): void;
+}
+
 export type OrgMode = 'standalone' | 'relay';
 
 /**
@@ -466,6 +473,13 @@ export interface Store {
    * other node. Resolves once listening; the returned function stops it.
    */
   watchKeyChanges(listener: KeyChangeListener): Promise<() => Promise<void>>;
+
+  /**
+   * Calls `listener` after any committed `setUpstream`, from this process and — on PostgreSQL,
+   * via LISTEN/NOTIFY — from every other node and CLI, so relay nodes switch upstream keys at
+   * once rather than at their next poll. Resolves once listening; the returned function stops it.
+   */
+  watchUpstreamChanges(listener: UpstreamChangeListener): Promise<() => Promise<void>>;
 }
 
 /** See `Store.sharedTables()`. Typed `any` because the tables belong to other parts' schemas. */

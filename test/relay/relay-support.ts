@@ -64,8 +64,8 @@ export interface Recorder {
   url: string;
   port: number;
   requests: Recorded[];
-  /** Decides each answer: status (and Retry-After). Default 202. */
-  answer: (request: Omit<Recorded, 'status'>) => { status: number; retryAfter?: string };
+  /** Decides each answer: status (and Retry-After; the answer is held back until `until` settles). Default 202. */
+  answer: (request: Omit<Recorded, 'status'>) => { status: number; retryAfter?: string; until?: Promise<unknown> };
   close(): Promise<void>;
   /** Listens again on the same port (after `close`). */
   reopen(): Promise<void>;
@@ -92,10 +92,14 @@ export async function startRecorder(port = 0): Promise<Recorder> {
         request.on('data', (chunk: Buffer) => chunks.push(chunk));
         request.on('end', () => {
           const seen = { method: request.method ?? '', url: request.url ?? '', headers: request.headers, rawHeaders: request.rawHeaders, body: Buffer.concat(chunks) };
-          const { status, retryAfter } = recorder.answer(seen);
-          recorder.requests.push({ ...seen, status });
-          response.writeHead(status, { 'content-type': 'application/json', ...(retryAfter === undefined ? {} : { 'retry-after': retryAfter }) });
-          response.end(status < 300 ? '{"status":"ok"}' : '{"errors":["refused by the test upstream"]}');
+          const { status, retryAfter, until } = recorder.answer(seen);
+          const respond = () => {
+            recorder.requests.push({ ...seen, status });
+            response.writeHead(status, { 'content-type': 'application/json', ...(retryAfter === undefined ? {} : { 'retry-after': retryAfter }) });
+            response.end(status < 300 ? '{"status":"ok"}' : '{"errors":["refused by the test upstream"]}');
+          };
+          if (until === undefined) respond();
+          else void until.then(respond, respond);
         });
       });
       server.once('error', reject);

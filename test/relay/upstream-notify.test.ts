@@ -1,0 +1,65 @@
+/**
+ * Upstream changes reach relay nodes at once, not at their next poll (issue 19: "switch the
+ * relay to it on every node (PostgreSQL notification)"): on PostgreSQL another store instance
+ * — another node, or the CLI — announces `setUpstream` with NOTIFY; on either dialect the
+ * store's own process hears it after the commit. The directories here poll only every 10 min,
+ * so anything they see within seconds came through the announcement.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { UpstreamKeyCipher } from '../../src/relay/upstream-crypto.js';
+import { UpstreamDirectory } from '../../src/relay/upstream-directory.js';
+import type { Store } from '../../src/store/store.js';
+import { CLI_ACTOR, DIALECTS, type TestStore } from '../support/dialects.js';
+import { eventually } from './relay-support.js';
+
+const NEVER_POLL_MS = 600_000;
+
+async function setKey(store: Store, orgId: string, key: string): Promise<void> {
+  const cipher = new UpstreamKeyCipher(await store.deploymentSecret());
+  await store.setUpstream(orgId, { mode: 'relay', site: 'datadoghq.eu', urls: { metrics: null, logs: null, traces: null }, encryptedApiKey: cipher.encrypt(orgId, key), apiKeyLast4: key.slice(-4) }, CLI_ACTOR);
+}
+
+for (const dialect of DIALECTS) {
+  describe(`upstream changes reach the relay directory at once (${dialect.name})`, () => {
+    const opened: TestStore[] = [];
+    const directories: UpstreamDirectory[] = [];
+    after(async () => {
+      for (const directory of directories) directory.stop();
+      await Promise.all(opened.map((db) => db.destroy()));
+    });
+
+    it('a change made through the same store is seen without waiting for the poll', async () => {
+      const db = await dialect.createStore();
+      opened.push(db);
+      const org = await db.store.createOrg('relayed', CLI_ACTOR);
+      await setKey(db.store, org.id, 'upstream-key-0001');
+      const directory = new UpstreamDirectory(db.store, await db.store.deploymentSecret(), { pollMs: NEVER_POLL_MS });
+      directories.push(directory);
+      await directory.start();
+      assert.equal(directory.get(org.id)?.apiKey, 'upstream-key-0001');
+      await setKey(db.store, org.id, 'upstream-key-0002');
+      await eventually(() => directory.get(org.id)?.apiKey === 'upstream-key-0002', 'the new key in the directory', 2_000);
+    });
+
+    if (dialect.name === 'postgres') {
+      it('a change made by another node (another store on the database) arrives through NOTIFY', async () => {
+        const db = await dialect.createStore();
+        opened.push(db);
+        const org = await db.store.createOrg('relayed', CLI_ACTOR);
+        await setKey(db.store, org.id, 'upstream-key-0001');
+        const node = await db.openAnother();
+        const directory = new UpstreamDirectory(node, await node.deploymentSecret(), { pollMs: NEVER_POLL_MS });
+        directories.push(directory);
+        await directory.start();
+        assert.equal(directory.get(org.id)?.apiKeyLast4, '0001');
+        const changed = new Promise<void>((resolve) => directory.onChange(resolve));
+        const setAt = Date.now();
+        await setKey(db.store, org.id, 'upstream-key-0002');
+        await changed;
+        process.stdout.write(`# another node's upstream change seen ${Date.now() - setAt} ms after the commit\n`);
+        assert.equal(directory.get(org.id)?.apiKey, 'upstream-key-0002');
+      });
+    }
+  });
+}
