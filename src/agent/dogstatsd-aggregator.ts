@@ -1,4 +1,6 @@
 /**
+ * Long on purpose: every DogStatsD type's aggregation as the Datadog Agent does it, side by side.
+ *
  * Aggregates DogStatsD samples into 10-second buckets, like the Datadog Agent.
  *
  * A bucket is keyed by its start (unix seconds, a multiple of 10) and every point it yields

@@ -1,4 +1,6 @@
 /**
+ * Long on purpose: the query language's parser and its evaluator share one syntax tree and its rules (rollup, fill, arithmetic), read together.
+ *
  * Datadog's metric query language as `GET /api/v1/query` understands it, parsed by a small
  * recursive-descent parser (the grammar is too nested for a regex: method arguments and tag
  * filters hold commas, queries are comma-separated, arithmetic nests):

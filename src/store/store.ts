@@ -1,4 +1,6 @@
 /**
+ * Long on purpose: the one contract between rekey and its database, each method documented where it is declared.
+ *
  * The one contract between rekey and its database. Implemented on embedded SQLite
  * (better-sqlite3) and on PostgreSQL (pg), both through Kysely; one contract test suite runs
  * unchanged against both.
