@@ -145,7 +145,8 @@ export function agentProtobufBodies(count: number): Buffer[] {
         resources: [{ type: 'host', name: host }],
         metric: `system.bench.metric_${s}`,
         tags: ['env:bench', `service:svc-${s % 7}`, `device:sd${s % 4}`, 'team:perf', `shard:${s % 10}`],
-        points: [{ value: i + s / 10, timestamp: now - 3600 - i * 10 }],
+        // Within Datadog's 1 h window (issue 17): 50 hosts × 10 flushes, the newest a minute ago.
+        points: [{ value: i + s / 10, timestamp: now - 60 - Math.floor(i / 50) * 10 }],
         type: s % 3 === 0 ? 2 : 3,
         interval: s % 3 === 0 ? 10 : 0,
         source_type_name: 'System',

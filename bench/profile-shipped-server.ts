@@ -6,9 +6,10 @@
  * by origin (rekey, each npm package, Node internals, GC) in µs per request, and the top
  * self-time functions of the server — the list the intake ratio's "not met" points to.
  *
- * Usage: node --import tsx bench/profile-shipped-server.ts [--seconds 10] [--connections 20] [--top 25] [--keep DIR]
+ * Usage: node --import tsx bench/profile-shipped-server.ts [--seconds 10] [--connections 20] [--top 25] [--keep DIR] [--format json|protobuf]
  *   --keep DIR  keep both .cpuprofile files in DIR (open them in Chrome DevTools)
- * Writes bench/results/profile-shipped-server.json.
+ *   --format protobuf  the Agent's deflated v2 protobuf against the bare protobufjs-decode floor
+ * Writes bench/results/profile-shipped-server.json (…-protobuf.json with --format protobuf).
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -18,7 +19,7 @@ import { writeBenchResult, type BenchTable } from './support/bench-result.js';
 import { monotonicMicros, summariseProfile, type ProfileSummary, type SampleWindow } from './support/cpu-profile.js';
 import { processCpuMicros } from './support/process-cpu.js';
 import { startShippedServer } from './support/shipped-server.js';
-import { hundredPointBodies, load, startBenchServer } from './intake-bench-support.js';
+import { agentProtobufBodies, hundredPointBodies, load, startBenchServer } from './intake-bench-support.js';
 
 const { values } = parseArgs({
   options: {
@@ -26,6 +27,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '20' },
     top: { type: 'string', default: '25' },
     keep: { type: 'string' },
+    format: { type: 'string', default: 'json' },
   },
 });
 const seconds = Number(values.seconds);
@@ -33,8 +35,11 @@ const connections = Number(values.connections);
 const top = Number(values.top);
 
 const loadStart = loadavg();
-const bodies = hundredPointBodies(500);
-const json = { 'content-type': 'application/json' };
+if (values.format !== 'json' && values.format !== 'protobuf') throw new Error(`--format must be json or protobuf, not ${values.format}`);
+const protobuf = values.format === 'protobuf';
+const bodies: Array<string | Buffer> = protobuf ? agentProtobufBodies(500) : hundredPointBodies(500);
+const json: Record<string, string> = protobuf ? { 'content-type': 'application/x-protobuf', 'content-encoding': 'deflate' } : { 'content-type': 'application/json' };
+const payloadName = protobuf ? 'Agent-shaped v2 protobuf (deflate, 100 series × 1 point)' : '100-point v2 JSON';
 const profileDirs = { floor: mkdtempSync(join(tmpdir(), 'rekey-prof-floor-')), server: mkdtempSync(join(tmpdir(), 'rekey-prof-server-')) };
 
 interface Measured {
@@ -68,7 +73,7 @@ function onlyProfile(dir: string): string {
   return files[0]!;
 }
 
-const floorServer = await startBenchServer('bare', process.env, ['--cpu-prof', `--cpu-prof-dir=${profileDirs.floor}`]);
+const floorServer = await startBenchServer(protobuf ? 'bare-protobuf' : 'bare', process.env, ['--cpu-prof', `--cpu-prof-dir=${profileDirs.floor}`]);
 const floor = await measure(floorServer.pid, `${floorServer.url}/api/v2/series`, json);
 await floorServer.stop();
 const shipped = await startShippedServer({ nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDirs.server}`] });
@@ -109,7 +114,7 @@ process.stdout.write(`\nfloor: top 10 functions by self time\n`);
 for (const f of floorProfile.functions.slice(0, 10)) process.stdout.write(`  ${(f.share * 100).toFixed(1).padStart(5)} %  ${f.name}\n`);
 process.stdout.write(`load average at end ${loadEnd.map((l) => l.toFixed(2)).join(' ')}\n`);
 
-const loadNote = `Load average ${loadStart.map((l) => l.toFixed(2)).join(' ')} → ${loadEnd.map((l) => l.toFixed(2)).join(' ')}; ${seconds} s of 100-point v2 JSON on ${connections} connections per server, after a 2 s warm-up; \`node --import tsx bench/profile-shipped-server.ts\`.`;
+const loadNote = `Load average ${loadStart.map((l) => l.toFixed(2)).join(' ')} → ${loadEnd.map((l) => l.toFixed(2)).join(' ')}; ${seconds} s of ${payloadName} on ${connections} connections per server, after a 2 s warm-up; \`node --import tsx bench/profile-shipped-server.ts\`.`;
 const tables: BenchTable[] = [
   {
     title: 'Self time by origin, µs of CPU per request (sorted by what the server pays beyond the floor)',
@@ -123,9 +128,9 @@ const tables: BenchTable[] = [
     rows: serverProfile.functions.slice(0, top).map((f) => [`${(f.share * 100).toFixed(1)} %`, r1(f.share * server.cpuMicrosPerRequest), `\`${f.name}\``]),
   },
 ];
-writeBenchResult('profile-shipped-server', {
+writeBenchResult(protobuf ? 'profile-shipped-server-protobuf' : 'profile-shipped-server', {
   figures: [
-    { name: 'bare node:http floor, CPU per request (100-point v2 JSON)', value: r1(floor.cpuMicrosPerRequest), unit: 'µs' },
+    { name: `bare node:http floor, CPU per request (${payloadName})`, value: r1(floor.cpuMicrosPerRequest), unit: 'µs' },
     { name: 'shipped rekey server, CPU per request (same payloads)', value: r1(server.cpuMicrosPerRequest), unit: 'µs' },
     { name: 'server CPU per request / floor CPU per request', value: Number((server.cpuMicrosPerRequest / floor.cpuMicrosPerRequest).toFixed(3)), unit: 'x' },
     { name: 'server log lines per intake request', value: Number(server.logLinesPerRequest.toFixed(3)), unit: 'lines', goal: '0 (issue 18: no per-request lines at info)', met: server.logLinesPerRequest < 0.01 },
