@@ -6,8 +6,9 @@
  * next minute or the next UTC day; other keys are unaffected.
  *
  *  - requests/s: a token bucket holding one second's worth.
- *  - points/min: the points of the key's series payloads this minute (counted once decoded,
- *    so the payload that crosses the limit is still stored; the next one is refused).
+ *  - points/min: the points of the key's series payloads and the values of its distribution
+ *    payloads this minute (counted once decoded, so the payload that crosses the limit is
+ *    still stored; the next one is refused).
  *  - bytes/day: the bodies' bytes as sent (Content-Length), per UTC day; a request whose
  *    declared length would cross the limit is refused.
  *
@@ -121,7 +122,7 @@ export class KeyLimits {
     return undefined;
   }
 
-  /** Counts the points of a stored series payload against the key's points/min (only for a limited key). */
+  /** Counts the points of a stored series or distribution payload against the key's points/min (only for a limited key). */
   countPoints(keyId: string, points: number): void {
     if (!this.limits.has(keyId)) return;
     this.countersOf(keyId, this.now()).minutePoints += points;

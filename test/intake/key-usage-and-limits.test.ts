@@ -148,6 +148,17 @@ for (const dialect of DIALECTS) {
       assert.equal((await send(acme.apiSecret, series(clock.ms, ['a'], 1))).status, 202);
     });
 
+    it('points per minute count distribution values too: a key limited in points cannot send them as distributions instead', async () => {
+      await setLimits(acme, 'admin', acme.apiKey.id, { points_per_minute: 10 });
+      const ts = Math.floor(clock.ms / 1000) - 5;
+      const distribution = JSON.stringify({ series: [{ metric: 'usage.dist', host: 'a', points: [[ts, Array.from({ length: 12 }, (_, i) => i)]] }] });
+      const post = (body: string) => fetch(`${url}/api/v1/distribution_points`, { method: 'POST', headers: { 'dd-api-key': acme.apiSecret, 'content-type': 'application/json' }, body });
+      assert.equal((await post(distribution)).status, 202, '12 values: crosses the limit, stored');
+      assert.equal((await post(distribution)).status, 429, 'the next distribution payload is refused');
+      assert.equal((await send(acme.apiSecret, series(clock.ms, ['a'], 1))).status, 429, 'and so is the next series payload');
+      assert.equal((await usage(acme, 'admin', acme.apiKey.id)).body.minutes[0]!.points, 12);
+    });
+
     it('bytes per day hold across a restart: the limit is stored and today\'s bytes are read back', async () => {
       const body = series(clock.ms, ['web-1'], 20);
       const size = Buffer.byteLength(body);
