@@ -159,6 +159,29 @@ for (const dialect of DIALECTS) {
       assert.equal((await usage(acme, 'admin', acme.apiKey.id)).body.minutes[0]!.points, 12);
     });
 
+    it('bytes per day count a body sent without Content-Length (chunked) once read: usage and limit, standalone', async () => {
+      const body = series(clock.ms, ['web-1'], 20);
+      const size = Buffer.byteLength(body);
+      const sendChunked = async () => {
+        // A stream body: fetch sends it chunked, with no Content-Length for the intake to count before reading.
+        const stream = new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode(body));
+            controller.close();
+          },
+        });
+        const init = { method: 'POST', headers: { 'dd-api-key': acme.apiSecret, 'content-type': 'application/json' }, body: stream, duplex: 'half' };
+        return (await fetch(`${url}/api/v1/series`, init as RequestInit)).status;
+      };
+      await setLimits(acme, 'admin', acme.apiKey.id, { bytes_per_day: size + 1 });
+      assert.equal(await sendChunked(), 202);
+      assert.equal((await usage(acme, 'admin', acme.apiKey.id)).body.minutes[0]!.bytes, size, 'the bytes read are the key\'s usage');
+      assert.equal(await sendChunked(), 202, 'one byte of the day left: admitted, crosses the limit once read');
+      assert.equal(await sendChunked(), 429, 'the day\'s bytes are spent');
+      assert.equal((await send(acme.apiSecret, body)).status, 429, 'so is a body with Content-Length');
+      assert.equal((await usage(acme, 'admin', acme.apiKey.id)).body.minutes[0]!.bytes, 2 * size);
+    });
+
     it('bytes per day hold across a restart: the limit is stored and today\'s bytes are read back', async () => {
       const body = series(clock.ms, ['web-1'], 20);
       const size = Buffer.byteLength(body);
