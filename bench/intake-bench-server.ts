@@ -151,5 +151,6 @@ function unverifiedAuth(key: ApiKey): IntakeAuth {
     async authenticate() {},
     callerOf: (_request: FastifyRequest) => caller,
     countRefusedPayload() {},
+    countBodyBytes() {},
   };
 }

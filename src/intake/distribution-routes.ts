@@ -46,10 +46,15 @@ export function registerDistributionRoutes(app: FastifyInstance, { runtime, auth
       const agentVersion = agentVersionOf(request);
       const values = new Map<string, number>();
       for (const s of sketches) values.set(s.host, (values.get(s.host) ?? 0) + s.sketch.cnt);
+      let points = 0;
       for (const [host, count] of values) {
+        points += count;
         if (host !== '') runtime.sightings.record({ orgId: caller.orgId, host, firstSeen: nowMs, lastSeen: nowMs, agentVersion, metadata: null });
         runtime.usage.record(caller.key.id, host, count, agentVersion);
       }
+      // Each value is a point in the key's usage, so it counts against its points/min too
+      // (else a key limited in points could send them all as distributions).
+      runtime.keyLimits.countPoints(caller.key.id, points);
       return reply.code(202).send(errors.length === 0 ? { status: 'ok' } : { status: 'ok', errors });
     },
   );

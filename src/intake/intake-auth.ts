@@ -34,6 +34,11 @@ export interface IntakeAuth {
   callerOf(request: FastifyRequest): IntakeCaller;
   /** Counts a refused payload (4xx) against its key's budget, if the request was authenticated. */
   countRefusedPayload(request: FastifyRequest): void;
+  /**
+   * Once its body is read: counts the bytes of a body whose length was not declared (chunked)
+   * in its key's usage and bytes/day, which counted it as 0 before the body was read.
+   */
+  countBodyBytes(request: FastifyRequest, wireBytes: number): void;
 }
 
 export function createIntakeAuth(runtime: IntakeRuntime): IntakeAuth {
@@ -43,6 +48,15 @@ export function createIntakeAuth(runtime: IntakeRuntime): IntakeAuth {
   const unknownKeysPerAddress = new RateLimiter(rateLimits.unknownKeysPerAddress, { now });
   const refusedPayloadsPerKey = new RateLimiter(rateLimits.refusedPayloadsPerKey, { now });
   const callers = new WeakMap<FastifyRequest, IntakeCaller>();
+  /** Admitted requests without a declared body length: their bytes are counted once read. */
+  const undeclared = new WeakSet<FastifyRequest>();
+
+  const countBodyBytes = (request: FastifyRequest, wireBytes: number) => {
+    const caller = callers.get(request);
+    if (caller === undefined || !undeclared.delete(request)) return;
+    keyLimits.countBytes(caller.key.id, wireBytes);
+    usageMinutes.count(caller.key.id, { bytes: wireBytes });
+  };
 
   /** 429 + Retry-After; `reason` labels rekey_intake_refused_total. */
   const tooMany = (reply: FastifyReply, reason: string, code: 'INTAKE_RATE_LIMITED' | 'RATE_LIMITED', who: string, retryAfterSeconds: number) => {
@@ -83,9 +97,11 @@ export function createIntakeAuth(runtime: IntakeRuntime): IntakeAuth {
         return reply.code(429).header('retry-after', String(over.retryAfterSeconds)).send({ errors: [error.message] });
       }
       usageMinutes.count(verdict.key.id, { requests: 1, bytes });
+      if (bytes === 0) undeclared.add(request);
       const caller = { orgId: verdict.key.orgId, key: verdict.key };
       callers.set(request, caller);
-      return relayHandOff(runtime, request, reply, caller); // relay mode: forwarded, not stored
+      // relay mode: forwarded, not stored
+      return relayHandOff(runtime, request, reply, caller, (wireBytes) => countBodyBytes(request, wireBytes));
 
     },
 
@@ -99,6 +115,8 @@ export function createIntakeAuth(runtime: IntakeRuntime): IntakeAuth {
       const caller = callers.get(request);
       if (caller !== undefined) refusedPayloadsPerKey.take(caller.key.id);
     },
+
+    countBodyBytes,
   };
 }
 

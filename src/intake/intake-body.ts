@@ -19,13 +19,17 @@ declare module 'fastify' {
   }
 }
 
-/** Replaces `app`'s parsers (call it on the intake's encapsulated instance only). */
-export function installIntakeBodyParser(app: FastifyInstance, defaultLimits: IntakeLimits, caps: PayloadCaps): void {
+/**
+ * Replaces `app`'s parsers (call it on the intake's encapsulated instance only). `onBodyRead`
+ * hears each body's bytes as sent (for the key's usage and limits: IntakeAuth.countBodyBytes).
+ */
+export function installIntakeBodyParser(app: FastifyInstance, defaultLimits: IntakeLimits, caps: PayloadCaps, onBodyRead?: (request: FastifyRequest, wireBytes: number) => void): void {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', async (request: FastifyRequest) => {
     const limits = request.routeOptions.config.intakeLimits ?? defaultLimits;
     const encoding = parseContentEncoding(headerValue(request.headers['content-encoding']));
     const wire = await readBody(request.raw, limits.wireBytes, encoding === 'identity' ? 'payload' : 'compressed payload');
+    onBodyRead?.(request, wire.length);
     if (encoding === 'identity') return wire;
     if (PROTOBUF_TYPE.test(headerValue(request.headers['content-type']) ?? '')) {
       // protobuf: its series counted while it is inflated (metric-payload-proto.ts).

@@ -50,7 +50,7 @@ export async function registerIntake(app: FastifyInstance, options: IntakeOption
  * (registerIntake passes the real ones; a benchmark may compose its own from these pieces).
  */
 export async function intakeRoutes(app: FastifyInstance, deps: IntakeRouteDeps): Promise<void> {
-  installIntakeBodyParser(app, deps.runtime.limitsV1, deps.runtime.caps);
+  installIntakeBodyParser(app, deps.runtime.limitsV1, deps.runtime.caps, (request, wireBytes) => deps.auth.countBodyBytes(request, wireBytes));
   installIntakeErrorHandler(app, deps.auth);
   registerSeriesRoutes(app, deps);
   registerCheckRunRoutes(app, deps);

@@ -16,7 +16,8 @@ export interface IntakeRelay {
   /** Any organisation in relay mode (without one, the relay-only route stays 404 before any key check). */
   active(): boolean;
   handles(orgId: string): boolean;
-  accept(request: FastifyRequest, reply: FastifyReply, orgId: string): Promise<FastifyReply>;
+  /** `onBodyRead`: the body's bytes as sent, once read (for the key's usage and limits). */
+  accept(request: FastifyRequest, reply: FastifyReply, orgId: string, onBodyRead?: (wireBytes: number) => void): Promise<FastifyReply>;
 }
 
 declare module 'fastify' {
@@ -32,11 +33,17 @@ const NOT_FOUND = { errors: ['Not found'] };
  * After a successful authentication: forwards a relay-mode organisation's request (and counts
  * the key's use), refuses a relay-only path of a standalone one; undefined to go on as usual.
  */
-export function relayHandOff(runtime: IntakeRuntime, request: FastifyRequest, reply: FastifyReply, caller: IntakeCaller): Promise<FastifyReply> | FastifyReply | undefined {
+export function relayHandOff(
+  runtime: IntakeRuntime,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  caller: IntakeCaller,
+  onBodyRead?: (wireBytes: number) => void,
+): Promise<FastifyReply> | FastifyReply | undefined {
   const relay = runtime.relay;
   if (relay?.handles(caller.orgId)) {
     runtime.usage.record(caller.key.id, '', 0, agentVersionOf(request));
-    return relay.accept(request, reply, caller.orgId);
+    return relay.accept(request, reply, caller.orgId, onBodyRead);
   }
   if (request.routeOptions.config.relayOnly) return reply.code(404).send(NOT_FOUND);
   return undefined;

@@ -6,10 +6,13 @@
  * next minute or the next UTC day; other keys are unaffected.
  *
  *  - requests/s: a token bucket holding one second's worth.
- *  - points/min: the points of the key's series payloads this minute (counted once decoded,
- *    so the payload that crosses the limit is still stored; the next one is refused).
- *  - bytes/day: the bodies' bytes as sent (Content-Length), per UTC day; a request whose
- *    declared length would cross the limit is refused.
+ *  - points/min: the points of the key's series payloads and the values of its distribution
+ *    payloads this minute (counted once decoded, so the payload that crosses the limit is
+ *    still stored; the next one is refused).
+ *  - bytes/day: the bodies' bytes as sent, per UTC day; a request whose declared length
+ *    (Content-Length) would cross the limit is refused. A body without one (chunked) is
+ *    admitted while a byte of the day is left and counted once read (countBytes), so it
+ *    crosses the limit at most once, like the payload that crosses points/min.
  *
  * The limits are stored, so they hold across restarts, and re-read every `pollMs` (default
  * 2 s), so a change on one node reaches the others; at start the counts of the current
@@ -113,7 +116,8 @@ export class KeyLimits {
     if (limits.pointsPerMinute !== null && c.minutePoints >= limits.pointsPerMinute) {
       return { limit: `${limits.pointsPerMinute} points per minute`, retryAfterSeconds: secondsUntil(c.minute + MINUTE_MS, now) };
     }
-    if (limits.bytesPerDay !== null && c.dayBytes + bytes > limits.bytesPerDay) {
+    // A body of unknown length (0) needs at least one byte of the day left.
+    if (limits.bytesPerDay !== null && c.dayBytes + Math.max(bytes, 1) > limits.bytesPerDay) {
       return { limit: `${limits.bytesPerDay} bytes per day`, retryAfterSeconds: secondsUntil(c.day + DAY_MS, now) };
     }
     if (rps !== null) c.tokens -= 1;
@@ -121,7 +125,16 @@ export class KeyLimits {
     return undefined;
   }
 
-  /** Counts the points of a stored series payload against the key's points/min (only for a limited key). */
+  /**
+   * Counts the bytes of a body whose length was not declared (chunked), once read, against the
+   * key's bytes/day (only for a limited key): admit() had counted it as 0.
+   */
+  countBytes(keyId: string, bytes: number): void {
+    if (!this.limits.has(keyId)) return;
+    this.countersOf(keyId, this.now()).dayBytes += bytes;
+  }
+
+  /** Counts the points of a stored series or distribution payload against the key's points/min (only for a limited key). */
   countPoints(keyId: string, points: number): void {
     if (!this.limits.has(keyId)) return;
     this.countersOf(keyId, this.now()).minutePoints += points;

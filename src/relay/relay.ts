@@ -146,10 +146,11 @@ export class Relay {
    * Reads the request's body as sent, spools it and answers the agent (202 once durable). Call
    * after the key was verified; the body must not have been read yet.
    */
-  async accept(request: FastifyRequest, reply: FastifyReply, orgId: string): Promise<FastifyReply> {
+  async accept(request: FastifyRequest, reply: FastifyReply, orgId: string, onBodyRead?: (wireBytes: number) => void): Promise<FastifyReply> {
     let body: Buffer;
     try {
       body = await readBody(request.raw, this.maxWireBytes, 'payload');
+      onBodyRead?.(body.length);
     } catch (error) {
       if (error instanceof RekeyError) return reply.code(error.status).header('connection', 'close').send({ errors: [error.message] });
       throw error;

@@ -15,6 +15,7 @@ import { rekeyError } from '../errors.js';
 import { intakeLimitsFromEnv } from '../intake/intake-env.js';
 import { registerIntake } from '../intake/intake-plugin.js';
 import type { IntakeOptions, IntakeRuntime } from '../intake/intake-runtime.js';
+import { MAX_METRIC_NAME } from '../intake/series-limits.js';
 import type { KeyHasher } from '../keys/key-hasher.js';
 import type { Store } from '../store/store.js';
 import { VERSION } from '../version.js';
@@ -186,6 +187,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const nodeServerOptions = { headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs, connectionsCheckingInterval: timeouts.checkIntervalMs };
   const app = Fastify({
     ...logging,
+    // A path parameter may be a whole metric name (GET/PUT /api/v1/metrics/{metric_name}): up
+    // to MAX_METRIC_NAME characters, each up to 9 once percent-encoded. Fastify's default (100)
+    // answered 414 for names the intake accepts.
+    routerOptions: { maxParamLength: MAX_METRIC_NAME * 9 },
     // One line per management request and none per intake request: request-log.ts.
     ...fastifyRequestLogging(),
     ...(deps.trustProxy === undefined ? {} : { trustProxy: fastifyTrustProxy(deps.trustProxy) }),

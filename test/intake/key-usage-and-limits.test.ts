@@ -148,6 +148,40 @@ for (const dialect of DIALECTS) {
       assert.equal((await send(acme.apiSecret, series(clock.ms, ['a'], 1))).status, 202);
     });
 
+    it('points per minute count distribution values too: a key limited in points cannot send them as distributions instead', async () => {
+      await setLimits(acme, 'admin', acme.apiKey.id, { points_per_minute: 10 });
+      const ts = Math.floor(clock.ms / 1000) - 5;
+      const distribution = JSON.stringify({ series: [{ metric: 'usage.dist', host: 'a', points: [[ts, Array.from({ length: 12 }, (_, i) => i)]] }] });
+      const post = (body: string) => fetch(`${url}/api/v1/distribution_points`, { method: 'POST', headers: { 'dd-api-key': acme.apiSecret, 'content-type': 'application/json' }, body });
+      assert.equal((await post(distribution)).status, 202, '12 values: crosses the limit, stored');
+      assert.equal((await post(distribution)).status, 429, 'the next distribution payload is refused');
+      assert.equal((await send(acme.apiSecret, series(clock.ms, ['a'], 1))).status, 429, 'and so is the next series payload');
+      assert.equal((await usage(acme, 'admin', acme.apiKey.id)).body.minutes[0]!.points, 12);
+    });
+
+    it('bytes per day count a body sent without Content-Length (chunked) once read: usage and limit, standalone', async () => {
+      const body = series(clock.ms, ['web-1'], 20);
+      const size = Buffer.byteLength(body);
+      const sendChunked = async () => {
+        // A stream body: fetch sends it chunked, with no Content-Length for the intake to count before reading.
+        const stream = new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode(body));
+            controller.close();
+          },
+        });
+        const init = { method: 'POST', headers: { 'dd-api-key': acme.apiSecret, 'content-type': 'application/json' }, body: stream, duplex: 'half' };
+        return (await fetch(`${url}/api/v1/series`, init as RequestInit)).status;
+      };
+      await setLimits(acme, 'admin', acme.apiKey.id, { bytes_per_day: size + 1 });
+      assert.equal(await sendChunked(), 202);
+      assert.equal((await usage(acme, 'admin', acme.apiKey.id)).body.minutes[0]!.bytes, size, 'the bytes read are the key\'s usage');
+      assert.equal(await sendChunked(), 202, 'one byte of the day left: admitted, crosses the limit once read');
+      assert.equal(await sendChunked(), 429, 'the day\'s bytes are spent');
+      assert.equal((await send(acme.apiSecret, body)).status, 429, 'so is a body with Content-Length');
+      assert.equal((await usage(acme, 'admin', acme.apiKey.id)).body.minutes[0]!.bytes, 2 * size);
+    });
+
     it('bytes per day hold across a restart: the limit is stored and today\'s bytes are read back', async () => {
       const body = series(clock.ms, ['web-1'], 20);
       const size = Buffer.byteLength(body);

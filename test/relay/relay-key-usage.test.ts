@@ -39,11 +39,20 @@ describe('relay mode: per-key usage and limits', () => {
     await recorder.close();
   });
 
-  it('counts relay-forwarded requests and their bytes as sent in the key\'s usage minutes', async () => {
+  it('counts relay-forwarded requests and their bytes as sent in the key\'s usage minutes, a chunked body\'s too', async () => {
     const before = (await (await management(`/api/v2/api_keys/${keyId}/usage`)).json()) as { minutes: Array<{ requests: number; bytes: number }> };
     const sum = (minutes: Array<{ requests: number; bytes: number }>) => minutes.reduce((t, m) => ({ requests: t.requests + m.requests, bytes: t.bytes + m.bytes }), { requests: 0, bytes: 0 });
     const body = gzipSync('[{"message":"usage in relay mode","ddsource":"test"}]');
-    for (let i = 0; i < 3; i++) assert.equal((await send(relay.apiKey, body)).status, 202);
+    for (let i = 0; i < 2; i++) assert.equal((await send(relay.apiKey, body)).status, 202);
+    // The third without Content-Length (a stream body is sent chunked): its bytes count once read.
+    const chunked = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(body);
+        controller.close();
+      },
+    });
+    const init = { method: 'POST', headers: { 'dd-api-key': relay.apiKey, 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: chunked, duplex: 'half' };
+    assert.equal((await fetch(`${relay.server.url}/api/v2/logs`, init as RequestInit)).status, 202);
     const response = await management(`/api/v2/api_keys/${keyId}/usage`);
     assert.equal(response.status, 200);
     const after = (await response.json()) as { minutes: Array<{ requests: number; bytes: number }> };

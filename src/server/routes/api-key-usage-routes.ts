@@ -37,7 +37,7 @@ const minuteSchema = Type.Object({
   minute: Type.Integer({ description: "The minute's start, seconds since the epoch" }),
   requests: Type.Integer({ description: 'Intake requests with this key (relay mode included)' }),
   bytes: Type.Integer({ description: 'Their bodies, as sent (still compressed)' }),
-  points: Type.Integer({ description: 'Points of series payloads (0 for payloads a relay-mode organisation forwards unread)' }),
+  points: Type.Integer({ description: 'Points of series payloads and values of distribution payloads (0 for payloads a relay-mode organisation forwards unread)' }),
   hosts: Type.Integer({ description: 'Distinct hosts the payloads named (with several nodes: the largest count of one node)' }),
 });
 
@@ -54,7 +54,7 @@ const usageResponse = Type.Object(
 const limitT = (description: string) => Type.Union([Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }), Type.Null()], { description: `${description}; null: not limited` });
 const limitsSchema = Type.Object({
   requests_per_second: limitT('Intake requests per second'),
-  points_per_minute: limitT('Points of series payloads per minute'),
+  points_per_minute: limitT('Points of series payloads and values of distribution payloads per minute'),
   bytes_per_day: limitT('Body bytes as sent per UTC day'),
 });
 const limitsResponse = Type.Object({ key_id: Type.String(), limits: limitsSchema }, { description: "The key's limits" });
@@ -68,7 +68,7 @@ const limitsBody = Type.Object(
     limits: Type.Object(
       {
         requests_per_second: bodyLimitT('Intake requests per second'),
-        points_per_minute: bodyLimitT('Points of series payloads per minute'),
+        points_per_minute: bodyLimitT('Points of series payloads and values of distribution payloads per minute'),
         bytes_per_day: bodyLimitT('Body bytes as sent per UTC day'),
       },
       { additionalProperties: false },
