@@ -51,7 +51,7 @@ export function decodeDistributionPoints(
   if (!isObject(payload) || !Array.isArray(payload.series)) throw invalid('The payload must be an object with a "series" array');
   if (payload.series.length === 0) throw invalid('"series" is empty; send at least one series');
   if (payload.series.length > caps.maxSeries) throw tooComplex('series', caps.maxSeries);
-  const budget = { values: 0, tags: 0, caps };
+  const budget = { values: 0, tags: 0, sketches: 0, caps };
   const valid: RawDistribution[] = [];
   const problems: string[] = [];
   let invalidCount = 0;
@@ -69,7 +69,7 @@ export function decodeDistributionPoints(
   return toSketches(valid);
 }
 
-function decodeOne(raw: unknown, where: string, nowSeconds: number, window: TimestampWindow, budget: { values: number; tags: number; caps: PayloadCaps }): RawDistribution {
+function decodeOne(raw: unknown, where: string, nowSeconds: number, window: TimestampWindow, budget: { values: number; tags: number; sketches: number; caps: PayloadCaps }): RawDistribution {
   if (!isObject(raw)) throw invalid(`${where} must be an object`);
   const metric = raw.metric;
   if (typeof metric !== 'string' || metric.length === 0) throw invalid(`${where}.metric must be a non-empty string`);
@@ -106,6 +106,9 @@ function decodeOne(raw: unknown, where: string, nowSeconds: number, window: Time
     if (into === undefined) buckets.set(bucket, [...(values as number[])]);
     else for (const value of values as number[]) into.push(value);
   });
+  // Counted per series' buckets: payloads that name one series and bucket twice merge later.
+  budget.sketches += buckets.size;
+  if (budget.sketches > budget.caps.maxSketches) throw tooComplex('sketches (series × 10 s buckets)', budget.caps.maxSketches);
   return { metric, host, tags: [...new Set(tags as string[])].sort(), buckets };
 }
 

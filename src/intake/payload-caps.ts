@@ -32,6 +32,13 @@ export interface PayloadCaps {
   readonly maxPoints: number;
   /** Most tags in one payload, all series together. */
   readonly maxTags: number;
+  /**
+   * Most distribution sketches (series × 10 s buckets) in one payload. Each is read, merged and
+   * written on the request's turn of the event loop: a hostile try sent 105,000 in one 2 MB
+   * payload and held every other request for 4.4 s (2026-11-30); 10,000 bounds that near
+   * 0.4 s, and one Agent flush of a host holds one sketch per distribution context, far fewer.
+   */
+  readonly maxSketches: number;
   /** Most JSON values (objects, arrays and the elements and members they hold) in one body. */
   readonly maxJsonValues: number;
   /** Most bytes of JSON strings, numbers and literals in one body (whitespace not counted). */
@@ -44,6 +51,7 @@ export const DEFAULT_PAYLOAD_CAPS: PayloadCaps = {
   maxSeries: 50_000,
   maxPoints: 200_000,
   maxTags: 500_000,
+  maxSketches: 10_000,
   maxJsonValues: 500_000,
   maxJsonTokenBytes: 16 * 1024 * 1024,
   maxJsonDepth: 64,

@@ -178,7 +178,7 @@ function readSketches(bytes: Uint8Array, caps: PayloadCaps): ProtoSketch[] {
         if (++counts.tags > caps.maxTags) throw tooComplex('tags', caps.maxTags);
         sketch.tags.push(reader.string());
       } else if (field === tagOf(7, LEN)) {
-        if (++counts.dogsketches > caps.maxPoints) throw tooComplex('dogsketches', caps.maxPoints);
+        if (++counts.dogsketches > caps.maxSketches) throw tooComplex('sketches (series × 10 s buckets)', caps.maxSketches);
         sketch.dogsketches.push(readDogsketch(reader, endOf(reader), counts));
       } else reader.skipType(field & 7);
     }
