@@ -15,16 +15,21 @@
  * and removes the temporary folder (kept with --keep). Exit code 0 only if the rotation
  * succeeded and no count was lost.
  *
- * Usage: npm run demo [-- --keep] [-- --wait | --no-wait]
+ * `--relay` runs the relay-mode variant instead (relayMain below): a second rekey server plays
+ * Datadog, the first forwards to it, and `rekey upstream rotate` replaces the Datadog key while
+ * the agents keep sending — no agent touched.
+ *
+ * Usage: npm run demo [-- --relay] [-- --keep] [-- --wait | --no-wait]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import StatsD from 'hot-shots';
 import { fetchAgentStatus } from '../src/agent/agent-status-client.js';
+import { DatadogClient } from '../src/rotate/datadog-client.js';
 import { formatReport } from '../src/rotate/report.js';
 import type { RotationReport } from '../src/rotate/rotation.js';
 
@@ -39,6 +44,7 @@ const { values: flags } = parseArgs({
     keep: { type: 'boolean', default: false },
     wait: { type: 'boolean' },
     'no-wait': { type: 'boolean' },
+    relay: { type: 'boolean', default: false },
   },
 });
 const waitAtEnd = flags['no-wait'] ? false : (flags.wait ?? process.stdout.isTTY === true);
@@ -128,15 +134,19 @@ async function until<T>(check: () => Promise<T | undefined> | T | undefined, tim
 
 interface Server {
   url: string;
+  dataDir: string;
+  /** The organisation created at first start (its name). */
+  org: string;
   apiKey: { id: string; key: string };
   appKey: string;
   admin: { email: string; password: string };
 }
 
-async function startServer(): Promise<Server> {
-  const server = start([...rekey, 'server', '--data', join(root, 'server-data'), '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn'], {
+async function startServer(dataDirName = 'server-data', env: NodeJS.ProcessEnv = {}): Promise<Server> {
+  const server = start([...rekey, 'server', '--data', join(root, dataDirName), '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn'], {
     REKEY_DATABASE_URL: '',
     REKEY_SECRET: '',
+    ...env,
   });
   const url = await until(() => /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(server.output())?.[1], 45_000, 'the server to listen', server);
   const out = server.output();
@@ -144,8 +154,9 @@ async function startServer(): Promise<Server> {
   const app = /application key:\s+([0-9a-f]{40})/.exec(out);
   const email = /admin email:\s+(\S+)/.exec(out);
   const password = /admin password:\s+(\S+)/.exec(out);
-  if (!api || !app || !email || !password) throw new Error('the server did not print its first-start credentials');
-  return { url, apiKey: { id: api[2]!, key: api[1]! }, appKey: app[1]!, admin: { email: email[1]!, password: password[1]! } };
+  const org = /organization:\s+(.+) \(([^)]+)\)/.exec(out);
+  if (!api || !app || !email || !password || !org) throw new Error('the server did not print its first-start credentials');
+  return { url, dataDir: join(root, dataDirName), org: org[1]!, apiKey: { id: api[2]!, key: api[1]! }, appKey: app[1]!, admin: { email: email[1]!, password: password[1]! } };
 }
 
 interface DemoAgent {
@@ -225,6 +236,38 @@ function runRotate(inventory: string, server: Server): Promise<{ code: number | 
       clearTimeout(timer);
       children.delete(child);
       resolve({ code, stdout });
+    }),
+  );
+}
+
+/**
+ * Runs a `rekey` CLI command to its end; `input` goes to its stdin (keys travel there or in
+ * `env`, never in argv). With `echo`, its output is shown to the user, indented.
+ */
+function runCli(args: string[], options: { input?: string; env?: NodeJS.ProcessEnv; echo?: boolean; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const [command, ...rest] = rekey;
+  const child = spawn(command!, [...rest, ...args], { cwd: repoRoot, env: { ...process.env, REKEY_DATABASE_URL: '', REKEY_SECRET: '', ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  children.add(child);
+  let stdout = '';
+  let stderr = '';
+  const show = (chunk: Buffer) => {
+    if (options.echo) process.stdout.write(chunk.toString('utf8').replace(/^(?=.)/gm, '    '));
+  };
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString('utf8');
+    show(chunk);
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+    show(chunk);
+  });
+  child.stdin.end(options.input ?? '');
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+  return new Promise((resolve) =>
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      children.delete(child);
+      resolve({ code, stdout, stderr });
     }),
   );
 }
@@ -323,9 +366,163 @@ async function main(): Promise<number> {
   return lost === 0 && revoked ? 0 : 1;
 }
 
+// ---- the relay variant (--relay) ----------------------------------------------------------
+
+/** The sum of a Prometheus sample's values over every label set, from `GET /metrics`. */
+async function metricSum(server: Server, name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const match = /^(\w+)(\{[^}]*\})?\s+(\S+)$/.exec(line);
+    if (match?.[1] === name && (match[2] ?? '').includes(labels)) sum += Number(match[3]);
+  }
+  return sum;
+}
+
+async function upstreamLast4(relay: Server): Promise<string> {
+  const shown = await runCli(['upstream', 'show', '--data', relay.dataDir, '--org', relay.org, '--json']);
+  if (shown.code !== 0) throw new Error(`rekey upstream show exited ${shown.code}: ${shown.stderr}`);
+  return (JSON.parse(shown.stdout) as { api_key_last4: string }).api_key_last4;
+}
+
+/** `GET /api/v1/validate` on `server` with `apiKey`: the HTTP status. */
+async function validateStatus(server: Server, apiKey: string): Promise<number> {
+  const response = await fetch(`${server.url}/api/v1/validate`, { headers: { 'DD-API-KEY': apiKey }, signal: AbortSignal.timeout(10_000) });
+  await response.arrayBuffer();
+  return response.status;
+}
+
+/** Payload files left in an agent's on-disk queue (0 once the intake acknowledged every payload). */
+function queuedPayloads(agent: DemoAgent): number {
+  const queue = join(agent.pidFile, '..', 'queue');
+  return existsSync(queue) ? readdirSync(queue).filter((name) => name.endsWith('.payload')).length : 0;
+}
+
+/**
+ * `npm run demo -- --relay`: relay mode's point, with real processes. A second rekey server in
+ * standalone mode plays Datadog (it speaks Datadog's API); the first runs in relay mode for its
+ * organisation (`rekey upstream set`, the upstream key on stdin). Three rekey-agents hold the
+ * relay's key and send through it throughout, while `rekey upstream rotate` replaces the
+ * upstream key through the upstream's own API (DD_APP_KEY: an application key of the upstream
+ * organisation). The summary: the upstream key before and after (last 4), the old one refused
+ * upstream (403), the points the relay acknowledged vs those stored upstream (read back from
+ * the upstream's /api/v1/query), and the agents touched: 0 — same config bytes, same processes.
+ */
+async function relayMain(): Promise<number> {
+  say('rekey demo, relay mode: three agents → rekey (relay) → "Datadog" (a second rekey), the Datadog key rotated while they send.');
+  say(`Temporary folder: ${root}`);
+
+  step('Starting "Datadog" (a rekey server in standalone mode) and the relay (a rekey server), embedded SQLite, free ports…');
+  const [upstream, relay] = await Promise.all([
+    startServer('datadog-data'),
+    // Demo timings: the relay re-reads its upstream settings every 200 ms (default 2 s) and
+    // retries within a second instead of backing off up to a minute.
+    startServer('relay-data', { REKEY_RELAY_POLL_MS: '200', REKEY_RELAY_RETRY_MAX_MS: '1000', REKEY_RELAY_KEY_RECHECK_MS: '1000' }),
+  ]);
+  say(`  "Datadog": ${upstream.url} — its API key …${upstream.apiKey.key.slice(-4)} will be the relay's upstream key`);
+  say(`  relay:     ${relay.url} — the agents' key …${relay.apiKey.key.slice(-4)} (organization "${relay.org}")`);
+  // A key of the upstream organisation the rotation does not touch: the demo reads the upstream with it.
+  const observer = await new DatadogClient({ url: upstream.url, apiKey: upstream.apiKey.key, appKey: upstream.appKey }).createApiKey('demo observer (reads the stored points)');
+
+  step(`rekey upstream set --org '${relay.org}' --site ${upstream.url} --allow-insecure --key-stdin   (the "Datadog" key on stdin)`);
+  const set = await runCli(['upstream', 'set', '--data', relay.dataDir, '--org', relay.org, '--site', upstream.url, '--allow-insecure', '--key-stdin'], { input: `${upstream.apiKey.key}\n`, echo: true });
+  if (set.code !== 0) throw new Error(`rekey upstream set exited ${set.code}`);
+  const before = await upstreamLast4(relay);
+  // The relay reads the change within its poll interval: a probe payload shows when it forwards.
+  await until(
+    async () => {
+      const response = await fetch(`${relay.url}/api/v1/series`, {
+        method: 'POST',
+        headers: { 'DD-API-KEY': relay.apiKey.key, 'content-type': 'application/json' },
+        body: JSON.stringify({ series: [{ metric: 'demo.relay.probe', points: [[Math.floor(Date.now() / 1000), 1]], type: 'count' }] }),
+      });
+      await response.arrayBuffer();
+      return (await metricSum(relay, 'rekey_relay_accepted_total')) > 0 ? true : undefined;
+    },
+    20_000,
+    'the relay to forward (relay mode in effect)',
+  );
+  say('  the relay forwards its organization\'s payloads to "Datadog"');
+
+  step(`Starting ${HOSTS.length} rekey-agents (datadog.yaml: the relay's URL and the relay's key — never the Datadog key)…`);
+  const fromSeconds = Math.floor(Date.now() / 1000) - 20;
+  const agents = await Promise.all(HOSTS.map((host) => startAgent(host, relay)));
+  const configsAtStart = agents.map((agent) => readFileSync(agent.config, 'utf8'));
+  const pidsAtStart = agents.map((agent) => agent.process.child.pid);
+
+  step(`Sending ${METRIC} counts over DogStatsD to every agent, every 50 ms, throughout…`);
+  let pumping = true;
+  const pump = setInterval(() => {
+    if (!pumping) return;
+    for (const agent of agents) {
+      agent.statsd.increment(METRIC, 1);
+      agent.sent++;
+    }
+  }, 50);
+  await until(
+    async () => {
+      const totals = await storedTotals(upstream, observer.key, fromSeconds);
+      return HOSTS.every((host) => (totals.get(host) ?? 0) > 0) ? true : undefined;
+    },
+    30_000,
+    'every agent\'s counts to reach "Datadog" through the relay',
+  );
+  say(`  "Datadog" stores counts from all ${HOSTS.length} hosts, forwarded with its key …${before}`);
+
+  step(`rekey upstream rotate --org '${relay.org}' --settle 2s   (DD_APP_KEY: an application key of the "Datadog" organization)`);
+  const rotation = await runCli(['upstream', 'rotate', '--data', relay.dataDir, '--org', relay.org, '--settle', '2s'], { env: { DD_APP_KEY: upstream.appKey }, echo: true, timeoutMs: 120_000 });
+  const after = await upstreamLast4(relay);
+  const oldKeyStatus = await validateStatus(upstream, upstream.apiKey.key);
+
+  // More traffic with the new upstream key, then stop: agents flush their open buckets on SIGTERM.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  pumping = false;
+  clearInterval(pump);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const touched = agents.filter((agent, i) => readFileSync(agent.config, 'utf8') !== configsAtStart[i] || agent.process.child.pid !== pidsAtStart[i] || !alive(agent.process.child)).length;
+  step('Stopping the agents (SIGTERM: they flush their open buckets and deliver their queues to the relay)…');
+  // What the agents received (DogStatsD samples of 1), read before the stop.
+  const received = await Promise.all(agents.map((agent) => fetchAgentStatus(join(agent.pidFile, '..'), 3000).then((status) => status.components.dogstatsd.metrics)));
+  await Promise.all(agents.map((agent) => stopChild(agent.process.child, 'SIGTERM', 15_000)));
+  const leftInQueues = agents.reduce((sum, agent) => sum + queuedPayloads(agent), 0);
+  // Every payload an agent sent was acknowledged by the relay (202) once its queue is empty.
+  const acknowledged = leftInQueues === 0 ? received.reduce((sum, count) => sum + count, 0) : NaN;
+
+  let totals = new Map<string, number>();
+  const stored = () => HOSTS.reduce((sum, host) => sum + (totals.get(host) ?? 0), 0);
+  await until(
+    async () => {
+      totals = await storedTotals(upstream, observer.key, fromSeconds);
+      return stored() >= acknowledged && (await metricSum(relay, 'rekey_relay_spool_payloads')) === 0 ? true : undefined;
+    },
+    20_000,
+    'the relay to deliver every acknowledged count',
+  ).catch(() => undefined);
+  await new Promise((resolve) => setTimeout(resolve, 500)); // nothing more may arrive
+  totals = await storedTotals(upstream, observer.key, fromSeconds);
+  const spooled = await metricSum(relay, 'rekey_relay_spool_payloads');
+  const payloads = await metricSum(relay, 'rekey_relay_accepted_total');
+  const forwarded = await metricSum(relay, 'rekey_relay_forwarded_total', 'status="2');
+
+  step('Counts acknowledged by the relay vs stored by "Datadog" (its GET /api/v1/query sum:demo.requests{*} by {host}.as_count()):');
+  agents.forEach((agent, i) => say(`  ${agent.host.padEnd(12)} sent ${String(agent.sent).padStart(5)}  acknowledged ${String(received[i]).padStart(5)}  stored upstream ${String(totals.get(agent.host) ?? 0).padStart(5)}`));
+  say(`  payloads: ${payloads} acknowledged by the relay, ${forwarded} accepted upstream, ${spooled} still in the relay's spool; ${leftInQueues} left in the agents' queues`);
+  say('');
+  const rotated = rotation.code === 0 && after !== before;
+  const checks: Array<[boolean, string]> = [
+    [rotated, `upstream key before …${before}, after …${after}${rotation.code === 0 ? '' : ` (rekey upstream rotate exited ${rotation.code})`}`],
+    [oldKeyStatus === 403, `old upstream key …${before} at "Datadog": ${oldKeyStatus}${oldKeyStatus === 403 ? ' (refused: revoked)' : ' (STILL ACCEPTED)'}`],
+    [acknowledged === stored(), `points acknowledged by the relay: ${Number.isNaN(acknowledged) ? 'unknown (payloads left in the agents\' queues)' : acknowledged}, stored upstream: ${stored()}`],
+    [touched === 0, `agents touched: ${touched}`],
+  ];
+  for (const [ok, line] of checks) say(`  ${ok ? 'ok  ' : 'FAIL'} ${line}`);
+  say(`Demo finished in ${((Date.now() - startedAt) / 1000).toFixed(1)} s.`);
+  return checks.every(([ok]) => ok) ? 0 : 1;
+}
+
 let exitCode: number;
 try {
-  exitCode = await main();
+  exitCode = await (flags.relay ? relayMain() : main());
 } catch (error) {
   // After Ctrl-C the children are being stopped under main's feet: its errors are expected.
   if (interrupted) await new Promise(() => {});
@@ -333,7 +530,7 @@ try {
   exitCode = 1;
 }
 if (waitAtEnd && exitCode === 0) {
-  say('\nThe server keeps running so you can open the key page. Press Ctrl-C to stop and clean up.');
+  say(`\nThe ${flags.relay ? 'servers keep' : 'server keeps'} running so you can look around. Press Ctrl-C to stop and clean up.`);
   // The SIGINT handler above cleans up and exits.
   await new Promise(() => {});
 }

@@ -258,6 +258,11 @@ export const errorCatalogue = {
     1,
     (p) => `rekey upstream rotate stopped at step "${p.step}": ${p.detail}. Fix the cause and run it again with --resume`,
   ),
+  UPSTREAM_DRAIN_INCOMPLETE: spec<{ remaining: number; found: number; timeout: string; why: string }>(
+    503,
+    1,
+    (p) => `${p.remaining} of ${p.found} payload(s) still undelivered after ${p.timeout} (${p.why}); run rekey upstream drain again: delivered payloads are not sent again`,
+  ),
   RELAY_SPOOL_FULL: spec<{ retryAfterSeconds: number }>(
     503,
     1,

@@ -5,6 +5,7 @@
  *   rekey upstream show [--org ORG] [--json]        (never shows the key: its last 4 characters)
  *   rekey upstream dead-letters [--json]            (payloads the upstream refused for good)
  *   rekey upstream rotate --org ORG [--resume]      (upstream-rotate-command.ts)
+ *   rekey upstream drain --spool DIR                (upstream-drain-command.ts: a lost node's spool)
  *
  * The upstream key comes from stdin, never argv (it would show in `ps` and shell history), is
  * encrypted under the deployment secret before it reaches the database
@@ -13,6 +14,7 @@
  */
 import type { Command } from 'commander';
 import { rekeyError } from '../errors.js';
+import { registerUpstreamDrainCommand } from './upstream-drain-command.js';
 import { registerUpstreamRotateCommand } from './upstream-rotate-command.js';
 
 interface SetFlags {
@@ -135,6 +137,7 @@ export function registerUpstreamCommand(program: Command): void {
     });
 
   registerUpstreamRotateCommand(upstream);
+  registerUpstreamDrainCommand(upstream);
 
   upstream
     .command('dead-letters')

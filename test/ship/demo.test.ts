@@ -3,7 +3,9 @@
  * end): it must exit 0 after a complete rotation with every DogStatsD count stored, and
  * leave nothing behind. Its wall time is printed, not asserted (the 60 s goal depends on
  * the machine; see bench/ for measured goals). Ctrl-C (SIGINT) mid-way stops every child
- * and removes the temporary folder.
+ * and removes the temporary folder. The `--relay` variant must exit 0 with the upstream key
+ * replaced, the old one refused upstream, every acknowledged count stored upstream and no agent
+ * touched.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -56,6 +58,28 @@ test('npm run demo rotates the key on three agents and loses zero points', { tim
   assert.equal(sent[1], sent[2]);
   assert.match(output, /3\/3 hosts verified on the new key; 1\/1 old keys revoked/);
   assert.match(output, /Key page \(chart of the rotation\): http:\/\/127\.0\.0\.1:\d+\/keys\/[0-9a-f-]+$/m);
+  const root = /Temporary folder: (\S+)/.exec(output)![1]!;
+  assert.equal(existsSync(root), false, 'the temporary folder is removed');
+  assert.deepEqual(processesMentioning(root), [], 'no server or agent outlives the demo');
+});
+
+test('npm run demo -- --relay rotates the upstream key while agents send through the relay: none touched, nothing lost', { timeout: 180_000 }, async () => {
+  const started = Date.now();
+  const { code, output } = await runDemo(['--relay', '--no-wait']);
+  const seconds = (Date.now() - started) / 1000;
+  process.stdout.write(`# npm run demo -- --relay took ${seconds.toFixed(1)} s\n`);
+  assert.equal(code, 0, output);
+  assert.match(output, /4\/4 revoked the old upstream key/);
+  const keys = /ok {3}upstream key before …(\w{4}), after …(\w{4})$/m.exec(output);
+  assert.ok(keys, `the demo reports the upstream key before and after:\n${output}`);
+  assert.notEqual(keys[1], keys[2]);
+  assert.match(output, new RegExp(`ok {3}old upstream key …${keys[1]} at "Datadog": 403 \\(refused: revoked\\)$`, 'm'));
+  const points = /ok {3}points acknowledged by the relay: (\d+), stored upstream: (\d+)$/m.exec(output);
+  assert.ok(points, `the demo reports acknowledged vs stored:\n${output}`);
+  assert.ok(Number(points[1]) > 0, 'the agents really sent counts through the relay');
+  assert.equal(points[1], points[2]);
+  assert.match(output, /ok {3}agents touched: 0$/m);
+  assert.doesNotMatch(output, /FAIL/);
   const root = /Temporary folder: (\S+)/.exec(output)![1]!;
   assert.equal(existsSync(root), false, 'the temporary folder is removed');
   assert.deepEqual(processesMentioning(root), [], 'no server or agent outlives the demo');
