@@ -12,7 +12,7 @@
  *   metric  := [aggr ':'] name ['{' filter (',' filter)* '}'] method* ['by' '{' key (',' key)* '}'] method*
  *   filter  := '*' | ['!'] tag            tag: `key:value`, bare `tag`, `*` wildcards (`role:web-*`)
  *   method  := '.as_count()' | '.as_rate()' | '.rollup(' [agg ','] [seconds] ')' | '.fill(' mode [',' limit] ')'
- *   aggr    := avg | sum | min | max | p50 | p75 | p90 | p95 | p99   (percentiles: distributions only)
+ *   aggr    := avg | sum | min | max | count | p50 | p75 | p90 | p95 | p99   (count and percentiles: distributions only)
  *
  * Evaluation, in Datadog's order: each stored series is filtered, converted (`.as_count()`,
  * `.as_rate()` on count and rate points), rolled up in time (`.rollup`; none by default, so
@@ -30,11 +30,11 @@ import type { StoredPoint } from './point-store.js';
 
 export type Aggregator = 'avg' | 'sum' | 'min' | 'max';
 export type Percentile = 'p50' | 'p75' | 'p90' | 'p95' | 'p99';
-export type SpaceAggregator = Aggregator | Percentile;
+export type SpaceAggregator = Aggregator | Percentile | 'count';
 export type RollupAggregator = Aggregator | 'count';
 export type FillMode = 'null' | 'zero' | 'linear' | 'last';
 
-const AGGREGATORS: readonly SpaceAggregator[] = ['avg', 'sum', 'min', 'max', 'p50', 'p75', 'p90', 'p95', 'p99'];
+const AGGREGATORS: readonly SpaceAggregator[] = ['avg', 'sum', 'min', 'max', 'count', 'p50', 'p75', 'p90', 'p95', 'p99'];
 const ROLLUP_AGGREGATORS: readonly RollupAggregator[] = ['avg', 'sum', 'min', 'max', 'count'];
 const FILL_MODES: readonly FillMode[] = ['null', 'zero', 'linear', 'last'];
 

@@ -207,6 +207,20 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(byHost.body.series.map((s: any) => s.tag_set), [['host:web-1'], ['host:web-2']]);
       const p99web1 = byHost.body.series[0].pointlist[0][1];
       assert.ok(Math.abs(p99web1 - exactQuantile(web1, 0.99)) <= 0.01 * exactQuantile(web1, 0.99));
+      // Comma-separated queries: each distribution query from its sketches, a points query from
+      // points, in their order (query_index), in one answer.
+      await post('/api/v2/series', JSON.stringify({ series: [{ metric: 'req.count', type: 3, points: [{ timestamp: ts, value: 4 }] }] }), { 'Content-Type': 'application/json' });
+      const several = await read(`/api/v1/query?from=${now - 3600}&to=${now + 60}&query=${encodeURIComponent('count:req.latency{*},avg:req.count{*},p50:req.latency{*}')}`);
+      assert.equal(several.status, 200, JSON.stringify(several.body));
+      assert.deepEqual(several.body.series.map((s: any) => [s.query_index, s.aggr, s.pointlist[0][1] === expected.count ? 'count' : s.pointlist[0][1]]), [
+        [0, 'count', 'count'],
+        [1, 'avg', 4],
+        [2, 'p50', several.body.series[2].pointlist[0][1]],
+      ]);
+      assert.ok(Math.abs(several.body.series[2].pointlist[0][1] - expected.p50!) <= 0.01 * expected.p50!);
+      // count: of a metric without sketches is refused as percentiles are.
+      const countOfGauge = await read(`/api/v1/query?from=${now - 3600}&to=${now + 60}&query=${encodeURIComponent('count:req.count{*}')}`);
+      assert.equal(countOfGauge.status, 400);
       // Hosts that sent sketches are in the host list.
       const hosts = await read('/api/v1/hosts?filter=web-');
       assert.deepEqual(hosts.body.host_list.map((h: any) => h.name).sort(), ['web-1', 'web-2']);

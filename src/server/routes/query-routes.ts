@@ -10,9 +10,9 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { rekeyError } from '../../errors.js';
 import type { IntakeRuntime } from '../../intake/intake-runtime.js';
-import { evaluateQueries, groupByOf, metricQueriesOf, parseQueries, pointSource } from '../../points/metric-query.js';
+import { evaluateQueries, groupByOf, metricQueriesOf, parseQueries, pointSource, renderExpr } from '../../points/metric-query.js';
 import type { StoredPoint } from '../../points/point-store.js';
-import { answerSketchQuery, parseSketchQuery } from '../../points/sketch-query.js';
+import { answerSketchQuery, type SketchQuerySeries } from '../../points/sketch-query.js';
 import { authOf, requireAction } from '../management-auth.js';
 import type { ServerContext } from '../server-context.js';
 import { errorResponses } from './json-api-schemas.js';
@@ -65,28 +65,38 @@ export async function queryRoutes(fastify: FastifyInstance, ctx: ServerContext, 
       const { orgId } = authOf(request);
       const { from, to, query } = request.query;
       if (to < from) throw rekeyError('INVALID_QUERY', { detail: '"to" is before "from"' });
-      // A distribution (sketches) is answered from its sketches: p50…p99, avg, sum, min, max, count.
-      const sketchSeries = await answerSketchQuery(intake.sketches, orgId, query, from, to);
-      if (sketchSeries !== null) {
-        return { status: 'ok', res_type: 'time_series', series: sketchSeries, from_date: from * 1000, to_date: to * 1000, query, message: '', group_by: parseSketchQuery(query)!.groupBy };
-      }
       const parsed = parseQueries(query);
-      // Each metric read once, however often the queries name it. (A percentile of a metric
-      // without sketches is refused by pointSource with INVALID_QUERY.)
+      // Each query of a distribution (sketches) is answered from its sketches: p50…p99, avg,
+      // sum, min, max, count; the others from stored points.
+      const fromSketches = new Map<number, SketchQuerySeries[]>();
+      for (const [index, expr] of parsed.entries()) {
+        if (expr.kind !== 'metric') continue;
+        const answered = await answerSketchQuery(intake.sketches, orgId, renderExpr(expr), from, to);
+        if (answered !== null) fromSketches.set(index, answered);
+      }
+      const fromPoints = parsed.map((expr, index) => ({ expr, index })).filter(({ index }) => !fromSketches.has(index));
+      // Each metric read once, however often the queries name it. (A percentile or count of a
+      // metric without sketches is refused by pointSource with INVALID_QUERY.)
       const points = new Map<string, StoredPoint[]>();
-      for (const metric of new Set(parsed.flatMap(metricQueriesOf).map((q) => q.metric))) {
+      for (const metric of new Set(fromPoints.flatMap(({ expr }) => metricQueriesOf(expr)).map((q) => q.metric))) {
         points.set(metric, await intake.queryPoints({ orgId, metric, from, to }));
       }
       // The unit each metric's series declared, as Datadog gives it: [unit, per_unit].
       const units = new Map<string, Awaited<ReturnType<typeof intake.units.queryUnit>>>();
       for (const metric of points.keys()) units.set(metric, await intake.units.queryUnit(orgId, metric));
+      const pointSeries = evaluateQueries(
+        fromPoints.map(({ expr }) => expr),
+        pointSource((q) => points.get(q.metric) ?? [], { from, to }),
+      ).map((series) => {
+        const unit = units.get(series.metric) ?? null;
+        // query_index: the query's place among all the comma-separated queries.
+        return { ...series, query_index: fromPoints[series.query_index]!.index, ...(unit === null ? {} : { unit }) };
+      });
+      const sketchSeries = [...fromSketches.entries()].flatMap(([index, series]) => series.map((s) => ({ ...s, query_index: index })));
       return {
         status: 'ok',
         res_type: 'time_series',
-        series: evaluateQueries(parsed, pointSource((q) => points.get(q.metric) ?? [], { from, to })).map((series) => {
-          const unit = units.get(series.metric) ?? null;
-          return unit === null ? series : { ...series, unit };
-        }),
+        series: [...pointSeries, ...sketchSeries].sort((a, b) => a.query_index - b.query_index),
         from_date: from * 1000,
         to_date: to * 1000,
         query,
