@@ -109,6 +109,8 @@ for (const dialect of DIALECTS) {
       assert.equal((await usage(globex, 'admin', acme.apiKey.id)).status, 404, 'another org\'s key is not found');
       assert.equal((await usage(acme, 'admin', acme.apiKey.id, '?from=100&to=50')).status, 400);
       assert.equal((await usage(acme, 'admin', acme.apiKey.id, `?from=0&to=${m0 / 1000}`)).status, 400, 'at most 7 days');
+      const early = await usage(acme, 'admin', acme.apiKey.id, '?to=0');
+      assert.deepEqual([early.status, early.body.from, early.body.to], [200, 0, 0], 'the default hour before to=0 starts at the epoch, not before');
     });
 
     it('a key over its requests/s gets 429 with Retry-After in the intake\'s error shape; another key is unaffected; only an admin sets limits', async () => {

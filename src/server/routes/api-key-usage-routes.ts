@@ -98,7 +98,7 @@ export async function apiKeyUsageRoutes(fastify: FastifyInstance, ctx: ServerCon
       const { orgId } = authOf(request);
       const id = existingId(request.params.id);
       const to = minuteOf(request.query.to === undefined ? intake.now() : request.query.to * 1000);
-      const from = minuteOf(request.query.from === undefined ? to - DEFAULT_RANGE_MS : request.query.from * 1000);
+      const from = minuteOf(request.query.from === undefined ? Math.max(0, to - DEFAULT_RANGE_MS) : request.query.from * 1000);
       if (from > to) throw rekeyError('BAD_REQUEST', { detail: 'from must not be after to' });
       if (to - from > MAX_RANGE_MS) throw rekeyError('BAD_REQUEST', { detail: 'from and to may be at most 7 days apart' });
       const minutes = await keyUsageMinutes(store, intake, orgId, id, from, to);

@@ -7,7 +7,7 @@
  * `metrics:metadata_write` (admin and standard; scope `metrics_metadata_write`).
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { rekeyError } from '../../errors.js';
 import type { IntakeRuntime } from '../../intake/intake-runtime.js';
@@ -33,6 +33,17 @@ const metadataResponse = Type.Object(
   },
   { description: "Datadog's MetricMetadata" },
 );
+/**
+ * A null field of the PUT body means "unchanged", like a field left out: clients that send
+ * every field of their model send null for those not set, and validation would otherwise turn
+ * null into "" (type coercion) and refuse it.
+ */
+async function dropNullFields(request: FastifyRequest): Promise<void> {
+  const body: unknown = request.body;
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return;
+  for (const [name, value] of Object.entries(body)) if (value === null) Reflect.deleteProperty(body, name);
+}
+
 const params = Type.Object({ metric_name: Type.String({ minLength: 1, maxLength: MAX_METRIC_NAME }) });
 const text = (description: string) => Type.Optional(Type.String({ maxLength: 1000, description }));
 const metadataBody = Type.Object({
@@ -70,10 +81,11 @@ export async function metricMetadataRoutes(fastify: FastifyInstance, ctx: Server
   app.put(
     '/api/v1/metrics/:metric_name',
     {
+      preValidation: dropNullFields,
       preHandler: [ctx.auth.management, requireAction('metrics:metadata_write', 'editing metric metadata')],
       schema: {
         tags,
-        summary: "Edit a metric's metadata (admin, standard); fields left out are unchanged",
+        summary: "Edit a metric's metadata (admin, standard); fields left out or null are unchanged",
         params,
         body: metadataBody,
         response: { 200: metadataResponse, ...errorResponses([400, 403, 404, 429]) },
