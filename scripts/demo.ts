@@ -121,6 +121,17 @@ function start(argv: string[], env: NodeJS.ProcessEnv = {}): Started {
 }
 
 /** Waits (bounded) until `check` returns a value; fails with `what` and the process output. */
+/** Sends METRIC += 1 to every agent every 50 ms until the returned function is called. */
+function startPump(agents: ReadonlyArray<{ statsd: { increment(metric: string, value: number): void }; sent: number }>): () => void {
+  const pump = setInterval(() => {
+    for (const agent of agents) {
+      agent.statsd.increment(METRIC, 1);
+      agent.sent++;
+    }
+  }, 50);
+  return () => clearInterval(pump);
+}
+
 async function until<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string, started?: Started): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -287,14 +298,7 @@ async function main(): Promise<number> {
   for (const agent of agents) say(`  ${agent.host}: ${agent.config}`);
 
   step(`Sending ${METRIC} counts over DogStatsD to every agent, every 50 ms, throughout…`);
-  let pumping = true;
-  const pump = setInterval(() => {
-    if (!pumping) return;
-    for (const agent of agents) {
-      agent.statsd.increment(METRIC, 1);
-      agent.sent++;
-    }
-  }, 50);
+  const stopPump = startPump(agents);
 
   await until(
     async () => {
@@ -333,8 +337,7 @@ async function main(): Promise<number> {
 
   // A little more traffic on the new key, then stop: agents flush their open buckets on SIGTERM.
   await new Promise((resolve) => setTimeout(resolve, 1500));
-  pumping = false;
-  clearInterval(pump);
+  stopPump();
   await new Promise((resolve) => setTimeout(resolve, 200));
   step('Stopping the agents (SIGTERM: they flush their open buckets and deliver their queues)…');
   await Promise.all(agents.map((agent) => stopChild(agent.process.child, 'SIGTERM', 15_000)));
@@ -451,14 +454,7 @@ async function relayMain(): Promise<number> {
   const pidsAtStart = agents.map((agent) => agent.process.child.pid);
 
   step(`Sending ${METRIC} counts over DogStatsD to every agent, every 50 ms, throughout…`);
-  let pumping = true;
-  const pump = setInterval(() => {
-    if (!pumping) return;
-    for (const agent of agents) {
-      agent.statsd.increment(METRIC, 1);
-      agent.sent++;
-    }
-  }, 50);
+  const stopPump = startPump(agents);
   await until(
     async () => {
       const totals = await storedTotals(upstream, observer.key, fromSeconds);
@@ -476,8 +472,7 @@ async function relayMain(): Promise<number> {
 
   // More traffic with the new upstream key, then stop: agents flush their open buckets on SIGTERM.
   await new Promise((resolve) => setTimeout(resolve, 1500));
-  pumping = false;
-  clearInterval(pump);
+  stopPump();
   await new Promise((resolve) => setTimeout(resolve, 300));
   const touched = agents.filter((agent, i) => readFileSync(agent.config, 'utf8') !== configsAtStart[i] || agent.process.child.pid !== pidsAtStart[i] || !alive(agent.process.child)).length;
   step('Stopping the agents (SIGTERM: they flush their open buckets and deliver their queues to the relay)…');
