@@ -76,12 +76,14 @@ export function createIntakeAuth(runtime: IntakeRuntime): IntakeAuth {
       };
       const verdict = await verifier.verify(rawApiKey(request), budget);
       if (!verdict.ok && verdict.reason === 'throttled') {
-        request.log.info({ intakeAuthFailure: verdict.reason }, 'intake: too many unknown keys from this address');
+        // debug, not info: refusals are counted on /metrics (rekey_intake_refused_total); a line
+        // each at info would let anyone with a wrong key write the server's log at request rate.
+        request.log.debug({ intakeAuthFailure: verdict.reason }, 'intake: too many unknown keys from this address');
         return tooMany(reply, 'unknown_keys_throttled', 'RATE_LIMITED', 'address', verdict.retryAfterSeconds);
       }
       if (!verdict.ok) {
         metrics.refused(verdict.reason);
-        request.log.info({ intakeAuthFailure: verdict.reason }, 'intake: key refused');
+        request.log.debug({ intakeAuthFailure: verdict.reason }, 'intake: key refused');
         return reply.code(403).send({ errors: ['Forbidden'] });
       }
       const keyWait = perKey.take(verdict.key.id);

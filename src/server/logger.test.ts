@@ -32,6 +32,10 @@ describe('server logger', () => {
     assert.equal(maskUrl(`/nope/${encoded}?page=2`), '/nope/[REDACTED]?page=2');
     assert.equal(maskUrl(`/x/prefix-${key}-suffix/y?api_key=${key}`), '/x/[REDACTED]/y?api_key=[REDACTED]');
     assert.equal(maskUrl('/api/v2/api_keys/0190c6b2-7d3a-7c11-9a2e-1f2b3c4d5e6f'), '/api/v2/api_keys/0190c6b2-7d3a-7c11-9a2e-1f2b3c4d5e6f');
+    // A truncated key is most of a key: masked too (31 of 32 characters, or 16 of them).
+    assert.equal(maskUrl(`/api/v1/validate?api_key_typo=${key.slice(0, 31)}&x=1`), '/api/v1/validate?[REDACTED]=[REDACTED]&x=1');
+    assert.equal(maskUrl(`/api/v1/validate/${key.slice(0, 16)}`), '/api/v1/validate/[REDACTED]');
+    assert.equal(maskUrl(`/api/v1/validate/${key.slice(0, 15)}`), `/api/v1/validate/${key.slice(0, 15)}`);
   });
 
   it('redacts key headers and cookies from any logged headers object', () => {

@@ -15,8 +15,13 @@ import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'p
 
 /** Query parameters whose values are secrets (compared decoded and case-insensitively). */
 const SECRET_QUERY_PARAMETERS = new Set(['api_key', 'application_key', 'dd-api-key', 'dd-application-key', 'dd_api_key', 'dd_application_key']);
-/** A key (32 or 40 hex characters) anywhere in a decoded value, whatever its parameter's name. */
-const KEY_LIKE = /[0-9a-f]{32}/i;
+/**
+ * A key (32 or 40 hex characters) anywhere in a decoded value, whatever its parameter's name —
+ * or a good part of one: 16 hex characters or more, so a truncated or mistyped key (31 of its
+ * 32 characters) is not logged either; what stays unmasked leaves at least 64 bits unknown.
+ * UUIDs (runs of at most 12) are kept.
+ */
+const KEY_LIKE = /[0-9a-f]{16}/i;
 
 /**
  * `/api/v1/series?api_key=abcd…` → `/api/v1/series?api_key=[REDACTED]`.

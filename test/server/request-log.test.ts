@@ -77,6 +77,7 @@ describe('request logging: none per intake request, one per management request, 
       'one line, for the management request only',
     );
     assert.ok(!all.some((l) => /incoming request|request completed/.test(l.msg)), "Fastify's own per-request lines are off");
+    assert.ok(!all.some((l) => /key refused/.test(l.msg)), 'a refused key writes no line of its own at info (it is counted on /metrics)');
     const summaries = all.filter((l) => l.intakeRequests !== undefined);
     const total = summaries.reduce((n, l) => n + l.intakeRequests!, 0);
     assert.equal(total, 21, JSON.stringify(summaries));
