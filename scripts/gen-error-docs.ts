@@ -39,6 +39,7 @@ const explanations: Partial<Record<ErrorCode, string>> = {
   PASSWORD_TOO_SHORT: 'A new password (change, admin set, `rekey user set-password --password-stdin`) is shorter than 12 characters.',
   ALREADY_INITIALISED: '`rekey init` on a data directory or database that already has a deployment; nothing was changed.',
   DATA_DIR_NOT_WRITABLE: 'The SQLite data directory (`--data`, `REKEY_DATA`, default `./data`) cannot be created or written.',
+  SQLITE_DRIVER_UNAVAILABLE: "better-sqlite3's native module is missing or was built for another Node.js version (an install without its install script, a copied `node_modules`, a Node.js upgrade). The data directory is not the problem. Run `npm install` or `npm rebuild better-sqlite3` where rekey is installed; or run on PostgreSQL (`REKEY_DATABASE_URL`).",
   DATABASE_UNREACHABLE: 'PostgreSQL at `REKEY_DATABASE_URL` refused the connection, rejected the credentials or timed out (the URL is shown without its password).',
   DATABASE_UNAVAILABLE: 'The database stopped answering while the server runs (PostgreSQL restarting, down, unreachable or out of connections). Every request that needs it gets this 503 with `Retry-After`; retry (agents and `rekey rotate` do). `/healthz` answers 503 meanwhile, `/livez` 200. Nothing to do on the rekey side once the database is back.',
   DATABASE_URL_INVALID: '`REKEY_DATABASE_URL` is not a `postgres://` URL.',

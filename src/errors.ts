@@ -89,6 +89,11 @@ export const errorCatalogue = {
     1,
     (p) => `The data directory ${p.dir} is not writable (${p.reason}); choose another with --data or REKEY_DATA`,
   ),
+  SQLITE_DRIVER_UNAVAILABLE: spec<{ reason: string }>(
+    500,
+    1,
+    (p) => `The embedded SQLite driver (better-sqlite3) cannot be loaded (${p.reason}); run npm install (or npm rebuild better-sqlite3) where rekey is installed, or use PostgreSQL with REKEY_DATABASE_URL`,
+  ),
   DATABASE_UNREACHABLE: spec<{ target: string; reason: string }>(
     503,
     1,

@@ -75,8 +75,22 @@ function openSqlite(dataDir: string): StoreAdapter {
     return createSqliteAdapter({ file: join(dataDir, SQLITE_FILE_NAME), dataDir });
   } catch (error) {
     if (isRekeyError(error)) throw error;
+    if (isDriverLoadError(error)) throw rekeyError('SQLITE_DRIVER_UNAVAILABLE', { reason: codeOf(error).slice(0, 200) }, { cause: error });
     throw rekeyError('DATA_DIR_NOT_WRITABLE', { dir: dataDir, reason: codeOf(error) }, { cause: error });
   }
+}
+
+/**
+ * better-sqlite3's native module failed to load — not the data directory's fault: a missing
+ * `.node` file ("Could not locate the bindings file", MODULE_NOT_FOUND) or one built for
+ * another Node.js (ERR_DLOPEN_FAILED, "NODE_MODULE_VERSION"). File system errors carry an
+ * errno code (EACCES, EROFS, ENOSPC…) or an SQLITE_ code and stay DATA_DIR_NOT_WRITABLE.
+ */
+export function isDriverLoadError(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  const message = typeof e?.message === 'string' ? e.message : '';
+  return code === 'ERR_DLOPEN_FAILED' || code === 'MODULE_NOT_FOUND' || /bindings file|NODE_MODULE_VERSION|better_sqlite3\.node/.test(message);
 }
 
 /**
