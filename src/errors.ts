@@ -298,7 +298,7 @@ export const errorCatalogue = {
   UNSCOPED_KEY_REQUIRED: spec<{ action: string }>(
     403,
     1,
-    (p) => `Forbidden: ${p.action} needs an application key without scopes (a password signs in with the user's whole role)`,
+    (p) => `Forbidden: ${p.action} needs an application key without scopes (no scope grants it: a password signs in with the user's whole role, and the relay upstream decides where the organization's data goes)`,
   ),
   BODY_ID_MISMATCH: spec(400, 2, () => 'The id in the request body does not match the id in the URL'),
   LISTEN_FAILED: spec<{ address: string; reason: string }>(

@@ -43,13 +43,15 @@ test('every action is granted by exactly the Datadog scopes named for it', () =>
     'metrics:query': ['timeseries_query'],
     'events:read': ['events_read'],
     'metrics:metadata_write': ['metrics_metadata_write'],
+    'upstream:read': [],
+    'upstream:write': [],
   };
   for (const action of ACTIONS) assert.deepEqual(scopesFor(action), expected[action], action);
   for (const scope of SCOPES) assert.ok(ACTIONS.some((action) => can({ role: 'admin', scopes: [scope] }, action)), scope);
 });
 
-test('no scope grants a password (reset or change): a scoped key would become its owner\'s whole role', () => {
-  assert.deepEqual([...NO_SCOPE].sort(), ['own_password:write', 'users:reset_password']);
+test('no scope grants a password (reset or change) or the relay upstream: a scoped key would escape its scopes', () => {
+  assert.deepEqual([...NO_SCOPE].sort(), ['own_password:write', 'upstream:read', 'upstream:write', 'users:reset_password']);
   for (const action of NO_SCOPE) {
     assert.deepEqual(scopesFor(action), [], action);
     assert.equal(can({ role: 'admin', scopes: SCOPES }, action), false, action);
@@ -57,6 +59,14 @@ test('no scope grants a password (reset or change): a scoped key would become it
   }
   assert.equal(can({ role: 'read_only' }, 'own_password:write'), true);
   assert.equal(can({ role: 'standard' }, 'users:reset_password'), false);
+});
+
+test('the relay upstream is read and set by admins only (issue 19)', () => {
+  for (const action of ['upstream:read', 'upstream:write'] as const) {
+    assert.equal(can({ role: 'admin' }, action), true, action);
+    assert.equal(can({ role: 'standard' }, action), false, action);
+    assert.equal(can({ role: 'read_only' }, action), false, action);
+  }
 });
 
 test('unknownScopes names what is not a scope; scopesWithin refuses widening', () => {

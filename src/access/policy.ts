@@ -54,6 +54,18 @@ export const ACTIONS = [
   'events:read',
   /** Edit a metric's metadata: unit, type, description… (PUT /api/v1/metrics/{name}). */
   'metrics:metadata_write',
+  /**
+   * Read the organisation's relay upstream: mode, site, URLs, the upstream key's last 4
+   * (GET /api/v2/rekey/upstream, the UI's Upstream page). Admin only: where the organisation's
+   * data goes is an operator's setting. No scope grants it (rekey's own; Datadog has no such permission).
+   */
+  'upstream:read',
+  /**
+   * Set the organisation's relay upstream and upstream API key (PUT /api/v2/rekey/upstream, the
+   * UI). No scope grants it: the upstream key writes to the real Datadog organisation, and a
+   * scoped key that could redirect the data (or replace the key) would reach far beyond its scopes.
+   */
+  'upstream:write',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -93,7 +105,7 @@ export type Scope = keyof typeof SCOPE_ACTIONS;
  * scoped `hosts_read` that could change (or, scoped `user_access_manage`, reset) a password
  * would become its owner's full session.
  */
-export const NO_SCOPE: readonly Action[] = ['users:reset_password', 'own_password:write'];
+export const NO_SCOPE: readonly Action[] = ['users:reset_password', 'own_password:write', 'upstream:read', 'upstream:write'];
 export const SCOPES = Object.keys(SCOPE_ACTIONS) as Scope[];
 
 /** Who asks: a user's role and, for an application key, its scopes (null or absent: unscoped). */

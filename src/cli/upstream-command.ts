@@ -55,38 +55,23 @@ export function registerUpstreamCommand(program: Command): void {
     .option(...DATA_OPTION)
     .addHelpText('after', '\nExample: printf %s "$DD_API_KEY" | rekey upstream set --org acme --site datadoghq.eu --key-stdin\nEvery relay node uses the new settings at once (PostgreSQL) or within 2 s; a delivery held or backing off resumes at once.')
     .action(async (flags: SetFlags) => {
-      const { normaliseSite, normaliseUrl } = await import('../relay/upstream-site.js');
-      const { UpstreamKeyCipher } = await import('../relay/upstream-crypto.js');
+      const { saveUpstream } = await import('../relay/upstream-settings.js');
       const { readStdin } = await import('./run-cli.js');
       const { withStore } = await import('./with-store.js');
-      if (flags.mode !== 'relay' && flags.mode !== 'standalone') throw rekeyError('INVALID_UPSTREAM', { detail: `--mode "${flags.mode}" must be relay or standalone` });
-      const mode = flags.mode;
       const apiKey = flags.keyStdin ? (await readStdin()).replace(/\r?\n$/, '').trim() : undefined;
-      if (apiKey !== undefined && (apiKey === '' || /\s/.test(apiKey))) throw rekeyError('INVALID_UPSTREAM', { detail: 'The upstream API key on stdin is empty or contains spaces' });
-      const siteOptions = { allowInsecure: flags.allowInsecure === true };
-      const urls = {
-        metrics: flags.metricsUrl === undefined ? null : normaliseUrl(flags.metricsUrl, '--metrics-url', siteOptions),
-        logs: flags.logsUrl === undefined ? null : normaliseUrl(flags.logsUrl, '--logs-url', siteOptions),
-        traces: flags.tracesUrl === undefined ? null : normaliseUrl(flags.tracesUrl, '--traces-url', siteOptions),
-      };
-      // Validated before the store is opened: a refused site changes nothing.
-      const givenSite = flags.site === undefined ? undefined : normaliseSite(flags.site, siteOptions);
       await withStore(flags.data, async (store) => {
         const org = await store.findOrg(flags.org);
         if (org === undefined) throw rekeyError('ORG_NOT_FOUND', { org: flags.org });
-        const existing = await store.getUpstream(org.id);
-        const site = givenSite ?? existing?.site;
-        if (site === undefined) throw rekeyError('INVALID_UPSTREAM', { detail: 'Give --site (a Datadog site such as datadoghq.com, or a URL)' });
-        if (apiKey === undefined && existing === undefined) throw rekeyError('INVALID_UPSTREAM', { detail: 'Give the upstream API key with --key-stdin (this organisation has none yet)' });
-        const cipher = new UpstreamKeyCipher(await store.deploymentSecret());
-        const saved = await store.setUpstream(
+        const saved = await saveUpstream(
+          store,
           org.id,
           {
-            mode,
-            site,
-            urls: flags.site === undefined && existing !== undefined ? { metrics: urls.metrics ?? existing.urls.metrics, logs: urls.logs ?? existing.urls.logs, traces: urls.traces ?? existing.urls.traces } : urls,
-            encryptedApiKey: apiKey === undefined ? existing!.encryptedApiKey : cipher.encrypt(org.id, apiKey),
-            apiKeyLast4: apiKey === undefined ? existing!.apiKeyLast4 : apiKey.slice(-4),
+            mode: flags.mode ?? 'relay',
+            site: flags.site,
+            apiKey,
+            urls: { metrics: flags.metricsUrl, logs: flags.logsUrl, traces: flags.tracesUrl },
+            allowInsecure: flags.allowInsecure === true,
+            names: { site: '--site', apiKey: '--key-stdin', metrics: '--metrics-url', logs: '--logs-url', traces: '--traces-url' },
           },
           CLI_ACTOR,
         );

@@ -138,6 +138,11 @@ export class Relay {
     return this.delivery.problems();
   }
 
+  /** One organisation's share of `problems()` (the UI's banner for its admins): each names its organisation first. */
+  problemsOf(orgId: string): string[] {
+    return this.problems().filter((problem) => problem.startsWith(`relay: organization ${orgId}: `));
+  }
+
   get deadLetterCount(): number {
     return this.deadLetters.count();
   }

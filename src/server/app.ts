@@ -29,6 +29,7 @@ import { appKeyRoutes } from './routes/app-key-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { eventRoutes } from './routes/event-routes.js';
 import { apiKeyUsageRoutes, keyUsageMinutes } from './routes/api-key-usage-routes.js';
+import { upstreamRoutes } from './routes/upstream-routes.js';
 import { userRoutes } from './routes/user-routes.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { hostRoutes } from './routes/host-routes.js';
@@ -252,6 +253,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await v1AppKeyRoutes(app, ctx);
   await auditRoutes(app, ctx);
   await userRoutes(app, ctx);
+  await upstreamRoutes(app, ctx); // relay upstream settings, admin only (issue 19)
 
   // relay mode (src/relay/**): spools and forwards the payloads of organisations in relay mode
   const relay = deps.relay === undefined ? undefined : await (await import('../relay/relay.js')).Relay.start({ ...deps.relay, store: deps.store, log: app.log, registry: metrics.registry, sync: deps.intake?.durability === 'power' });
@@ -284,6 +286,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     hasher: deps.hasher,
     now,
     usageMinutes: (orgId, keyId, from, to) => keyUsageMinutes(deps.store, runningIntake, orgId, keyId, from, to),
+    relayProblems: (orgId) => relay?.problemsOf(orgId) ?? [],
   });
 
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());

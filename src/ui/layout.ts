@@ -12,7 +12,7 @@ export const ASSET_PATHS = {
   uplotCss: '/ui/assets/uplot.min.css',
 } as const;
 
-export type NavItem = 'keys' | 'app-keys' | 'hosts' | 'audit' | 'users';
+export type NavItem = 'keys' | 'app-keys' | 'hosts' | 'audit' | 'users' | 'upstream';
 
 export interface PageFrame {
   title: string;
@@ -26,6 +26,17 @@ export function csrfField(viewer: Viewer): Html {
   return html`<input type="hidden" name="_csrf" value="${viewer.session.csrfToken}">`;
 }
 
+/**
+ * Shown to admins on every page while this node's relay holds the organisation's payloads (the
+ * upstream refuses the upstream key) or is late delivering them: nothing is lost, but nothing
+ * reaches Datadog until an admin acts. The same reasons /healthz gives as degraded.
+ */
+function relayBanner(problems: readonly string[]): Html {
+  return html`<div class="notice error" role="alert" id="relay-banner"><strong>Relay: payloads are waiting, not reaching the upstream.</strong>
+<ul>${problems.map((problem) => html`<li>${problem}</li>`)}</ul>
+<a href="/upstream">Check the upstream and its key</a> · nothing is lost: the spool delivers them once the upstream accepts.</div>`;
+}
+
 export function page(frame: PageFrame, body: Html): string {
   const viewer = frame.viewer ?? null;
   const flash = viewer?.session.flash ?? null;
@@ -37,6 +48,8 @@ export function page(frame: PageFrame, body: Html): string {
   ];
   if (viewer && CAN.viewAudit(viewer.user.role)) navItems.push(['audit', '/audit', 'Audit trail']);
   if (viewer && CAN.viewUsers(viewer.user.role)) navItems.push(['users', '/users', 'Users']);
+  if (viewer && CAN.viewUpstream(viewer.user.role)) navItems.push(['upstream', '/upstream', 'Upstream']);
+  const relayProblems = viewer?.relayProblems ?? [];
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -60,6 +73,7 @@ ${frame.chart ? html`<link rel="stylesheet" href="${ASSET_PATHS.uplotCss}"><scri
     : ''}
 </header>
 <main>
+${relayProblems.length > 0 ? relayBanner(relayProblems) : ''}
 ${flash ? html`<div class="notice ${flash.kind}" role="status">${flash.text}</div>` : ''}
 ${body}
 </main>

@@ -18,6 +18,8 @@ export interface UiDeps {
   now: () => Date;
   /** A key's usage minutes in [from, to] (epoch ms), the intake's unwritten ones included (the key page's chart). */
   usageMinutes: (orgId: string, keyId: string, from: number, to: number) => Promise<KeyUsageMinute[]>;
+  /** Why this node's relay holds or is late delivering the organisation's payloads (the banner); none without a relay. */
+  relayProblems: (orgId: string) => string[];
 }
 
 /** The signed-in user of a request, loaded fresh from the store on every request. */
@@ -25,6 +27,11 @@ export interface Viewer {
   session: Session;
   user: User;
   org: Org;
+  /**
+   * For admins only: why this node's relay holds (upstream answers 403) or is late delivering
+   * the organisation's payloads — what /healthz reports as degraded. Every page shows it as a banner.
+   */
+  relayProblems?: readonly string[];
 }
 
 declare module 'fastify' {
@@ -53,6 +60,7 @@ export const CAN = {
   manageUsers: (role: Role) => can({ role }, 'users:write'),
   viewUsers: (role: Role) => can({ role }, 'users:read'),
   viewAudit: (role: Role) => can({ role }, 'audit:read'),
+  viewUpstream: (role: Role) => can({ role }, 'upstream:read'),
 } as const;
 
 /** Throws FORBIDDEN (403) unless the viewer may do `check`: an action of the policy, or one of `CAN`. */

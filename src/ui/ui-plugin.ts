@@ -1,7 +1,7 @@
 /**
  * rekey's web UI: server-rendered pages for API keys, application keys, hosts, the audit
  * trail and users, mounted at `/` of the server (`/login`, `/keys`, `/keys/:id`, `/app-keys`,
- * `/hosts`, `/audit`, `/users`). It calls the store directly, never the HTTP API.
+ * `/hosts`, `/audit`, `/users`, `/upstream`). It calls the store directly, never the HTTP API.
  *
  * Security, all in this file's hooks so no route can forget it:
  *  - every page but /login and the assets needs a session (src/ui/session-store.ts: in
@@ -34,9 +34,10 @@ import { registerApiKeyRoutes } from './routes/api-key-routes.js';
 import { registerAppKeyRoutes } from './routes/app-key-routes.js';
 import { registerAuthRoutes } from './routes/auth-routes.js';
 import { registerOrgRoutes } from './routes/org-routes.js';
+import { registerUpstreamRoutes } from './routes/upstream-routes.js';
 import { SessionCookie } from './session-cookie.js';
 import { SessionStore } from './session-store.js';
-import { field, type UiDeps } from './ui-context.js';
+import { CAN, field, type UiDeps } from './ui-context.js';
 
 export interface UiPluginOptions {
   store: Store;
@@ -54,6 +55,8 @@ export interface UiPluginOptions {
    * plus the intake's unwritten); default: the stored ones only.
    */
   usageMinutes?: UiDeps['usageMinutes'];
+  /** Why this node's relay holds or is late delivering an organisation's payloads (src/relay/relay.ts); default: none. */
+  relayProblems?: UiDeps['relayProblems'];
 }
 
 export const DEFAULT_SESSION_TTL_MS = 12 * 60 * 60 * 1000;
@@ -96,6 +99,7 @@ export async function uiPlugin(app: FastifyInstance, options: UiPluginOptions): 
     throttle: new LoginThrottle(options.loginThrottle),
     now,
     usageMinutes: options.usageMinutes ?? ((orgId, keyId, from, to) => options.store.listKeyUsageMinutes(orgId, keyId, { from: new Date(from), to: new Date(to) })),
+    relayProblems: options.relayProblems ?? (() => []),
   };
   const cookie = new SessionCookie(options.cookieSecret);
 
@@ -149,7 +153,8 @@ export async function uiPlugin(app: FastifyInstance, options: UiPluginOptions): 
       // A write without a live session: never performed; the browser goes to sign in.
       return reply.code(403).type('text/html; charset=utf-8').send(errorPage(403, 'Your session has ended. Sign in again.', null));
     }
-    request.rekeyViewer = { session, user, org };
+    // The relay banner is for those who can act on it (the upstream is admin-only).
+    request.rekeyViewer = { session, user, org, ...(CAN.viewUpstream(user.role) ? { relayProblems: deps.relayProblems(org.id) } : {}) };
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       if (!constantTimeEqual(field(request, '_csrf'), session.csrfToken)) throw rekeyError('CSRF_TOKEN_INVALID');
     }
@@ -174,4 +179,5 @@ export async function uiPlugin(app: FastifyInstance, options: UiPluginOptions): 
   registerApiKeyRoutes(app, deps);
   registerAppKeyRoutes(app, deps);
   registerOrgRoutes(app, deps);
+  registerUpstreamRoutes(app, deps);
 }
