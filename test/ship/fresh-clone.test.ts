@@ -101,7 +101,8 @@ test('fresh clone: `npm install && npm start` serves, prints the credentials onc
   delete env['NODE_TEST_CONTEXT'];
   const suite = await run([process.execPath, 'scripts/run-tests.mjs', 'test/ship/error-docs'], { cwd: clone, env, timeoutMs: 120_000 });
   assert.equal(suite.code, 0, suite.stdout + suite.stderr);
-  assert.match(suite.stdout, /# pass 1/);
+  assert.match(suite.stdout, /# pass [1-9]/);
+  assert.match(suite.stdout, /# fail 0/);
   // …and so does a PostgreSQL suite for a user without a PostgreSQL of their own: the embedded
   // server starts from inside the 0700 clone and every one of its tests is reported.
   delete env['REKEY_TEST_DATABASE_URL'];
