@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { rekeyError } from '../errors.js';
+import { isProcessAlive } from '../config/process-alive.js';
 
 export const PID_FILE_NAME = 'rekey-agent.pid';
 
@@ -94,11 +95,7 @@ export async function readPid(path: string): Promise<number | null> {
 
 /** True when `pid` is alive and (where /proc tells) is a rekey-agent, not a recycled pid. */
 export function isAgentRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
+  if (!isProcessAlive(pid)) return false;
   try {
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     return /rekey-agent|agent[/\\]main\.[jt]s/.test(cmdline);

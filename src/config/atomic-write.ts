@@ -17,6 +17,7 @@ import { appendFileSync, closeSync, constants, fchmodSync, fchownSync, fstatSync
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { rekeyError } from '../errors.js';
+import { isProcessAlive } from './process-alive.js';
 
 export interface WriteAtomicOptions {
   /** Mode for the new file; default: the existing file's mode (0o600 for a new file). */
@@ -176,18 +177,8 @@ async function removeStaleTempFiles(dir: string, name: string): Promise<void> {
   for (const entry of entries) {
     if (!entry.startsWith(prefix)) continue;
     const pid = Number(/^(\d+)-[0-9a-f]+$/.exec(entry.slice(prefix.length))?.[1]);
-    if (!Number.isSafeInteger(pid) || pid <= 0 || isRunning(pid)) continue;
+    if (!Number.isSafeInteger(pid) || pid <= 0 || isProcessAlive(pid)) continue;
     await fs.unlink(join(dir, entry)).catch(() => undefined);
-  }
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists but belongs to someone else — still running.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -37,6 +37,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { isProcessAlive } from '../config/process-alive.js';
 
 const SUFFIX = '.journal';
 const FILE_MAGIC = Buffer.from('RKJ2', 'latin1');
@@ -116,7 +117,7 @@ export class PointJournal {
     }
     for (const name of names.sort()) {
       const pid = Number(name.split('-')[1]);
-      if (pid !== process.pid && isRunning(pid)) continue;
+      if (pid !== process.pid && isProcessAlive(pid)) continue;
       const file = join(dir, name);
       const read = readRecords(readFileSync(file));
       result.records.push(...read.records);
@@ -307,12 +308,3 @@ function readLegacyRecords(bytes: Buffer): ReadRecords {
   return { records, dropped: torn ? 1 : 0, droppedBytes: bytes.length - offset, droppedPoints: 0 };
 }
 
-function isRunning(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -23,6 +23,7 @@ import { Delivery, type DeliveryOptions } from './delivery.js';
 import type { RelayMetrics } from './relay-metrics.js';
 import { RelaySpool } from './relay-spool.js';
 import { UpstreamDirectory, type UpstreamDefaults } from './upstream-directory.js';
+import { isProcessAlive } from '../config/process-alive.js';
 
 export const DRAIN_LOCK_FILE = 'drain.lock';
 
@@ -123,22 +124,13 @@ function takeLock(dir: string): () => void {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const pid = Number(readFileSync(file, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
+      if (Number.isInteger(pid) && pid > 0 && isProcessAlive(pid)) {
         throw rekeyError('USAGE', { detail: `another rekey upstream drain (pid ${pid}) is draining ${dir}; wait for it to finish` });
       }
       rmSync(file, { force: true }); // left by a drain that was killed
     }
   }
   throw rekeyError('USAGE', { detail: `could not take ${file}` });
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** The relay's metrics, reduced to what the report needs: payloads accepted upstream and dead letters. */
