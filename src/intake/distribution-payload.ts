@@ -15,8 +15,7 @@
 import { RekeyError, rekeyError } from '../errors.js';
 import { newAgentSketch, toDogsketch } from '../points/agent-sketch.js';
 import { DEFAULT_PAYLOAD_CAPS, tooComplex, type PayloadCaps } from './payload-caps.js';
-import { MAX_LISTED_ERRORS, type TimestampWindow } from './series-payload.js';
-import { MAX_HOST_NAME, MAX_METRIC_NAME, MAX_TAG_LENGTH, MAX_TAGS } from './series-limits.js';
+import { MAX_LISTED_ERRORS, SeriesChecker, type TimestampWindow } from './series-payload.js';
 import type { IntakeSketch } from './sketch-payload.js';
 
 /** The Agent's sketch bucket: one sketch per series per 10 s, as DogStatsD distributions. */
@@ -52,12 +51,13 @@ export function decodeDistributionPoints(
   if (payload.series.length === 0) throw invalid('"series" is empty; send at least one series');
   if (payload.series.length > caps.maxSeries) throw tooComplex('series', caps.maxSeries);
   const budget = { values: 0, tags: 0, sketches: 0, caps };
+  const check = new SeriesChecker(nowSeconds, window);
   const valid: RawDistribution[] = [];
   const problems: string[] = [];
   let invalidCount = 0;
   payload.series.forEach((raw: unknown, index: number) => {
     try {
-      valid.push(decodeOne(raw, `series[${index}]`, nowSeconds, window, budget));
+      valid.push(decodeOne(raw, `series[${index}]`, check, nowSeconds, window, budget));
     } catch (error) {
       if (!(error instanceof RekeyError) || error.code !== 'INVALID_PAYLOAD' || options.errors === undefined) throw error;
       if (++invalidCount <= MAX_LISTED_ERRORS) problems.push(error.message);
@@ -69,19 +69,13 @@ export function decodeDistributionPoints(
   return toSketches(valid);
 }
 
-function decodeOne(raw: unknown, where: string, nowSeconds: number, window: TimestampWindow, budget: { values: number; tags: number; sketches: number; caps: PayloadCaps }): RawDistribution {
+function decodeOne(raw: unknown, where: string, check: SeriesChecker, nowSeconds: number, window: TimestampWindow, budget: { values: number; tags: number; sketches: number; caps: PayloadCaps }): RawDistribution {
   if (!isObject(raw)) throw invalid(`${where} must be an object`);
-  const metric = raw.metric;
-  if (typeof metric !== 'string' || metric.length === 0) throw invalid(`${where}.metric must be a non-empty string`);
-  if (metric.length > MAX_METRIC_NAME) throw invalid(`${where}.metric is longer than ${MAX_METRIC_NAME} characters`);
+  const metric = check.metric(raw.metric, where);
   if (raw.type !== undefined && raw.type !== null && raw.type !== 'distribution') throw invalid(`${where}.type must be "distribution"`);
-  const host = raw.host ?? '';
-  if (typeof host !== 'string') throw invalid(`${where}.host must be a string`);
-  if (host.length > MAX_HOST_NAME) throw invalid(`${where}.host is longer than ${MAX_HOST_NAME} characters`);
-  const tags = raw.tags ?? [];
-  if (!Array.isArray(tags) || tags.some((tag) => typeof tag !== 'string')) throw invalid(`${where}.tags must be an array of strings`);
-  if (tags.length > MAX_TAGS) throw invalid(`${where}.tags has more than ${MAX_TAGS} tags`);
-  if ((tags as string[]).some((tag) => tag.length > MAX_TAG_LENGTH)) throw invalid(`${where}.tags has a tag longer than ${MAX_TAG_LENGTH} characters`);
+  const host = check.host(raw.host, `${where}.host`);
+  // Sorted and de-duplicated, as every stored series' tags.
+  const tags = check.tags(raw.tags, where);
   budget.tags += tags.length;
   if (budget.tags > budget.caps.maxTags) throw tooComplex('tags', budget.caps.maxTags);
   if (!Array.isArray(raw.points) || raw.points.length === 0) throw invalid(`${where}.points must be a non-empty array`);
@@ -109,7 +103,7 @@ function decodeOne(raw: unknown, where: string, nowSeconds: number, window: Time
   // Counted per series' buckets: payloads that name one series and bucket twice merge later.
   budget.sketches += buckets.size;
   if (budget.sketches > budget.caps.maxSketches) throw tooComplex('sketches (series × 10 s buckets)', budget.caps.maxSketches);
-  return { metric, host, tags: [...new Set(tags as string[])].sort(), buckets };
+  return { metric, host, tags, buckets };
 }
 
 function toSketches(series: readonly RawDistribution[]): IntakeSketch[] {

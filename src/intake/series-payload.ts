@@ -66,7 +66,8 @@ export function parseJsonBody(body: Buffer): unknown {
   }
 }
 
-class SeriesChecker {
+/** Checks of a series' metric name, host and tags, shared by every payload that names series (series, distribution points). */
+export class SeriesChecker {
   constructor(
     private readonly nowSeconds: number,
     private readonly window: TimestampWindow,
