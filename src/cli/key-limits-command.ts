@@ -26,6 +26,7 @@ interface SetFlags {
 interface ShowFlags {
   data?: string;
   org: string;
+  key?: string;
   json?: boolean;
 }
 
@@ -64,8 +65,9 @@ export function registerKeyLimitsCommand(program: Command): void {
 
   limits
     .command('show')
-    .description("List the organisation's keys that have limits")
+    .description("List the organisation's keys that have limits (or one key's, with --key)")
     .requiredOption('--org <org>', 'organisation name or id')
+    .option('--key <id>', 'only this API key id')
     .option('--json', 'print JSON lines')
     .option(...DATA_OPTION)
     .action(async (flags: ShowFlags) => {
@@ -73,9 +75,9 @@ export function registerKeyLimitsCommand(program: Command): void {
       await withStore(flags.data, async (store) => {
         const org = await store.findOrg(flags.org);
         if (org === undefined) throw rekeyError('ORG_NOT_FOUND', { org: flags.org });
-        const rows = (await store.listApiKeyLimits()).filter((row) => row.orgId === org.id);
+        const rows = (await store.listApiKeyLimits()).filter((row) => row.orgId === org.id && (flags.key === undefined || row.keyId === flags.key));
         if (flags.json) for (const row of rows) process.stdout.write(`${JSON.stringify({ key_id: row.keyId, ...wire(row) })}\n`);
-        else if (rows.length === 0) process.stdout.write(`No key of organization "${org.name}" has limits.\n`);
+        else if (rows.length === 0) process.stdout.write(flags.key === undefined ? `No key of organization "${org.name}" has limits.\n` : `API key ${flags.key} of organization "${org.name}" has no limits.\n`);
         else for (const row of rows) process.stdout.write(`${row.keyId}: ${describe(row)}\n`);
       });
     });

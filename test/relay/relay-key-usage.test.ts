@@ -68,6 +68,10 @@ describe('relay mode: per-key usage and limits', () => {
     assert.deepEqual(JSON.parse(set.stdout), { key_id: keyId, requests_per_second: 1, points_per_minute: null, bytes_per_day: null });
     const shown = await runRekey(['key-limits', 'show', '--data', relay.dataDir, '--org', relay.orgName], { env: relay.env });
     assert.match(shown.stdout, new RegExp(`${keyId}: 1 requests/s`));
+    const one = await runRekey(['key-limits', 'show', '--data', relay.dataDir, '--org', relay.orgName, '--key', keyId], { env: relay.env });
+    assert.match(one.stdout, new RegExp(`^${keyId}: 1 requests/s`));
+    const other = await runRekey(['key-limits', 'show', '--data', relay.dataDir, '--org', relay.orgName, '--key', '00000000-0000-0000-0000-000000000000'], { env: relay.env });
+    assert.match(other.stdout, /has no limits/);
 
     const body = gzipSync('[{"message":"over the limit"}]');
     // The node re-reads the limits every 2 s: soon one of two back-to-back requests is refused.
