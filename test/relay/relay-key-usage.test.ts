@@ -84,6 +84,10 @@ describe('relay mode: per-key usage and limits', () => {
     }, 'the limit in effect');
     assert.equal(refused!.retryAfter, '1');
     assert.deepEqual(JSON.parse(refused!.text), { errors: ['This API key is over its limit of 1 requests per second; retry after 1 s'] });
+    // The limited key's 202s before the limit may still be on their way upstream: count from
+    // the moment the spool is empty (every acknowledged payload delivered), not before.
+    const spooled = async () => Number(/^rekey_relay_spool_payloads (\d+)/m.exec(await (await fetch(`${relay.server.url}/metrics`)).text())?.[1] ?? NaN);
+    await eventually(async () => (await spooled()) === 0, 'every acknowledged payload delivered');
     const forwarded = recorder.requests.length;
     assert.equal((await send(relay.apiKey, body)).status, 429);
     for (let i = 0; i < 3; i++) assert.equal((await send(otherKey, body)).status, 202, 'another key is unaffected');
