@@ -29,8 +29,8 @@ export interface WriteAtomicOptions {
    * The content `data` was computed from. Immediately before the rename (same tick, no I/O
    * in between) the file is read again and compared: if it differs, nothing is replaced, the
    * temp file is removed and `FileChangedError` is thrown, so the caller can re-read and
-   * re-apply its edit. Lines appended to the old file in the microseconds between that read
-   * and the rename (a writer that opened it just before) are carried over to the new file.
+   * re-apply its edit. Lines appended to the old file by a writer that opened it before the
+   * rename are carried over to the new file for a quarter second after (`carryOverLateAppends`).
    */
   expectedCurrent?: Buffer;
   /**
@@ -84,8 +84,10 @@ export async function writeFileAtomic(file: string, data: Buffer | string, optio
       await fs.unlink(temp).catch(() => undefined);
       return false;
     }
-    if (options.expectedCurrent !== undefined) renameIfUnchanged(temp, file, options.expectedCurrent);
-    else if (options.replaceIf !== undefined) renameSync(temp, file); // same tick as the check
+    if (options.expectedCurrent !== undefined) {
+      const replaced = renameIfUnchanged(temp, file, options.expectedCurrent);
+      await carryOverLateAppends(replaced, file, options.expectedCurrent);
+    } else if (options.replaceIf !== undefined) renameSync(temp, file); // same tick as the check
     else await fs.rename(temp, file);
   } catch (error) {
     await handle.close().catch(() => undefined);
@@ -143,21 +145,50 @@ export function writeFileAtomicSync(file: string, data: Buffer | string, options
 
 /**
  * Compare and rename with no I/O of other programs' making in between: synchronous calls, so
- * the window is a few microseconds, not an event-loop turn. The old file stays open: a write
- * that still landed in it (opened before the rename, written after) is appended to the new one.
+ * the window is a few microseconds, not an event-loop turn. Returns the replaced file, still
+ * open, for `carryOverLateAppends`.
  */
-function renameIfUnchanged(temp: string, file: string, expected: Buffer): void {
+function renameIfUnchanged(temp: string, file: string, expected: Buffer): number {
   const fd = openSync(file, 'r');
   try {
     if (!readFileSync(fd).equals(expected)) throw new FileChangedError(file);
     renameSync(temp, file);
-    const size = fstatSync(fd).size;
-    if (size > expected.length) {
+    return fd;
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+}
+
+/**
+ * When the replaced file is watched for late appends after the rename (ms from the rename).
+ * An appender (`>>`, a configuration-management run) that opened the file just before the
+ * rename writes into the replaced file: the open and the write are microseconds apart, but
+ * on a loaded machine the appender can be descheduled between them. CI lost 1 of 58 lines
+ * when only the moment of the rename was checked; a quarter second later nobody who opened
+ * the old file for one append is still writing to it.
+ */
+const LATE_APPEND_CHECKS_MS = [0, 5, 20, 60, 120, 250];
+
+/**
+ * Carries what was appended to the replaced file (still open as `fd`) after `expected` into
+ * the new file, with O_APPEND as the appender would have, so no appended line is lost.
+ * Content that no longer starts with `expected` is not an append and is left alone.
+ */
+async function carryOverLateAppends(fd: number, file: string, expected: Buffer): Promise<void> {
+  try {
+    let carried = expected.length;
+    let waited = 0;
+    for (const at of LATE_APPEND_CHECKS_MS) {
+      if (at > waited) await new Promise((resolve) => setTimeout(resolve, at - waited));
+      waited = at;
+      const size = fstatSync(fd).size;
+      if (size <= carried) continue;
       const whole = Buffer.alloc(size);
       const read = readSync(fd, whole, 0, size, 0);
-      if (read === size && whole.subarray(0, expected.length).equals(expected)) {
-        appendFileSync(file, whole.subarray(expected.length));
-      }
+      if (read !== size || !whole.subarray(0, expected.length).equals(expected)) return;
+      appendFileSync(file, whole.subarray(carried));
+      carried = size;
     }
   } finally {
     closeSync(fd);

@@ -133,8 +133,9 @@ export const EDIT_ATTEMPTS = 10;
  * If another program changed the file meanwhile (an appender, an editor, configuration
  * management), nothing is replaced: the edit is re-read and re-applied to its content, up to
  * EDIT_ATTEMPTS times with a short growing pause, then refused with CONFIG_WRITE_FAILED, the
- * file left as the other program left it. A program that keeps the file open across the
- * rename and writes later writes into the replaced file, as with any atomic-replace editor.
+ * file left as the other program left it. An append to the replaced file within a quarter
+ * second of the rename is carried over; a program that keeps the file open longer and writes
+ * later writes into the replaced file, as with any atomic-replace editor.
  */
 async function editFile(
   file: string,
