@@ -138,7 +138,16 @@ Promise.all(Array.from({ length: Number(process.env.CONCURRENCY) }, worker)).the
 function startAbuser(keys: string[]): { done: Promise<Record<string, number>> } {
   const child = spawn(process.execPath, ['-e', ABUSER], {
     // The key goes through the environment, never the argument list.
-    env: { ...process.env, URL: url, KEYS: keys.join(','), JSON_BOMB: bombs.json, PROTO_BOMB: bombs.proto, ROUND_MS: String(ROUND_MS), MAX_BOMBS: String(MAX_BOMBS_PER_ROUND), CONCURRENCY: String(CONCURRENCY) },
+    env: {
+      ...process.env,
+      URL: url,
+      KEYS: keys.join(','),
+      JSON_BOMB: bombs.json,
+      PROTO_BOMB: bombs.proto,
+      ROUND_MS: String(ROUND_MS),
+      MAX_BOMBS: String(MAX_BOMBS_PER_ROUND),
+      CONCURRENCY: String(CONCURRENCY),
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
@@ -158,7 +167,13 @@ async function timed(request: () => Promise<Response>, expect: number): Promise<
 function legitBody(): string {
   const now = Math.floor(Date.now() / 1000);
   return JSON.stringify({
-    series: Array.from({ length: 10 }, (_, i) => ({ metric: `legit.metric.${i}`, points: [[now, i]], type: 'gauge', host: 'legit-host', tags: ['env:bench', `i:${i}`] })),
+    series: Array.from({ length: 10 }, (_, i) => ({
+      metric: `legit.metric.${i}`,
+      points: [[now, i]],
+      type: 'gauge',
+      host: 'legit-host',
+      tags: ['env:bench', `i:${i}`],
+    })),
   });
 }
 
@@ -176,7 +191,10 @@ async function measureRound(kind: Round['kind'], legitKey: string, abuserKeys: s
   while (Date.now() < until) {
     round.healthz.push(await timed(() => fetch(`${url}/healthz`), 200));
     round.intake.push(
-      await timed(() => fetch(`${url}/api/v1/series`, { method: 'POST', headers: { 'dd-api-key': legitKey, 'content-type': 'application/json' }, body: legitBody() }), 202),
+      await timed(
+        () => fetch(`${url}/api/v1/series`, { method: 'POST', headers: { 'dd-api-key': legitKey, 'content-type': 'application/json' }, body: legitBody() }),
+        202,
+      ),
     );
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
@@ -205,13 +223,26 @@ try {
   // Warm-up, unmeasured: the first run of each path compiles it.
   for (let i = 0; i < 20; i++) {
     await timed(() => fetch(`${url}/healthz`), 200);
-    await timed(() => fetch(`${url}/api/v1/series`, { method: 'POST', headers: { 'dd-api-key': legitKey, 'content-type': 'application/json' }, body: legitBody() }), 202);
+    await timed(
+      () => fetch(`${url}/api/v1/series`, { method: 'POST', headers: { 'dd-api-key': legitKey, 'content-type': 'application/json' }, body: legitBody() }),
+      202,
+    );
   }
-  await (await import('node:fs/promises')).readFile(bombs.json).then((body) =>
-    fetch(`${url}/api/v1/series`, { method: 'POST', headers: { 'dd-api-key': abuserKey, 'content-type': 'application/json', 'content-encoding': 'gzip' }, body }).then((r) => r.arrayBuffer()),
-  );
+  await (
+    await import('node:fs/promises')
+  )
+    .readFile(bombs.json)
+    .then((body) =>
+      fetch(`${url}/api/v1/series`, {
+        method: 'POST',
+        headers: { 'dd-api-key': abuserKey, 'content-type': 'application/json', 'content-encoding': 'gzip' },
+        body,
+      }).then((r) => r.arrayBuffer()),
+    );
 
-  process.stdout.write(`bench/abuse: server ${url}; ${ROUNDS} x (unloaded, loaded) rounds of ${ROUND_MS / 1000} s; abuser: ${CONCURRENCY} bombs in flight (≤ ${MAX_BOMBS_PER_ROUND}/round) over ${ABUSER_KEYS} key(s)\n`);
+  process.stdout.write(
+    `bench/abuse: server ${url}; ${ROUNDS} x (unloaded, loaded) rounds of ${ROUND_MS / 1000} s; abuser: ${CONCURRENCY} bombs in flight (≤ ${MAX_BOMBS_PER_ROUND}/round) over ${ABUSER_KEYS} key(s)\n`,
+  );
   process.stdout.write('round  kind      healthz n  p50     p99     | intake n  p50     p99     | abuser answers\n');
   const rounds: Round[] = [];
   for (let r = 0; r < ROUNDS; r++) {

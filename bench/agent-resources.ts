@@ -133,7 +133,21 @@ async function main(): Promise<void> {
     ];
     const file = writeBenchResult('agent-resources', {
       figures,
-      details: { loadAverage, cpus: os.cpus().length, idleSeconds: IDLE_S, loadSeconds: LOAD_S, rate: RATE, sent, received, counters, arrived, recvBufferBytes: recvBuffer, idle, load, agent: ['node', ...NODE_FLAGS, 'dist/agent/main.js'].join(' ') },
+      details: {
+        loadAverage,
+        cpus: os.cpus().length,
+        idleSeconds: IDLE_S,
+        loadSeconds: LOAD_S,
+        rate: RATE,
+        sent,
+        received,
+        counters,
+        arrived,
+        recvBufferBytes: recvBuffer,
+        idle,
+        load,
+        agent: ['node', ...NODE_FLAGS, 'dist/agent/main.js'].join(' '),
+      },
     });
     for (const f of figures) process.stdout.write(`${f.name}: ${f.value} ${f.unit}${f.goal ? ` (goal ${f.goal}: ${f.met ? 'met' : 'NOT met'})` : ''}\n`);
     process.stdout.write(`wrote ${file}\n`);

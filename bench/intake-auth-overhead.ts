@@ -39,7 +39,9 @@ const { seconds, rounds, connections } = roundOptions({ connections: 10 });
 const loadStart = loadavg();
 const now = Math.floor(Date.now() / 1000);
 const bodies = Array.from({ length: 1000 }, (_, i) =>
-  JSON.stringify({ series: [{ metric: 'bench.auth', type: 3, points: [{ timestamp: now - 60 - i, value: i }], resources: [{ name: 'bench-host', type: 'host' }] }] }),
+  JSON.stringify({
+    series: [{ metric: 'bench.auth', type: 3, points: [{ timestamp: now - 60 - i, value: i }], resources: [{ name: 'bench-host', type: 'host' }] }],
+  }),
 );
 const json = { 'content-type': 'application/json' };
 
@@ -61,7 +63,9 @@ async function verificationMicroseconds(apiKey: string): Promise<number> {
   }
 }
 const verifyUs = await verificationMicroseconds(generateKey('api'));
-process.stdout.write(`load average at start ${loadStart.map((l) => l.toFixed(2)).join(' ')}\n1. in-process: ${verifyUs.toFixed(2)} µs per verification of a cached valid key\n`);
+process.stdout.write(
+  `load average at start ${loadStart.map((l) => l.toFixed(2)).join(' ')}\n1. in-process: ${verifyUs.toFixed(2)} µs per verification of a cached valid key\n`,
+);
 
 /** 2. The real server's CPU per request, and the profile's share under `authenticate`. */
 const profileDir = mkdtempSync(join(tmpdir(), 'rekey-prof-auth-'));
@@ -115,8 +119,18 @@ writeBenchResult('intake-auth-overhead', {
   figures: [
     { name: 'in-process verification of a cached valid key (checksum, HMAC-SHA256, cache lookup)', value: Number(verifyUs.toFixed(2)), unit: 'µs' },
     { name: 'real server CPU per request, 1-point v2 JSON', value: Number(serverCpuPerRequest.toFixed(1)), unit: 'µs' },
-    { name: 'verification share of the real server request CPU', value: Number((verifyShare * 100).toFixed(2)), unit: '%', goal: '≤ 5 %', met: verifyShare <= 0.05 },
-    { name: 'real server: profile time in or under the intake authenticate hook (verification + rate limits)', value: Number((authenticateShare * 100).toFixed(2)), unit: '%' },
+    {
+      name: 'verification share of the real server request CPU',
+      value: Number((verifyShare * 100).toFixed(2)),
+      unit: '%',
+      goal: '≤ 5 %',
+      met: verifyShare <= 0.05,
+    },
+    {
+      name: 'real server: profile time in or under the intake authenticate hook (verification + rate limits)',
+      value: Number((authenticateShare * 100).toFixed(2)),
+      unit: '%',
+    },
     { name: 'A/B: verified ÷ unverified requests/s, median round', value: Number(ab.median.toFixed(3)), unit: 'x', goal: '≥ 0.95', met: ab.median >= 0.95 },
     { name: 'A/B: the same, worst round', value: Number(ab.worst.toFixed(3)), unit: 'x', goal: '≥ 0.95', met: ab.worst >= 0.95 },
     { name: 'load average (1 min) at start', value: loadStart[0]!, unit: '' },

@@ -83,10 +83,19 @@ function startBareFloor(parse: (body: Buffer, encoding: string | undefined) => {
 }
 
 if (mode === 'bare-protobuf') {
-  startBareFloor((raw, encoding) => MetricPayloadType.decode(encoding === 'deflate' ? inflateSync(raw) : raw) as unknown as { series: Array<{ points: unknown[] }> });
+  startBareFloor(
+    (raw, encoding) => MetricPayloadType.decode(encoding === 'deflate' ? inflateSync(raw) : raw) as unknown as { series: Array<{ points: unknown[] }> },
+  );
 } else if (mode === 'bare') {
   startBareFloor((raw) => JSON.parse(raw.toString('utf8')) as { series: Array<{ points: unknown[] }> });
-} else if (mode === 'intake' || mode === 'intake-power' || mode === 'intake-direct' || mode === 'intake-direct-power' || mode === 'intake-noauth' || mode === 'intake-nostore') {
+} else if (
+  mode === 'intake' ||
+  mode === 'intake-power' ||
+  mode === 'intake-direct' ||
+  mode === 'intake-direct-power' ||
+  mode === 'intake-noauth' ||
+  mode === 'intake-nostore'
+) {
   const UNLIMITED = { perSecond: 1e9, burst: 1e9 };
   const key = process.env.REKEY_BENCH_API_KEY;
   if (!key) throw new Error('set REKEY_BENCH_API_KEY');
@@ -103,7 +112,11 @@ if (mode === 'bare-protobuf') {
     store: db.store,
     hasher,
     // Like the server on SQLite: batches journaled before the 202, saved into the database every second.
-    ...(mode === 'intake-nostore' ? { pointStore: discardingPointStore } : mode.startsWith('intake-direct') ? {} : { journalDir: join(db.location.dataDir!, 'intake-journal') }),
+    ...(mode === 'intake-nostore'
+      ? { pointStore: discardingPointStore }
+      : mode.startsWith('intake-direct')
+        ? {}
+        : { journalDir: join(db.location.dataDir!, 'intake-journal') }),
     durability: power ? 'power' : 'process',
     // One load generator on one address and key measures capacity, not the abuse limits
     // (docs/security.md).

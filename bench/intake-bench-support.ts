@@ -18,7 +18,8 @@ export interface BenchServer {
   stop(): Promise<Record<string, number>>;
 }
 
-export type BenchServerMode = 'intake' | 'intake-power' | 'intake-direct' | 'intake-direct-power' | 'intake-noauth' | 'intake-nostore' | 'bare' | 'bare-protobuf';
+export type BenchServerMode =
+  'intake' | 'intake-power' | 'intake-direct' | 'intake-direct-power' | 'intake-noauth' | 'intake-nostore' | 'bare' | 'bare-protobuf';
 
 /** `nodeArgs`: extra `node` flags (e.g. `--cpu-prof`) for the server process. */
 export function startBenchServer(mode: BenchServerMode, env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Promise<BenchServer> {
@@ -75,7 +76,13 @@ export interface LoadResult {
 }
 
 /** Runs autocannon: POSTs cycling through `bodies` on `connections` connections. */
-export async function load(options: { url: string; headers: Record<string, string>; bodies: Array<string | Buffer>; connections: number; seconds: number }): Promise<LoadResult> {
+export async function load(options: {
+  url: string;
+  headers: Record<string, string>;
+  bodies: Array<string | Buffer>;
+  connections: number;
+  seconds: number;
+}): Promise<LoadResult> {
   let next = 0;
   const result = await autocannon({
     url: options.url,

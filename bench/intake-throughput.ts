@@ -96,7 +96,20 @@ const figures = Object.fromEntries(
       },
     ];
   }),
-) as Partial<Record<Variant, { points_per_second: number; bare_points_per_second: number; ratio_to_bare: number; cpu_microseconds_per_point: number | null; p50_ms: number; p99_ms: number; distinct_points_in_database_after_run: number | null }>>;
+) as Partial<
+  Record<
+    Variant,
+    {
+      points_per_second: number;
+      bare_points_per_second: number;
+      ratio_to_bare: number;
+      cpu_microseconds_per_point: number | null;
+      p50_ms: number;
+      p99_ms: number;
+      distinct_points_in_database_after_run: number | null;
+    }
+  >
+>;
 
 const ratio = (v: Variant) => figures[v]?.ratio_to_bare ?? null;
 const powerCost = ratio('intake') !== null && ratio('intake-power') !== null ? Number((1 - ratio('intake-power')! / ratio('intake')!).toFixed(4)) : null;
@@ -138,5 +151,7 @@ writeResult('intake-throughput', {
   })),
 });
 process.stderr.write(
-  `intake-throughput: ratio to bare — ${variants.map((v) => `${v} ${ratio(v)}`).join(', ')}; CPU µs per point — ${variants.map((v) => `${v} ${figures[v]?.cpu_microseconds_per_point}`).join(', ')}; power costs ${powerCost === null ? 'n/a' : `${(powerCost * 100).toFixed(1)} %`} of process; load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} → ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`,
+  `intake-throughput: ratio to bare — ${variants.map((v) => `${v} ${ratio(v)}`).join(', ')}; CPU µs per point — ${variants.map((v) => `${v} ${figures[v]?.cpu_microseconds_per_point}`).join(', ')}; power costs ${powerCost === null ? 'n/a' : `${(powerCost * 100).toFixed(1)} %`} of process; load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} → ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}\n`,
 );

@@ -150,11 +150,15 @@ async function benchDialect(dialect: TestDialect, ops: number) {
       baseline.push(await timed(health, 200, 'healthz'));
       let id = '';
       creates.push(
-        await timed(async () => {
-          const response = await create(i);
-          id = (JSON.parse(response.body) as { data: { id: string } }).data.id;
-          return response;
-        }, 201, 'create'),
+        await timed(
+          async () => {
+            const response = await create(i);
+            id = (JSON.parse(response.body) as { data: { id: string } }).data.id;
+            return response;
+          },
+          201,
+          'create',
+        ),
       );
       revokes.push(await timed(() => revoke(id), 204, 'revoke'));
     }
@@ -192,7 +196,11 @@ for (const r of results) {
 }
 const sqlite = results.find((r) => r.dialect === 'sqlite');
 const goal = sqlite === undefined ? undefined : { create_met: sqlite.create.p99_ms <= 5, revoke_met: sqlite.revoke.p99_ms <= 5 };
-console.log(`load average at end: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs`);
+console.log(
+  `load average at end: ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')} on ${cpus().length} CPUs`,
+);
 if (goal !== undefined) console.log(`goal p99 ≤ 5 ms on SQLite: create ${goal.create_met ? 'met' : 'NOT met'}, revoke ${goal.revoke_met ? 'met' : 'NOT met'}`);
 
 const figures: BenchFigure[] = [

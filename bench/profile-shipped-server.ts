@@ -38,7 +38,9 @@ const loadStart = loadavg();
 if (values.format !== 'json' && values.format !== 'protobuf') throw new Error(`--format must be json or protobuf, not ${values.format}`);
 const protobuf = values.format === 'protobuf';
 const bodies: Array<string | Buffer> = protobuf ? agentProtobufBodies(500) : hundredPointBodies(500);
-const json: Record<string, string> = protobuf ? { 'content-type': 'application/x-protobuf', 'content-encoding': 'deflate' } : { 'content-type': 'application/json' };
+const json: Record<string, string> = protobuf
+  ? { 'content-type': 'application/x-protobuf', 'content-encoding': 'deflate' }
+  : { 'content-type': 'application/json' };
 const payloadName = protobuf ? 'Agent-shaped v2 protobuf (deflate, 100 series × 1 point)' : '100-point v2 JSON';
 const profileDirs = { floor: mkdtempSync(join(tmpdir(), 'rekey-prof-floor-')), server: mkdtempSync(join(tmpdir(), 'rekey-prof-server-')) };
 
@@ -60,7 +62,13 @@ async function measure(pid: number, url: string, headers: Record<string, string>
   const toMicros = monotonicMicros();
   const cpu = processCpuMicros(pid) - cpuBefore;
   const requests = result.ok + result.non2xx;
-  return { window: { fromMicros, toMicros }, requests, logLinesPerRequest: (logLines() - linesBefore) / requests, cpuMicrosPerRequest: cpu / requests, requestsPerSecond: result.requestsPerSecond };
+  return {
+    window: { fromMicros, toMicros },
+    requests,
+    logLinesPerRequest: (logLines() - linesBefore) / requests,
+    cpuMicrosPerRequest: cpu / requests,
+    requestsPerSecond: result.requestsPerSecond,
+  };
 }
 
 /** The main thread's profile: the largest (tsx's loader thread writes a small one of its own). */
@@ -105,9 +113,12 @@ const r1 = (n: number) => Math.round(n * 10) / 10;
 
 process.stdout.write(`load average at start ${loadStart.map((l) => l.toFixed(2)).join(' ')}\n`);
 process.stdout.write(`floor:  ${Math.round(floor.requestsPerSecond)} requests/s, ${r1(floor.cpuMicrosPerRequest)} µs CPU per request\n`);
-process.stdout.write(`server: ${Math.round(server.requestsPerSecond)} requests/s, ${r1(server.cpuMicrosPerRequest)} µs CPU per request, ${server.logLinesPerRequest.toFixed(2)} log lines per request\n\n`);
+process.stdout.write(
+  `server: ${Math.round(server.requestsPerSecond)} requests/s, ${r1(server.cpuMicrosPerRequest)} µs CPU per request, ${server.logLinesPerRequest.toFixed(2)} log lines per request\n\n`,
+);
 process.stdout.write('self time by origin, µs per request (server − floor = what the floor does not pay)\n');
-for (const row of originRows) process.stdout.write(`  ${row.origin.padEnd(34)} server ${r1(row.server).toString().padStart(7)}  floor ${r1(row.floor).toString().padStart(7)}\n`);
+for (const row of originRows)
+  process.stdout.write(`  ${row.origin.padEnd(34)} server ${r1(row.server).toString().padStart(7)}  floor ${r1(row.floor).toString().padStart(7)}\n`);
 process.stdout.write(`\nserver: top ${top} functions by self time (share of busy time)\n`);
 for (const f of serverProfile.functions.slice(0, top)) process.stdout.write(`  ${(f.share * 100).toFixed(1).padStart(5)} %  ${f.name}\n`);
 process.stdout.write(`\nfloor: top 10 functions by self time\n`);
@@ -133,7 +144,13 @@ writeBenchResult(protobuf ? 'profile-shipped-server-protobuf' : 'profile-shipped
     { name: `bare node:http floor, CPU per request (${payloadName})`, value: r1(floor.cpuMicrosPerRequest), unit: 'µs' },
     { name: 'shipped rekey server, CPU per request (same payloads)', value: r1(server.cpuMicrosPerRequest), unit: 'µs' },
     { name: 'server CPU per request / floor CPU per request', value: Number((server.cpuMicrosPerRequest / floor.cpuMicrosPerRequest).toFixed(3)), unit: 'x' },
-    { name: 'server log lines per intake request', value: Number(server.logLinesPerRequest.toFixed(3)), unit: 'lines', goal: '0 (issue 18: no per-request lines at info)', met: server.logLinesPerRequest < 0.01 },
+    {
+      name: 'server log lines per intake request',
+      value: Number(server.logLinesPerRequest.toFixed(3)),
+      unit: 'lines',
+      goal: '0 (issue 18: no per-request lines at info)',
+      met: server.logLinesPerRequest < 0.01,
+    },
     { name: 'load average (1 min) at start', value: loadStart[0]!, unit: '' },
     { name: 'load average (1 min) at end', value: loadEnd[0]!, unit: '' },
   ],

@@ -123,10 +123,20 @@ async function sequentialLatencies(url: string, headers: Record<string, string>,
       const body = bodies[i % bodies.length]!;
       const started = process.hrtime.bigint();
       const status = await new Promise<number>((resolve, reject) => {
-        const req = request({ host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent, headers: { ...headers, 'content-length': String(body.length) } }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.statusCode ?? 0));
-        });
+        const req = request(
+          {
+            host: target.hostname,
+            port: target.port,
+            path: target.pathname,
+            method: 'POST',
+            agent,
+            headers: { ...headers, 'content-length': String(body.length) },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
         req.on('error', reject);
         req.end(body);
       });
@@ -161,7 +171,9 @@ try {
   if (!((await sinkCounts(sink))[UPSTREAM_KEY]! > 0)) throw new Error('the relay forwarded nothing to the sink: relay mode is not in effect');
   const before = (await sinkCounts(sink))[UPSTREAM_KEY]!;
 
-  process.stdout.write(`throughput: ${connections} connections, ${seconds} s per round, 100-point v2 JSON gzipped (floor = bare node:http stream-pipe proxy, server = rekey relay)\n`);
+  process.stdout.write(
+    `throughput: ${connections} connections, ${seconds} s per round, 100-point v2 JSON gzipped (floor = bare node:http stream-pipe proxy, server = rekey relay)\n`,
+  );
   throughput = await alternatingRounds({
     rounds,
     seconds,
@@ -180,7 +192,15 @@ try {
     const p = await sequentialLatencies(`${proxy.url}/api/v2/series`, proxyHeaders, bodies, latencyRequests);
     const r = await sequentialLatencies(`${relay.url}/api/v2/series`, relayHeaders, bodies, latencyRequests);
     acknowledged += r.ms.length - r.non2xx;
-    const row = { round, proxyP50: percentile(p.ms, 0.5), proxyP99: percentile(p.ms, 0.99), relayP50: percentile(r.ms, 0.5), relayP99: percentile(r.ms, 0.99), added: 0, relayNon2xx: r.non2xx };
+    const row = {
+      round,
+      proxyP50: percentile(p.ms, 0.5),
+      proxyP99: percentile(p.ms, 0.99),
+      relayP50: percentile(r.ms, 0.5),
+      relayP99: percentile(r.ms, 0.99),
+      added: 0,
+      relayNon2xx: r.non2xx,
+    };
     row.added = row.relayP99 - row.proxyP99;
     latencyRounds.push(row);
     process.stdout.write(
@@ -197,7 +217,9 @@ try {
   } while (Date.now() < deadline);
   // The sink may count a few more: requests in flight when autocannon's time ran out were
   // answered (and delivered) after it stopped counting — at most one per connection per run.
-  process.stdout.write(`\nrelay: ${acknowledged} payloads acknowledged during the rounds (warm-up included; autocannon does not count the ≤ ${connections} in flight when a run ends), ${delivered} delivered to the sink\n`);
+  process.stdout.write(
+    `\nrelay: ${acknowledged} payloads acknowledged during the rounds (warm-up included; autocannon does not count the ≤ ${connections} in flight when a run ends), ${delivered} delivered to the sink\n`,
+  );
 } finally {
   await relay.stop();
   await proxy.stop();
@@ -214,11 +236,35 @@ process.stdout.write(
 
 writeBenchResult('relay-vs-proxy', {
   figures: [
-    { name: 'relay ÷ bare node:http stream-pipe proxy, requests/s, median round', value: Number(throughput.median.toFixed(3)), unit: 'x', goal: '≥ 0.80', met: throughput.median >= 0.8 },
-    { name: 'relay ÷ bare node:http stream-pipe proxy, requests/s, worst round', value: Number(throughput.worst.toFixed(3)), unit: 'x', goal: '≥ 0.80', met: throughput.worst >= 0.8 },
-    { name: 'added p99 latency (relay p99 − proxy p99, one request in flight), median round', value: Number(addedMedian.toFixed(3)), unit: 'ms', goal: '≤ 2 ms', met: addedMedian <= 2 },
+    {
+      name: 'relay ÷ bare node:http stream-pipe proxy, requests/s, median round',
+      value: Number(throughput.median.toFixed(3)),
+      unit: 'x',
+      goal: '≥ 0.80',
+      met: throughput.median >= 0.8,
+    },
+    {
+      name: 'relay ÷ bare node:http stream-pipe proxy, requests/s, worst round',
+      value: Number(throughput.worst.toFixed(3)),
+      unit: 'x',
+      goal: '≥ 0.80',
+      met: throughput.worst >= 0.8,
+    },
+    {
+      name: 'added p99 latency (relay p99 − proxy p99, one request in flight), median round',
+      value: Number(addedMedian.toFixed(3)),
+      unit: 'ms',
+      goal: '≤ 2 ms',
+      met: addedMedian <= 2,
+    },
     { name: 'added p99 latency, worst round', value: Number(addedWorst.toFixed(3)), unit: 'ms', goal: '≤ 2 ms', met: addedWorst <= 2 },
-    { name: 'payloads the relay acknowledged and the sink did not receive', value: Math.max(0, acknowledged - delivered), unit: 'payloads', goal: '0', met: delivered >= acknowledged },
+    {
+      name: 'payloads the relay acknowledged and the sink did not receive',
+      value: Math.max(0, acknowledged - delivered),
+      unit: 'payloads',
+      goal: '0',
+      met: delivered >= acknowledged,
+    },
     { name: 'load average (1 min) at start', value: throughput.loadStart[0]!, unit: '' },
     { name: 'load average (1 min) at end', value: loadEnd[0]!, unit: '' },
   ],
@@ -226,12 +272,28 @@ writeBenchResult('relay-vs-proxy', {
     {
       title: 'Throughput rounds (proxy first, then the relay)',
       columns: ['round', 'proxy req/s', 'relay req/s', 'ratio', 'relay non-2xx', 'proxy p99 ms', 'relay p99 ms'],
-      rows: throughput.rounds.map((r) => [r.round, Math.round(r.floor.requestsPerSecond), Math.round(r.server.requestsPerSecond), Number(r.ratio.toFixed(3)), r.server.non2xx, r.floor.latencyP99Ms, r.server.latencyP99Ms]),
+      rows: throughput.rounds.map((r) => [
+        r.round,
+        Math.round(r.floor.requestsPerSecond),
+        Math.round(r.server.requestsPerSecond),
+        Number(r.ratio.toFixed(3)),
+        r.server.non2xx,
+        r.floor.latencyP99Ms,
+        r.server.latencyP99Ms,
+      ]),
     },
     {
       title: 'Latency rounds (one request in flight)',
       columns: ['round', 'proxy p50 ms', 'proxy p99 ms', 'relay p50 ms', 'relay p99 ms', 'added p99 ms', 'relay non-2xx'],
-      rows: latencyRounds.map((r) => [r.round, Number(r.proxyP50.toFixed(3)), Number(r.proxyP99.toFixed(3)), Number(r.relayP50.toFixed(3)), Number(r.relayP99.toFixed(3)), Number(r.added.toFixed(3)), r.relayNon2xx]),
+      rows: latencyRounds.map((r) => [
+        r.round,
+        Number(r.proxyP50.toFixed(3)),
+        Number(r.proxyP99.toFixed(3)),
+        Number(r.relayP50.toFixed(3)),
+        Number(r.relayP99.toFixed(3)),
+        Number(r.added.toFixed(3)),
+        r.relayNon2xx,
+      ]),
       note: 'Timed with process.hrtime around each request on one keep-alive connection; the body is one of 500 gzipped 100-point v2 JSON payloads.',
     },
   ],

@@ -30,7 +30,10 @@ const METRIC = 'bench.rotate.points'; // what rotate-fleet-agents.ts sends
 const FLUSH_MS = 10_000;
 /** The in-process transport: asks the fleet worker to change a simulated config or restart an agent. */
 class SimTransport implements Transport {
-  constructor(private readonly host: string, private readonly fleet: FleetWorker) {}
+  constructor(
+    private readonly host: string,
+    private readonly fleet: FleetWorker,
+  ) {}
   async deploy(key: string) {
     return { backup: (await this.fleet.call({ op: 'deploy', host: this.host, key })) as string };
   }
@@ -108,7 +111,8 @@ try {
     progress: {
       hostEvent: () => undefined,
       counts: (c) => {
-        const milestone = c.verified === 1 || (c.verified > 0 && c.verified % Math.max(1, Math.floor(AGENTS / 4)) === 0) || (c.deployed === AGENTS && c.verified === 0);
+        const milestone =
+          c.verified === 1 || (c.verified > 0 && c.verified % Math.max(1, Math.floor(AGENTS / 4)) === 0) || (c.deployed === AGENTS && c.verified === 0);
         if (milestone) timeline.push(`${Date.now() - rotationStarted} ms: ${c.deployed} deployed, ${c.verified} verified`);
       },
       message: (text) => timeline.push(`${Date.now() - rotationStarted} ms: ${text.replace(/ \(mode 0600.*$/, '')}`),
@@ -133,20 +137,32 @@ try {
   const newKey = drained.key;
   const generated = drained.agents.reduce((sum, a) => sum + a.generated, 0);
   let stored = new Map<string, number>();
-  await until(async () => {
-    stored = await totalsByHost(server!, METRIC, newKey, startSecond - 5);
-    return [...stored.values()].reduce((a, b) => a + b, 0) >= generated;
-  }, 60_000, 'every point stored').catch(() => undefined);
+  await until(
+    async () => {
+      stored = await totalsByHost(server!, METRIC, newKey, startSecond - 5);
+      return [...stored.values()].reduce((a, b) => a + b, 0) >= generated;
+    },
+    60_000,
+    'every point stored',
+  ).catch(() => undefined);
   const storedTotal = [...stored.values()].reduce((a, b) => a + b, 0);
   const hostsExact = drained.agents.filter((agent) => stored.get(agent.name) === agent.generated).length;
   const forbidden = drained.forbidden;
   const failures = drained.failed;
   const lost = generated - storedTotal;
-  process.stdout.write(`points: generated ${generated}, stored ${storedTotal}, lost ${lost}; hosts exact ${hostsExact}/${AGENTS}; 403s retried ${forbidden}; other failed posts retried ${failures}\n`);
+  process.stdout.write(
+    `points: generated ${generated}, stored ${storedTotal}, lost ${lost}; hosts exact ${hostsExact}/${AGENTS}; 403s retried ${forbidden}; other failed posts retried ${failures}\n`,
+  );
 
   const file = writeBenchResult('rotate-fleet', {
     figures: [
-      { name: `rotation wall time, ${AGENTS} agents (plan → key → deploy → verify → revoke)`, value: rotationMs, unit: 'ms', goal: '≤ 20000 ms', met: rotationMs <= 20_000 && verified === AGENTS },
+      {
+        name: `rotation wall time, ${AGENTS} agents (plan → key → deploy → verify → revoke)`,
+        value: rotationMs,
+        unit: 'ms',
+        goal: '≤ 20000 ms',
+        met: rotationMs <= 20_000 && verified === AGENTS,
+      },
       { name: 'hosts verified on the new key', value: verified, unit: 'hosts', goal: `${AGENTS}`, met: verified === AGENTS },
       { name: 'points lost', value: lost, unit: 'points', goal: '0', met: lost === 0 && hostsExact === AGENTS },
       { name: 'points generated', value: generated, unit: 'points' },

@@ -29,9 +29,7 @@ if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
   process.exit(2);
 }
 
-const files = values['render-only']
-  ? []
-  : discoverBenchmarks(benchDir).filter((file) => !values.only || values.only.some((part) => file.includes(part)));
+const files = values['render-only'] ? [] : discoverBenchmarks(benchDir).filter((file) => !values.only || values.only.some((part) => file.includes(part)));
 const runs: BenchRun[] = [];
 for (const [index, file] of files.entries()) {
   process.stderr.write(`\n=== bench ${index + 1}/${files.length}: ${file.slice(repoRoot.length)} ===\n`);
@@ -43,7 +41,13 @@ for (const [index, file] of files.entries()) {
 const output = join(benchDir, 'RESULTS.md');
 writeFileSync(
   output,
-  renderResults({ resultsDir: join(benchDir, 'results'), machine: machineInfo(), date: new Date(), runs, command: values['render-only'] ? 'node --import tsx bench/run-all.ts --render-only' : 'npm run bench' }),
+  renderResults({
+    resultsDir: join(benchDir, 'results'),
+    machine: machineInfo(),
+    date: new Date(),
+    runs,
+    command: values['render-only'] ? 'node --import tsx bench/run-all.ts --render-only' : 'npm run bench',
+  }),
 );
 const failed = runs.filter((run) => run.exitCode !== 0);
 process.stderr.write(`\nwrote ${output}${failed.length > 0 ? `; failed: ${failed.map((r) => r.name).join(', ')}` : ''}\n`);

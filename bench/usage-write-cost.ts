@@ -22,7 +22,11 @@ const store = await openStore({ dataDir });
 try {
   const org = await store.createOrg('bench', { userId: null, kind: 'cli', sourceIp: null });
   const raw = generateKey('api');
-  const key = await store.createApiKey(org.id, { name: 'k', hash: createKeyHasher(Buffer.alloc(32, 1)).hash(raw), last4: last4(raw) }, { userId: null, kind: 'cli', sourceIp: null });
+  const key = await store.createApiKey(
+    org.id,
+    { name: 'k', hash: createKeyHasher(Buffer.alloc(32, 1)).hash(raw), last4: last4(raw) },
+    { userId: null, kind: 'cli', sourceIp: null },
+  );
   const minute = new Date(minuteOf(Date.now()));
   for (let i = 0; i < 100; i++) await store.recordKeyUsageMinutes([{ keyId: key.id, minute, requests: 1, bytes: 500, points: 10, hosts: 1 }]);
   let started = process.hrtime.bigint();

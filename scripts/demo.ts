@@ -135,7 +135,8 @@ function startPump(agents: ReadonlyArray<{ statsd: { increment(metric: string, v
 async function until<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string, started?: Started): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (started && !alive(started.child)) throw new Error(`${what}: the process exited (${started.child.exitCode ?? started.child.signalCode})\n${started.output()}`);
+    if (started && !alive(started.child))
+      throw new Error(`${what}: the process exited (${started.child.exitCode ?? started.child.signalCode})\n${started.output()}`);
     const value = await check();
     if (value !== undefined) return value;
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -167,7 +168,14 @@ async function startServer(dataDirName = 'server-data', env: NodeJS.ProcessEnv =
   const password = /admin password:\s+(\S+)/.exec(out);
   const org = /organization:\s+(.+) \(([^)]+)\)/.exec(out);
   if (!api || !app || !email || !password || !org) throw new Error('the server did not print its first-start credentials');
-  return { url, dataDir: join(root, dataDirName), org: org[1]!, apiKey: { id: api[2]!, key: api[1]! }, appKey: app[1]!, admin: { email: email[1]!, password: password[1]! } };
+  return {
+    url,
+    dataDir: join(root, dataDirName),
+    org: org[1]!,
+    apiKey: { id: api[2]!, key: api[1]! },
+    appKey: app[1]!,
+    admin: { email: email[1]!, password: password[1]! },
+  };
 }
 
 interface DemoAgent {
@@ -193,7 +201,11 @@ async function startAgent(host: string, server: Server): Promise<DemoAgent> {
     REKEY_AGENT_SHUTDOWN_MS: '5000',
   });
   const status = await until(
-    () => fetchAgentStatus(runPath, 500).then((s) => (s.pid === agent.child.pid ? s : undefined), () => undefined),
+    () =>
+      fetchAgentStatus(runPath, 500).then(
+        (s) => (s.pid === agent.child.pid ? s : undefined),
+        () => undefined,
+      ),
     45_000,
     `the agent ${host} to start`,
     agent,
@@ -255,9 +267,16 @@ function runRotate(inventory: string, server: Server): Promise<{ code: number | 
  * Runs a `rekey` CLI command to its end; `input` goes to its stdin (keys travel there or in
  * `env`, never in argv). With `echo`, its output is shown to the user, indented.
  */
-function runCli(args: string[], options: { input?: string; env?: NodeJS.ProcessEnv; echo?: boolean; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runCli(
+  args: string[],
+  options: { input?: string; env?: NodeJS.ProcessEnv; echo?: boolean; timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const [command, ...rest] = rekey;
-  const child = spawn(command!, [...rest, ...args], { cwd: repoRoot, env: { ...process.env, REKEY_DATABASE_URL: '', REKEY_SECRET: '', ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(command!, [...rest, ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, REKEY_DATABASE_URL: '', REKEY_SECRET: '', ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   children.add(child);
   let stdout = '';
   let stderr = '';
@@ -326,14 +345,18 @@ async function main(): Promise<number> {
     throw new Error(`rekey rotate exited ${rotation.code} without a JSON report:\n${rotation.stdout}`);
   }
   say('');
-  say(formatReport(report).replace(/^(?=.)/gm, '  ').trimEnd());
+  say(
+    formatReport(report)
+      .replace(/^(?=.)/gm, '  ')
+      .trimEnd(),
+  );
   const newKey = report.new_key;
   if (rotation.code !== 0 || newKey === undefined || newKey === null) {
     say(`\nrekey rotate exited ${rotation.code}: the rotation did not complete.`);
     return 1;
   }
   const keyFromConfig = /^api_key: ([0-9a-f]{32})$/m.exec(readFileSync(agents[0]!.config, 'utf8'))?.[1];
-  if (keyFromConfig === undefined || keyFromConfig.slice(-4) !== newKey.last4) throw new Error('the agents\' config does not hold the new key');
+  if (keyFromConfig === undefined || keyFromConfig.slice(-4) !== newKey.last4) throw new Error("the agents' config does not hold the new key");
 
   // A little more traffic on the new key, then stop: agents flush their open buckets on SIGTERM.
   await new Promise((resolve) => setTimeout(resolve, 1500));
@@ -356,7 +379,8 @@ async function main(): Promise<number> {
   totals = await storedTotals(server, keyFromConfig, fromSeconds);
 
   step('Counts sent over DogStatsD vs stored by the server (GET /api/v1/query sum:demo.requests{*} by {host}.as_count()):');
-  for (const agent of agents) say(`  ${agent.host.padEnd(12)} sent ${String(agent.sent).padStart(5)}  stored ${String(totals.get(agent.host) ?? 0).padStart(5)}`);
+  for (const agent of agents)
+    say(`  ${agent.host.padEnd(12)} sent ${String(agent.sent).padStart(5)}  stored ${String(totals.get(agent.host) ?? 0).padStart(5)}`);
   const lost = sent - stored();
   say(`  points sent: ${sent}, stored: ${stored()}, ${lost} lost${lost < 0 ? ` (${-lost} stored twice)` : ''}`);
 
@@ -425,10 +449,15 @@ async function relayMain(): Promise<number> {
   say(`  "Datadog": ${upstream.url} — its API key …${upstream.apiKey.key.slice(-4)} will be the relay's upstream key`);
   say(`  relay:     ${relay.url} — the agents' key …${relay.apiKey.key.slice(-4)} (organization "${relay.org}")`);
   // A key of the upstream organisation the rotation does not touch: the demo reads the upstream with it.
-  const observer = await new DatadogClient({ url: upstream.url, apiKey: upstream.apiKey.key, appKey: upstream.appKey }).createApiKey('demo observer (reads the stored points)');
+  const observer = await new DatadogClient({ url: upstream.url, apiKey: upstream.apiKey.key, appKey: upstream.appKey }).createApiKey(
+    'demo observer (reads the stored points)',
+  );
 
   step(`rekey upstream set --org '${relay.org}' --site ${upstream.url} --allow-insecure --key-stdin   (the "Datadog" key on stdin)`);
-  const set = await runCli(['upstream', 'set', '--data', relay.dataDir, '--org', relay.org, '--site', upstream.url, '--allow-insecure', '--key-stdin'], { input: `${upstream.apiKey.key}\n`, echo: true });
+  const set = await runCli(['upstream', 'set', '--data', relay.dataDir, '--org', relay.org, '--site', upstream.url, '--allow-insecure', '--key-stdin'], {
+    input: `${upstream.apiKey.key}\n`,
+    echo: true,
+  });
   if (set.code !== 0) throw new Error(`rekey upstream set exited ${set.code}`);
   const before = await upstreamLast4(relay);
   // The relay reads the change within its poll interval: a probe payload shows when it forwards.
@@ -466,7 +495,11 @@ async function relayMain(): Promise<number> {
   say(`  "Datadog" stores counts from all ${HOSTS.length} hosts, forwarded with its key …${before}`);
 
   step(`rekey upstream rotate --org '${relay.org}' --settle 2s   (DD_APP_KEY: an application key of the "Datadog" organization)`);
-  const rotation = await runCli(['upstream', 'rotate', '--data', relay.dataDir, '--org', relay.org, '--settle', '2s'], { env: { DD_APP_KEY: upstream.appKey }, echo: true, timeoutMs: 120_000 });
+  const rotation = await runCli(['upstream', 'rotate', '--data', relay.dataDir, '--org', relay.org, '--settle', '2s'], {
+    env: { DD_APP_KEY: upstream.appKey },
+    echo: true,
+    timeoutMs: 120_000,
+  });
   const after = await upstreamLast4(relay);
   const oldKeyStatus = await validateStatus(upstream, upstream.apiKey.key);
 
@@ -474,10 +507,14 @@ async function relayMain(): Promise<number> {
   await new Promise((resolve) => setTimeout(resolve, 1500));
   stopPump();
   await new Promise((resolve) => setTimeout(resolve, 300));
-  const touched = agents.filter((agent, i) => readFileSync(agent.config, 'utf8') !== configsAtStart[i] || agent.process.child.pid !== pidsAtStart[i] || !alive(agent.process.child)).length;
+  const touched = agents.filter(
+    (agent, i) => readFileSync(agent.config, 'utf8') !== configsAtStart[i] || agent.process.child.pid !== pidsAtStart[i] || !alive(agent.process.child),
+  ).length;
   step('Stopping the agents (SIGTERM: they flush their open buckets and deliver their queues to the relay)…');
   // What the agents received (DogStatsD samples of 1), read before the stop.
-  const received = await Promise.all(agents.map((agent) => fetchAgentStatus(join(agent.pidFile, '..'), 3000).then((status) => status.components.dogstatsd.metrics)));
+  const received = await Promise.all(
+    agents.map((agent) => fetchAgentStatus(join(agent.pidFile, '..'), 3000).then((status) => status.components.dogstatsd.metrics)),
+  );
   await Promise.all(agents.map((agent) => stopChild(agent.process.child, 'SIGTERM', 15_000)));
   const leftInQueues = agents.reduce((sum, agent) => sum + queuedPayloads(agent), 0);
   // Every payload an agent sent was acknowledged by the relay (202) once its queue is empty.
@@ -500,14 +537,23 @@ async function relayMain(): Promise<number> {
   const forwarded = await metricSum(relay, 'rekey_relay_forwarded_total', 'status="2');
 
   step('Counts acknowledged by the relay vs stored by "Datadog" (its GET /api/v1/query sum:demo.requests{*} by {host}.as_count()):');
-  agents.forEach((agent, i) => say(`  ${agent.host.padEnd(12)} sent ${String(agent.sent).padStart(5)}  acknowledged ${String(received[i]).padStart(5)}  stored upstream ${String(totals.get(agent.host) ?? 0).padStart(5)}`));
-  say(`  payloads: ${payloads} acknowledged by the relay, ${forwarded} accepted upstream, ${spooled} still in the relay's spool; ${leftInQueues} left in the agents' queues`);
+  agents.forEach((agent, i) =>
+    say(
+      `  ${agent.host.padEnd(12)} sent ${String(agent.sent).padStart(5)}  acknowledged ${String(received[i]).padStart(5)}  stored upstream ${String(totals.get(agent.host) ?? 0).padStart(5)}`,
+    ),
+  );
+  say(
+    `  payloads: ${payloads} acknowledged by the relay, ${forwarded} accepted upstream, ${spooled} still in the relay's spool; ${leftInQueues} left in the agents' queues`,
+  );
   say('');
   const rotated = rotation.code === 0 && after !== before;
   const checks: Array<[boolean, string]> = [
     [rotated, `upstream key before …${before}, after …${after}${rotation.code === 0 ? '' : ` (rekey upstream rotate exited ${rotation.code})`}`],
     [oldKeyStatus === 403, `old upstream key …${before} at "Datadog": ${oldKeyStatus}${oldKeyStatus === 403 ? ' (refused: revoked)' : ' (STILL ACCEPTED)'}`],
-    [acknowledged === stored(), `points acknowledged by the relay: ${Number.isNaN(acknowledged) ? 'unknown (payloads left in the agents\' queues)' : acknowledged}, stored upstream: ${stored()}`],
+    [
+      acknowledged === stored(),
+      `points acknowledged by the relay: ${Number.isNaN(acknowledged) ? "unknown (payloads left in the agents' queues)" : acknowledged}, stored upstream: ${stored()}`,
+    ],
     [touched === 0, `agents touched: ${touched}`],
   ];
   for (const [ok, line] of checks) say(`  ${ok ? 'ok  ' : 'FAIL'} ${line}`);

@@ -30,22 +30,14 @@ export const errorCatalogue = {
   NOT_FOUND: spec(404, 1, () => 'Not found'),
   FORBIDDEN: spec(403, 1, () => 'Forbidden'),
   UNAUTHORIZED: spec(401, 1, () => 'Unauthorized'),
-  RATE_LIMITED: spec<{ retryAfterSeconds: number }>(
-    429,
-    1,
-    (p) => `Too many failed authentication attempts; retry after ${p.retryAfterSeconds} s`,
-  ),
+  RATE_LIMITED: spec<{ retryAfterSeconds: number }>(429, 1, (p) => `Too many failed authentication attempts; retry after ${p.retryAfterSeconds} s`),
   INTERNAL: spec(500, 1, () => 'Internal error'),
 
   // ---- keys (src/keys) -----------------------------------------------------------------
   MALFORMED_KEY: spec<{ detail: string }>(400, 2, (p) => p.detail),
 
   // ---- store invariants (src/store) ----------------------------------------------------
-  LAST_ACTIVE_API_KEY: spec(
-    400,
-    1,
-    () => "It isn't possible to have zero API keys. Create a new API key before revoking this one.",
-  ),
+  LAST_ACTIVE_API_KEY: spec(400, 1, () => "It isn't possible to have zero API keys. Create a new API key before revoking this one."),
   API_KEY_LIMIT_REACHED: spec<{ limit: number }>(
     400,
     1,
@@ -66,11 +58,7 @@ export const errorCatalogue = {
   ),
   API_KEY_NOT_REVOKED: spec(400, 1, () => 'This API key is not revoked; there is nothing to restore'),
   API_KEY_REVOKED: spec(400, 1, () => 'This API key is revoked; restore it first'),
-  LAST_ACTIVE_ADMIN: spec(
-    400,
-    1,
-    () => "This is the organization's last active admin. Create or enable another admin before disabling or deleting this one.",
-  ),
+  LAST_ACTIVE_ADMIN: spec(400, 1, () => "This is the organization's last active admin. Create or enable another admin before disabling or deleting this one."),
   CURRENT_PASSWORD_INCORRECT: spec(400, 1, () => 'The current password is not correct; the password was not changed.'),
   PASSWORD_TOO_SHORT: spec<{ length: number; min: number }>(
     400,
@@ -92,13 +80,10 @@ export const errorCatalogue = {
   SQLITE_DRIVER_UNAVAILABLE: spec<{ reason: string }>(
     500,
     1,
-    (p) => `The embedded SQLite driver (better-sqlite3) cannot be loaded (${p.reason}); run npm install (or npm rebuild better-sqlite3) where rekey is installed, or use PostgreSQL with REKEY_DATABASE_URL`,
+    (p) =>
+      `The embedded SQLite driver (better-sqlite3) cannot be loaded (${p.reason}); run npm install (or npm rebuild better-sqlite3) where rekey is installed, or use PostgreSQL with REKEY_DATABASE_URL`,
   ),
-  DATABASE_UNREACHABLE: spec<{ target: string; reason: string }>(
-    503,
-    1,
-    (p) => `Cannot reach the database at ${p.target}: ${p.reason}`,
-  ),
+  DATABASE_UNREACHABLE: spec<{ target: string; reason: string }>(503, 1, (p) => `Cannot reach the database at ${p.target}: ${p.reason}`),
   DATABASE_URL_INVALID: spec<{ detail: string }>(400, 2, (p) => `REKEY_DATABASE_URL is not valid: ${p.detail}`),
   DATABASE_UNAVAILABLE: spec<{ reason: string; retryAfterSeconds: number }>(
     503,
@@ -109,16 +94,8 @@ export const errorCatalogue = {
   // ---- config files (src/config) -------------------------------------------------------
   CONFIG_INVALID: spec<{ detail: string }>(400, 2, (p) => p.detail),
   CONFIG_UNREADABLE: spec<{ file: string; reason: string }>(400, 2, (p) => `Cannot read ${p.file}: ${p.reason}`),
-  CONFIG_LINE_INVALID: spec<{ file: string; line: number; detail: string }>(
-    400,
-    2,
-    (p) => `${p.file}, line ${p.line}: ${p.detail}`,
-  ),
-  CONFIG_NOT_FOUND: spec<{ tried: string }>(
-    404,
-    2,
-    (p) => `No Datadog Agent config file found (looked for ${p.tried}); give one with --file`,
-  ),
+  CONFIG_LINE_INVALID: spec<{ file: string; line: number; detail: string }>(400, 2, (p) => `${p.file}, line ${p.line}: ${p.detail}`),
+  CONFIG_NOT_FOUND: spec<{ tried: string }>(404, 2, (p) => `No Datadog Agent config file found (looked for ${p.tried}); give one with --file`),
   CONFIG_NOT_DATADOG: spec<{ file: string; reason: string }>(
     400,
     2,
@@ -131,21 +108,14 @@ export const errorCatalogue = {
       `${p.file}, line ${p.line}: api_key is a secret handle (ENC[…]) resolved by your secrets backend; change the secret there, or pass --force to replace the handle with a plain key`,
   ),
   CONFIG_EDIT_REFUSED: spec<{ file: string; detail: string }>(400, 2, (p) => `${p.file}: ${p.detail}; the file was not changed`),
-  CONFIG_WRITE_FAILED: spec<{ file: string; reason: string }>(
-    500,
-    1,
-    (p) => `Could not write ${p.file}: ${p.reason}; the file was left as it was`,
-  ),
+  CONFIG_WRITE_FAILED: spec<{ file: string; reason: string }>(500, 1, (p) => `Could not write ${p.file}: ${p.reason}; the file was left as it was`),
   SERVICE_MANAGER_UNKNOWN: spec<{ platform: string }>(
     400,
     1,
-    (p) => `Cannot tell how the Datadog Agent is run on this ${p.platform} host (no systemd, init script, launchd or Windows service found); pass --manager or restart it by hand`,
+    (p) =>
+      `Cannot tell how the Datadog Agent is run on this ${p.platform} host (no systemd, init script, launchd or Windows service found); pass --manager or restart it by hand`,
   ),
-  AGENT_RESTART_FAILED: spec<{ command: string; reason: string }>(
-    500,
-    1,
-    (p) => `Restarting the agent failed (${p.command}): ${p.reason}`,
-  ),
+  AGENT_RESTART_FAILED: spec<{ command: string; reason: string }>(500, 1, (p) => `Restarting the agent failed (${p.command}): ${p.reason}`),
 
   // ---- agent (src/agent) ---------------------------------------------------------------
   AGENT_ALREADY_RUNNING: spec<{ pid: number; runPath: string }>(
@@ -163,11 +133,7 @@ export const errorCatalogue = {
     1,
     (p) => `Cannot use the run path ${p.runPath} (${p.reason}); make it writable or give another with --run-path`,
   ),
-  SERVICE_INSTALL_FAILED: spec<{ target: string; reason: string }>(
-    500,
-    1,
-    (p) => `Could not install ${p.target} (${p.reason}); run as root or give --prefix`,
-  ),
+  SERVICE_INSTALL_FAILED: spec<{ target: string; reason: string }>(500, 1, (p) => `Could not install ${p.target} (${p.reason}); run as root or give --prefix`),
 
   // ---- rotation (src/rotate) -----------------------------------------------------------
   INVENTORY_INVALID: spec<{ file: string; problems: string[] }>(
@@ -190,38 +156,14 @@ export const errorCatalogue = {
     2,
     (p) => `The rotation journal ${p.journal} cannot be used (${p.detail}); fix or delete it`,
   ),
-  DATADOG_API_FAILED: spec<{ request: string; status: number; detail: string }>(
-    502,
-    1,
-    (p) => `${p.request} failed with HTTP ${p.status}: ${p.detail}`,
-  ),
-  DATADOG_UNREACHABLE: spec<{ url: string; reason: string }>(
-    503,
-    1,
-    (p) => `Cannot reach ${p.url}: ${p.reason}; check --url or DD_SITE`,
-  ),
-  ROTATION_KEY_NOT_FOUND: spec<{ id: string }>(
-    404,
-    2,
-    (p) => `No active API key with id ${p.id} in this organization; list them with GET /api/v2/api_keys`,
-  ),
-  TRANSPORT_FAILED: spec<{ host: string; step: string; detail: string }>(
-    500,
-    1,
-    (p) => `${p.host}: ${p.step} failed: ${p.detail}`,
-  ),
+  DATADOG_API_FAILED: spec<{ request: string; status: number; detail: string }>(502, 1, (p) => `${p.request} failed with HTTP ${p.status}: ${p.detail}`),
+  DATADOG_UNREACHABLE: spec<{ url: string; reason: string }>(503, 1, (p) => `Cannot reach ${p.url}: ${p.reason}; check --url or DD_SITE`),
+  ROTATION_KEY_NOT_FOUND: spec<{ id: string }>(404, 2, (p) => `No active API key with id ${p.id} in this organization; list them with GET /api/v2/api_keys`),
+  TRANSPORT_FAILED: spec<{ host: string; step: string; detail: string }>(500, 1, (p) => `${p.host}: ${p.step} failed: ${p.detail}`),
 
   // ---- intake (src/intake, src/points) ------------------------------------------------
-  PAYLOAD_TOO_LARGE: spec<{ what: string; limit: number }>(
-    413,
-    1,
-    (p) => `The ${p.what} is larger than ${p.limit} bytes; send smaller batches`,
-  ),
-  UNSUPPORTED_ENCODING: spec<{ encoding: string }>(
-    415,
-    2,
-    (p) => `Content-Encoding "${p.encoding}" is not supported; use gzip, deflate, zstd or none`,
-  ),
+  PAYLOAD_TOO_LARGE: spec<{ what: string; limit: number }>(413, 1, (p) => `The ${p.what} is larger than ${p.limit} bytes; send smaller batches`),
+  UNSUPPORTED_ENCODING: spec<{ encoding: string }>(415, 2, (p) => `Content-Encoding "${p.encoding}" is not supported; use gzip, deflate, zstd or none`),
   CORRUPT_ENCODING: spec<{ encoding: string }>(
     400,
     2,
@@ -229,11 +171,7 @@ export const errorCatalogue = {
   ),
   INVALID_PAYLOAD: spec<{ detail: string }>(400, 2, (p) => p.detail),
   INVALID_QUERY: spec<{ detail: string }>(400, 2, (p) => p.detail),
-  PAYLOAD_TOO_COMPLEX: spec<{ what: string; limit: number }>(
-    413,
-    1,
-    (p) => `The payload has more than ${p.limit} ${p.what}; send smaller batches`,
-  ),
+  PAYLOAD_TOO_COMPLEX: spec<{ what: string; limit: number }>(413, 1, (p) => `The payload has more than ${p.limit} ${p.what}; send smaller batches`),
   INTAKE_RATE_LIMITED: spec<{ who: string; retryAfterSeconds: number }>(
     429,
     1,
@@ -255,7 +193,8 @@ export const errorCatalogue = {
   UPSTREAM_KEY_UNREADABLE: spec<{ orgId: string }>(
     500,
     1,
-    (p) => `The upstream API key of organization ${p.orgId} cannot be decrypted (the deployment secret changed?); set it again with rekey upstream set --key-stdin`,
+    (p) =>
+      `The upstream API key of organization ${p.orgId} cannot be decrypted (the deployment secret changed?); set it again with rekey upstream set --key-stdin`,
   ),
   UPSTREAM_NOT_SET: spec<{ org: string }>(404, 1, (p) => `Organization "${p.org}" has no upstream; set one with rekey upstream set`),
   UPSTREAM_ROTATION_FAILED: spec<{ step: string; detail: string }>(
@@ -266,7 +205,8 @@ export const errorCatalogue = {
   UPSTREAM_DRAIN_INCOMPLETE: spec<{ remaining: number; found: number; timeout: string; why: string }>(
     503,
     1,
-    (p) => `${p.remaining} of ${p.found} payload(s) still undelivered after ${p.timeout} (${p.why}); run rekey upstream drain again: delivered payloads are not sent again`,
+    (p) =>
+      `${p.remaining} of ${p.found} payload(s) still undelivered after ${p.timeout} (${p.why}); run rekey upstream drain again: delivered payloads are not sent again`,
   ),
   RELAY_SPOOL_FULL: spec<{ retryAfterSeconds: number }>(
     503,
@@ -285,20 +225,13 @@ export const errorCatalogue = {
     1,
     (p) => `Forbidden: ${p.action} needs an application key with the ${p.scopes} scope, or one without scopes`,
   ),
-  UNKNOWN_SCOPE: spec<{ scopes: string; known: string }>(
-    400,
-    2,
-    (p) => `Unknown application key scope ${p.scopes}; use ${p.known}`,
-  ),
-  SCOPE_ESCALATION: spec(
-    403,
-    1,
-    () => 'Forbidden: a scoped application key can only give a key scopes it has itself; use an unscoped key of this user',
-  ),
+  UNKNOWN_SCOPE: spec<{ scopes: string; known: string }>(400, 2, (p) => `Unknown application key scope ${p.scopes}; use ${p.known}`),
+  SCOPE_ESCALATION: spec(403, 1, () => 'Forbidden: a scoped application key can only give a key scopes it has itself; use an unscoped key of this user'),
   UNSCOPED_KEY_REQUIRED: spec<{ action: string }>(
     403,
     1,
-    (p) => `Forbidden: ${p.action} needs an application key without scopes (no scope grants it: a password signs in with the user's whole role, and the relay upstream decides where the organization's data goes)`,
+    (p) =>
+      `Forbidden: ${p.action} needs an application key without scopes (no scope grants it: a password signs in with the user's whole role, and the relay upstream decides where the organization's data goes)`,
   ),
   BODY_ID_MISMATCH: spec(400, 2, () => 'The id in the request body does not match the id in the URL'),
   LISTEN_FAILED: spec<{ address: string; reason: string }>(
@@ -313,11 +246,7 @@ export const errorCatalogue = {
   ),
 
   // ---- ui (src/ui) --------------------------------------------------------------------
-  CSRF_TOKEN_INVALID: spec(
-    403,
-    1,
-    () => 'This form is out of date or was not sent from this site. Reload the page and try again.',
-  ),
+  CSRF_TOKEN_INVALID: spec(403, 1, () => 'This form is out of date or was not sent from this site. Reload the page and try again.'),
   SIGN_IN_FAILED: spec(401, 1, () => 'Email or password is incorrect.'),
 
   // ---- CLI (src/cli) -------------------------------------------------------------------

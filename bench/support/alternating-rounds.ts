@@ -41,7 +41,11 @@ export async function alternatingRounds(options: {
     const ratio = server.requestsPerSecond / floor.requestsPerSecond;
     rounds.push({ round, floor, server, ratio });
     process.stdout.write(
-      `${String(round).padEnd(6)} ${Math.round(floor.requestsPerSecond * options.pointsPerRequest).toString().padStart(15)} ${Math.round(server.requestsPerSecond * options.pointsPerRequest).toString().padStart(16)}  ${ratio.toFixed(3)}  ${String(server.non2xx).padStart(13)}  ${String(server.latencyP99Ms).padStart(13)}  ${loadavg()[0]!.toFixed(2)}\n`,
+      `${String(round).padEnd(6)} ${Math.round(floor.requestsPerSecond * options.pointsPerRequest)
+        .toString()
+        .padStart(15)} ${Math.round(server.requestsPerSecond * options.pointsPerRequest)
+        .toString()
+        .padStart(16)}  ${ratio.toFixed(3)}  ${String(server.non2xx).padStart(13)}  ${String(server.latencyP99Ms).padStart(13)}  ${loadavg()[0]!.toFixed(2)}\n`,
     );
   }
   const ratios = rounds.map((r) => r.ratio).sort((a, b) => a - b);
@@ -67,6 +71,13 @@ export function roundsTable(result: RoundsResult, pointsPerRequest: number): { t
   return {
     title: 'Every round (floor first, then the server)',
     columns: ['round', 'floor points/s', 'server points/s', 'ratio', 'server non-2xx', 'server p99 ms'],
-    rows: result.rounds.map((r) => [r.round, Math.round(r.floor.requestsPerSecond * pointsPerRequest), Math.round(r.server.requestsPerSecond * pointsPerRequest), Number(r.ratio.toFixed(3)), r.server.non2xx, r.server.latencyP99Ms]),
+    rows: result.rounds.map((r) => [
+      r.round,
+      Math.round(r.floor.requestsPerSecond * pointsPerRequest),
+      Math.round(r.server.requestsPerSecond * pointsPerRequest),
+      Number(r.ratio.toFixed(3)),
+      r.server.non2xx,
+      r.server.latencyP99Ms,
+    ]),
   };
 }

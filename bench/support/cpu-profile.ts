@@ -93,7 +93,8 @@ export function summariseProfile(file: string, window?: SampleWindow): ProfileSu
     if (frame.functionName === '(idle)') continue;
     busy += micros;
     const origin = originOf(frame);
-    const name = frame.url === '' ? frame.functionName || '(anonymous)' : `${frame.functionName || '(anonymous)'} ${shortFile(frame.url)}:${frame.lineNumber + 1}`;
+    const name =
+      frame.url === '' ? frame.functionName || '(anonymous)' : `${frame.functionName || '(anonymous)'} ${shortFile(frame.url)}:${frame.lineNumber + 1}`;
     const entry = functions.get(name) ?? { origin, micros: 0 };
     entry.micros += micros;
     functions.set(name, entry);

@@ -97,7 +97,9 @@ interface ResultFile {
 function readResults(resultsDir: string): ResultFile[] {
   let names: string[];
   try {
-    names = readdirSync(resultsDir).filter((name) => name.endsWith('.json')).sort();
+    names = readdirSync(resultsDir)
+      .filter((name) => name.endsWith('.json'))
+      .sort();
   } catch {
     return [];
   }
@@ -137,7 +139,10 @@ export function flatten(value: unknown, path = '', rows: Array<[string, string]>
     value.forEach((item, index) => {
       const label =
         typeof item === 'object' && item !== null
-          ? ((item as Record<string, unknown>)['dialect'] ?? (item as Record<string, unknown>)['name'] ?? (item as Record<string, unknown>)['scenario'] ?? index)
+          ? ((item as Record<string, unknown>)['dialect'] ??
+            (item as Record<string, unknown>)['name'] ??
+            (item as Record<string, unknown>)['scenario'] ??
+            index)
           : index;
       flatten(item, path ? `${path}[${String(label)}]` : `[${String(label)}]`, rows);
     });
@@ -181,7 +186,8 @@ export function renderResults(options: { resultsDir: string; machine: MachineInf
       lines.push(`### ${run.name} failed`, '', '```', run.tail.trim(), '```', '');
     }
   }
-  if (runs.length === 0) lines.push('No benchmark ran in this invocation: the figures below are those recorded in `bench/results/`, each with its own date.', '');
+  if (runs.length === 0)
+    lines.push('No benchmark ran in this invocation: the figures below are those recorded in `bench/results/`, each with its own date.', '');
   lines.push('## Figures', '');
   const results = readResults(options.resultsDir);
   if (results.length === 0) lines.push('No results yet: run `npm run bench`.', '');
@@ -191,7 +197,8 @@ export function renderResults(options: { resultsDir: string; machine: MachineInf
     const ran = runs.find((r) => r.name === result.name);
     if (ran && ran.exitCode !== 0) lines.push('> This benchmark failed in this run; the figures below are from an earlier run.', '');
     else if (runs.length > 0 && !ran) lines.push('> No benchmark script of this name ran; these figures are from an earlier run.', '');
-    else if (ranAt !== undefined && result.mtime.getTime() < ranAt - 1000 && ran) lines.push('> The file was not rewritten by this run; the figures may be stale.', '');
+    else if (ranAt !== undefined && result.mtime.getTime() < ranAt - 1000 && ran)
+      lines.push('> The file was not rewritten by this run; the figures may be stale.', '');
     const data = result.data as Record<string, unknown> | undefined;
     if (result.error !== undefined) {
       lines.push(`The results file is not valid JSON: ${result.error}`, '');

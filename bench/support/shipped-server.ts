@@ -92,7 +92,13 @@ export async function startShippedServer(options: ShippedServerOptions = {}): Pr
   child.stdout!.resume();
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
-    if (await fetch(`${url}/livez`).then((r) => r.ok, () => false)) break;
+    if (
+      await fetch(`${url}/livez`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
     await new Promise((r) => setTimeout(r, 100));
   }
   return {

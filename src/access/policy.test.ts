@@ -5,15 +5,33 @@ import { ROLES } from '../store/store.js';
 
 test('roles: read_only reads; standard also writes its own application keys and metric metadata; admin does everything', () => {
   const allowed = (role: (typeof ROLES)[number]) => ACTIONS.filter((action) => can({ role }, action));
-  assert.deepEqual(allowed('read_only'), ['api_keys:read', 'app_keys:read', 'own_app_keys:read', 'own_password:write', 'hosts:read', 'metrics:query', 'events:read']);
-  assert.deepEqual(allowed('standard'), ['api_keys:read', 'app_keys:read', 'own_app_keys:read', 'own_app_keys:write', 'own_password:write', 'hosts:read', 'metrics:query', 'events:read', 'metrics:metadata_write']);
+  assert.deepEqual(allowed('read_only'), [
+    'api_keys:read',
+    'app_keys:read',
+    'own_app_keys:read',
+    'own_password:write',
+    'hosts:read',
+    'metrics:query',
+    'events:read',
+  ]);
+  assert.deepEqual(allowed('standard'), [
+    'api_keys:read',
+    'app_keys:read',
+    'own_app_keys:read',
+    'own_app_keys:write',
+    'own_password:write',
+    'hosts:read',
+    'metrics:query',
+    'events:read',
+    'metrics:metadata_write',
+  ]);
   assert.deepEqual(allowed('admin'), [...ACTIONS]);
   // Row 7 of issue 15: the audit trail is admin-only, wherever it is read.
   assert.equal(can({ role: 'standard' }, 'audit:read'), false);
   assert.equal(can({ role: 'read_only' }, 'audit:read'), false);
 });
 
-test('an unscoped application key (null) has its owner\'s full role; a scoped one only what its scopes grant', () => {
+test("an unscoped application key (null) has its owner's full role; a scoped one only what its scopes grant", () => {
   for (const action of ACTIONS) assert.equal(can({ role: 'admin', scopes: null }, action), true, action);
   const reader = { role: 'admin' as const, scopes: ['api_keys_read'] };
   assert.equal(can(reader, 'api_keys:read'), true);
@@ -47,7 +65,11 @@ test('every action is granted by exactly the Datadog scopes named for it', () =>
     'upstream:write': [],
   };
   for (const action of ACTIONS) assert.deepEqual(scopesFor(action), expected[action], action);
-  for (const scope of SCOPES) assert.ok(ACTIONS.some((action) => can({ role: 'admin', scopes: [scope] }, action)), scope);
+  for (const scope of SCOPES)
+    assert.ok(
+      ACTIONS.some((action) => can({ role: 'admin', scopes: [scope] }, action)),
+      scope,
+    );
 });
 
 test('no scope grants a password (reset or change) or the relay upstream: a scoped key would escape its scopes', () => {

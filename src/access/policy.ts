@@ -69,7 +69,15 @@ export const ACTIONS = [
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
-const EVERY_ROLE: readonly Action[] = ['api_keys:read', 'app_keys:read', 'own_app_keys:read', 'hosts:read', 'metrics:query', 'events:read', 'own_password:write'];
+const EVERY_ROLE: readonly Action[] = [
+  'api_keys:read',
+  'app_keys:read',
+  'own_app_keys:read',
+  'hosts:read',
+  'metrics:query',
+  'events:read',
+  'own_password:write',
+];
 
 /** Roles × actions. Each role has what the role below it has, as Datadog's managed roles do. */
 const ROLE_ACTIONS: Record<Role, ReadonlySet<Action>> = {

@@ -112,7 +112,10 @@ export class Agent {
   private constructor(private readonly options: AgentOptions) {
     this.env = options.env ?? process.env;
     this.settings = this.loadSettings();
-    this.aggregator = new DogStatsDAggregator(() => this.hostname(), () => this.settings.tags);
+    this.aggregator = new DogStatsDAggregator(
+      () => this.hostname(),
+      () => this.settings.tags,
+    );
     this.dogstatsd = new DogStatsDServer(this.aggregator);
   }
 
@@ -211,7 +214,10 @@ export class Agent {
       const skipped = this.aggregator.restore(snapshot, Date.now());
       const buckets = snapshot.buckets.map((b) => b?.start).filter((start) => typeof start === 'number');
       const savedAt = new Date(Number(snapshot.savedAt));
-      this.options.logger.info({ buckets, savedAt: Number.isFinite(savedAt.getTime()) ? savedAt.toISOString() : null }, 'continuing the DogStatsD buckets the previous run left open');
+      this.options.logger.info(
+        { buckets, savedAt: Number.isFinite(savedAt.getTime()) ? savedAt.toISOString() : null },
+        'continuing the DogStatsD buckets the previous run left open',
+      );
       if (skipped > 0) {
         this.options.logger.warn({ skipped }, `${skipped} entries of the open-buckets file were not valid (damaged or edited) and were ignored`);
       }
@@ -258,11 +264,14 @@ export class Agent {
   reload(reason: string, minGapMs = 0, delayMs = 0): void {
     if (this.reloadTimer !== null) return;
     const wait = Math.max(delayMs, this.lastReloadAt + minGapMs - Date.now());
-    this.reloadTimer = setTimeout(() => {
-      this.reloadTimer = null;
-      this.lastReloadAt = Date.now();
-      this.applyReload(reason);
-    }, Math.max(0, wait));
+    this.reloadTimer = setTimeout(
+      () => {
+        this.reloadTimer = null;
+        this.lastReloadAt = Date.now();
+        this.applyReload(reason);
+      },
+      Math.max(0, wait),
+    );
     this.reloadTimer.unref();
   }
 
@@ -281,7 +290,9 @@ export class Agent {
     this.options.logger.info({ reason, keyLast4: next.apiKey?.slice(-4) ?? null }, 'config reloaded');
     this.forwarder.setDestinations(this.destinations());
     const keyChanged =
-      before.apiKey !== next.apiKey || JSON.stringify(before.additionalEndpoints) !== JSON.stringify(next.additionalEndpoints) || before.intakeUrl !== next.intakeUrl;
+      before.apiKey !== next.apiKey ||
+      JSON.stringify(before.additionalEndpoints) !== JSON.stringify(next.additionalEndpoints) ||
+      before.intakeUrl !== next.intakeUrl;
     if (keyChanged) {
       this.options.logger.info(
         { reason, keyLast4: next.apiKey?.slice(-4) ?? null, previousLast4: before.apiKey?.slice(-4) ?? null },
@@ -453,7 +464,7 @@ export class Agent {
     } catch (error) {
       this.options.logger.warn(
         { error: (error as Error).message },
-        'could not keep the open DogStatsD buckets in the run path; if the agent starts again within the same 10 s bucket, that bucket\'s counts from before the stop are replaced by the ones after it',
+        "could not keep the open DogStatsD buckets in the run path; if the agent starts again within the same 10 s bucket, that bucket's counts from before the stop are replaced by the ones after it",
       );
     }
     await this.flush({ all: true });
@@ -470,4 +481,3 @@ export class Agent {
     this.options.logger.info({ queued: this.queue.depth }, 'rekey-agent stopped');
   }
 }
-

@@ -23,7 +23,10 @@ export function backoffFromEnv(env: NodeJS.ProcessEnv = process.env): BackoffOpt
 export class Backoff {
   private attempt = 0;
 
-  constructor(private readonly options: BackoffOptions, private readonly random: () => number = Math.random) {}
+  constructor(
+    private readonly options: BackoffOptions,
+    private readonly random: () => number = Math.random,
+  ) {}
 
   /** The next delay in ms; each call doubles the ceiling up to `maxMs`. */
   next(): number {

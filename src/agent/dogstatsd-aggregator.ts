@@ -197,7 +197,8 @@ export class DogStatsDAggregator {
       for (const context of bucket.values()) {
         const tags = [...context.tags, ...extra];
         if (context.agg.kind === 'sketch') {
-          if (context.agg.sketch.count > 0) this.closedSketches.push({ metric: context.name, host, tags: [...new Set(tags)].sort(), sketch: toDogsketch(context.agg.sketch, start) });
+          if (context.agg.sketch.count > 0)
+            this.closedSketches.push({ metric: context.name, host, tags: [...new Set(tags)].sort(), sketch: toDogsketch(context.agg.sketch, start) });
         } else out.push(...toSeries(context, start, host, tags));
       }
     }
@@ -324,7 +325,10 @@ function validSnapshotSketch(sketch: unknown): boolean {
   if (typeof sketch !== 'object' || sketch === null) return false;
   const { k, n, sum, min, max, cnt } = sketch as Partial<Dogsketch>;
   return (
-    Array.isArray(k) && Array.isArray(n) && k.length === n.length && k.length > 0 &&
+    Array.isArray(k) &&
+    Array.isArray(n) &&
+    k.length === n.length &&
+    k.length > 0 &&
     k.every((key) => Number.isInteger(key) && Math.abs(key) <= 32767) &&
     n.every((count) => Number.isInteger(count) && count > 0) &&
     [sum, min, max, cnt].every(isFiniteNumber)
@@ -374,7 +378,14 @@ function toSeries(context: Context, ts: number, host: string, tags: string[]): S
   const { name, agg } = context;
   const gauge = (metric: string, value: number): Series => ({ metric, points: [[ts, value]], type: 'gauge', host, tags });
   // A count over the bucket, per second: the Datadog Agent's APIRateType with its 10 s interval.
-  const rate = (metric: string, count: number): Series => ({ metric, points: [[ts, count / BUCKET_SECONDS]], type: 'rate', interval: BUCKET_SECONDS, host, tags });
+  const rate = (metric: string, count: number): Series => ({
+    metric,
+    points: [[ts, count / BUCKET_SECONDS]],
+    type: 'rate',
+    interval: BUCKET_SECONDS,
+    host,
+    tags,
+  });
   switch (agg.kind) {
     case 'gauge':
       return [gauge(name, agg.value)];

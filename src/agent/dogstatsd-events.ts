@@ -93,7 +93,14 @@ export function parseDogStatsDServiceCheck(line: string, nowSeconds: number): Ag
   if (name.length > 200) return 'service check name longer than 200 characters';
   const statusText = parts[2] ?? '';
   if (!/^[0-3]$/.test(statusText)) return 'service check status is not 0, 1, 2 or 3';
-  const check: AgentServiceCheck = { check: name, host_name: '', status: Number(statusText) as AgentServiceCheck['status'], timestamp: nowSeconds, message: '', tags: [] };
+  const check: AgentServiceCheck = {
+    check: name,
+    host_name: '',
+    status: Number(statusText) as AgentServiceCheck['status'],
+    timestamp: nowSeconds,
+    message: '',
+    tags: [],
+  };
   for (let i = 3; i < parts.length; i++) {
     const field = parts[i]!;
     if (field.startsWith('m:')) {

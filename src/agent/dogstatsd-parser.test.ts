@@ -27,7 +27,7 @@ test('blank lines are skipped, not malformed', () => {
   assert.equal(parseDogStatsDLine('\r').kind, 'skipped');
 });
 
-test('an event: title and text cut at their UTF-8 byte lengths, every optional field in the Agent\'s JSON names', () => {
+test("an event: title and text cut at their UTF-8 byte lengths, every optional field in the Agent's JSON names", () => {
   const title = 'Déploiement';
   const text = 'v2 | ok\\nline 2';
   const line = `_e{${Buffer.byteLength(title)},${Buffer.byteLength(text)}}:${title}|${text}|d:1700000000|h:web-1|k:deploys|p:low|s:jenkins|t:success|#env:prod,team:a|c:container`;
@@ -45,7 +45,12 @@ test('an event: title and text cut at their UTF-8 byte lengths, every optional f
     source_type_name: 'jenkins',
   });
   const minimal = parseDogStatsDLine('_e{5,4}:title|text', 42);
-  assert.deepEqual(minimal.kind === 'event' && [minimal.event.timestamp, minimal.event.priority, minimal.event.alert_type, minimal.event.host], [42, 'normal', 'info', '']);
+  assert.deepEqual(minimal.kind === 'event' && [minimal.event.timestamp, minimal.event.priority, minimal.event.alert_type, minimal.event.host], [
+    42,
+    'normal',
+    'info',
+    '',
+  ]);
   // A client that counted UTF-16 characters ("é" is 1, not 2): the only reading that fits.
   const chars = parseDogStatsDLine('_e{2,1}:éa|b', 1);
   assert.deepEqual(chars.kind === 'event' && [chars.event.msg_title, chars.event.msg_text], ['éa', 'b']);
@@ -66,13 +71,40 @@ test('a service check: name, status, timestamp, host, tags and a message that ma
 });
 
 test('malformed events and service checks are reported with a reason', () => {
-  for (const line of ['_e{5,4}title|text', '_e{a,4}:title|text', '_e{0,4}:|text', '_e{9,4}:title|text', '_e{5,9}:title|text', '_e{5,4}:title|text2', '_sc|', '_sc|x', '_sc|x|4', '_sc|x|ok', '_sc|x|0|d:soon']) {
+  for (const line of [
+    '_e{5,4}title|text',
+    '_e{a,4}:title|text',
+    '_e{0,4}:|text',
+    '_e{9,4}:title|text',
+    '_e{5,9}:title|text',
+    '_e{5,4}:title|text2',
+    '_sc|',
+    '_sc|x',
+    '_sc|x|4',
+    '_sc|x|ok',
+    '_sc|x|0|d:soon',
+  ]) {
     assert.equal(parseDogStatsDLine(line).kind, 'malformed', line);
   }
 });
 
 test('rejects malformed lines with a reason', () => {
-  for (const line of ['nocolon', ':1|c', 'a:1', 'a:1|x', 'a:|c', 'a:abc|c', 'a:1|c|@0', 'a:1|c|@2', 'a:1|c|@', 'a:NaN|g', 'a:Infinity|c', 'a b:1|c', 'a:1:2|g', 'a: 1|c']) {
+  for (const line of [
+    'nocolon',
+    ':1|c',
+    'a:1',
+    'a:1|x',
+    'a:|c',
+    'a:abc|c',
+    'a:1|c|@0',
+    'a:1|c|@2',
+    'a:1|c|@',
+    'a:NaN|g',
+    'a:Infinity|c',
+    'a b:1|c',
+    'a:1:2|g',
+    'a: 1|c',
+  ]) {
     const parsed = parseDogStatsDLine(line);
     assert.equal(parsed.kind, 'malformed', line);
   }
@@ -80,7 +112,10 @@ test('rejects malformed lines with a reason', () => {
 
 test('a multi-metric packet parses line by line', () => {
   const lines = parseDogStatsDPacket('a:1|c\nb:2|g\nbroken\n');
-  assert.deepEqual(lines.map((l) => l.kind), ['sample', 'sample', 'malformed', 'skipped']);
+  assert.deepEqual(
+    lines.map((l) => l.kind),
+    ['sample', 'sample', 'malformed', 'skipped'],
+  );
 });
 
 test('fuzz: any string parses to a sample, skipped or malformed and never throws', () => {
@@ -114,7 +149,15 @@ test('JavaScript-only number forms (0x10, 0b1, 0o7) are malformed, as in the Dat
     const parsed = parseDogStatsDLine(`hex.c:${value}|c`);
     assert.equal(parsed.kind, 'malformed', value);
   }
-  for (const [value, expected] of [['10', 10], ['-1.5', -1.5], ['+2', 2], ['.5', 0.5], ['1e3', 1000], ['0', 0], ['0.25', 0.25]] as const) {
+  for (const [value, expected] of [
+    ['10', 10],
+    ['-1.5', -1.5],
+    ['+2', 2],
+    ['.5', 0.5],
+    ['1e3', 1000],
+    ['0', 0],
+    ['0.25', 0.25],
+  ] as const) {
     const parsed = parseDogStatsDLine(`ok.c:${value}|c`);
     assert.deepEqual(parsed.kind === 'sample' && parsed.sample.values, [expected], value);
   }

@@ -145,7 +145,18 @@ function isRadixPrefixed(part: string): boolean {
 
 /** What String.prototype.trim removes at the ends that matters here (ASCII and NBSP/BOM). */
 function isSpace(c: number): boolean {
-  return c <= 0x20 || c === 0xa0 || c === 0xfeff || c === 0x2028 || c === 0x2029 || c === 0x3000 || (c >= 0x2000 && c <= 0x200a) || c === 0x1680 || c === 0x202f || c === 0x205f;
+  return (
+    c <= 0x20 ||
+    c === 0xa0 ||
+    c === 0xfeff ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x3000 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x1680 ||
+    c === 0x202f ||
+    c === 0x205f
+  );
 }
 
 /** Names: printable ASCII without spaces, `|`, `:`, `#`, `@` or `,`. */

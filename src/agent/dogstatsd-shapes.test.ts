@@ -11,7 +11,10 @@ const T0 = 1_700_000_000_000;
 
 /** What the server counts and aggregates for `packets`, through its cached shapes. */
 function viaServer(packets: string[]) {
-  const aggregator = new DogStatsDAggregator(() => 'h', () => ['env:test']);
+  const aggregator = new DogStatsDAggregator(
+    () => 'h',
+    () => ['env:test'],
+  );
   const server = new DogStatsDServer(aggregator);
   for (const packet of packets) server.handle(Buffer.from(packet), T0);
   const { metrics, malformed, skipped, events, serviceChecks } = server.counters;
@@ -20,7 +23,10 @@ function viaServer(packets: string[]) {
 
 /** The same, line by line through parseDogStatsDLine and nothing cached (empty lines are not counted, as the server never counted them). */
 function viaParser(packets: string[]) {
-  const aggregator = new DogStatsDAggregator(() => 'h', () => ['env:test']);
+  const aggregator = new DogStatsDAggregator(
+    () => 'h',
+    () => ['env:test'],
+  );
   const counters = { metrics: 0, malformed: 0, skipped: 0, events: 0, serviceChecks: 0 };
   const pending = { events: [] as AgentEvent[], checks: [] as AgentServiceCheck[] };
   for (const packet of packets) {
@@ -91,17 +97,52 @@ test('the server counts and aggregates exactly as the parser, for repeated and m
 });
 
 test('fuzz: the server agrees with the parser on lines built from the grammar', () => {
-  const piece = fc.constantFrom('a.b', 'x', ':', '|', '#', '@', ',', '1', '-2.5', 'c', 'g', 's', 'h', 'd', 'ms', '0.5', '2', 'e', '\n', '\r', 'NaN', ' ', '_e{', '_sc', 't:v');
+  const piece = fc.constantFrom(
+    'a.b',
+    'x',
+    ':',
+    '|',
+    '#',
+    '@',
+    ',',
+    '1',
+    '-2.5',
+    'c',
+    'g',
+    's',
+    'h',
+    'd',
+    'ms',
+    '0.5',
+    '2',
+    'e',
+    '\n',
+    '\r',
+    'NaN',
+    ' ',
+    '_e{',
+    '_sc',
+    't:v',
+  );
   fc.assert(
-    fc.property(fc.array(fc.array(piece, { maxLength: 12 }).map((p) => p.join('')), { maxLength: 20 }), (packets) => {
-      sameAsParser(packets);
-    }),
+    fc.property(
+      fc.array(
+        fc.array(piece, { maxLength: 12 }).map((p) => p.join('')),
+        { maxLength: 20 },
+      ),
+      (packets) => {
+        sameAsParser(packets);
+      },
+    ),
     { numRuns: 3000 },
   );
 });
 
-test('a flood of lines with 60 KB tags is not remembered beyond the caches\' character budgets (it once kept ~340 MB after 1,500 such packets)', () => {
-  const aggregator = new DogStatsDAggregator(() => 'h', () => []);
+test("a flood of lines with 60 KB tags is not remembered beyond the caches' character budgets (it once kept ~340 MB after 1,500 such packets)", () => {
+  const aggregator = new DogStatsDAggregator(
+    () => 'h',
+    () => [],
+  );
   const shapes = new DogStatsDShapes((shape) => aggregator.contextKey(shape));
   const pad = 'x'.repeat(60_000);
   for (let i = 0; i < 300; i++) {

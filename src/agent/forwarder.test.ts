@@ -44,7 +44,10 @@ test('a 403 keeps the payloads; a new key delivers all of them at once', async (
   key = NEW_KEY;
   forwarder.keyChanged();
   await waitFor(() => queue.depth === 0, 5000, 'the queue to drain with the new key');
-  assert.deepEqual([...intake.series('m').keys()].sort(), [1, 2, 3, 4, 5].map((i) => 1_700_000_000 + i));
+  assert.deepEqual(
+    [...intake.series('m').keys()].sort(),
+    [1, 2, 3, 4, 5].map((i) => 1_700_000_000 + i),
+  );
   assert.ok(intake.requests.filter((r) => r.status === 202).every((r) => r.keyLast4 === '0002'));
   assert.equal(forwarder.status()[0]!.keyState, 'accepted');
   assert.equal(forwarder.status()[0]!.keyLast4, '0002');
@@ -88,7 +91,7 @@ test('a dead additional endpoint does not hold back the main intake', async (t) 
   assert.equal(queue.depthFor('ae-dead-0'), 3, 'undelivered payloads stay queued');
 });
 
-test('a 400 is logged with the intake\'s errors (never the key) before the payload is dropped; a 202 with errors is counted', async (t) => {
+test("a 400 is logged with the intake's errors (never the key) before the payload is dropped; a 202 with errors is counted", async (t) => {
   const { intake, queue } = await setup(t, [OLD_KEY]);
   const warnings: string[] = [];
   const logger = { ...silent, warn: (fields: object, message: string) => warnings.push(`${message} ${JSON.stringify(fields)}`) };

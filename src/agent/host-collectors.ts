@@ -19,8 +19,26 @@ interface CpuTimes {
 }
 
 const IGNORED_FILESYSTEMS = new Set([
-  'proc', 'sysfs', 'devtmpfs', 'devpts', 'cgroup', 'cgroup2', 'securityfs', 'pstore', 'debugfs', 'tracefs',
-  'mqueue', 'hugetlbfs', 'fusectl', 'configfs', 'bpf', 'autofs', 'binfmt_misc', 'nsfs', 'rpc_pipefs', 'squashfs',
+  'proc',
+  'sysfs',
+  'devtmpfs',
+  'devpts',
+  'cgroup',
+  'cgroup2',
+  'securityfs',
+  'pstore',
+  'debugfs',
+  'tracefs',
+  'mqueue',
+  'hugetlbfs',
+  'fusectl',
+  'configfs',
+  'bpf',
+  'autofs',
+  'binfmt_misc',
+  'nsfs',
+  'rpc_pipefs',
+  'squashfs',
 ]);
 
 export class HostCollectors {
@@ -33,12 +51,7 @@ export class HostCollectors {
   async collect(nowMs: number, host: string, tags: string[]): Promise<Series[]> {
     const ts = Math.floor(nowMs / 1000);
     const values: Array<[string, number, string[]?]> = [];
-    const parts = await Promise.allSettled([
-      this.cpu(),
-      this.memory(),
-      this.disks(),
-      this.network(nowMs),
-    ]);
+    const parts = await Promise.allSettled([this.cpu(), this.memory(), this.disks(), this.network(nowMs)]);
     for (const part of parts) if (part.status === 'fulfilled') values.push(...part.value);
     const [one, five, fifteen] = os.loadavg();
     values.push(['system.load.1', one!], ['system.load.5', five!], ['system.load.15', fifteen!]);

@@ -56,7 +56,11 @@ export function httpPost(url: string, headers: Record<string, string>, body: Buf
           kept += Math.min(chunk.length, MAX_ANSWER_BYTES - kept);
         });
         response.on('end', () =>
-          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), retryAfterSeconds: retryAfterSeconds(response.headers['retry-after']) }),
+          resolve({
+            status: response.statusCode ?? 0,
+            body: Buffer.concat(chunks).toString('utf8'),
+            retryAfterSeconds: retryAfterSeconds(response.headers['retry-after']),
+          }),
         );
         response.on('error', reject);
       },

@@ -16,24 +16,34 @@ export function registerInstallServiceCommand(program: Command): void {
     .option('--log-file <file>', 'where the init script appends the agent output; default <prefix>/var/log/rekey-agent.log')
     .option('--dry-run', 'print what would be written, change nothing')
     .option('--json', 'print the result as JSON')
-    .action(async (options: { prefix: string; manager: 'auto' | 'systemd' | 'sysv' | 'all'; config: string; runPath?: string; logFile?: string; dryRun?: boolean; json?: boolean }) => {
-      const { installService } = await import('./install-service.js');
-      const result = await installService({
-        prefix: options.prefix,
-        manager: options.manager,
-        config: options.config,
-        ...(options.runPath !== undefined ? { runPath: options.runPath } : {}),
-        ...(options.logFile !== undefined ? { logFile: options.logFile } : {}),
-        dryRun: options.dryRun ?? false,
-      });
-      if (options.json) {
-        process.stdout.write(`${JSON.stringify(result)}\n`);
-        return;
-      }
-      for (const file of result.files) {
-        process.stdout.write(`${options.dryRun ? 'would write' : 'wrote'} ${file.path}\n`);
-        if (options.dryRun) process.stdout.write(`${file.content.replace(/^/gm, '  | ')}\n`);
-      }
-      for (const hint of result.nextSteps) process.stdout.write(`next: ${hint}\n`);
-    });
+    .action(
+      async (options: {
+        prefix: string;
+        manager: 'auto' | 'systemd' | 'sysv' | 'all';
+        config: string;
+        runPath?: string;
+        logFile?: string;
+        dryRun?: boolean;
+        json?: boolean;
+      }) => {
+        const { installService } = await import('./install-service.js');
+        const result = await installService({
+          prefix: options.prefix,
+          manager: options.manager,
+          config: options.config,
+          ...(options.runPath !== undefined ? { runPath: options.runPath } : {}),
+          ...(options.logFile !== undefined ? { logFile: options.logFile } : {}),
+          dryRun: options.dryRun ?? false,
+        });
+        if (options.json) {
+          process.stdout.write(`${JSON.stringify(result)}\n`);
+          return;
+        }
+        for (const file of result.files) {
+          process.stdout.write(`${options.dryRun ? 'would write' : 'wrote'} ${file.path}\n`);
+          if (options.dryRun) process.stdout.write(`${file.content.replace(/^/gm, '  | ')}\n`);
+        }
+        for (const hint of result.nextSteps) process.stdout.write(`next: ${hint}\n`);
+      },
+    );
 }

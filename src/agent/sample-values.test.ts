@@ -9,7 +9,10 @@ test('keeps every value across chunks and sorts them numerically', () => {
   const input = Array.from({ length: 10_000 }, (_, i) => ((i * 7919) % 10_007) - 5000.5);
   for (const v of input) values.push(v);
   assert.equal(values.length, input.length);
-  assert.deepEqual([...values.sorted()], [...input].sort((a, b) => a - b));
+  assert.deepEqual(
+    [...values.sorted()],
+    [...input].sort((a, b) => a - b),
+  );
 });
 
 test('fuzz: sorted() is the input sorted numerically', () => {
@@ -18,7 +21,10 @@ test('fuzz: sorted() is the input sorted numerically', () => {
       const values = new SampleValues();
       for (const v of input) values.push(v);
       // -0 and 0 compare equal: compare as numbers, not as Object.is.
-      assert.deepEqual([...values.sorted()].map((v) => v + 0), [...input].sort((a, b) => a - b).map((v) => v + 0));
+      assert.deepEqual(
+        [...values.sorted()].map((v) => v + 0),
+        [...input].sort((a, b) => a - b).map((v) => v + 0),
+      );
     }),
     { numRuns: 500 },
   );

@@ -21,7 +21,7 @@ function intakeAccepts(s: Series): boolean {
   }
 }
 
-test('the limits are the intake decoder\'s: at the limit accepted, one over refused', () => {
+test("the limits are the intake decoder's: at the limit accepted, one over refused", () => {
   assert.ok(intakeAccepts(series({ metric: 'm'.repeat(MAX_METRIC_NAME) })));
   assert.ok(!intakeAccepts(series({ metric: 'm'.repeat(MAX_METRIC_NAME + 1) })));
   assert.ok(intakeAccepts(series({ tags: ['t'.repeat(MAX_TAG_LENGTH)] })));
@@ -40,7 +40,13 @@ test('only the offending tag, point or series is fixed; every result is accepted
     good,
     series({ metric: 'long.tag', tags: ['ok:1', `k:${'v'.repeat(300)}`] }),
     series({ metric: 'x'.repeat(MAX_METRIC_NAME + 1) }),
-    series({ metric: 'nan', points: [[TS, Number.NaN], [TS + 10, 2]] }),
+    series({
+      metric: 'nan',
+      points: [
+        [TS, Number.NaN],
+        [TS + 10, 2],
+      ],
+    }),
     series({ metric: 'inf', points: [[TS, Number.POSITIVE_INFINITY]] }),
     series({ metric: 'many.tags', tags: Array.from({ length: MAX_TAGS + 5 }, (_, i) => `t:${i}`) }),
     series({ metric: 'long.host', host: 'h'.repeat(300) }),
@@ -50,7 +56,10 @@ test('only the offending tag, point or series is fixed; every result is accepted
   const clean = [series({ metric: 'a' }), series({ metric: 'b' })];
   const same = new SeriesLimits().apply(clean);
   assert.ok(same[0] === clean[0] && same[1] === clean[1], 'nothing to fix: no copy');
-  assert.deepEqual(out.map((s) => s.metric), ['good', 'long.tag', 'nan', 'many.tags', 'long.host']);
+  assert.deepEqual(
+    out.map((s) => s.metric),
+    ['good', 'long.tag', 'nan', 'many.tags', 'long.host'],
+  );
   for (const s of out) assert.ok(intakeAccepts(s), `${s.metric} is accepted`);
   assert.equal(out[1]!.tags[1], `k:${'v'.repeat(MAX_TAG_LENGTH - 2)}`);
   assert.deepEqual(out[2]!.points, [[TS + 10, 2]]);
@@ -75,7 +84,13 @@ test('two series that become one after truncation are merged: counts add up, so 
     series({ metric: 'g', type: 'gauge', tags: [`k:${long}a`], points: [[TS, 3]] }),
     series({ metric: 'g', type: 'gauge', tags: [`k:${long}b`], points: [[TS, 4]] }),
   ]);
-  assert.deepEqual(out.map((s) => [s.metric, s.points]), [['c', [[TS, 7]]], ['g', [[TS, 4]]]]);
+  assert.deepEqual(
+    out.map((s) => [s.metric, s.points]),
+    [
+      ['c', [[TS, 7]]],
+      ['g', [[TS, 4]]],
+    ],
+  );
 });
 
 test('a truncated tag never ends in half a surrogate pair', () => {
@@ -88,7 +103,10 @@ test('a truncated tag never ends in half a surrogate pair', () => {
 test('a tag repeated (in the line, or a config tag also sent by the client) is one tag at the intake: the two contexts are merged, no count lost', () => {
   // The intake de-duplicates tags, so `#env:prod` + config tag `env:prod` and no tag + config
   // tag `env:prod` are one series there, and the newest write of the point wins.
-  const agg = new DogStatsDAggregator(() => 'h', () => ['env:prod']);
+  const agg = new DogStatsDAggregator(
+    () => 'h',
+    () => ['env:prod'],
+  );
   const t0 = TS * 1000;
   for (let i = 0; i < 100; i++) {
     for (const line of ['dup.hits:1|c|#env:prod', 'dup.hits:1|c', 'dup2.hits:1|c|#a,a', 'dup2.hits:1|c|#a']) {

@@ -32,7 +32,10 @@ test('2,000 contexts with 300 tags each (600,000 tags): cut into payloads the in
   assert.ok(payloads.length > 1);
   assert.equal(await intakeTakesAll(payloads), 2000);
   const metrics = payloads.flatMap((json) => (JSON.parse(json) as { series: Series[] }).series.map((s) => s.metric));
-  assert.deepEqual(metrics, series.map((s) => s.metric));
+  assert.deepEqual(
+    metrics,
+    series.map((s) => s.metric),
+  );
 });
 
 test('tags deflate cannot shrink (random): no payload passes the 3.2 MB wire limit', async () => {
@@ -50,7 +53,13 @@ test('tags deflate cannot shrink (random): no payload passes the 3.2 MB wire lim
 });
 
 test('a usual flush stays one payload; an empty flush gives none', () => {
-  const series: Series[] = Array.from({ length: 1500 }, (_, i) => ({ metric: `m${i}`, points: [[TS, i]], type: 'gauge', host: 'h', tags: ['env:prod', 'service:web'] }));
+  const series: Series[] = Array.from({ length: 1500 }, (_, i) => ({
+    metric: `m${i}`,
+    points: [[TS, i]],
+    type: 'gauge',
+    host: 'h',
+    tags: ['env:prod', 'service:web'],
+  }));
   assert.equal(seriesPayloads(series).length, 1);
   assert.equal(seriesPayloads(series.concat(series)).length, 2);
   assert.deepEqual(seriesPayloads([]), []);

@@ -53,7 +53,11 @@ export function seriesPayloads(series: readonly Series[], budget: PayloadBudget 
     const v = 16 + 3 * s.points.length + s.tags.length;
     if (
       parts.length > 0 &&
-      (parts.length >= budget.series || bytes + b > budget.bytes || values + v > budget.values || tags + s.tags.length > budget.tags || points + s.points.length > budget.points)
+      (parts.length >= budget.series ||
+        bytes + b > budget.bytes ||
+        values + v > budget.values ||
+        tags + s.tags.length > budget.tags ||
+        points + s.points.length > budget.points)
     ) {
       cut();
     }

@@ -8,10 +8,10 @@ export function registerAgentRestartCommand(program: Command): void {
   const agent = program.commands.find((c) => c.name() === 'agent') ?? program.command('agent').description('The agent on this host');
   agent
     .command('restart')
-    .description('Restart the Datadog Agent the platform\'s way (systemd, init script, launchd, Windows service); SIGHUP for rekey-agent')
+    .description("Restart the Datadog Agent the platform's way (systemd, init script, launchd, Windows service); SIGHUP for rekey-agent")
     .option('--service <name>', 'service name (default datadog-agent; DatadogAgent on Windows; com.datadoghq.agent on macOS; rekey-agent reloads on SIGHUP)')
     .addOption(new Option('--manager <manager>', 'skip detection').choices(['systemd', 'sysv', 'launchd', 'windows']))
-    .option('--pid-file <path>', 'rekey-agent\'s pid file: send it SIGHUP')
+    .option('--pid-file <path>', "rekey-agent's pid file: send it SIGHUP")
     .option('--dry-run', 'print the command and run nothing')
     .action(async (options: { service?: string; manager?: 'systemd' | 'sysv' | 'launchd' | 'windows'; pidFile?: string; dryRun?: boolean }) => {
       const { describePlan, executeRestart, planRestart, systemProbe, REKEY_AGENT_SERVICE } = await import('../config/agent-restart.js');

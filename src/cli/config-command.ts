@@ -21,14 +21,12 @@ async function resolveFile(file: string | undefined): Promise<string> {
 }
 
 export function registerConfigCommand(program: Command): void {
-  const config = program
-    .command('config')
-    .description('Read, validate and change the API key in a Datadog Agent config file (datadog.conf or datadog.yaml)');
+  const config = program.command('config').description('Read, validate and change the API key in a Datadog Agent config file (datadog.conf or datadog.yaml)');
 
   config
     .command('show')
     .description('Where the API key comes from (file, environment, secret handle), masked to its last 4, with site, URL, hostname and problems')
-    .option('--file <path>', 'the config file (default: the platform\'s Agent config)')
+    .option('--file <path>', "the config file (default: the platform's Agent config)")
     .option('--json', 'machine-readable output')
     .action(async (options: FileOption) => {
       const { showConfig } = await import('../config/config-show.js');
@@ -46,7 +44,7 @@ export function registerConfigCommand(program: Command): void {
   config
     .command('set-api-key')
     .description('Write "api_key: KEY" into the config file, changing no other byte; atomic, with a timestamped backup')
-    .option('--file <path>', 'the config file (default: the platform\'s Agent config)')
+    .option('--file <path>', "the config file (default: the platform's Agent config)")
     .option('--key-stdin', 'read the key from stdin')
     .option('--key-env <VAR>', 'read the key from this environment variable')
     .option('--dry-run', 'print the diff (keys masked) and change nothing')
@@ -57,16 +55,18 @@ export function registerConfigCommand(program: Command): void {
     .option('--no-checksum', "accept a 32-hex key without rekey's checksum (a key issued by Datadog itself)")
     .option('--json', 'machine-readable output')
     .action(
-      async (options: FileOption & {
-        keyStdin?: boolean;
-        keyEnv?: string;
-        dryRun?: boolean;
-        force?: boolean;
-        addEndpointKey?: string;
-        removeKey?: boolean;
-        backup: boolean;
-        checksum: boolean;
-      }) => {
+      async (
+        options: FileOption & {
+          keyStdin?: boolean;
+          keyEnv?: string;
+          dryRun?: boolean;
+          force?: boolean;
+          addEndpointKey?: string;
+          removeKey?: boolean;
+          backup: boolean;
+          checksum: boolean;
+        },
+      ) => {
         if (options.addEndpointKey !== undefined && options.removeKey) {
           throw rekeyError('USAGE', { detail: 'give --add-endpoint-key or --remove-key, not both' });
         }
@@ -93,11 +93,12 @@ export function registerConfigCommand(program: Command): void {
           process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
           return;
         }
-        const what = options.addEndpointKey !== undefined
-          ? `key ending in ${last4(key)} added under additional_endpoints for ${options.addEndpointKey}`
-          : options.removeKey
-            ? `key ending in ${last4(key)} removed from additional_endpoints`
-            : `api_key set to the key ending in ${last4(key)}`;
+        const what =
+          options.addEndpointKey !== undefined
+            ? `key ending in ${last4(key)} added under additional_endpoints for ${options.addEndpointKey}`
+            : options.removeKey
+              ? `key ending in ${last4(key)} removed from additional_endpoints`
+              : `api_key set to the key ending in ${last4(key)}`;
         if (!result.changed) {
           process.stdout.write(`${result.file}: already up to date (${what.replace(/^api_key set to/, 'api_key is')}); nothing written\n`);
           return;
@@ -129,7 +130,7 @@ export function registerConfigCommand(program: Command): void {
   config
     .command('validate')
     .description('Report quoted keys, missing spaces, tabs, misplaced or duplicate api_key lines, placeholders, bad checksums and a world-readable file')
-    .option('--file <path>', 'the config file (default: the platform\'s Agent config)')
+    .option('--file <path>', "the config file (default: the platform's Agent config)")
     .option('--json', 'machine-readable output')
     .action(async (options: FileOption) => {
       const file = await resolveFile(options.file);

@@ -34,7 +34,9 @@ const CLI_ACTOR = { userId: null, kind: 'cli' as const, sourceIp: null };
 const DATA_OPTION = ['--data <dir>', 'data directory for embedded SQLite (env REKEY_DATA, default ./data)'] as const;
 
 export function registerKeyLimitsCommand(program: Command): void {
-  const limits = program.command('key-limits').description('Optional per-key intake limits: requests per second, points per minute, bytes per day (429 beyond them)');
+  const limits = program
+    .command('key-limits')
+    .description('Optional per-key intake limits: requests per second, points per minute, bytes per day (429 beyond them)');
 
   limits
     .command('set')
@@ -46,7 +48,10 @@ export function registerKeyLimitsCommand(program: Command): void {
     .option('--bytes-per-day <n>', 'body bytes as sent per UTC day, or none')
     .option('--json', 'print the limits as JSON')
     .option(...DATA_OPTION)
-    .addHelpText('after', '\nExample: rekey key-limits set --org acme --key 7f0c… --requests-per-second 50 --bytes-per-day 1000000000\nEvery intake node applies the change within 2 s; beyond a limit the intake answers 429 with Retry-After.')
+    .addHelpText(
+      'after',
+      '\nExample: rekey key-limits set --org acme --key 7f0c… --requests-per-second 50 --bytes-per-day 1000000000\nEvery intake node applies the change within 2 s; beyond a limit the intake answers 429 with Retry-After.',
+    )
     .action(async (flags: SetFlags) => {
       const { withStore } = await import('./with-store.js');
       await withStore(flags.data, async (store) => {
@@ -77,7 +82,12 @@ export function registerKeyLimitsCommand(program: Command): void {
         if (org === undefined) throw rekeyError('ORG_NOT_FOUND', { org: flags.org });
         const rows = (await store.listApiKeyLimits()).filter((row) => row.orgId === org.id && (flags.key === undefined || row.keyId === flags.key));
         if (flags.json) for (const row of rows) process.stdout.write(`${JSON.stringify({ key_id: row.keyId, ...wire(row) })}\n`);
-        else if (rows.length === 0) process.stdout.write(flags.key === undefined ? `No key of organization "${org.name}" has limits.\n` : `API key ${flags.key} of organization "${org.name}" has no limits.\n`);
+        else if (rows.length === 0)
+          process.stdout.write(
+            flags.key === undefined
+              ? `No key of organization "${org.name}" has limits.\n`
+              : `API key ${flags.key} of organization "${org.name}" has no limits.\n`,
+          );
         else for (const row of rows) process.stdout.write(`${row.keyId}: ${describe(row)}\n`);
       });
     });
@@ -87,7 +97,8 @@ export function registerKeyLimitsCommand(program: Command): void {
 function limitFlag(name: string, text: string | undefined, current: number | null): number | null {
   if (text === undefined) return current;
   if (text.trim().toLowerCase() === 'none') return null;
-  if (!/^\d{1,16}$/.test(text.trim()) || !(Number(text) > 0) || !Number.isSafeInteger(Number(text))) throw rekeyError('USAGE', { detail: `${name} "${text}" must be a positive whole number, or none` });
+  if (!/^\d{1,16}$/.test(text.trim()) || !(Number(text) > 0) || !Number.isSafeInteger(Number(text)))
+    throw rekeyError('USAGE', { detail: `${name} "${text}" must be a positive whole number, or none` });
   return Number(text);
 }
 

@@ -24,9 +24,7 @@ export function registerOrgCommand(program: Command): void {
       await withStore(flags.data, async (store) => {
         const created = await store.createOrg(name, { userId: null, kind: 'cli', sourceIp: null });
         process.stdout.write(
-          flags.json
-            ? `${JSON.stringify({ id: created.id, name: created.name })}\n`
-            : `Created organization "${created.name}" (id ${created.id}).\n`,
+          flags.json ? `${JSON.stringify({ id: created.id, name: created.name })}\n` : `Created organization "${created.name}" (id ${created.id}).\n`,
         );
       });
     });

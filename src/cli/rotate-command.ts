@@ -64,7 +64,8 @@ export function registerRotateCommand(program: Command): void {
       if (flags.resume && flags.dryRun) throw rekeyError('USAGE', { detail: '--resume and --dry-run cannot be combined' });
       const apiKey = process.env['DD_API_KEY'];
       const appKey = process.env['DD_APP_KEY'] ?? process.env['DD_APPLICATION_KEY'];
-      if (!apiKey || !appKey) throw rekeyError('USAGE', { detail: 'Set DD_API_KEY and DD_APP_KEY in the environment (an API key and an application key of the organisation)' });
+      if (!apiKey || !appKey)
+        throw rekeyError('USAGE', { detail: 'Set DD_API_KEY and DD_APP_KEY in the environment (an API key and an application key of the organisation)' });
       const site = flags.url ?? process.env['DD_SITE'];
       if (!site) throw rekeyError('USAGE', { detail: 'Say which server to talk to: --url https://… or DD_SITE (e.g. datadoghq.com)' });
 

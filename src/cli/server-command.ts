@@ -30,10 +30,16 @@ export function registerServerCommand(program: Command): void {
     .option('--port <port>', `port to listen on, 0 for any free port (env REKEY_PORT, default ${DEFAULT_PORT})`)
     .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (with --tls-key)')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
-    .option('--trust-proxy <hops|addresses>', 'behind reverse proxies: take the client address from X-Forwarded-For, believing only the given number of proxies (e.g. 1) or the proxies at these addresses/CIDRs (e.g. 10.0.0.0/8,192.168.1.7); default: believe nobody')
+    .option(
+      '--trust-proxy <hops|addresses>',
+      'behind reverse proxies: take the client address from X-Forwarded-For, believing only the given number of proxies (e.g. 1) or the proxies at these addresses/CIDRs (e.g. 10.0.0.0/8,192.168.1.7); default: believe nobody',
+    )
     .option('--log-level <level>', 'pino log level: fatal, error, warn, info, debug, trace', 'info')
     .option('--json', 'print the first-start credentials as one JSON object (as rekey init --json)')
-    .option('--durability <policy>', 'when a 202 is sent: process (survives a crash of rekey) or power (also a power cut: fsync before the 202) (env REKEY_DURABILITY, default process)')
+    .option(
+      '--durability <policy>',
+      'when a 202 is sent: process (survives a crash of rekey) or power (also a power cut: fsync before the 202) (env REKEY_DURABILITY, default process)',
+    )
     .addHelpText(
       'after',
       '\nPostgreSQL instead of SQLite: REKEY_DATABASE_URL=postgres://USER:PASSWORD@HOST:PORT/DB.\nWith SQLite, accepted points are journaled in <data>/intake-journal and saved into the database\nevery REKEY_INTAKE_SAVE_INTERVAL_MS (default 1000). --durability: docs/operations.md#durability.\nLogs: pino JSON on stderr, keys redacted. Stops gracefully on SIGTERM/SIGINT.',

@@ -39,11 +39,13 @@ const CLI_ACTOR = { userId: null, kind: 'cli' as const, sourceIp: null };
 const DATA_OPTION = ['--data <dir>', 'data directory for embedded SQLite and the deployment secret (env REKEY_DATA, default ./data)'] as const;
 
 export function registerUpstreamCommand(program: Command): void {
-  const upstream = program.command('upstream').description('Relay mode: where an organisation\'s payloads are forwarded, and with which upstream key (docs/relay.md)');
+  const upstream = program
+    .command('upstream')
+    .description("Relay mode: where an organisation's payloads are forwarded, and with which upstream key (docs/relay.md)");
 
   upstream
     .command('set')
-    .description('Set an organisation\'s upstream (a Datadog site or a URL) and upstream API key; puts it in relay mode')
+    .description("Set an organisation's upstream (a Datadog site or a URL) and upstream API key; puts it in relay mode")
     .requiredOption('--org <org>', 'organisation name or id')
     .option('--site <site>', 'Datadog site (datadoghq.com, datadoghq.eu, us3.datadoghq.com, …) or a base URL (another rekey, a Vector datadog_agent source)')
     .option('--mode <mode>', 'relay (forward payloads) or standalone (store them here)', 'relay')
@@ -51,9 +53,15 @@ export function registerUpstreamCommand(program: Command): void {
     .option('--metrics-url <url>', 'base URL for metrics, check runs, events, metadata (default from --site)')
     .option('--logs-url <url>', 'base URL for logs (default from --site)')
     .option('--traces-url <url>', 'base URL for traces (default from --site)')
-    .option('--allow-insecure', 'accept http:// URLs to other machines (the upstream key would cross the network in clear); http://localhost is always accepted')
+    .option(
+      '--allow-insecure',
+      'accept http:// URLs to other machines (the upstream key would cross the network in clear); http://localhost is always accepted',
+    )
     .option(...DATA_OPTION)
-    .addHelpText('after', '\nExample: printf %s "$DD_API_KEY" | rekey upstream set --org acme --site datadoghq.eu --key-stdin\nEvery relay node uses the new settings at once (PostgreSQL) or within 2 s; a delivery held or backing off resumes at once.')
+    .addHelpText(
+      'after',
+      '\nExample: printf %s "$DD_API_KEY" | rekey upstream set --org acme --site datadoghq.eu --key-stdin\nEvery relay node uses the new settings at once (PostgreSQL) or within 2 s; a delivery held or backing off resumes at once.',
+    )
     .action(async (flags: SetFlags) => {
       const { saveUpstream } = await import('../relay/upstream-settings.js');
       const { readStdin } = await import('./run-cli.js');
@@ -81,7 +89,7 @@ export function registerUpstreamCommand(program: Command): void {
 
   upstream
     .command('show')
-    .description('Show each organisation\'s mode and upstream (never the key: its last 4 characters)')
+    .description("Show each organisation's mode and upstream (never the key: its last 4 characters)")
     .option('--org <org>', 'only this organisation (name or id)')
     .option('--json', 'print JSON')
     .option(...DATA_OPTION)
@@ -127,7 +135,7 @@ export function registerUpstreamCommand(program: Command): void {
   upstream
     .command('dead-letters')
     .description('List the payloads the upstream refused for good (400, 413…), kept 7 days in <spool>/dead-letters')
-    .option('--json', 'print JSON (with each payload\'s body, base64)')
+    .option('--json', "print JSON (with each payload's body, base64)")
     .option(...DATA_OPTION)
     .addHelpText('after', '\nThe spool is <data>/relay-spool, or REKEY_RELAY_SPOOL_DIR.')
     .action(async (flags: { data?: string; json?: boolean }) => {
@@ -135,7 +143,8 @@ export function registerUpstreamCommand(program: Command): void {
       const { DeadLetters } = await import('../relay/dead-letters.js');
       const { RELAY_SPOOL_DIR_NAME } = await import('../relay/relay.js');
       const { DEFAULT_DATA_DIR } = await import('../store/open-store.js');
-      const spoolDir = process.env.REKEY_RELAY_SPOOL_DIR?.trim() || join(resolve(flags.data ?? (process.env.REKEY_DATA || DEFAULT_DATA_DIR)), RELAY_SPOOL_DIR_NAME);
+      const spoolDir =
+        process.env.REKEY_RELAY_SPOOL_DIR?.trim() || join(resolve(flags.data ?? (process.env.REKEY_DATA || DEFAULT_DATA_DIR)), RELAY_SPOOL_DIR_NAME);
       const letters = new DeadLetters(spoolDir).list();
       if (flags.json) {
         process.stdout.write(`${JSON.stringify(letters)}\n`);
@@ -143,7 +152,9 @@ export function registerUpstreamCommand(program: Command): void {
       }
       process.stdout.write(`${letters.length} dead letter(s) in ${join(spoolDir, 'dead-letters')}\n`);
       for (const letter of letters) {
-        process.stdout.write(`${letter.refusedAt}  org ${letter.orgId}  POST ${letter.path}  → ${letter.status}  ${letter.bodyBytes} bytes  ${letter.answer.replace(/\s+/g, ' ').slice(0, 120)}\n`);
+        process.stdout.write(
+          `${letter.refusedAt}  org ${letter.orgId}  POST ${letter.path}  → ${letter.status}  ${letter.bodyBytes} bytes  ${letter.answer.replace(/\s+/g, ' ').slice(0, 120)}\n`,
+        );
       }
     });
 }

@@ -18,14 +18,14 @@ interface DrainFlags {
 export function registerUpstreamDrainCommand(upstream: Command): void {
   upstream
     .command('drain')
-    .description('Deliver the undelivered payloads of another node\'s spool directory (copied from a lost node) through this deployment\'s upstreams')
-    .requiredOption('--spool <dir>', 'the lost node\'s relay spool directory (its <data>/relay-spool, or its REKEY_RELAY_SPOOL_DIR)')
+    .description("Deliver the undelivered payloads of another node's spool directory (copied from a lost node) through this deployment's upstreams")
+    .requiredOption('--spool <dir>', "the lost node's relay spool directory (its <data>/relay-spool, or its REKEY_RELAY_SPOOL_DIR)")
     .option('--timeout <duration>', 'how long to keep trying (backoff, Retry-After, a refused upstream key) before reporting what is left', '10m')
     .option('--json', 'print the report as JSON')
     .option('--data <dir>', 'data directory for embedded SQLite and the deployment secret (env REKEY_DATA, default ./data)')
     .addHelpText(
       'after',
-      '\nExample: rekey upstream drain --spool /mnt/old-node/data/relay-spool\nThe payloads go to their organisation\'s upstream as set in this deployment\'s database (shared by the nodes: PostgreSQL), with the same rules as a relay node: backoff with jitter, Retry-After, a refused upstream key waits for `rekey upstream set`, 400/413… become dead letters in <spool>/dead-letters (REKEY_RELAY_SPOOL_DIR=<spool> rekey upstream dead-letters lists them).\nNever drain the spool of a node that is running, or that will be started again on it: its payloads would be sent twice.\nExit codes: 0 every payload delivered or dead-lettered; 1 some still wait after --timeout (run it again: delivered ones are not sent again); 2 bad usage.',
+      "\nExample: rekey upstream drain --spool /mnt/old-node/data/relay-spool\nThe payloads go to their organisation's upstream as set in this deployment's database (shared by the nodes: PostgreSQL), with the same rules as a relay node: backoff with jitter, Retry-After, a refused upstream key waits for `rekey upstream set`, 400/413… become dead letters in <spool>/dead-letters (REKEY_RELAY_SPOOL_DIR=<spool> rekey upstream dead-letters lists them).\nNever drain the spool of a node that is running, or that will be started again on it: its payloads would be sent twice.\nExit codes: 0 every payload delivered or dead-lettered; 1 some still wait after --timeout (run it again: delivered ones are not sent again); 2 bad usage.",
     )
     .action(async (flags: DrainFlags) => {
       const { resolve } = await import('node:path');
@@ -62,7 +62,12 @@ export function registerUpstreamDrainCommand(upstream: Command): void {
       if (flags.json) process.stdout.write(`${JSON.stringify({ ...report, spool: spoolDir })}\n`);
       else say(`Delivered ${report.delivered} of ${report.found} payload(s); ${report.deadLettered} dead-lettered; ${report.remaining} left.`);
       if (report.remaining > 0) {
-        throw rekeyError('UPSTREAM_DRAIN_INCOMPLETE', { remaining: report.remaining, found: report.found, timeout: flags.timeout, why: report.problems.join('; ') || 'the upstream did not take them in time' });
+        throw rekeyError('UPSTREAM_DRAIN_INCOMPLETE', {
+          remaining: report.remaining,
+          found: report.found,
+          timeout: flags.timeout,
+          why: report.problems.join('; ') || 'the upstream did not take them in time',
+        });
       }
     });
 }

@@ -29,7 +29,11 @@ export function registerUpstreamRotateCommand(upstream: Command): void {
     .option('--app-key-stdin', 'read the upstream application key from stdin (else DD_APP_KEY)')
     .option('--resume', 'continue the unfinished rotation recorded in the journal')
     .option('--journal <file>', 'journal file (default <data>/upstream-rotate-<org id>.journal.json)')
-    .option('--settle <duration>', 'time the relay nodes get to pick up the new key before the old one is revoked (PostgreSQL: at once; SQLite: within 2 s)', '6s')
+    .option(
+      '--settle <duration>',
+      'time the relay nodes get to pick up the new key before the old one is revoked (PostgreSQL: at once; SQLite: within 2 s)',
+      '6s',
+    )
     .option('--accept-timeout <duration>', 'how long the upstream may take to accept the new key', '60s')
     .option('--data <dir>', 'data directory for embedded SQLite and the deployment secret (env REKEY_DATA, default ./data)')
     .addHelpText(
@@ -44,7 +48,8 @@ export function registerUpstreamRotateCommand(upstream: Command): void {
       const { rotateUpstreamKey } = await import('../relay/upstream-rotation.js');
       const { DEFAULT_DATA_DIR } = await import('../store/open-store.js');
       const appKey = (flags.appKeyStdin ? await readStdin() : (process.env['DD_APP_KEY'] ?? process.env['DD_APPLICATION_KEY'] ?? '')).trim();
-      if (appKey === '' || /\s/.test(appKey)) throw rekeyError('USAGE', { detail: 'Give the upstream organisation\'s application key in DD_APP_KEY or on stdin with --app-key-stdin' });
+      if (appKey === '' || /\s/.test(appKey))
+        throw rekeyError('USAGE', { detail: "Give the upstream organisation's application key in DD_APP_KEY or on stdin with --app-key-stdin" });
       const settleMs = parseDuration(flags.settle);
       const acceptTimeoutMs = parseDuration(flags.acceptTimeout);
       if (settleMs === undefined) throw rekeyError('USAGE', { detail: `--settle "${flags.settle}" is not a duration (e.g. 6s, 500ms)` });

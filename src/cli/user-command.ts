@@ -43,7 +43,11 @@ const operatorIn = (orgId: string): UserCaller => ({ orgId, actor: CLI_ACTOR, op
 
 /** Opens the store, finds the user by email (unique across the deployment) and runs `fn` through the users service. */
 async function withUser(flags: LifecycleFlags, fn: (users: UsersService, caller: UserCaller, user: User) => Promise<string>): Promise<void> {
-  const [{ withStore }, { rekeyError }, { UsersService }] = await Promise.all([import('./with-store.js'), import('../errors.js'), import('../users/users-service.js')]);
+  const [{ withStore }, { rekeyError }, { UsersService }] = await Promise.all([
+    import('./with-store.js'),
+    import('../errors.js'),
+    import('../users/users-service.js'),
+  ]);
   await withStore(flags.data, async (store) => {
     const user = await store.findUserByEmail(flags.email);
     if (!user) throw rekeyError('USER_NOT_FOUND');
@@ -85,7 +89,11 @@ export function registerUserCommand(program: Command): void {
       await withStore(flags.data, async (store) => {
         const org = await store.findOrg(flags.org);
         if (!org) throw rekeyError('ORG_NOT_FOUND', { org: flags.org });
-        const { user: created, password, generated } = await new UsersService(store).createUser(operatorIn(org.id), {
+        const {
+          user: created,
+          password,
+          generated,
+        } = await new UsersService(store).createUser(operatorIn(org.id), {
           email: flags.email,
           name: flags.name ?? flags.email.split('@')[0] ?? flags.email,
           role: flags.role,
@@ -103,7 +111,7 @@ export function registerUserCommand(program: Command): void {
 
   user
     .command('disable')
-    .description("Disable a user: they cannot sign in, their web sessions end and their application keys stop working (kept, disabled)")
+    .description('Disable a user: they cannot sign in, their web sessions end and their application keys stop working (kept, disabled)')
     .requiredOption('--email <email>', "the user's email")
     .option('--data <dir>', DATA_HELP)
     .option('--json', 'print the user as JSON')
@@ -152,7 +160,7 @@ export function registerUserCommand(program: Command): void {
 
   user
     .command('reset-password')
-    .description("Give a user a generated password, shown once; ends their web sessions and disables their application keys")
+    .description('Give a user a generated password, shown once; ends their web sessions and disables their application keys')
     .requiredOption('--email <email>', "the user's email")
     .option('--data <dir>', DATA_HELP)
     .option('--json', 'print the user and the password as JSON')
@@ -168,7 +176,7 @@ export function registerUserCommand(program: Command): void {
 
   user
     .command('set-password')
-    .description('Set a user\'s password from stdin (never argv); ends their web sessions')
+    .description("Set a user's password from stdin (never argv); ends their web sessions")
     .requiredOption('--email <email>', "the user's email")
     .requiredOption('--password-stdin', `read the new password from stdin (at least ${MIN_PASSWORD_LENGTH} characters)`)
     .option('--data <dir>', DATA_HELP)

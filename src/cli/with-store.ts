@@ -6,10 +6,7 @@
 import { describeStoreLocation, openStore, resolveStoreLocation, type StoreLocation } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
 
-export async function withStore<T>(
-  data: string | undefined,
-  fn: (store: Store, location: StoreLocation & { description: string }) => Promise<T>,
-): Promise<T> {
+export async function withStore<T>(data: string | undefined, fn: (store: Store, location: StoreLocation & { description: string }) => Promise<T>): Promise<T> {
   const location = resolveStoreLocation(data === undefined ? {} : { data });
   const store = await openStore(location);
   try {

@@ -16,14 +16,17 @@ test('detection: systemd, SysV init script, launchd, Windows service, or nothing
   assert.equal(detectServiceManager(probe('win32')), 'windows');
 });
 
-test('each platform\'s restart command', () => {
+test("each platform's restart command", () => {
   const commands = (p: HostProbe, service?: string) => describePlan(planRestart({ service }, p));
   assert.deepEqual(commands(probe('linux', ['/run/systemd/system'])), ['systemctl restart datadog-agent']);
   assert.deepEqual(commands(probe('linux', ['/etc/init.d/datadog-agent'])), ['/etc/init.d/datadog-agent restart']);
   assert.deepEqual(commands(probe('darwin')), ['launchctl stop com.datadoghq.agent', 'launchctl start com.datadoghq.agent']);
   assert.deepEqual(commands(probe('win32')), ["powershell.exe -NoProfile -NonInteractive -Command 'Restart-Service -Name '\\''DatadogAgent'\\'' -Force'"]);
   assert.deepEqual(commands(probe('linux', ['/run/systemd/system']), 'rekey-agent'), ['systemctl kill --signal=HUP rekey-agent']);
-  assert.throws(() => planRestart({}, probe('linux')), (e: unknown) => isRekeyError(e, 'SERVICE_MANAGER_UNKNOWN'));
+  assert.throws(
+    () => planRestart({}, probe('linux')),
+    (e: unknown) => isRekeyError(e, 'SERVICE_MANAGER_UNKNOWN'),
+  );
   assert.deepEqual(describePlan(planRestart({ manager: 'sysv' }, probe('linux'))), ['/etc/init.d/datadog-agent restart']);
 });
 
@@ -31,7 +34,10 @@ test('execution runs each command in order and stops at the first failure', () =
   const ran: string[][] = [];
   const plan = planRestart({}, probe('darwin'));
   executeRestart(plan, (command) => (ran.push(command), { status: 0, stderr: '' }));
-  assert.deepEqual(ran, [['launchctl', 'stop', 'com.datadoghq.agent'], ['launchctl', 'start', 'com.datadoghq.agent']]);
+  assert.deepEqual(ran, [
+    ['launchctl', 'stop', 'com.datadoghq.agent'],
+    ['launchctl', 'start', 'com.datadoghq.agent'],
+  ]);
   ran.length = 0;
   assert.throws(
     () => executeRestart(plan, (command) => (ran.push(command), { status: 3, stderr: 'Could not find service\n' })),

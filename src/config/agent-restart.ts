@@ -35,8 +35,7 @@ export interface RestartRequest {
 }
 
 export type RestartPlan =
-  | { kind: 'commands'; manager: ServiceManager; commands: string[][] }
-  | { kind: 'signal'; pid: number; signal: 'SIGHUP'; pidFile: string };
+  { kind: 'commands'; manager: ServiceManager; commands: string[][] } | { kind: 'signal'; pid: number; signal: 'SIGHUP'; pidFile: string };
 
 export const REKEY_AGENT_SERVICE = 'rekey-agent';
 
@@ -69,7 +68,14 @@ export function planRestart(request: RestartRequest, probe: HostProbe): RestartP
       return { kind: 'commands', manager, commands: [[`/etc/init.d/${request.service ?? 'datadog-agent'}`, 'restart']] };
     case 'launchd': {
       const label = request.service ?? 'com.datadoghq.agent';
-      return { kind: 'commands', manager, commands: [['launchctl', 'stop', label], ['launchctl', 'start', label]] };
+      return {
+        kind: 'commands',
+        manager,
+        commands: [
+          ['launchctl', 'stop', label],
+          ['launchctl', 'start', label],
+        ],
+      };
     }
     case 'windows': {
       const name = request.service ?? 'DatadogAgent';

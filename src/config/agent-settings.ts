@@ -127,10 +127,16 @@ function readV5Settings(text: string, file: string): FileSettings {
   settings.apiKeyLine = apiKey?.line ?? null;
   settings.ddUrl = nonEmpty(ddUrl?.value);
   // v5 sends to several endpoints with comma-separated api_key and dd_url lists, paired.
-  const keys = (apiKey?.value ?? '').split(',').map((k) => k.trim()).filter((k) => k !== '');
+  const keys = (apiKey?.value ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter((k) => k !== '');
   settings.apiKey = keys[0] ?? null;
   if (keys.length > 1) {
-    const urls = (ddUrl?.value ?? '').split(',').map((u) => u.trim()).filter((u) => u !== '');
+    const urls = (ddUrl?.value ?? '')
+      .split(',')
+      .map((u) => u.trim())
+      .filter((u) => u !== '');
     if (urls.length !== keys.length) {
       throw rekeyError('CONFIG_LINE_INVALID', {
         file,
@@ -177,8 +183,7 @@ function readV5Settings(text: string, file: string): FileSettings {
 function readV6Settings(text: string, file: string): FileSettings {
   const yaml = parseV6Yaml(text, file);
   const settings = emptyFileSettings();
-  const invalid = (node: Node | null | undefined, detail: string) =>
-    rekeyError('CONFIG_LINE_INVALID', { file, line: yaml.lineOf(node), detail });
+  const invalid = (node: Node | null | undefined, detail: string) => rekeyError('CONFIG_LINE_INVALID', { file, line: yaml.lineOf(node), detail });
   const text1 = (key: string): string | null => {
     const pair = yaml.pair(key);
     if (!pair) return null;
@@ -219,7 +224,10 @@ function readV6Settings(text: string, file: string): FileSettings {
       const value = item.value as Node | null;
       const keys = stringList(value) ?? (typeof scalarText(value) === 'string' ? [scalarText(value) as string] : undefined);
       if (typeof url !== 'string' || keys === undefined) {
-        throw invalid((item.key as Node) ?? endpoints.value, 'additional_endpoints must map each URL to a list of keys, like "https://app.datadoghq.com": [KEY]');
+        throw invalid(
+          (item.key as Node) ?? endpoints.value,
+          'additional_endpoints must map each URL to a list of keys, like "https://app.datadoghq.com": [KEY]',
+        );
       }
       for (const key of keys) addEndpointKey(settings.additionalEndpoints, url, key);
     }
@@ -227,11 +235,7 @@ function readV6Settings(text: string, file: string): FileSettings {
   return settings;
 }
 
-function applyEnv(
-  fromFile: FileSettings,
-  env: NodeJS.ProcessEnv,
-  source: AgentSettings['source'],
-): AgentSettings {
+function applyEnv(fromFile: FileSettings, env: NodeJS.ProcessEnv, source: AgentSettings['source']): AgentSettings {
   const envValue = (name: string) => nonEmpty(env[name]);
   let apiKey: string | null = fromFile.apiKey;
   let apiKeySource: AgentSettings['apiKeySource'] = apiKey === null ? 'none' : 'file';
@@ -280,10 +284,8 @@ function applyEnv(
     intakeUrl,
     hostname: envValue('DD_HOSTNAME') ?? fromFile.hostname,
     tags: envTags !== null ? splitTags(envTags, /\s+/) : fromFile.tags,
-    dogstatsdPort:
-      envPort !== null ? parsePort(envPort, 'DD_DOGSTATSD_PORT', null, null) : (fromFile.dogstatsdPort ?? DEFAULT_DOGSTATSD_PORT),
-    dogstatsdNonLocalTraffic:
-      envNonLocal !== null ? /^(true|yes|1|on)$/i.test(envNonLocal) : (fromFile.dogstatsdNonLocalTraffic ?? false),
+    dogstatsdPort: envPort !== null ? parsePort(envPort, 'DD_DOGSTATSD_PORT', null, null) : (fromFile.dogstatsdPort ?? DEFAULT_DOGSTATSD_PORT),
+    dogstatsdNonLocalTraffic: envNonLocal !== null ? /^(true|yes|1|on)$/i.test(envNonLocal) : (fromFile.dogstatsdNonLocalTraffic ?? false),
     dogstatsdSoRcvbuf: byteSettingFromEnv(env, 'dogstatsd_so_rcvbuf') ?? fromFile.dogstatsdSoRcvbuf,
     queueMemoryBufferBytes: byteSettingFromEnv(env, 'queue_memory_buffer_bytes') ?? fromFile.queueMemoryBufferBytes,
     additionalEndpoints,
@@ -355,7 +357,7 @@ export function describeFsError(error: unknown): string {
       return 'no such file';
     case 'EACCES':
     case 'EPERM':
-      return 'permission denied (run as the Agent\'s user or with sudo)';
+      return "permission denied (run as the Agent's user or with sudo)";
     case 'EISDIR':
       return 'it is a directory, not a file';
     default:

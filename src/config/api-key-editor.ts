@@ -45,9 +45,27 @@ const SECRET_HANDLE = /^ENC\[.*\]$/;
 const OPTION = /^([^:=\s][^:=]*?)\s*([:=])\s*(.*)$/;
 /** Top-level settings of datadog.yaml; one of them (or a commented api_key) marks a Datadog config. */
 const DATADOG_SETTINGS = new Set([
-  'api_key', 'site', 'dd_url', 'hostname', 'tags', 'env', 'additional_endpoints', 'logs_enabled', 'logs_config',
-  'apm_config', 'process_config', 'dogstatsd_port', 'dogstatsd_non_local_traffic', 'log_level', 'proxy',
-  'secret_backend_command', 'cmd_port', 'hostname_fqdn', 'cloud_provider_metadata', 'use_dogstatsd', 'bind_host',
+  'api_key',
+  'site',
+  'dd_url',
+  'hostname',
+  'tags',
+  'env',
+  'additional_endpoints',
+  'logs_enabled',
+  'logs_config',
+  'apm_config',
+  'process_config',
+  'dogstatsd_port',
+  'dogstatsd_non_local_traffic',
+  'log_level',
+  'proxy',
+  'secret_backend_command',
+  'cmd_port',
+  'hostname_fqdn',
+  'cloud_provider_metadata',
+  'use_dogstatsd',
+  'bind_host',
 ]);
 
 /** The location of the settings block an edit works on. */

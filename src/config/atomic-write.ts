@@ -13,7 +13,23 @@
  * @example
  *   await writeFileAtomic('/etc/datadog-agent/datadog.yaml', bytes);
  */
-import { appendFileSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, openSync, promises as fs, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  fsyncSync,
+  openSync,
+  promises as fs,
+  readFileSync,
+  readSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { rekeyError } from '../errors.js';
@@ -87,7 +103,8 @@ export async function writeFileAtomic(file: string, data: Buffer | string, optio
     if (options.expectedCurrent !== undefined) {
       const replaced = renameIfUnchanged(temp, file, options.expectedCurrent);
       await carryOverLateAppends(replaced, file, options.expectedCurrent);
-    } else if (options.replaceIf !== undefined) renameSync(temp, file); // same tick as the check
+    } else if (options.replaceIf !== undefined)
+      renameSync(temp, file); // same tick as the check
     else await fs.rename(temp, file);
   } catch (error) {
     await handle.close().catch(() => undefined);
@@ -118,13 +135,17 @@ export function writeFileAtomicSync(file: string, data: Buffer | string, options
   try {
     try {
       const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-      for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written, bytes.length - written);
+      for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written, bytes.length - written);
       fchmodSync(fd, mode);
       if (uid !== undefined && gid !== undefined && (uid !== process.getuid?.() || gid !== process.getgid?.())) {
         try {
           fchownSync(fd, uid, gid);
         } catch (error) {
-          throw rekeyError('CONFIG_WRITE_FAILED', { file, reason: `cannot keep its owner (uid ${uid}, gid ${gid}): run as root or as that user` }, { cause: error });
+          throw rekeyError(
+            'CONFIG_WRITE_FAILED',
+            { file, reason: `cannot keep its owner (uid ${uid}, gid ${gid}): run as root or as that user` },
+            { cause: error },
+          );
         }
       }
       fsyncSync(fd);

@@ -74,7 +74,11 @@ export async function addEndpointKeyInFile(file: string, url: string, key: strin
     const endpoints = cloneEndpoints(state.additionalEndpoints);
     const list = (endpoints[url] ??= []);
     if (!list.includes(key)) list.push(key);
-    return { edit: planEndpointsEdit(text, endpoints, { file: real }), previousKey: state.apiKey, secrets: [key, state.apiKey, ...Object.values(endpoints).flat()] };
+    return {
+      edit: planEndpointsEdit(text, endpoints, { file: real }),
+      previousKey: state.apiKey,
+      secrets: [key, state.apiKey, ...Object.values(endpoints).flat()],
+    };
   });
 }
 
@@ -98,7 +102,11 @@ export async function removeEndpointKeyInFile(file: string, key: string, options
           : `no key ending in ${last4(key)} is listed under additional_endpoints`;
       throw rekeyError('CONFIG_EDIT_REFUSED', { file: real, detail });
     }
-    return { edit: planEndpointsEdit(text, endpoints, { file: real }), previousKey: state.apiKey, secrets: [key, state.apiKey, ...Object.values(state.additionalEndpoints).flat()] };
+    return {
+      edit: planEndpointsEdit(text, endpoints, { file: real }),
+      previousKey: state.apiKey,
+      secrets: [key, state.apiKey, ...Object.values(state.additionalEndpoints).flat()],
+    };
   });
 }
 
@@ -216,7 +224,10 @@ async function writeBackup(file: string, data: Buffer, stat: { mode: number; uid
   const base = backupName(file, now);
   for (let attempt = 0; attempt < 100; attempt++) {
     const candidate = attempt === 0 ? base : `${base}-${attempt + 1}`;
-    const exists = await fs.stat(candidate).then(() => true, () => false);
+    const exists = await fs.stat(candidate).then(
+      () => true,
+      () => false,
+    );
     if (exists) continue;
     // The backup holds the old key: it gets the original's mode and owner, never wider.
     await writeFileAtomic(candidate, data, { mode: stat.mode & 0o7777, uid: stat.uid, gid: stat.gid });

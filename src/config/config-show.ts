@@ -46,9 +46,20 @@ export async function showConfig(file: string | null, env: NodeJS.ProcessEnv): P
   const envKey = env.DD_API_KEY;
   if (envKey) {
     const check = parseKey(envKey, 'api');
-    if (!check.ok) problems.push({ line: null, code: 'malformed_key', message: `DD_API_KEY: ${check.message}`, fix: 'set DD_API_KEY to the key exactly as the key service showed it' });
+    if (!check.ok)
+      problems.push({
+        line: null,
+        code: 'malformed_key',
+        message: `DD_API_KEY: ${check.message}`,
+        fix: 'set DD_API_KEY to the key exactly as the key service showed it',
+      });
   } else if (file === null) {
-    problems.push({ line: null, code: 'missing', message: 'no config file and no DD_API_KEY', fix: 'give --file, or set DD_API_KEY in the Agent\'s environment' });
+    problems.push({
+      line: null,
+      code: 'missing',
+      message: 'no config file and no DD_API_KEY',
+      fix: "give --file, or set DD_API_KEY in the Agent's environment",
+    });
   }
   const key = settings?.apiKey ?? null;
   const report: Omit<ConfigShowReport, 'text'> = {
@@ -67,9 +78,7 @@ export async function showConfig(file: string | null, env: NodeJS.ProcessEnv): P
     hostname: settings?.hostname ?? null,
     tags: settings?.tags ?? [],
     dogstatsdPort: settings?.dogstatsdPort ?? null,
-    additionalEndpoints: Object.fromEntries(
-      Object.entries(settings?.additionalEndpoints ?? {}).map(([url, keys]) => [url, keys.map((k) => maskKey(k))]),
-    ),
+    additionalEndpoints: Object.fromEntries(Object.entries(settings?.additionalEndpoints ?? {}).map(([url, keys]) => [url, keys.map((k) => maskKey(k))])),
     problems,
   };
   return { ...report, text: renderShow(report) };

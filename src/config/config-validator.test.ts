@@ -33,7 +33,10 @@ test('each hand-editing mistake is found on its line', () => {
   assert.deepEqual(codes(`[Main]\napi_key:${GOOD}\n`), [[2, 'no_space_after_colon']]);
   assert.deepEqual(codes(`site: x\napi_key:${GOOD}\n`).slice(0, 1), [[2, 'no_space_after_colon']]);
   assert.deepEqual(codes(`[Main]\napi_key:\t${GOOD}\n`), [[2, 'tab']]);
-  assert.deepEqual(codes(`[Main]\nsite: x\n[WMI]\napi_key: ${GOOD}\n`), [[4, 'outside_main'], [null, 'missing']]);
+  assert.deepEqual(codes(`[Main]\nsite: x\n[WMI]\napi_key: ${GOOD}\n`), [
+    [4, 'outside_main'],
+    [null, 'missing'],
+  ]);
   assert.deepEqual(codes(`[Main]\napi_key: ${GOOD}\napi_key: ${GOOD}\n`), [[3, 'duplicate']]);
   assert.deepEqual(codes(`api_key: ${GOOD}\nsite: x\napi_key: ${GOOD}\n`), [[3, 'duplicate']]);
   assert.deepEqual(codes('[Main]\napi_key: youshouldsetthis\n'), [[2, 'placeholder']]);
@@ -43,7 +46,10 @@ test('each hand-editing mistake is found on its line', () => {
   assert.deepEqual(codes('[Main]\napi_key:\n'), [[2, 'empty']]);
   assert.deepEqual(codes('site: x\n'), [[null, 'missing']]);
   assert.deepEqual(codes('site: x\n', { DD_API_KEY: GOOD }), [], 'the key may come from the environment');
-  assert.deepEqual(codes(`logs_config:\n  api_key: ${GOOD}\n`), [[2, 'nested'], [null, 'missing']]);
+  assert.deepEqual(codes(`logs_config:\n  api_key: ${GOOD}\n`), [
+    [2, 'nested'],
+    [null, 'missing'],
+  ]);
   assert.deepEqual(codes(`api_key: ${GOOD}\nadditional_endpoints:\n  "https://x": [abc]\n`), [[2, 'malformed_key']]);
   assert.deepEqual(codes(`api_key: ${GOOD}\nsite: a: b\n`), [[2, 'unparsable']]);
 });
@@ -53,7 +59,10 @@ test('a world-readable file is reported with the chmod fix', async () => {
   writeFileSync(file, `api_key: ${GOOD}\n`);
   chmodSync(file, 0o644);
   const report = await validateConfigFile(file, { env: {} });
-  assert.deepEqual(report.problems.map((p) => p.code), ['world_readable']);
+  assert.deepEqual(
+    report.problems.map((p) => p.code),
+    ['world_readable'],
+  );
   assert.match(report.problems[0]!.message, /mode 0644/);
   assert.match(report.problems[0]!.fix, /^chmod o-rwx /);
 });

@@ -42,7 +42,8 @@ export interface ValidationReport {
   problems: ConfigProblem[];
 }
 
-const PLACEHOLDER = /^(youshouldsetthis|<[^>]*>|\$\{?[A-Z_]+\}?|your[_-]?(api[_-]?)?key([_-]?here)?|api[_-]?key[_-]?here|changeme|replace[_-]?me|x{4,}|\*{4,}|\.\.\.)$/i;
+const PLACEHOLDER =
+  /^(youshouldsetthis|<[^>]*>|\$\{?[A-Z_]+\}?|your[_-]?(api[_-]?)?key([_-]?here)?|api[_-]?key[_-]?here|changeme|replace[_-]?me|x{4,}|\*{4,}|\.\.\.)$/i;
 const SECRET_HANDLE = /^ENC\[.*\]$/;
 
 export async function validateConfigFile(file: string, options: { env?: NodeJS.ProcessEnv } = {}): Promise<ValidationReport> {
@@ -127,7 +128,7 @@ export function validateConfigText(text: ConfigText, file: string, env: NodeJS.P
         line: null,
         code: 'missing',
         message: format === 'v5' ? 'there is no api_key in [Main]' : 'there is no top-level api_key',
-        fix: 'rekey config set-api-key --key-stdin < key-file  (or set DD_API_KEY in the Agent\'s environment)',
+        fix: "rekey config set-api-key --key-stdin < key-file  (or set DD_API_KEY in the Agent's environment)",
       });
     }
     for (const [url, keys] of Object.entries(settings.additionalEndpoints)) {
@@ -170,9 +171,7 @@ function checkApiKeyLine(content: string, line: number, format: ConfigFormat): C
   if (rest !== '' && !/^[ \t]/.test(rest)) {
     problem(
       'no_space_after_colon',
-      format === 'v6'
-        ? 'there is no space after "api_key:", so YAML reads the whole line as text, not a setting'
-        : 'there is no space after the colon',
+      format === 'v6' ? 'there is no space after "api_key:", so YAML reads the whole line as text, not a setting' : 'there is no space after the colon',
       'write "api_key: KEY" with one space after the colon',
     );
   }

@@ -12,20 +12,13 @@ export function defaultConfigPaths(platform: NodeJS.Platform = process.platform,
     case 'win32':
       return [win32.join('C:\\ProgramData\\Datadog', 'datadog.yaml'), win32.join('C:\\ProgramData\\Datadog', 'datadog.conf')];
     case 'darwin':
-      return [
-        '/opt/datadog-agent/etc/datadog.yaml',
-        '/opt/datadog-agent/etc/datadog.conf',
-        join(home, '.datadog-agent', 'datadog.conf'),
-      ];
+      return ['/opt/datadog-agent/etc/datadog.yaml', '/opt/datadog-agent/etc/datadog.conf', join(home, '.datadog-agent', 'datadog.conf')];
     default:
       return ['/etc/datadog-agent/datadog.yaml', '/etc/dd-agent/datadog.conf'];
   }
 }
 
 /** The first default path that exists, or null. `exists` is injectable for tests. */
-export function findDefaultConfig(
-  paths: string[] = defaultConfigPaths(),
-  exists: (path: string) => boolean = existsSync,
-): string | null {
+export function findDefaultConfig(paths: string[] = defaultConfigPaths(), exists: (path: string) => boolean = existsSync): string | null {
   return paths.find((path) => exists(path)) ?? null;
 }

@@ -10,11 +10,7 @@ export interface KeyInputOptions {
 }
 
 /** The key, with one trailing newline from `echo`/a key file removed; null if neither option is given. */
-export async function readKeyInput(
-  options: KeyInputOptions,
-  readStdin: () => Promise<string>,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<string | null> {
+export async function readKeyInput(options: KeyInputOptions, readStdin: () => Promise<string>, env: NodeJS.ProcessEnv = process.env): Promise<string | null> {
   if (options.keyStdin && options.keyEnv !== undefined) {
     throw rekeyError('USAGE', { detail: 'give the key with --key-stdin or --key-env, not both' });
   }

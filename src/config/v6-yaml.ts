@@ -40,9 +40,7 @@ export function parseV6Yaml(text: string, file: string): YamlFile {
     lineOf,
     pair(key) {
       if (!isMap(doc.contents)) return undefined;
-      return doc.contents.items.find((item) => isScalar(item.key) && item.key.value === key) as
-        | Pair<Scalar, Node | null>
-        | undefined;
+      return doc.contents.items.find((item) => isScalar(item.key) && item.key.value === key) as Pair<Scalar, Node | null> | undefined;
     },
   };
 }

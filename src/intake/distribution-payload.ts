@@ -69,7 +69,14 @@ export function decodeDistributionPoints(
   return toSketches(valid);
 }
 
-function decodeOne(raw: unknown, where: string, check: SeriesChecker, nowSeconds: number, window: TimestampWindow, budget: { values: number; tags: number; sketches: number; caps: PayloadCaps }): RawDistribution {
+function decodeOne(
+  raw: unknown,
+  where: string,
+  check: SeriesChecker,
+  nowSeconds: number,
+  window: TimestampWindow,
+  budget: { values: number; tags: number; sketches: number; caps: PayloadCaps },
+): RawDistribution {
   if (!isObject(raw)) throw invalid(`${where} must be an object`);
   const metric = check.metric(raw.metric, where);
   if (raw.type !== undefined && raw.type !== null && raw.type !== 'distribution') throw invalid(`${where}.type must be "distribution"`);
@@ -89,7 +96,8 @@ function decodeOne(raw: unknown, where: string, check: SeriesChecker, nowSeconds
     if (seconds > nowSeconds + window.futureSeconds) {
       throw invalid(`${at} timestamp ${seconds} is more than ${window.futureSeconds} s in the future; check the sender's clock (timestamps are in seconds)`);
     }
-    if (seconds < nowSeconds - window.maxAgeSeconds) throw invalid(`${at} timestamp ${seconds} is more than ${window.maxAgeSeconds} s in the past; such points are not accepted`);
+    if (seconds < nowSeconds - window.maxAgeSeconds)
+      throw invalid(`${at} timestamp ${seconds} is more than ${window.maxAgeSeconds} s in the past; such points are not accepted`);
     budget.values += values.length;
     if (budget.values > budget.caps.maxPoints) throw tooComplex('distribution values', budget.caps.maxPoints);
     for (const value of values) {

@@ -45,7 +45,18 @@ export function decodeEventCreate(payload: unknown, orgId: string, nowSeconds: n
       sourceTypeName: body.source_type_name,
       deviceName: body.device_name,
     },
-    { title: 'title', text: 'text', ts: 'date_happened', priority: 'priority', alertType: 'alert_type', host: 'host', tags: 'tags', aggregationKey: 'aggregation_key', sourceTypeName: 'source_type_name', deviceName: 'device_name' },
+    {
+      title: 'title',
+      text: 'text',
+      ts: 'date_happened',
+      priority: 'priority',
+      alertType: 'alert_type',
+      host: 'host',
+      tags: 'tags',
+      aggregationKey: 'aggregation_key',
+      sourceTypeName: 'source_type_name',
+      deviceName: 'device_name',
+    },
     orgId,
     nowSeconds,
     '',
@@ -54,7 +65,13 @@ export function decodeEventCreate(payload: unknown, orgId: string, nowSeconds: n
 
 /** True when an `/intake/` payload carries events (the Agent's events payload). */
 export function hasIntakeEvents(payload: unknown): boolean {
-  return typeof payload === 'object' && payload !== null && !Array.isArray(payload) && typeof (payload as Record<string, unknown>).events === 'object' && (payload as Record<string, unknown>).events !== null;
+  return (
+    typeof payload === 'object' &&
+    payload !== null &&
+    !Array.isArray(payload) &&
+    typeof (payload as Record<string, unknown>).events === 'object' &&
+    (payload as Record<string, unknown>).events !== null
+  );
 }
 
 /** Fields an events-only `/intake/` payload may have beside `events`: it then carries no host metadata to keep. */
@@ -96,7 +113,18 @@ export function decodeIntakeEvents(payload: unknown, orgId: string, nowSeconds: 
             sourceTypeName: e.source_type_name === '' || e.source_type_name === undefined ? (source === 'api' ? '' : source) : e.source_type_name,
             deviceName: e.device_name,
           },
-          { title: `${where}.msg_title`, text: `${where}.msg_text`, ts: `${where}.timestamp`, priority: `${where}.priority`, alertType: `${where}.alert_type`, host: `${where}.host`, tags: `${where}.tags`, aggregationKey: `${where}.aggregation_key`, sourceTypeName: `${where}.source_type_name`, deviceName: `${where}.device_name` },
+          {
+            title: `${where}.msg_title`,
+            text: `${where}.msg_text`,
+            ts: `${where}.timestamp`,
+            priority: `${where}.priority`,
+            alertType: `${where}.alert_type`,
+            host: `${where}.host`,
+            tags: `${where}.tags`,
+            aggregationKey: `${where}.aggregation_key`,
+            sourceTypeName: `${where}.source_type_name`,
+            deviceName: `${where}.device_name`,
+          },
           orgId,
           nowSeconds,
           defaultHost,

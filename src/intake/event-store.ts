@@ -89,12 +89,7 @@ export class EventStore {
   }
 
   async list(query: EventQuery): Promise<StoredEvent[]> {
-    let select = this.tables.db
-      .selectFrom('events')
-      .selectAll()
-      .where('org_id', '=', query.orgId)
-      .where('ts', '>=', query.start)
-      .where('ts', '<=', query.end);
+    let select = this.tables.db.selectFrom('events').selectAll().where('org_id', '=', query.orgId).where('ts', '>=', query.start).where('ts', '<=', query.end);
     if (query.priority !== undefined) select = select.where('priority', '=', query.priority);
     if (query.sources !== undefined && query.sources.length > 0) select = select.where('source_type_name', 'in', [...query.sources]);
     const rows = await select.orderBy('ts', 'desc').orderBy('id', 'desc').limit(MAX_SCANNED).execute();

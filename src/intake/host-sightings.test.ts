@@ -4,7 +4,13 @@ import type { HostSighting } from '../points/point-store.js';
 import { HostSightings } from './host-sightings.js';
 
 const sighting = (over: Partial<HostSighting> = {}): HostSighting => ({
-  orgId: 'o', host: 'web-1', firstSeen: 1000, lastSeen: 1000, agentVersion: null, metadata: null, ...over,
+  orgId: 'o',
+  host: 'web-1',
+  firstSeen: 1000,
+  lastSeen: 1000,
+  agentVersion: null,
+  metadata: null,
+  ...over,
 });
 
 describe('host sightings', () => {
@@ -17,10 +23,12 @@ describe('host sightings', () => {
     sightings.record(sighting({ orgId: 'other' }));
     assert.equal(written.length, 0);
     await sightings.flush();
-    assert.deepEqual(written, [[
-      { orgId: 'o', host: 'web-1', firstSeen: 1000, lastSeen: 3000, agentVersion: '7.50.0', metadata: '{"a":1}' },
-      { orgId: 'other', host: 'web-1', firstSeen: 1000, lastSeen: 1000, agentVersion: null, metadata: null },
-    ]]);
+    assert.deepEqual(written, [
+      [
+        { orgId: 'o', host: 'web-1', firstSeen: 1000, lastSeen: 3000, agentVersion: '7.50.0', metadata: '{"a":1}' },
+        { orgId: 'other', host: 'web-1', firstSeen: 1000, lastSeen: 1000, agentVersion: null, metadata: null },
+      ],
+    ]);
     await sightings.flush();
     assert.equal(written.length, 1, 'nothing pending, nothing written');
   });
@@ -42,7 +50,10 @@ describe('host sightings', () => {
     fail = false;
     await sightings.close();
     assert.equal(errors.length, 1);
-    assert.deepEqual(written.map((batch) => batch.map((h) => [h.host, h.firstSeen, h.lastSeen])), [[['web-1', 1000, 5000]]]);
+    assert.deepEqual(
+      written.map((batch) => batch.map((h) => [h.host, h.firstSeen, h.lastSeen])),
+      [[['web-1', 1000, 5000]]],
+    );
   });
 
   it('write on their own once per interval', async () => {

@@ -62,7 +62,10 @@ export function createIntakeAuth(runtime: IntakeRuntime): IntakeAuth {
   const tooMany = (reply: FastifyReply, reason: string, code: 'INTAKE_RATE_LIMITED' | 'RATE_LIMITED', who: string, retryAfterSeconds: number) => {
     metrics.refused(reason);
     const error = code === 'RATE_LIMITED' ? rekeyError(code, { retryAfterSeconds }) : rekeyError(code, { who, retryAfterSeconds });
-    return reply.code(429).header('retry-after', String(retryAfterSeconds)).send({ errors: [error.message] });
+    return reply
+      .code(429)
+      .header('retry-after', String(retryAfterSeconds))
+      .send({ errors: [error.message] });
   };
 
   return {
@@ -96,7 +99,10 @@ export function createIntakeAuth(runtime: IntakeRuntime): IntakeAuth {
       if (over !== undefined) {
         metrics.refused('key_quota');
         const error = rekeyError('API_KEY_QUOTA_EXCEEDED', over);
-        return reply.code(429).header('retry-after', String(over.retryAfterSeconds)).send({ errors: [error.message] });
+        return reply
+          .code(429)
+          .header('retry-after', String(over.retryAfterSeconds))
+          .send({ errors: [error.message] });
       }
       usageMinutes.count(verdict.key.id, { requests: 1, bytes });
       if (bytes === 0) undeclared.add(request);
@@ -104,7 +110,6 @@ export function createIntakeAuth(runtime: IntakeRuntime): IntakeAuth {
       callers.set(request, caller);
       // relay mode: forwarded, not stored
       return relayHandOff(runtime, request, reply, caller, (wireBytes) => countBodyBytes(request, wireBytes));
-
     },
 
     callerOf(request) {

@@ -23,7 +23,12 @@ declare module 'fastify' {
  * Replaces `app`'s parsers (call it on the intake's encapsulated instance only). `onBodyRead`
  * hears each body's bytes as sent (for the key's usage and limits: IntakeAuth.countBodyBytes).
  */
-export function installIntakeBodyParser(app: FastifyInstance, defaultLimits: IntakeLimits, caps: PayloadCaps, onBodyRead?: (request: FastifyRequest, wireBytes: number) => void): void {
+export function installIntakeBodyParser(
+  app: FastifyInstance,
+  defaultLimits: IntakeLimits,
+  caps: PayloadCaps,
+  onBodyRead?: (request: FastifyRequest, wireBytes: number) => void,
+): void {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', async (request: FastifyRequest) => {
     const limits = request.routeOptions.config.intakeLimits ?? defaultLimits;

@@ -34,7 +34,11 @@ const CAPS: Array<[keyof PayloadCaps, string]> = [
   ['maxJsonValues', 'REKEY_INTAKE_MAX_JSON_VALUES'],
 ];
 
-export function intakeLimitsFromEnv(env: NodeJS.ProcessEnv): { rateLimits?: Partial<IntakeRateLimits>; payloadCaps?: Partial<PayloadCaps>; timestampWindow?: Partial<TimestampWindow> } {
+export function intakeLimitsFromEnv(env: NodeJS.ProcessEnv): {
+  rateLimits?: Partial<IntakeRateLimits>;
+  payloadCaps?: Partial<PayloadCaps>;
+  timestampWindow?: Partial<TimestampWindow>;
+} {
   const rateLimits: Partial<IntakeRateLimits> = {};
   for (const [name, variable] of RATES) {
     const text = env[variable];

@@ -12,10 +12,10 @@ import type { IntakeAuth } from './intake-auth.js';
 export function installIntakeErrorHandler(app: FastifyInstance, auth: IntakeAuth): void {
   app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
     // A storage failure (disk full, database down) is temporary: tell the client when to retry.
-    if ((error instanceof RekeyError ? error.status : error.statusCode ?? 503) === 503) reply.header('retry-after', String(STORAGE_RETRY_AFTER_SECONDS));
+    if ((error instanceof RekeyError ? error.status : (error.statusCode ?? 503)) === 503) reply.header('retry-after', String(STORAGE_RETRY_AFTER_SECONDS));
     // A refused body may not have been read to its end (read-body.ts): close after the 413.
     if ((error instanceof RekeyError ? error.status : error.statusCode) === 413) reply.header('connection', 'close');
-    if ((error instanceof RekeyError ? error.status : error.statusCode ?? 500) < 500) auth.countRefusedPayload(request);
+    if ((error instanceof RekeyError ? error.status : (error.statusCode ?? 500)) < 500) auth.countRefusedPayload(request);
     if (error instanceof RekeyError) {
       if (error.status >= 500) request.log.error({ err: error }, 'intake request failed');
       return reply.code(error.status).send({ errors: [error.message] });

@@ -27,7 +27,11 @@ export interface IntakeMetrics {
 
 export function createIntakeMetrics(registry: Registry | undefined): IntakeMetrics {
   if (registry === undefined) return { accepted() {}, batch() {}, refused() {}, saveFailed() {}, watchUnsaved() {} };
-  const points = new Counter({ name: 'rekey_intake_points_total', help: 'Metric points accepted by the intake (journaled or committed)', registers: [registry] });
+  const points = new Counter({
+    name: 'rekey_intake_points_total',
+    help: 'Metric points accepted by the intake (journaled or committed)',
+    registers: [registry],
+  });
   const batches = new Counter({
     name: 'rekey_intake_batches_total',
     help: 'Group commits (journal appends, with a journal) of the intake point writer by result',
@@ -46,7 +50,11 @@ export function createIntakeMetrics(registry: Registry | undefined): IntakeMetri
     labelNames: ['reason'] as const,
     registers: [registry],
   });
-  const saveFailures = new Counter({ name: 'rekey_intake_save_failures_total', help: 'Failed saves of journaled points into the database (retried)', registers: [registry] });
+  const saveFailures = new Counter({
+    name: 'rekey_intake_save_failures_total',
+    help: 'Failed saves of journaled points into the database (retried)',
+    registers: [registry],
+  });
   let readUnsaved = () => 0;
   new Gauge({
     name: 'rekey_intake_unsaved_points',

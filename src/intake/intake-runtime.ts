@@ -190,9 +190,16 @@ export class IntakeRuntime {
     const recovered = this.recovered;
     if (recovered !== undefined && recovered.files.length > 0) {
       const { points, dropped, droppedPoints } = await this.writer.recover(recovered);
-      this.log.info({ points, files: recovered.files.length, tornRecords: dropped, tornBytes: recovered.droppedBytes, tornRecordPoints: droppedPoints }, 'intake journal: points an earlier run acknowledged are saved');
+      this.log.info(
+        { points, files: recovered.files.length, tornRecords: dropped, tornBytes: recovered.droppedBytes, tornRecordPoints: droppedPoints },
+        'intake journal: points an earlier run acknowledged are saved',
+      );
       // Torn records were never acknowledged (a 202 follows a whole append), but say what they held.
-      if (dropped > 0) this.log.warn({ tornRecords: dropped, tornBytes: recovered.droppedBytes, tornRecordPoints: droppedPoints }, 'intake journal: skipped torn records (writes that failed or were cut short; never acknowledged)');
+      if (dropped > 0)
+        this.log.warn(
+          { tornRecords: dropped, tornBytes: recovered.droppedBytes, tornRecordPoints: droppedPoints },
+          'intake journal: skipped torn records (writes that failed or were cut short; never acknowledged)',
+        );
     }
     await this.verifier.start();
     this.usage.start();
@@ -207,7 +214,9 @@ export class IntakeRuntime {
   async close(): Promise<void> {
     clearInterval(this.sweepTimer);
     await this.sightings.close().catch(() => {}); // a failure was reported by onError
-    await this.writer.close().catch((error: unknown) => this.log.warn({ err: error }, 'intake journal: not all points could be saved; the next start saves them'));
+    await this.writer
+      .close()
+      .catch((error: unknown) => this.log.warn({ err: error }, 'intake journal: not all points could be saved; the next start saves them'));
     await this.usage.close();
     this.keyLimits.stop();
     await this.usageMinutes.close().catch(() => {}); // a failure was reported by onError

@@ -35,7 +35,8 @@ export class RateLimiter {
     readonly limit: RateLimit,
     options: { now?: () => number; maxEntries?: number } = {},
   ) {
-    if (!(limit.perSecond > 0) || !(limit.burst >= 1)) throw new Error(`rate limit needs perSecond > 0 and burst >= 1 (got ${limit.perSecond}/s, burst ${limit.burst})`);
+    if (!(limit.perSecond > 0) || !(limit.burst >= 1))
+      throw new Error(`rate limit needs perSecond > 0 and burst >= 1 (got ${limit.perSecond}/s, burst ${limit.burst})`);
     this.now = options.now ?? Date.now;
     this.maxEntries = options.maxEntries ?? 100_000;
   }

@@ -16,9 +16,26 @@ describe('series payloads', () => {
   });
 
   it("pack every series' points into one array per payload, in the order sent", () => {
-    const payload = { series: [{ metric: 'a', points: [[now - 1, 1.5], [now, 2]] }, { metric: 'b', points: [[now - 5, -3]] }] };
+    const payload = {
+      series: [
+        {
+          metric: 'a',
+          points: [
+            [now - 1, 1.5],
+            [now, 2],
+          ],
+        },
+        { metric: 'b', points: [[now - 5, -3]] },
+      ],
+    };
     const decoded = decodeV1Series(payload, now, DEFAULT_TIMESTAMP_WINDOW);
-    assert.deepEqual(decoded.map((s) => [...s.points]), [[now - 1, 1.5, now, 2], [now - 5, -3]]);
+    assert.deepEqual(
+      decoded.map((s) => [...s.points]),
+      [
+        [now - 1, 1.5, now, 2],
+        [now - 5, -3],
+      ],
+    );
     assert.equal(decoded[0]!.points.buffer, decoded[1]!.points.buffer, 'one allocation for the payload');
   });
 });

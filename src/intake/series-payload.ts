@@ -120,7 +120,9 @@ export class SeriesChecker {
     if (!Number.isFinite(value)) throw invalid(`${at(where, index)} value must be finite (not NaN or Infinity)`);
     const seconds = Math.floor(timestamp);
     if (seconds > this.nowSeconds + this.window.futureSeconds) {
-      throw invalid(`${at(where, index)} timestamp ${seconds} is more than ${this.window.futureSeconds} s in the future; check the sender's clock (timestamps are in seconds)`);
+      throw invalid(
+        `${at(where, index)} timestamp ${seconds} is more than ${this.window.futureSeconds} s in the future; check the sender's clock (timestamps are in seconds)`,
+      );
     }
     if (seconds < this.nowSeconds - this.window.maxAgeSeconds) {
       throw invalid(`${at(where, index)} timestamp ${seconds} is more than ${this.window.maxAgeSeconds} s in the past; such points are not accepted`);
@@ -212,12 +214,7 @@ export function decodeV1Series(payload: unknown, nowSeconds: number, window: Tim
 
 const V2_TYPES: Record<number, MetricKind> = { 0: 'gauge', 1: 'count', 2: 'rate', 3: 'gauge' };
 
-function v2Series(
-  raw: unknown,
-  index: number,
-  check: SeriesChecker,
-  pointsOf: (raw: Record<string, unknown>, where: string) => Float64Array,
-): IntakeSeries {
+function v2Series(raw: unknown, index: number, check: SeriesChecker, pointsOf: (raw: Record<string, unknown>, where: string) => Float64Array): IntakeSeries {
   const where = `series[${index}]`;
   if (!isObject(raw)) throw invalid(`${where} must be an object`);
   const typeCode = raw.type ?? 0;

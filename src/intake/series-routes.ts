@@ -79,7 +79,15 @@ export function registerSeriesRoutes(app: FastifyInstance, { runtime, auth }: In
 /** Records the hosts and the key's usage in memory, then writes the points (resolves once committed). */
 async function storeSeries(runtime: IntakeRuntime, caller: IntakeCaller, series: IntakeSeries[], agentVersion: string | null): Promise<void> {
   const nowMs = runtime.now();
-  const stored: StoredSeries[] = series.map((s) => ({ orgId: caller.orgId, metric: s.metric, host: s.host, tags: s.tags, type: s.type, interval: s.interval, points: s.points }));
+  const stored: StoredSeries[] = series.map((s) => ({
+    orgId: caller.orgId,
+    metric: s.metric,
+    host: s.host,
+    tags: s.tags,
+    type: s.type,
+    interval: s.interval,
+    points: s.points,
+  }));
   let points = 0;
   for (const [host, count] of pointsPerHost(series)) {
     points += count;

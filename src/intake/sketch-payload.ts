@@ -95,7 +95,12 @@ export function encodeSketchPayload(sketches: readonly ProtoSketch[], agentVersi
  * The valid sketches of a payload. With `errors`, an invalid sketch is left out and its problem
  * appended; a payload with none valid, a malformed one or one over a cap is refused whole.
  */
-export function decodeSketchPayload(body: Uint8Array, nowSeconds: number, window: TimestampWindow, options: { caps?: PayloadCaps; errors?: string[] } = {}): IntakeSketch[] {
+export function decodeSketchPayload(
+  body: Uint8Array,
+  nowSeconds: number,
+  window: TimestampWindow,
+  options: { caps?: PayloadCaps; errors?: string[] } = {},
+): IntakeSketch[] {
   let sketches: ProtoSketch[];
   try {
     sketches = readSketches(body, options.caps ?? DEFAULT_PAYLOAD_CAPS);
@@ -129,7 +134,8 @@ function validSketches(sketch: ProtoSketch, where: string, nowSeconds: number, w
   const tags = [...new Set(sketch.tags)].sort();
   return sketch.dogsketches.map((d, i) => {
     const at = `${where}.dogsketches[${i}]`;
-    if (d.ts > nowSeconds + window.futureSeconds) throw invalid(`${at}.ts ${d.ts} is more than ${window.futureSeconds} s in the future; check the sender's clock`);
+    if (d.ts > nowSeconds + window.futureSeconds)
+      throw invalid(`${at}.ts ${d.ts} is more than ${window.futureSeconds} s in the future; check the sender's clock`);
     if (d.ts < nowSeconds - window.maxAgeSeconds) throw invalid(`${at}.ts ${d.ts} is older than ${window.maxAgeSeconds} s`);
     if (d.k.length !== d.n.length) throw invalid(`${at} has ${d.k.length} keys (k) but ${d.n.length} counts (n)`);
     if (![d.min, d.max, d.sum, d.avg].every(Number.isFinite)) throw invalid(`${at} min, max, avg and sum must be finite`);

@@ -8,9 +8,7 @@ const KINDS: KeyKind[] = ['api', 'app'];
 
 /** A well-formed key of `kind` built from an arbitrary body (fast-check shrinks it). */
 function arbitraryKey(kind: KeyKind): fc.Arbitrary<string> {
-  return fc
-    .string({ unit: fc.constantFrom(...HEX), minLength: KEY_LENGTH[kind] - 4, maxLength: KEY_LENGTH[kind] - 4 })
-    .map((body) => body + keyChecksum(body));
+  return fc.string({ unit: fc.constantFrom(...HEX), minLength: KEY_LENGTH[kind] - 4, maxLength: KEY_LENGTH[kind] - 4 }).map((body) => body + keyChecksum(body));
 }
 
 function reason(raw: string, kind: KeyKind): string {
@@ -65,12 +63,13 @@ for (const kind of KINDS) {
     });
 
     it('rejects every deletion, insertion and truncation: wrong_length', () => {
+      fc.assert(fc.property(arbitraryKey(kind), fc.nat(length - 1), (key, i) => reason(key.slice(0, i) + key.slice(i + 1), kind) === 'wrong_length'));
       fc.assert(
-        fc.property(arbitraryKey(kind), fc.nat(length - 1), (key, i) => reason(key.slice(0, i) + key.slice(i + 1), kind) === 'wrong_length'),
-      );
-      fc.assert(
-        fc.property(arbitraryKey(kind), fc.nat(length), fc.constantFrom(...HEX), (key, i, c) =>
-          reason(key.slice(0, i) + c + key.slice(i), kind) === 'wrong_length',
+        fc.property(
+          arbitraryKey(kind),
+          fc.nat(length),
+          fc.constantFrom(...HEX),
+          (key, i, c) => reason(key.slice(0, i) + c + key.slice(i), kind) === 'wrong_length',
         ),
       );
       fc.assert(fc.property(arbitraryKey(kind), fc.integer({ min: 1, max: length - 1 }), (key, n) => reason(key.slice(0, n), kind) === 'wrong_length'));
@@ -82,8 +81,11 @@ for (const kind of KINDS) {
     it('rejects quoting, surrounding whitespace, uppercase, emptiness and ENC[] handles with the right reason', () => {
       const whitespace = fc.string({ unit: fc.constantFrom(' ', '\t', '\n', '\r'), minLength: 1, maxLength: 3 });
       fc.assert(
-        fc.property(arbitraryKey(kind), fc.constantFrom('"', "'"), whitespace, (key, quote, space) =>
-          reason(`${quote}${key}${quote}`, kind) === 'quoted' && reason(`${space}${quote}${key}${quote}${space}`, kind) === 'quoted',
+        fc.property(
+          arbitraryKey(kind),
+          fc.constantFrom('"', "'"),
+          whitespace,
+          (key, quote, space) => reason(`${quote}${key}${quote}`, kind) === 'quoted' && reason(`${space}${quote}${key}${quote}${space}`, kind) === 'quoted',
         ),
       );
       fc.assert(

@@ -23,20 +23,10 @@ export const KEY_LENGTH: Readonly<Record<KeyKind, number>> = { api: 32, app: 40 
 const CHECKSUM_LENGTH = 4;
 
 /** Why a string is not a valid key; each reason has a message saying what to change. */
-export type KeyProblem =
-  | 'empty'
-  | 'quoted'
-  | 'whitespace'
-  | 'encrypted_handle'
-  | 'wrong_length'
-  | 'uppercase'
-  | 'non_hex'
-  | 'bad_checksum';
+export type KeyProblem = 'empty' | 'quoted' | 'whitespace' | 'encrypted_handle' | 'wrong_length' | 'uppercase' | 'non_hex' | 'bad_checksum';
 
 /** The result of checking a key: an expected denial is data, not an exception. */
-export type KeyCheck =
-  | { ok: true; key: string; kind: KeyKind }
-  | { ok: false; reason: KeyProblem; message: string };
+export type KeyCheck = { ok: true; key: string; kind: KeyKind } | { ok: false; reason: KeyProblem; message: string };
 
 /** The 4-character checksum of a key body (everything but the last 4 characters). */
 export function keyChecksum(body: string): string {
@@ -79,20 +69,14 @@ export function parseKey(raw: string, kind: KeyKind, options: { checksum?: boole
     return fail('whitespace', `The ${name} has surrounding whitespace; remove the spaces, tabs or newlines around it`);
   }
   if (raw.length !== expected) {
-    return fail(
-      'wrong_length',
-      `The ${name} has ${raw.length} characters; it must have exactly ${expected} (was it truncated or pasted twice?)`,
-    );
+    return fail('wrong_length', `The ${name} has ${raw.length} characters; it must have exactly ${expected} (was it truncated or pasted twice?)`);
   }
   if (/[A-F]/.test(raw) && /^[0-9a-fA-F]+$/.test(raw)) {
     return fail('uppercase', `The ${name} contains uppercase letters; keys are lowercase hex`);
   }
   const nonHex = raw.search(/[^0-9a-f]/);
   if (nonHex !== -1) {
-    return fail(
-      'non_hex',
-      `The ${name} has a character that is not lowercase hex at position ${nonHex + 1}; keys contain only 0-9 and a-f`,
-    );
+    return fail('non_hex', `The ${name} has a character that is not lowercase hex at position ${nonHex + 1}; keys contain only 0-9 and a-f`);
   }
   const body = raw.slice(0, expected - CHECKSUM_LENGTH);
   if (options.checksum !== false && keyChecksum(body) !== raw.slice(expected - CHECKSUM_LENGTH)) {

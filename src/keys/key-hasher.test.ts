@@ -50,9 +50,15 @@ describe('loadDeploymentSecret', () => {
     assert.deepEqual(loadDeploymentSecret({ dataDir, env: { REKEY_SECRET: hex } }), Buffer.from(hex, 'hex'));
     const text = 'a passphrase that is long enough';
     assert.deepEqual(loadDeploymentSecret({ dataDir, env: { REKEY_SECRET: text } }), Buffer.from(text, 'utf8'));
-    assert.throws(() => loadDeploymentSecret({ dataDir, env: { REKEY_SECRET: 'short' } }), (e: unknown) => isRekeyError(e, 'USAGE'));
+    assert.throws(
+      () => loadDeploymentSecret({ dataDir, env: { REKEY_SECRET: 'short' } }),
+      (e: unknown) => isRekeyError(e, 'USAGE'),
+    );
     assert.throws(() => statSync(join(dataDir, SECRET_FILE_NAME)), /ENOENT/, 'no file written when the env gives the secret');
-    assert.throws(() => loadDeploymentSecret({ env: {} }), (e: unknown) => isRekeyError(e, 'USAGE'));
+    assert.throws(
+      () => loadDeploymentSecret({ env: {} }),
+      (e: unknown) => isRekeyError(e, 'USAGE'),
+    );
   });
 
   it('reports a data directory that cannot be written', () => {

@@ -105,7 +105,12 @@ export class KeysService {
     checkRequestedScopes(caller, input.scopes ?? null);
     const { secret, hash, last4: tail } = this.mint('app');
     const key = await this.observe('app_key.create', () =>
-      this.store.createAppKey(caller.orgId, caller.user.id, { name: input.name, hash, last4: tail, ...(input.scopes === undefined ? {} : { scopes: input.scopes }) }, caller.actor),
+      this.store.createAppKey(
+        caller.orgId,
+        caller.user.id,
+        { name: input.name, hash, last4: tail, ...(input.scopes === undefined ? {} : { scopes: input.scopes }) },
+        caller.actor,
+      ),
     );
     return { key, secret };
   }

@@ -8,7 +8,7 @@ function exactQuantile(sorted: number[], q: number): number {
   return sorted[Math.floor(q * (sorted.length - 1))]!;
 }
 
-test('the Agent\'s bins: γ = 1 + 2/128, bias 1338 (key 1 is the smallest value above 1e-9), round-to-even keys', () => {
+test("the Agent's bins: γ = 1 + 2/128, bias 1338 (key 1 is the smallest value above 1e-9), round-to-even keys", () => {
   assert.equal(AGENT_GAMMA, 1.015625);
   const sketch = newAgentSketch();
   sketch.accept(1);
@@ -55,5 +55,8 @@ test('weights from sample rates are sent as whole counts that add up to the tota
   const wire = toDogsketch(sketch, 0);
   assert.ok(wire.n.every((n) => Number.isInteger(n) && n > 0));
   assert.equal(wire.cnt, 33);
-  assert.equal(wire.n.reduce((x, y) => x + y, 0), 33);
+  assert.equal(
+    wire.n.reduce((x, y) => x + y, 0),
+    33,
+  );
 });

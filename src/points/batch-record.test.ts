@@ -20,24 +20,48 @@ const seriesArbitrary: fc.Arbitrary<StoredSeries> = fc
     ),
   })
   .map((record) => ({ ...record }));
-const batchArbitrary: fc.Arbitrary<PointBatch> = fc.record({
-  series: fc.array(seriesArbitrary, { maxLength: 15 }),
-  hosts: fc.array(
-    fc.record({ orgId: fc.uuid(), host: fc.string(), firstSeen: fc.nat(), lastSeen: fc.nat(), agentVersion: fc.option(fc.string(), { nil: null }), metadata: fc.option(fc.string(), { nil: null }) }).map((r) => ({ ...r })),
-    { maxLength: 3 },
-  ),
-  checkRuns: fc.array(
-    fc.record({ orgId: fc.uuid(), check: fc.string(), host: fc.string(), tags: fc.array(fc.string()), status: fc.integer({ min: 0, max: 3 }), message: fc.string(), ts: fc.nat() }).map((r) => ({ ...r })),
-    { maxLength: 3 },
-  ),
-}).map((record) => ({ ...record }));
+const batchArbitrary: fc.Arbitrary<PointBatch> = fc
+  .record({
+    series: fc.array(seriesArbitrary, { maxLength: 15 }),
+    hosts: fc.array(
+      fc
+        .record({
+          orgId: fc.uuid(),
+          host: fc.string(),
+          firstSeen: fc.nat(),
+          lastSeen: fc.nat(),
+          agentVersion: fc.option(fc.string(), { nil: null }),
+          metadata: fc.option(fc.string(), { nil: null }),
+        })
+        .map((r) => ({ ...r })),
+      { maxLength: 3 },
+    ),
+    checkRuns: fc.array(
+      fc
+        .record({
+          orgId: fc.uuid(),
+          check: fc.string(),
+          host: fc.string(),
+          tags: fc.array(fc.string()),
+          status: fc.integer({ min: 0, max: 3 }),
+          message: fc.string(),
+          ts: fc.nat(),
+        })
+        .map((r) => ({ ...r })),
+      { maxLength: 3 },
+    ),
+  })
+  .map((record) => ({ ...record }));
 
 /** Points as plain pairs, whichever form they were in. */
 const plain = (batch: PointBatch) => ({
   ...batch,
   series: batch.series.map((s) => ({
     ...s,
-    points: s.points instanceof Float64Array ? Array.from({ length: s.points.length / 2 }, (_, i) => [s.points[2 * i], s.points[2 * i + 1]]) : s.points.map((p) => [...p]),
+    points:
+      s.points instanceof Float64Array
+        ? Array.from({ length: s.points.length / 2 }, (_, i) => [s.points[2 * i], s.points[2 * i + 1]])
+        : s.points.map((p) => [...p]),
   })),
 });
 
@@ -46,14 +70,34 @@ describe('journal batch records', () => {
     fc.assert(
       fc.property(batchArbitrary, (batch) => {
         const decoded = decodeBatchRecord(encodeBatchRecord(batch));
-        assert.ok(decoded.series.every((s) => s.points instanceof Float64Array), 'decoded points are packed');
+        assert.ok(
+          decoded.series.every((s) => s.points instanceof Float64Array),
+          'decoded points are packed',
+        );
         assert.deepEqual(plain(decoded), plain(batch));
       }),
     );
   });
 
   it('decode a record that does not start on an 8-byte boundary (as read from a file)', () => {
-    const record = encodeBatchRecord({ series: [{ orgId: 'o', metric: 'm', host: 'h', tags: ['a:1'], type: 'gauge', interval: null, points: [[1_700_000_000, 0.25], [1_700_000_010, -3]] }], hosts: [], checkRuns: [] });
+    const record = encodeBatchRecord({
+      series: [
+        {
+          orgId: 'o',
+          metric: 'm',
+          host: 'h',
+          tags: ['a:1'],
+          type: 'gauge',
+          interval: null,
+          points: [
+            [1_700_000_000, 0.25],
+            [1_700_000_010, -3],
+          ],
+        },
+      ],
+      hosts: [],
+      checkRuns: [],
+    });
     const file = new Uint8Array(record.byteLength + 3);
     file.set(record, 3);
     const decoded = decodeBatchRecord(file.subarray(3));
@@ -61,7 +105,11 @@ describe('journal batch records', () => {
   });
 
   it('refuse a record whose lengths do not add up, naming it corrupt', () => {
-    const record = encodeBatchRecord({ series: [{ orgId: 'o', metric: 'm', host: '', tags: [], type: 'count', interval: 10, points: [[1, 1]] }], hosts: [], checkRuns: [] });
+    const record = encodeBatchRecord({
+      series: [{ orgId: 'o', metric: 'm', host: '', tags: [], type: 'count', interval: 10, points: [[1, 1]] }],
+      hosts: [],
+      checkRuns: [],
+    });
     assert.throws(() => decodeBatchRecord(record.subarray(0, record.byteLength - 8)), /corrupt: its lengths do not add up/);
     assert.throws(() => decodeBatchRecord(record.subarray(0, 4)), /corrupt: no header/);
   });

@@ -22,7 +22,15 @@
  */
 import { pointCount, type CheckRunRecord, type HostSighting, type PointBatch, type StoredSeries } from './point-store.js';
 
-export type SeriesEntry = [org: number, metric: string, host: string, tags: readonly string[], type: StoredSeries['type'], interval: number | null, count: number];
+export type SeriesEntry = [
+  org: number,
+  metric: string,
+  host: string,
+  tags: readonly string[],
+  type: StoredSeries['type'],
+  interval: number | null,
+  count: number,
+];
 interface Header {
   t: string[];
   h?: readonly HostSighting[];
@@ -63,7 +71,11 @@ export function encodeBatchRecord(batch: PointBatch): Uint8Array {
     for (const tag of s.tags) numbers[t++] = intern(tag);
   }
   const header = Buffer.from(
-    JSON.stringify({ t: strings, ...(batch.hosts.length > 0 ? { h: batch.hosts } : {}), ...(batch.checkRuns.length > 0 ? { c: batch.checkRuns } : {}) } satisfies Header),
+    JSON.stringify({
+      t: strings,
+      ...(batch.hosts.length > 0 ? { h: batch.hosts } : {}),
+      ...(batch.checkRuns.length > 0 ? { c: batch.checkRuns } : {}),
+    } satisfies Header),
     'utf8',
   );
   const numbersAt = Math.ceil((FIXED + header.length) / 8) * 8;
@@ -155,7 +167,13 @@ export function readBatchRecord(record: Uint8Array): BatchRecordContents {
     entries[i] = [org, metric, host, tags, type, Number.isNaN(interval) ? null : interval, points];
   }
   if (total !== count || t !== numbers.length) throw corrupt('the series do not account for its points');
-  return { orgs: strings, entries, values: new Float64Array(bytes.buffer, bytes.byteOffset + valuesAt, count * 2), hosts: header.h ?? [], checkRuns: header.c ?? [] };
+  return {
+    orgs: strings,
+    entries,
+    values: new Float64Array(bytes.buffer, bytes.byteOffset + valuesAt, count * 2),
+    hosts: header.h ?? [],
+    checkRuns: header.c ?? [],
+  };
 }
 
 /** Decodes a record; each series' points are a packed Float64Array view (copied once if misaligned). */

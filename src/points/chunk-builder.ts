@@ -105,7 +105,17 @@ export class ChunkBuilder {
     return rows;
   }
 
-  private add(orgId: string, metric: string, host: string, tags: readonly string[], type: StoredSeries['type'], interval: number | null, source: PointList, start: number, count: number): void {
+  private add(
+    orgId: string,
+    metric: string,
+    host: string,
+    tags: readonly string[],
+    type: StoredSeries['type'],
+    interval: number | null,
+    source: PointList,
+    start: number,
+    count: number,
+  ): void {
     if (count === 0) return;
     let metrics = this.orgs.get(orgId);
     if (metrics === undefined) this.orgs.set(orgId, (metrics = new Map()));

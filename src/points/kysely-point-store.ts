@@ -15,7 +15,16 @@ import { rekeyError } from '../errors.js';
 import type { SharedTables } from '../store/store.js';
 import { ChunkBuilder } from './chunk-builder.js';
 import { decodeChunk, encodeChunk } from './point-chunk.js';
-import { seriesKey, type HostQuery, type HostSighting, type PointBatch, type PointQuery, type PointStore, type StoredHost, type StoredPoint } from './point-store.js';
+import {
+  seriesKey,
+  type HostQuery,
+  type HostSighting,
+  type PointBatch,
+  type PointQuery,
+  type PointStore,
+  type StoredHost,
+  type StoredPoint,
+} from './point-store.js';
 
 /** Rows per INSERT: 6 parameters each, under SQLite's 32,766 and PostgreSQL's 65,535. */
 const CHUNK = 1000;
@@ -55,7 +64,10 @@ export class KyselyPointStore implements PointStore {
     if (chunks.length === 0 && hosts.length === 0 && checks.length === 0) return;
     await this.tables.write(async (trx) => {
       for (let i = 0; i < chunks.length; i += CHUNK) {
-        await trx.insertInto('metric_chunks').values(chunks.slice(i, i + CHUNK)).execute();
+        await trx
+          .insertInto('metric_chunks')
+          .values(chunks.slice(i, i + CHUNK))
+          .execute();
       }
       for (let i = 0; i < hosts.length; i += CHUNK) {
         await trx
@@ -153,18 +165,21 @@ export class KyselyPointStore implements PointStore {
 
   async listMetrics(orgId: string, since: number): Promise<string[]> {
     // metric_chunks_query (org_id, metric, ts_max) answers this from the index.
-    const rows = await this.tables.db.selectFrom('metric_chunks').select('metric').distinct().where('org_id', '=', orgId).where('ts_max', '>=', since).orderBy('metric').execute();
+    const rows = await this.tables.db
+      .selectFrom('metric_chunks')
+      .select('metric')
+      .distinct()
+      .where('org_id', '=', orgId)
+      .where('ts_max', '>=', since)
+      .orderBy('metric')
+      .execute();
     return rows.map((row: { metric: string }) => row.metric);
   }
 
   async deleteOlderThan(cutoffSeconds: number): Promise<number> {
     return this.tables.write(async (trx) => {
       // Whole chunks before the cutoff go; a chunk that straddles it is rewritten without its old points.
-      const old = await trx
-        .selectFrom('metric_chunks')
-        .select(['id', 'ts_max', 'n_points', 'points'])
-        .where('ts_min', '<', cutoffSeconds)
-        .execute();
+      const old = await trx.selectFrom('metric_chunks').select(['id', 'ts_max', 'n_points', 'points']).where('ts_min', '<', cutoffSeconds).execute();
       let deleted = 0;
       const whole: Array<string | number> = [];
       for (const row of old as Array<Record<string, unknown>>) {
@@ -190,7 +205,10 @@ export class KyselyPointStore implements PointStore {
           .execute();
       }
       for (let i = 0; i < whole.length; i += CHUNK) {
-        await trx.deleteFrom('metric_chunks').where('id', 'in', whole.slice(i, i + CHUNK)).execute();
+        await trx
+          .deleteFrom('metric_chunks')
+          .where('id', 'in', whole.slice(i, i + CHUNK))
+          .execute();
       }
       await trx.deleteFrom('check_runs').where('ts', '<', cutoffSeconds).execute();
       return deleted;

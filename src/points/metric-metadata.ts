@@ -44,8 +44,7 @@ export class MetricMetadataStore {
   async get(orgId: string, metric: string): Promise<MetricMetadata | undefined> {
     const { db } = this.tables;
     const row = (await db.selectFrom('metric_metadata').selectAll().where('org_id', '=', orgId).where('metric', '=', metric).executeTakeFirst()) as
-      | Record<string, unknown>
-      | undefined;
+      Record<string, unknown> | undefined;
     const storedType = await this.storedType(orgId, metric);
     if (row === undefined && storedType === undefined) return undefined;
     const text = (value: unknown) => (typeof value === 'string' ? value : null);
@@ -68,7 +67,9 @@ export class MetricMetadataStore {
       trx
         .insertInto('metric_metadata')
         .values({ org_id: orgId, metric, ...set })
-        .onConflict((oc) => oc.columns(['org_id', 'metric']).doUpdateSet(Object.fromEntries(Object.keys(set).map((field) => [field, sql.ref(`excluded.${field}`)]))))
+        .onConflict((oc) =>
+          oc.columns(['org_id', 'metric']).doUpdateSet(Object.fromEntries(Object.keys(set).map((field) => [field, sql.ref(`excluded.${field}`)]))),
+        )
         .execute(),
     );
     return (await this.get(orgId, metric))!;
@@ -79,9 +80,14 @@ export class MetricMetadataStore {
     const { db } = this.tables;
     const sketch = await db.selectFrom('metric_sketches').select('ts').where('org_id', '=', orgId).where('metric', '=', metric).limit(1).executeTakeFirst();
     if (sketch !== undefined) return 'distribution';
-    const chunk = (await db.selectFrom('metric_chunks').select('points').where('org_id', '=', orgId).where('metric', '=', metric).orderBy('ts_max', 'desc').limit(1).executeTakeFirst()) as
-      | { points: Uint8Array }
-      | undefined;
+    const chunk = (await db
+      .selectFrom('metric_chunks')
+      .select('points')
+      .where('org_id', '=', orgId)
+      .where('metric', '=', metric)
+      .orderBy('ts_max', 'desc')
+      .limit(1)
+      .executeTakeFirst()) as { points: Uint8Array } | undefined;
     if (chunk === undefined) return undefined;
     return decodeChunk(chunk.points)[0]?.type ?? 'gauge';
   }

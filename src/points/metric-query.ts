@@ -222,14 +222,16 @@ class Parser {
           query.rollup = { seconds: seconds(first)! };
           return;
         }
-        if (!(ROLLUP_AGGREGATORS as readonly string[]).includes(first!)) this.fail(`unknown rollup aggregator "${first}"; use ${ROLLUP_AGGREGATORS.join(', ')}`);
+        if (!(ROLLUP_AGGREGATORS as readonly string[]).includes(first!))
+          this.fail(`unknown rollup aggregator "${first}"; use ${ROLLUP_AGGREGATORS.join(', ')}`);
         const rollupSeconds = seconds(second);
         query.rollup = { aggregator: first as RollupAggregator, ...(rollupSeconds === undefined ? {} : { seconds: rollupSeconds }) };
         return;
       }
       case 'fill': {
         const [mode, limit] = args;
-        if (args.length < 1 || args.length > 2 || !(FILL_MODES as readonly string[]).includes(mode!)) this.fail(`.fill() takes ${FILL_MODES.join(', ')} and an optional limit in seconds`);
+        if (args.length < 1 || args.length > 2 || !(FILL_MODES as readonly string[]).includes(mode!))
+          this.fail(`.fill() takes ${FILL_MODES.join(', ')} and an optional limit in seconds`);
         const limitSeconds = seconds(limit);
         query.fill = { mode: mode as FillMode, ...(limitSeconds === undefined ? {} : { limitSeconds }) };
         return;
@@ -594,5 +596,8 @@ export function parseMetricQuery(text: string): MetricQuery {
 /** `evaluateQueries` of one metric query over its stored points (the window: their own span). */
 export function evaluateMetricQuery(query: MetricQuery, points: readonly StoredPoint[], window?: QueryWindow): QuerySeries[] {
   const span = window ?? { from: points[0]?.ts ?? 0, to: points[points.length - 1]?.ts ?? 0 };
-  return evaluateQueries([query], pointSource(() => points, span));
+  return evaluateQueries(
+    [query],
+    pointSource(() => points, span),
+  );
 }

@@ -7,7 +7,10 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { PointJournal } from './point-journal.js';
 
 const record = (n: number) => new Uint8Array(Array.from({ length: 10 + n }, (_, i) => (i * 31 + n) & 255));
-const files = (dir: string) => readdirSync(dir).filter((name) => name.endsWith('.journal')).sort();
+const files = (dir: string) =>
+  readdirSync(dir)
+    .filter((name) => name.endsWith('.journal'))
+    .sort();
 
 describe('the intake journal', () => {
   let dir: string;
@@ -24,7 +27,10 @@ describe('the intake journal', () => {
     journal.append(record(3));
     // No close: the process "died" here.
     const recovered = PointJournal.recover(dir);
-    assert.deepEqual(recovered.records.map((r) => [...r]), [record(1), record(2), record(3)].map((r) => [...r]));
+    assert.deepEqual(
+      recovered.records.map((r) => [...r]),
+      [record(1), record(2), record(3)].map((r) => [...r]),
+    );
     assert.equal(recovered.files.length, 2);
     assert.equal(recovered.dropped, 0);
   });
@@ -36,7 +42,10 @@ describe('the intake journal', () => {
     const [file] = files(dir);
     truncateSync(join(dir, file!), readFileSync(join(dir, file!)).length - 5); // the crash cut the last write short
     const recovered = PointJournal.recover(dir);
-    assert.deepEqual(recovered.records.map((r) => [...r]), [[...record(1)]]);
+    assert.deepEqual(
+      recovered.records.map((r) => [...r]),
+      [[...record(1)]],
+    );
     assert.equal(recovered.dropped, 1);
   });
 
@@ -52,7 +61,10 @@ describe('the intake journal', () => {
     const secondStart = 8 + 12 + record(1).length;
     writeFileSync(path, Buffer.concat([bytes.subarray(0, secondStart + 60), bytes.subarray(secondStart + 110)]));
     const recovered = PointJournal.recover(dir);
-    assert.deepEqual(recovered.records.map((r) => [...r]), [record(1), record(3)].map((r) => [...r]));
+    assert.deepEqual(
+      recovered.records.map((r) => [...r]),
+      [record(1), record(3)].map((r) => [...r]),
+    );
     assert.equal(recovered.dropped, 1);
     assert.equal(recovered.droppedBytes, 12 + record(200).length - 50);
   });
@@ -64,7 +76,10 @@ describe('the intake journal', () => {
     journal.append(inner);
     journal.close(false);
     const recovered = PointJournal.recover(dir);
-    assert.deepEqual(recovered.records.map((r) => Buffer.from(r).toString('hex')), [inner.toString('hex')]);
+    assert.deepEqual(
+      recovered.records.map((r) => Buffer.from(r).toString('hex')),
+      [inner.toString('hex')],
+    );
   });
 
   it('still reads files of the earlier format (u32 length | u32 CRC-32 | body), up to their first bad record', () => {
@@ -74,7 +89,10 @@ describe('the intake journal', () => {
     frame.writeUInt32LE(crc32(body), 4);
     writeFileSync(join(dir, `000000000000001-${2 ** 22 + 7}-abcd1234-000000000.journal`), Buffer.concat([frame, body, frame.subarray(0, 5)]));
     const recovered = PointJournal.recover(dir);
-    assert.deepEqual(recovered.records.map((r) => [...r]), [[...body]]);
+    assert.deepEqual(
+      recovered.records.map((r) => [...r]),
+      [[...body]],
+    );
     assert.equal(recovered.dropped, 1);
   });
 

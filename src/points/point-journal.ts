@@ -307,4 +307,3 @@ function readLegacyRecords(bytes: Buffer): ReadRecords {
   const torn = offset < bytes.length;
   return { records, dropped: torn ? 1 : 0, droppedBytes: bytes.length - offset, droppedPoints: 0 };
 }
-

@@ -145,7 +145,7 @@ export class PointWriter {
   async recover(recovered: RecoveredJournal): Promise<{ points: number; dropped: number; droppedPoints: number }> {
     let points = 0;
     // In groups, so a long journal does not have to fit in memory decoded all at once.
-    for (let i = 0; i < recovered.records.length; ) {
+    for (let i = 0; i < recovered.records.length;) {
       const group: Uint8Array[] = [];
       let bytes = 0;
       while (i < recovered.records.length && (group.length === 0 || bytes < 64 * 1024 * 1024)) {

@@ -79,9 +79,7 @@ export function evaluateSketchQuery(query: SketchQuery, sketches: readonly Store
   }
   const series: SketchQuerySeries[] = [];
   for (const group of [...groups.values()].sort((a, b) => (a.tagSet.join(',') < b.tagSet.join(',') ? -1 : 1))) {
-    const pointlist = [...group.byTs.entries()]
-      .sort(([a], [b]) => a - b)
-      .map(([ts, bucket]): [number, number] => [ts * 1000, read(query.aggregator, bucket)]);
+    const pointlist = [...group.byTs.entries()].sort(([a], [b]) => a - b).map(([ts, bucket]): [number, number] => [ts * 1000, read(query.aggregator, bucket)]);
     const scope = [...query.scope, ...group.tagSet].join(',') || '*';
     series.push({
       metric: query.metric,

@@ -142,11 +142,19 @@ export class SketchStore {
 
   /** True when `metric` has sketches (so a query of it reads sketches, not points). */
   async has(orgId: string, metric: string): Promise<boolean> {
-    const row = await this.tables.db.selectFrom('metric_sketches').select('ts').where('org_id', '=', orgId).where('metric', '=', metric).limit(1).executeTakeFirst();
+    const row = await this.tables.db
+      .selectFrom('metric_sketches')
+      .select('ts')
+      .where('org_id', '=', orgId)
+      .where('metric', '=', metric)
+      .limit(1)
+      .executeTakeFirst();
     return row !== undefined;
   }
 
   async deleteOlderThan(cutoffSeconds: number): Promise<number> {
-    return this.tables.write(async (trx) => Number((await trx.deleteFrom('metric_sketches').where('ts', '<', cutoffSeconds).executeTakeFirst()).numDeletedRows));
+    return this.tables.write(async (trx) =>
+      Number((await trx.deleteFrom('metric_sketches').where('ts', '<', cutoffSeconds).executeTakeFirst()).numDeletedRows),
+    );
   }
 }

@@ -29,7 +29,10 @@ export interface DeadLetter {
 export class DeadLetters {
   private readonly dir: string;
 
-  constructor(spoolDir: string, private readonly now: () => number = Date.now) {
+  constructor(
+    spoolDir: string,
+    private readonly now: () => number = Date.now,
+  ) {
     this.dir = join(spoolDir, DEAD_LETTERS_DIR_NAME);
   }
 
@@ -87,7 +90,9 @@ export class DeadLetters {
 
   private names(): string[] {
     try {
-      return readdirSync(this.dir).filter((name) => name.endsWith('.json') && statSync(join(this.dir, name)).isFile()).sort();
+      return readdirSync(this.dir)
+        .filter((name) => name.endsWith('.json') && statSync(join(this.dir, name)).isFile())
+        .sort();
     } catch {
       return [];
     }

@@ -96,7 +96,19 @@ export class Delivery {
   enqueue(payload: SpooledPayload): void {
     let org = this.orgs.get(payload.orgId);
     if (org === undefined) {
-      org = { orgId: payload.orgId, queue: [], head: 0, inFlight: 0, failures: 0, holdUntil: 0, refusedVersion: undefined, reason: undefined, version: undefined, sending: new Set(), lastFailure: undefined };
+      org = {
+        orgId: payload.orgId,
+        queue: [],
+        head: 0,
+        inFlight: 0,
+        failures: 0,
+        holdUntil: 0,
+        refusedVersion: undefined,
+        reason: undefined,
+        version: undefined,
+        sending: new Set(),
+        lastFailure: undefined,
+      };
       this.orgs.set(payload.orgId, org);
     }
     org.queue.push(payload);
@@ -118,7 +130,9 @@ export class Delivery {
       const oldest = this.oldestWaiting(org);
       if (oldest !== undefined && now - oldest > degradedAfterMs) {
         const why = org.lastFailure === undefined ? '' : ` (last answer: ${org.lastFailure})`;
-        problems.push(`relay: organization ${org.orgId}: the oldest undelivered payload has waited ${Math.round((now - oldest) / 1000)} s, over ${Math.round(degradedAfterMs / 1000)} s${why}; ${waiting} payload(s) in the spool`);
+        problems.push(
+          `relay: organization ${org.orgId}: the oldest undelivered payload has waited ${Math.round((now - oldest) / 1000)} s, over ${Math.round(degradedAfterMs / 1000)} s${why}; ${waiting} payload(s) in the spool`,
+        );
       }
     }
     return problems;
@@ -199,10 +213,13 @@ export class Delivery {
     if (at === Infinity || at >= this.timerAt) return;
     clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(() => {
-      this.timerAt = Infinity;
-      this.pump();
-    }, Math.max(0, at - this.now()));
+    this.timer = setTimeout(
+      () => {
+        this.timerAt = Infinity;
+        this.pump();
+      },
+      Math.max(0, at - this.now()),
+    );
     this.timer.unref();
   }
 
@@ -213,7 +230,8 @@ export class Delivery {
     const started = this.now();
     postUpstream(base + payload.path, [...payload.headers, ['dd-api-key', apiKey]], payload.body, this.options.timeoutMs ?? 30_000).then(
       (answer) => this.answered(org, payload, answer, started, version),
-      (error: unknown) => this.answered(org, payload, { status: 0, retryAfterMs: undefined, answer: error instanceof Error ? error.message : String(error) }, started, version),
+      (error: unknown) =>
+        this.answered(org, payload, { status: 0, retryAfterMs: undefined, answer: error instanceof Error ? error.message : String(error) }, started, version),
     );
   }
 
@@ -236,7 +254,10 @@ export class Delivery {
       this.metrics.setKeyRefused(org.orgId, false);
       this.mark(payload);
     } else if (FOR_GOOD.has(status)) {
-      this.log.warn({ orgId: org.orgId, path: payload.path, status, payloadId: payload.id }, 'relay: the upstream refused a payload for good; kept as a dead letter');
+      this.log.warn(
+        { orgId: org.orgId, path: payload.path, status, payloadId: payload.id },
+        'relay: the upstream refused a payload for good; kept as a dead letter',
+      );
       try {
         this.deadLetters.add(payload, status, answer.answer);
         this.metrics.deadLettered();
@@ -250,7 +271,11 @@ export class Delivery {
       this.putBack(org, payload);
     } else if (status === 401 || status === 403) {
       const upstream = current;
-      if (org.refusedVersion === undefined) this.log.error({ orgId: org.orgId, status, last4: upstream?.apiKeyLast4 }, 'relay: the upstream refuses the upstream API key; delivery holds until a working key is set (rekey upstream set)');
+      if (org.refusedVersion === undefined)
+        this.log.error(
+          { orgId: org.orgId, status, last4: upstream?.apiKeyLast4 },
+          'relay: the upstream refuses the upstream API key; delivery holds until a working key is set (rekey upstream set)',
+        );
       org.refusedVersion = upstream?.version ?? 'none';
       org.reason = `the upstream refuses the upstream API key (…${upstream?.apiKeyLast4 ?? ''}, answer ${status}); set a working one with rekey upstream set`;
       this.metrics.setKeyRefused(org.orgId, true);
@@ -258,7 +283,11 @@ export class Delivery {
       org.holdUntil = this.now() + (this.options.keyRefusedRecheckMs ?? 60_000);
     } else {
       org.lastFailure = status === 0 ? `no answer: ${answer.answer.slice(0, 200)}` : `HTTP ${status}`;
-      if (org.failures === 0) this.log.warn({ orgId: org.orgId, status, answer: status === 0 ? answer.answer : undefined }, 'relay: the upstream did not take a payload; retrying with backoff');
+      if (org.failures === 0)
+        this.log.warn(
+          { orgId: org.orgId, status, answer: status === 0 ? answer.answer : undefined },
+          'relay: the upstream did not take a payload; retrying with backoff',
+        );
       this.retry(org, payload, answer.retryAfterMs);
     }
     if (this.inFlight === 0) for (const resolve of this.idle.splice(0)) resolve();

@@ -23,18 +23,50 @@ export interface RelayMetrics {
 }
 
 export function createRelayMetrics(registry: Registry = new Registry()): RelayMetrics {
-  const spoolBytes = new Gauge({ name: 'rekey_relay_spool_bytes', help: 'Bytes of payloads in this node\'s relay spool, not yet delivered upstream', registers: [registry] });
-  const spoolPayloads = new Gauge({ name: 'rekey_relay_spool_payloads', help: 'Payloads in this node\'s relay spool, not yet delivered upstream', registers: [registry] });
-  const keyRefused = new Gauge({ name: 'rekey_relay_upstream_key_refused', help: '1 while the upstream refuses the organization\'s upstream API key (delivery holds)', labelNames: ['org'] as const, registers: [registry] });
-  const forwarded = new Counter({ name: 'rekey_relay_forwarded_total', help: 'Upstream answers to forwarded payloads by status (0: no answer)', labelNames: ['status'] as const, registers: [registry] });
-  const upstreamSeconds = new Histogram({ name: 'rekey_relay_upstream_seconds', help: 'Time for the upstream to answer a forwarded payload', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [registry] });
-  const deadLetters = new Counter({ name: 'rekey_relay_dead_letters_total', help: 'Payloads the upstream refused for good (kept as dead letters)', registers: [registry] });
+  const spoolBytes = new Gauge({
+    name: 'rekey_relay_spool_bytes',
+    help: "Bytes of payloads in this node's relay spool, not yet delivered upstream",
+    registers: [registry],
+  });
+  const spoolPayloads = new Gauge({
+    name: 'rekey_relay_spool_payloads',
+    help: "Payloads in this node's relay spool, not yet delivered upstream",
+    registers: [registry],
+  });
+  const keyRefused = new Gauge({
+    name: 'rekey_relay_upstream_key_refused',
+    help: "1 while the upstream refuses the organization's upstream API key (delivery holds)",
+    labelNames: ['org'] as const,
+    registers: [registry],
+  });
+  const forwarded = new Counter({
+    name: 'rekey_relay_forwarded_total',
+    help: 'Upstream answers to forwarded payloads by status (0: no answer)',
+    labelNames: ['status'] as const,
+    registers: [registry],
+  });
+  const upstreamSeconds = new Histogram({
+    name: 'rekey_relay_upstream_seconds',
+    help: 'Time for the upstream to answer a forwarded payload',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const deadLetters = new Counter({
+    name: 'rekey_relay_dead_letters_total',
+    help: 'Payloads the upstream refused for good (kept as dead letters)',
+    registers: [registry],
+  });
   const accepted = new Counter({ name: 'rekey_relay_accepted_total', help: 'Payloads accepted into the relay spool', registers: [registry] });
-  const refused = new Counter({ name: 'rekey_relay_refused_total', help: 'Payloads the relay refused to accept (spool full, disk failure)', labelNames: ['reason'] as const, registers: [registry] });
+  const refused = new Counter({
+    name: 'rekey_relay_refused_total',
+    help: 'Payloads the relay refused to accept (spool full, disk failure)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
   let readOldest: () => Array<[string, number]> = () => [];
   new Gauge({
     name: 'rekey_relay_oldest_payload_seconds',
-    help: 'Age of the organization\'s oldest payload not yet delivered upstream (0 when none waits)',
+    help: "Age of the organization's oldest payload not yet delivered upstream (0 when none waits)",
     labelNames: ['org'] as const,
     registers: [registry],
     collect() {

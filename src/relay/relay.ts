@@ -52,7 +52,10 @@ export interface RelayOptions {
  * REKEY_RELAY_DEGRADED_AFTER_MS (`/healthz` says degraded once the oldest undelivered payload
  * is older than this, default 300,000).
  */
-export function relaySettingsFromEnv(env: NodeJS.ProcessEnv, dataDir: string): Pick<RelayOptions, 'spoolDir' | 'spoolBytes' | 'defaults' | 'pollMs' | 'delivery'> {
+export function relaySettingsFromEnv(
+  env: NodeJS.ProcessEnv,
+  dataDir: string,
+): Pick<RelayOptions, 'spoolDir' | 'spoolBytes' | 'defaults' | 'pollMs' | 'delivery'> {
   const bytesText = env.REKEY_RELAY_SPOOL_BYTES?.trim();
   let spoolBytes: number | undefined;
   if (bytesText) {
@@ -114,7 +117,10 @@ export class Relay {
     const deadLetters = new DeadLetters(options.spoolDir);
     const delivery = new Delivery(spool, directory, deadLetters, metrics, options.log, options.delivery ?? {});
     if (recovered.payloads.length > 0 || recovered.tornRecords > 0) {
-      options.log.info({ payloads: recovered.payloads.length, tornRecords: recovered.tornRecords }, 'relay: payloads an earlier run acknowledged are delivered now');
+      options.log.info(
+        { payloads: recovered.payloads.length, tornRecords: recovered.tornRecords },
+        'relay: payloads an earlier run acknowledged are delivered now',
+      );
     }
     for (const payload of recovered.payloads) delivery.enqueue(payload);
     metrics.spool(spool.bytes, spool.count);
@@ -157,11 +163,20 @@ export class Relay {
       body = await readBody(request.raw, this.maxWireBytes, 'payload');
       onBodyRead?.(body.length);
     } catch (error) {
-      if (error instanceof RekeyError) return reply.code(error.status).header('connection', 'close').send({ errors: [error.message] });
+      if (error instanceof RekeyError)
+        return reply
+          .code(error.status)
+          .header('connection', 'close')
+          .send({ errors: [error.message] });
       throw error;
     }
     const path = forwardedPath(request.url);
-    if (path === undefined) return reply.code(404).type('application/json').serializer(JSON.stringify).send({ errors: ['Not found: the relay forwards intake paths (/api/…, /intake/) only'] });
+    if (path === undefined)
+      return reply
+        .code(404)
+        .type('application/json')
+        .serializer(JSON.stringify)
+        .send({ errors: ['Not found: the relay forwards intake paths (/api/…, /intake/) only'] });
     const payload: SpooledPayload = {
       id: newPayloadId(),
       orgId,
@@ -176,12 +191,21 @@ export class Relay {
     } catch (error) {
       if (error instanceof RekeyError && error.code === 'RELAY_SPOOL_FULL') {
         this.metrics.refused('spool_full');
-        return reply.code(503).header('retry-after', '10').send({ errors: [error.message] });
+        return reply
+          .code(503)
+          .header('retry-after', '10')
+          .send({ errors: [error.message] });
       }
       this.metrics.refused('storage_failed');
       request.log.error({ err: error }, 'relay: a payload could not be spooled');
-      const failed = rekeyError('INTAKE_STORAGE_FAILED', { reason: (error as NodeJS.ErrnoException).code ?? 'write failed', retryAfterSeconds: STORAGE_RETRY_AFTER_SECONDS });
-      return reply.code(503).header('retry-after', String(STORAGE_RETRY_AFTER_SECONDS)).send({ errors: [failed.message] });
+      const failed = rekeyError('INTAKE_STORAGE_FAILED', {
+        reason: (error as NodeJS.ErrnoException).code ?? 'write failed',
+        retryAfterSeconds: STORAGE_RETRY_AFTER_SECONDS,
+      });
+      return reply
+        .code(503)
+        .header('retry-after', String(STORAGE_RETRY_AFTER_SECONDS))
+        .send({ errors: [failed.message] });
     }
     this.metrics.accepted();
     this.metrics.spool(this.spool.bytes, this.spool.count);

@@ -76,7 +76,9 @@ export async function drainSpool(options: DrainOptions): Promise<DrainReport> {
     delivery = new Delivery(spool, directory, new DeadLetters(options.spoolDir), countingMetrics(counts), plainLogger(options.warn), options.delivery ?? {});
     const found = opened.recovered.payloads.length;
     const orgs = new Set(opened.recovered.payloads.map((payload) => payload.orgId));
-    options.say(`${found} undelivered payload(s) in ${options.spoolDir}${found > 0 ? ` for ${orgs.size} organization(s)` : ''}${opened.recovered.tornRecords > 0 ? `; ${opened.recovered.tornRecords} torn record(s) skipped (never acknowledged)` : ''}`);
+    options.say(
+      `${found} undelivered payload(s) in ${options.spoolDir}${found > 0 ? ` for ${orgs.size} organization(s)` : ''}${opened.recovered.tornRecords > 0 ? `; ${opened.recovered.tornRecords} torn record(s) skipped (never acknowledged)` : ''}`,
+    );
     for (const payload of opened.recovered.payloads) delivery.enqueue(payload);
 
     const deadline = Date.now() + options.timeoutMs;
@@ -96,7 +98,14 @@ export async function drainSpool(options: DrainOptions): Promise<DrainReport> {
       }
     }
     const problems = delivery.problems();
-    return { found, delivered: counts.delivered, deadLettered: counts.deadLettered, remaining: drained.count, tornRecords: opened.recovered.tornRecords, problems };
+    return {
+      found,
+      delivered: counts.delivered,
+      deadLettered: counts.deadLettered,
+      remaining: drained.count,
+      tornRecords: opened.recovered.tornRecords,
+      problems,
+    };
   } finally {
     await delivery?.close();
     spool?.close();
@@ -157,7 +166,9 @@ function plainLogger(write: (line: string) => void) {
     {
       write(json: string) {
         const entry = JSON.parse(json) as { msg?: string; status?: number; path?: string };
-        write(`${entry.msg ?? ''}${entry.status === undefined ? '' : ` (upstream answered ${entry.status}${entry.path === undefined ? '' : ` to ${entry.path}`})`}`);
+        write(
+          `${entry.msg ?? ''}${entry.status === undefined ? '' : ` (upstream answered ${entry.status}${entry.path === undefined ? '' : ` to ${entry.path}`})`}`,
+        );
       },
     },
   );

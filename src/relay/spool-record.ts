@@ -29,7 +29,10 @@ export function newPayloadId(): string {
 }
 
 export function encodeSpooled(payload: SpooledPayload): Buffer {
-  const meta = Buffer.from(JSON.stringify({ orgId: payload.orgId, kind: payload.kind, path: payload.path, headers: payload.headers, receivedAt: payload.receivedAt }), 'utf8');
+  const meta = Buffer.from(
+    JSON.stringify({ orgId: payload.orgId, kind: payload.kind, path: payload.path, headers: payload.headers, receivedAt: payload.receivedAt }),
+    'utf8',
+  );
   const head = Buffer.allocUnsafe(1 + ID_BYTES + 4);
   head.writeUInt8(VERSION, 0);
   Buffer.from(payload.id, 'hex').copy(head, 1);

@@ -130,7 +130,9 @@ export class UpstreamDirectory {
         });
       }
     }
-    const changed = next.size !== this.upstreams.size || [...next].some(([orgId, u]) => this.upstreams.get(orgId)?.version !== u.version || this.upstreams.get(orgId)?.mode !== u.mode);
+    const changed =
+      next.size !== this.upstreams.size ||
+      [...next].some(([orgId, u]) => this.upstreams.get(orgId)?.version !== u.version || this.upstreams.get(orgId)?.mode !== u.mode);
     this.upstreams = next;
     this.relays = [...next.values()].filter((u) => u.mode === 'relay').length;
     if (changed) for (const listener of this.listeners) listener();

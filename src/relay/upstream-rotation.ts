@@ -95,14 +95,17 @@ export async function rotateUpstreamKey(options: UpstreamRotationOptions): Promi
   let journal: UpstreamRotationJournalData;
   if (existing !== undefined && existing.step !== 'completed') {
     if (!options.resume) throw rekeyError('ROTATION_IN_PROGRESS', { journal: options.journalPath });
-    if (existing.org_id !== options.orgId) throw rekeyError('ROTATION_JOURNAL_INVALID', { journal: options.journalPath, detail: `it rotates organization ${existing.org_name}, not this one` });
+    if (existing.org_id !== options.orgId)
+      throw rekeyError('ROTATION_JOURNAL_INVALID', { journal: options.journalPath, detail: `it rotates organization ${existing.org_name}, not this one` });
     journal = existing;
     say(`Resuming upstream rotation ${journal.rotation_id} after step "${journal.step}" (journal ${options.journalPath}).`);
   } else {
     if (options.resume) throw rekeyError('ROTATION_NOTHING_TO_RESUME', { journal: options.journalPath });
     journal = await plan(options, cipher);
     save(options.journalPath, journal);
-    say(`Upstream rotation ${journal.rotation_id} for organization "${options.orgName}": replacing upstream key …${journal.old_key.last4} at ${journal.api_url} (journal ${options.journalPath}).`);
+    say(
+      `Upstream rotation ${journal.rotation_id} for organization "${options.orgName}": replacing upstream key …${journal.old_key.last4} at ${journal.api_url} (journal ${options.journalPath}).`,
+    );
   }
   if ((await store.getUpstream(options.orgId)) === undefined) throw rekeyError('UPSTREAM_NOT_SET', { org: options.orgName });
   const oldKey = cipher.decrypt(options.orgId, journal.old_key.encrypted);
@@ -125,7 +128,9 @@ export async function rotateUpstreamKey(options: UpstreamRotationOptions): Promi
       const orphans = (await client.listApiKeys()).filter((key) => key.active && key.name === journal.new_key_name);
       for (const orphan of orphans) {
         await client.revokeApiKey(orphan.id);
-        advance('creating_key', (data) => data.notes.push(`revoked key …${orphan.last4} (${orphan.id}), created by an interrupted run before it could be recorded`));
+        advance('creating_key', (data) =>
+          data.notes.push(`revoked key …${orphan.last4} (${orphan.id}), created by an interrupted run before it could be recorded`),
+        );
         say(`Revoked key …${orphan.last4}, created upstream by an interrupted run before it was recorded.`);
       }
     }
@@ -140,14 +145,19 @@ export async function rotateUpstreamKey(options: UpstreamRotationOptions): Promi
     await pause('created');
   }
   const newKey = journal.new_key?.encrypted === undefined ? undefined : cipher.decrypt(options.orgId, journal.new_key.encrypted);
-  if (newKey === undefined || journal.new_key === undefined) throw rekeyError('ROTATION_JOURNAL_INVALID', { journal: options.journalPath, detail: 'it records no new key' });
+  if (newKey === undefined || journal.new_key === undefined)
+    throw rekeyError('ROTATION_JOURNAL_INVALID', { journal: options.journalPath, detail: 'it records no new key' });
 
   // 2. Switch the relay to it, once the upstream accepts it.
   if (!at('switched')) {
     await waitAccepted(journal.api_url, newKey, options.acceptTimeoutMs);
     const current = await store.getUpstream(options.orgId);
     if (current === undefined) throw rekeyError('UPSTREAM_NOT_SET', { org: options.orgName });
-    await store.setUpstream(options.orgId, { mode: current.mode, site: current.site, urls: current.urls, encryptedApiKey: journal.new_key.encrypted!, apiKeyLast4: journal.new_key.last4 }, options.actor);
+    await store.setUpstream(
+      options.orgId,
+      { mode: current.mode, site: current.site, urls: current.urls, encryptedApiKey: journal.new_key.encrypted!, apiKeyLast4: journal.new_key.last4 },
+      options.actor,
+    );
     advance('switched');
     say(`2/4 the relay now forwards with upstream key …${journal.new_key.last4}; every node picks it up within its poll interval (REKEY_RELAY_POLL_MS, 2 s).`);
     await pause('switched');
@@ -161,14 +171,24 @@ export async function rotateUpstreamKey(options: UpstreamRotationOptions): Promi
       // The new key does not carry payloads: put the relay back on the old key (still valid), keep the journal.
       const current = await store.getUpstream(options.orgId);
       if (current !== undefined) {
-        await store.setUpstream(options.orgId, { mode: current.mode, site: current.site, urls: current.urls, encryptedApiKey: journal.old_key.encrypted, apiKeyLast4: journal.old_key.last4 }, options.actor);
+        await store.setUpstream(
+          options.orgId,
+          { mode: current.mode, site: current.site, urls: current.urls, encryptedApiKey: journal.old_key.encrypted, apiKeyLast4: journal.old_key.last4 },
+          options.actor,
+        );
       }
-      advance('created', (data) => data.notes.push(`the new key failed its check (${error instanceof Error ? error.message : String(error)}); the relay was put back on key …${data.old_key.last4}`));
+      advance('created', (data) =>
+        data.notes.push(
+          `the new key failed its check (${error instanceof Error ? error.message : String(error)}); the relay was put back on key …${data.old_key.last4}`,
+        ),
+      );
       throw error;
     }
     await new Promise((resolve) => setTimeout(resolve, options.settleMs));
     advance('verified');
-    say(`3/4 a service check was accepted upstream with key …${journal.new_key.last4}; the relay nodes had ${Math.round(options.settleMs / 100) / 10} s to switch.`);
+    say(
+      `3/4 a service check was accepted upstream with key …${journal.new_key.last4}; the relay nodes had ${Math.round(options.settleMs / 100) / 10} s to switch.`,
+    );
     await pause('verified');
   }
 
@@ -178,7 +198,10 @@ export async function rotateUpstreamKey(options: UpstreamRotationOptions): Promi
     const keys = await client.listApiKeys();
     const fresh = keys.find((key) => key.id === journal.new_key!.id);
     if (fresh === undefined || !fresh.active) {
-      throw rekeyError('UPSTREAM_ROTATION_FAILED', { step: 'revoke', detail: `the new key …${journal.new_key.last4} (${journal.new_key.id}) is not listed as active upstream; the old key …${journal.old_key.last4} was kept so the organization is never left without a key` });
+      throw rekeyError('UPSTREAM_ROTATION_FAILED', {
+        step: 'revoke',
+        detail: `the new key …${journal.new_key.last4} (${journal.new_key.id}) is not listed as active upstream; the old key …${journal.old_key.last4} was kept so the organization is never left without a key`,
+      });
     }
     const old = keys.find((key) => key.id === journal.old_key.id);
     if (old !== undefined && old.active) {
@@ -212,7 +235,10 @@ async function plan(options: UpstreamRotationOptions, cipher: UpstreamKeyCipher)
   // A key created by a rotation that is not the relay's key: a rotation unfinished elsewhere (another machine, a deleted journal).
   const stray = keys.find((key) => key.active && key.name.startsWith(KEY_NAME_PREFIX) && key.last4 !== last4);
   if (stray !== undefined) {
-    throw rekeyError('UPSTREAM_ROTATION_FAILED', { step: 'plan', detail: `upstream key …${stray.last4} ("${stray.name}") was created by a rotation that did not finish and is not the relay's key: finish that rotation with --resume where it ran, or revoke that key upstream` });
+    throw rekeyError('UPSTREAM_ROTATION_FAILED', {
+      step: 'plan',
+      detail: `upstream key …${stray.last4} ("${stray.name}") was created by a rotation that did not finish and is not the relay's key: finish that rotation with --resume where it ran, or revoke that key upstream`,
+    });
   }
   const candidates = keys.filter((key) => key.active && key.last4 === last4);
   const old = await pickOldKey(client, options.appKey, candidates, oldKey, last4);
@@ -242,13 +268,19 @@ async function plan(options: UpstreamRotationOptions, cipher: UpstreamKeyCipher)
 async function pickOldKey(client: DatadogClient, appKey: string, candidates: ApiKey[], oldKey: string, last4: string): Promise<ApiKey> {
   if (candidates.length === 1) return candidates[0]!;
   if (candidates.length === 0) {
-    throw rekeyError('UPSTREAM_ROTATION_FAILED', { step: 'plan', detail: `the upstream lists no active API key ending in …${last4}: the application key must belong to the same upstream organization as the relay's upstream key` });
+    throw rekeyError('UPSTREAM_ROTATION_FAILED', {
+      step: 'plan',
+      detail: `the upstream lists no active API key ending in …${last4}: the application key must belong to the same upstream organization as the relay's upstream key`,
+    });
   }
   for (const candidate of candidates) {
     const full = await fullKey(client, appKey, candidate.id);
     if (full === oldKey) return candidate;
   }
-  throw rekeyError('UPSTREAM_ROTATION_FAILED', { step: 'plan', detail: `${candidates.length} active upstream API keys end in …${last4} and the upstream does not show whole keys to tell them apart; revoke the old key by hand after rekey upstream set` });
+  throw rekeyError('UPSTREAM_ROTATION_FAILED', {
+    step: 'plan',
+    detail: `${candidates.length} active upstream API keys end in …${last4} and the upstream does not show whole keys to tell them apart; revoke the old key by hand after rekey upstream set`,
+  });
 }
 
 /** The whole key `id` as the upstream shows it (Datadog does; rekey shows only last4), if it does. */
@@ -274,14 +306,21 @@ async function waitAccepted(apiUrl: string, apiKey: string, timeoutMs: number): 
   let last = '';
   for (let attempt = 0; ; attempt++) {
     try {
-      const response = await fetch(`${apiUrl}/api/v1/validate`, { headers: { 'DD-API-KEY': apiKey, accept: 'application/json' }, signal: AbortSignal.timeout(10_000) });
+      const response = await fetch(`${apiUrl}/api/v1/validate`, {
+        headers: { 'DD-API-KEY': apiKey, accept: 'application/json' },
+        signal: AbortSignal.timeout(10_000),
+      });
       const text = await response.text();
       if (response.ok && /"valid"\s*:\s*true/.test(text)) return;
       last = `HTTP ${response.status}`;
     } catch (error) {
       last = error instanceof Error ? error.message : String(error);
     }
-    if (Date.now() > deadline) throw rekeyError('UPSTREAM_ROTATION_FAILED', { step: 'validate', detail: `the upstream does not accept the new key (GET /api/v1/validate: ${last}) after ${Math.round(timeoutMs / 1000)} s` });
+    if (Date.now() > deadline)
+      throw rekeyError('UPSTREAM_ROTATION_FAILED', {
+        step: 'validate',
+        detail: `the upstream does not accept the new key (GET /api/v1/validate: ${last}) after ${Math.round(timeoutMs / 1000)} s`,
+      });
     await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 200 * 2 ** Math.min(attempt, 4))));
   }
 }
@@ -289,13 +328,25 @@ async function waitAccepted(apiUrl: string, apiKey: string, timeoutMs: number): 
 /** A real intake payload sent with the new key: one OK service check, retried while the upstream is busy. */
 async function sendCheck(apiUrl: string, apiKey: string, rotationId: string, timeoutMs: number): Promise<void> {
   const body = JSON.stringify([
-    { check: 'rekey.upstream.rotation', host_name: hostname(), status: 0, timestamp: Math.floor(Date.now() / 1000), message: `rekey upstream rotate ${rotationId}: the new upstream key carries payloads`, tags: [`rekey_rotation:${rotationId}`] },
+    {
+      check: 'rekey.upstream.rotation',
+      host_name: hostname(),
+      status: 0,
+      timestamp: Math.floor(Date.now() / 1000),
+      message: `rekey upstream rotate ${rotationId}: the new upstream key carries payloads`,
+      tags: [`rekey_rotation:${rotationId}`],
+    },
   ]);
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (let attempt = 0; ; attempt++) {
     try {
-      const response = await fetch(`${apiUrl}/api/v1/check_run`, { method: 'POST', headers: { 'DD-API-KEY': apiKey, 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(10_000) });
+      const response = await fetch(`${apiUrl}/api/v1/check_run`, {
+        method: 'POST',
+        headers: { 'DD-API-KEY': apiKey, 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(10_000),
+      });
       await response.arrayBuffer();
       if (response.status >= 200 && response.status < 300) return;
       last = `HTTP ${response.status}`;
@@ -306,7 +357,10 @@ async function sendCheck(apiUrl: string, apiKey: string, rotationId: string, tim
     if (Date.now() > deadline) break;
     await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 200 * 2 ** Math.min(attempt, 4))));
   }
-  throw rekeyError('UPSTREAM_ROTATION_FAILED', { step: 'verify', detail: `a service check sent with the new key was not accepted (POST /api/v1/check_run: ${last})` });
+  throw rekeyError('UPSTREAM_ROTATION_FAILED', {
+    step: 'verify',
+    detail: `a service check sent with the new key was not accepted (POST /api/v1/check_run: ${last})`,
+  });
 }
 
 function readJournal(path: string): UpstreamRotationJournalData | undefined {

@@ -52,7 +52,8 @@ export async function saveUpstream(store: Store, orgId: string, change: Upstream
   if (!isMode(change.mode)) throw rekeyError('INVALID_UPSTREAM', { detail: `mode "${change.mode}" must be relay or standalone` });
   const mode = change.mode;
   const apiKey = change.apiKey;
-  if (apiKey !== undefined && (apiKey === '' || /\s/.test(apiKey))) throw rekeyError('INVALID_UPSTREAM', { detail: `The upstream API key (${names.apiKey}) is empty or contains spaces` });
+  if (apiKey !== undefined && (apiKey === '' || /\s/.test(apiKey)))
+    throw rekeyError('INVALID_UPSTREAM', { detail: `The upstream API key (${names.apiKey}) is empty or contains spaces` });
   const siteOptions = { allowInsecure: change.allowInsecure === true };
   const given = change.urls ?? {};
   const urls = {
@@ -64,14 +65,18 @@ export async function saveUpstream(store: Store, orgId: string, change: Upstream
   const existing = await store.getUpstream(orgId);
   const site = givenSite ?? existing?.site;
   if (site === undefined) throw rekeyError('INVALID_UPSTREAM', { detail: `Give ${names.site} (a Datadog site such as datadoghq.com, or a URL)` });
-  if (apiKey === undefined && existing === undefined) throw rekeyError('INVALID_UPSTREAM', { detail: `Give the upstream API key (${names.apiKey}): this organisation has none yet` });
+  if (apiKey === undefined && existing === undefined)
+    throw rekeyError('INVALID_UPSTREAM', { detail: `Give the upstream API key (${names.apiKey}): this organisation has none yet` });
   const cipher = new UpstreamKeyCipher(await store.deploymentSecret());
   return store.setUpstream(
     orgId,
     {
       mode,
       site,
-      urls: givenSite === undefined && existing !== undefined ? { metrics: urls.metrics ?? existing.urls.metrics, logs: urls.logs ?? existing.urls.logs, traces: urls.traces ?? existing.urls.traces } : urls,
+      urls:
+        givenSite === undefined && existing !== undefined
+          ? { metrics: urls.metrics ?? existing.urls.metrics, logs: urls.logs ?? existing.urls.logs, traces: urls.traces ?? existing.urls.traces }
+          : urls,
       encryptedApiKey: apiKey === undefined ? existing!.encryptedApiKey : cipher.encrypt(orgId, apiKey),
       apiKeyLast4: apiKey === undefined ? existing!.apiKeyLast4 : apiKey.slice(-4),
     },

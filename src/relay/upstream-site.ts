@@ -14,7 +14,15 @@ export type UpstreamUrls = Record<PayloadKind, string>;
  * this list: a typo (`datadoghq.con`) would otherwise be stored, and every payload would wait
  * in the spool for a host that does not exist. Anything else is given as a full URL.
  */
-export const DATADOG_SITES = ['datadoghq.com', 'us3.datadoghq.com', 'us5.datadoghq.com', 'datadoghq.eu', 'ap1.datadoghq.com', 'ap2.datadoghq.com', 'ddog-gov.com'] as const;
+export const DATADOG_SITES = [
+  'datadoghq.com',
+  'us3.datadoghq.com',
+  'us5.datadoghq.com',
+  'datadoghq.eu',
+  'ap1.datadoghq.com',
+  'ap2.datadoghq.com',
+  'ddog-gov.com',
+] as const;
 
 export interface SiteOptions {
   /** Accept `http://` to a host other than this machine (the upstream key would cross the network in clear). */
@@ -29,7 +37,9 @@ export function normaliseSite(site: string, options: SiteOptions = {}): string {
   if ((DATADOG_SITES as readonly string[]).includes(lower)) return lower;
   const known = DATADOG_SITES.find((name) => lower.endsWith(`.${name}`));
   const hint = known === undefined ? '' : ` (for ${known}, give the site itself: the hosts of each kind are derived from it)`;
-  throw rekeyError('INVALID_UPSTREAM', { detail: `"${site}" is not a Datadog site${hint}. Sites: ${DATADOG_SITES.join(', ')}; anything else (another rekey, a Vector datadog_agent source) is given as a full https:// URL` });
+  throw rekeyError('INVALID_UPSTREAM', {
+    detail: `"${site}" is not a Datadog site${hint}. Sites: ${DATADOG_SITES.join(', ')}; anything else (another rekey, a Vector datadog_agent source) is given as a full https:// URL`,
+  });
 }
 
 /** True for URLs to this machine, where `http://` exposes nothing on the network. */
@@ -48,7 +58,9 @@ export function normaliseUrl(text: string, what: string, options: SiteOptions = 
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw rekeyError('INVALID_UPSTREAM', { detail: `${what}: only http and https URLs` });
   if (url.protocol === 'http:' && !options.allowInsecure && !isLoopback(url.hostname)) {
-    throw rekeyError('INVALID_UPSTREAM', { detail: `${what}: "${url.origin}" is plain http: the upstream API key would cross the network in clear. Use https, or pass --allow-insecure (REKEY_UPSTREAM_ALLOW_INSECURE=1 for REKEY_UPSTREAM_SITE)` });
+    throw rekeyError('INVALID_UPSTREAM', {
+      detail: `${what}: "${url.origin}" is plain http: the upstream API key would cross the network in clear. Use https, or pass --allow-insecure (REKEY_UPSTREAM_ALLOW_INSECURE=1 for REKEY_UPSTREAM_SITE)`,
+    });
   }
   if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
     throw rekeyError('INVALID_UPSTREAM', { detail: `${what}: no credentials, query or fragment in the URL (the upstream key is set with --key-stdin)` });

@@ -96,12 +96,27 @@ export interface Inventory {
 const HOST_FIELDS: Record<InventoryHost['transport'], readonly string[]> = {
   local: ['name', 'transport', 'config', 'restart'],
   ssh: [
-    'name', 'transport', 'host', 'port', 'user', 'identity_file', 'known_hosts', 'strict_host_key_checking',
-    'config', 'restart', 'set_key_with', 'ssh_options', 'timeout',
+    'name',
+    'transport',
+    'host',
+    'port',
+    'user',
+    'identity_file',
+    'known_hosts',
+    'strict_host_key_checking',
+    'config',
+    'restart',
+    'set_key_with',
+    'ssh_options',
+    'timeout',
   ],
   command: ['name', 'transport', 'command', 'rollback', 'cwd', 'timeout', 'config'],
 };
-const DEFAULT_FIELDS = new Set(Object.values(HOST_FIELDS).flat().filter((field) => field !== 'name'));
+const DEFAULT_FIELDS = new Set(
+  Object.values(HOST_FIELDS)
+    .flat()
+    .filter((field) => field !== 'name'),
+);
 const HOSTNAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
 
 /** Reads and validates an inventory file; throws INVENTORY_INVALID (exit 2) listing every problem. */
@@ -120,8 +135,7 @@ export function parseInventory(text: string, file: string): Inventory {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const problems: string[] = [];
-  const lineOf = (node: { range?: [number, number, number] | null } | null | undefined): number =>
-    node?.range ? lineCounter.linePos(node.range[0]).line : 1;
+  const lineOf = (node: { range?: [number, number, number] | null } | null | undefined): number => (node?.range ? lineCounter.linePos(node.range[0]).line : 1);
   const problem = (line: number, detail: string) => problems.push(`line ${line}: ${detail}`);
 
   for (const error of doc.errors) problem(lineCounter.linePos(error.pos[0]).line, error.message.split('\n')[0]!);
@@ -187,13 +201,7 @@ function fields(map: YAMLMap, lineOf: (node: Node | null | undefined) => number)
   return out;
 }
 
-function readHost(
-  merged: Map<string, Field>,
-  own: Map<string, Field>,
-  line: number,
-  baseDir: string,
-  problem: Problem,
-): InventoryHost | undefined {
+function readHost(merged: Map<string, Field>, own: Map<string, Field>, line: number, baseDir: string, problem: Problem): InventoryHost | undefined {
   const before = problemCount.value;
   const counting: Problem = (l, d) => {
     problemCount.value++;
@@ -259,11 +267,20 @@ function readHost(
     const timeoutMs = timeout(120_000);
     if (address !== undefined && config !== undefined && restart) {
       host = {
-        transport, name: name!, line, host: address, port, user: str(merged, 'user', counting, line, false),
+        transport,
+        name: name!,
+        line,
+        host: address,
+        port,
+        user: str(merged, 'user', counting, line, false),
         identityFile: identity === undefined ? undefined : localPath(identity, baseDir),
         knownHosts: knownHosts === undefined ? undefined : localPath(knownHosts, baseDir),
-        strictHostKeyChecking: strict as StrictHostKeyChecking, config, restart,
-        setKeyWith: setKeyWith as 'script' | 'rekey', sshOptions, timeoutMs,
+        strictHostKeyChecking: strict as StrictHostKeyChecking,
+        config,
+        restart,
+        setKeyWith: setKeyWith as 'script' | 'rekey',
+        sshOptions,
+        timeoutMs,
       };
     }
   } else {
@@ -274,8 +291,14 @@ function readHost(
     const timeoutMs = timeout(600_000);
     if (command) {
       host = {
-        transport, name: name!, line, command, rollback, cwd: cwd === undefined ? baseDir : localPath(cwd, baseDir),
-        timeoutMs, config: config === undefined ? undefined : localPath(config, baseDir),
+        transport,
+        name: name!,
+        line,
+        command,
+        rollback,
+        cwd: cwd === undefined ? baseDir : localPath(cwd, baseDir),
+        timeoutMs,
+        config: config === undefined ? undefined : localPath(config, baseDir),
       };
     }
   }

@@ -86,7 +86,13 @@ export class Journal {
   ) {}
 
   /** Starts a new journal (fails if an unfinished one is there). */
-  static create(path: string, init: Omit<JournalData, 'version' | 'rotation_id' | 'phase' | 'started_at' | 'updated_at' | 'hosts' | 'revoked' | 'notes' | 'new_key_name'> & { hosts: string[]; transports: Record<string, string> }): Journal {
+  static create(
+    path: string,
+    init: Omit<JournalData, 'version' | 'rotation_id' | 'phase' | 'started_at' | 'updated_at' | 'hosts' | 'revoked' | 'notes' | 'new_key_name'> & {
+      hosts: string[];
+      transports: Record<string, string>;
+    },
+  ): Journal {
     const existing = Journal.read(path);
     if (existing && existing.data.phase !== 'completed') throw rekeyError('ROTATION_IN_PROGRESS', { journal: path });
     const now = new Date().toISOString();
@@ -209,5 +215,4 @@ export class Journal {
     writeFileAtomicSync(this.path, `${JSON.stringify(this.data, null, 2)}\n`, { mode: 0o600 });
     this.written = sequence;
   }
-
 }

@@ -59,7 +59,10 @@ export async function computePlan(client: DatadogClient, inventory: Inventory, o
       hostUsage = false;
       break;
     }
-    usage.set(key.id, hosts.filter((entry) => entry.lastSeen >= since));
+    usage.set(
+      key.id,
+      hosts.filter((entry) => entry.lastSeen >= since),
+    );
   }
   if (!hostUsage) usage.clear();
 

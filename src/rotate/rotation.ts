@@ -174,7 +174,10 @@ export async function rotate(options: RotateOptions): Promise<RotationReport> {
   }
   if (!verifier.hostUsage) {
     journal.update((data) =>
-      addNote(data, 'the server has no per-key host usage (GET /api/v2/api_keys/{id}/hosts answered 404): hosts were verified by GET /api/v1/hosts last_reported_time after their deploy plus their config showing the new key\'s last 4'),
+      addNote(
+        data,
+        "the server has no per-key host usage (GET /api/v2/api_keys/{id}/hosts answered 404): hosts were verified by GET /api/v1/hosts last_reported_time after their deploy plus their config showing the new key's last 4",
+      ),
     );
   }
 
@@ -190,13 +193,17 @@ export async function rotate(options: RotateOptions): Promise<RotationReport> {
       journal.update((data) => data.revoked.push(old.id));
       progress.message(`Revoked the old key …${old.last4} (${old.id})`);
     }
-    if (stragglers.length > 0) journal.update((data) => addNote(data, `--force: revoked the old key(s) although ${stragglers.length} host(s) were not verified on the new key`));
+    if (stragglers.length > 0)
+      journal.update((data) => addNote(data, `--force: revoked the old key(s) although ${stragglers.length} host(s) were not verified on the new key`));
   } else {
     journal.update((data) => {
       if (data.mode === 'roll') {
         addNote(data, `the old key was rolled with a grace period of ${data.grace_seconds} s and stops working when it ends, stragglers or not`);
       }
-      addNote(data, `the old key(s) stay active: ${stragglers.length} host(s) are not on the new key yet; fix them and run again with --resume (or --force to revoke anyway)`);
+      addNote(
+        data,
+        `the old key(s) stay active: ${stragglers.length} host(s) are not on the new key yet; fix them and run again with --resume (or --force to revoke anyway)`,
+      );
     });
   }
   const exitCode = failedHosts.length > 0 || !mayRevoke ? 1 : 0;
@@ -206,11 +213,7 @@ export async function rotate(options: RotateOptions): Promise<RotationReport> {
   return buildReport(journal.data, inventory, plan, stragglers, options, client.url, exitCode, started);
 }
 
-async function ensureNewKey(
-  client: DatadogClient,
-  journal: Journal,
-  progress: Progress,
-): Promise<{ id: string; key: string; last4: string }> {
+async function ensureNewKey(client: DatadogClient, journal: Journal, progress: Progress): Promise<{ id: string; key: string; last4: string }> {
   const existing = journal.data.new_key;
   if (existing?.key) return { id: existing.id, key: existing.key, last4: existing.last4 };
   if (existing) {
@@ -234,7 +237,10 @@ async function ensureNewKey(
     else {
       journal.update((data) => {
         data.mode = 'create';
-        addNote(data, 'the server has no roll endpoint (POST /api/v2/api_keys/{id}/roll answered 404): created a new key instead; the old key is revoked after verification');
+        addNote(
+          data,
+          'the server has no roll endpoint (POST /api/v2/api_keys/{id}/roll answered 404): created a new key instead; the old key is revoked after verification',
+        );
       });
       created = await client.createApiKey(journal.data.new_key_name);
     }
@@ -271,11 +277,13 @@ async function rotateHost(host: InventoryHost, transport: Transport, context: Ho
       deployedAt = Date.now();
       // Not awaited: a crash before 'deployed' is on disk leaves the host pending or deploying,
       // and a resumed run deploys it again — same key, same backup name — which is harmless.
-      void journal.commit(() => {
-        entry.state = 'deploying';
-        entry.attempts++;
-        delete entry.error;
-      }).catch(() => undefined); // a failing disk surfaces at the next awaited commit
+      void journal
+        .commit(() => {
+          entry.state = 'deploying';
+          entry.attempts++;
+          delete entry.error;
+        })
+        .catch(() => undefined); // a failing disk surfaces at the next awaited commit
       progress.hostEvent(host.name, 'deploying');
       const { backup } = await transport.deploy(context.key, journal.data.rotation_id);
       if (backup !== undefined) entry.backup = backup;
@@ -348,15 +356,13 @@ async function fail(host: InventoryHost, transport: Transport, entry: HostEntry,
  * Hosts that would break if the old keys were revoked now: every inventory host not verified,
  * plus every host that used an old key within the window, unless it is already seen on the new key.
  */
-async function findStragglers(
-  client: DatadogClient,
-  inventory: Inventory,
-  journal: Journal,
-  windowMs: number,
-  newKeyId: string,
-): Promise<Straggler[]> {
+async function findStragglers(client: DatadogClient, inventory: Inventory, journal: Journal, windowMs: number, newKeyId: string): Promise<Straggler[]> {
   const stragglers: Straggler[] = [];
-  const verified = new Set(Object.entries(journal.data.hosts).filter(([, e]) => e.state === 'verified').map(([name]) => name));
+  const verified = new Set(
+    Object.entries(journal.data.hosts)
+      .filter(([, e]) => e.state === 'verified')
+      .map(([name]) => name),
+  );
   const firstOld = journal.data.old_keys[0];
   for (const host of inventory.hosts) {
     if (verified.has(host.name)) continue;
@@ -370,7 +376,9 @@ async function findStragglers(
   }
   const onNewKey = await client.keyHosts(newKeyId);
   if (onNewKey === undefined) {
-    journal.update((data) => addNote(data, 'hosts outside the inventory cannot be detected without per-key host usage; check the Datadog Agent list before relying on the revoke'));
+    journal.update((data) =>
+      addNote(data, 'hosts outside the inventory cannot be detected without per-key host usage; check the Datadog Agent list before relying on the revoke'),
+    );
     return stragglers;
   }
   const rotationStart = Date.parse(journal.data.started_at);
@@ -407,10 +415,14 @@ function planNotes(plan: Plan): string[] {
     notes.push('the server has no per-key host usage: hosts outside the inventory cannot be found; verification falls back to GET /api/v1/hosts');
   }
   if (plan.unknownHosts.length > 0) {
-    notes.push(`${new Set(plan.unknownHosts.map((h) => h.host)).size} host(s) not in the inventory used an old key recently: the old key will not be revoked while they do`);
+    notes.push(
+      `${new Set(plan.unknownHosts.map((h) => h.host)).size} host(s) not in the inventory used an old key recently: the old key will not be revoked while they do`,
+    );
   }
   if (plan.unseenInventoryHosts.length > 0) {
-    notes.push(`inventory hosts not seen on the old key(s) recently: ${plan.unseenInventoryHosts.slice(0, 20).join(', ')}${plan.unseenInventoryHosts.length > 20 ? ', …' : ''} (is the name the hostname the agent reports?)`);
+    notes.push(
+      `inventory hosts not seen on the old key(s) recently: ${plan.unseenInventoryHosts.slice(0, 20).join(', ')}${plan.unseenInventoryHosts.length > 20 ? ', …' : ''} (is the name the hostname the agent reports?)`,
+    );
   }
   return notes;
 }

@@ -135,7 +135,8 @@ export function parseTrustProxy(text: string): number | string[] {
   const value = text.trim();
   if (/^\d+$/.test(value)) {
     const hops = Number(value);
-    if (hops < 1 || hops > 10) throw rekeyError('USAGE', { detail: `--trust-proxy ${value}: a hop count is 1 to 10 (the number of proxies in front of rekey)` });
+    if (hops < 1 || hops > 10)
+      throw rekeyError('USAGE', { detail: `--trust-proxy ${value}: a hop count is 1 to 10 (the number of proxies in front of rekey)` });
     return hops;
   }
   if (/^(true|all|yes|\*|0\.0\.0\.0\/0|::\/0)$/i.test(value)) {
@@ -146,7 +147,9 @@ export function parseTrustProxy(text: string): number | string[] {
   const entries = value.split(',').map((entry) => entry.trim());
   for (const entry of entries) {
     if (!isAddressOrCidr(entry)) {
-      throw rekeyError('USAGE', { detail: `--trust-proxy: "${entry}" is not an IP address or CIDR (e.g. 10.0.0.0/8); give a hop count or a comma-separated list of your proxies' addresses` });
+      throw rekeyError('USAGE', {
+        detail: `--trust-proxy: "${entry}" is not an IP address or CIDR (e.g. 10.0.0.0/8); give a hop count or a comma-separated list of your proxies' addresses`,
+      });
     }
   }
   return entries;
@@ -256,7 +259,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await upstreamRoutes(app, ctx); // relay upstream settings, admin only (issue 19)
 
   // relay mode (src/relay/**): spools and forwards the payloads of organisations in relay mode
-  const relay = deps.relay === undefined ? undefined : await (await import('../relay/relay.js')).Relay.start({ ...deps.relay, store: deps.store, log: app.log, registry: metrics.registry, sync: deps.intake?.durability === 'power' });
+  const relay =
+    deps.relay === undefined
+      ? undefined
+      : await (
+          await import('../relay/relay.js')
+        ).Relay.start({ ...deps.relay, store: deps.store, log: app.log, registry: metrics.registry, sync: deps.intake?.durability === 'power' });
   if (relay !== undefined) {
     ctx.problems = () => relay.problems();
     app.addHook('onClose', async () => relay.close());
@@ -268,7 +276,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   let intakeRoutes = new Set<string>();
   await app.register(async (intakeScope) => {
     intakeRoutes = quietRequestLog(intakeScope);
-    intake = await registerIntake(intakeScope, { ...intakeLimitsFromEnv(process.env), ...deps.intake, store: deps.store, hasher: deps.hasher, metricsRegistry: metrics.registry, ...(relay === undefined ? {} : { relay }) });
+    intake = await registerIntake(intakeScope, {
+      ...intakeLimitsFromEnv(process.env),
+      ...deps.intake,
+      store: deps.store,
+      hasher: deps.hasher,
+      metricsRegistry: metrics.registry,
+      ...(relay === undefined ? {} : { relay }),
+    });
   });
   if (intake === undefined) throw new Error('the intake did not register');
   startRequestSummary(app, { registry: metrics.registry, routes: intakeRoutes, intervalMs: deps.requestSummaryIntervalMs ?? 60_000 });

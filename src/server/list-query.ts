@@ -56,7 +56,9 @@ export const apiKeyListQuerySchema = Type.Object({
   'filter[modified_at][start]': dateParam(),
   'filter[modified_at][end]': dateParam(),
   include: Type.Optional(Type.String({ description: 'Comma-separated: created_by, modified_by' })),
-  'filter[status]': Type.Optional(Type.Enum(['active', 'revoked', 'all'], { type: 'string', default: 'active', description: 'extension: revoked keys are listed only when asked' })),
+  'filter[status]': Type.Optional(
+    Type.Enum(['active', 'revoked', 'all'], { type: 'string', default: 'active', description: 'extension: revoked keys are listed only when asked' }),
+  ),
   'filter[remote_config_read_enabled]': Type.Optional(Type.Boolean({ description: 'Only keys whose remote_config_read_enabled is this (true or false)' })),
   'filter[category]': Type.Optional(Type.String({ description: 'Only keys of this category (exact match; keys nobody categorised are "default")' })),
 });
@@ -134,7 +136,10 @@ export function parseAppKeyListQuery(query: AppKeyListParams): AppKeyListQuery {
 /** The requested relationships to include; anything outside `allowed` is a 400. */
 export function parseInclude(value: string | undefined, allowed: readonly string[]): Set<string> {
   if (value === undefined || value === '') return new Set();
-  const names = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   for (const name of names) {
     if (!allowed.includes(name)) {
       throw rekeyError('BAD_REQUEST', { detail: `include=${name} is not supported; use ${allowed.join(', ')}` });

@@ -42,14 +42,7 @@ declare module 'fastify' {
 }
 
 export type FailureReason =
-  | 'missing_key'
-  | 'malformed_key'
-  | 'unknown_key'
-  | 'revoked_key'
-  | 'expired_key'
-  | 'other_org'
-  | 'user_disabled'
-  | 'app_key_disabled';
+  'missing_key' | 'malformed_key' | 'unknown_key' | 'revoked_key' | 'expired_key' | 'other_org' | 'user_disabled' | 'app_key_disabled';
 
 export interface Authenticator {
   /** preHandler: both keys required; sets `request.auth` with `user` and `appKey`. */
@@ -110,11 +103,7 @@ export function createAuthenticator(deps: {
     }
   }
 
-  async function fail(
-    request: FastifyRequest,
-    reason: FailureReason,
-    audit?: { orgId: string; apiKey: ApiKey; userId?: string },
-  ): Promise<never> {
+  async function fail(request: FastifyRequest, reason: FailureReason, audit?: { orgId: string; apiKey: ApiKey; userId?: string }): Promise<never> {
     throttle.recordFailure(request.ip);
     metrics.authFailures.inc({ reason });
     request.log.info({ authFailure: reason }, 'authentication refused');
@@ -153,8 +142,7 @@ export function createAuthenticator(deps: {
     return apiKey;
   }
 
-  const isRefusal = (shaped: string | FailureReason): shaped is 'missing_key' | 'malformed_key' =>
-    shaped === 'missing_key' || shaped === 'malformed_key';
+  const isRefusal = (shaped: string | FailureReason): shaped is 'missing_key' | 'malformed_key' => shaped === 'missing_key' || shaped === 'malformed_key';
 
   return {
     async management(request, reply) {

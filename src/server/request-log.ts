@@ -87,7 +87,11 @@ export function startRequestSummary(app: FastifyInstance, options: { registry: R
       byStatus[status] = (byStatus[status] ?? 0) + delta;
       total += delta;
     }
-    if (total > 0) app.log.info({ intakeRequests: total, byStatus, intervalSeconds: options.intervalMs / 1000 }, 'intake requests since the last summary (per-request lines are not logged; /metrics counts them)');
+    if (total > 0)
+      app.log.info(
+        { intakeRequests: total, byStatus, intervalSeconds: options.intervalMs / 1000 },
+        'intake requests since the last summary (per-request lines are not logged; /metrics counts them)',
+      );
   };
   const timer = setInterval(() => void summarise().catch((error: unknown) => app.log.warn({ err: error }, 'request summary failed')), options.intervalMs);
   timer.unref();

@@ -40,11 +40,7 @@ export interface BootstrapOptions {
 export const DEFAULT_ORG_NAME = 'Default organization';
 export const DEFAULT_ADMIN_EMAIL = 'admin@rekey.local';
 
-export async function bootstrapDeployment(
-  store: Store,
-  hasher: KeyHasher,
-  options: BootstrapOptions = {},
-): Promise<BootstrapCredentials> {
+export async function bootstrapDeployment(store: Store, hasher: KeyHasher, options: BootstrapOptions = {}): Promise<BootstrapCredentials> {
   const password = options.adminPassword ?? generatePassword();
   // The one minting path (src/keys/keys-service.ts); the store gets only hash and last4.
   const apiKey = mintKey('api', hasher);

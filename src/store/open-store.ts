@@ -52,9 +52,7 @@ export function describeStoreLocation(location: StoreLocation): string {
 }
 
 export async function openStore(input: OpenStoreOptions = {}): Promise<Store & { deploymentSecret(): Promise<Buffer> }> {
-  const adapter = input.databaseUrl
-    ? await openPostgres(input.databaseUrl, input.maxConnections)
-    : openSqlite(resolve(input.dataDir ?? DEFAULT_DATA_DIR));
+  const adapter = input.databaseUrl ? await openPostgres(input.databaseUrl, input.maxConnections) : openSqlite(resolve(input.dataDir ?? DEFAULT_DATA_DIR));
   const store = new SqlStore(adapter, input.options);
   try {
     await store.migrate();
@@ -123,11 +121,7 @@ async function openPostgres(databaseUrl: string, maxConnections: number | undefi
   try {
     url = new URL(databaseUrl);
   } catch (error) {
-    throw rekeyError(
-      'DATABASE_URL_INVALID',
-      { detail: 'it is not a URL; expected postgres://USER:PASSWORD@HOST:PORT/DATABASE' },
-      { cause: error },
-    );
+    throw rekeyError('DATABASE_URL_INVALID', { detail: 'it is not a URL; expected postgres://USER:PASSWORD@HOST:PORT/DATABASE' }, { cause: error });
   }
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
     throw rekeyError('DATABASE_URL_INVALID', {

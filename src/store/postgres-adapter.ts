@@ -27,7 +27,8 @@ export const DATABASE_RETRY_AFTER_SECONDS = 2;
 /** Node socket errors that mean "no connection to the database", not "the query was wrong". */
 const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENOTFOUND', 'EAI_AGAIN']);
 /** pg's own messages for a connection that is gone or never came (it gives them no code). */
-const CONNECTION_MESSAGES = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable)/;
+const CONNECTION_MESSAGES =
+  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable)/;
 
 /**
  * The catalogue error for a failure that means the database cannot be reached (refused,
@@ -175,11 +176,7 @@ export function createPostgresAdapter(options: PostgresAdapterOptions): StoreAda
           .values({ name: 'secret', value: randomBytes(32).toString('hex') })
           .onConflict((oc) => oc.column('name').doNothing())
           .execute();
-        const row = await db
-          .selectFrom('deployment_settings')
-          .select('value')
-          .where('name', '=', 'secret')
-          .executeTakeFirstOrThrow();
+        const row = await db.selectFrom('deployment_settings').select('value').where('name', '=', 'secret').executeTakeFirstOrThrow();
         return Buffer.from(row.value, 'hex');
       })();
       secret.catch(() => (secret = undefined));
@@ -261,7 +258,9 @@ class NotificationFeed {
     const client = new pg.Client({ connectionString: this.connectionString, types: this.types });
     client.on('error', () => this.lost(client));
     client.on('end', () => this.lost(client));
-    client.on('notification', (message) => (message.channel === UPSTREAM_CHANGES_CHANNEL ? this.deliverUpstream(message.payload) : this.deliver(message.payload)));
+    client.on('notification', (message) =>
+      message.channel === UPSTREAM_CHANGES_CHANNEL ? this.deliverUpstream(message.payload) : this.deliver(message.payload),
+    );
     try {
       await client.connect();
       await client.query(`LISTEN ${KEY_CHANGES_CHANNEL}`);

@@ -15,7 +15,17 @@ import { rekeyError, type RekeyError } from '../errors.js';
 import { MIGRATIONS } from './migrations/index.js';
 import { timeOrderedId } from './time-ordered-id.js';
 import { runMigrations } from './migrations/run-migrations.js';
-import type { ApiKeyLimitsTable, ApiKeysTable, AppKeysTable, AuditEventsTable, Database, KeyHostUsageTable, KeyUsageMinutesTable, RelayUpstreamsTable, UsersTable } from './schema.js';
+import type {
+  ApiKeyLimitsTable,
+  ApiKeysTable,
+  AppKeysTable,
+  AuditEventsTable,
+  Database,
+  KeyHostUsageTable,
+  KeyUsageMinutesTable,
+  RelayUpstreamsTable,
+  UsersTable,
+} from './schema.js';
 import type { StoreAdapter } from './store-adapter.js';
 import {
   ROLES,
@@ -162,16 +172,16 @@ export class SqlStore implements Store {
     return rows.map(toOrg);
   }
 
-  async createUser(
-    orgId: string,
-    user: { email: string; name: string; role: Role; passwordHash: string },
-    actor: Actor,
-  ): Promise<User> {
+  async createUser(orgId: string, user: { email: string; name: string; role: Role; passwordHash: string }, actor: Actor): Promise<User> {
     const valid = validUser(user);
     try {
-      return await this.changeOrg(orgId, () => rekeyError('ORG_NOT_FOUND', { org: orgId }), async (trx, at) => ({
-        result: await this.insertUser(trx, orgId, valid, actor, at),
-      }));
+      return await this.changeOrg(
+        orgId,
+        () => rekeyError('ORG_NOT_FOUND', { org: orgId }),
+        async (trx, at) => ({
+          result: await this.insertUser(trx, orgId, valid, actor, at),
+        }),
+      );
     } catch (error) {
       if (this.adapter.isUniqueViolation(error)) throw rekeyError('DUPLICATE_EMAIL', { email: valid.email }, { cause: error });
       throw error;
@@ -179,12 +189,7 @@ export class SqlStore implements Store {
   }
 
   async getUser(orgId: string, userId: string): Promise<User | undefined> {
-    const row = await this.db
-      .selectFrom('users')
-      .selectAll()
-      .where('org_id', '=', orgId)
-      .where('id', '=', userId)
-      .executeTakeFirst();
+    const row = await this.db.selectFrom('users').selectAll().where('org_id', '=', orgId).where('id', '=', userId).executeTakeFirst();
     return row && toUser(row);
   }
 
@@ -198,98 +203,92 @@ export class SqlStore implements Store {
   }
 
   async listUsers(orgId: string): Promise<User[]> {
-    const rows = await this.db
-      .selectFrom('users')
-      .selectAll()
-      .where('org_id', '=', orgId)
-      .orderBy('created_at')
-      .orderBy('email')
-      .execute();
+    const rows = await this.db.selectFrom('users').selectAll().where('org_id', '=', orgId).orderBy('created_at').orderBy('email').execute();
     return rows.map(toUser);
   }
 
   // ---- user lifecycle (issue 15) -------------------------------------------------------------
 
-  async setUserDisabled(
-    orgId: string,
-    userId: string,
-    disabled: boolean,
-    actor: Actor,
-    options: { enableAppKeys?: boolean } = {},
-  ): Promise<User> {
-    return this.changeOrg(orgId, () => rekeyError('USER_NOT_FOUND'), async (trx, at) => {
-      const row = await this.userRow(trx, orgId, userId);
-      if (disabled) {
-        if (Number(row.disabled) !== 0) return { result: toUser(row) };
-        await this.refuseLastActiveAdmin(trx, row);
-        const set = { disabled: 1, sessions_ended_at: at };
-        await trx.updateTable('users').set(set).where('id', '=', row.id).execute();
-        const keys = await this.disableAppKeysOf(trx, row.id, at);
-        await this.audit(trx, orgId, 'user.disable', { type: 'user', id: row.id }, actor, at, {
+  async setUserDisabled(orgId: string, userId: string, disabled: boolean, actor: Actor, options: { enableAppKeys?: boolean } = {}): Promise<User> {
+    return this.changeOrg(
+      orgId,
+      () => rekeyError('USER_NOT_FOUND'),
+      async (trx, at) => {
+        const row = await this.userRow(trx, orgId, userId);
+        if (disabled) {
+          if (Number(row.disabled) !== 0) return { result: toUser(row) };
+          await this.refuseLastActiveAdmin(trx, row);
+          const set = { disabled: 1, sessions_ended_at: at };
+          await trx.updateTable('users').set(set).where('id', '=', row.id).execute();
+          const keys = await this.disableAppKeysOf(trx, row.id, at);
+          await this.audit(trx, orgId, 'user.disable', { type: 'user', id: row.id }, actor, at, {
+            email: row.email,
+            app_keys_disabled: keys.length,
+          });
+          return { result: toUser({ ...row, ...set }), changes: keys };
+        }
+        const wasDisabled = Number(row.disabled) !== 0;
+        let enabledKeys = 0;
+        if (options.enableAppKeys) {
+          const result = await trx
+            .updateTable('app_keys')
+            .set({ disabled_at: null, modified_at: at })
+            .where('owner_id', '=', row.id)
+            .where('disabled_at', 'is not', null)
+            .executeTakeFirst();
+          enabledKeys = Number(result.numUpdatedRows);
+        }
+        if (!wasDisabled && enabledKeys === 0) return { result: toUser(row) };
+        if (wasDisabled) await trx.updateTable('users').set({ disabled: 0 }).where('id', '=', row.id).execute();
+        await this.audit(trx, orgId, 'user.enable', { type: 'user', id: row.id }, actor, at, {
           email: row.email,
-          app_keys_disabled: keys.length,
+          app_keys_enabled: enabledKeys,
         });
-        return { result: toUser({ ...row, ...set }), changes: keys };
-      }
-      const wasDisabled = Number(row.disabled) !== 0;
-      let enabledKeys = 0;
-      if (options.enableAppKeys) {
-        const result = await trx
-          .updateTable('app_keys')
-          .set({ disabled_at: null, modified_at: at })
-          .where('owner_id', '=', row.id)
-          .where('disabled_at', 'is not', null)
-          .executeTakeFirst();
-        enabledKeys = Number(result.numUpdatedRows);
-      }
-      if (!wasDisabled && enabledKeys === 0) return { result: toUser(row) };
-      if (wasDisabled) await trx.updateTable('users').set({ disabled: 0 }).where('id', '=', row.id).execute();
-      await this.audit(trx, orgId, 'user.enable', { type: 'user', id: row.id }, actor, at, {
-        email: row.email,
-        app_keys_enabled: enabledKeys,
-      });
-      return { result: toUser({ ...row, disabled: 0 }) };
-    });
+        return { result: toUser({ ...row, disabled: 0 }) };
+      },
+    );
   }
 
   async deleteUser(orgId: string, userId: string, actor: Actor): Promise<void> {
-    return this.changeOrg(orgId, () => rekeyError('USER_NOT_FOUND'), async (trx, at) => {
-      const row = await this.userRow(trx, orgId, userId);
-      await this.refuseLastActiveAdmin(trx, row);
-      const keys = await trx.selectFrom('app_keys').select(['id', 'hash', 'org_id']).where('owner_id', '=', row.id).execute();
-      // The audit trail keeps the user's id in its events (no foreign key), so it outlives them.
-      await trx.deleteFrom('app_keys').where('owner_id', '=', row.id).execute();
-      await trx.deleteFrom('users').where('id', '=', row.id).execute();
-      await this.audit(trx, orgId, 'user.delete', { type: 'user', id: row.id }, actor, at, {
-        email: row.email,
-        role: row.role,
-        app_keys_deleted: keys.length,
-      });
-      return { result: undefined, changes: keys.map((k) => ({ keyId: k.id, hash: k.hash, orgId: k.org_id })) };
-    });
+    return this.changeOrg(
+      orgId,
+      () => rekeyError('USER_NOT_FOUND'),
+      async (trx, at) => {
+        const row = await this.userRow(trx, orgId, userId);
+        await this.refuseLastActiveAdmin(trx, row);
+        const keys = await trx.selectFrom('app_keys').select(['id', 'hash', 'org_id']).where('owner_id', '=', row.id).execute();
+        // The audit trail keeps the user's id in its events (no foreign key), so it outlives them.
+        await trx.deleteFrom('app_keys').where('owner_id', '=', row.id).execute();
+        await trx.deleteFrom('users').where('id', '=', row.id).execute();
+        await this.audit(trx, orgId, 'user.delete', { type: 'user', id: row.id }, actor, at, {
+          email: row.email,
+          role: row.role,
+          app_keys_deleted: keys.length,
+        });
+        return { result: undefined, changes: keys.map((k) => ({ keyId: k.id, hash: k.hash, orgId: k.org_id })) };
+      },
+    );
   }
 
-  async setUserPassword(
-    orgId: string,
-    userId: string,
-    passwordHash: string,
-    reason: 'change' | 'reset',
-    actor: Actor,
-  ): Promise<User> {
+  async setUserPassword(orgId: string, userId: string, passwordHash: string, reason: 'change' | 'reset', actor: Actor): Promise<User> {
     if (typeof passwordHash !== 'string' || passwordHash === '') {
       throw rekeyError('BAD_REQUEST', { detail: 'A password hash is required' });
     }
-    return this.changeOrg(orgId, () => rekeyError('USER_NOT_FOUND'), async (trx, at) => {
-      const row = await this.userRow(trx, orgId, userId);
-      const set = { password_hash: passwordHash, sessions_ended_at: at };
-      await trx.updateTable('users').set(set).where('id', '=', row.id).execute();
-      const keys = reason === 'reset' ? await this.disableAppKeysOf(trx, row.id, at) : [];
-      await this.audit(trx, orgId, reason === 'reset' ? 'user.password_reset' : 'user.password_change', { type: 'user', id: row.id }, actor, at, {
-        email: row.email,
-        ...(reason === 'reset' ? { app_keys_disabled: keys.length } : {}),
-      });
-      return { result: toUser({ ...row, ...set }), changes: keys };
-    });
+    return this.changeOrg(
+      orgId,
+      () => rekeyError('USER_NOT_FOUND'),
+      async (trx, at) => {
+        const row = await this.userRow(trx, orgId, userId);
+        const set = { password_hash: passwordHash, sessions_ended_at: at };
+        await trx.updateTable('users').set(set).where('id', '=', row.id).execute();
+        const keys = reason === 'reset' ? await this.disableAppKeysOf(trx, row.id, at) : [];
+        await this.audit(trx, orgId, reason === 'reset' ? 'user.password_reset' : 'user.password_change', { type: 'user', id: row.id }, actor, at, {
+          email: row.email,
+          ...(reason === 'reset' ? { app_keys_disabled: keys.length } : {}),
+        });
+        return { result: toUser({ ...row, ...set }), changes: keys };
+      },
+    );
   }
 
   private async userRow(trx: Trx, orgId: string, userId: string): Promise<UsersTable> {
@@ -314,19 +313,9 @@ export class SqlStore implements Store {
 
   /** Disables the user's working application keys; returns them for the key-change feed. */
   private async disableAppKeysOf(trx: Trx, userId: string, at: number): Promise<KeyChange[]> {
-    const keys = await trx
-      .selectFrom('app_keys')
-      .select(['id', 'hash', 'org_id'])
-      .where('owner_id', '=', userId)
-      .where('disabled_at', 'is', null)
-      .execute();
+    const keys = await trx.selectFrom('app_keys').select(['id', 'hash', 'org_id']).where('owner_id', '=', userId).where('disabled_at', 'is', null).execute();
     if (keys.length > 0) {
-      await trx
-        .updateTable('app_keys')
-        .set({ disabled_at: at, modified_at: at })
-        .where('owner_id', '=', userId)
-        .where('disabled_at', 'is', null)
-        .execute();
+      await trx.updateTable('app_keys').set({ disabled_at: at, modified_at: at }).where('owner_id', '=', userId).where('disabled_at', 'is', null).execute();
     }
     return keys.map((k) => ({ keyId: k.id, hash: k.hash, orgId: k.org_id }));
   }
@@ -336,21 +325,20 @@ export class SqlStore implements Store {
   async createApiKey(orgId: string, key: ApiKeySettings & { hash: string; last4: string }, actor: Actor): Promise<ApiKey> {
     const name = validName(key.name);
     if (key.category !== undefined) validCategory(key.category);
-    return this.changeOrg(orgId, () => rekeyError('ORG_NOT_FOUND', { org: orgId }), async (trx, at) => {
-      if ((await this.countLiveKeys(trx, orgId, at)) >= this.maxApiKeys) {
-        throw rekeyError('API_KEY_LIMIT_REACHED', { limit: this.maxApiKeys });
-      }
-      return { result: await this.insertApiKey(trx, orgId, { ...key, name }, actor, at) };
-    });
+    return this.changeOrg(
+      orgId,
+      () => rekeyError('ORG_NOT_FOUND', { org: orgId }),
+      async (trx, at) => {
+        if ((await this.countLiveKeys(trx, orgId, at)) >= this.maxApiKeys) {
+          throw rekeyError('API_KEY_LIMIT_REACHED', { limit: this.maxApiKeys });
+        }
+        return { result: await this.insertApiKey(trx, orgId, { ...key, name }, actor, at) };
+      },
+    );
   }
 
   async getApiKey(orgId: string, keyId: string): Promise<ApiKey | undefined> {
-    const row = await this.db
-      .selectFrom('api_keys')
-      .selectAll()
-      .where('org_id', '=', orgId)
-      .where('id', '=', keyId)
-      .executeTakeFirst();
+    const row = await this.db.selectFrom('api_keys').selectAll().where('org_id', '=', orgId).where('id', '=', keyId).executeTakeFirst();
     return row && toApiKey(row);
   }
 
@@ -379,78 +367,90 @@ export class SqlStore implements Store {
   async updateApiKey(orgId: string, keyId: string, change: Partial<ApiKeySettings>, actor: Actor): Promise<ApiKey> {
     const newName = change.name === undefined ? undefined : validName(change.name);
     if (change.category !== undefined) validCategory(change.category);
-    return this.changeOrg(orgId, () => rekeyError('API_KEY_NOT_FOUND'), async (trx, at) => {
-      const row = await this.apiKeyRow(trx, orgId, keyId);
-      if (row.status === 'revoked') throw rekeyError('API_KEY_REVOKED');
-      const set: Partial<ApiKeysTable> = { modified_at: at, modified_by: actor.userId };
-      if (newName !== undefined) set.name = newName;
-      if (change.remoteConfigReadEnabled !== undefined) set.remote_config_read_enabled = change.remoteConfigReadEnabled ? 1 : 0;
-      if (change.category !== undefined) set.category = change.category;
-      const updated: ApiKeysTable = { ...row, ...set };
-      await trx.updateTable('api_keys').set(set).where('id', '=', keyId).execute();
-      const target = { type: 'api_key', id: keyId };
-      if (newName !== undefined) await this.audit(trx, orgId, 'api_key.rename', target, actor, at, { from: row.name, to: newName, last4: row.last4 });
-      const settings: Record<string, unknown> = {};
-      if (Number(updated.remote_config_read_enabled) !== Number(row.remote_config_read_enabled)) {
-        settings.remote_config_read_enabled = { from: Number(row.remote_config_read_enabled) !== 0, to: Number(updated.remote_config_read_enabled) !== 0 };
-      }
-      if (updated.category !== row.category) settings.category = { from: row.category, to: updated.category };
-      if (Object.keys(settings).length > 0) await this.audit(trx, orgId, 'api_key.update', target, actor, at, { ...settings, last4: row.last4 });
-      return { result: toApiKey(updated) };
-    });
+    return this.changeOrg(
+      orgId,
+      () => rekeyError('API_KEY_NOT_FOUND'),
+      async (trx, at) => {
+        const row = await this.apiKeyRow(trx, orgId, keyId);
+        if (row.status === 'revoked') throw rekeyError('API_KEY_REVOKED');
+        const set: Partial<ApiKeysTable> = { modified_at: at, modified_by: actor.userId };
+        if (newName !== undefined) set.name = newName;
+        if (change.remoteConfigReadEnabled !== undefined) set.remote_config_read_enabled = change.remoteConfigReadEnabled ? 1 : 0;
+        if (change.category !== undefined) set.category = change.category;
+        const updated: ApiKeysTable = { ...row, ...set };
+        await trx.updateTable('api_keys').set(set).where('id', '=', keyId).execute();
+        const target = { type: 'api_key', id: keyId };
+        if (newName !== undefined) await this.audit(trx, orgId, 'api_key.rename', target, actor, at, { from: row.name, to: newName, last4: row.last4 });
+        const settings: Record<string, unknown> = {};
+        if (Number(updated.remote_config_read_enabled) !== Number(row.remote_config_read_enabled)) {
+          settings.remote_config_read_enabled = { from: Number(row.remote_config_read_enabled) !== 0, to: Number(updated.remote_config_read_enabled) !== 0 };
+        }
+        if (updated.category !== row.category) settings.category = { from: row.category, to: updated.category };
+        if (Object.keys(settings).length > 0) await this.audit(trx, orgId, 'api_key.update', target, actor, at, { ...settings, last4: row.last4 });
+        return { result: toApiKey(updated) };
+      },
+    );
   }
 
   async revokeApiKey(orgId: string, keyId: string, actor: Actor): Promise<ApiKey> {
-    return this.changeOrg(orgId, () => rekeyError('API_KEY_NOT_FOUND'), async (trx, at) => {
-      // One read for the key and the invariant's witnesses: the lock is held for its round trips.
-      const found = await trx
-        .selectFrom('api_keys')
-        .selectAll()
-        .select((eb) =>
-          eb
-            .selectFrom('api_keys as other')
-            .select(eb.fn.countAll<number>().as('n'))
-            .where('other.org_id', '=', orgId)
-            .where('other.status', '=', 'active')
-            .where('other.expires_at', 'is', null)
-            .where('other.id', '!=', keyId)
-            .as('permanent_others'),
-        )
-        .where('org_id', '=', orgId)
-        .where('id', '=', keyId)
-        .executeTakeFirst();
-      if (!found) throw rekeyError('API_KEY_NOT_FOUND');
-      const { permanent_others, ...row } = found;
-      if (row.status === 'revoked') return { result: toApiKey(row) };
-      if (row.expires_at === null && Number(permanent_others) === 0) throw rekeyError('LAST_ACTIVE_API_KEY');
-      const change = { status: 'revoked', revoked_at: at, revoked_by: actor.userId, modified_at: at, modified_by: actor.userId };
-      await trx.updateTable('api_keys').set(change).where('id', '=', keyId).execute();
-      await this.audit(trx, orgId, 'api_key.revoke', { type: 'api_key', id: keyId }, actor, at, {
-        name: row.name,
-        last4: row.last4,
-      });
-      return { result: toApiKey({ ...row, ...change }), changes: [keyChange(row)] };
-    });
+    return this.changeOrg(
+      orgId,
+      () => rekeyError('API_KEY_NOT_FOUND'),
+      async (trx, at) => {
+        // One read for the key and the invariant's witnesses: the lock is held for its round trips.
+        const found = await trx
+          .selectFrom('api_keys')
+          .selectAll()
+          .select((eb) =>
+            eb
+              .selectFrom('api_keys as other')
+              .select(eb.fn.countAll<number>().as('n'))
+              .where('other.org_id', '=', orgId)
+              .where('other.status', '=', 'active')
+              .where('other.expires_at', 'is', null)
+              .where('other.id', '!=', keyId)
+              .as('permanent_others'),
+          )
+          .where('org_id', '=', orgId)
+          .where('id', '=', keyId)
+          .executeTakeFirst();
+        if (!found) throw rekeyError('API_KEY_NOT_FOUND');
+        const { permanent_others, ...row } = found;
+        if (row.status === 'revoked') return { result: toApiKey(row) };
+        if (row.expires_at === null && Number(permanent_others) === 0) throw rekeyError('LAST_ACTIVE_API_KEY');
+        const change = { status: 'revoked', revoked_at: at, revoked_by: actor.userId, modified_at: at, modified_by: actor.userId };
+        await trx.updateTable('api_keys').set(change).where('id', '=', keyId).execute();
+        await this.audit(trx, orgId, 'api_key.revoke', { type: 'api_key', id: keyId }, actor, at, {
+          name: row.name,
+          last4: row.last4,
+        });
+        return { result: toApiKey({ ...row, ...change }), changes: [keyChange(row)] };
+      },
+    );
   }
 
   async restoreApiKey(orgId: string, keyId: string, actor: Actor): Promise<ApiKey> {
-    return this.changeOrg(orgId, () => rekeyError('API_KEY_NOT_FOUND'), async (trx, at) => {
-      const row = await this.apiKeyRow(trx, orgId, keyId);
-      if (row.status !== 'revoked') throw rekeyError('API_KEY_NOT_REVOKED');
-      if (row.revoked_at === null || at - row.revoked_at > this.restoreWindowMs) {
-        throw rekeyError('RESTORE_WINDOW_PASSED', { days: Math.round(this.restoreWindowMs / DAY_MS) });
-      }
-      if ((await this.countLiveKeys(trx, orgId, at)) >= this.maxApiKeys) {
-        throw rekeyError('API_KEY_LIMIT_REACHED', { limit: this.maxApiKeys });
-      }
-      const change = { status: 'active', revoked_at: null, revoked_by: null, modified_at: at, modified_by: actor.userId };
-      await trx.updateTable('api_keys').set(change).where('id', '=', keyId).execute();
-      await this.audit(trx, orgId, 'api_key.restore', { type: 'api_key', id: keyId }, actor, at, {
-        name: row.name,
-        last4: row.last4,
-      });
-      return { result: toApiKey({ ...row, ...change }), changes: [keyChange(row)] };
-    });
+    return this.changeOrg(
+      orgId,
+      () => rekeyError('API_KEY_NOT_FOUND'),
+      async (trx, at) => {
+        const row = await this.apiKeyRow(trx, orgId, keyId);
+        if (row.status !== 'revoked') throw rekeyError('API_KEY_NOT_REVOKED');
+        if (row.revoked_at === null || at - row.revoked_at > this.restoreWindowMs) {
+          throw rekeyError('RESTORE_WINDOW_PASSED', { days: Math.round(this.restoreWindowMs / DAY_MS) });
+        }
+        if ((await this.countLiveKeys(trx, orgId, at)) >= this.maxApiKeys) {
+          throw rekeyError('API_KEY_LIMIT_REACHED', { limit: this.maxApiKeys });
+        }
+        const change = { status: 'active', revoked_at: null, revoked_by: null, modified_at: at, modified_by: actor.userId };
+        await trx.updateTable('api_keys').set(change).where('id', '=', keyId).execute();
+        await this.audit(trx, orgId, 'api_key.restore', { type: 'api_key', id: keyId }, actor, at, {
+          name: row.name,
+          last4: row.last4,
+        });
+        return { result: toApiKey({ ...row, ...change }), changes: [keyChange(row)] };
+      },
+    );
   }
 
   async rollApiKey(
@@ -464,47 +464,51 @@ export class SqlStore implements Store {
       throw rekeyError('BAD_REQUEST', { detail: 'The grace period must be zero or a positive number of seconds' });
     }
     const newName = replacement.name === undefined ? undefined : validName(replacement.name);
-    return this.changeOrg(orgId, () => rekeyError('API_KEY_NOT_FOUND'), async (trx, at) => {
-      const row = await this.apiKeyRow(trx, orgId, keyId);
-      if (row.status === 'revoked') throw rekeyError('API_KEY_REVOKED');
-      const oldIsLive = row.expires_at === null || row.expires_at > at;
-      const liveAfter = (await this.countLiveKeys(trx, orgId, at)) + 1 - (graceMs === 0 && oldIsLive ? 1 : 0);
-      if (liveAfter > this.maxApiKeys) throw rekeyError('API_KEY_LIMIT_REACHED', { limit: this.maxApiKeys });
+    return this.changeOrg(
+      orgId,
+      () => rekeyError('API_KEY_NOT_FOUND'),
+      async (trx, at) => {
+        const row = await this.apiKeyRow(trx, orgId, keyId);
+        if (row.status === 'revoked') throw rekeyError('API_KEY_REVOKED');
+        const oldIsLive = row.expires_at === null || row.expires_at > at;
+        const liveAfter = (await this.countLiveKeys(trx, orgId, at)) + 1 - (graceMs === 0 && oldIsLive ? 1 : 0);
+        if (liveAfter > this.maxApiKeys) throw rekeyError('API_KEY_LIMIT_REACHED', { limit: this.maxApiKeys });
 
-      // The replacement keeps the old key's settings: a roll changes the secret, nothing else.
-      const fresh = {
-        ...newApiKeyRow(orgId, newName ?? row.name, replacement, actor, at),
-        rolled_from_id: row.id,
-        remote_config_read_enabled: Number(row.remote_config_read_enabled),
-        category: row.category,
-      };
-      await trx.insertInto('api_keys').values(fresh).execute();
+        // The replacement keeps the old key's settings: a roll changes the secret, nothing else.
+        const fresh = {
+          ...newApiKeyRow(orgId, newName ?? row.name, replacement, actor, at),
+          rolled_from_id: row.id,
+          remote_config_read_enabled: Number(row.remote_config_read_enabled),
+          category: row.category,
+        };
+        await trx.insertInto('api_keys').values(fresh).execute();
 
-      // A roll never extends a key's life: keep an earlier expiry.
-      const expiresAt = row.expires_at === null ? at + graceMs : Math.min(row.expires_at, at + graceMs);
-      const change =
-        graceMs === 0
-          ? { status: 'revoked', revoked_at: at, revoked_by: actor.userId, modified_at: at, modified_by: actor.userId }
-          : { expires_at: expiresAt, modified_at: at, modified_by: actor.userId };
-      await trx.updateTable('api_keys').set(change).where('id', '=', keyId).execute();
+        // A roll never extends a key's life: keep an earlier expiry.
+        const expiresAt = row.expires_at === null ? at + graceMs : Math.min(row.expires_at, at + graceMs);
+        const change =
+          graceMs === 0
+            ? { status: 'revoked', revoked_at: at, revoked_by: actor.userId, modified_at: at, modified_by: actor.userId }
+            : { expires_at: expiresAt, modified_at: at, modified_by: actor.userId };
+        await trx.updateTable('api_keys').set(change).where('id', '=', keyId).execute();
 
-      await this.audit(trx, orgId, 'api_key.create', { type: 'api_key', id: fresh.id }, actor, at, {
-        name: fresh.name,
-        last4: fresh.last4,
-        rolled_from: row.id,
-      });
-      await this.audit(trx, orgId, 'api_key.roll', { type: 'api_key', id: keyId }, actor, at, {
-        last4: row.last4,
-        replacement_id: fresh.id,
-        replacement_last4: fresh.last4,
-        grace_ms: graceMs,
-        expires_at: graceMs === 0 ? at : expiresAt,
-      });
-      return {
-        result: { previous: toApiKey({ ...row, ...change }), replacement: toApiKey(fresh) },
-        changes: [keyChange(row)],
-      };
-    });
+        await this.audit(trx, orgId, 'api_key.create', { type: 'api_key', id: fresh.id }, actor, at, {
+          name: fresh.name,
+          last4: fresh.last4,
+          rolled_from: row.id,
+        });
+        await this.audit(trx, orgId, 'api_key.roll', { type: 'api_key', id: keyId }, actor, at, {
+          last4: row.last4,
+          replacement_id: fresh.id,
+          replacement_last4: fresh.last4,
+          grace_ms: graceMs,
+          expires_at: graceMs === 0 ? at : expiresAt,
+        });
+        return {
+          result: { previous: toApiKey({ ...row, ...change }), replacement: toApiKey(fresh) },
+          changes: [keyChange(row)],
+        };
+      },
+    );
   }
 
   async findApiKeyByHash(hash: string): Promise<ApiKey | undefined> {
@@ -521,25 +525,19 @@ export class SqlStore implements Store {
     actor: Actor,
   ): Promise<AppKey> {
     const name = validName(key.name);
-    return this.changeOrg(orgId, () => rekeyError('ORG_NOT_FOUND', { org: orgId }), async (trx, at) => {
-      const owner = await trx
-        .selectFrom('users')
-        .select('id')
-        .where('org_id', '=', orgId)
-        .where('id', '=', ownerId)
-        .executeTakeFirst();
-      if (!owner) throw rekeyError('USER_NOT_FOUND');
-      return { result: await this.insertAppKey(trx, orgId, ownerId, { ...key, name }, actor, at) };
-    });
+    return this.changeOrg(
+      orgId,
+      () => rekeyError('ORG_NOT_FOUND', { org: orgId }),
+      async (trx, at) => {
+        const owner = await trx.selectFrom('users').select('id').where('org_id', '=', orgId).where('id', '=', ownerId).executeTakeFirst();
+        if (!owner) throw rekeyError('USER_NOT_FOUND');
+        return { result: await this.insertAppKey(trx, orgId, ownerId, { ...key, name }, actor, at) };
+      },
+    );
   }
 
   async getAppKey(orgId: string, keyId: string): Promise<AppKey | undefined> {
-    const row = await this.db
-      .selectFrom('app_keys')
-      .selectAll()
-      .where('org_id', '=', orgId)
-      .where('id', '=', keyId)
-      .executeTakeFirst();
+    const row = await this.db.selectFrom('app_keys').selectAll().where('org_id', '=', orgId).where('id', '=', keyId).executeTakeFirst();
     return row && toAppKey(row);
   }
 
@@ -553,53 +551,46 @@ export class SqlStore implements Store {
     return keyListPage(filtered, query, toAppKey);
   }
 
-  async updateAppKey(
-    orgId: string,
-    keyId: string,
-    change: { name?: string; scopes?: string[] | null },
-    actor: Actor,
-  ): Promise<AppKey> {
+  async updateAppKey(orgId: string, keyId: string, change: { name?: string; scopes?: string[] | null }, actor: Actor): Promise<AppKey> {
     const name = change.name === undefined ? undefined : validName(change.name);
-    return this.changeOrg(orgId, () => rekeyError('APP_KEY_NOT_FOUND'), async (trx, at) => {
-      const row = await trx
-        .selectFrom('app_keys')
-        .selectAll()
-        .where('org_id', '=', orgId)
-        .where('id', '=', keyId)
-        .executeTakeFirst();
-      if (!row) throw rekeyError('APP_KEY_NOT_FOUND');
-      const set = {
-        name: name ?? row.name,
-        scopes: change.scopes === undefined ? row.scopes : change.scopes === null ? null : JSON.stringify(change.scopes),
-        modified_at: at,
-      };
-      await trx.updateTable('app_keys').set(set).where('id', '=', keyId).execute();
-      await this.audit(trx, orgId, 'app_key.update', { type: 'app_key', id: keyId }, actor, at, {
-        last4: row.last4,
-        ...(name !== undefined ? { from: row.name, to: name } : {}),
-        ...(change.scopes !== undefined ? { scopes: change.scopes } : {}),
-      });
-      return { result: toAppKey({ ...row, ...set }) };
-    });
+    return this.changeOrg(
+      orgId,
+      () => rekeyError('APP_KEY_NOT_FOUND'),
+      async (trx, at) => {
+        const row = await trx.selectFrom('app_keys').selectAll().where('org_id', '=', orgId).where('id', '=', keyId).executeTakeFirst();
+        if (!row) throw rekeyError('APP_KEY_NOT_FOUND');
+        const set = {
+          name: name ?? row.name,
+          scopes: change.scopes === undefined ? row.scopes : change.scopes === null ? null : JSON.stringify(change.scopes),
+          modified_at: at,
+        };
+        await trx.updateTable('app_keys').set(set).where('id', '=', keyId).execute();
+        await this.audit(trx, orgId, 'app_key.update', { type: 'app_key', id: keyId }, actor, at, {
+          last4: row.last4,
+          ...(name !== undefined ? { from: row.name, to: name } : {}),
+          ...(change.scopes !== undefined ? { scopes: change.scopes } : {}),
+        });
+        return { result: toAppKey({ ...row, ...set }) };
+      },
+    );
   }
 
   /** Also announced on the key-change feed, so a cache that holds the app key drops it. */
   async deleteAppKey(orgId: string, keyId: string, actor: Actor): Promise<void> {
-    return this.changeOrg(orgId, () => rekeyError('APP_KEY_NOT_FOUND'), async (trx, at) => {
-      const row = await trx
-        .selectFrom('app_keys')
-        .selectAll()
-        .where('org_id', '=', orgId)
-        .where('id', '=', keyId)
-        .executeTakeFirst();
-      if (!row) throw rekeyError('APP_KEY_NOT_FOUND');
-      await trx.deleteFrom('app_keys').where('id', '=', keyId).execute();
-      await this.audit(trx, orgId, 'app_key.delete', { type: 'app_key', id: keyId }, actor, at, {
-        name: row.name,
-        last4: row.last4,
-      });
-      return { result: undefined, changes: [{ keyId: row.id, hash: row.hash, orgId: row.org_id }] };
-    });
+    return this.changeOrg(
+      orgId,
+      () => rekeyError('APP_KEY_NOT_FOUND'),
+      async (trx, at) => {
+        const row = await trx.selectFrom('app_keys').selectAll().where('org_id', '=', orgId).where('id', '=', keyId).executeTakeFirst();
+        if (!row) throw rekeyError('APP_KEY_NOT_FOUND');
+        await trx.deleteFrom('app_keys').where('id', '=', keyId).execute();
+        await this.audit(trx, orgId, 'app_key.delete', { type: 'app_key', id: keyId }, actor, at, {
+          name: row.name,
+          last4: row.last4,
+        });
+        return { result: undefined, changes: [{ keyId: row.id, hash: row.hash, orgId: row.org_id }] };
+      },
+    );
   }
 
   async findAppKeyByHash(hash: string): Promise<AppKey | undefined> {
@@ -617,9 +608,7 @@ export class SqlStore implements Store {
     details: Record<string, unknown> = {},
   ): Promise<void> {
     // Through a write transaction like every write: see the SQLite adapter on in-process turns.
-    await this.adapter.writeTransaction('none', (trx) =>
-      this.audit(trx, orgId, action, target, actor, this.now().getTime(), details),
-    );
+    await this.adapter.writeTransaction('none', (trx) => this.audit(trx, orgId, action, target, actor, this.now().getTime(), details));
   }
 
   /** Newest first (ids are time-ordered, so ties on `at` keep their order). */
@@ -740,28 +729,37 @@ export class SqlStore implements Store {
 
   async setApiKeyLimits(orgId: string, keyId: string, limits: ApiKeyLimits, actor: Actor): Promise<ApiKeyLimits> {
     for (const [name, value] of Object.entries(limits)) {
-      if (value !== null && !(Number.isSafeInteger(value) && value > 0)) throw rekeyError('BAD_REQUEST', { detail: `${name} must be a positive whole number, or null for no limit` });
+      if (value !== null && !(Number.isSafeInteger(value) && value > 0))
+        throw rekeyError('BAD_REQUEST', { detail: `${name} must be a positive whole number, or null for no limit` });
     }
-    return this.changeOrg(orgId, () => rekeyError('API_KEY_NOT_FOUND'), async (trx, at) => {
-      await this.apiKeyRow(trx, orgId, keyId);
-      const row: ApiKeyLimitsTable = {
-        key_id: keyId,
-        org_id: orgId,
-        requests_per_second: limits.requestsPerSecond,
-        points_per_minute: limits.pointsPerMinute,
-        bytes_per_day: limits.bytesPerDay,
-        updated_at: at,
-        updated_by: actor.userId,
-      };
-      if (limits.requestsPerSecond === null && limits.pointsPerMinute === null && limits.bytesPerDay === null) {
-        await trx.deleteFrom('api_key_limits').where('key_id', '=', keyId).execute();
-      } else {
-        const { key_id: _key, ...changes } = row;
-        await trx.insertInto('api_key_limits').values(row).onConflict((oc) => oc.column('key_id').doUpdateSet(changes)).execute();
-      }
-      await this.audit(trx, orgId, 'api_key.limits', { type: 'api_key', id: keyId }, actor, at, { ...limits });
-      return { result: { ...limits } };
-    });
+    return this.changeOrg(
+      orgId,
+      () => rekeyError('API_KEY_NOT_FOUND'),
+      async (trx, at) => {
+        await this.apiKeyRow(trx, orgId, keyId);
+        const row: ApiKeyLimitsTable = {
+          key_id: keyId,
+          org_id: orgId,
+          requests_per_second: limits.requestsPerSecond,
+          points_per_minute: limits.pointsPerMinute,
+          bytes_per_day: limits.bytesPerDay,
+          updated_at: at,
+          updated_by: actor.userId,
+        };
+        if (limits.requestsPerSecond === null && limits.pointsPerMinute === null && limits.bytesPerDay === null) {
+          await trx.deleteFrom('api_key_limits').where('key_id', '=', keyId).execute();
+        } else {
+          const { key_id: _key, ...changes } = row;
+          await trx
+            .insertInto('api_key_limits')
+            .values(row)
+            .onConflict((oc) => oc.column('key_id').doUpdateSet(changes))
+            .execute();
+        }
+        await this.audit(trx, orgId, 'api_key.limits', { type: 'api_key', id: keyId }, actor, at, { ...limits });
+        return { result: { ...limits } };
+      },
+    );
   }
 
   async getApiKeyLimits(orgId: string, keyId: string): Promise<ApiKeyLimits> {
@@ -789,31 +787,39 @@ export class SqlStore implements Store {
     return rows.map(toUpstream);
   }
 
-  async setUpstream(
-    orgId: string,
-    settings: Omit<UpstreamSettings, 'orgId' | 'updatedAt' | 'updatedBy'>,
-    actor: Actor,
-  ): Promise<UpstreamSettings> {
+  async setUpstream(orgId: string, settings: Omit<UpstreamSettings, 'orgId' | 'updatedAt' | 'updatedBy'>, actor: Actor): Promise<UpstreamSettings> {
     if (settings.mode !== 'relay' && settings.mode !== 'standalone') throw rekeyError('BAD_REQUEST', { detail: 'mode must be "relay" or "standalone"' });
-    return this.changeOrg(orgId, () => rekeyError('ORG_NOT_FOUND', { org: orgId }), async (trx, at) => {
-      const row: RelayUpstreamsTable = {
-        org_id: orgId,
-        mode: settings.mode,
-        site: settings.site,
-        metrics_url: settings.urls.metrics,
-        logs_url: settings.urls.logs,
-        traces_url: settings.urls.traces,
-        encrypted_api_key: settings.encryptedApiKey,
-        api_key_last4: settings.apiKeyLast4,
-        updated_at: at,
-        updated_by: actor.userId,
-      };
-      const { org_id: _org, ...changes } = row;
-      await trx.insertInto('relay_upstreams').values(row).onConflict((oc) => oc.column('org_id').doUpdateSet(changes)).execute();
-      await this.audit(trx, orgId, 'upstream.set', { type: 'org', id: orgId }, actor, at, { site: settings.site, mode: settings.mode, last4: settings.apiKeyLast4 });
-      await this.adapter.publishUpstreamChange(trx, orgId);
-      return { result: toUpstream(row) };
-    }).then((saved) => {
+    return this.changeOrg(
+      orgId,
+      () => rekeyError('ORG_NOT_FOUND', { org: orgId }),
+      async (trx, at) => {
+        const row: RelayUpstreamsTable = {
+          org_id: orgId,
+          mode: settings.mode,
+          site: settings.site,
+          metrics_url: settings.urls.metrics,
+          logs_url: settings.urls.logs,
+          traces_url: settings.urls.traces,
+          encrypted_api_key: settings.encryptedApiKey,
+          api_key_last4: settings.apiKeyLast4,
+          updated_at: at,
+          updated_by: actor.userId,
+        };
+        const { org_id: _org, ...changes } = row;
+        await trx
+          .insertInto('relay_upstreams')
+          .values(row)
+          .onConflict((oc) => oc.column('org_id').doUpdateSet(changes))
+          .execute();
+        await this.audit(trx, orgId, 'upstream.set', { type: 'org', id: orgId }, actor, at, {
+          site: settings.site,
+          mode: settings.mode,
+          last4: settings.apiKeyLast4,
+        });
+        await this.adapter.publishUpstreamChange(trx, orgId);
+        return { result: toUpstream(row) };
+      },
+    ).then((saved) => {
       for (const listener of this.upstreamListeners) {
         try {
           listener.onChange(orgId);
@@ -918,13 +924,7 @@ export class SqlStore implements Store {
     return toUser(row);
   }
 
-  private async insertApiKey(
-    trx: Trx,
-    orgId: string,
-    key: ApiKeySettings & { hash: string; last4: string },
-    actor: Actor,
-    at: number,
-  ): Promise<ApiKey> {
+  private async insertApiKey(trx: Trx, orgId: string, key: ApiKeySettings & { hash: string; last4: string }, actor: Actor, at: number): Promise<ApiKey> {
     const row: ApiKeysTable = {
       ...newApiKeyRow(orgId, key.name, key, actor, at),
       remote_config_read_enabled: key.remoteConfigReadEnabled === true ? 1 : 0,
@@ -966,12 +966,7 @@ export class SqlStore implements Store {
   }
 
   private async apiKeyRow(trx: Trx, orgId: string, keyId: string): Promise<ApiKeysTable> {
-    const row = await trx
-      .selectFrom('api_keys')
-      .selectAll()
-      .where('org_id', '=', orgId)
-      .where('id', '=', keyId)
-      .executeTakeFirst();
+    const row = await trx.selectFrom('api_keys').selectAll().where('org_id', '=', orgId).where('id', '=', keyId).executeTakeFirst();
     if (!row) throw rekeyError('API_KEY_NOT_FOUND');
     return row;
   }
@@ -1077,11 +1072,7 @@ async function keyListPage<DB, TB extends keyof DB, O, Row, T>(
   return { items: (rows as unknown as Row[]).map(toItem), totalFiltered: await count(filtered) };
 }
 
-function inRange<DB, TB extends keyof DB, O>(
-  qb: SelectQueryBuilder<DB, TB, O>,
-  column: string,
-  range: TimeRange | undefined,
-): SelectQueryBuilder<DB, TB, O> {
+function inRange<DB, TB extends keyof DB, O>(qb: SelectQueryBuilder<DB, TB, O>, column: string, range: TimeRange | undefined): SelectQueryBuilder<DB, TB, O> {
   let result = qb;
   if (range?.start) result = result.where(sql.ref(column), '>=', range.start.getTime());
   if (range?.end) result = result.where(sql.ref(column), '<=', range.end.getTime());
@@ -1138,13 +1129,7 @@ function dateOrNull(ms: number | string | null): Date | null {
   return ms === null ? null : new Date(Number(ms));
 }
 
-function newApiKeyRow(
-  orgId: string,
-  name: string,
-  key: { hash: string; last4: string },
-  actor: Actor,
-  at: number,
-): ApiKeysTable {
+function newApiKeyRow(orgId: string, name: string, key: { hash: string; last4: string }, actor: Actor, at: number): ApiKeysTable {
   return {
     id: randomUUID(),
     org_id: orgId,
@@ -1203,7 +1188,14 @@ function mergeMinutes(rows: KeyUsageMinute[]): KeyUsageMinutesTable[] {
 
 function toKeyUsageMinute(row: KeyUsageMinutesTable): KeyUsageMinute {
   // pg returns bigint as a string unless parsed; Number() either way.
-  return { keyId: row.key_id, minute: new Date(Number(row.minute)), requests: Number(row.requests), bytes: Number(row.bytes), points: Number(row.points), hosts: Number(row.hosts) };
+  return {
+    keyId: row.key_id,
+    minute: new Date(Number(row.minute)),
+    requests: Number(row.requests),
+    bytes: Number(row.bytes),
+    points: Number(row.points),
+    hosts: Number(row.hosts),
+  };
 }
 
 function toApiKeyLimits(row: ApiKeyLimitsTable): StoredApiKeyLimits {

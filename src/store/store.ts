@@ -327,11 +327,7 @@ export interface Store {
   findOrg(idOrName: string): Promise<Org | undefined>;
   listOrgs(): Promise<Org[]>;
 
-  createUser(
-    orgId: string,
-    user: { email: string; name: string; role: Role; passwordHash: string },
-    actor: Actor,
-  ): Promise<User>;
+  createUser(orgId: string, user: { email: string; name: string; role: Role; passwordHash: string }, actor: Actor): Promise<User>;
   getUser(orgId: string, userId: string): Promise<User | undefined>;
   /** Emails are unique across the deployment, compared case-insensitively. */
   findUserByEmail(email: string): Promise<User | undefined>;
@@ -395,20 +391,10 @@ export interface Store {
   findApiKeyByHash(hash: string): Promise<ApiKey | undefined>;
 
   // ---- application keys ----
-  createAppKey(
-    orgId: string,
-    ownerId: string,
-    key: { name: string; hash: string; last4: string; scopes?: string[] | null },
-    actor: Actor,
-  ): Promise<AppKey>;
+  createAppKey(orgId: string, ownerId: string, key: { name: string; hash: string; last4: string; scopes?: string[] | null }, actor: Actor): Promise<AppKey>;
   getAppKey(orgId: string, keyId: string): Promise<AppKey | undefined>;
   listAppKeys(orgId: string, query?: AppKeyListQuery): Promise<Listed<AppKey>>;
-  updateAppKey(
-    orgId: string,
-    keyId: string,
-    change: { name?: string; scopes?: string[] | null },
-    actor: Actor,
-  ): Promise<AppKey>;
+  updateAppKey(orgId: string, keyId: string, change: { name?: string; scopes?: string[] | null }, actor: Actor): Promise<AppKey>;
   deleteAppKey(orgId: string, keyId: string, actor: Actor): Promise<void>;
   findAppKeyByHash(hash: string): Promise<AppKey | undefined>;
 
@@ -462,11 +448,7 @@ export interface Store {
    * Sets (creates or replaces) the organisation's upstream; audited as `upstream.set` with the
    * site, mode and the key's last 4 characters (ORG_NOT_FOUND for an unknown org).
    */
-  setUpstream(
-    orgId: string,
-    settings: Omit<UpstreamSettings, 'orgId' | 'updatedAt' | 'updatedBy'>,
-    actor: Actor,
-  ): Promise<UpstreamSettings>;
+  setUpstream(orgId: string, settings: Omit<UpstreamSettings, 'orgId' | 'updatedAt' | 'updatedBy'>, actor: Actor): Promise<UpstreamSettings>;
 
   // ---- change feed for caches ----
   /**

@@ -13,10 +13,13 @@ export function formatAgo(date: Date | null | undefined, now: Date, empty = 'nev
   if (!date) return html`<span class="muted">${empty}</span>`;
   const seconds = Math.max(0, Math.round((now.getTime() - date.getTime()) / 1000));
   const text =
-    seconds < 60 ? 'just now'
-    : seconds < 3600 ? `${Math.floor(seconds / 60)} min ago`
-    : seconds < 86_400 ? `${Math.floor(seconds / 3600)} h ago`
-    : `${Math.floor(seconds / 86_400)} d ago`;
+    seconds < 60
+      ? 'just now'
+      : seconds < 3600
+        ? `${Math.floor(seconds / 60)} min ago`
+        : seconds < 86_400
+          ? `${Math.floor(seconds / 3600)} h ago`
+          : `${Math.floor(seconds / 86_400)} d ago`;
   const iso = date.toISOString();
   return html`<time datetime="${iso}" title="${iso}">${text}</time>`;
 }
@@ -28,7 +31,11 @@ export function formatCount(n: number): string {
 /** `7 days`, `24 hours`, `30 minutes`, `immediately`. */
 export function formatDuration(ms: number): string {
   if (ms <= 0) return 'immediately';
-  const units: Array<[number, string]> = [[86_400_000, 'day'], [3_600_000, 'hour'], [60_000, 'minute']];
+  const units: Array<[number, string]> = [
+    [86_400_000, 'day'],
+    [3_600_000, 'hour'],
+    [60_000, 'minute'],
+  ];
   for (const [size, name] of units) {
     // "24 hours" reads better than "1 day"; whole days from 2 on.
     if (ms >= size * (name === 'day' ? 2 : 1) && ms % size === 0) {

@@ -6,7 +6,12 @@ import { keyUsageChart } from './key-usage-chart.js';
 const now = new Date('2026-01-01T12:00:30Z');
 const minuteStart = Date.parse('2026-01-01T12:00:00Z');
 const minuteAgo = (m: number, points: number, hosts: number): KeyUsageMinute => ({
-  keyId: 'k', minute: new Date(minuteStart - m * 60_000), requests: 1, bytes: 100, points, hosts,
+  keyId: 'k',
+  minute: new Date(minuteStart - m * 60_000),
+  requests: 1,
+  bytes: 100,
+  points,
+  hosts,
 });
 
 describe('keyUsageChart', () => {
@@ -19,7 +24,13 @@ describe('keyUsageChart', () => {
       else if (m >= 10) oldKey.push(minuteAgo(m, 10, 1));
       if (m < 30 && !(m >= 20 && m < 25)) newKey.push(minuteAgo(m, m < 10 ? 20 : 10, m < 10 ? 2 : 1)); // paused 20–24 min ago
     }
-    const chart = keyUsageChart([{ label: 'old', minutes: oldKey }, { label: 'new', minutes: newKey }], { now, buckets: 12 });
+    const chart = keyUsageChart(
+      [
+        { label: 'old', minutes: oldKey },
+        { label: 'new', minutes: newKey },
+      ],
+      { now, buckets: 12 },
+    );
     assert.equal(chart.x.length, 12);
     assert.equal(chart.x[0], (minuteStart - 59 * 60_000) / 1000, 'from the first minute with use');
     assert.equal(chart.x[11], (minuteStart - 4 * 60_000) / 1000, 'the last bucket holds the current minute');

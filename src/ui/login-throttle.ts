@@ -52,9 +52,7 @@ interface Window {
 }
 
 /** A started attempt: counted already; `succeeded` gives it back. */
-export type LoginAttempt =
-  | { allowed: true; ip: string; email: string; startedAt: number }
-  | { allowed: false; retryAfterSeconds: number };
+export type LoginAttempt = { allowed: true; ip: string; email: string; startedAt: number } | { allowed: false; retryAfterSeconds: number };
 
 export class LoginThrottle {
   private readonly byPair = new Map<string, PairState>();

@@ -98,7 +98,8 @@ export async function uiPlugin(app: FastifyInstance, options: UiPluginOptions): 
     sessions,
     throttle: new LoginThrottle(options.loginThrottle),
     now,
-    usageMinutes: options.usageMinutes ?? ((orgId, keyId, from, to) => options.store.listKeyUsageMinutes(orgId, keyId, { from: new Date(from), to: new Date(to) })),
+    usageMinutes:
+      options.usageMinutes ?? ((orgId, keyId, from, to) => options.store.listKeyUsageMinutes(orgId, keyId, { from: new Date(from), to: new Date(to) })),
     relayProblems: options.relayProblems ?? (() => []),
   };
   const cookie = new SessionCookie(options.cookieSecret);
@@ -151,7 +152,10 @@ export async function uiPlugin(app: FastifyInstance, options: UiPluginOptions): 
         return reply.redirect(`/login?next=${next}`, 303);
       }
       // A write without a live session: never performed; the browser goes to sign in.
-      return reply.code(403).type('text/html; charset=utf-8').send(errorPage(403, 'Your session has ended. Sign in again.', null));
+      return reply
+        .code(403)
+        .type('text/html; charset=utf-8')
+        .send(errorPage(403, 'Your session has ended. Sign in again.', null));
     }
     // The relay banner is for those who can act on it (the upstream is admin-only).
     request.rekeyViewer = { session, user, org, ...(CAN.viewUpstream(user.role) ? { relayProblems: deps.relayProblems(org.id) } : {}) };
@@ -172,7 +176,10 @@ export async function uiPlugin(app: FastifyInstance, options: UiPluginOptions): 
     } else {
       request.log.error({ err: error }, 'web UI request failed');
     }
-    return reply.code(status).type('text/html; charset=utf-8').send(errorPage(status, message, request.rekeyViewer));
+    return reply
+      .code(status)
+      .type('text/html; charset=utf-8')
+      .send(errorPage(status, message, request.rekeyViewer));
   });
 
   registerAuthRoutes(app, deps, cookie);

@@ -42,7 +42,11 @@ export class UsersService {
     const generated = input.password === undefined;
     const password = input.password ?? generatePassword();
     if (!generated) checkNewPassword(password);
-    const user = await this.store.createUser(caller.orgId, { email: input.email, name: input.name, role: input.role, passwordHash: await hashPassword(password) }, caller.actor);
+    const user = await this.store.createUser(
+      caller.orgId,
+      { email: input.email, name: input.name, role: input.role, passwordHash: await hashPassword(password) },
+      caller.actor,
+    );
     return { user, password, generated };
   }
 

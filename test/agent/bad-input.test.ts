@@ -22,7 +22,31 @@ test('3,000 fuzzed DogStatsD packets to a real agent: no crash, good lines still
   const agent = await startAgent({ config, runPath: join(dir, 'run'), flushInterval: 1 });
   t.after(() => stopAgent(agent, 'SIGKILL'));
 
-  const piece = fc.constantFrom('fuzz.m', ':', '|', '#', '@', ',', '1', '-2.5', 'c', 'g', 's', 'h', 'd', 'ms', '0.5', '\n', 'NaN', '1e400', ' ', '_e{', '\u0000', '\u00ff', '|#');
+  const piece = fc.constantFrom(
+    'fuzz.m',
+    ':',
+    '|',
+    '#',
+    '@',
+    ',',
+    '1',
+    '-2.5',
+    'c',
+    'g',
+    's',
+    'h',
+    'd',
+    'ms',
+    '0.5',
+    '\n',
+    'NaN',
+    '1e400',
+    ' ',
+    '_e{',
+    '\u0000',
+    '\u00ff',
+    '|#',
+  );
   const packets = [
     ...fc.sample(fc.uint8Array({ maxLength: 1400 }), 1000).map((bytes) => Buffer.from(bytes)),
     ...fc.sample(fc.string({ unit: 'binary', maxLength: 400 }), 1000).map((s) => Buffer.from(s)),
@@ -110,13 +134,17 @@ test('a DogStatsD port in use, or a run path that cannot be created: one line, n
   const port = await new Promise<number>((resolve) => busy.bind(0, '127.0.0.1', () => resolve(busy.address().port)));
   const config = join(dir, 'datadog.yaml');
   await writeYamlConfig(config, { apiKey: generateKey('api'), url: 'http://127.0.0.1:9' });
-  const inUse = await run([...agentCommand, 'run', '--config', config, '--run-path', join(dir, 'run'), '--dogstatsd-port', String(port)], { timeoutMs: 30_000 });
+  const inUse = await run([...agentCommand, 'run', '--config', config, '--run-path', join(dir, 'run'), '--dogstatsd-port', String(port)], {
+    timeoutMs: 30_000,
+  });
   assert.equal(inUse.code, 2, inUse.stderr);
   assert.equal(inUse.stderr.trim().split('\n').length, 1, inUse.stderr);
   assert.match(inUse.stderr, new RegExp(`port ${port} is already in use.*${config.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
 
   await writeFile(join(dir, 'not-a-dir'), 'x');
-  const badRunPath = await run([...agentCommand, 'run', '--config', config, '--run-path', join(dir, 'not-a-dir', 'run'), '--dogstatsd-port', '0'], { timeoutMs: 30_000 });
+  const badRunPath = await run([...agentCommand, 'run', '--config', config, '--run-path', join(dir, 'not-a-dir', 'run'), '--dogstatsd-port', '0'], {
+    timeoutMs: 30_000,
+  });
   assert.equal(badRunPath.code, 1, badRunPath.stderr);
   assert.equal(badRunPath.stderr.trim().split('\n').length, 1, badRunPath.stderr);
   assert.match(badRunPath.stderr, /Cannot use the run path .*not-a-dir\/run/);

@@ -29,7 +29,20 @@ test('v6 datadog.yaml with additional_endpoints: both intakes get every point, e
     await removeDir(dir);
   });
   const config = join(dir, 'datadog.yaml');
-  await writeFile(config, [`api_key: ${mainKey}`, `dd_url: ${main.url}`, 'hostname: yaml-host', 'tags:', '  - team:agents', 'additional_endpoints:', `  "${second.url}":`, `    - ${secondKey}`, ''].join('\n'));
+  await writeFile(
+    config,
+    [
+      `api_key: ${mainKey}`,
+      `dd_url: ${main.url}`,
+      'hostname: yaml-host',
+      'tags:',
+      '  - team:agents',
+      'additional_endpoints:',
+      `  "${second.url}":`,
+      `    - ${secondKey}`,
+      '',
+    ].join('\n'),
+  );
   const agent = await startAgent({ config, runPath: join(dir, 'run') });
   await sendCounts(agent, 'multi.count', 300);
   await waitFor(async () => (await agent.status()).components.dogstatsd.metrics >= 300, 10_000, 'the packets');

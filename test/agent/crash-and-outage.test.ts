@@ -51,17 +51,23 @@ test('SIGKILL mid-flush, then restart: queued payloads are delivered, none twice
     if (header.path !== '/api/v1/series') continue;
     const body = JSON.parse(inflateSync(content.subarray(newline + 1)).toString()) as SeriesBody;
     // A counter goes out as a rate (per second over the interval); the intake stores what it counts.
-    for (const s of body.series) if (s.metric === 'crash.ticks') for (const [ts, v] of s.points) queuedTicks.set(ts, s.type === 'rate' ? Math.round(v * (s.interval ?? 1) * 1e9) / 1e9 : v);
+    for (const s of body.series)
+      if (s.metric === 'crash.ticks')
+        for (const [ts, v] of s.points) queuedTicks.set(ts, s.type === 'rate' ? Math.round(v * (s.interval ?? 1) * 1e9) / 1e9 : v);
   }
   assert.ok(queuedTicks.size >= 1, 'at least one closed bucket of crash.ticks was queued before the kill');
   const attempted = new Set(intake.requests.filter((r) => r.payloadId).map((r) => r.payloadId!));
 
   intake.mode = 'ok';
   agent = await startAgent({ config, runPath, flushInterval: 1 });
-  await waitFor(async () => {
-    const s = await agent.status();
-    return s.queue.depth <= 2 && s.components.destinations[0]!.sent >= queuedFiles.length;
-  }, 60_000, 'the old queue to be delivered');
+  await waitFor(
+    async () => {
+      const s = await agent.status();
+      return s.queue.depth <= 2 && s.components.destinations[0]!.sent >= queuedFiles.length;
+    },
+    60_000,
+    'the old queue to be delivered',
+  );
   for (const file of queuedFiles) {
     const id = file.split('.')[0]!;
     assert.equal(intake.acceptedPayloadIds.get(id), 1, `payload ${id} accepted once`);
@@ -80,7 +86,12 @@ test(`intake down for ${OUTAGE_MS / 1000} s: everything arrives after it returns
   const config = join(dir, 'datadog.yaml');
   await writeYamlConfig(config, { apiKey: key, url: intake.url, hostname: 'outage-host' });
   // Backoff capped at 5 s so the test does not wait up to 64 s after the intake returns.
-  const agent = await startAgent({ config, runPath: join(dir, 'run'), flushInterval: 1, env: { REKEY_AGENT_BACKOFF_BASE_MS: '1000', REKEY_AGENT_BACKOFF_MAX_MS: '5000' } });
+  const agent = await startAgent({
+    config,
+    runPath: join(dir, 'run'),
+    flushInterval: 1,
+    env: { REKEY_AGENT_BACKOFF_BASE_MS: '1000', REKEY_AGENT_BACKOFF_MAX_MS: '5000' },
+  });
   t.after(() => stopAgent(agent, 'SIGKILL'));
   const sender = counterSender(() => agent.dogstatsdPort, 'outage.ticks');
   t.after(() => sender.stop());

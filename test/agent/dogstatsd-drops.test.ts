@@ -35,10 +35,14 @@ test('dogstatsd_so_rcvbuf sets the buffer; the kernel drops of a paused agent sh
   for (let i = 0; i < sent; i++) await new Promise<void>((resolve) => socket.send(packet, agent.dogstatsdPort, '127.0.0.1', () => resolve()));
   agent.child.kill('SIGCONT');
 
-  await waitFor(async () => {
-    const s = await agent.status();
-    return s.components.dogstatsd.received + (s.components.dogstatsd.kernelDrops ?? 0) === sent;
-  }, 10_000, 'received + dropped to account for every packet');
+  await waitFor(
+    async () => {
+      const s = await agent.status();
+      return s.components.dogstatsd.received + (s.components.dogstatsd.kernelDrops ?? 0) === sent;
+    },
+    10_000,
+    'received + dropped to account for every packet',
+  );
   const after = await agent.status();
   assert.ok((after.components.dogstatsd.kernelDrops ?? 0) > sent / 2, `kernel drops ${after.components.dogstatsd.kernelDrops}`);
 

@@ -58,7 +58,7 @@ test('SIGTERM then start inside one bucket: 3000 + 5000 counts are stored as 800
     await sleep(200);
     assert.equal(intake.sum(metric), 8000, 'every count once, none twice');
     if (sameBucket) {
-      assert.deepEqual([...intake.series(metric)], [[bucket, 8000]], 'one point for the bucket, with both runs\' counts');
+      assert.deepEqual([...intake.series(metric)], [[bucket, 8000]], "one point for the bucket, with both runs' counts");
       assert.match(second.output(), /continuing the DogStatsD buckets the previous run left open/);
       return;
     }

@@ -32,14 +32,28 @@ test('a >200-char tag among 20,000 good counts: every good count is stored, the 
   await sleep(1500);
   assert.equal((await stopAgent(agent, 'SIGTERM')).code, 0, agent.output()); // queues and delivers the open bucket
 
-  await waitFor(async () => (await totalsByHost(server, 'longtag.good', server.apiKey.key, from)).get('longtag-host') === good, 20_000, `${good} good counts at the server`);
-  const bad = await api(server, `/api/v1/query?from=${from}&to=${Math.floor(Date.now() / 1000) + 60}&query=${encodeURIComponent('sum:longtag.bad{*} by {reason}')}`);
+  await waitFor(
+    async () => (await totalsByHost(server, 'longtag.good', server.apiKey.key, from)).get('longtag-host') === good,
+    20_000,
+    `${good} good counts at the server`,
+  );
+  const bad = await api(
+    server,
+    `/api/v1/query?from=${from}&to=${Math.floor(Date.now() / 1000) + 60}&query=${encodeURIComponent('sum:longtag.bad{*} by {reason}')}`,
+  );
   assert.equal(bad.status, 200);
   const badSeries = bad.body.series as Array<{ tag_set: string[]; pointlist: Array<[number, number]> }>;
   assert.equal(badSeries.length, 1);
   assert.deepEqual(badSeries[0]!.tag_set, [longTag.slice(0, 200)], 'the tag is truncated to 200 characters');
-  assert.deepEqual(badSeries[0]!.pointlist.map(([, v]) => v), [0.1], 'one count in a 10 s bucket: 0.1/s, as Datadog shows it');
-  const mem = await api(server, `/api/v1/query?from=${from}&to=${Math.floor(Date.now() / 1000) + 60}&query=${encodeURIComponent('avg:system.mem.total{host:longtag-host}')}`);
+  assert.deepEqual(
+    badSeries[0]!.pointlist.map(([, v]) => v),
+    [0.1],
+    'one count in a 10 s bucket: 0.1/s, as Datadog shows it',
+  );
+  const mem = await api(
+    server,
+    `/api/v1/query?from=${from}&to=${Math.floor(Date.now() / 1000) + 60}&query=${encodeURIComponent('avg:system.mem.total{host:longtag-host}')}`,
+  );
   assert.ok((mem.body.series as unknown[]).length > 0, "that flush's host metrics are stored too");
   assert.match(agent.output(), /series changed to fit the intake's limits \(tag longer than 200 characters truncated on longtag\.bad\)/);
   assert.match(agent.output(), /"tagsTruncated":1/);

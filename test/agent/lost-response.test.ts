@@ -50,7 +50,13 @@ test('the answer to a stored payload is lost: the agent re-sends it and the real
     });
   });
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', () => resolve()));
-  t.after(() => new Promise<void>((resolve) => { proxy.closeAllConnections(); proxy.close(() => resolve()); }));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        proxy.closeAllConnections();
+        proxy.close(() => resolve());
+      }),
+  );
   const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
 
   const { agent } = await startAgentIn(t, dir, { apiKey: server.apiKey.key, url: proxyUrl, hostname: 'lost-host' });

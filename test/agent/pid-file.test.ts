@@ -35,12 +35,13 @@ function startContender(runPath: string): Promise<Contender> {
       else lines.push(line);
     }
   });
-  const nextLine = () => new Promise<string>((resolve, reject) => {
-    const line = lines.shift();
-    if (line !== undefined) return resolve(line);
-    waiters.push(resolve);
-    child.once('exit', (code) => reject(new Error(`contender exited (${code})`)));
-  });
+  const nextLine = () =>
+    new Promise<string>((resolve, reject) => {
+      const line = lines.shift();
+      if (line !== undefined) return resolve(line);
+      waiters.push(resolve);
+      child.once('exit', (code) => reject(new Error(`contender exited (${code})`)));
+    });
   return nextLine().then((ready) => {
     assert.equal(ready, 'ready');
     return { child, answer: nextLine() };

@@ -41,7 +41,14 @@ test('hot-shots → rekey-agent → rekey server: 10,000 increments and gauges r
   const { dir, server, from } = await realServerTestbed(t, 'rekey-agent-e2e-');
   const { agent } = await startAgentIn(t, dir, { apiKey: server.apiKey.key, url: server.url, hostname: 'e2e-hotshots' });
   const errors: Error[] = [];
-  const client = new StatsD({ host: '127.0.0.1', port: agent.dogstatsdPort, protocol: 'udp', maxBufferSize: 1200, bufferFlushInterval: 20, errorHandler: (e) => errors.push(e) });
+  const client = new StatsD({
+    host: '127.0.0.1',
+    port: agent.dogstatsdPort,
+    protocol: 'udp',
+    maxBufferSize: 1200,
+    bufferFlushInterval: 20,
+    errorHandler: (e) => errors.push(e),
+  });
   for (let i = 0; i < 10_000; i++) {
     client.increment('e2e.requests', 1, [`shard:${i % 4}`]);
     if (i % 1000 === 999) {
@@ -55,7 +62,11 @@ test('hot-shots → rekey-agent → rekey server: 10,000 increments and gauges r
   await sleep(1500);
   assert.equal((await stopAgent(agent, 'SIGTERM')).code, 0, agent.output());
 
-  await waitFor(async () => (await totalsByHost(server, 'e2e.requests', server.apiKey.key, from)).get('e2e-hotshots') === 10_000, 20_000, 'the total at the server');
+  await waitFor(
+    async () => (await totalsByHost(server, 'e2e.requests', server.apiKey.key, from)).get('e2e-hotshots') === 10_000,
+    20_000,
+    'the total at the server',
+  );
   const byShard = await query(server, 'sum:e2e.requests{*} by {shard}', from);
   // Rates per second over 10 s, as Datadog shows a counter: × 10 is what was counted.
   const shardTotals = byShard.map((s) => Math.round(s.pointlist.reduce((sum, [, v]) => sum + (v ?? 0), 0) * 10 * 1e6) / 1e6).sort();
@@ -74,7 +85,12 @@ test('real server revokes the key; later rekey config set-api-key: every point s
   const oldKey: string = created.body.data.attributes.key;
   // A backoff of 32 s or more after the first 403 (jitter: 32–64 s): only the file change can bring the delivery
   // back within the 20 s asserted below (no need to wait for the default backoff to grow).
-  const { agent, config } = await startAgentIn(t, dir, { apiKey: oldKey, url: server.url, hostname: 'e2e-rotation', env: { REKEY_AGENT_BACKOFF_BASE_MS: '64000', REKEY_AGENT_BACKOFF_MAX_MS: '64000' } });
+  const { agent, config } = await startAgentIn(t, dir, {
+    apiKey: oldKey,
+    url: server.url,
+    hostname: 'e2e-rotation',
+    env: { REKEY_AGENT_BACKOFF_BASE_MS: '64000', REKEY_AGENT_BACKOFF_MAX_MS: '64000' },
+  });
   const client = new StatsD({ host: '127.0.0.1', port: agent.dogstatsdPort, protocol: 'udp', maxBufferSize: 0 });
   let sent = 0;
   const pump = setInterval(() => {
@@ -94,10 +110,14 @@ test('real server revokes the key; later rekey config set-api-key: every point s
   const set = await runRekey(['config', 'set-api-key', '--file', config, '--key-stdin'], { input: `${newKey}\n` });
   assert.equal(set.code, 0, set.stderr);
   const changedAt = Date.now();
-  await waitFor(async () => {
-    const s = await agent.status();
-    return s.apiKey.last4 === newKey.slice(-4) && s.apiKey.state === 'accepted' && s.queue.depth <= 2;
-  }, 30_000, 'the backlog to be delivered with the new key');
+  await waitFor(
+    async () => {
+      const s = await agent.status();
+      return s.apiKey.last4 === newKey.slice(-4) && s.apiKey.state === 'accepted' && s.queue.depth <= 2;
+    },
+    30_000,
+    'the backlog to be delivered with the new key',
+  );
   const catchUpMs = Date.now() - changedAt;
   await sleep(2000);
   clearInterval(pump);
@@ -105,7 +125,11 @@ test('real server revokes the key; later rekey config set-api-key: every point s
   await sleep(200);
   assert.equal((await stopAgent(agent, 'SIGTERM')).code, 0, agent.output());
 
-  await waitFor(async () => ((await totalsByHost(server, 'e2e.rotation.ticks', server.apiKey.key, from)).get('e2e-rotation') ?? 0) >= sent, 20_000, 'every increment at the server');
+  await waitFor(
+    async () => ((await totalsByHost(server, 'e2e.rotation.ticks', server.apiKey.key, from)).get('e2e-rotation') ?? 0) >= sent,
+    20_000,
+    'every increment at the server',
+  );
   await sleep(1000);
   const total = (await totalsByHost(server, 'e2e.rotation.ticks', server.apiKey.key, from)).get('e2e-rotation');
   assert.equal(total, sent, 'stored exactly once: no loss, no double count');

@@ -13,7 +13,11 @@ import { repoRoot } from '../support/processes.js';
 import { MATRIX } from './matrix.js';
 
 test('docs/compatibility.md is generated from the current matrix', () => {
-  assert.equal(readFileSync(COMPATIBILITY_FILE, 'utf8'), renderCompatibility(), 'docs/compatibility.md is stale: run node --import tsx scripts/gen-compatibility.ts');
+  assert.equal(
+    readFileSync(COMPATIBILITY_FILE, 'utf8'),
+    renderCompatibility(),
+    'docs/compatibility.md is stale: run node --import tsx scripts/gen-compatibility.ts',
+  );
 });
 
 test('every matrix row has exactly one compat test, and every compat test names a row', () => {

@@ -63,10 +63,40 @@ for (const dialect of DIALECTS) {
         body: {
           series: [
             // A rate as the Agent sends a counter: 1.5/s over 10 s.
-            { metric: 'compat.requests', type: 'rate', interval: 10, host: 'web-1', tags: ['env:prod', 'role:web'], points: [[t0, 1.5], [t0 + 10, 1.5], [t0 + 60, 3]] },
-            { metric: 'compat.requests', type: 'rate', interval: 10, host: 'web-2', tags: ['env:prod', 'role:web'], points: [[t0, 0.5], [t0 + 60, 1]] },
+            {
+              metric: 'compat.requests',
+              type: 'rate',
+              interval: 10,
+              host: 'web-1',
+              tags: ['env:prod', 'role:web'],
+              points: [
+                [t0, 1.5],
+                [t0 + 10, 1.5],
+                [t0 + 60, 3],
+              ],
+            },
+            {
+              metric: 'compat.requests',
+              type: 'rate',
+              interval: 10,
+              host: 'web-2',
+              tags: ['env:prod', 'role:web'],
+              points: [
+                [t0, 0.5],
+                [t0 + 60, 1],
+              ],
+            },
             { metric: 'compat.requests', type: 'rate', interval: 10, host: 'db-1', tags: ['env:dev', 'role:db'], points: [[t0, 10]] },
-            { metric: 'compat.errors', type: 'gauge', host: 'web-1', tags: ['env:prod', 'role:web'], points: [[t0, 3], [t0 + 60, 6]] },
+            {
+              metric: 'compat.errors',
+              type: 'gauge',
+              host: 'web-1',
+              tags: ['env:prod', 'role:web'],
+              points: [
+                [t0, 3],
+                [t0 + 60, 6],
+              ],
+            },
           ],
         },
       });
@@ -84,29 +114,62 @@ for (const dialect of DIALECTS) {
       };
       // .as_count(): 1.5/s over 10 s is 15 per point; the web hosts summed.
       const [counted] = await query('sum:compat.requests{role:web}.as_count()');
-      assert.deepEqual(counted!.pointlist, [[t0 * 1000, 20], [(t0 + 10) * 1000, 15], [(t0 + 60) * 1000, 40]]);
+      assert.deepEqual(counted!.pointlist, [
+        [t0 * 1000, 20],
+        [(t0 + 10) * 1000, 15],
+        [(t0 + 60) * 1000, 40],
+      ]);
       assert.equal(counted!.expression, 'sum:compat.requests{role:web}.as_count()');
       assert.equal(counted!.scope, 'role:web');
       // .rollup(sum, 60) by host, negated and wildcard filters.
       const byHost = await query('sum:compat.requests{env:prod,!host:web-2,role:w*} by {host}.as_count().rollup(sum, 60)');
-      assert.deepEqual(byHost.map((s) => [s.tagSet, s.interval, s.pointlist]), [[['host:web-1'], 60, [[t0 * 1000, 30], [(t0 + 60) * 1000, 30]]]]);
+      assert.deepEqual(
+        byHost.map((s) => [s.tagSet, s.interval, s.pointlist]),
+        [
+          [
+            ['host:web-1'],
+            60,
+            [
+              [t0 * 1000, 30],
+              [(t0 + 60) * 1000, 30],
+            ],
+          ],
+        ],
+      );
       // Arithmetic between queries and with constants; comma-separated queries.
       const [ratio, scaled] = await query('sum:compat.errors{*} / sum:compat.requests{host:web-1}, avg:compat.errors{*} * 10');
-      assert.deepEqual(ratio!.pointlist, [[t0 * 1000, 2], [(t0 + 60) * 1000, 2]]);
+      assert.deepEqual(ratio!.pointlist, [
+        [t0 * 1000, 2],
+        [(t0 + 60) * 1000, 2],
+      ]);
       assert.equal(ratio!.queryIndex, 0);
-      assert.deepEqual(scaled!.pointlist, [[t0 * 1000, 30], [(t0 + 60) * 1000, 60]]);
+      assert.deepEqual(scaled!.pointlist, [
+        [t0 * 1000, 30],
+        [(t0 + 60) * 1000, 60],
+      ]);
       assert.equal(scaled!.queryIndex, 1);
       await expectApiException(api.queryMetrics({ from: window.from, to: window.to, query: 'sum:compat.requests{*}.bogus()' }), 400);
     });
 
     compatCase('http-v1-query-keys-in-query', async () => {
-      const params = new URLSearchParams({ from: String(window.from), to: String(window.to), query: 'max:compat.errors{*}', api_key: acme.apiSecret, application_key: acme.users.read_only.appSecret });
+      const params = new URLSearchParams({
+        from: String(window.from),
+        to: String(window.to),
+        query: 'max:compat.errors{*}',
+        api_key: acme.apiSecret,
+        application_key: acme.users.read_only.appSecret,
+      });
       const response = await fetch(`${live.baseUrl}/api/v1/query?${params}`);
       assert.equal(response.status, 200);
       const body = (await response.json()) as { series: Array<{ pointlist: unknown }> };
-      assert.deepEqual(body.series[0]!.pointlist, [[t0 * 1000, 3], [(t0 + 60) * 1000, 6]]);
+      assert.deepEqual(body.series[0]!.pointlist, [
+        [t0 * 1000, 3],
+        [(t0 + 60) * 1000, 6],
+      ]);
       // Not on v2: the headers only.
-      const v2 = await fetch(`${live.baseUrl}/api/v2/api_keys?${new URLSearchParams({ api_key: acme.apiSecret, application_key: acme.users.admin.appSecret })}`);
+      const v2 = await fetch(
+        `${live.baseUrl}/api/v2/api_keys?${new URLSearchParams({ api_key: acme.apiSecret, application_key: acme.users.admin.appSecret })}`,
+      );
       assert.equal(v2.status, 403);
     });
 
@@ -130,9 +193,15 @@ for (const dialect of DIALECTS) {
       const api = new v1.HostsApi(config);
       const all = await api.listHosts({ sortField: 'name', sortDir: 'desc' });
       assertParsed(all);
-      assert.deepEqual(all.hostList!.map((h) => h.name), ['web-2', 'web-1', 'db-1']);
+      assert.deepEqual(
+        all.hostList!.map((h) => h.name),
+        ['web-2', 'web-1', 'db-1'],
+      );
       const web1 = await api.listHosts({ filter: 'host:web-1' });
-      assert.deepEqual(web1.hostList!.map((h) => h.name), ['web-1']);
+      assert.deepEqual(
+        web1.hostList!.map((h) => h.name),
+        ['web-1'],
+      );
       assert.equal(web1.totalMatching, 1);
       const host = web1.hostList![0]!;
       assert.equal(host.meta!.agentVersion, '7.52.0');
@@ -144,7 +213,10 @@ for (const dialect of DIALECTS) {
       const db = (await api.listHosts({ filter: 'host:db-1' })).hostList![0]!;
       assert.deepEqual(db.sources, ['api']);
       assert.deepEqual((await api.listHosts({ filter: 'host:web' })).hostList, []);
-      assert.deepEqual((await api.listHosts({ filter: 'web', sortField: 'name', sortDir: 'asc' })).hostList!.map((h) => h.name), ['web-1', 'web-2']);
+      assert.deepEqual(
+        (await api.listHosts({ filter: 'web', sortField: 'name', sortDir: 'asc' })).hostList!.map((h) => h.name),
+        ['web-1', 'web-2'],
+      );
       await expectApiException(api.listHosts({ sortDir: 'sideways' }), 400);
     });
 
@@ -208,7 +280,13 @@ for (const dialect of DIALECTS) {
         return series[0]!.pointlist![0]![1]!;
       };
       // DDSketch's guarantee: within 1 % of the value at the quantile's rank.
-      for (const [aggregator, q] of [['p50', 0.5], ['p75', 0.75], ['p90', 0.9], ['p95', 0.95], ['p99', 0.99]] as const) {
+      for (const [aggregator, q] of [
+        ['p50', 0.5],
+        ['p75', 0.75],
+        ['p90', 0.9],
+        ['p95', 0.95],
+        ['p99', 0.99],
+      ] as const) {
         const exact = web[Math.round(q * (web.length - 1))]!;
         const got = await one(`${aggregator}:compat.latency{env:prod}`);
         assert.ok(Math.abs(got - exact) / exact <= 0.01, `${aggregator}: ${got} within 1 % of ${exact}`);
@@ -219,18 +297,30 @@ for (const dialect of DIALECTS) {
       assert.equal(await one('min:compat.latency{env:prod}'), 1);
       assert.equal(await one('count:compat.latency{*}'), 1002);
       const byHost = await read('max:compat.latency{*} by {host}');
-      assert.deepEqual(byHost.map((s) => [s.tagSet, s.pointlist]), [[['host:db-1'], [[t0 * 1000, 5000]]], [['host:web-1'], [[t0 * 1000, 1000]]]]);
+      assert.deepEqual(
+        byHost.map((s) => [s.tagSet, s.pointlist]),
+        [
+          [['host:db-1'], [[t0 * 1000, 5000]]],
+          [['host:web-1'], [[t0 * 1000, 1000]]],
+        ],
+      );
     });
 
     compatCase('official-v1-get-metric-metadata', async () => {
       const api = new v1.MetricsApi(config);
       // A v2 series declaring its unit, as the Agent does.
-      const submitted = await new v2.MetricsApi(config).submitMetrics({ body: { series: [{ metric: 'compat.bytes', type: 0, unit: 'byte', points: [{ timestamp: t0, value: 512 }] }] } });
+      const submitted = await new v2.MetricsApi(config).submitMetrics({
+        body: { series: [{ metric: 'compat.bytes', type: 0, unit: 'byte', points: [{ timestamp: t0, value: 512 }] }] },
+      });
       assertParsed(submitted);
       const bytes = await api.getMetricMetadata({ metricName: 'compat.bytes' });
       assertParsed(bytes);
       assert.deepEqual([bytes.type, bytes.unit], ['gauge', 'byte']);
-      assert.deepEqual([bytes.description, bytes.perUnit, bytes.shortName, bytes.statsdInterval].map((v) => v ?? null), [null, null, null, null], 'nothing set yet');
+      assert.deepEqual(
+        [bytes.description, bytes.perUnit, bytes.shortName, bytes.statsdInterval].map((v) => v ?? null),
+        [null, null, null, null],
+        'nothing set yet',
+      );
       assert.equal((await api.getMetricMetadata({ metricName: 'compat.requests' })).type, 'rate', 'the type the series were stored as');
       assert.equal((await api.getMetricMetadata({ metricName: 'compat.latency' })).type, 'distribution');
       await expectApiException(api.getMetricMetadata({ metricName: 'compat.never-sent' }), 404);
@@ -252,7 +342,10 @@ for (const dialect of DIALECTS) {
       assert.deepEqual([described.unit, described.description], ['millisecond', 'p95 matters']);
       const read = await api.getMetricMetadata({ metricName: 'compat.latency' });
       assertParsed(read);
-      assert.deepEqual([read.unit, read.perUnit, read.shortName, read.statsdInterval, read.description], ['millisecond', 'request', 'latency', 10, 'p95 matters']);
+      assert.deepEqual(
+        [read.unit, read.perUnit, read.shortName, read.statsdInterval, read.description],
+        ['millisecond', 'request', 'latency', 10, 'p95 matters'],
+      );
       // The difference: any unit name is kept; type is one of gauge, rate, count, distribution.
       assert.equal((await api.updateMetricMetadata({ metricName: 'compat.errors', body: { unit: 'widget' } })).unit, 'widget');
       await expectApiException(api.updateMetricMetadata({ metricName: 'compat.errors', body: { type: 'histogram' } }), 400);
@@ -296,7 +389,10 @@ for (const dialect of DIALECTS) {
       };
       assert.deepEqual(await names(true), ['rc']);
       assert.ok(!(await names(false)).includes('rc'));
-      const updated = await api.updateAPIKey({ apiKeyId: id, body: { data: { type: 'api_keys', id, attributes: { name: 'rc', remoteConfigReadEnabled: false } } } });
+      const updated = await api.updateAPIKey({
+        apiKeyId: id,
+        body: { data: { type: 'api_keys', id, attributes: { name: 'rc', remoteConfigReadEnabled: false } } },
+      });
       assertParsed(updated);
       assert.equal(updated.data!.attributes!.remoteConfigReadEnabled, false);
       assert.deepEqual(await names(true), []);
@@ -316,11 +412,17 @@ for (const dialect of DIALECTS) {
       assert.equal(ci.data!.attributes!.category, 'ci');
       const listed = await api.listAPIKeys({ filterCategory: 'ci' });
       assertParsed(listed);
-      assert.deepEqual(listed.data!.map((k) => k.attributes!.name), ['ci']);
+      assert.deepEqual(
+        listed.data!.map((k) => k.attributes!.name),
+        ['ci'],
+      );
       const id = plain.data!.id!;
       const moved = await api.updateAPIKey({ apiKeyId: id, body: { data: { type: 'api_keys', id, attributes: { name: 'plain', category: 'ci' } } } });
       assertParsed(moved);
-      assert.deepEqual((await api.listAPIKeys({ filterCategory: 'ci', sort: 'name' })).data!.map((k) => k.attributes!.name), ['ci', 'plain']);
+      assert.deepEqual(
+        (await api.listAPIKeys({ filterCategory: 'ci', sort: 'name' })).data!.map((k) => k.attributes!.name),
+        ['ci', 'plain'],
+      );
       // The difference: Datadog names no categories; any label of 1–100 characters is kept.
       await expectApiException(api.createAPIKey({ body: { data: { type: 'api_keys', attributes: { name: 'x', category: '' } } } }), 400);
       await api.deleteAPIKey({ apiKeyId: id });
@@ -329,33 +431,77 @@ for (const dialect of DIALECTS) {
 
     compatCase('official-v2-app-key-scopes', async () => {
       const api = new v2.KeyManagementApi(config);
-      const scoped = await api.createCurrentUserApplicationKey({ body: { data: { type: 'application_keys', attributes: { name: 'scoped', scopes: ['timeseries_query', 'hosts_read'] } } } });
+      const scoped = await api.createCurrentUserApplicationKey({
+        body: { data: { type: 'application_keys', attributes: { name: 'scoped', scopes: ['timeseries_query', 'hosts_read'] } } },
+      });
       assertParsed(scoped);
       assert.deepEqual(scoped.data!.attributes!.scopes, ['timeseries_query', 'hosts_read']);
       const id = scoped.data!.id!;
       // A name that is no Datadog scope: 400 naming it and the scopes there are.
-      const refused = await expectApiException(api.createCurrentUserApplicationKey({ body: { data: { type: 'application_keys', attributes: { name: 'bad', scopes: ['hosts_read', 'timeseries_querry'] } } } }), 400);
+      const refused = await expectApiException(
+        api.createCurrentUserApplicationKey({
+          body: { data: { type: 'application_keys', attributes: { name: 'bad', scopes: ['hosts_read', 'timeseries_querry'] } } },
+        }),
+        400,
+      );
       assert.match(refused, /Unknown application key scope \\"timeseries_querry\\"; use .*timeseries_query/);
-      await expectApiException(api.updateCurrentUserApplicationKey({ appKeyId: id, body: { data: { type: 'application_keys', id, attributes: { scopes: ['admin'] } } } }), 400);
+      await expectApiException(
+        api.updateCurrentUserApplicationKey({ appKeyId: id, body: { data: { type: 'application_keys', id, attributes: { scopes: ['admin'] } } } }),
+        400,
+      );
       // The difference: a Datadog scope for a product rekey does not serve is refused too.
-      await expectApiException(api.createCurrentUserApplicationKey({ body: { data: { type: 'application_keys', attributes: { name: 'dash', scopes: ['dashboards_read'] } } } }), 400);
+      await expectApiException(
+        api.createCurrentUserApplicationKey({ body: { data: { type: 'application_keys', attributes: { name: 'dash', scopes: ['dashboards_read'] } } } }),
+        400,
+      );
       await api.deleteCurrentUserApplicationKey({ appKeyId: id });
     });
 
     compatCase('zorkian-post-metrics', async () => {
       const outcome = await zorkian.call('PostMetrics', admin(), {
-        json: [{ metric: 'compat.go', type: 'gauge', host: 'go-1', tags: ['lang:go'], points: [[t0, 7], [t0 + 60, 9]] }],
+        json: [
+          {
+            metric: 'compat.go',
+            type: 'gauge',
+            host: 'go-1',
+            tags: ['lang:go'],
+            points: [
+              [t0, 7],
+              [t0 + 60, 9],
+            ],
+          },
+        ],
       });
       assert.deepEqual(outcome, { ok: true, value: null });
     });
 
     compatCase('zorkian-query-metrics', async () => {
-      const outcome = await zorkian.call<ZorkianSeries[]>('QueryMetrics', admin(), { ...window, query: 'avg:compat.go{lang:go} by {host}, sum:compat.go{*} + 1' });
+      const outcome = await zorkian.call<ZorkianSeries[]>('QueryMetrics', admin(), {
+        ...window,
+        query: 'avg:compat.go{lang:go} by {host}, sum:compat.go{*} + 1',
+      });
       assert.equal(outcome.ok, true, outcome.error);
-      assert.deepEqual(outcome.value.map((s) => [s.metric, s.scope, s.pointlist]), [
-        ['compat.go', 'lang:go,host:go-1', [[t0 * 1000, 7], [(t0 + 60) * 1000, 9]]],
-        ['sum:compat.go{*} + 1', '*', [[t0 * 1000, 8], [(t0 + 60) * 1000, 10]]],
-      ]);
+      assert.deepEqual(
+        outcome.value.map((s) => [s.metric, s.scope, s.pointlist]),
+        [
+          [
+            'compat.go',
+            'lang:go,host:go-1',
+            [
+              [t0 * 1000, 7],
+              [(t0 + 60) * 1000, 9],
+            ],
+          ],
+          [
+            'sum:compat.go{*} + 1',
+            '*',
+            [
+              [t0 * 1000, 8],
+              [(t0 + 60) * 1000, 10],
+            ],
+          ],
+        ],
+      );
     });
 
     compatCase('zorkian-post-check', async () => {

@@ -106,7 +106,10 @@ for (const dialect of DIALECTS) {
       // Revoked: refused at once, and gone from the v1 list.
       await expectApiException(new v1.AuthenticationApi(clientConfiguration(live.baseUrl, created.key!)).validate(), 403);
       await expectApiException(api.getAPIKey({ key: created.key! }), 404);
-      assert.deepEqual((await api.listAPIKeys()).apiKeys!.map((k) => k.name), ['Acme first key']);
+      assert.deepEqual(
+        (await api.listAPIKeys()).apiKeys!.map((k) => k.name),
+        ['Acme first key'],
+      );
     });
 
     compatCase('official-v1-delete-last-api-key', async () => {
@@ -132,7 +135,10 @@ for (const dialect of DIALECTS) {
     compatCase('zorkian-get-api-keys', async () => {
       const outcome = await zorkian.call<ZorkianApiKey[]>('GetAPIKeys', admin());
       assert.equal(outcome.ok, true, outcome.error);
-      assert.deepEqual(outcome.value.map((k) => k.name), ['Acme first key', 'v1 zorkian']);
+      assert.deepEqual(
+        outcome.value.map((k) => k.name),
+        ['Acme first key', 'v1 zorkian'],
+      );
       for (const key of outcome.value) assert.match(key.key!, UUID);
     });
 
@@ -185,7 +191,10 @@ for (const dialect of DIALECTS) {
     compatCase('official-v1-list-app-keys', async () => {
       const listed = await api.listApplicationKeys();
       assertParsed(listed);
-      assert.deepEqual(listed.applicationKeys!.map((k) => k.name), ['admin key', 'standard key', 'read_only key', 'v1 app official']);
+      assert.deepEqual(
+        listed.applicationKeys!.map((k) => k.name),
+        ['admin key', 'standard key', 'read_only key', 'v1 app official'],
+      );
       for (const key of listed.applicationKeys!) assert.match(key.hash!, UUID);
       assert.ok(!JSON.stringify(listed).includes(appKey.hash!));
     });
@@ -218,7 +227,11 @@ for (const dialect of DIALECTS) {
     // ---- zorkian, application keys ----
     let zorkianApp: ZorkianAppKey;
     compatCase('zorkian-create-app-key', async () => {
-      const outcome = await zorkian.call<ZorkianAppKey>('CreateAPPKey', { apiKey: acme.apiSecret, appKey: acme.users.standard.appSecret }, { name: 'v1 app zorkian' });
+      const outcome = await zorkian.call<ZorkianAppKey>(
+        'CreateAPPKey',
+        { apiKey: acme.apiSecret, appKey: acme.users.standard.appSecret },
+        { name: 'v1 app zorkian' },
+      );
       assert.equal(outcome.ok, true, outcome.error);
       zorkianApp = outcome.value;
       assert.match(zorkianApp.hash!, /^[0-9a-f]{40}$/);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { runRekey } from '../support/processes.js';
 
-test('agent restart --dry-run prints the platform\'s command and runs nothing', async () => {
+test("agent restart --dry-run prints the platform's command and runs nothing", async () => {
   const expected: Array<[string, string]> = [
     ['systemd', 'systemctl restart datadog-agent\n'],
     ['sysv', '/etc/init.d/datadog-agent restart\n'],

@@ -14,7 +14,9 @@ export const NEW_KEY = 'aaaabbbbccccddddeeeeffff0000c58f';
 export const OTHER_KEY = '111122223333444455556666777793a5';
 
 export function fixtureNames(): string[] {
-  return readdirSync(fixturesDir).filter((name) => /\.(conf|yaml)$/.test(name)).sort();
+  return readdirSync(fixturesDir)
+    .filter((name) => /\.(conf|yaml)$/.test(name))
+    .sort();
 }
 
 /** Copies a fixture into a fresh temp directory; returns its path there. */

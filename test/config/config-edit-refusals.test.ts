@@ -27,7 +27,7 @@ async function assertRefused(file: string, action: () => Promise<unknown>, code:
   assert.deepEqual(readdirSync(dirname(file)).length, 1, 'no backup, no temp file');
 }
 
-test('malformed keys are refused with parseKey\'s message', async () => {
+test("malformed keys are refused with parseKey's message", async () => {
   const file = copyFixture('v6-datadog.yaml');
   await assertRefused(file, () => setApiKeyInFile(file, `"${NEW_KEY}"`), 'MALFORMED_KEY', /quotes/);
   await assertRefused(file, () => setApiKeyInFile(file, NEW_KEY.slice(1)), 'MALFORMED_KEY', /31 characters/);
@@ -72,7 +72,10 @@ test('files that are not Datadog configs, or cannot be edited on one line, are r
     const file = tempConfig(name, content);
     await assertRefused(file, () => setApiKeyInFile(file, NEW_KEY), code, pattern);
   }
-  await assert.rejects(() => setApiKeyInFile('/nonexistent/datadog.yaml', NEW_KEY), (e: unknown) => isRekeyError(e, 'CONFIG_UNREADABLE'));
+  await assert.rejects(
+    () => setApiKeyInFile('/nonexistent/datadog.yaml', NEW_KEY),
+    (e: unknown) => isRekeyError(e, 'CONFIG_UNREADABLE'),
+  );
 });
 
 test('--add-endpoint-key adds the new key beside the old one; --remove-key takes it away again', async () => {
@@ -85,19 +88,17 @@ test('--add-endpoint-key adds the new key beside the old one; --remove-key takes
     assert.equal(settings.apiKey, name === 'v6-no-final-newline.yaml' ? OLD_KEY : OLD_KEY, name);
     assert.deepEqual(settings.additionalEndpoints, { 'https://intake.rekey.internal': [NEW_KEY] }, name);
     const region = changedRegion(original, readFileSync(file));
-    assert.ok(region.added.every((line) => /additional_endpoints|rekey\.internal|- aaaa|api_key/.test(line)), `${name}: only the endpoints block added`);
+    assert.ok(
+      region.added.every((line) => /additional_endpoints|rekey\.internal|- aaaa|api_key/.test(line)),
+      `${name}: only the endpoints block added`,
+    );
     await addEndpointKeyInFile(file, 'https://intake.rekey.internal', OTHER_KEY);
     settings = loadAgentSettings({ file, env: {} });
     assert.deepEqual(settings.additionalEndpoints, { 'https://intake.rekey.internal': [NEW_KEY, OTHER_KEY] }, name);
     await removeEndpointKeyInFile(file, OTHER_KEY);
     await removeEndpointKeyInFile(file, NEW_KEY);
     assert.deepEqual(readFileSync(file), original, `${name}: add then remove restores every byte`);
-    await assertRefused(
-      copyFixture(name),
-      () => removeEndpointKeyInFile(file, NEW_KEY),
-      'CONFIG_EDIT_REFUSED',
-      /no key ending in c58f is listed/,
-    );
+    await assertRefused(copyFixture(name), () => removeEndpointKeyInFile(file, NEW_KEY), 'CONFIG_EDIT_REFUSED', /no key ending in c58f is listed/);
   }
 });
 

@@ -94,7 +94,10 @@ test('random valid files: set then show returns the key, and exactly one line is
         assert.equal(region.added.length, 1);
       } else {
         // Inserted: nothing removed, or the old last line that gains the newline it lacked.
-        assert.ok(region.removed.length === 0 || (region.removed.length === 1 && region.added[0] !== region.removed[0] && region.added[0]!.replace(/\r?\n$/, '') === region.removed[0]));
+        assert.ok(
+          region.removed.length === 0 ||
+            (region.removed.length === 1 && region.added[0] !== region.removed[0] && region.added[0]!.replace(/\r?\n$/, '') === region.removed[0]),
+        );
         assert.equal(region.added.length, region.removed.length + 1);
       }
       assert.equal(after.subarray(0, 3).toString('latin1') === '\xef\xbb\xbf', s.bom, 'BOM kept');
@@ -146,7 +149,12 @@ test('random file contents: either a correct one-line edit or an exit-2 refusal 
   const contents = fc.oneof(
     fc.string({ maxLength: 200 }),
     fc.uint8Array({ maxLength: 200 }).map((bytes) => Buffer.from(bytes).toString('latin1')),
-    fc.array(fc.oneof(line('v6'), line('v5'), fc.constantFrom('[Main]', '[WMI]', 'api_key: x', 'api_key:', '- a', '---', '  x: y', 'api_key: [', 'api_key: |')), { maxLength: 10 }).map((ls) => ls.join('\n')),
+    fc
+      .array(
+        fc.oneof(line('v6'), line('v5'), fc.constantFrom('[Main]', '[WMI]', 'api_key: x', 'api_key:', '- a', '---', '  x: y', 'api_key: [', 'api_key: |')),
+        { maxLength: 10 },
+      )
+      .map((ls) => ls.join('\n')),
   );
   await fc.assert(
     fc.asyncProperty(contents, validKey, async (text, key) => {

@@ -85,7 +85,10 @@ test(`SIGKILL at ${KILLS} random moments: the file is always the old or the new 
       assert.equal(statSync(file).mode & 0o777, 0o640, `lane ${lane}, kill ${i + 1}: mode kept`);
     }
     const leftovers = readdirSync(dirname(file)).filter((name) => name !== 'v5-crlf-bom.conf');
-    assert.ok(leftovers.every((name) => name.includes('.rekey-tmp-')), `only interrupted temp files are left: ${leftovers.join(', ')}`);
+    assert.ok(
+      leftovers.every((name) => name.includes('.rekey-tmp-')),
+      `only interrupted temp files are left: ${leftovers.join(', ')}`,
+    );
     // Each write removes the temp files of writers that were killed before it: only the last kill's can remain.
     assert.ok(leftovers.length <= 1, `stale temp files were cleaned up: ${leftovers.join(', ')}`);
   };

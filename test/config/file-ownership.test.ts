@@ -35,6 +35,9 @@ test('a file that is not UTF-8 is refused, untouched', async () => {
   const { writeFileSync } = await import('node:fs');
   const bytes = Buffer.concat([readFileSync(file), Buffer.from('# caf\xe9\n', 'latin1')]);
   writeFileSync(file, bytes);
-  await assert.rejects(() => setApiKeyInFile(file, NEW_KEY), (e: unknown) => isRekeyError(e, 'CONFIG_EDIT_REFUSED') && /not UTF-8/.test(e.message));
+  await assert.rejects(
+    () => setApiKeyInFile(file, NEW_KEY),
+    (e: unknown) => isRekeyError(e, 'CONFIG_EDIT_REFUSED') && /not UTF-8/.test(e.message),
+  );
   assert.deepEqual(readFileSync(file), bytes);
 });

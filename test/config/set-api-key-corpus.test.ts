@@ -52,7 +52,10 @@ test('every fixture: set-api-key changes only the api_key line, byte for byte', 
     assert.equal(statSync(result.backupPath).mode & 0o777, 0o640);
     assert.ok(!result.diff.includes(NEW_KEY) && !result.diff.includes(OLD_KEY), 'diff masks keys');
     // No temp files left behind.
-    assert.deepEqual(readdirSync(dirname(file)).filter((f) => f.includes('rekey-tmp')), []);
+    assert.deepEqual(
+      readdirSync(dirname(file)).filter((f) => f.includes('rekey-tmp')),
+      [],
+    );
     await restoreBackup(file, result.backupPath);
     assert.deepEqual(readFileSync(file), before, `${name}: rollback restores the bytes`);
   }
@@ -74,7 +77,9 @@ test('expected placement: replaced in place, after a commented-out key, after [M
     const file = copyFixture(name);
     const result = await setApiKeyInFile(file, NEW_KEY, { backup: false });
     assert.equal(result.action, action, name);
-    const lines = readFileSync(file, 'utf8').replace(/^\uFEFF/, '').split(/\r?\n/);
+    const lines = readFileSync(file, 'utf8')
+      .replace(/^\uFEFF/, '')
+      .split(/\r?\n/);
     assert.equal(lines[line - 1], `api_key: ${NEW_KEY}`, `${name}: line ${line}`);
     if (name.startsWith('v5-')) {
       assert.equal(lines.indexOf('[Main]') < line - 1, true, `${name}: inside [Main]`);

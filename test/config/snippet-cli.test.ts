@@ -12,7 +12,7 @@ const SETTINGS: Record<string, RegExp> = {
 };
 const withKey = (pattern: RegExp, key: string) => new RegExp(pattern.source.replace('@KEY@', key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), 'm');
 
-test('snippet: each tool\'s exact setting; the key only with --reveal', async () => {
+test("snippet: each tool's exact setting; the key only with --reveal", async () => {
   for (const [tool, pattern] of Object.entries(SETTINGS)) {
     const masked = await runRekey(['snippet', tool, '--key-stdin'], { input: `${NEW_KEY}\n` });
     assert.equal(masked.code, 0, masked.stderr);

@@ -63,7 +63,7 @@ test('run path full (bytes, inodes) and read-only while DogStatsD flows: every c
   const before = await agent.status();
   assert.ok(before.queue.writeErrors > 10, `write errors ${before.queue.writeErrors}`);
   assert.equal(before.queue.memoryDropped, 0, 'the memory buffer never overflowed');
-  assert.equal(before.components.dogstatsd.kernelDrops, 0, 'the kernel dropped no datagram (so any loss would be the agent\'s)');
+  assert.equal(before.components.dogstatsd.kernelDrops, 0, "the kernel dropped no datagram (so any loss would be the agent's)");
   assert.equal(before.components.dogstatsd.metrics, sender.sent, 'every line reached the agent');
   const exit = await stopAgent(agent, 'SIGTERM'); // queues and delivers the open bucket
   assert.equal(exit.code, 0, agent.output());

@@ -95,10 +95,14 @@ describe('config tool: another process writes the file during set-api-key', () =
     assert.ok(appended > 10, `the appender appended during the edits (${appended} lines)`);
     assert.deepEqual(lost.slice(0, 10), [], `${lost.length} of ${appended} appended lines lost`);
     assert.match(text, new RegExp(`^api_key: ${keys.at(-1)}$`, 'm'), 'the last edit is in the file');
-    assert.deepEqual(readdirSync(dir).filter((name) => name !== 'datadog.yaml'), [], 'no temp file or stale backup left');
+    assert.deepEqual(
+      readdirSync(dir).filter((name) => name !== 'datadog.yaml'),
+      [],
+      'no temp file or stale backup left',
+    );
   });
 
-  it('gives up after EDIT_ATTEMPTS when the file changes before every rename, leaving the other writer\'s content', { timeout: 60_000 }, async () => {
+  it("gives up after EDIT_ATTEMPTS when the file changes before every rename, leaving the other writer's content", { timeout: 60_000 }, async () => {
     const file = join(dir, 'rewritten.yaml');
     writeFileSync(file, 'api_key: ' + generateKey('api') + '\nhostname: web-1\n', { mode: 0o600 });
     const rewriter = startWriter(REWRITER, file);

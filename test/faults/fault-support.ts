@@ -34,7 +34,7 @@ export function fillBytes(dir: string): string {
   const file = join(dir, `filler-${process.pid}-${Date.now()}`);
   const fd = openSync(file, 'w');
   try {
-    for (let chunk = 1 << 20; chunk >= 512; ) {
+    for (let chunk = 1 << 20; chunk >= 512;) {
       try {
         if (writeSync(fd, Buffer.alloc(chunk)) < chunk) chunk >>= 1;
       } catch (error) {
@@ -76,9 +76,7 @@ export class Poster {
   private running = true;
   private readonly loops: Promise<void>[];
 
-  constructor(
-    private readonly options: { url: string; apiKey: string; metric: string; baseTs: number; workers: number; pointsPerPayload: number },
-  ) {
+  constructor(private readonly options: { url: string; apiKey: string; metric: string; baseTs: number; workers: number; pointsPerPayload: number }) {
     this.loops = Array.from({ length: options.workers }, () => this.loop());
   }
 
@@ -93,7 +91,14 @@ export class Poster {
           method: 'POST',
           headers: { 'content-type': 'application/json', 'dd-api-key': this.options.apiKey },
           body: JSON.stringify({
-            series: [{ metric: this.options.metric, type: 3, points: values.map((v) => ({ timestamp: this.options.baseTs + v, value: v })), resources: [{ name: 'fault-host', type: 'host' }] }],
+            series: [
+              {
+                metric: this.options.metric,
+                type: 3,
+                points: values.map((v) => ({ timestamp: this.options.baseTs + v, value: v })),
+                resources: [{ name: 'fault-host', type: 'host' }],
+              },
+            ],
           }),
         });
         status = response.status;
@@ -121,7 +126,13 @@ export class Poster {
 }
 
 /** The values stored for `metric` (each point's value is its own id), read through /api/v1/query. */
-export async function storedValues(url: string, keys: { apiKey: string; appKey: string }, metric: string, from: number, to: number): Promise<{ status: number; values: number[] }> {
+export async function storedValues(
+  url: string,
+  keys: { apiKey: string; appKey: string },
+  metric: string,
+  from: number,
+  to: number,
+): Promise<{ status: number; values: number[] }> {
   const response = await fetch(`${url}/api/v1/query?from=${from}&to=${to}&query=${encodeURIComponent(`sum:${metric}{*}`)}`, {
     headers: { 'dd-api-key': keys.apiKey, 'dd-application-key': keys.appKey },
   });

@@ -22,7 +22,10 @@ const FROM = BASE_TS - 10;
 const TO = now + 60;
 
 async function start(dataDir: string, saveIntervalMs: number): Promise<ServerProcess> {
-  return startServerProcess({ args: ['--data', dataDir, '--log-level', 'warn'], env: { ...env, REKEY_INTAKE_SAVE_INTERVAL_MS: String(saveIntervalMs), REKEY_INTAKE_MAX_POINT_AGE_SECONDS: String(7 * 24 * 3600) } });
+  return startServerProcess({
+    args: ['--data', dataDir, '--log-level', 'warn'],
+    env: { ...env, REKEY_INTAKE_SAVE_INTERVAL_MS: String(saveIntervalMs), REKEY_INTAKE_MAX_POINT_AGE_SECONDS: String(7 * 24 * 3600) },
+  });
 }
 
 function keysOf(server: ServerProcess): { apiKey: string; appKey: string } {
@@ -81,12 +84,19 @@ describe('the intake under a full data directory (real tmpfs, SIGKILL)', () => {
     servers.push(second);
     const { status, values } = await storedValues(second.url, keys, 'fault.bytes', FROM, TO);
     assert.equal(status, 200);
-    assert.deepEqual(difference(poster.acknowledged, values), { missing: 0, extra: 0, duplicates: 0 }, `${poster.acknowledged.size} points acknowledged (${refused} payloads refused), ${values.length} read back`);
+    assert.deepEqual(
+      difference(poster.acknowledged, values),
+      { missing: 0, extra: 0, duplicates: 0 },
+      `${poster.acknowledged.size} points acknowledged (${refused} payloads refused), ${values.length} read back`,
+    );
     assert.doesNotMatch(second.stderr(), /skipped torn records/, 'a failed write was cut back at once: recovery found nothing torn');
     await second.stop('SIGTERM');
 
     assert.ok(refused > 0, 'the full disk refused some payloads');
-    assert.ok(poster.retryAfter.every((value) => value !== null && Number(value) > 0), `every 503 carries Retry-After (got ${[...new Set(poster.retryAfter)].join(', ')})`);
+    assert.ok(
+      poster.retryAfter.every((value) => value !== null && Number(value) > 0),
+      `every 503 carries Retry-After (got ${[...new Set(poster.retryAfter)].join(', ')})`,
+    );
     assert.deepEqual([...poster.statuses.keys()].sort(), [202, 503], 'every answer is 202 or 503');
   });
 
@@ -128,7 +138,11 @@ describe('the intake under a full data directory (real tmpfs, SIGKILL)', () => {
     assert.equal(idle.unsolicited, 0, `${idle.count} idle connections received ${idle.unsolicited} bytes they never asked for`);
     assert.ok(recovered, `202s again once the inodes returned, without a restart (statuses ${JSON.stringify([...poster.statuses])})`);
     assert.equal(queryStatus, 200);
-    assert.deepEqual(missingWhileRunning, { missing: 0, extra: 0, duplicates: 0 }, `${poster.acknowledged.size} points acknowledged; statuses ${JSON.stringify([...poster.statuses])}`);
+    assert.deepEqual(
+      missingWhileRunning,
+      { missing: 0, extra: 0, duplicates: 0 },
+      `${poster.acknowledged.size} points acknowledged; statuses ${JSON.stringify([...poster.statuses])}`,
+    );
 
     await first.stop('SIGKILL');
     const second = await start(mount.dir, 1000);

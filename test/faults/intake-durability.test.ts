@@ -40,7 +40,16 @@ async function post(server: ServerProcess, apiKey: string, values: number[]): Pr
   const response = await fetch(`${server.url}/api/v2/series`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'dd-api-key': apiKey },
-    body: JSON.stringify({ series: [{ metric: 'durability.points', type: 3, points: values.map((v) => ({ timestamp: now - 1800 + v, value: v })), resources: [{ name: 'h', type: 'host' }] }] }),
+    body: JSON.stringify({
+      series: [
+        {
+          metric: 'durability.points',
+          type: 3,
+          points: values.map((v) => ({ timestamp: now - 1800 + v, value: v })),
+          resources: [{ name: 'h', type: 'host' }],
+        },
+      ],
+    }),
   });
   assert.equal(response.status, 202);
 }
@@ -60,7 +69,10 @@ describe('rekey server --durability', () => {
 
   it('power: each acknowledged batch is fdatasync()ed before its 202, and survives a SIGKILL', async () => {
     const dir = tempDir();
-    const server = await startServerProcess({ args: ['--data', join(dir, 'data'), '--log-level', 'warn', '--durability', 'power'], env: { ...env, REKEY_INTAKE_SAVE_INTERVAL_MS: '3600000' } });
+    const server = await startServerProcess({
+      args: ['--data', join(dir, 'data'), '--log-level', 'warn', '--durability', 'power'],
+      env: { ...env, REKEY_INTAKE_SAVE_INTERVAL_MS: '3600000' },
+    });
     servers.push(server);
     const apiKey = server.credentials!.apiKey!.key;
     const appKey = server.credentials!.appKey!;
@@ -79,7 +91,10 @@ describe('rekey server --durability', () => {
 
   it('process (the default): the journal is never synced', async () => {
     const dir = tempDir();
-    const server = await startServerProcess({ args: ['--data', join(dir, 'data'), '--log-level', 'warn'], env: { ...env, REKEY_INTAKE_SAVE_INTERVAL_MS: '3600000' } });
+    const server = await startServerProcess({
+      args: ['--data', join(dir, 'data'), '--log-level', 'warn'],
+      env: { ...env, REKEY_INTAKE_SAVE_INTERVAL_MS: '3600000' },
+    });
     servers.push(server);
     const apiKey = server.credentials!.apiKey!.key;
     const syncs = await journalSyncs(server.child.pid!, dir, async () => {

@@ -104,7 +104,10 @@ describe('the intake journal on a full tmpfs', () => {
       const unsaved = writer.unsavedPointCount;
       rmSync(holder, { recursive: true });
       await writer.saveNow();
-      assert.deepEqual((await store.queryPoints({ orgId, metric: 'rotate.fail', from: 0, to: now })).map((p) => p.ts), [now - 10, now - 9]);
+      assert.deepEqual(
+        (await store.queryPoints({ orgId, metric: 'rotate.fail', from: 0, to: now })).map((p) => p.ts),
+        [now - 10, now - 9],
+      );
       assert.equal(unsaved, 2, 'nothing left `unsaved` before it was in the database');
       assert.equal(saveErrors.length, 1, 'the failed save was reported');
       await writer.close();

@@ -70,7 +70,8 @@ describe('rekey server on PostgreSQL: the database restarted under load', () => 
     const appKey = servers[0]!.credentials?.appKey;
     assert.ok(apiKey && appKey, 'the first start printed the keys');
     const urls = servers.map((server) => server.url);
-    const stderrs = () => servers.map((server, i) => `node ${i}: exit ${server.child.exitCode} ${server.child.signalCode}\n${server.stderr().slice(-2000)}`).join('\n');
+    const stderrs = () =>
+      servers.map((server, i) => `node ${i}: exit ${server.child.exitCode} ${server.child.signalCode}\n${server.stderr().slice(-2000)}`).join('\n');
     const management = { 'dd-api-key': apiKey, 'dd-application-key': appKey };
 
     const statuses = { intake: new Map<number, number>(), management: new Map<number, number>() };
@@ -93,10 +94,18 @@ describe('rekey server on PostgreSQL: the database restarted under load', () => 
         const metric = `fault.pg.w${w}.b${Math.floor(seq / PAYLOADS_PER_METRIC)}`;
         const offset = (seq % PAYLOADS_PER_METRIC) * 10;
         const values = Array.from({ length: 10 }, (_, p) => seq * 10 + p);
-        const body = JSON.stringify({ series: [{ metric, type: 3, points: values.map((v, p) => ({ timestamp: start + offset + p, value: v })), resources: [{ name: 'web-1', type: 'host' }] }] });
+        const body = JSON.stringify({
+          series: [
+            { metric, type: 3, points: values.map((v, p) => ({ timestamp: start + offset + p, value: v })), resources: [{ name: 'web-1', type: 'host' }] },
+          ],
+        });
         for (;;) {
           if (abort) return;
-          const response = await fetch(`${base}/api/v2/series`, { method: 'POST', headers: { 'content-type': 'application/json', 'dd-api-key': apiKey }, body }).catch((error: Error) => error);
+          const response = await fetch(`${base}/api/v2/series`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'dd-api-key': apiKey },
+            body,
+          }).catch((error: Error) => error);
           if (response instanceof Error) {
             problems.push(`intake: ${response.message}`);
             await sleep(200);
@@ -178,7 +187,10 @@ describe('rekey server on PostgreSQL: the database restarted under load', () => 
           assert.equal((await health(base, '/livez')).status, 200, '/livez answers while the database is down');
         }
         await sleep(2_000); // load keeps coming while the database is down
-        assert.ok(servers.every((server) => server.child.exitCode === null && server.child.signalCode === null), `every node is still running\n${stderrs()}`);
+        assert.ok(
+          servers.every((server) => server.child.exitCode === null && server.child.signalCode === null),
+          `every node is still running\n${stderrs()}`,
+        );
 
         await database!.start();
         for (const base of urls) await waitForHealth(base, 200, 15_000);
@@ -196,7 +208,10 @@ describe('rekey server on PostgreSQL: the database restarted under load', () => 
       }
     }
 
-    assert.ok(servers.every((server) => server.child.exitCode === null && server.child.signalCode === null), `no node crashed\n${stderrs()}`);
+    assert.ok(
+      servers.every((server) => server.child.exitCode === null && server.child.signalCode === null),
+      `no node crashed\n${stderrs()}`,
+    );
     for (const server of servers) assert.doesNotMatch(server.stderr(), /uncaught|unhandled/i);
     assert.deepEqual(problems, [], 'no 500, no other status, no 503 without Retry-After, no dropped connection');
     assert.ok((statuses.management.get(503) ?? 0) > 0, `management saw 503s while the database was down: ${JSON.stringify([...statuses.management])}`);
@@ -209,12 +224,16 @@ describe('rekey server on PostgreSQL: the database restarted under load', () => 
       const w = Number(/\.w(\d+)\./.exec(metric)![1]);
       const now = Math.floor(Date.now() / 1000);
       // Read on the other node than the one the points were written to.
-      const response = await fetch(`${urls[(w + 1) % urls.length]}/api/v1/query?from=${start - 10}&to=${now}&query=${encodeURIComponent(`sum:${metric}{*}`)}`, { headers: management });
+      const response = await fetch(`${urls[(w + 1) % urls.length]}/api/v1/query?from=${start - 10}&to=${now}&query=${encodeURIComponent(`sum:${metric}{*}`)}`, {
+        headers: management,
+      });
       assert.equal(response.status, 200);
       const body = (await response.json()) as { series: Array<{ pointlist: Array<[number, number]> }> };
       const stored = body.series[0]?.pointlist.map(([, value]) => value) ?? [];
       assert.deepEqual(stored, values, `${metric}: ${values.length} acknowledged, ${stored.length} stored`);
     }
-    process.stdout.write(`# acknowledged ${[...acknowledged.values()].reduce((n, a) => n + a.length, 0)} points; intake ${JSON.stringify([...statuses.intake])}; management ${JSON.stringify([...statuses.management])}\n`);
+    process.stdout.write(
+      `# acknowledged ${[...acknowledged.values()].reduce((n, a) => n + a.length, 0)} points; intake ${JSON.stringify([...statuses.intake])}; management ${JSON.stringify([...statuses.management])}\n`,
+    );
   });
 });

@@ -73,7 +73,16 @@ for (const dialect of DIALECTS) {
         const accepted = await api.submitMetrics({
           body: {
             series: [
-              { metric, points: [[now - 50, 1.5], [now - 40, 2.5]], host: 'db-1', tags: ['env:test'], type: 'gauge' },
+              {
+                metric,
+                points: [
+                  [now - 50, 1.5],
+                  [now - 40, 2.5],
+                ],
+                host: 'db-1',
+                tags: ['env:test'],
+                type: 'gauge',
+              },
               { metric, points: [[now - 50, 3.5]], host: 'db-2', tags: ['env:test'], type: 'gauge' },
             ],
           },
@@ -84,12 +93,21 @@ for (const dialect of DIALECTS) {
         assert.deepEqual(
           byHost.series!.map((s) => [s.tagSet, s.pointlist]),
           [
-            [['host:db-1'], [[(now - 50) * 1000, 1.5], [(now - 40) * 1000, 2.5]]],
+            [
+              ['host:db-1'],
+              [
+                [(now - 50) * 1000, 1.5],
+                [(now - 40) * 1000, 2.5],
+              ],
+            ],
             [['host:db-2'], [[(now - 50) * 1000, 3.5]]],
           ],
         );
         const summed = await query(`sum:${metric}{env:test}`);
-        assert.deepEqual(summed.series![0]!.pointlist, [[(now - 50) * 1000, 5], [(now - 40) * 1000, 2.5]]);
+        assert.deepEqual(summed.series![0]!.pointlist, [
+          [(now - 50) * 1000, 5],
+          [(now - 40) * 1000, 2.5],
+        ]);
         const none = await query(`sum:${metric}{env:prod}`);
         assert.deepEqual(none.series, []);
       }
@@ -138,7 +156,10 @@ for (const dialect of DIALECTS) {
       assert.equal(response.status, 202);
       assert.deepEqual(await response.json(), { errors: [] });
       const result = await query('avg:proto.metric{host:proto-host}');
-      assert.deepEqual(result.series![0]!.pointlist, [[(now - 20) * 1000, 42.5], [(now - 10) * 1000, -1]]);
+      assert.deepEqual(result.series![0]!.pointlist, [
+        [(now - 20) * 1000, 42.5],
+        [(now - 10) * 1000, -1],
+      ]);
     });
 
     it('HostsApi.listHosts lists the hosts that sent data, with agent metadata', async () => {
@@ -152,7 +173,10 @@ for (const dialect of DIALECTS) {
       assert.equal(meta.status, 202);
       const hosts = await new v1.HostsApi(configuration).listHosts({});
       const names = hosts.hostList!.map((h) => h.name).sort();
-      assert.ok(['web-1', 'db-1', 'db-2', 'proto-host'].every((n) => names.includes(n)), names.join(','));
+      assert.ok(
+        ['web-1', 'db-1', 'db-2', 'proto-host'].every((n) => names.includes(n)),
+        names.join(','),
+      );
       const web = hosts.hostList!.find((h) => h.name === 'web-1')!;
       assert.equal(web.meta?.agentVersion, '7.50.0');
       const stored = await f.store.sharedTables().db.selectFrom('intake_hosts').select('metadata').where('host', '=', 'web-1').executeTakeFirstOrThrow();
@@ -162,7 +186,10 @@ for (const dialect of DIALECTS) {
       assert.equal(web.up, true);
       assert.equal(hosts.totalReturned, names.length);
       const filtered = await new v1.HostsApi(configuration).listHosts({ filter: 'db-' });
-      assert.deepEqual(filtered.hostList!.map((h) => h.name), ['db-1', 'db-2']);
+      assert.deepEqual(
+        filtered.hostList!.map((h) => h.name),
+        ['db-1', 'db-2'],
+      );
     });
 
     it('query and hosts need both management keys', async () => {
@@ -171,7 +198,10 @@ for (const dialect of DIALECTS) {
         baseServer: configuration.baseServer!,
         enableRetry: false,
       });
-      await assert.rejects(new v1.MetricsApi(bad).queryMetrics({ from: now - 10, to: now, query: 'avg:x{*}' }), (error: { code?: number }) => error.code === 403);
+      await assert.rejects(
+        new v1.MetricsApi(bad).queryMetrics({ from: now - 10, to: now, query: 'avg:x{*}' }),
+        (error: { code?: number }) => error.code === 403,
+      );
       await assert.rejects(new v1.HostsApi(bad).listHosts({}), (error: { code?: number }) => error.code === 403);
     });
   });

@@ -60,7 +60,10 @@ function agentSketchPayload(sketches: Array<{ metric: string; host: string; tags
     w.uint32((1 << 3) | 2).bytes(sketch.finish());
   }
   // CommonMetadata (field 2), as the Agent sends it.
-  const metadata = protobuf.Writer.create().uint32((1 << 3) | 2).string('7.50.0').finish();
+  const metadata = protobuf.Writer.create()
+    .uint32((1 << 3) | 2)
+    .string('7.50.0')
+    .finish();
   w.uint32((2 << 3) | 2).bytes(metadata);
   return w.finish();
 }
@@ -95,17 +98,31 @@ for (const dialect of DIALECTS) {
       return { status: response.status, body: (await response.json()) as any };
     };
 
-    it('events: created, listed with Datadog\'s filters and read back by the official client', async () => {
+    it("events: created, listed with Datadog's filters and read back by the official client", async () => {
       const api = new v1.EventsApi(configuration);
       const created = await api.createEvent({
-        body: { title: 'deploy web', text: 'v2 is out', dateHappened: now - 60, priority: 'normal', host: 'web-1', tags: ['env:prod', 'team:web'], alertType: 'success', sourceTypeName: 'jenkins', aggregationKey: 'deploys' },
+        body: {
+          title: 'deploy web',
+          text: 'v2 is out',
+          dateHappened: now - 60,
+          priority: 'normal',
+          host: 'web-1',
+          tags: ['env:prod', 'team:web'],
+          alertType: 'success',
+          sourceTypeName: 'jenkins',
+          aggregationKey: 'deploys',
+        },
       });
       assert.equal(created.status, 'ok');
       assert.ok(typeof created.event!.id === 'number' && created.event!.id > 0);
       await api.createEvent({ body: { title: 'low one', text: '', dateHappened: now - 30, priority: 'low', host: 'db-1', tags: ['env:staging'] } });
 
       const all = await api.listEvents({ start: now - 3600, end: now + 60 });
-      assert.deepEqual(all.events!.map((e) => e.title), ['low one', 'deploy web'], 'newest first');
+      assert.deepEqual(
+        all.events!.map((e) => e.title),
+        ['low one', 'deploy web'],
+        'newest first',
+      );
       const deploy = all.events![1]!;
       assert.equal(deploy.text, 'v2 is out');
       assert.equal(deploy.dateHappened, now - 60);
@@ -115,10 +132,23 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(deploy.tags, ['env:prod', 'team:web']);
       assert.equal(deploy.idStr, String(deploy.id));
 
-      assert.deepEqual((await api.listEvents({ start: now - 3600, end: now + 60, tags: 'env:prod' })).events!.map((e) => e.title), ['deploy web']);
-      assert.deepEqual((await api.listEvents({ start: now - 3600, end: now + 60, priority: 'low' })).events!.map((e) => e.title), ['low one']);
-      assert.deepEqual((await api.listEvents({ start: now - 3600, end: now + 60, sources: 'jenkins' })).events!.map((e) => e.title), ['deploy web']);
-      assert.deepEqual((await api.listEvents({ start: now - 45, end: now + 60 })).events!.map((e) => e.title), ['low one'], 'start/end bound date_happened');
+      assert.deepEqual(
+        (await api.listEvents({ start: now - 3600, end: now + 60, tags: 'env:prod' })).events!.map((e) => e.title),
+        ['deploy web'],
+      );
+      assert.deepEqual(
+        (await api.listEvents({ start: now - 3600, end: now + 60, priority: 'low' })).events!.map((e) => e.title),
+        ['low one'],
+      );
+      assert.deepEqual(
+        (await api.listEvents({ start: now - 3600, end: now + 60, sources: 'jenkins' })).events!.map((e) => e.title),
+        ['deploy web'],
+      );
+      assert.deepEqual(
+        (await api.listEvents({ start: now - 45, end: now + 60 })).events!.map((e) => e.title),
+        ['low one'],
+        'start/end bound date_happened',
+      );
       assert.equal((await api.getEvent({ eventId: deploy.id! })).event!.title, 'deploy web');
       assert.equal((await read(`/api/v1/events/${deploy.id! + 1000}`)).status, 404);
       const bad = await post('/api/v1/events', JSON.stringify({ text: 'no title' }), { 'Content-Type': 'application/json' });
@@ -126,12 +156,24 @@ for (const dialect of DIALECTS) {
       assert.match(JSON.stringify(await bad.json()), /title must be a non-empty string/);
     });
 
-    it('the Agent\'s /intake/ events payload is stored as events; the host\'s metadata is kept', async () => {
+    it("the Agent's /intake/ events payload is stored as events; the host's metadata is kept", async () => {
       const metadata = { internalHostname: 'agent-host', agentVersion: '7.50.0', meta: { hostname: 'agent-host' } };
       assert.equal((await post('/intake/', JSON.stringify(metadata), { 'Content-Type': 'application/json' })).status, 202);
       const events = {
         events: {
-          api: [{ msg_title: 'from dogstatsd', msg_text: 'line 1\nline 2', timestamp: now - 10, priority: 'normal', host: '', tags: ['src:dsd'], alert_type: 'warning', aggregation_key: '', source_type_name: '' }],
+          api: [
+            {
+              msg_title: 'from dogstatsd',
+              msg_text: 'line 1\nline 2',
+              timestamp: now - 10,
+              priority: 'normal',
+              host: '',
+              tags: ['src:dsd'],
+              alert_type: 'warning',
+              aggregation_key: '',
+              source_type_name: '',
+            },
+          ],
           nagios: [{ msg_title: 'from nagios', msg_text: '', timestamp: now - 5, priority: 'low', host: 'other-host', tags: [], alert_type: 'error' }],
         },
         internalHostname: 'agent-host',
@@ -144,7 +186,10 @@ for (const dialect of DIALECTS) {
         [['from dogstatsd', 'line 1\nline 2', 'agent-host', 'warning', undefined]],
       );
       const nagios = await read(`/api/v1/events?start=${now - 20}&end=${now + 60}&sources=nagios`);
-      assert.deepEqual(nagios.body.events.map((e: any) => [e.title, e.host, e.priority]), [['from nagios', 'other-host', 'low']]);
+      assert.deepEqual(
+        nagios.body.events.map((e: any) => [e.title, e.host, e.priority]),
+        [['from nagios', 'other-host', 'low']],
+      );
       const hosts = await new v1.HostsApi(configuration).listHosts({ filter: 'agent-host' });
       assert.equal(hosts.hostList![0]!.meta!.agentVersion, '7.50.0', 'the events payload did not replace the metadata');
     });
@@ -176,7 +221,11 @@ for (const dialect of DIALECTS) {
       ]);
       for (let attempt = 0; attempt < 2; attempt++) {
         // Sent twice (a re-sent payload): stored once.
-        const response = await post('/api/beta/sketches', deflateSync(payload), { 'Content-Type': 'application/x-protobuf', 'Content-Encoding': 'deflate', 'User-Agent': 'datadog-agent/7.50.0' });
+        const response = await post('/api/beta/sketches', deflateSync(payload), {
+          'Content-Type': 'application/x-protobuf',
+          'Content-Encoding': 'deflate',
+          'User-Agent': 'datadog-agent/7.50.0',
+        });
         assert.equal(response.status, 202, await response.clone().text());
         assert.deepEqual(await response.json(), { errors: [] });
       }
@@ -204,19 +253,29 @@ for (const dialect of DIALECTS) {
         if (['count', 'sum', 'min', 'max'].includes(aggregator)) assert.ok(Math.abs(read_ - value) < 1e-9 * Math.abs(value), `${aggregator} is exact`);
       }
       const byHost = await read(`/api/v1/query?from=${now - 3600}&to=${now + 60}&query=${encodeURIComponent('p99:req.latency{*} by {host}')}`);
-      assert.deepEqual(byHost.body.series.map((s: any) => s.tag_set), [['host:web-1'], ['host:web-2']]);
+      assert.deepEqual(
+        byHost.body.series.map((s: any) => s.tag_set),
+        [['host:web-1'], ['host:web-2']],
+      );
       const p99web1 = byHost.body.series[0].pointlist[0][1];
       assert.ok(Math.abs(p99web1 - exactQuantile(web1, 0.99)) <= 0.01 * exactQuantile(web1, 0.99));
       // Comma-separated queries: each distribution query from its sketches, a points query from
       // points, in their order (query_index), in one answer.
-      await post('/api/v2/series', JSON.stringify({ series: [{ metric: 'req.count', type: 3, points: [{ timestamp: ts, value: 4 }] }] }), { 'Content-Type': 'application/json' });
-      const several = await read(`/api/v1/query?from=${now - 3600}&to=${now + 60}&query=${encodeURIComponent('count:req.latency{*},avg:req.count{*},p50:req.latency{*}')}`);
+      await post('/api/v2/series', JSON.stringify({ series: [{ metric: 'req.count', type: 3, points: [{ timestamp: ts, value: 4 }] }] }), {
+        'Content-Type': 'application/json',
+      });
+      const several = await read(
+        `/api/v1/query?from=${now - 3600}&to=${now + 60}&query=${encodeURIComponent('count:req.latency{*},avg:req.count{*},p50:req.latency{*}')}`,
+      );
       assert.equal(several.status, 200, JSON.stringify(several.body));
-      assert.deepEqual(several.body.series.map((s: any) => [s.query_index, s.aggr, s.pointlist[0][1] === expected.count ? 'count' : s.pointlist[0][1]]), [
-        [0, 'count', 'count'],
-        [1, 'avg', 4],
-        [2, 'p50', several.body.series[2].pointlist[0][1]],
-      ]);
+      assert.deepEqual(
+        several.body.series.map((s: any) => [s.query_index, s.aggr, s.pointlist[0][1] === expected.count ? 'count' : s.pointlist[0][1]]),
+        [
+          [0, 'count', 'count'],
+          [1, 'avg', 4],
+          [2, 'p50', several.body.series[2].pointlist[0][1]],
+        ],
+      );
       assert.ok(Math.abs(several.body.series[2].pointlist[0][1] - expected.p50!) <= 0.01 * expected.p50!);
       // count: of a metric without sketches is refused as percentiles are.
       const countOfGauge = await read(`/api/v1/query?from=${now - 3600}&to=${now + 60}&query=${encodeURIComponent('count:req.count{*}')}`);
@@ -228,7 +287,11 @@ for (const dialect of DIALECTS) {
 
     it("a series' unit is kept and returned by the query as Datadog's MetricsQueryUnit", async () => {
       const accepted = await new v2.MetricsApi(configuration).submitMetrics({
-        body: { series: [{ metric: 'net.bytes_sent', type: 3, unit: 'byte', points: [{ timestamp: now - 30, value: 2048 }], resources: [{ name: 'web-1', type: 'host' }] }] },
+        body: {
+          series: [
+            { metric: 'net.bytes_sent', type: 3, unit: 'byte', points: [{ timestamp: now - 30, value: 2048 }], resources: [{ name: 'web-1', type: 'host' }] },
+          ],
+        },
       });
       assert.deepEqual(accepted.errors, []);
       const result = await new v1.MetricsApi(configuration).queryMetrics({ from: now - 3600, to: now + 60, query: 'avg:net.bytes_sent{*}' });

@@ -191,7 +191,9 @@ describe('intake under abuse: bombs and big bodies over a real socket', () => {
     assert.equal(response.status, 413);
     await response.text();
     // The server still serves the next request.
-    const ok = await post('/api/v1/series', Buffer.from(JSON.stringify({ series: [{ metric: 'after.big', points: [[nowS(), 1]] }] })), { 'content-type': 'application/json' });
+    const ok = await post('/api/v1/series', Buffer.from(JSON.stringify({ series: [{ metric: 'after.big', points: [[nowS(), 1]] }] })), {
+      'content-type': 'application/json',
+    });
     assert.equal(ok.status, 202);
   });
 });
@@ -227,7 +229,9 @@ describe('intake under abuse: caps, rate limits, guessing, partial payloads', ()
     return { status: response.statusCode, headers: response.headers, body: response.json() as { errors?: string[]; status?: string } };
   }
   const series = (n: number, points = 1, extra: object = {}) =>
-    JSON.stringify({ series: Array.from({ length: n }, (_, i) => ({ metric: `m.${i}`, points: Array.from({ length: points }, (_, p) => [nowS() - p, 1]), ...extra })) });
+    JSON.stringify({
+      series: Array.from({ length: n }, (_, i) => ({ metric: `m.${i}`, points: Array.from({ length: points }, (_, p) => [nowS() - p, 1]), ...extra })),
+    });
 
   it('413 over the series, points, tags and JSON-value caps, for JSON and protobuf', async () => {
     const { key } = await f.newApiKey();
@@ -238,13 +242,21 @@ describe('intake under abuse: caps, rate limits, guessing, partial payloads', ()
       ['/api/v1/series', JSON.stringify({ series: [], pad: Array(20_001).fill(0) }), /more than 20000 JSON values/],
       [
         '/api/v2/series',
-        Buffer.from(MetricPayloadType.encode(MetricPayloadType.fromObject({ series: Array.from({ length: 101 }, () => ({ metric: 'm', points: [{ value: 1, timestamp: nowS() }] })) })).finish()),
+        Buffer.from(
+          MetricPayloadType.encode(
+            MetricPayloadType.fromObject({ series: Array.from({ length: 101 }, () => ({ metric: 'm', points: [{ value: 1, timestamp: nowS() }] })) }),
+          ).finish(),
+        ),
         /more than 100 series/,
         { 'content-type': 'application/x-protobuf' },
       ],
       [
         '/api/v2/series',
-        Buffer.from(MetricPayloadType.encode(MetricPayloadType.fromObject({ series: [{ metric: 'm', points: Array.from({ length: 1001 }, () => ({ value: 1, timestamp: nowS() })) }] })).finish()),
+        Buffer.from(
+          MetricPayloadType.encode(
+            MetricPayloadType.fromObject({ series: [{ metric: 'm', points: Array.from({ length: 1001 }, () => ({ value: 1, timestamp: nowS() })) }] }),
+          ).finish(),
+        ),
         /more than 1000 points/,
         { 'content-type': 'application/x-protobuf' },
       ],
@@ -274,7 +286,12 @@ describe('intake under abuse: caps, rate limits, guessing, partial payloads', ()
     const g = await createIntakeFixture(SQLITE, { now: () => refusedClock, rateLimits: { refusedPayloadsPerKey: { perSecond: 0.5, burst: 3 } } });
     try {
       const send = async (payload: string) => {
-        const r = await g.app.inject({ method: 'POST', url: '/api/v1/series', headers: { 'content-type': 'application/json', 'dd-api-key': g.apiKey }, payload });
+        const r = await g.app.inject({
+          method: 'POST',
+          url: '/api/v1/series',
+          headers: { 'content-type': 'application/json', 'dd-api-key': g.apiKey },
+          payload,
+        });
         return { status: r.statusCode, retryAfter: r.headers['retry-after'], body: r.json() as { errors?: string[] } };
       };
       for (let i = 0; i < 5; i++) assert.equal((await send(series(1))).status, 202, 'accepted payloads do not count');
@@ -385,9 +402,21 @@ describe('intake under abuse: caps, rate limits, guessing, partial payloads', ()
     assert.deepEqual(await query('partial.proto'), [7]);
 
     clock += 10_000;
-    const none = await post('/api/v1/series', JSON.stringify({ series: [{ metric: '', points: [[ts, 1]] }, { metric: 'm', points: [] }] }), { key });
+    const none = await post(
+      '/api/v1/series',
+      JSON.stringify({
+        series: [
+          { metric: '', points: [[ts, 1]] },
+          { metric: 'm', points: [] },
+        ],
+      }),
+      { key },
+    );
     assert.equal(none.status, 400);
-    assert.match(none.body.errors![0]!, /No series is valid \(2 invalid\): series\[0\]\.metric must be a non-empty string; series\[1\]\.points must be a non-empty array/);
+    assert.match(
+      none.body.errors![0]!,
+      /No series is valid \(2 invalid\): series\[0\]\.metric must be a non-empty string; series\[1\]\.points must be a non-empty array/,
+    );
     clock += 10_000;
     const one = await post('/api/v1/series', JSON.stringify({ series: [{ metric: 'm', points: [[ts, 'x']] }] }), { key });
     assert.equal(one.status, 400);

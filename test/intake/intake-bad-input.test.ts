@@ -28,7 +28,8 @@ describe('intake: bad input', () => {
 
   const v1 = (body: unknown) => JSON.stringify(body);
   const goodV1 = () => v1({ series: [{ metric: 'test.metric', points: [[nowS(), 1]], host: 'h', tags: ['a:b'] }] });
-  const goodV2 = () => v1({ series: [{ metric: 'test.metric', type: 3, points: [{ timestamp: nowS(), value: 1 }], resources: [{ name: 'h', type: 'host' }] }] });
+  const goodV2 = () =>
+    v1({ series: [{ metric: 'test.metric', type: 3, points: [{ timestamp: nowS(), value: 1 }], resources: [{ name: 'h', type: 'host' }] }] });
 
   async function post(url: string, payload: string | Buffer, headers: Record<string, string> = {}, key: string | null = f.apiKey) {
     const response = await f.app.inject({
@@ -137,7 +138,15 @@ describe('intake: bad input', () => {
       const ms = await post('/api/v1/series', v1({ series: [{ metric: 'm', points: [[Date.now(), 1]] }] }));
       assert.equal(ms.status, 400, 'milliseconds instead of seconds are refused');
       assert.equal((await post('/api/v1/series', v1({ series: [{ metric: 'm', points: [[nowS() - 50 * 60, 1]] }] }))).status, 202, '50 minutes old is kept');
-      const mixed = await post('/api/v1/series', v1({ series: [{ metric: 'm', points: [[nowS() - 2 * 3600, 1]] }, { metric: 'm2', points: [[nowS() - 60, 1]] }] }));
+      const mixed = await post(
+        '/api/v1/series',
+        v1({
+          series: [
+            { metric: 'm', points: [[nowS() - 2 * 3600, 1]] },
+            { metric: 'm2', points: [[nowS() - 60, 1]] },
+          ],
+        }),
+      );
       assert.equal(mixed.status, 202, 'two hours old: that series is refused, the other kept');
       assert.equal(mixed.body.errors!.length, 1);
       assert.match(mixed.body.errors![0]!, /series\[0\].*in the past/);

@@ -18,7 +18,9 @@ describe('intake fuzz', () => {
     // 10,000 mostly refused payloads from one key and address: the rate limits (tested in
     // intake-abuse.test.ts) would answer 429 to most of them; this test is about decoding.
     const unlimited = { perSecond: 1e9, burst: 1e9 };
-    f = await createIntakeFixture(SQLITE, { rateLimits: { perKey: unlimited, perAddress: unlimited, unknownKeysPerAddress: unlimited, refusedPayloadsPerKey: unlimited } });
+    f = await createIntakeFixture(SQLITE, {
+      rateLimits: { perKey: unlimited, perAddress: unlimited, unknownKeysPerAddress: unlimited, refusedPayloadsPerKey: unlimited },
+    });
   });
   after(() => f.close());
 
@@ -27,28 +29,38 @@ describe('intake fuzz', () => {
     const value = fc.oneof(fc.double(), fc.integer(), fc.constant(null), fc.string(), fc.constant('NaN'));
     const timestamp = fc.oneof(fc.integer({ min: now - 600, max: now + 60 }), fc.double(), fc.integer(), fc.string());
     const tags = fc.oneof(fc.array(fc.string({ maxLength: 20 }), { maxLength: 5 }), fc.anything());
-    const v1Series = fc.record({
-      metric: fc.oneof(fc.string({ minLength: 1, maxLength: 30 }), fc.anything()),
-      points: fc.oneof(fc.array(fc.tuple(timestamp, value), { maxLength: 5 }), fc.anything()),
-      host: fc.oneof(fc.string({ maxLength: 20 }), fc.anything()),
-      tags,
-      type: fc.oneof(fc.constantFrom('gauge', 'count', 'rate'), fc.anything()),
-      interval: fc.oneof(fc.nat(), fc.anything()),
-    }, { requiredKeys: [] });
-    const v2Series = fc.record({
-      metric: fc.oneof(fc.string({ minLength: 1, maxLength: 30 }), fc.anything()),
-      type: fc.oneof(fc.integer({ min: -1, max: 4 }), fc.anything()),
-      points: fc.oneof(fc.array(fc.record({ timestamp, value }), { maxLength: 5 }), fc.anything()),
-      resources: fc.oneof(fc.array(fc.record({ name: fc.string(), type: fc.constantFrom('host', 'x') })), fc.anything()),
-      tags,
-    }, { requiredKeys: [] });
-    const jsonBody = fc.oneof(
-      fc.record({ series: fc.array(fc.oneof(v1Series, v2Series), { maxLength: 4 }) }).map((o) => JSON.stringify(o)),
-      fc.array(fc.record({ check: fc.string(), host_name: fc.string(), status: fc.integer({ min: -1, max: 5 }), tags }), { maxLength: 3 }).map((o) => JSON.stringify(o)),
-      fc.record({ internalHostname: fc.oneof(fc.string(), fc.anything()), agentVersion: fc.anything() }).map((o) => JSON.stringify(o)),
-      fc.json(),
-      fc.string({ maxLength: 200 }),
-    ).map((text) => Buffer.from(text));
+    const v1Series = fc.record(
+      {
+        metric: fc.oneof(fc.string({ minLength: 1, maxLength: 30 }), fc.anything()),
+        points: fc.oneof(fc.array(fc.tuple(timestamp, value), { maxLength: 5 }), fc.anything()),
+        host: fc.oneof(fc.string({ maxLength: 20 }), fc.anything()),
+        tags,
+        type: fc.oneof(fc.constantFrom('gauge', 'count', 'rate'), fc.anything()),
+        interval: fc.oneof(fc.nat(), fc.anything()),
+      },
+      { requiredKeys: [] },
+    );
+    const v2Series = fc.record(
+      {
+        metric: fc.oneof(fc.string({ minLength: 1, maxLength: 30 }), fc.anything()),
+        type: fc.oneof(fc.integer({ min: -1, max: 4 }), fc.anything()),
+        points: fc.oneof(fc.array(fc.record({ timestamp, value }), { maxLength: 5 }), fc.anything()),
+        resources: fc.oneof(fc.array(fc.record({ name: fc.string(), type: fc.constantFrom('host', 'x') })), fc.anything()),
+        tags,
+      },
+      { requiredKeys: [] },
+    );
+    const jsonBody = fc
+      .oneof(
+        fc.record({ series: fc.array(fc.oneof(v1Series, v2Series), { maxLength: 4 }) }).map((o) => JSON.stringify(o)),
+        fc
+          .array(fc.record({ check: fc.string(), host_name: fc.string(), status: fc.integer({ min: -1, max: 5 }), tags }), { maxLength: 3 })
+          .map((o) => JSON.stringify(o)),
+        fc.record({ internalHostname: fc.oneof(fc.string(), fc.anything()), agentVersion: fc.anything() }).map((o) => JSON.stringify(o)),
+        fc.json(),
+        fc.string({ maxLength: 200 }),
+      )
+      .map((text) => Buffer.from(text));
     const protoBody = fc
       .array(
         fc.record({
@@ -69,14 +81,22 @@ describe('intake fuzz', () => {
     );
     const encode = (bytes: Buffer, how: string): { bytes: Buffer; header?: string } => {
       switch (how) {
-        case 'none': return { bytes };
-        case 'gzip': return { bytes: gzipSync(bytes), header: 'gzip' };
-        case 'deflate': return { bytes: deflateSync(bytes), header: 'deflate' };
-        case 'zstd': return { bytes: zstdRawFrame(bytes), header: 'zstd' };
-        case 'gzip-lie': return { bytes, header: 'gzip' };
-        case 'zstd-lie': return { bytes, header: 'zstd' };
-        case 'zstd-bomb': return { bytes: zstdRleBomb(8 << 20), header: 'zstd' };
-        default: return { bytes, header: how };
+        case 'none':
+          return { bytes };
+        case 'gzip':
+          return { bytes: gzipSync(bytes), header: 'gzip' };
+        case 'deflate':
+          return { bytes: deflateSync(bytes), header: 'deflate' };
+        case 'zstd':
+          return { bytes: zstdRawFrame(bytes), header: 'zstd' };
+        case 'gzip-lie':
+          return { bytes, header: 'gzip' };
+        case 'zstd-lie':
+          return { bytes, header: 'zstd' };
+        case 'zstd-bomb':
+          return { bytes: zstdRleBomb(8 << 20), header: 'zstd' };
+        default:
+          return { bytes, header: how };
       }
     };
     const keyChoice = fc.oneof(
@@ -84,7 +104,14 @@ describe('intake fuzz', () => {
       { weight: 1, arbitrary: fc.constantFrom('none', 'query', 'truncated') },
       { weight: 1, arbitrary: fc.string({ maxLength: 40 }).map((s) => `random:${s}`) },
     );
-    const contentType = fc.constantFrom('application/json', 'application/x-protobuf', 'text/plain', 'none', 'application/json; charset=utf-8', 'multipart/form-data; boundary=x');
+    const contentType = fc.constantFrom(
+      'application/json',
+      'application/x-protobuf',
+      'text/plain',
+      'none',
+      'application/json; charset=utf-8',
+      'multipart/form-data; boundary=x',
+    );
     const url = fc.constantFrom('/api/v1/series', '/api/v2/series', '/api/v1/check_run', '/intake/', '/api/v2/series?api_key=');
 
     const statuses = new Map<number, number>();

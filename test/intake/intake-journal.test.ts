@@ -31,7 +31,15 @@ for (const dialect of DIALECTS) {
     afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
     const payload = (metric: string, values: number[]) => ({
-      series: [{ metric, type: 3, points: values.map((value, i) => ({ timestamp: now - 60 + i, value })), resources: [{ name: 'web-1', type: 'host' }], tags: ['env:test'] }],
+      series: [
+        {
+          metric,
+          type: 3,
+          points: values.map((value, i) => ({ timestamp: now - 60 + i, value })),
+          resources: [{ name: 'web-1', type: 'host' }],
+          tags: ['env:test'],
+        },
+      ],
     });
 
     describe('through the intake', () => {
@@ -46,14 +54,25 @@ for (const dialect of DIALECTS) {
           assert.equal(response.statusCode, 202);
         }
         const points = new KyselyPointStore(fx.store.sharedTables());
-        assert.equal((await points.queryPoints({ orgId: fx.orgId, metric: 'journal.ack', from: 0, to: now + 60 })).length, 0, 'not in the database yet: the 202s came from the journal');
+        assert.equal(
+          (await points.queryPoints({ orgId: fx.orgId, metric: 'journal.ack', from: 0, to: now + 60 })).length,
+          0,
+          'not in the database yet: the 202s came from the journal',
+        );
         assert.ok(journaledBytes(dir) > 0, 'the batches are in the journal');
 
-        const query = await fx.app.inject({ method: 'GET', url: `/api/v1/query?from=${now - 3600}&to=${now + 60}&query=${encodeURIComponent('avg:journal.ack{*}')}`, headers: { 'dd-api-key': fx.apiKey, 'dd-application-key': fx.appKey } });
+        const query = await fx.app.inject({
+          method: 'GET',
+          url: `/api/v1/query?from=${now - 3600}&to=${now + 60}&query=${encodeURIComponent('avg:journal.ack{*}')}`,
+          headers: { 'dd-api-key': fx.apiKey, 'dd-application-key': fx.appKey },
+        });
         assert.equal(query.statusCode, 200);
         const series = (query.json() as { series: Array<{ pointlist: Array<[number, number]> }> }).series;
         // Every payload wrote the same two timestamps; the last payload's values win.
-        assert.deepEqual(series[0]!.pointlist.map(([, v]) => v), [40, 41]);
+        assert.deepEqual(
+          series[0]!.pointlist.map(([, v]) => v),
+          [40, 41],
+        );
         assert.equal((await points.queryPoints({ orgId: fx.orgId, metric: 'journal.ack', from: 0, to: now + 60 })).length, 2, 'saved into the database');
         assert.equal(journaledBytes(dir), 0, 'saved batches leave the journal');
         await fx.close();
@@ -63,7 +82,12 @@ for (const dialect of DIALECTS) {
 
       it('saves into the database by itself within the save interval', async () => {
         const fx = (f = await createIntakeFixture(dialect, { journalDir: dir, journalSaveIntervalMs: 100 }));
-        const response = await fx.app.inject({ method: 'POST', url: '/api/v2/series', headers: { 'content-type': 'application/json', 'dd-api-key': fx.apiKey }, payload: payload('journal.timer', [1, 2, 3]) });
+        const response = await fx.app.inject({
+          method: 'POST',
+          url: '/api/v2/series',
+          headers: { 'content-type': 'application/json', 'dd-api-key': fx.apiKey },
+          payload: payload('journal.timer', [1, 2, 3]),
+        });
         assert.equal(response.statusCode, 202);
         const points = new KyselyPointStore(fx.store.sharedTables());
         const deadline = Date.now() + 5000;
@@ -86,7 +110,15 @@ for (const dialect of DIALECTS) {
         orgId = (await db.store.createOrg(`org-${Math.random().toString(36).slice(2, 8)}`, CLI_ACTOR)).id;
       });
       afterEach(() => db.destroy());
-      const series = (metric: string, ts: number, value: number): StoredSeries => ({ orgId, metric, host: 'h', tags: [], type: 'gauge', interval: null, points: [[ts, value]] });
+      const series = (metric: string, ts: number, value: number): StoredSeries => ({
+        orgId,
+        metric,
+        host: 'h',
+        tags: [],
+        type: 'gauge',
+        interval: null,
+        points: [[ts, value]],
+      });
 
       it('saves at the next start what a crashed run acknowledged, exactly once', async () => {
         const store = new KyselyPointStore(db.store.sharedTables());
@@ -99,7 +131,13 @@ for (const dialect of DIALECTS) {
         const recovered = PointJournal.recover(dir);
         const next = new PointWriter(store, { journal: PointJournal.open(dir) });
         assert.deepEqual(await next.recover(recovered), { points: 3, dropped: 0, droppedPoints: 0 });
-        assert.deepEqual((await store.queryPoints({ orgId, metric: 'crash', from: 0, to: now })).map((p) => [p.ts, p.value]), [[now - 2, 1], [now - 1, 20]]);
+        assert.deepEqual(
+          (await store.queryPoints({ orgId, metric: 'crash', from: 0, to: now })).map((p) => [p.ts, p.value]),
+          [
+            [now - 2, 1],
+            [now - 1, 20],
+          ],
+        );
         assert.equal(PointJournal.recover(dir).records.length, 0, 'the recovered files are gone: a third start saves nothing twice');
         await next.close();
       });
@@ -116,7 +154,12 @@ for (const dialect of DIALECTS) {
           deleteOlderThan: (c) => real.deleteOlderThan(c),
         };
         const saveErrors: unknown[] = [];
-        const writer = new PointWriter(flaky, { journal: PointJournal.open(dir), saveIntervalMs: 3_600_000, maxUnsavedPoints: 3, onSaveError: (e) => saveErrors.push(e) });
+        const writer = new PointWriter(flaky, {
+          journal: PointJournal.open(dir),
+          saveIntervalMs: 3_600_000,
+          maxUnsavedPoints: 3,
+          onSaveError: (e) => saveErrors.push(e),
+        });
         await writer.write({ series: [series('flaky', now - 3, 1)] });
         await writer.write({ series: [series('flaky', now - 2, 2)] });
         await assert.rejects(writer.saveNow(), /database unreachable/);
@@ -125,7 +168,8 @@ for (const dialect of DIALECTS) {
         await assert.rejects(writer.saveNow(), /database unreachable/);
         await assert.rejects(
           writer.write({ series: [series('flaky', now, 4)] }),
-          (error: Error & { code?: string; status?: number }) => error.code === 'INTAKE_STORAGE_FAILED' && error.status === 503 && /database unreachable/.test(String((error.cause as Error).message)),
+          (error: Error & { code?: string; status?: number }) =>
+            error.code === 'INTAKE_STORAGE_FAILED' && error.status === 503 && /database unreachable/.test(String((error.cause as Error).message)),
           'at the bound, a batch is refused (503)',
         );
         assert.equal(writer.unsavedPointCount, 3);
@@ -133,10 +177,16 @@ for (const dialect of DIALECTS) {
         failing = false;
         await writer.saveNow();
         assert.equal(writer.unsavedPointCount, 0);
-        assert.deepEqual((await real.queryPoints({ orgId, metric: 'flaky', from: 0, to: now })).map((p) => p.value), [1, 2, 3]);
+        assert.deepEqual(
+          (await real.queryPoints({ orgId, metric: 'flaky', from: 0, to: now })).map((p) => p.value),
+          [1, 2, 3],
+        );
         await writer.write({ series: [series('flaky', now, 4)] });
         await writer.close();
-        assert.deepEqual((await real.queryPoints({ orgId, metric: 'flaky', from: 0, to: now })).map((p) => p.value), [1, 2, 3, 4]);
+        assert.deepEqual(
+          (await real.queryPoints({ orgId, metric: 'flaky', from: 0, to: now })).map((p) => p.value),
+          [1, 2, 3, 4],
+        );
         assert.deepEqual(journalFiles(dir), []);
       });
     });

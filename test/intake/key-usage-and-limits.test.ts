@@ -39,7 +39,12 @@ for (const dialect of DIALECTS) {
     const clock = { ms: START };
 
     async function start(): Promise<void> {
-      app = await buildApp({ store: db.store, hasher, logger: false, intake: { now: () => clock.ms, usageMinutesFlushIntervalMs: 3_600_000, keyLimitsPollMs: 3_600_000 } });
+      app = await buildApp({
+        store: db.store,
+        hasher,
+        logger: false,
+        intake: { now: () => clock.ms, usageMinutesFlushIntervalMs: 3_600_000, keyLimitsPollMs: 3_600_000 },
+      });
       url = await listenLocal(app);
     }
 
@@ -87,7 +92,7 @@ for (const dialect of DIALECTS) {
       clock.ms += MINUTE;
       const third = series(clock.ms, ['web-3'], 1);
       assert.equal((await send(acme.apiSecret, third)).status, 202);
-      assert.equal((await send(globex.apiSecret, third)).status, 202, 'another org\'s key: its own usage');
+      assert.equal((await send(globex.apiSecret, third)).status, 202, "another org's key: its own usage");
 
       const m0 = minuteStart(START);
       const expected = [
@@ -96,7 +101,7 @@ for (const dialect of DIALECTS) {
       ];
       const live = await usage(acme, 'read_only', acme.apiKey.id);
       assert.equal(live.status, 200, JSON.stringify(live.body));
-      assert.deepEqual(live.body.minutes, expected, 'not yet written: read from the intake\'s memory');
+      assert.deepEqual(live.body.minutes, expected, "not yet written: read from the intake's memory");
       assert.equal(live.body.to, (m0 + MINUTE) / 1000);
       assert.equal(live.body.from, (m0 + MINUTE - 60 * MINUTE) / 1000, 'default range: the last hour');
 
@@ -104,16 +109,20 @@ for (const dialect of DIALECTS) {
       assert.deepEqual((await usage(acme, 'admin', acme.apiKey.id)).body.minutes, expected, 'written on close, read back after a restart');
       assert.deepEqual((await usage(acme, 'admin', acme.apiKey.id, `?from=${(m0 + MINUTE) / 1000}&to=${(m0 + MINUTE) / 1000}`)).body.minutes, [expected[1]]);
       const stored = await db.store.listKeyUsageMinutes(acme.org.id, acme.apiKey.id, { from: new Date(m0), to: new Date(m0 + MINUTE) });
-      assert.deepEqual(stored.map((m) => m.requests), [2, 1], 'in the store, through the one store contract');
+      assert.deepEqual(
+        stored.map((m) => m.requests),
+        [2, 1],
+        'in the store, through the one store contract',
+      );
 
-      assert.equal((await usage(globex, 'admin', acme.apiKey.id)).status, 404, 'another org\'s key is not found');
+      assert.equal((await usage(globex, 'admin', acme.apiKey.id)).status, 404, "another org's key is not found");
       assert.equal((await usage(acme, 'admin', acme.apiKey.id, '?from=100&to=50')).status, 400);
       assert.equal((await usage(acme, 'admin', acme.apiKey.id, `?from=0&to=${m0 / 1000}`)).status, 400, 'at most 7 days');
       const early = await usage(acme, 'admin', acme.apiKey.id, '?to=0');
       assert.deepEqual([early.status, early.body.from, early.body.to], [200, 0, 0], 'the default hour before to=0 starts at the epoch, not before');
     });
 
-    it('a key over its requests/s gets 429 with Retry-After in the intake\'s error shape; another key is unaffected; only an admin sets limits', async () => {
+    it("a key over its requests/s gets 429 with Retry-After in the intake's error shape; another key is unaffected; only an admin sets limits", async () => {
       const other = generateKey('api');
       await db.store.createApiKey(acme.org.id, { name: 'other', hash: hasher.hash(other), last4: last4(other) }, CLI_ACTOR);
       assert.equal((await setLimits(acme, 'standard', acme.apiKey.id, { requests_per_second: 2 })).status, 403, 'standard may not set limits');
@@ -154,7 +163,8 @@ for (const dialect of DIALECTS) {
       await setLimits(acme, 'admin', acme.apiKey.id, { points_per_minute: 10 });
       const ts = Math.floor(clock.ms / 1000) - 5;
       const distribution = JSON.stringify({ series: [{ metric: 'usage.dist', host: 'a', points: [[ts, Array.from({ length: 12 }, (_, i) => i)]] }] });
-      const post = (body: string) => fetch(`${url}/api/v1/distribution_points`, { method: 'POST', headers: { 'dd-api-key': acme.apiSecret, 'content-type': 'application/json' }, body });
+      const post = (body: string) =>
+        fetch(`${url}/api/v1/distribution_points`, { method: 'POST', headers: { 'dd-api-key': acme.apiSecret, 'content-type': 'application/json' }, body });
       assert.equal((await post(distribution)).status, 202, '12 values: crosses the limit, stored');
       assert.equal((await post(distribution)).status, 429, 'the next distribution payload is refused');
       assert.equal((await send(acme.apiSecret, series(clock.ms, ['a'], 1))).status, 429, 'and so is the next series payload');
@@ -177,14 +187,14 @@ for (const dialect of DIALECTS) {
       };
       await setLimits(acme, 'admin', acme.apiKey.id, { bytes_per_day: size + 1 });
       assert.equal(await sendChunked(), 202);
-      assert.equal((await usage(acme, 'admin', acme.apiKey.id)).body.minutes[0]!.bytes, size, 'the bytes read are the key\'s usage');
+      assert.equal((await usage(acme, 'admin', acme.apiKey.id)).body.minutes[0]!.bytes, size, "the bytes read are the key's usage");
       assert.equal(await sendChunked(), 202, 'one byte of the day left: admitted, crosses the limit once read');
-      assert.equal(await sendChunked(), 429, 'the day\'s bytes are spent');
+      assert.equal(await sendChunked(), 429, "the day's bytes are spent");
       assert.equal((await send(acme.apiSecret, body)).status, 429, 'so is a body with Content-Length');
       assert.equal((await usage(acme, 'admin', acme.apiKey.id)).body.minutes[0]!.bytes, 2 * size);
     });
 
-    it('bytes per day hold across a restart: the limit is stored and today\'s bytes are read back', async () => {
+    it("bytes per day hold across a restart: the limit is stored and today's bytes are read back", async () => {
       const body = series(clock.ms, ['web-1'], 20);
       const size = Buffer.byteLength(body);
       await setLimits(acme, 'admin', acme.apiKey.id, { bytes_per_day: size * 2 });
@@ -198,7 +208,7 @@ for (const dialect of DIALECTS) {
       clock.ms += 2 * MINUTE;
       await restart();
       const again = await send(acme.apiSecret, body);
-      assert.equal(again.status, 429, 'after a restart: still over today\'s bytes');
+      assert.equal(again.status, 429, "after a restart: still over today's bytes");
       assert.match(again.body.errors![0]!, new RegExp(`limit of ${size * 2} bytes per day`));
       assert.equal((await send(globex.apiSecret, body)).status, 202);
       clock.ms = Date.UTC(2026, 0, 6, 0, 0, 1);

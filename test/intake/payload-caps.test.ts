@@ -11,7 +11,7 @@ import { DEFAULT_PAYLOAD_CAPS, JsonScanner, type PayloadCaps } from '../../src/i
 function chunks(bytes: Uint8Array, seed: number): Uint8Array[] {
   const out: Uint8Array[] = [];
   let state = seed;
-  for (let at = 0; at < bytes.length; ) {
+  for (let at = 0; at < bytes.length;) {
     state = (state * 1103515245 + 12345) % 2 ** 31;
     const size = 1 + (state % 7);
     out.push(bytes.subarray(at, at + size));
@@ -48,7 +48,10 @@ describe('streaming work-cap counters', () => {
       ).finish();
     for (let seed = 1; seed <= 20; seed++) {
       const atCap = new MetricPayloadCounter(caps);
-      assert.equal(refuses((c) => atCap.push(c), chunks(payload(20), seed)), null);
+      assert.equal(
+        refuses((c) => atCap.push(c), chunks(payload(20), seed)),
+        null,
+      );
       const over = new MetricPayloadCounter(caps);
       assert.match(refuses((c) => over.push(c), chunks(payload(21), seed)) ?? '', /more than 20 series/);
     }
@@ -62,7 +65,10 @@ describe('streaming work-cap counters', () => {
     const tooLong = Buffer.from(JSON.stringify({ s: 'a,{['.repeat(130) }));
     for (let seed = 1; seed <= 20; seed++) {
       const a = new JsonScanner(caps);
-      assert.equal(refuses((c) => a.push(c), chunks(within, seed)), null);
+      assert.equal(
+        refuses((c) => a.push(c), chunks(within, seed)),
+        null,
+      );
       const b = new JsonScanner(caps);
       assert.match(refuses((c) => b.push(c), chunks(tooMany, seed)) ?? '', /more than 100 JSON values/);
       const c2 = new JsonScanner(caps);

@@ -20,7 +20,14 @@ for (const dialect of DIALECTS) {
     const now = Math.floor(Date.now() / 1000);
     /** A one-point series. */
     const point = ({ ts = now, value = 1, ...over }: Partial<Omit<StoredSeries, 'points'>> & { ts?: number; value?: number } = {}): StoredSeries => ({
-      orgId: f.orgId, metric: 'm', host: 'h', tags: ['a:1'], type: 'gauge', interval: null, ...over, points: [[ts, value]],
+      orgId: f.orgId,
+      metric: 'm',
+      host: 'h',
+      tags: ['a:1'],
+      type: 'gauge',
+      interval: null,
+      ...over,
+      points: [[ts, value]],
     });
 
     before(async () => {
@@ -34,7 +41,13 @@ for (const dialect of DIALECTS) {
       await points.writeBatch({ series: [point({ value: 1 }), point({ value: 2 }), point({ ts: now - 1, value: 3 })], hosts: [], checkRuns: [] });
       await points.writeBatch({ series: [point({ value: 5 })], hosts: [], checkRuns: [] });
       const rows = await points.queryPoints({ orgId: f.orgId, metric: 'm', from: now - 10, to: now + 10 });
-      assert.deepEqual(rows.map((r) => [r.ts, r.value]), [[now - 1, 3], [now, 5]]);
+      assert.deepEqual(
+        rows.map((r) => [r.ts, r.value]),
+        [
+          [now - 1, 3],
+          [now, 5],
+        ],
+      );
       assert.deepEqual(rows[0]!.tags, ['a:1']);
       // other tags, host or org are other series
       await points.writeBatch({ series: [point({ tags: ['a:2'] }), point({ host: 'h2' }), point({ orgId: 'other-org' })], hosts: [], checkRuns: [] });
@@ -42,31 +55,116 @@ for (const dialect of DIALECTS) {
     });
 
     it('a series re-sent in a later batch counts once, the later value winning per timestamp', async () => {
-      const sent = { ...point({ metric: 'resent' }), points: [[now - 2, 1], [now - 1, 2], [now, 3]] as Array<[number, number]> };
+      const sent = {
+        ...point({ metric: 'resent' }),
+        points: [
+          [now - 2, 1],
+          [now - 1, 2],
+          [now, 3],
+        ] as Array<[number, number]>,
+      };
       await points.writeBatch({ series: [sent], hosts: [], checkRuns: [] });
-      await points.writeBatch({ series: [sent, { ...sent, points: [[now, 30], [now + 1, 4]] }], hosts: [], checkRuns: [] });
+      await points.writeBatch({
+        series: [
+          sent,
+          {
+            ...sent,
+            points: [
+              [now, 30],
+              [now + 1, 4],
+            ],
+          },
+        ],
+        hosts: [],
+        checkRuns: [],
+      });
       const rows = await points.queryPoints({ orgId: f.orgId, metric: 'resent', from: now - 10, to: now + 10 });
-      assert.deepEqual(rows.map((r) => [r.ts, r.value]), [[now - 2, 1], [now - 1, 2], [now, 30], [now + 1, 4]]);
-      assert.deepEqual((await points.queryPoints({ orgId: f.orgId, metric: 'resent', from: now - 1, to: now, limit: 1 })).map((r) => r.ts), [now - 1]);
+      assert.deepEqual(
+        rows.map((r) => [r.ts, r.value]),
+        [
+          [now - 2, 1],
+          [now - 1, 2],
+          [now, 30],
+          [now + 1, 4],
+        ],
+      );
+      assert.deepEqual(
+        (await points.queryPoints({ orgId: f.orgId, metric: 'resent', from: now - 1, to: now, limit: 1 })).map((r) => r.ts),
+        [now - 1],
+      );
     });
 
     it('retention counts the points it deletes, keeping the recent points of a chunk that straddles the cutoff', async () => {
-      await points.writeBatch({ series: [{ ...point({ metric: 'aged', host: 'h-old' }), points: [[now - 9000, 1], [now - 8000, 2]] }], hosts: [], checkRuns: [] });
-      await points.writeBatch({ series: [{ ...point({ metric: 'aged' }), points: [[now - 7200, 1], [now - 7100, 2], [now - 50, 3]] }], hosts: [], checkRuns: [] });
+      await points.writeBatch({
+        series: [
+          {
+            ...point({ metric: 'aged', host: 'h-old' }),
+            points: [
+              [now - 9000, 1],
+              [now - 8000, 2],
+            ],
+          },
+        ],
+        hosts: [],
+        checkRuns: [],
+      });
+      await points.writeBatch({
+        series: [
+          {
+            ...point({ metric: 'aged' }),
+            points: [
+              [now - 7200, 1],
+              [now - 7100, 2],
+              [now - 50, 3],
+            ],
+          },
+        ],
+        hosts: [],
+        checkRuns: [],
+      });
       assert.equal(await points.deleteOlderThan(now - 3600), 4);
-      assert.deepEqual((await points.queryPoints({ orgId: f.orgId, metric: 'aged', from: 0, to: now })).map((r) => [r.host, r.ts, r.value]), [['h', now - 50, 3]]);
+      assert.deepEqual(
+        (await points.queryPoints({ orgId: f.orgId, metric: 'aged', from: 0, to: now })).map((r) => [r.host, r.ts, r.value]),
+        [['h', now - 50, 3]],
+      );
       assert.equal(await points.deleteOlderThan(now - 3600), 0);
     });
 
     it('refuses a query whose range holds more stored points than allowed, before reading them (store and HTTP)', async () => {
-      await points.writeBatch({ series: [{ ...point({ metric: 'big' }), points: [[now - 3, 1], [now - 2, 2], [now - 1, 3]] }], hosts: [], checkRuns: [] });
+      await points.writeBatch({
+        series: [
+          {
+            ...point({ metric: 'big' }),
+            points: [
+              [now - 3, 1],
+              [now - 2, 2],
+              [now - 1, 3],
+            ],
+          },
+        ],
+        hosts: [],
+        checkRuns: [],
+      });
       assert.equal((await points.queryPoints({ orgId: f.orgId, metric: 'big', from: now - 10, to: now, maxScannedPoints: 3 })).length, 3);
-      await assert.rejects(points.queryPoints({ orgId: f.orgId, metric: 'big', from: now - 10, to: now, maxScannedPoints: 2 }), /reading 3 stored points of big.*narrow/);
+      await assert.rejects(
+        points.queryPoints({ orgId: f.orgId, metric: 'big', from: now - 10, to: now, maxScannedPoints: 2 }),
+        /reading 3 stored points of big.*narrow/,
+      );
       const g = await createIntakeFixture(dialect, { maxQueryPoints: 2 });
       try {
-        for (const points of [[[now - 3, 1], [now - 2, 2]], [[now - 1, 3]]]) {
+        for (const points of [
+          [
+            [now - 3, 1],
+            [now - 2, 2],
+          ],
+          [[now - 1, 3]],
+        ]) {
           const payload = JSON.stringify({ series: [{ metric: 'big', points }] });
-          assert.equal((await g.app.inject({ method: 'POST', url: '/api/v1/series', headers: { 'dd-api-key': g.apiKey, 'content-type': 'application/json' }, payload })).statusCode, 202);
+          assert.equal(
+            (await g.app.inject({ method: 'POST', url: '/api/v1/series', headers: { 'dd-api-key': g.apiKey, 'content-type': 'application/json' }, payload }))
+              .statusCode,
+            202,
+          );
         }
         const headers = { 'dd-api-key': g.apiKey, 'dd-application-key': g.appKey };
         const refused = await g.app.inject({ method: 'GET', url: `/api/v1/query?from=${now - 10}&to=${now}&query=avg:big{*}`, headers });
@@ -80,14 +178,25 @@ for (const dialect of DIALECTS) {
     });
 
     it('keeps the earliest first-seen and latest last-seen per host', async () => {
-      await points.writeBatch({ series: [], checkRuns: [], hosts: [
-        { orgId: f.orgId, host: 'hx', firstSeen: 2000, lastSeen: 3000, agentVersion: null, metadata: null },
-        { orgId: f.orgId, host: 'hx', firstSeen: 1000, lastSeen: 2500, agentVersion: '7.1.0', metadata: null },
-      ] });
-      await points.writeBatch({ series: [], checkRuns: [], hosts: [{ orgId: f.orgId, host: 'hx', firstSeen: 5000, lastSeen: 5000, agentVersion: null, metadata: '{"a":1}' }] });
+      await points.writeBatch({
+        series: [],
+        checkRuns: [],
+        hosts: [
+          { orgId: f.orgId, host: 'hx', firstSeen: 2000, lastSeen: 3000, agentVersion: null, metadata: null },
+          { orgId: f.orgId, host: 'hx', firstSeen: 1000, lastSeen: 2500, agentVersion: '7.1.0', metadata: null },
+        ],
+      });
+      await points.writeBatch({
+        series: [],
+        checkRuns: [],
+        hosts: [{ orgId: f.orgId, host: 'hx', firstSeen: 5000, lastSeen: 5000, agentVersion: null, metadata: '{"a":1}' }],
+      });
       const { hosts } = await points.listHosts({ orgId: f.orgId, filter: 'hx' });
       assert.equal(hosts.length, 1);
-      assert.deepEqual([hosts[0]!.firstSeen.getTime(), hosts[0]!.lastSeen.getTime(), hosts[0]!.agentVersion, hosts[0]!.metadata], [1000, 5000, '7.1.0', '{"a":1}']);
+      assert.deepEqual(
+        [hosts[0]!.firstSeen.getTime(), hosts[0]!.lastSeen.getTime(), hosts[0]!.agentVersion, hosts[0]!.metadata],
+        [1000, 5000, '7.1.0', '{"a":1}'],
+      );
       assert.equal((await points.listHosts({ orgId: f.orgId, filter: 'h%' })).hosts.length, 0, 'LIKE wildcards in the filter are literal');
     });
 
@@ -114,7 +223,10 @@ for (const dialect of DIALECTS) {
           await new Promise((resolve) => setTimeout(resolve, 50));
           left = await own.queryPoints({ orgId: g.orgId, metric: 'old', from: 0, to: now });
         }
-        assert.deepEqual(left.map((p) => p.ts), [now - 60]);
+        assert.deepEqual(
+          left.map((p) => p.ts),
+          [now - 60],
+        );
       } finally {
         await g.close();
       }
@@ -152,7 +264,18 @@ for (const dialect of DIALECTS) {
             method: 'POST',
             url: '/api/v2/series',
             headers: { 'dd-api-key': g.apiKey, 'content-type': 'application/json', 'dd-agent-version': '7.49.1' },
-            payload: JSON.stringify({ series: [{ metric: 'u', points: [{ timestamp: now - i, value: i }, { timestamp: now - i - 100, value: i }], resources: [{ type: 'host', name: 'agent-host' }] }] }),
+            payload: JSON.stringify({
+              series: [
+                {
+                  metric: 'u',
+                  points: [
+                    { timestamp: now - i, value: i },
+                    { timestamp: now - i - 100, value: i },
+                  ],
+                  resources: [{ type: 'host', name: 'agent-host' }],
+                },
+              ],
+            }),
           });
           assert.equal(r.statusCode, 202);
         }
@@ -165,10 +288,10 @@ for (const dialect of DIALECTS) {
         assert.equal(viaUserAgent.statusCode, 202);
         await g.app.close();
         const hosts = await g.store.listKeyHosts(g.orgId, g.apiKeyId);
-        assert.deepEqual(
-          hosts.map((h) => [h.host, h.points, h.agentVersion]).sort(),
-          [['agent-host', 40, '7.49.1'], ['ua-host', 1, '7.52.1']],
-        );
+        assert.deepEqual(hosts.map((h) => [h.host, h.points, h.agentVersion]).sort(), [
+          ['agent-host', 40, '7.49.1'],
+          ['ua-host', 1, '7.52.1'],
+        ]);
       } finally {
         await g.close();
       }

@@ -12,7 +12,7 @@ let fx: IntakeFixture;
 before(async () => (fx = await createIntakeFixture(SQLITE)));
 after(() => fx?.close());
 
-it('refuses /api/v1/query with an application key disabled by its owner\'s password reset', async () => {
+it("refuses /api/v1/query with an application key disabled by its owner's password reset", async () => {
   const now = Math.floor(Date.now() / 1000);
   const query = () =>
     fx.app.inject({

@@ -22,7 +22,16 @@ describe('sketches per payload', () => {
     const caps = { ...DEFAULT_PAYLOAD_CAPS, maxSketches: 60 };
     // 20 series × 3 buckets (two points in one bucket count once) = 60 sketches.
     const payload = (series: number) => ({
-      series: Array.from({ length: series }, (_, s) => ({ metric: 'lat', host: `h${s}`, points: [[now - 5, [1]], [now - 25, [2]], [now - 45, [3]], [now - 44, [4]]] })),
+      series: Array.from({ length: series }, (_, s) => ({
+        metric: 'lat',
+        host: `h${s}`,
+        points: [
+          [now - 5, [1]],
+          [now - 25, [2]],
+          [now - 45, [3]],
+          [now - 44, [4]],
+        ],
+      })),
     });
     assert.equal(decodeDistributionPoints(payload(20), now, DEFAULT_TIMESTAMP_WINDOW, { caps }).length, 60);
     assert.throws(() => decodeDistributionPoints(payload(21), now, DEFAULT_TIMESTAMP_WINDOW, { caps }), tooComplex);

@@ -48,16 +48,24 @@ for (const dialect of DIALECTS) {
       usage.count(key.id, { requests: 2, bytes: 50, hosts: ['c'] });
       await usage.flush();
       assert.deepEqual(await stored(), [{ keyId: key.id, minute: new Date(m0), requests: 1, bytes: 100, points: 7, hosts: 2 }]);
-      assert.deepEqual(usage.unwritten(key.id, m0, m0 + MINUTE).map((m) => m.minute.getTime()), [m0 + MINUTE], 'only the current minute left in memory');
+      assert.deepEqual(
+        usage.unwritten(key.id, m0, m0 + MINUTE).map((m) => m.minute.getTime()),
+        [m0 + MINUTE],
+        'only the current minute left in memory',
+      );
 
       await usage.close();
       const restarted = new KeyUsageMinutes(db.store, { now: () => clock.ms });
       restarted.count(key.id, { requests: 1, bytes: 1, hosts: ['c', 'd'] });
       await restarted.close();
-      assert.deepEqual((await stored()).map((m) => [m.minute.getTime() - m0, m.requests, m.bytes, m.hosts]), [
-        [0, 1, 100, 2],
-        [MINUTE, 3, 51, 2],
-      ], 'the same minute from two runs: requests and bytes added, hosts the larger count');
+      assert.deepEqual(
+        (await stored()).map((m) => [m.minute.getTime() - m0, m.requests, m.bytes, m.hosts]),
+        [
+          [0, 1, 100, 2],
+          [MINUTE, 3, 51, 2],
+        ],
+        'the same minute from two runs: requests and bytes added, hosts the larger count',
+      );
     });
   });
 }

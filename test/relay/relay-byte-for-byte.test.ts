@@ -32,14 +32,38 @@ describe('relay mode: byte for byte to a recording upstream', () => {
     assert.doesNotMatch(out, new RegExp(UPSTREAM_KEY), 'the key is never printed');
     const series = JSON.stringify({ series: [{ metric: 'relay.test', points: [[Math.floor(Date.now() / 1000), 1.5]], host: 'h1', tags: ['a:b'] }] });
     const sent: Array<{ path: string; body: Buffer; headers: Record<string, string> }> = [
-      { path: '/api/v1/series', body: gzipSync(series), headers: { 'content-encoding': 'gzip', 'content-type': 'application/json', 'dd-agent-version': '7.52.0', 'user-agent': 'datadog-agent/7.52.0' } },
-      { path: '/api/v2/series', body: deflateSync(Buffer.from([0x0a, 0x03, 1, 2, 3])), headers: { 'content-encoding': 'deflate', 'content-type': 'application/x-protobuf', 'dd-agent-payload': '5.0.103' } },
-      { path: '/api/beta/sketches', body: Buffer.from([0x0a, 0x00, 0xff, 0x10]), headers: { 'content-type': 'application/x-protobuf', 'dd-agent-version': '7.52.0' } },
+      {
+        path: '/api/v1/series',
+        body: gzipSync(series),
+        headers: { 'content-encoding': 'gzip', 'content-type': 'application/json', 'dd-agent-version': '7.52.0', 'user-agent': 'datadog-agent/7.52.0' },
+      },
+      {
+        path: '/api/v2/series',
+        body: deflateSync(Buffer.from([0x0a, 0x03, 1, 2, 3])),
+        headers: { 'content-encoding': 'deflate', 'content-type': 'application/x-protobuf', 'dd-agent-payload': '5.0.103' },
+      },
+      {
+        path: '/api/beta/sketches',
+        body: Buffer.from([0x0a, 0x00, 0xff, 0x10]),
+        headers: { 'content-type': 'application/x-protobuf', 'dd-agent-version': '7.52.0' },
+      },
       { path: '/api/v1/check_run', body: Buffer.from('[{"check":"ok","host_name":"h1","status":0}]'), headers: {} },
       { path: '/intake/', body: gzipSync('{"internalHostname":"h1"}'), headers: { 'content-encoding': 'gzip' } },
-      { path: '/api/v2/logs', body: gzipSync('[{"message":"hello","ddsource":"x"}]'), headers: { 'content-encoding': 'gzip', 'dd-evp-origin': 'agent', 'dd-evp-origin-version': '7.52.0' } },
-      { path: '/api/v0.2/traces', body: Buffer.from([0x93, 0x01, 0x02, 0x03]), headers: { 'content-type': 'application/msgpack', 'datadog-meta-lang': 'go', 'x-datadog-trace-count': '1' } },
-      { path: '/api/v0.2/stats', body: gzipSync(Buffer.from([0x81, 0xa1, 0x61, 0x01])), headers: { 'content-type': 'application/msgpack', 'content-encoding': 'gzip' } },
+      {
+        path: '/api/v2/logs',
+        body: gzipSync('[{"message":"hello","ddsource":"x"}]'),
+        headers: { 'content-encoding': 'gzip', 'dd-evp-origin': 'agent', 'dd-evp-origin-version': '7.52.0' },
+      },
+      {
+        path: '/api/v0.2/traces',
+        body: Buffer.from([0x93, 0x01, 0x02, 0x03]),
+        headers: { 'content-type': 'application/msgpack', 'datadog-meta-lang': 'go', 'x-datadog-trace-count': '1' },
+      },
+      {
+        path: '/api/v0.2/stats',
+        body: gzipSync(Buffer.from([0x81, 0xa1, 0x61, 0x01])),
+        headers: { 'content-type': 'application/msgpack', 'content-encoding': 'gzip' },
+      },
       { path: '/api/v1/events_batch?foo=1&api_key=' + relay.apiKey, body: Buffer.from('{"events":[]}'), headers: {} },
     ];
     // Relay mode reaches the node within its poll interval.
@@ -59,7 +83,8 @@ describe('relay mode: byte for byte to a recording upstream', () => {
       assert.ok(got.body.equals(payload.body), `${payload.path}: body byte for byte`);
       assert.equal(got.headers['dd-api-key'], UPSTREAM_KEY, 'the upstream key replaces the agent key');
       assert.equal(got.rawHeaders.filter((h) => h.toLowerCase() === 'dd-api-key').length, 1, 'one key header');
-      for (const [name, value] of Object.entries({ 'content-type': 'application/json', ...payload.headers })) assert.equal(got.headers[name], value, `${payload.path}: ${name} kept`);
+      for (const [name, value] of Object.entries({ 'content-type': 'application/json', ...payload.headers }))
+        assert.equal(got.headers[name], value, `${payload.path}: ${name} kept`);
       assert.equal(got.headers['content-length'], String(payload.body.length));
       assert.ok(!JSON.stringify(got.rawHeaders).includes(relay.apiKey), 'the agent key is never forwarded');
     }

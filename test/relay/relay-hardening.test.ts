@@ -15,7 +15,15 @@ import { runRekey } from '../support/processes.js';
 import { eventually, post, relayDirs, relayEnv, setUpstream, startNode, startRecorder, type Recorder, type RekeyNode } from './relay-support.js';
 
 function payload(orgId: string, bytes: number): SpooledPayload {
-  return { id: newPayloadId(), orgId, kind: 'metrics', path: '/api/v1/series', headers: [['content-type', 'application/json']], receivedAt: Date.now(), body: Buffer.alloc(bytes, 0x61) };
+  return {
+    id: newPayloadId(),
+    orgId,
+    kind: 'metrics',
+    path: '/api/v1/series',
+    headers: [['content-type', 'application/json']],
+    receivedAt: Date.now(),
+    body: Buffer.alloc(bytes, 0x61),
+  };
 }
 
 /** Accepts payloads of `orgId` until the spool refuses one; returns how many it took. */
@@ -99,7 +107,10 @@ describe('rekey upstream set refuses what it cannot mean', () => {
   });
 
   const set = (site: string, extra: string[] = []) =>
-    runRekey(['upstream', 'set', '--data', node.dataDir, '--org', node.orgName, '--site', site, '--key-stdin', ...extra], { input: 'k'.repeat(32), env: node.env });
+    runRekey(['upstream', 'set', '--data', node.dataDir, '--org', node.orgName, '--site', site, '--key-stdin', ...extra], {
+      input: 'k'.repeat(32),
+      env: node.env,
+    });
 
   it('an unknown Datadog site (a typo) is refused; a known one and a full URL are accepted', async () => {
     assertOneLineError(await set('datadoghq.con'), 2, /"datadoghq\.con" is not a Datadog site.*datadoghq\.eu.*full https:\/\/ URL/);
@@ -107,14 +118,20 @@ describe('rekey upstream set refuses what it cannot mean', () => {
     const shown = await runRekey(['upstream', 'show', '--data', node.dataDir, '--org', node.orgName], { env: node.env });
     assert.notEqual(shown.code, 0, 'nothing was stored by the refused commands');
     assert.equal((await set('datadoghq.eu')).code, 0);
-    const show = JSON.parse((await runRekey(['upstream', 'show', '--data', node.dataDir, '--org', node.orgName, '--json'], { env: node.env })).stdout) as { urls: { metrics: string } };
+    const show = JSON.parse((await runRekey(['upstream', 'show', '--data', node.dataDir, '--org', node.orgName, '--json'], { env: node.env })).stdout) as {
+      urls: { metrics: string };
+    };
     assert.equal(show.urls.metrics, 'https://api.datadoghq.eu');
     assert.equal((await set('https://vector.internal.example:8282', ['--mode', 'standalone'])).code, 0);
   });
 
   it('plain http to another machine is refused unless --allow-insecure; http to this machine is accepted', async () => {
     assertOneLineError(await set('http://vector.internal.example:8282', ['--mode', 'standalone']), 2, /plain http.*--allow-insecure/);
-    assertOneLineError(await set('https://vector.internal.example', ['--mode', 'standalone', '--logs-url', 'http://10.0.0.5:8080']), 2, /--logs-url.*plain http/);
+    assertOneLineError(
+      await set('https://vector.internal.example', ['--mode', 'standalone', '--logs-url', 'http://10.0.0.5:8080']),
+      2,
+      /--logs-url.*plain http/,
+    );
     assert.equal((await set('http://vector.internal.example:8282', ['--mode', 'standalone', '--allow-insecure'])).code, 0);
     assert.equal((await set('http://127.0.0.1:9', ['--mode', 'standalone'])).code, 0);
     assert.equal((await set('http://localhost:9', ['--mode', 'standalone'])).code, 0);
@@ -146,12 +163,19 @@ describe('relay delivery: degraded when the upstream is long unreachable; a new 
 
   before(async () => {
     recorder = await startRecorder();
-    recorder.answer = (request) => (request.headers['dd-api-key'] === GOOD_KEY ? { status: 202 } : { status: 403, ...(gate === undefined ? {} : { until: gate.promise }) });
+    recorder.answer = (request) =>
+      request.headers['dd-api-key'] === GOOD_KEY ? { status: 202 } : { status: 403, ...(gate === undefined ? {} : { until: gate.promise }) };
     // A refused key is re-tried only every 60 s and the backoff cap is 60 s: any wake-up within
     // seconds below comes from the key change itself. Degraded after 1 s of waiting.
-    relay = await startNode(join(relayDirs(), 'data'), relayEnv({ REKEY_RELAY_KEY_RECHECK_MS: '60000', REKEY_RELAY_RETRY_MAX_MS: '60000', REKEY_RELAY_DEGRADED_AFTER_MS: '1000' }));
+    relay = await startNode(
+      join(relayDirs(), 'data'),
+      relayEnv({ REKEY_RELAY_KEY_RECHECK_MS: '60000', REKEY_RELAY_RETRY_MAX_MS: '60000', REKEY_RELAY_DEGRADED_AFTER_MS: '1000' }),
+    );
     await setUpstream(relay, recorder.url, GOOD_KEY);
-    await eventually(async () => (await post(`${relay.server.url}/api/v2/logs`, relay.apiKey, '[]')) === 202 && recorder.requests.length > 0, 'relay mode in effect');
+    await eventually(
+      async () => (await post(`${relay.server.url}/api/v2/logs`, relay.apiKey, '[]')) === 202 && recorder.requests.length > 0,
+      'relay mode in effect',
+    );
   });
   after(async () => {
     await relay.server.stop();
@@ -164,7 +188,9 @@ describe('relay delivery: degraded when the upstream is long unreachable; a new 
     await send(3);
     await eventually(async () => (await health()).status === 'degraded', '/healthz degraded', 15_000);
     assert.match((await health()).errors!.join(' '), /oldest undelivered payload has waited \d+ s, over 1 s \(last answer: no answer/);
-    const age = new RegExp(`rekey_relay_oldest_payload_seconds\\{org="${relay.orgId}"\\} ([\\d.]+)`).exec(await (await fetch(`${relay.server.url}/metrics`)).text());
+    const age = new RegExp(`rekey_relay_oldest_payload_seconds\\{org="${relay.orgId}"\\} ([\\d.]+)`).exec(
+      await (await fetch(`${relay.server.url}/metrics`)).text(),
+    );
     assert.ok(age !== null && Number(age[1]) > 1, `the oldest-payload gauge shows the wait: ${age?.[1]}`);
     await recorder.reopen();
     // The backoff may be long here (cap 60 s): `rekey upstream set` of the same upstream wakes it.
@@ -189,6 +215,9 @@ describe('relay delivery: degraded when the upstream is long unreachable; a new 
     gate = undefined;
     await eventually(allArrived, 'delivered with the working key within 5 s', 5_000);
     process.stdout.write(`# delivery done ${Date.now() - openedAt} ms after the refused key's answers came back\n`);
-    assert.ok(recorder.requests.some((r) => r.status === 403), 'the refused key was refused');
+    assert.ok(
+      recorder.requests.some((r) => r.status === 403),
+      'the refused key was refused',
+    );
   });
 });

@@ -18,9 +18,16 @@ describe('relay mode: per-key usage and limits', () => {
   let otherKey: string;
 
   const management = (path: string, init: RequestInit = {}) =>
-    fetch(`${relay.server.url}${path}`, { ...init, headers: { 'dd-api-key': relay.apiKey, 'dd-application-key': relay.appKey, 'content-type': 'application/json', ...init.headers } });
+    fetch(`${relay.server.url}${path}`, {
+      ...init,
+      headers: { 'dd-api-key': relay.apiKey, 'dd-application-key': relay.appKey, 'content-type': 'application/json', ...init.headers },
+    });
   const send = async (apiKey: string, body: Buffer) => {
-    const response = await fetch(`${relay.server.url}/api/v2/logs`, { method: 'POST', headers: { 'dd-api-key': apiKey, 'content-type': 'application/json', 'content-encoding': 'gzip' }, body });
+    const response = await fetch(`${relay.server.url}/api/v2/logs`, {
+      method: 'POST',
+      headers: { 'dd-api-key': apiKey, 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body,
+    });
     return { status: response.status, retryAfter: response.headers.get('retry-after'), text: await response.text() };
   };
 
@@ -30,7 +37,9 @@ describe('relay mode: per-key usage and limits', () => {
     await setUpstream(relay, recorder.url, 'b'.repeat(28) + 'up02');
     const keys = (await (await management('/api/v2/api_keys')).json()) as { data: Array<{ id: string }> };
     keyId = keys.data[0]!.id;
-    const created = (await (await management('/api/v2/api_keys', { method: 'POST', body: JSON.stringify({ data: { type: 'api_keys', attributes: { name: 'other agent' } } }) })).json()) as { data: { attributes: { key: string } } };
+    const created = (await (
+      await management('/api/v2/api_keys', { method: 'POST', body: JSON.stringify({ data: { type: 'api_keys', attributes: { name: 'other agent' } } }) })
+    ).json()) as { data: { attributes: { key: string } } };
     otherKey = created.data.attributes.key;
     await eventually(async () => (await post(`${relay.server.url}/api/v2/logs`, relay.apiKey, '[]')) === 202, 'relay mode in effect');
   });
@@ -39,9 +48,10 @@ describe('relay mode: per-key usage and limits', () => {
     await recorder.close();
   });
 
-  it('counts relay-forwarded requests and their bytes as sent in the key\'s usage minutes, a chunked body\'s too', async () => {
+  it("counts relay-forwarded requests and their bytes as sent in the key's usage minutes, a chunked body's too", async () => {
     const before = (await (await management(`/api/v2/api_keys/${keyId}/usage`)).json()) as { minutes: Array<{ requests: number; bytes: number }> };
-    const sum = (minutes: Array<{ requests: number; bytes: number }>) => minutes.reduce((t, m) => ({ requests: t.requests + m.requests, bytes: t.bytes + m.bytes }), { requests: 0, bytes: 0 });
+    const sum = (minutes: Array<{ requests: number; bytes: number }>) =>
+      minutes.reduce((t, m) => ({ requests: t.requests + m.requests, bytes: t.bytes + m.bytes }), { requests: 0, bytes: 0 });
     const body = gzipSync('[{"message":"usage in relay mode","ddsource":"test"}]');
     for (let i = 0; i < 2; i++) assert.equal((await send(relay.apiKey, body)).status, 202);
     // The third without Content-Length (a stream body is sent chunked): its bytes count once read.
@@ -51,7 +61,12 @@ describe('relay mode: per-key usage and limits', () => {
         controller.close();
       },
     });
-    const init = { method: 'POST', headers: { 'dd-api-key': relay.apiKey, 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: chunked, duplex: 'half' };
+    const init = {
+      method: 'POST',
+      headers: { 'dd-api-key': relay.apiKey, 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: chunked,
+      duplex: 'half',
+    };
     assert.equal((await fetch(`${relay.server.url}/api/v2/logs`, init as RequestInit)).status, 202);
     const response = await management(`/api/v2/api_keys/${keyId}/usage`);
     assert.equal(response.status, 200);
@@ -60,17 +75,23 @@ describe('relay mode: per-key usage and limits', () => {
   });
 
   it('a limit set with rekey key-limits reaches the node: 429 + Retry-After for that key, nothing forwarded; another key unaffected; held after a restart', async () => {
-    const bad = await runRekey(['key-limits', 'set', '--data', relay.dataDir, '--org', relay.orgName, '--key', keyId, '--requests-per-second', '0'], { env: relay.env });
+    const bad = await runRekey(['key-limits', 'set', '--data', relay.dataDir, '--org', relay.orgName, '--key', keyId, '--requests-per-second', '0'], {
+      env: relay.env,
+    });
     assert.equal(bad.code, 2, bad.stderr);
     assert.match(bad.stderr, /--requests-per-second "0" must be a positive whole number/);
-    const set = await runRekey(['key-limits', 'set', '--data', relay.dataDir, '--org', relay.orgName, '--key', keyId, '--requests-per-second', '1', '--json'], { env: relay.env });
+    const set = await runRekey(['key-limits', 'set', '--data', relay.dataDir, '--org', relay.orgName, '--key', keyId, '--requests-per-second', '1', '--json'], {
+      env: relay.env,
+    });
     assert.equal(set.code, 0, set.stderr);
     assert.deepEqual(JSON.parse(set.stdout), { key_id: keyId, requests_per_second: 1, points_per_minute: null, bytes_per_day: null });
     const shown = await runRekey(['key-limits', 'show', '--data', relay.dataDir, '--org', relay.orgName], { env: relay.env });
     assert.match(shown.stdout, new RegExp(`${keyId}: 1 requests/s`));
     const one = await runRekey(['key-limits', 'show', '--data', relay.dataDir, '--org', relay.orgName, '--key', keyId], { env: relay.env });
     assert.match(one.stdout, new RegExp(`^${keyId}: 1 requests/s`));
-    const other = await runRekey(['key-limits', 'show', '--data', relay.dataDir, '--org', relay.orgName, '--key', '00000000-0000-0000-0000-000000000000'], { env: relay.env });
+    const other = await runRekey(['key-limits', 'show', '--data', relay.dataDir, '--org', relay.orgName, '--key', '00000000-0000-0000-0000-000000000000'], {
+      env: relay.env,
+    });
     assert.match(other.stdout, /has no limits/);
 
     const body = gzipSync('[{"message":"over the limit"}]');
@@ -91,7 +112,7 @@ describe('relay mode: per-key usage and limits', () => {
     const forwarded = recorder.requests.length;
     assert.equal((await send(relay.apiKey, body)).status, 429);
     for (let i = 0; i < 3; i++) assert.equal((await send(otherKey, body)).status, 202, 'another key is unaffected');
-    await eventually(() => recorder.requests.length === forwarded + 3, 'only the other key\'s payloads forwarded');
+    await eventually(() => recorder.requests.length === forwarded + 3, "only the other key's payloads forwarded");
 
     await relay.server.stop();
     relay = await restartNode(relay);

@@ -45,7 +45,10 @@ export async function restartNode(node: RekeyNode): Promise<RekeyNode> {
 
 /** `rekey upstream set` with the key on stdin; throws with stderr when it fails. */
 export async function setUpstream(node: RekeyNode, site: string, upstreamKey: string, extra: string[] = []): Promise<string> {
-  const result = await runRekey(['upstream', 'set', '--data', node.dataDir, '--org', node.orgName, '--site', site, '--key-stdin', ...extra], { input: `${upstreamKey}\n`, env: node.env });
+  const result = await runRekey(['upstream', 'set', '--data', node.dataDir, '--org', node.orgName, '--site', site, '--key-stdin', ...extra], {
+    input: `${upstreamKey}\n`,
+    env: node.env,
+  });
   if (result.code !== 0) throw new Error(`rekey upstream set failed (${result.code}): ${result.stderr}`);
   return result.stdout;
 }
@@ -91,7 +94,13 @@ export async function startRecorder(port = 0): Promise<Recorder> {
         const chunks: Buffer[] = [];
         request.on('data', (chunk: Buffer) => chunks.push(chunk));
         request.on('end', () => {
-          const seen = { method: request.method ?? '', url: request.url ?? '', headers: request.headers, rawHeaders: request.rawHeaders, body: Buffer.concat(chunks) };
+          const seen = {
+            method: request.method ?? '',
+            url: request.url ?? '',
+            headers: request.headers,
+            rawHeaders: request.rawHeaders,
+            body: Buffer.concat(chunks),
+          };
           const { status, retryAfter, until } = recorder.answer(seen);
           const respond = () => {
             recorder.requests.push({ ...seen, status });

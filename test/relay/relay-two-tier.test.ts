@@ -41,7 +41,7 @@ describe('relay → a second rekey as the upstream', () => {
     await Promise.all([relay.server.stop(), upstream.server.stop()]);
   });
 
-  it('the official client\'s submitMetrics: the points read back from the upstream equal what was sent', async () => {
+  it("the official client's submitMetrics: the points read back from the upstream equal what was sent", async () => {
     const api = new v2.MetricsApi(clientFor(relay));
     const now = Math.floor(Date.now() / 1000);
     const values = [1.25, 2.5, 4.75];
@@ -49,12 +49,26 @@ describe('relay → a second rekey as the upstream', () => {
     let metric = '';
     await eventually(async () => {
       metric = `relay.client.m${Date.now()}`;
-      await api.submitMetrics({ body: { series: [{ metric, type: 3, points: values.map((value, k) => ({ timestamp: now - 30 + k * 10, value })), resources: [{ name: 'client-host', type: 'host' }] }] } });
+      await api.submitMetrics({
+        body: {
+          series: [
+            {
+              metric,
+              type: 3,
+              points: values.map((value, k) => ({ timestamp: now - 30 + k * 10, value })),
+              resources: [{ name: 'client-host', type: 'host' }],
+            },
+          ],
+        },
+      });
       return (await sumOf(relay, `sum:${metric}{*}`, from)) === 0;
     }, 'relay mode in effect');
     await eventually(async () => (await sumOf(upstream, `sum:${metric}{*}`, from)) === 8.5, 'the points at the upstream', 20_000);
     const answer = await new v1.MetricsApi(clientFor(upstream)).queryMetrics({ from, to: now + 60, query: `avg:${metric}{*}` });
-    assert.deepEqual(answer.series?.[0]?.pointlist?.map((p) => p[1]), values);
+    assert.deepEqual(
+      answer.series?.[0]?.pointlist?.map((p) => p[1]),
+      values,
+    );
     assert.equal(await sumOf(relay, `sum:${metric}{*}`, from), 0, 'the relay stored none');
   });
 
@@ -70,7 +84,11 @@ describe('relay → a second rekey as the upstream', () => {
         if (i % 500 === 499) await new Promise((resolve) => setTimeout(resolve, 5));
       }
       await new Promise<void>((resolve) => statsd.close(() => resolve()));
-      await eventually(async () => (await sumOf(upstream, 'sum:relay.hotshots.requests{*}.as_count()', from)) >= 2000, '2,000 increments at the upstream', 60_000);
+      await eventually(
+        async () => (await sumOf(upstream, 'sum:relay.hotshots.requests{*}.as_count()', from)) >= 2000,
+        '2,000 increments at the upstream',
+        60_000,
+      );
       await new Promise((resolve) => setTimeout(resolve, 1500)); // nothing more may arrive
       assert.equal(await sumOf(upstream, 'sum:relay.hotshots.requests{*}.as_count()', from), 2000);
       assert.equal(await sumOf(upstream, 'sum:relay.hotshots.requests{src:a}.as_count()', from), 1000);
@@ -78,7 +96,10 @@ describe('relay → a second rekey as the upstream', () => {
     } catch (error) {
       const { runRekey } = await import('../support/processes.js');
       const letters = await runRekey(['upstream', 'dead-letters', '--data', relay.dataDir], { env: relay.env });
-      throw new Error(`${String(error)} upstream sum ${await sumOf(upstream, 'sum:relay.hotshots.requests{*}.as_count()', from)} relay sum ${await sumOf(relay, 'sum:relay.hotshots.requests{*}.as_count()', from)}\ndead letters: ${letters.stdout}\nrelay: ${relay.server.stderr().slice(-3000)}\nagent: ${agent.output().slice(-3000)}`, { cause: error });
+      throw new Error(
+        `${String(error)} upstream sum ${await sumOf(upstream, 'sum:relay.hotshots.requests{*}.as_count()', from)} relay sum ${await sumOf(relay, 'sum:relay.hotshots.requests{*}.as_count()', from)}\ndead letters: ${letters.stdout}\nrelay: ${relay.server.stderr().slice(-3000)}\nagent: ${agent.output().slice(-3000)}`,
+        { cause: error },
+      );
     } finally {
       await stopAgent(agent, 'SIGKILL');
     }

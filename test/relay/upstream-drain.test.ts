@@ -24,7 +24,7 @@ import { eventually, post, relayDirs, relayEnv, setUpstream, startNode, startRec
 const METRIC = 'relay.drain.points';
 const WRONG_KEY = 'w'.repeat(28) + 'wrng';
 
-describe('rekey upstream drain: a lost relay node\'s spool delivered from another data directory', () => {
+describe("rekey upstream drain: a lost relay node's spool delivered from another data directory", () => {
   let database: TestDatabase;
   let relay: RekeyNode;
   let upstream: ServerProcess;
@@ -45,7 +45,9 @@ describe('rekey upstream drain: a lost relay node\'s spool delivered from anothe
   }
   async function storedUpstream(): Promise<number> {
     const query = encodeURIComponent(`sum:${METRIC}{*}.as_count()`);
-    const response = await fetch(`${upstream.url}/api/v1/query?from=${start - 60}&to=${Math.floor(Date.now() / 1000) + 60}&query=${query}`, { headers: { 'dd-api-key': upstreamKey, 'dd-application-key': upstreamAppKey } });
+    const response = await fetch(`${upstream.url}/api/v1/query?from=${start - 60}&to=${Math.floor(Date.now() / 1000) + 60}&query=${query}`, {
+      headers: { 'dd-api-key': upstreamKey, 'dd-application-key': upstreamAppKey },
+    });
     assert.equal(response.status, 200);
     const body = (await response.json()) as { series: Array<{ pointlist: Array<[number, number | null]> }> };
     return body.series.reduce((sum, series) => sum + series.pointlist.reduce((s, [, value]) => s + (value ?? 0), 0), 0);
@@ -63,12 +65,19 @@ describe('rekey upstream drain: a lost relay node\'s spool delivered from anothe
     relay = await startNode(join(relayDirs(), 'lost-node'), relayEnv({ REKEY_DATABASE_URL: database.url }));
     spoolDir = join(relay.dataDir, 'relay-spool');
     await setUpstreamKey(upstreamKey);
-    const metrics = async (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(await (await fetch(`${relay.server.url}/metrics`)).text())?.[1] ?? 0);
+    const metrics = async (name: string) =>
+      Number(new RegExp(`^${name} (\\d+)`, 'm').exec(await (await fetch(`${relay.server.url}/metrics`)).text())?.[1] ?? 0);
     // Relay mode reaches the node within its poll interval: payloads before that were stored locally, not counted.
     let sent = 0;
     const postPoint = async () => {
-      const body = JSON.stringify({ series: [{ metric: METRIC, type: 1, points: [{ timestamp: start + sent++, value: 1 }], resources: [{ name: 'drain-host', type: 'host' }] }] });
-      const response = await fetch(`${relay.server.url}/api/v2/series`, { method: 'POST', headers: { 'dd-api-key': relay.apiKey, 'content-type': 'application/json' }, body });
+      const body = JSON.stringify({
+        series: [{ metric: METRIC, type: 1, points: [{ timestamp: start + sent++, value: 1 }], resources: [{ name: 'drain-host', type: 'host' }] }],
+      });
+      const response = await fetch(`${relay.server.url}/api/v2/series`, {
+        method: 'POST',
+        headers: { 'dd-api-key': relay.apiKey, 'content-type': 'application/json' },
+        body,
+      });
       await response.arrayBuffer();
       return response.status;
     };
@@ -88,7 +97,11 @@ describe('rekey upstream drain: a lost relay node\'s spool delivered from anothe
   it('refused upstream key: drain waits, reports the refusal and what is left, exits 1 at its timeout; nothing is lost', { timeout: 120_000 }, async () => {
     await setUpstreamKey(WRONG_KEY);
     const result = await drain(['--timeout', '3s']);
-    assertOneLineError(result, 1, new RegExp(`${acknowledged} of ${acknowledged} payload\\(s\\) still undelivered after 3s \\(.*refuses the upstream API key \\(…wrng, answer 403\\)`));
+    assertOneLineError(
+      result,
+      1,
+      new RegExp(`${acknowledged} of ${acknowledged} payload\\(s\\) still undelivered after 3s \\(.*refuses the upstream API key \\(…wrng, answer 403\\)`),
+    );
     assert.match(result.stdout, new RegExp(`${acknowledged} undelivered payload\\(s\\) in ${spoolDir} for 1 organization`));
     assert.match(result.stdout, /waiting: .*refuses the upstream API key/);
     assert.doesNotMatch(result.stdout + result.stderr, /w{28}wrng/, 'the key never shows');
@@ -127,7 +140,7 @@ describe('rekey upstream drain: a lost relay node\'s spool delivered from anothe
   });
 });
 
-describe('rekey upstream drain: the relay\'s delivery rules (a recording upstream counts every request)', () => {
+describe("rekey upstream drain: the relay's delivery rules (a recording upstream counts every request)", () => {
   let relay: RekeyNode;
   let recorder: Recorder;
   const copy = join(relayDirs(), 'copied-spool');
@@ -138,7 +151,12 @@ describe('rekey upstream drain: the relay\'s delivery rules (a recording upstrea
     await recorder.close(); // the upstream is down while the relay acknowledges
     relay = await startNode();
     await setUpstream(relay, recorder.url, 'u'.repeat(28) + 'upst');
-    await eventually(async () => (await post(`${relay.server.url}/api/v2/logs`, relay.apiKey, '[{"message":"probe"}]')) === 202 && /^rekey_relay_accepted_total [1-9]/m.test(await (await fetch(`${relay.server.url}/metrics`)).text()), 'relay mode in effect');
+    await eventually(
+      async () =>
+        (await post(`${relay.server.url}/api/v2/logs`, relay.apiKey, '[{"message":"probe"}]')) === 202 &&
+        /^rekey_relay_accepted_total [1-9]/m.test(await (await fetch(`${relay.server.url}/metrics`)).text()),
+      'relay mode in effect',
+    );
     bodies.push('[{"message":"probe"}]');
     for (let i = 0; i < 9; i++) {
       const body = `[{"message":"${i % 4 === 0 ? 'bad' : 'good'} ${i}"}]`;
@@ -177,7 +195,10 @@ describe('rekey upstream drain: the relay\'s delivery rules (a recording upstrea
     // Retry-After: 1 (the relay's own backoff here is capped at 300 ms: REKEY_RELAY_RETRY_MAX_MS).
     assert.ok(retried! - throttled >= 900, `the next request came ${retried! - throttled} ms after the last 429 with Retry-After: 1`);
     const letters = await runRekey(['upstream', 'dead-letters', '--json'], { env: { ...relay.env, REKEY_RELAY_SPOOL_DIR: copy } });
-    assert.deepEqual((JSON.parse(letters.stdout) as Array<{ status: number }>).map((letter) => letter.status), Array(bad).fill(400));
+    assert.deepEqual(
+      (JSON.parse(letters.stdout) as Array<{ status: number }>).map((letter) => letter.status),
+      Array(bad).fill(400),
+    );
     const seen = recorder.requests.length;
     const again = await runRekey(['upstream', 'drain', '--data', relay.dataDir, '--spool', copy, '--json'], { env: relay.env });
     assert.equal(again.code, 0, again.stderr);

@@ -17,7 +17,17 @@ const NEVER_POLL_MS = 600_000;
 
 async function setKey(store: Store, orgId: string, key: string): Promise<void> {
   const cipher = new UpstreamKeyCipher(await store.deploymentSecret());
-  await store.setUpstream(orgId, { mode: 'relay', site: 'datadoghq.eu', urls: { metrics: null, logs: null, traces: null }, encryptedApiKey: cipher.encrypt(orgId, key), apiKeyLast4: key.slice(-4) }, CLI_ACTOR);
+  await store.setUpstream(
+    orgId,
+    {
+      mode: 'relay',
+      site: 'datadoghq.eu',
+      urls: { metrics: null, logs: null, traces: null },
+      encryptedApiKey: cipher.encrypt(orgId, key),
+      apiKeyLast4: key.slice(-4),
+    },
+    CLI_ACTOR,
+  );
 }
 
 for (const dialect of DIALECTS) {

@@ -50,7 +50,9 @@ describe('rekey upstream rotate against a second rekey as the upstream, agents s
         const tags = [`round:${Math.floor(sent / 2400)}`];
         sent += 1;
         try {
-          await api.submitMetrics({ body: { series: [{ metric, type: 1, points: [{ timestamp, value: 1 }], tags, resources: [{ name: 'rotate-host', type: 'host' }] }] } });
+          await api.submitMetrics({
+            body: { series: [{ metric, type: 1, points: [{ timestamp, value: 1 }], tags, resources: [{ name: 'rotate-host', type: 'host' }] }] },
+          });
           acknowledged += 1;
         } catch {
           // not acknowledged: an agent would keep it
@@ -64,7 +66,11 @@ describe('rekey upstream rotate against a second rekey as the upstream, agents s
     await sender;
   }
   async function storedUpstream(name = metric): Promise<number> {
-    const answer = await new v1.MetricsApi(clientFor(upstream, observerKey)).queryMetrics({ from: start - 60, to: Math.floor(Date.now() / 1000) + 60, query: `sum:${name}{*}.as_count()` });
+    const answer = await new v1.MetricsApi(clientFor(upstream, observerKey)).queryMetrics({
+      from: start - 60,
+      to: Math.floor(Date.now() / 1000) + 60,
+      query: `sum:${name}{*}.as_count()`,
+    });
     let sum = 0;
     for (const series of answer.series ?? []) for (const point of series.pointlist ?? []) sum += point[1] ?? 0;
     return sum;
@@ -80,12 +86,19 @@ describe('rekey upstream rotate against a second rekey as the upstream, agents s
     return response.status;
   }
   function rotate(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
-    return runRekey(['upstream', 'rotate', '--data', relay.dataDir, '--org', relay.orgName, '--settle', '1s', ...args], { env: { ...relay.env, DD_APP_KEY: upstream.appKey, ...env }, timeoutMs: 120_000 });
+    return runRekey(['upstream', 'rotate', '--data', relay.dataDir, '--org', relay.orgName, '--settle', '1s', ...args], {
+      env: { ...relay.env, DD_APP_KEY: upstream.appKey, ...env },
+      timeoutMs: 120_000,
+    });
   }
   /** Runs rotate with a pause at `step`, waits for it there and SIGKILLs it. */
   async function rotateKilledAt(step: string): Promise<void> {
     const [command, ...args] = [...rekeyCommand, 'upstream', 'rotate', '--data', relay.dataDir, '--org', relay.orgName, '--settle', '1s'];
-    const child = spawn(command!, args, { cwd: repoRoot, env: { ...relay.env, DD_APP_KEY: upstream.appKey, REKEY_UPSTREAM_ROTATE_PAUSE_AFTER: step }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command!, args, {
+      cwd: repoRoot,
+      env: { ...relay.env, DD_APP_KEY: upstream.appKey, REKEY_UPSTREAM_ROTATE_PAUSE_AFTER: step },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (chunk) => (output += chunk));
     child.stderr.on('data', (chunk) => (output += chunk));
@@ -95,7 +108,15 @@ describe('rekey upstream rotate against a second rekey as the upstream, agents s
     child.kill('SIGKILL');
     await exited;
   }
-  const journalOf = () => JSON.parse(readFileSync(join(relay.dataDir, `upstream-rotate-${relay.orgId}.journal.json`), 'utf8')) as { rotation_id: string; step: string; new_key_name: string; new_key?: { id: string; last4: string; encrypted?: string }; old_key: { id: string; last4: string }; notes: string[] };
+  const journalOf = () =>
+    JSON.parse(readFileSync(join(relay.dataDir, `upstream-rotate-${relay.orgId}.journal.json`), 'utf8')) as {
+      rotation_id: string;
+      step: string;
+      new_key_name: string;
+      new_key?: { id: string; last4: string; encrypted?: string };
+      old_key: { id: string; last4: string };
+      notes: string[];
+    };
 
   before(async () => {
     [upstream, relay] = await Promise.all([startNode(), startNode()]);
@@ -106,12 +127,16 @@ describe('rekey upstream rotate against a second rekey as the upstream, agents s
     // Relay mode reaches the node within its poll interval; until then points land in the relay:
     // a probe metric per try until one reaches the upstream, then the counted stream starts.
     const api = new v2.MetricsApi(clientFor(relay));
-    await eventually(async () => {
-      const probe = `relay.rotate.probe${Date.now()}`;
-      await api.submitMetrics({ body: { series: [{ metric: probe, type: 1, points: [{ timestamp: start, value: 1 }] }] } });
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      return (await storedUpstream(probe)) === 1;
-    }, 'relay mode in effect', 30_000);
+    await eventually(
+      async () => {
+        const probe = `relay.rotate.probe${Date.now()}`;
+        await api.submitMetrics({ body: { series: [{ metric: probe, type: 1, points: [{ timestamp: start, value: 1 }] }] } });
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return (await storedUpstream(probe)) === 1;
+      },
+      'relay mode in effect',
+      30_000,
+    );
     startSending();
   });
   after(async () => {
@@ -122,7 +147,11 @@ describe('rekey upstream rotate against a second rekey as the upstream, agents s
   /** Stops the sender and checks that every acknowledged point is stored upstream, once. */
   async function assertNothingLost(): Promise<void> {
     await stopSending();
-    await eventually(async () => (await storedUpstream()) >= acknowledged, `all ${acknowledged} acknowledged points upstream (${await storedUpstream()} there)`, 30_000);
+    await eventually(
+      async () => (await storedUpstream()) >= acknowledged,
+      `all ${acknowledged} acknowledged points upstream (${await storedUpstream()} there)`,
+      30_000,
+    );
     await new Promise((resolve) => setTimeout(resolve, 1000)); // nothing more may arrive
     const stored = await storedUpstream();
     process.stdout.write(`# ${sent} sent, ${acknowledged} acknowledged, ${stored} stored upstream\n`);
@@ -135,7 +164,10 @@ describe('rekey upstream rotate against a second rekey as the upstream, agents s
     assert.equal(await relayLast4(), oldLast4);
     const result = await rotate();
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, /1\/4 created upstream key …\w{4}[\s\S]*2\/4[\s\S]*3\/4 a service check was accepted[\s\S]*4\/4 revoked the old upstream key …/);
+    assert.match(
+      result.stdout,
+      /1\/4 created upstream key …\w{4}[\s\S]*2\/4[\s\S]*3\/4 a service check was accepted[\s\S]*4\/4 revoked the old upstream key …/,
+    );
     assert.ok(!result.stdout.includes(upstream.apiKey) && !result.stderr.includes(upstream.apiKey), 'the old key never printed');
     const journal = journalOf();
     assert.equal(journal.step, 'completed');
@@ -146,7 +178,11 @@ describe('rekey upstream rotate against a second rekey as the upstream, agents s
     assert.equal(await validate(upstream.apiKey), 403, 'the old key is revoked upstream');
     const keys = await observer.listApiKeys();
     const fresh = keys.filter((key) => key.name === journal.new_key_name);
-    assert.deepEqual(fresh.map((key) => [key.id, key.active]), [[journal.new_key!.id, true]], 'one new key, active');
+    assert.deepEqual(
+      fresh.map((key) => [key.id, key.active]),
+      [[journal.new_key!.id, true]],
+      'one new key, active',
+    );
     assert.ok(!keys.some((key) => key.id === journal.old_key.id && key.active), 'the old key is not active upstream');
     // Points keep flowing with the new key (the old one is revoked: any later point proves it).
     const before = await storedUpstream();
@@ -188,18 +224,27 @@ describe('rekey upstream rotate against a second rekey as the upstream, agents s
     assert.match(resumed.stdout, /Revoked key …\w{4}, created upstream by an interrupted run/);
     const done = journalOf();
     const named = (await observer.listApiKeys()).filter((key) => key.name === journal.new_key_name);
-    assert.deepEqual(named.filter((key) => key.active).map((key) => key.id), [done.new_key!.id], 'only the recorded key is active');
+    assert.deepEqual(
+      named.filter((key) => key.active).map((key) => key.id),
+      [done.new_key!.id],
+      'only the recorded key is active',
+    );
     assert.ok(!named.some((key) => key.id === orphans[0]!.id && key.active), 'the orphan is revoked');
     assert.equal(await relayLast4(), done.new_key!.last4);
     await assertNothingLost();
   });
 
-  it('a rotation unfinished elsewhere (its key active upstream, not the relay\'s) is refused before anything changes', { timeout: 120_000 }, async () => {
+  it("a rotation unfinished elsewhere (its key active upstream, not the relay's) is refused before anything changes", { timeout: 120_000 }, async () => {
     const before = await relayLast4();
     const stray = await observer.createApiKey('rekey relay upstream 20260101-abcdef');
     const refused = await rotate();
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, new RegExp(`stopped at step "plan": upstream key …${stray.last4} \\("rekey relay upstream 20260101-abcdef"\\) was created by a rotation that did not finish`));
+    assert.match(
+      refused.stderr,
+      new RegExp(
+        `stopped at step "plan": upstream key …${stray.last4} \\("rekey relay upstream 20260101-abcdef"\\) was created by a rotation that did not finish`,
+      ),
+    );
     assert.equal(await relayLast4(), before, 'the relay keeps its key');
     assert.equal((await observer.listApiKeys()).filter((key) => key.active && key.name.startsWith('rekey relay upstream ')).length, 2, 'no key created');
     await observer.revokeApiKey(stray.id);

@@ -33,14 +33,30 @@ test('rotate with the command transport running the example Ansible playbook', {
   const original = readFileSync(agent.config, 'utf8');
 
   const playbook = (name: string) => [
-    'ansible-playbook', '-c', 'local', '-i', 'localhost,', join(repoRoot, 'examples/ansible', name),
-    '-e', 'datadog_use_role=false', '-e', `datadog_config_file=${agent.config}`, '-e', `rekey_agent_pid_file=${agent.pidFile}`,
+    'ansible-playbook',
+    '-c',
+    'local',
+    '-i',
+    'localhost,',
+    join(repoRoot, 'examples/ansible', name),
+    '-e',
+    'datadog_use_role=false',
+    '-e',
+    `datadog_config_file=${agent.config}`,
+    '-e',
+    `rekey_agent_pid_file=${agent.pidFile}`,
   ];
   const inventory = join(dir, 'inventory.yaml');
-  writeInventory(inventory, [{
-    name: agent.name, transport: 'command', command: playbook('rotate-datadog-key.yml'), rollback: playbook('rollback-datadog-key.yml'),
-    config: agent.config, timeout: '3m',
-  }]);
+  writeInventory(inventory, [
+    {
+      name: agent.name,
+      transport: 'command',
+      command: playbook('rotate-datadog-key.yml'),
+      rollback: playbook('rollback-datadog-key.yml'),
+      config: agent.config,
+      timeout: '3m',
+    },
+  ]);
   const env = { ...process.env, DD_API_KEY: server.apiKey.key, DD_APP_KEY: server.appKey, DD_SITE: server.url, ANSIBLE_NOCOLOR: '1' };
   const result = await runRekey(['rotate', '--inventory', inventory, '--json', '--verify-timeout', '60s'], { env, timeoutMs: 240_000 });
   assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}`);
@@ -54,8 +70,14 @@ test('rotate with the command transport running the example Ansible playbook', {
 
   // The rollback playbook puts lineinfile's backup back.
   const transport = new CommandTransport({
-    transport: 'command', name: agent.name, line: 1, command: playbook('rotate-datadog-key.yml'),
-    rollback: playbook('rollback-datadog-key.yml'), cwd: dir, timeoutMs: 180_000, config: agent.config,
+    transport: 'command',
+    name: agent.name,
+    line: 1,
+    command: playbook('rotate-datadog-key.yml'),
+    rollback: playbook('rollback-datadog-key.yml'),
+    cwd: dir,
+    timeoutMs: 180_000,
+    config: agent.config,
   });
   await transport.rollback();
   assert.equal(readFileSync(agent.config, 'utf8'), original);

@@ -42,7 +42,10 @@ function problems(text: string): string[] {
   } catch (error) {
     assert.ok(isRekeyError(error, 'INVENTORY_INVALID'), String(error));
     assert.equal(error.exitCode, 2);
-    return error.message.split('\n').slice(1).map((line) => line.trim());
+    return error.message
+      .split('\n')
+      .slice(1)
+      .map((line) => line.trim());
   }
   assert.fail('expected the inventory to be rejected');
 }
@@ -52,7 +55,10 @@ test('a valid inventory with all three transports, defaults merged and paths res
   assert.equal(inventory.hosts.length, 4);
   const [local, ssh, command, custom] = inventory.hosts;
   assert.deepEqual(local, {
-    transport: 'local', name: 'web-1', line: 6, config: '/srv/inv/conf/datadog.yaml',
+    transport: 'local',
+    name: 'web-1',
+    line: 6,
+    config: '/srv/inv/conf/datadog.yaml',
     restart: { kind: 'sighup', pidFile: '/srv/inv/run/agent.pid' },
   });
   assert.equal(ssh?.transport, 'ssh');
@@ -76,12 +82,14 @@ test('a valid inventory with all three transports, defaults merged and paths res
 });
 
 test('restart defaults: systemd → datadog-agent unit, sysv → datadog-agent script', () => {
-  const inventory = parseInventory('hosts:\n  - {name: a, transport: local, config: /x, restart: systemd}\n  - {name: b, transport: local, config: /y, restart: "sysv"}\n  - {name: c, transport: local, config: /z, restart: none}\n', '/i.yaml');
-  assert.deepEqual(inventory.hosts.map((h) => h.transport === 'local' && h.restart), [
-    { kind: 'systemd', unit: 'datadog-agent' },
-    { kind: 'sysv', name: 'datadog-agent' },
-    { kind: 'none' },
-  ]);
+  const inventory = parseInventory(
+    'hosts:\n  - {name: a, transport: local, config: /x, restart: systemd}\n  - {name: b, transport: local, config: /y, restart: "sysv"}\n  - {name: c, transport: local, config: /z, restart: none}\n',
+    '/i.yaml',
+  );
+  assert.deepEqual(
+    inventory.hosts.map((h) => h.transport === 'local' && h.restart),
+    [{ kind: 'systemd', unit: 'datadog-agent' }, { kind: 'sysv', name: 'datadog-agent' }, { kind: 'none' }],
+  );
 });
 
 test('every problem is reported at once, each with its line number', () => {
@@ -116,20 +124,33 @@ test('every problem is reported at once, each with its line number', () => {
     'line 14: host "d": transport must be local, ssh or command (got "teleport")',
     'line 20: host "e": field "host" does not apply to transport local',
   ];
-  for (const wanted of expect) assert.ok(found.some((line) => line.startsWith(wanted)), `missing "${wanted}" in:\n${found.join('\n')}`);
+  for (const wanted of expect)
+    assert.ok(
+      found.some((line) => line.startsWith(wanted)),
+      `missing "${wanted}" in:\n${found.join('\n')}`,
+    );
   assert.equal(found.length, expect.length, found.join('\n'));
 });
 
 test('duplicate host names, unknown top-level fields, YAML syntax errors and empty lists', () => {
-  assert.deepEqual(problems('hosts:\n  - {name: a, transport: local, config: /x, restart: none}\n  - {name: a, transport: local, config: /y, restart: none}\n'), [
-    'line 3: host name "a" is listed twice (first at line 2)',
+  assert.deepEqual(
+    problems('hosts:\n  - {name: a, transport: local, config: /x, restart: none}\n  - {name: a, transport: local, config: /y, restart: none}\n'),
+    ['line 3: host name "a" is listed twice (first at line 2)'],
+  );
+  assert.deepEqual(problems('host:\n  - name: a\n'), [
+    'line 1: unknown top-level field "host" (expected hosts, defaults)',
+    'line 1: missing `hosts:` (a list of hosts)',
   ]);
-  assert.deepEqual(problems('host:\n  - name: a\n'), ['line 1: unknown top-level field "host" (expected hosts, defaults)', 'line 1: missing `hosts:` (a list of hosts)']);
   assert.deepEqual(problems('hosts: []\n'), ['line 1: `hosts` is empty; list at least one host']);
   const syntax = problems('hosts:\n  - name: a\n   transport: [local\n');
   assert.ok(syntax.length >= 1 && /^line [23]:/.test(syntax[0]!), syntax.join('\n'));
-  assert.deepEqual(problems('hosts:\n  - name: a\n    name: b\n    transport: local\n'), [problems('hosts:\n  - name: a\n    name: b\n    transport: local\n')[0]!]);
-  assert.match(problems('hosts:\n  - name: "bad name!"\n    transport: local\n    config: /x\n    restart: none\n')[0]!, /^line 2: host name "bad name!" is not a hostname/);
+  assert.deepEqual(problems('hosts:\n  - name: a\n    name: b\n    transport: local\n'), [
+    problems('hosts:\n  - name: a\n    name: b\n    transport: local\n')[0]!,
+  ]);
+  assert.match(
+    problems('hosts:\n  - name: "bad name!"\n    transport: local\n    config: /x\n    restart: none\n')[0]!,
+    /^line 2: host name "bad name!" is not a hostname/,
+  );
   assert.deepEqual(problems('- a\n- b\n'), ['line 1: the file must be a mapping with a `hosts:` list']);
 });
 
@@ -148,13 +169,16 @@ test('`rekey rotate` exits 2 with the line-numbered problems for a bad inventory
 
 test('examples/inventory.yaml is a valid inventory with all three transports', () => {
   const inventory = loadInventory(join(repoRoot, 'examples/inventory.yaml'));
-  assert.deepEqual(inventory.hosts.map((h) => [h.name, h.transport]), [
-    ['build-01', 'local'],
-    ['build-02', 'local'],
-    ['web-01.prod.example.com', 'ssh'],
-    ['web-02.prod.example.com', 'ssh'],
-    ['db-01.prod.example.com', 'command'],
-  ]);
+  assert.deepEqual(
+    inventory.hosts.map((h) => [h.name, h.transport]),
+    [
+      ['build-01', 'local'],
+      ['build-02', 'local'],
+      ['web-01.prod.example.com', 'ssh'],
+      ['web-02.prod.example.com', 'ssh'],
+      ['db-01.prod.example.com', 'command'],
+    ],
+  );
   const web2 = inventory.hosts[3]!;
   assert.ok(web2.transport === 'ssh' && web2.user === 'deploy' && web2.knownHosts === join(repoRoot, 'examples/known_hosts'));
 });

@@ -34,11 +34,17 @@ test('an unfinished journal blocks a new rotation; a completed one drops the key
   const path = fresh();
   const journal = Journal.create(path, init);
   journal.update((data) => (data.new_key = { id: 'k2', name: 'n', last4: '1234', key: 'secret-for-resume' }));
-  assert.throws(() => Journal.create(path, init), (e: Error & { code?: string }) => e.code === 'ROTATION_IN_PROGRESS');
+  assert.throws(
+    () => Journal.create(path, init),
+    (e: Error & { code?: string }) => e.code === 'ROTATION_IN_PROGRESS',
+  );
   journal.complete(0);
   assert.doesNotMatch(readFileSync(path, 'utf8'), /secret-for-resume/);
   assert.equal(Journal.read(path)!.data.new_key!.last4, '1234');
-  assert.throws(() => Journal.resume(path), (e: Error & { code?: string }) => e.code === 'ROTATION_NOTHING_TO_RESUME');
+  assert.throws(
+    () => Journal.resume(path),
+    (e: Error & { code?: string }) => e.code === 'ROTATION_NOTHING_TO_RESUME',
+  );
   const next = Journal.create(path, init);
   assert.notEqual(next.data.rotation_id, undefined);
   assert.equal(next.data.new_key, undefined);
@@ -48,7 +54,10 @@ test('resume without a journal, and a corrupt journal, are clear errors', () => 
   const path = fresh();
   assert.throws(() => Journal.resume(path), /no journal at/);
   writeFileSync(path, '{"half": ');
-  assert.throws(() => Journal.resume(path), (e: Error & { code?: string }) => e.code === 'ROTATION_JOURNAL_INVALID');
+  assert.throws(
+    () => Journal.resume(path),
+    (e: Error & { code?: string }) => e.code === 'ROTATION_JOURNAL_INVALID',
+  );
   writeFileSync(path, '{"version": 9}');
   assert.throws(() => Journal.read(path), /not a rekey rotation journal/);
 });

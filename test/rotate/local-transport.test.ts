@@ -20,14 +20,21 @@ const V6 = (key: string) => `# Agent 7\nsite: datadoghq.com\napi_key: ${key}\nho
 /** A real process that appends "HUP" to a file on each SIGHUP, with a pid file. */
 async function hupRecorder(dir: string) {
   const log = join(dir, 'hups.log');
-  const child = spawn(process.execPath, ['-e', `process.on('SIGHUP', () => require('fs').appendFileSync(${JSON.stringify(log)}, 'HUP\\n')); setInterval(() => {}, 1000); console.log('ready')`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    ['-e', `process.on('SIGHUP', () => require('fs').appendFileSync(${JSON.stringify(log)}, 'HUP\\n')); setInterval(() => {}, 1000); console.log('ready')`],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
   const pidFile = join(dir, 'agent.pid');
   writeFileSync(pidFile, `${child.pid}\n`);
   return { child, pidFile, hups: () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean).length : 0) };
 }
 
-for (const [format, render, file] of [['v5 datadog.conf', V5, 'datadog.conf'], ['v6 datadog.yaml', V6, 'datadog.yaml']] as const) {
+for (const [format, render, file] of [
+  ['v5 datadog.conf', V5, 'datadog.conf'],
+  ['v6 datadog.yaml', V6, 'datadog.yaml'],
+] as const) {
   test(`local transport, ${format}: deploy keeps one backup per rotation, SIGHUPs the agent, rollback restores the bytes`, async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'rekey-local-'));
     const agent = await hupRecorder(dir);
@@ -81,7 +88,10 @@ async function script(args: string[], input = '') {
 
 test('the remote sh/awk program rewrites api_key in v5 and v6 files, keeps CRLF, mode and the first backup', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'rekey-remote-'));
-  for (const [render, name] of [[V5, 'datadog.conf'], [V6, 'datadog.yaml']] as const) {
+  for (const [render, name] of [
+    [V5, 'datadog.conf'],
+    [V6, 'datadog.yaml'],
+  ] as const) {
     const file = join(dir, name);
     const oldKey = generateKey('api');
     writeFileSync(file, render(oldKey));

@@ -31,9 +31,17 @@ test('plan: replaces the keys the inventory uses, finds recent users outside the
   dd.use(ci, 'ci-runner', now - 1000);
   const plan = await computePlan(client, inventory, { keyIds: undefined, exclude: [], recentWindowMs: 24 * HOUR, now });
   assert.equal(plan.keySelection, 'used-by-inventory');
-  assert.deepEqual(plan.oldKeys.map((k) => k.id), [fleet.id], 'the ci key is used by no inventory host: not replaced');
+  assert.deepEqual(
+    plan.oldKeys.map((k) => k.id),
+    [fleet.id],
+    'the ci key is used by no inventory host: not replaced',
+  );
   assert.equal(plan.hostUsage, true);
-  assert.deepEqual(plan.unknownHosts.map((h) => h.host), ['forgotten-1'], 'decommissioned (30 h ago) is outside the window');
+  assert.deepEqual(
+    plan.unknownHosts.map((h) => h.host),
+    ['forgotten-1'],
+    'decommissioned (30 h ago) is outside the window',
+  );
   assert.equal(plan.unknownHosts[0]!.keyLast4, fleet.key.slice(-4));
   assert.deepEqual(plan.unseenInventoryHosts, ['web-3']);
 });
@@ -43,18 +51,30 @@ test('plan: --key picks exactly those keys; an unknown or revoked id is a usage 
   dd.use(ci, 'ci-runner');
   const plan = await computePlan(client, inventory, { keyIds: [ci.id], exclude: [], recentWindowMs: HOUR });
   assert.equal(plan.keySelection, 'explicit');
-  assert.deepEqual(plan.oldKeys.map((k) => k.id), [ci.id]);
-  assert.deepEqual(plan.unknownHosts.map((h) => h.host), ['ci-runner']);
-  await assert.rejects(computePlan(client, inventory, { keyIds: ['nope'], exclude: [], recentWindowMs: HOUR }), (e: Error & { code?: string }) => e.code === 'ROTATION_KEY_NOT_FOUND');
+  assert.deepEqual(
+    plan.oldKeys.map((k) => k.id),
+    [ci.id],
+  );
+  assert.deepEqual(
+    plan.unknownHosts.map((h) => h.host),
+    ['ci-runner'],
+  );
+  await assert.rejects(
+    computePlan(client, inventory, { keyIds: ['nope'], exclude: [], recentWindowMs: HOUR }),
+    (e: Error & { code?: string }) => e.code === 'ROTATION_KEY_NOT_FOUND',
+  );
   ci.status = 'revoked';
   await assert.rejects(computePlan(client, inventory, { keyIds: [ci.id], exclude: [], recentWindowMs: HOUR }), /No active API key with id key-2/);
 });
 
-test('plan: with no usage yet every active key is replaced; keys excluded (this rotation\'s) never are', async (t) => {
+test("plan: with no usage yet every active key is replaced; keys excluded (this rotation's) never are", async (t) => {
   const { fleet, ci, client } = await setup(t);
   const plan = await computePlan(client, inventory, { keyIds: undefined, exclude: [ci.id], recentWindowMs: HOUR });
   assert.equal(plan.keySelection, 'all-active');
-  assert.deepEqual(plan.oldKeys.map((k) => k.id), [fleet.id]);
+  assert.deepEqual(
+    plan.oldKeys.map((k) => k.id),
+    [fleet.id],
+  );
 });
 
 test('plan against a server without per-key host usage (Datadog): all active keys, no unknown-host detection', async (t) => {

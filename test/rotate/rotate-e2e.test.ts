@@ -29,13 +29,19 @@ test('10 agents: one rotate verifies every host on the new key, revokes the old 
   await until(async () => (await api(server, `/api/v2/api_keys/${server.apiKey.id}/hosts`)).body.data.length === 10, 60_000, '10 hosts on the old key');
 
   const inventory = join(dir, 'inventory.yaml');
-  writeInventory(inventory, agents.map((a) => ({ name: a.name, transport: 'local', config: a.config, restart: `sighup:${a.pidFile}` })));
+  writeInventory(
+    inventory,
+    agents.map((a) => ({ name: a.name, transport: 'local', config: a.config, restart: `sighup:${a.pidFile}` })),
+  );
   const env = { ...process.env, DD_API_KEY: server.apiKey.key, DD_APP_KEY: server.appKey, DD_SITE: server.url };
 
   const dry = await runRekey(['rotate', '--inventory', inventory, '--dry-run', '--json'], { env, timeoutMs: 60_000 });
   assert.equal(dry.code, 0, dry.stderr);
   const plan = JSON.parse(dry.stdout);
-  assert.deepEqual(plan.old_keys.map((k: { id: string }) => k.id), [server.apiKey.id]);
+  assert.deepEqual(
+    plan.old_keys.map((k: { id: string }) => k.id),
+    [server.apiKey.id],
+  );
   assert.equal(plan.key_selection, 'used-by-inventory');
   assert.deepEqual(plan.unknown_hosts, []);
 
@@ -47,7 +53,10 @@ test('10 agents: one rotate verifies every host on the new key, revokes the old 
     assert.equal(host.state, 'verified', JSON.stringify(host));
     assert.equal(host.verified_by, 'host-usage');
   }
-  assert.deepEqual(report.old_keys.map((k: { revoked: boolean }) => k.revoked), [true]);
+  assert.deepEqual(
+    report.old_keys.map((k: { revoked: boolean }) => k.revoked),
+    [true],
+  );
   assert.match(result.stderr, /journal .*\.rekey-rotate\.journal\.json \(mode 0600/);
 
   // The server agrees: old key revoked, the new key the only active one, every host on it.
@@ -57,11 +66,17 @@ test('10 agents: one rotate verifies every host on the new key, revokes the old 
   const keys = await api(server, '/api/v2/api_keys?page[size]=100', { apiKey: newKey });
   assert.equal(keys.status, 200);
   const active = keys.body.data.filter((k: { attributes: { status?: string } }) => (k.attributes.status ?? 'active') === 'active');
-  assert.deepEqual(active.map((k: { id: string }) => k.id), [report.new_key.id]);
+  assert.deepEqual(
+    active.map((k: { id: string }) => k.id),
+    [report.new_key.id],
+  );
   const revoked = await api(server, `/api/v2/api_keys/${server.apiKey.id}`, { apiKey: newKey });
   assert.equal(revoked.body.data.attributes.status, 'revoked');
   const onNew = await api(server, `/api/v2/api_keys/${report.new_key.id}/hosts`, { apiKey: newKey });
-  assert.deepEqual(onNew.body.data.map((h: { attributes: { host: string } }) => h.attributes.host).sort(), agents.map((a) => a.name));
+  assert.deepEqual(
+    onNew.body.data.map((h: { attributes: { host: string } }) => h.attributes.host).sort(),
+    agents.map((a) => a.name),
+  );
   for (const agent of agents) assert.equal(readFileSync(agent.config, 'utf8').match(/^api_key: (\w+)$/m)![1], newKey);
   assert.doesNotMatch(readFileSync(join(dir, '.rekey-rotate.journal.json'), 'utf8'), new RegExp(newKey), 'the completed journal no longer holds the key');
 
@@ -70,10 +85,14 @@ test('10 agents: one rotate verifies every host on the new key, revokes the old 
   await pump.stop();
   const expected = new Map(agents.map((a) => [a.name, a.sent]));
   let totals = new Map<string, number>();
-  await until(async () => {
-    totals = await totalsByHost(server, METRIC, newKey, startedAt);
-    return agents.every((a) => (totals.get(a.name) ?? 0) >= a.sent);
-  }, 60_000, `every count stored (expected ${JSON.stringify([...expected])}, got ${JSON.stringify([...totals])})`);
+  await until(
+    async () => {
+      totals = await totalsByHost(server, METRIC, newKey, startedAt);
+      return agents.every((a) => (totals.get(a.name) ?? 0) >= a.sent);
+    },
+    60_000,
+    `every count stored (expected ${JSON.stringify([...expected])}, got ${JSON.stringify([...totals])})`,
+  );
   await new Promise((resolve) => setTimeout(resolve, 2000));
   totals = await totalsByHost(server, METRIC, newKey, startedAt);
   for (const agent of agents) assert.equal(totals.get(agent.name), agent.sent, `${agent.name}: every count, none twice`);

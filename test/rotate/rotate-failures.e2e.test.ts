@@ -22,7 +22,11 @@ async function setup(t: { after: (fn: () => Promise<void> | void) => void }, nam
     for (const agent of agents) await stopFleetAgent(agent, 'SIGKILL').catch(() => undefined);
   });
   for (const name of names) agents.push(await startFleetAgent(dir, name, server.url, server.apiKey.key));
-  await until(async () => (await api(server, `/api/v2/api_keys/${server.apiKey.id}/hosts`)).body.data.length === names.length, 60_000, 'every host on the old key');
+  await until(
+    async () => (await api(server, `/api/v2/api_keys/${server.apiKey.id}/hosts`)).body.data.length === names.length,
+    60_000,
+    'every host on the old key',
+  );
   const env = { ...process.env, DD_API_KEY: server.apiKey.key, DD_APP_KEY: server.appKey };
   return { dir, server, agents, env, inventory: join(dir, 'inventory.yaml') };
 }
@@ -35,17 +39,32 @@ async function oldKeyStatus(server: ServerProcess): Promise<string> {
 
 test('a host missing from the inventory but still on the old key blocks the revoke (exit 1)', { timeout: 180_000 }, async (t) => {
   const { server, agents, env, inventory } = await setup(t, ['inv-1', 'inv-2', 'forgotten-box']);
-  writeInventory(inventory, agents.slice(0, 2).map((a) => ({ name: a.name, transport: 'local', config: a.config, restart: `sighup:${a.pidFile}` })));
+  writeInventory(
+    inventory,
+    agents.slice(0, 2).map((a) => ({ name: a.name, transport: 'local', config: a.config, restart: `sighup:${a.pidFile}` })),
+  );
   const dry = await runRekey(['rotate', '--inventory', inventory, '--url', server.url, '--dry-run'], { env });
   assert.equal(dry.code, 0, dry.stderr);
   assert.match(dry.stdout, /Hosts NOT in the inventory that used an old key recently:\n\s+HOST.*\n\s+forgotten-box/);
   const result = await runRekey(['rotate', '--inventory', inventory, '--url', server.url, '--json', '--verify-timeout', '45s'], { env, timeoutMs: 120_000 });
   assert.equal(result.code, 1, result.stderr);
   const report = JSON.parse(result.stdout);
-  assert.deepEqual(report.hosts.map((h: { state: string }) => h.state), ['verified', 'verified']);
-  assert.deepEqual(report.unknown_hosts.map((h: { host: string }) => h.host), ['forgotten-box']);
-  assert.deepEqual(report.stragglers.map((s: { host: string }) => s.host), ['forgotten-box']);
-  assert.deepEqual(report.old_keys.map((k: { revoked: boolean }) => k.revoked), [false]);
+  assert.deepEqual(
+    report.hosts.map((h: { state: string }) => h.state),
+    ['verified', 'verified'],
+  );
+  assert.deepEqual(
+    report.unknown_hosts.map((h: { host: string }) => h.host),
+    ['forgotten-box'],
+  );
+  assert.deepEqual(
+    report.stragglers.map((s: { host: string }) => s.host),
+    ['forgotten-box'],
+  );
+  assert.deepEqual(
+    report.old_keys.map((k: { revoked: boolean }) => k.revoked),
+    [false],
+  );
   assert.equal(await oldKeyStatus(server), 'active');
   // The human report names the straggler too.
   const again = await runRekey(['rotate', '--inventory', inventory, '--url', server.url, '--resume'], { env, timeoutMs: 120_000 });
@@ -71,30 +90,48 @@ test('a host whose agent never comes back is rolled back to its backup and repor
   assert.match(dyingReport.error, /not seen with the new key before the verify timeout; rolled back to the previous config, but restarting the agent failed: /);
   assert.deepEqual(readFileSync(dying.config), original, 'config restored from the backup, byte for byte');
   assert.ok(existsSync(dyingReport.backup));
-  assert.deepEqual(report.stragglers.map((s: { host: string }) => s.host), ['dying-host']);
+  assert.deepEqual(
+    report.stragglers.map((s: { host: string }) => s.host),
+    ['dying-host'],
+  );
   assert.equal(await oldKeyStatus(server), 'active');
   assert.match(result.stderr, /dying-host: rolled back/);
 });
 
 test('rotate killed with SIGKILL mid-run; --resume finishes with exactly one new key, finished hosts untouched', { timeout: 240_000 }, async (t) => {
   const { dir, server, agents, env, inventory } = await setup(t, ['r-1', 'r-2', 'r-3', 'r-4']);
-  writeInventory(inventory, agents.map((a) => ({
-    name: a.name, transport: 'local', config: a.config,
-    restart: { command: ['sh', '-c', `sleep 1.5; kill -HUP "$(cat '${a.pidFile}')"`] },
-  })));
+  writeInventory(
+    inventory,
+    agents.map((a) => ({
+      name: a.name,
+      transport: 'local',
+      config: a.config,
+      restart: { command: ['sh', '-c', `sleep 1.5; kill -HUP "$(cat '${a.pidFile}')"`] },
+    })),
+  );
   const journalPath = join(dir, '.rekey-rotate.journal.json');
   const [node, ...prefix] = rekeyCommand;
-  const child = spawn(node!, [...prefix, 'rotate', '--inventory', inventory, '--url', server.url, '--concurrency', '1'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(node!, [...prefix, 'rotate', '--inventory', inventory, '--url', server.url, '--concurrency', '1'], {
+    cwd: repoRoot,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const exited = new Promise((resolve) => child.on('exit', resolve));
   const journal = () => (existsSync(journalPath) ? JSON.parse(readFileSync(journalPath, 'utf8')) : undefined);
-  await until(() => {
-    const states = Object.values(journal()?.hosts ?? {}).map((h) => (h as { state: string }).state);
-    return states.includes('verified') && states.includes('pending');
-  }, 90_000, 'one host verified while others are pending');
+  await until(
+    () => {
+      const states = Object.values(journal()?.hosts ?? {}).map((h) => (h as { state: string }).state);
+      return states.includes('verified') && states.includes('pending');
+    },
+    90_000,
+    'one host verified while others are pending',
+  );
   child.kill('SIGKILL');
   await exited;
   const before = journal();
-  const finished = Object.entries(before.hosts).filter(([, h]) => (h as { state: string }).state === 'verified').map(([name]) => name);
+  const finished = Object.entries(before.hosts)
+    .filter(([, h]) => (h as { state: string }).state === 'verified')
+    .map(([name]) => name);
   assert.ok(before.new_key.key, 'the journal of an unfinished rotation holds the key');
   const attemptsBefore = Object.fromEntries(Object.entries(before.hosts).map(([n, h]) => [n, (h as { attempts: number }).attempts]));
 
@@ -113,8 +150,16 @@ test('rotate killed with SIGKILL mid-run; --resume finishes with exactly one new
   const newKey = before.new_key.key as string;
   const keys = await api(server, '/api/v2/api_keys?page[size]=100', { apiKey: newKey });
   const active = keys.body.data.filter((k: { attributes: { status?: string } }) => (k.attributes.status ?? 'active') === 'active');
-  assert.deepEqual(active.map((k: { id: string }) => k.id), [before.new_key.id], 'exactly one active key: the new one');
-  assert.equal(keys.body.data.filter((k: { attributes: { name: string } }) => k.attributes.name.startsWith('rekey-rotate ')).length, 1, 'exactly one key created');
+  assert.deepEqual(
+    active.map((k: { id: string }) => k.id),
+    [before.new_key.id],
+    'exactly one active key: the new one',
+  );
+  assert.equal(
+    keys.body.data.filter((k: { attributes: { name: string } }) => k.attributes.name.startsWith('rekey-rotate ')).length,
+    1,
+    'exactly one key created',
+  );
   assert.equal((await api(server, `/api/v2/api_keys/${server.apiKey.id}`, { apiKey: newKey })).body.data.attributes.status, 'revoked');
   assert.equal(after.new_key.key, undefined, 'the key is gone from the completed journal');
 });

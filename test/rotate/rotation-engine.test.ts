@@ -24,7 +24,11 @@ class SimHost implements Transport {
   dead = false;
   failDeploy = false;
   private timer: NodeJS.Timeout;
-  constructor(readonly name: string, key: string, dd: DatadogDouble) {
+  constructor(
+    readonly name: string,
+    key: string,
+    dd: DatadogDouble,
+  ) {
     this.config = key;
     this.running = key;
     this.timer = setInterval(() => {
@@ -93,7 +97,14 @@ test('happy path: every host verified, old key revoked, journal completed withou
   const { dd, old, hosts, options } = await fleet(t, ['a', 'b', 'c']);
   const report = await rotate(options());
   assert.equal(report.exit_code, 0, JSON.stringify(report, null, 2));
-  assert.deepEqual(report.hosts.map((h) => [h.name, h.state, h.verified_by]), [['a', 'verified', 'host-usage'], ['b', 'verified', 'host-usage'], ['c', 'verified', 'host-usage']]);
+  assert.deepEqual(
+    report.hosts.map((h) => [h.name, h.state, h.verified_by]),
+    [
+      ['a', 'verified', 'host-usage'],
+      ['b', 'verified', 'host-usage'],
+      ['c', 'verified', 'host-usage'],
+    ],
+  );
   assert.equal(old.status, 'revoked');
   assert.equal(active(dd).length, 1);
   const newKey = active(dd)[0]!;
@@ -114,7 +125,10 @@ test('a host that never comes back is rolled back; the old key stays; --resume f
   assert.match(b.error!, /not seen with the new key/);
   assert.equal(hosts.get('b')!.config, old.key, 'b is back on its previous config');
   assert.equal(old.status, 'active', 'old key kept while b is not on the new key');
-  assert.deepEqual(first.stragglers.map((s) => s.host), ['b']);
+  assert.deepEqual(
+    first.stragglers.map((s) => s.host),
+    ['b'],
+  );
   assert.equal(creates(dd), 1);
   const newKey = dd.keys[1]!;
   assert.ok(readFileSync(options().journalPath, 'utf8').includes(newKey.key), 'unfinished: the journal keeps the key for --resume');
@@ -136,8 +150,12 @@ test('a deployed-but-unverified host (crash after restart) is verified on resume
   // Simulate the state a SIGKILL leaves: key created, a deployed, b pending.
   const newKey = dd.addKey('placeholder');
   const journal = Journal.create(options().journalPath, {
-    inventory: '/x', url: dd.url, old_keys: [{ id: dd.keys[0]!.id, name: 'fleet', last4: dd.keys[0]!.key.slice(-4) }], mode: 'create',
-    hosts: ['a', 'b'], transports: { a: 'local', b: 'local' },
+    inventory: '/x',
+    url: dd.url,
+    old_keys: [{ id: dd.keys[0]!.id, name: 'fleet', last4: dd.keys[0]!.key.slice(-4) }],
+    mode: 'create',
+    hosts: ['a', 'b'],
+    transports: { a: 'local', b: 'local' },
   });
   newKey.name = journal.data.new_key_name;
   journal.update((data) => {
@@ -153,13 +171,21 @@ test('a deployed-but-unverified host (crash after restart) is verified on resume
   assert.equal(creates(dd), before, 'no key created on resume');
   assert.equal(hosts.get('a')!.deploys, 1, 'a was not deployed again');
   assert.equal(hosts.get('b')!.deploys, 1);
-  assert.deepEqual(active(dd).map((k) => k.id), [newKey.id]);
+  assert.deepEqual(
+    active(dd).map((k) => k.id),
+    [newKey.id],
+  );
 });
 
 test('a crash between creating the key and recording it: resume revokes the orphan and creates one key', async (t) => {
   const { dd, options } = await fleet(t, ['a']);
   const journal = Journal.create(options().journalPath, {
-    inventory: '/x', url: dd.url, old_keys: [{ id: dd.keys[0]!.id, name: 'fleet', last4: '' }], mode: 'create', hosts: ['a'], transports: { a: 'local' },
+    inventory: '/x',
+    url: dd.url,
+    old_keys: [{ id: dd.keys[0]!.id, name: 'fleet', last4: '' }],
+    mode: 'create',
+    hosts: ['a'],
+    transports: { a: 'local' },
   });
   journal.update((data) => (data.phase = 'creating_key'));
   const orphan = dd.addKey(journal.data.new_key_name);
@@ -176,11 +202,17 @@ test('a host outside the inventory on the old key blocks the revoke; --force rev
   t.after(() => clearInterval(stray));
   await new Promise((r) => setTimeout(r, 60));
   const plan = await rotate(options({ dryRun: true }));
-  assert.deepEqual(plan.unknown_hosts.map((h) => h.host), ['stray']);
+  assert.deepEqual(
+    plan.unknown_hosts.map((h) => h.host),
+    ['stray'],
+  );
   assert.equal(creates(dd), 0, 'dry run creates nothing');
   const report = await rotate(options());
   assert.equal(report.exit_code, 1);
-  assert.deepEqual(report.stragglers.map((s) => s.host), ['stray']);
+  assert.deepEqual(
+    report.stragglers.map((s) => s.host),
+    ['stray'],
+  );
   assert.equal(old.status, 'active');
   const forced = await rotate(options({ resume: true, force: true }));
   assert.equal(old.status, 'revoked');
@@ -195,7 +227,10 @@ test('without the rekey extensions (Datadog): roll falls back to create, verific
   const report = await rotate(options({ graceMs: 3_600_000, verifyTimeoutMs: 4000 }));
   assert.equal(report.exit_code, 0, JSON.stringify(report, null, 2));
   assert.equal(report.mode, 'create');
-  assert.deepEqual(report.hosts.map((h) => h.verified_by), ['v1-hosts+config', 'v1-hosts+config']);
+  assert.deepEqual(
+    report.hosts.map((h) => h.verified_by),
+    ['v1-hosts+config', 'v1-hosts+config'],
+  );
   assert.ok(report.notes.some((n) => n.includes('no roll endpoint')));
   assert.ok(report.notes.some((n) => n.includes('no per-key host usage')));
   assert.equal(old.status, 'revoked');

@@ -27,11 +27,20 @@ test('rotate through ssh: a real sshd, a real agent, verified on the new key, ol
   const original = readFileSync(agent.config, 'utf8');
 
   const inventory = join(dir, 'inventory.yaml');
-  writeInventory(inventory, [{
-    name: agent.name, transport: 'ssh', host: '127.0.0.1', port: sshd.port, user: sshd.user,
-    identity_file: sshd.identityFile, known_hosts: sshd.knownHosts, strict_host_key_checking: 'yes',
-    config: agent.config, restart: `sighup:${agent.pidFile}`,
-  }]);
+  writeInventory(inventory, [
+    {
+      name: agent.name,
+      transport: 'ssh',
+      host: '127.0.0.1',
+      port: sshd.port,
+      user: sshd.user,
+      identity_file: sshd.identityFile,
+      known_hosts: sshd.knownHosts,
+      strict_host_key_checking: 'yes',
+      config: agent.config,
+      restart: `sighup:${agent.pidFile}`,
+    },
+  ]);
   const env = { ...process.env, DD_API_KEY: server.apiKey.key, DD_APP_KEY: server.appKey, DD_SITE: server.url };
   const result = await runRekey(['rotate', '--inventory', inventory, '--json', '--verify-timeout', '45s'], { env, timeoutMs: 180_000 });
   assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}\nsshd: ${sshd.log()}`);
@@ -47,9 +56,20 @@ test('rotate through ssh: a real sshd, a real agent, verified on the new key, ol
 
   // The same transport reads last4 and rolls back over ssh.
   const host: SshHost = {
-    transport: 'ssh', name: agent.name, line: 1, host: '127.0.0.1', port: sshd.port, user: sshd.user,
-    identityFile: sshd.identityFile, knownHosts: sshd.knownHosts, strictHostKeyChecking: 'yes', config: agent.config,
-    restart: { kind: 'none' }, setKeyWith: 'script', sshOptions: [], timeoutMs: 30_000,
+    transport: 'ssh',
+    name: agent.name,
+    line: 1,
+    host: '127.0.0.1',
+    port: sshd.port,
+    user: sshd.user,
+    identityFile: sshd.identityFile,
+    knownHosts: sshd.knownHosts,
+    strictHostKeyChecking: 'yes',
+    config: agent.config,
+    restart: { kind: 'none' },
+    setKeyWith: 'script',
+    sshOptions: [],
+    timeoutMs: 30_000,
   };
   const transport = new SshTransport(host);
   assert.equal(await transport.configuredLast4(), newKey.slice(-4));

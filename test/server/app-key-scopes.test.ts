@@ -53,7 +53,10 @@ describe('application-key scopes through the official Datadog client (issue 15 r
     const body = await expectApiException(keys(reader).createAPIKey({ body: { data: { type: 'api_keys', attributes: { name: 'not allowed' } } } }), 403);
     assert.match(body, /creating an API key needs an application key with the api_keys_write scope/);
     await expectApiException(keys(reader).deleteAPIKey({ apiKeyId: someId }), 403);
-    await expectApiException(keys(reader).updateAPIKey({ apiKeyId: someId, body: { data: { type: 'api_keys', id: someId, attributes: { name: 'renamed' } } } }), 403);
+    await expectApiException(
+      keys(reader).updateAPIKey({ apiKeyId: someId, body: { data: { type: 'api_keys', id: someId, attributes: { name: 'renamed' } } } }),
+      403,
+    );
     await expectApiException(new v2.AuditApi(configure(reader)).listAuditLogs({}), 403);
     await expectApiException(keys(reader).listApplicationKeys({}), 403);
     await expectApiException(keys(reader).listCurrentUserApplicationKeys({}), 403);
@@ -85,7 +88,7 @@ describe('application-key scopes through the official Datadog client (issue 15 r
     assert.ok(((await keys(reads).listApplicationKeys({})).data ?? []).length > 0);
   });
 
-  it('an unscoped key (scopes null) has its owner\'s whole role; scopes never add to a role', async () => {
+  it("an unscoped key (scopes null) has its owner's whole role; scopes never add to a role", async () => {
     const unscoped = await scopedKey(acme.users.admin.appSecret, null);
     const created = await keys(unscoped).createAPIKey({ body: { data: { type: 'api_keys', attributes: { name: 'by an unscoped key' } } } });
     assert.ok(created.data?.id);
@@ -99,7 +102,9 @@ describe('application-key scopes through the official Datadog client (issue 15 r
   it('unknown scope names: 400 on create and on update, nothing stored', async () => {
     const admin = keys(acme.users.admin.appSecret);
     const body = await expectApiException(
-      admin.createCurrentUserApplicationKey({ body: { data: { type: 'application_keys', attributes: { name: 'typo', scopes: ['api_keys_read', 'api_key_write'] } } } }),
+      admin.createCurrentUserApplicationKey({
+        body: { data: { type: 'application_keys', attributes: { name: 'typo', scopes: ['api_keys_read', 'api_key_write'] } } },
+      }),
       400,
     );
     assert.match(body, /Unknown application key scope .{0,2}api_key_write/);
@@ -143,7 +148,10 @@ describe('application-key scopes through the official Datadog client (issue 15 r
     assert.equal(lift.status, 403);
     assert.deepEqual((await ownKeys.getCurrentUserApplicationKey({ appKeyId: self.id })).data?.attributes?.scopes, ['user_app_keys', 'api_keys_read']);
     // Renaming itself is fine.
-    await ownKeys.updateCurrentUserApplicationKey({ appKeyId: self.id, body: { data: { type: 'application_keys', id: self.id, attributes: { name: 'renamed scoped key' } } } });
+    await ownKeys.updateCurrentUserApplicationKey({
+      appKeyId: self.id,
+      body: { data: { type: 'application_keys', id: self.id, attributes: { name: 'renamed scoped key' } } },
+    });
   });
 
   it('rekey rotate works with a key scoped api_keys_read, api_keys_write, api_keys_delete, hosts_read (docs/rotation.md)', async () => {

@@ -31,7 +31,9 @@ describe('data directory and database file permissions', () => {
       const response = await fetch(`${server.url}/api/v2/series`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'dd-api-key': apiKey },
-        body: JSON.stringify({ series: [{ metric: 'perms.check', type: 3, points: [{ timestamp: now, value: 1 }], resources: [{ name: 'web-1', type: 'host' }] }] }),
+        body: JSON.stringify({
+          series: [{ metric: 'perms.check', type: 3, points: [{ timestamp: now, value: 1 }], resources: [{ name: 'web-1', type: 'host' }] }],
+        }),
       });
       assert.equal(response.status, 202);
       assert.equal(modeOf(join(root, 'new')), '700');

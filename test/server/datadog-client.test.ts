@@ -63,16 +63,25 @@ for (const dialect of DIALECTS) {
       assert.equal(got.data!.attributes!.key, undefined, 'the key is shown only once');
       assert.equal((got.included![0] as v2.User).id, acme.users.admin.user.id);
 
-      const renamed = await api.updateAPIKey({ apiKeyId: first.id!, body: { data: { type: 'api_keys', id: first.id!, attributes: { name: 'ci bravo renamed' } } } });
+      const renamed = await api.updateAPIKey({
+        apiKeyId: first.id!,
+        body: { data: { type: 'api_keys', id: first.id!, attributes: { name: 'ci bravo renamed' } } },
+      });
       assert.equal(renamed.data!.attributes!.name, 'ci bravo renamed');
       assert.equal(renamed.data!.relationships!.modifiedBy!.data!.id, acme.users.admin.user.id);
 
       // filter (name substring) + paging + total_filtered_count
       const page0 = await api.listAPIKeys({ filter: 'ci ', pageSize: 2, pageNumber: 0, sort: 'name' });
       assert.equal(page0.meta!.page!.totalFilteredCount, 5);
-      assert.deepEqual(page0.data!.map((k) => k.attributes!.name), ['ci alpha', 'ci bravo renamed']);
+      assert.deepEqual(
+        page0.data!.map((k) => k.attributes!.name),
+        ['ci alpha', 'ci bravo renamed'],
+      );
       const page2 = await api.listAPIKeys({ filter: 'ci ', pageSize: 2, pageNumber: 2, sort: 'name' });
-      assert.deepEqual(page2.data!.map((k) => k.attributes!.name), ['ci echo']);
+      assert.deepEqual(
+        page2.data!.map((k) => k.attributes!.name),
+        ['ci echo'],
+      );
       // every sort field, both directions
       for (const field of ['name', 'created_at', 'modified_at', 'last4'] as const) {
         const asc = await api.listAPIKeys({ filter: 'ci ', pageSize: 100, sort: field });
@@ -92,19 +101,35 @@ for (const dialect of DIALECTS) {
       // created_at window: from the third key on
       const third = created[2]!.data!.attributes!.createdAt!.toISOString();
       const fromThird = await api.listAPIKeys({ filter: 'ci ', pageSize: 100, filterCreatedAtStart: third, sort: 'created_at' });
-      assert.deepEqual(fromThird.data!.map((k) => k.id), created.slice(2).map((c) => c.data!.id));
+      assert.deepEqual(
+        fromThird.data!.map((k) => k.id),
+        created.slice(2).map((c) => c.data!.id),
+      );
       const untilThird = await api.listAPIKeys({ filter: 'ci ', pageSize: 100, filterCreatedAtEnd: third, sort: 'created_at' });
-      assert.deepEqual(untilThird.data!.map((k) => k.id), created.slice(0, 3).map((c) => c.data!.id));
+      assert.deepEqual(
+        untilThird.data!.map((k) => k.id),
+        created.slice(0, 3).map((c) => c.data!.id),
+      );
       // modified_at window: only the renamed key was modified after the last creation
       const lastCreated = created[4]!.data!.attributes!.modifiedAt!;
       const renamedModified = renamed.data!.attributes!.modifiedAt!;
       const modifiedAfter = await api.listAPIKeys({ filter: 'ci ', pageSize: 100, filterModifiedAtStart: new Date(lastCreated.getTime() + 1).toISOString() });
-      assert.deepEqual(modifiedAfter.data!.map((k) => k.id), [first.id]);
-      const modifiedBefore = await api.listAPIKeys({ filter: 'ci ', pageSize: 100, filterModifiedAtEnd: new Date(renamedModified.getTime() - 1).toISOString() });
+      assert.deepEqual(
+        modifiedAfter.data!.map((k) => k.id),
+        [first.id],
+      );
+      const modifiedBefore = await api.listAPIKeys({
+        filter: 'ci ',
+        pageSize: 100,
+        filterModifiedAtEnd: new Date(renamedModified.getTime() - 1).toISOString(),
+      });
       assert.equal(modifiedBefore.data!.length, 4);
       // include
       const withUsers = await api.listAPIKeys({ filter: 'ci ', include: 'created_by,modified_by' });
-      assert.deepEqual(withUsers.included!.map((u) => (u as v2.User).id), [acme.users.admin.user.id]);
+      assert.deepEqual(
+        withUsers.included!.map((u) => (u as v2.User).id),
+        [acme.users.admin.user.id],
+      );
 
       for (const response of created) await api.deleteAPIKey({ apiKeyId: response.data!.id! });
       const afterDelete = await api.listAPIKeys({ filter: 'ci ' });
@@ -126,9 +151,15 @@ for (const dialect of DIALECTS) {
       assert.equal(org.data!.length, 2);
       assert.equal(org.meta!.page!.totalFilteredCount, 4);
       const filtered = await api.listApplicationKeys({ filter: 'ci app' });
-      assert.deepEqual(filtered.data!.map((k) => k.id), [id]);
+      assert.deepEqual(
+        filtered.data!.map((k) => k.id),
+        [id],
+      );
       const byOwner = await api.listApplicationKeys({ filterOwnedBy: acme.users.read_only.user.email!, pageSize: 100 });
-      assert.deepEqual(byOwner.data!.map((k) => k.id), [acme.users.read_only.appKey.id]);
+      assert.deepEqual(
+        byOwner.data!.map((k) => k.id),
+        [acme.users.read_only.appKey.id],
+      );
 
       const got = await api.getApplicationKey({ appKeyId: id });
       assert.equal(got.data!.attributes!.name, 'ci app key');
@@ -138,7 +169,10 @@ for (const dialect of DIALECTS) {
 
       const renamed = await api.updateApplicationKey({ appKeyId: id, body: { data: { type: 'application_keys', id, attributes: { name: 'ci app key 2' } } } });
       assert.equal(renamed.data!.attributes!.name, 'ci app key 2');
-      const renamedAgain = await api.updateCurrentUserApplicationKey({ appKeyId: id, body: { data: { type: 'application_keys', id, attributes: { name: 'ci app key 3' } } } });
+      const renamedAgain = await api.updateCurrentUserApplicationKey({
+        appKeyId: id,
+        body: { data: { type: 'application_keys', id, attributes: { name: 'ci app key 3' } } },
+      });
       assert.equal(renamedAgain.data!.attributes!.name, 'ci app key 3');
 
       await api.deleteCurrentUserApplicationKey({ appKeyId: id });
@@ -166,7 +200,10 @@ for (const dialect of DIALECTS) {
       const readOnly = keysApi(acme, 'read_only');
       assert.ok((await readOnly.listAPIKeys({})).data!.length >= 1, 'read_only may read');
       await expectApiException(readOnly.createAPIKey({ body: { data: { type: 'api_keys', attributes: { name: 'nope' } } } }), 403);
-      await expectApiException(readOnly.updateAPIKey({ apiKeyId: acme.apiKey.id, body: { data: { type: 'api_keys', id: acme.apiKey.id, attributes: { name: 'nope' } } } }), 403);
+      await expectApiException(
+        readOnly.updateAPIKey({ apiKeyId: acme.apiKey.id, body: { data: { type: 'api_keys', id: acme.apiKey.id, attributes: { name: 'nope' } } } }),
+        403,
+      );
       await expectApiException(readOnly.deleteAPIKey({ apiKeyId: acme.apiKey.id }), 403);
       await expectApiException(readOnly.createCurrentUserApplicationKey({ body: { data: { type: 'application_keys', attributes: { name: 'nope' } } } }), 403);
     });

@@ -55,7 +55,14 @@ describe('the server while its database is unreachable', () => {
   });
 
   it('classifies connection failures, and only those, as DATABASE_UNAVAILABLE', () => {
-    for (const error of [refused(), { code: '57P01', message: 'terminating connection due to administrator command' }, { code: '57P03' }, { code: '08006' }, new Error('Connection terminated unexpectedly'), new AggregateError([refused()], '')]) {
+    for (const error of [
+      refused(),
+      { code: '57P01', message: 'terminating connection due to administrator command' },
+      { code: '57P03' },
+      { code: '08006' },
+      new Error('Connection terminated unexpectedly'),
+      new AggregateError([refused()], ''),
+    ]) {
       assert.equal(asDatabaseUnavailable(error)?.code, 'DATABASE_UNAVAILABLE', JSON.stringify(error));
     }
     for (const error of [{ code: '23505', message: 'duplicate key' }, new Error('syntax error'), new TypeError('x is undefined'), null]) {
@@ -93,7 +100,7 @@ describe('the server while its database is unreachable', () => {
     assert.deepEqual(response.json(), { errors: ['The database is unavailable right now (connection refused); retry in 2 s'] });
   });
 
-  it('a web UI page is a 503 with Retry-After (the UI\'s error page), not a 500', async () => {
+  it("a web UI page is a 503 with Retry-After (the UI's error page), not a 500", async () => {
     const admin = await createUser(store, seeded.org.id, 'admin', 'ui-admin@acme.example');
     const browser = await signIn(app, admin);
     down = true;

@@ -12,7 +12,8 @@ import { startServerProcess } from '../support/server-process.js';
 
 const journalDir = (dataDir: string) => join(dataDir, 'intake-journal');
 /** Bytes of records: each journal file starts with an 8-byte header (point-journal.ts). */
-const journaledBytes = (dataDir: string) => readdirSync(journalDir(dataDir)).reduce((n, name) => n + Math.max(0, statSync(join(journalDir(dataDir), name)).size - 8), 0);
+const journaledBytes = (dataDir: string) =>
+  readdirSync(journalDir(dataDir)).reduce((n, name) => n + Math.max(0, statSync(join(journalDir(dataDir), name)).size - 8), 0);
 
 describe('rekey server: the intake journal across a crash', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'rekey-journal-crash-'));
@@ -30,12 +31,23 @@ describe('rekey server: the intake journal across a crash', () => {
       const response = await fetch(`${url}/api/v2/series`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'dd-api-key': apiKey },
-        body: JSON.stringify({ series: [{ metric, type: 3, points: Array.from({ length: 10 }, (_, p) => ({ timestamp: now - 600 + offset * 10 + p, value: offset * 10 + p })), resources: [{ name: 'web-1', type: 'host' }] }] }),
+        body: JSON.stringify({
+          series: [
+            {
+              metric,
+              type: 3,
+              points: Array.from({ length: 10 }, (_, p) => ({ timestamp: now - 600 + offset * 10 + p, value: offset * 10 + p })),
+              resources: [{ name: 'web-1', type: 'host' }],
+            },
+          ],
+        }),
       });
       assert.equal(response.status, 202);
     };
     const pointsOf = async (url: string, metric: string) => {
-      const response = await fetch(`${url}/api/v1/query?from=${now - 3600}&to=${now}&query=${encodeURIComponent(`sum:${metric}{*}`)}`, { headers: { 'dd-api-key': apiKey, 'dd-application-key': appKey } });
+      const response = await fetch(`${url}/api/v1/query?from=${now - 3600}&to=${now}&query=${encodeURIComponent(`sum:${metric}{*}`)}`, {
+        headers: { 'dd-api-key': apiKey, 'dd-application-key': appKey },
+      });
       assert.equal(response.status, 200);
       const body = (await response.json()) as { series: Array<{ pointlist: Array<[number, number]> }> };
       return body.series[0]?.pointlist.map(([, value]) => value) ?? [];
@@ -49,7 +61,11 @@ describe('rekey server: the intake journal across a crash', () => {
 
     const second = await startServerProcess({ args: ['--data', dataDir, '--log-level', 'info'], env });
     try {
-      assert.deepEqual(await pointsOf(second.url, 'crash.points'), Array.from({ length: 300 }, (_, i) => i), 'all 300 acknowledged points, once each');
+      assert.deepEqual(
+        await pointsOf(second.url, 'crash.points'),
+        Array.from({ length: 300 }, (_, i) => i),
+        'all 300 acknowledged points, once each',
+      );
       assert.match(second.stderr(), /intake journal: points an earlier run acknowledged are saved/);
       assert.equal(journaledBytes(dataDir), 0, 'the recovered journal is deleted');
       await Promise.all(Array.from({ length: 5 }, (_, i) => send(second.url, 'term.points', i)));
@@ -60,7 +76,10 @@ describe('rekey server: the intake journal across a crash', () => {
 
     const third = await startServerProcess({ args: ['--data', dataDir, '--log-level', 'warn'], env });
     try {
-      assert.deepEqual(await pointsOf(third.url, 'term.points'), Array.from({ length: 50 }, (_, i) => i));
+      assert.deepEqual(
+        await pointsOf(third.url, 'term.points'),
+        Array.from({ length: 50 }, (_, i) => i),
+      );
       assert.equal((await pointsOf(third.url, 'crash.points')).length, 300, 'nothing saved twice');
     } finally {
       await third.stop('SIGTERM');

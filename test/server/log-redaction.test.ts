@@ -74,6 +74,14 @@ describe('server log: keys in percent-encoded query parameters', () => {
       assert.ok(!log.includes(secret), 'a full key in the log');
       assert.ok(!log.toLowerCase().includes(secret.slice(0, 16)), 'half a key in the log');
     }
-    assert.ok(!log.includes(apiKey.split('').map((c) => `%${c.charCodeAt(0).toString(16)}`).join('')), 'the fully encoded key in the log');
+    assert.ok(
+      !log.includes(
+        apiKey
+          .split('')
+          .map((c) => `%${c.charCodeAt(0).toString(16)}`)
+          .join(''),
+      ),
+      'the fully encoded key in the log',
+    );
   });
 });

@@ -93,7 +93,12 @@ for (const dialect of DIALECTS) {
       secrets.push(...acme.secrets, ...globex.secrets);
       const stream = new Writable({
         write(chunk, _encoding, done) {
-          logLines.push(...chunk.toString('utf8').split('\n').filter((l: string) => l !== ''));
+          logLines.push(
+            ...chunk
+              .toString('utf8')
+              .split('\n')
+              .filter((l: string) => l !== ''),
+          );
           done();
         },
       });
@@ -146,7 +151,10 @@ for (const dialect of DIALECTS) {
       });
 
       it('a revoked API key is refused by the very next request, and works again once restored', async () => {
-        const created = await call('POST', '/api/v2/api_keys', { ...as(acme, 'admin'), body: { data: { type: 'api_keys', attributes: { name: 'to revoke' } } } });
+        const created = await call('POST', '/api/v2/api_keys', {
+          ...as(acme, 'admin'),
+          body: { data: { type: 'api_keys', attributes: { name: 'to revoke' } } },
+        });
         assert.equal(created.status, 201);
         const key: string = created.body.data.attributes.key;
         const id: string = created.body.data.id;
@@ -206,7 +214,10 @@ for (const dialect of DIALECTS) {
       });
 
       it('a roll without a body uses the default grace period of a day', async () => {
-        const created = await call('POST', '/api/v2/api_keys', { ...as(acme, 'admin'), body: { data: { type: 'api_keys', attributes: { name: 'roll me bare' } } } });
+        const created = await call('POST', '/api/v2/api_keys', {
+          ...as(acme, 'admin'),
+          body: { data: { type: 'api_keys', attributes: { name: 'roll me bare' } } },
+        });
         const rolled = await call('POST', `/api/v2/api_keys/${created.body.data.id}/roll`, as(acme, 'admin'));
         assert.equal(rolled.status, 201, JSON.stringify(rolled.body));
         const expiresAt = Date.parse(rolled.body.included[0].attributes.expires_at);
@@ -228,7 +239,7 @@ for (const dialect of DIALECTS) {
       });
     });
 
-    describe('tenant isolation: another organisation\'s object is 404', () => {
+    describe("tenant isolation: another organisation's object is 404", () => {
       it('API key routes', async () => {
         const id = acme.apiKey.id;
         const globexAdmin = as(globex, 'admin');
@@ -255,11 +266,7 @@ for (const dialect of DIALECTS) {
       it('application key routes', async () => {
         const id = acme.users.standard.appKey.id;
         for (const base of ['/api/v2/application_keys', '/api/v2/current_user/application_keys']) {
-          for (const [method, body] of [
-            ['GET'],
-            ['PATCH', { data: { type: 'application_keys', id, attributes: { name: 'stolen' } } }],
-            ['DELETE'],
-          ] as const) {
+          for (const [method, body] of [['GET'], ['PATCH', { data: { type: 'application_keys', id, attributes: { name: 'stolen' } } }], ['DELETE']] as const) {
             const answer = await call(method, `${base}/${id}`, { ...as(globex, 'admin'), ...(body === undefined ? {} : { body }) });
             assert.equal(answer.status, 404, `${method} ${base}`);
             assert.deepEqual(answer.body, { errors: ['Application key not found'] });
@@ -267,8 +274,11 @@ for (const dialect of DIALECTS) {
         }
         const list = await call('GET', '/api/v2/application_keys?page[size]=100', as(globex, 'admin'));
         assert.ok(list.body.data.length >= 3);
-        assert.ok(list.body.data.every((k: { relationships: { owned_by: { data: { id: string } } } }) =>
-          Object.values(globex.users).some((u) => u.user.id === k.relationships.owned_by.data.id)));
+        assert.ok(
+          list.body.data.every((k: { relationships: { owned_by: { data: { id: string } } } }) =>
+            Object.values(globex.users).some((u) => u.user.id === k.relationships.owned_by.data.id),
+          ),
+        );
         const byOwner = await call('GET', `/api/v2/application_keys?filter[owned_by]=${acme.users.admin.user.id}`, as(globex, 'admin'));
         assert.equal(byOwner.body.data.length, 0);
       });
@@ -298,7 +308,11 @@ for (const dialect of DIALECTS) {
           ['POST', `/api/v2/api_keys/${id}/roll`, { data: { type: 'api_keys', attributes: {} } }],
           ['POST', `/api/v2/api_keys/${id}/restore`],
           ['POST', '/api/v2/current_user/application_keys', { data: { type: 'application_keys', attributes: { name: 'x' } } }],
-          ['PATCH', `/api/v2/current_user/application_keys/${acme.users.read_only.appKey.id}`, { data: { type: 'application_keys', attributes: { name: 'x' } } }],
+          [
+            'PATCH',
+            `/api/v2/current_user/application_keys/${acme.users.read_only.appKey.id}`,
+            { data: { type: 'application_keys', attributes: { name: 'x' } } },
+          ],
           ['DELETE', `/api/v2/application_keys/${acme.users.read_only.appKey.id}`],
         ] as const) {
           const answer = await call(method, url, { ...ro, ...(body === undefined ? {} : { body }) });
@@ -315,28 +329,48 @@ for (const dialect of DIALECTS) {
         const std = as(acme, 'standard');
         assert.equal((await call('POST', '/api/v2/api_keys', { ...std, body: newKeyBody })).status, 403);
         assert.equal((await call('DELETE', `/api/v2/api_keys/${acme.apiKey.id}`, std)).status, 403);
-        const own = await call('POST', '/api/v2/current_user/application_keys', { ...std, body: { data: { type: 'application_keys', attributes: { name: 'mine', scopes: ['api_keys_read'] } } } });
+        const own = await call('POST', '/api/v2/current_user/application_keys', {
+          ...std,
+          body: { data: { type: 'application_keys', attributes: { name: 'mine', scopes: ['api_keys_read'] } } },
+        });
         assert.equal(own.status, 201);
         assert.equal(own.body.data.attributes.key.length, 40);
         assert.deepEqual(own.body.data.attributes.scopes, ['api_keys_read']);
-        const renamed = await call('PATCH', `/api/v2/application_keys/${own.body.data.id}`, { ...std, body: { data: { type: 'application_keys', id: own.body.data.id, attributes: { name: 'mine, renamed' } } } });
+        const renamed = await call('PATCH', `/api/v2/application_keys/${own.body.data.id}`, {
+          ...std,
+          body: { data: { type: 'application_keys', id: own.body.data.id, attributes: { name: 'mine, renamed' } } },
+        });
         assert.equal(renamed.status, 200);
         assert.equal(renamed.body.data.attributes.name, 'mine, renamed');
         assert.equal(renamed.body.data.attributes.key, undefined);
         const adminsKey = acme.users.admin.appKey.id;
-        assert.equal((await call('PATCH', `/api/v2/application_keys/${adminsKey}`, { ...std, body: { data: { type: 'application_keys', attributes: { name: 'x' } } } })).status, 403);
+        assert.equal(
+          (await call('PATCH', `/api/v2/application_keys/${adminsKey}`, { ...std, body: { data: { type: 'application_keys', attributes: { name: 'x' } } } }))
+            .status,
+          403,
+        );
         assert.equal((await call('DELETE', `/api/v2/application_keys/${adminsKey}`, std)).status, 403);
         assert.equal((await call('GET', `/api/v2/current_user/application_keys/${adminsKey}`, std)).status, 404, "another user's key is not the caller's");
         const mine = await call('GET', '/api/v2/current_user/application_keys?page[size]=100', std);
-        assert.ok(mine.body.data.every((k: { relationships: { owned_by: { data: { id: string } } } }) => k.relationships.owned_by.data.id === acme.users.standard.user.id));
+        assert.ok(
+          mine.body.data.every(
+            (k: { relationships: { owned_by: { data: { id: string } } } }) => k.relationships.owned_by.data.id === acme.users.standard.user.id,
+          ),
+        );
         assert.equal((await call('DELETE', `/api/v2/current_user/application_keys/${own.body.data.id}`, std)).status, 204);
         assert.equal((await call('GET', '/api/v2/audit/events', std)).status, 403);
       });
 
-      it("admin may change any application key of its organisation", async () => {
-        const created = await call('POST', '/api/v2/current_user/application_keys', { ...as(acme, 'standard'), body: { data: { type: 'application_keys', attributes: { name: 'std key' } } } });
+      it('admin may change any application key of its organisation', async () => {
+        const created = await call('POST', '/api/v2/current_user/application_keys', {
+          ...as(acme, 'standard'),
+          body: { data: { type: 'application_keys', attributes: { name: 'std key' } } },
+        });
         const id = created.body.data.id;
-        const renamed = await call('PATCH', `/api/v2/application_keys/${id}?include=owned_by`, { ...as(acme, 'admin'), body: { data: { type: 'application_keys', id, attributes: { name: 'renamed by admin' } } } });
+        const renamed = await call('PATCH', `/api/v2/application_keys/${id}?include=owned_by`, {
+          ...as(acme, 'admin'),
+          body: { data: { type: 'application_keys', id, attributes: { name: 'renamed by admin' } } },
+        });
         assert.equal(renamed.status, 200);
         assert.equal(renamed.body.included[0].id, acme.users.standard.user.id);
         assert.equal(renamed.body.included[0].attributes.password_hash, undefined);
@@ -363,23 +397,38 @@ for (const dialect of DIALECTS) {
           const statuses = answers.map((a) => a.status).sort();
           assert.equal(statuses.filter((s) => s === 204).length, 1, `round ${round}: ${statuses}`);
           // The loser is refused by the invariant (400), or by auth (403) when its own key was the one revoked first.
-          assert.ok(statuses.every((s) => s === 204 || s === 400 || s === 403), `round ${round}: ${statuses}`);
+          assert.ok(
+            statuses.every((s) => s === 204 || s === 400 || s === 403),
+            `round ${round}: ${statuses}`,
+          );
           const active = await db.store.listApiKeys(org.org.id, { status: 'active' });
           assert.equal(active.totalFiltered, 1, `round ${round}: one active key remains`);
         }
       });
 
       it('rolling an expiring key again never extends its life', async () => {
-        const created = await call('POST', '/api/v2/api_keys', { ...as(acme, 'admin'), body: { data: { type: 'api_keys', attributes: { name: 'roll twice' } } } });
+        const created = await call('POST', '/api/v2/api_keys', {
+          ...as(acme, 'admin'),
+          body: { data: { type: 'api_keys', attributes: { name: 'roll twice' } } },
+        });
         const id = created.body.data.id as string;
-        const first = await call('POST', `/api/v2/api_keys/${id}/roll`, { ...as(acme, 'admin'), body: { data: { type: 'api_keys', attributes: { grace_period_seconds: 60 } } } });
+        const first = await call('POST', `/api/v2/api_keys/${id}/roll`, {
+          ...as(acme, 'admin'),
+          body: { data: { type: 'api_keys', attributes: { grace_period_seconds: 60 } } },
+        });
         const expiresAt = first.body.included[0].attributes.expires_at;
-        const again = await call('POST', `/api/v2/api_keys/${id}/roll`, { ...as(acme, 'admin'), body: { data: { type: 'api_keys', attributes: { grace_period_seconds: 86_400 } } } });
+        const again = await call('POST', `/api/v2/api_keys/${id}/roll`, {
+          ...as(acme, 'admin'),
+          body: { data: { type: 'api_keys', attributes: { grace_period_seconds: 86_400 } } },
+        });
         assert.equal(again.status, 201);
         assert.equal(again.body.included[0].attributes.expires_at, expiresAt);
         const read = await call('GET', `/api/v2/api_keys/${id}`, as(acme, 'admin'));
         assert.equal(read.body.data.attributes.expires_at, expiresAt);
-        assert.equal((await call('POST', `/api/v2/api_keys/${id}/roll`, { ...as(acme, 'admin'), body: { data: { attributes: { grace_period_seconds: -1 } } } })).status, 400);
+        assert.equal(
+          (await call('POST', `/api/v2/api_keys/${id}/roll`, { ...as(acme, 'admin'), body: { data: { attributes: { grace_period_seconds: -1 } } } })).status,
+          400,
+        );
         for (const replacement of [first.body.data.id, again.body.data.id, id]) {
           await call('DELETE', `/api/v2/api_keys/${replacement}`, as(acme, 'admin'));
         }
@@ -398,7 +447,10 @@ for (const dialect of DIALECTS) {
         const unknown = await call('GET', `/api/v2/nothing?api_key=${acme.apiSecret}`);
         assert.equal(unknown.status, 404);
         assert.deepEqual(unknown.body, { errors: ['Not found'] });
-        const mismatch = await call('PATCH', `/api/v2/api_keys/${acme.apiKey.id}`, { ...admin, body: { data: { type: 'api_keys', id: globex.apiKey.id, attributes: { name: 'x' } } } });
+        const mismatch = await call('PATCH', `/api/v2/api_keys/${acme.apiKey.id}`, {
+          ...admin,
+          body: { data: { type: 'api_keys', id: globex.apiKey.id, attributes: { name: 'x' } } },
+        });
         assert.equal(mismatch.status, 400);
         assert.equal((await call('GET', '/api/v2/api_keys/not-a-uuid', admin)).status, 404);
         assert.equal((await call('GET', '/api/v2/api_keys?page[size]=101', admin)).status, 400);
@@ -412,16 +464,32 @@ for (const dialect of DIALECTS) {
       it('GET /api/v2/api_keys/{id}/hosts lists the hosts that used the key, with filter[since]', async () => {
         const t = (iso: string) => new Date(iso);
         await db.store.recordKeyUsage([
-          { keyId: acme.apiKey.id, host: 'web-1', firstSeen: t('2026-01-01T00:00:00Z'), lastSeen: t('2026-01-02T00:00:00Z'), points: 40, agentVersion: '7.50.0' },
+          {
+            keyId: acme.apiKey.id,
+            host: 'web-1',
+            firstSeen: t('2026-01-01T00:00:00Z'),
+            lastSeen: t('2026-01-02T00:00:00Z'),
+            points: 40,
+            agentVersion: '7.50.0',
+          },
           { keyId: acme.apiKey.id, host: 'db-1', firstSeen: t('2026-01-01T00:00:00Z'), lastSeen: t('2026-03-01T00:00:00Z'), points: 2 },
         ]);
         const all = await call('GET', `/api/v2/api_keys/${acme.apiKey.id}/hosts`, as(acme, 'read_only'));
         assert.equal(all.status, 200);
         const byHost = new Map(all.body.data.map((h: any) => [h.attributes.host, h.attributes]));
-        assert.deepEqual(byHost.get('web-1'), { host: 'web-1', first_seen: '2026-01-01T00:00:00.000Z', last_seen: '2026-01-02T00:00:00.000Z', points: 40, agent_version: '7.50.0' });
+        assert.deepEqual(byHost.get('web-1'), {
+          host: 'web-1',
+          first_seen: '2026-01-01T00:00:00.000Z',
+          last_seen: '2026-01-02T00:00:00.000Z',
+          points: 40,
+          agent_version: '7.50.0',
+        });
         assert.equal((byHost.get('db-1') as any).points, 2);
         const since = await call('GET', `/api/v2/api_keys/${acme.apiKey.id}/hosts?filter[since]=2026-02-01T00:00:00Z`, as(acme, 'read_only'));
-        assert.deepEqual(since.body.data.map((h: any) => h.attributes.host), ['db-1']);
+        assert.deepEqual(
+          since.body.data.map((h: any) => h.attributes.host),
+          ['db-1'],
+        );
         assert.equal((await call('GET', `/api/v2/api_keys/${acme.apiKey.id}/hosts?filter[since]=soon`, as(acme, 'read_only'))).status, 400);
       });
     });
@@ -430,24 +498,46 @@ for (const dialect of DIALECTS) {
       it('records changes and failed authentication with actor and source address, filterable and paged', async () => {
         const admin = as(acme, 'admin');
         const created = await call('POST', '/api/v2/api_keys', { ...admin, body: { data: { type: 'api_keys', attributes: { name: 'audited' } } } });
-        await call('PATCH', `/api/v2/api_keys/${created.body.data.id}`, { ...admin, body: { data: { type: 'api_keys', id: created.body.data.id, attributes: { name: 'audited 2' } } } });
+        await call('PATCH', `/api/v2/api_keys/${created.body.data.id}`, {
+          ...admin,
+          body: { data: { type: 'api_keys', id: created.body.data.id, attributes: { name: 'audited 2' } } },
+        });
         await call('DELETE', `/api/v2/api_keys/${created.body.data.id}`, admin);
-        await call('GET', '/api/v2/api_keys', { headers: { 'dd-api-key': acme.apiSecret, 'dd-application-key': generateKey('app') }, remoteAddress: '10.1.2.3' });
+        await call('GET', '/api/v2/api_keys', {
+          headers: { 'dd-api-key': acme.apiSecret, 'dd-application-key': generateKey('app') },
+          remoteAddress: '10.1.2.3',
+        });
 
         const all = await call('GET', '/api/v2/audit/events?page[size]=100', admin);
         assert.equal(all.status, 200);
         const actions = all.body.data.map((e: { attributes: { attributes: { evt: { name: string } } } }) => e.attributes.attributes.evt.name);
-        for (const action of ['api_key.create', 'api_key.rename', 'api_key.revoke', 'api_key.restore', 'api_key.roll', 'app_key.create', 'app_key.update', 'app_key.delete', 'user.login_failed']) {
+        for (const action of [
+          'api_key.create',
+          'api_key.rename',
+          'api_key.revoke',
+          'api_key.restore',
+          'api_key.roll',
+          'app_key.create',
+          'app_key.update',
+          'app_key.delete',
+          'user.login_failed',
+        ]) {
           assert.ok(actions.includes(action), `audit has ${action}`);
         }
-        const revoke = all.body.data.find((e: any) => e.attributes.attributes.evt.name === 'api_key.revoke' && e.attributes.attributes.target.id === created.body.data.id);
+        const revoke = all.body.data.find(
+          (e: any) => e.attributes.attributes.evt.name === 'api_key.revoke' && e.attributes.attributes.target.id === created.body.data.id,
+        );
         assert.equal(revoke.type, 'audit');
         assert.equal(revoke.attributes.attributes.usr.id, acme.users.admin.user.id);
         assert.equal(revoke.attributes.attributes.network.client.ip, '127.0.0.1');
-        const failed = all.body.data.find((e: any) => e.attributes.attributes.evt.name === 'user.login_failed' && e.attributes.attributes.network.client.ip === '10.1.2.3');
+        const failed = all.body.data.find(
+          (e: any) => e.attributes.attributes.evt.name === 'user.login_failed' && e.attributes.attributes.network.client.ip === '10.1.2.3',
+        );
         assert.ok(failed, 'the failed attempt is audited with its source address');
 
-        const logins = all.body.data.filter((e: any) => e.attributes.attributes.evt.name === 'user.login' && e.attributes.attributes.usr.id === acme.users.admin.user.id);
+        const logins = all.body.data.filter(
+          (e: any) => e.attributes.attributes.evt.name === 'user.login' && e.attributes.attributes.usr.id === acme.users.admin.user.id,
+        );
         assert.equal(logins.length, 1, 'an API login is audited once per application key and address per hour, not per request');
         assert.equal(logins[0].attributes.attributes.details.via, 'api');
         assert.equal(logins[0].attributes.attributes.network.client.ip, '127.0.0.1');
@@ -471,8 +561,22 @@ for (const dialect of DIALECTS) {
       it('/healthz, /metrics by route and key operation, /api/openapi.json from the route schemas', async () => {
         assert.deepEqual((await call('GET', '/healthz')).body, { status: 'ok', store: dialect.name });
         const now = Math.floor(Date.now() / 1000);
-        const series = JSON.stringify({ series: [{ metric: 'metrics.probe', points: [[now, 1], [now - 1, 2], [now - 2, 3]] }] });
-        const accepted = await call('POST', '/api/v1/series', { headers: { 'dd-api-key': acme.apiSecret, 'content-type': 'application/json' }, payload: series });
+        const series = JSON.stringify({
+          series: [
+            {
+              metric: 'metrics.probe',
+              points: [
+                [now, 1],
+                [now - 1, 2],
+                [now - 2, 3],
+              ],
+            },
+          ],
+        });
+        const accepted = await call('POST', '/api/v1/series', {
+          headers: { 'dd-api-key': acme.apiSecret, 'content-type': 'application/json' },
+          payload: series,
+        });
         assert.equal(accepted.status, 202);
         const refused = await call('POST', '/api/v1/series', { headers: { 'dd-api-key': 'not-a-key', 'content-type': 'application/json' }, payload: series });
         assert.equal(refused.status, 403);
@@ -493,7 +597,14 @@ for (const dialect of DIALECTS) {
         const openapi = await call('GET', '/api/openapi.json');
         assert.equal(openapi.status, 200);
         assert.equal(openapi.body.openapi, '3.0.3');
-        for (const path of ['/api/v2/api_keys', '/api/v2/api_keys/{id}', '/api/v2/api_keys/{id}/roll', '/api/v2/current_user/application_keys', '/api/v1/validate', '/api/v2/audit/events']) {
+        for (const path of [
+          '/api/v2/api_keys',
+          '/api/v2/api_keys/{id}',
+          '/api/v2/api_keys/{id}/roll',
+          '/api/v2/current_user/application_keys',
+          '/api/v1/validate',
+          '/api/v2/audit/events',
+        ]) {
           assert.ok(openapi.body.paths[path], `openapi documents ${path}`);
         }
         assert.ok(openapi.body.paths['/api/v2/api_keys'].get.parameters.some((p: { name: string }) => p.name === 'page[size]'));
@@ -525,7 +636,10 @@ for (const dialect of DIALECTS) {
       it('no key created in this suite appears in any log line or error body', () => {
         assert.ok(logLines.length > 50, `captured ${logLines.length} log lines`);
         assert.ok(secrets.length >= 10, `tracked ${secrets.length} keys`);
-        assert.ok(logLines.some((l) => l.includes('api_key=[REDACTED]')), 'the api_key query parameter is logged masked');
+        assert.ok(
+          logLines.some((l) => l.includes('api_key=[REDACTED]')),
+          'the api_key query parameter is logged masked',
+        );
         for (const secret of secrets) {
           for (const line of logLines) assert.ok(!line.includes(secret), `a key leaked into a log line: ${line.replace(secret, '<KEY>')}`);
           for (const body of bodiesWithoutSecrets) assert.ok(!body.includes(secret), 'a key leaked into a response body');

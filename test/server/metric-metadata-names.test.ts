@@ -48,13 +48,25 @@ for (const dialect of DIALECTS) {
         const read = await fetch(path, { headers: headersFor(acme, 'read_only') });
         assert.equal(read.status, 200, await read.clone().text());
         assert.equal(((await read.json()) as { type: string }).type, 'gauge');
-        const edited = await fetch(path, { method: 'PUT', headers: { ...headersFor(acme, 'admin'), 'content-type': 'application/json' }, body: JSON.stringify({ unit: 'byte' }) });
+        const edited = await fetch(path, {
+          method: 'PUT',
+          headers: { ...headersFor(acme, 'admin'), 'content-type': 'application/json' },
+          body: JSON.stringify({ unit: 'byte' }),
+        });
         assert.equal(edited.status, 200, await edited.clone().text());
         assert.equal(((await edited.json()) as { unit: string }).unit, 'byte');
         // null, as clients that send every field of their model send it, leaves a field unchanged.
-        const nulls = await fetch(path, { method: 'PUT', headers: { ...headersFor(acme, 'admin'), 'content-type': 'application/json' }, body: JSON.stringify({ unit: null, per_unit: null, description: 'bytes out' }) });
+        const nulls = await fetch(path, {
+          method: 'PUT',
+          headers: { ...headersFor(acme, 'admin'), 'content-type': 'application/json' },
+          body: JSON.stringify({ unit: null, per_unit: null, description: 'bytes out' }),
+        });
         assert.equal(nulls.status, 200, await nulls.clone().text());
-        assert.deepEqual(((await nulls.json()) as { unit: string; description: string }), { ...((await (await fetch(path, { headers: headersFor(acme, 'read_only') })).json()) as object), unit: 'byte', description: 'bytes out' });
+        assert.deepEqual((await nulls.json()) as { unit: string; description: string }, {
+          ...((await (await fetch(path, { headers: headersFor(acme, 'read_only') })).json()) as object),
+          unit: 'byte',
+          description: 'bytes out',
+        });
       });
     }
   });

@@ -29,7 +29,12 @@ describe('Cache-Control: no-store on answers that can carry a secret', () => {
   });
 
   const call = (method: 'GET' | 'POST', url: string, body?: unknown, headers = headersFor(acme, 'admin')) =>
-    app.inject({ method, url, headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { payload: JSON.stringify(body) }) });
+    app.inject({
+      method,
+      url,
+      headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+    });
 
   it('creating and rolling an API key, creating an application key, and reading keys and users', async () => {
     const created = await call('POST', '/api/v2/api_keys', { data: { type: 'api_keys', attributes: { name: 'cached?' } } });

@@ -121,7 +121,11 @@ for (const dialect of DIALECTS) {
 
     it('API keys: create, list with include, get, rename, hosts, roll, revoke, restore', async () => {
       const include = 'include=created_by,modified_by';
-      const created = await call('POST', '/api/v2/api_keys', { query: include, headers: as('admin'), body: { data: { type: 'api_keys', attributes: { name: 'web' } } } });
+      const created = await call('POST', '/api/v2/api_keys', {
+        query: include,
+        headers: as('admin'),
+        body: { data: { type: 'api_keys', attributes: { name: 'web' } } },
+      });
       assert.equal(created.status, 201);
       assert.equal(typeof created.body.data.attributes.key, 'string');
       assert.equal(created.body.included.length, 1);
@@ -135,8 +139,16 @@ for (const dialect of DIALECTS) {
       }
       assert.equal((await call('GET', '/api/v2/api_keys/{id}', { id, query: include, headers: as('standard') })).body.included.length, 1);
       // The seeded key was created by the CLI: its created_by is null.
-      assert.equal((await call('GET', '/api/v2/api_keys/{id}', { id: acme.apiKey.id, headers: as('read_only') })).body.data.relationships.created_by.data, null);
-      const renamed = await call('PATCH', '/api/v2/api_keys/{id}', { id, query: 'include=modified_by', headers: as('admin'), body: { data: { type: 'api_keys', id, attributes: { name: 'web 2' } } } });
+      assert.equal(
+        (await call('GET', '/api/v2/api_keys/{id}', { id: acme.apiKey.id, headers: as('read_only') })).body.data.relationships.created_by.data,
+        null,
+      );
+      const renamed = await call('PATCH', '/api/v2/api_keys/{id}', {
+        id,
+        query: 'include=modified_by',
+        headers: as('admin'),
+        body: { data: { type: 'api_keys', id, attributes: { name: 'web 2' } } },
+      });
       assert.equal(renamed.body.data.attributes.name, 'web 2');
 
       await db.store.recordKeyUsage([
@@ -145,15 +157,26 @@ for (const dialect of DIALECTS) {
       ]);
       const hosts = await call('GET', '/api/v2/api_keys/{id}/hosts', { id, headers: as('read_only') });
       assert.deepEqual(hosts.body.data.map((h: { id: string }) => h.id).sort(), ['web-1', 'web-2']);
-      assert.equal((await call('GET', '/api/v2/api_keys/{id}/hosts', { id, query: 'filter[since]=2000-01-01T00:00:00Z', headers: as('read_only') })).status, 200);
+      assert.equal(
+        (await call('GET', '/api/v2/api_keys/{id}/hosts', { id, query: 'filter[since]=2000-01-01T00:00:00Z', headers: as('read_only') })).status,
+        200,
+      );
 
-      const rolled = await call('POST', '/api/v2/api_keys/{id}/roll', { id, headers: as('admin'), body: { data: { type: 'api_keys', attributes: { grace_period_seconds: 60 } } } });
+      const rolled = await call('POST', '/api/v2/api_keys/{id}/roll', {
+        id,
+        headers: as('admin'),
+        body: { data: { type: 'api_keys', attributes: { grace_period_seconds: 60 } } },
+      });
       assert.equal(rolled.status, 201);
       assert.equal(rolled.body.data.relationships.rolled_from.data.id, id);
       assert.equal(rolled.body.included[0].id, id);
       assert.ok(rolled.body.included[0].attributes.expires_at);
       // Without grace_period_seconds, the default grace period.
-      const rolledAgain = await call('POST', '/api/v2/api_keys/{id}/roll', { id: rolled.body.data.id, headers: as('admin'), body: { data: { attributes: { name: 'web 3' } } } });
+      const rolledAgain = await call('POST', '/api/v2/api_keys/{id}/roll', {
+        id: rolled.body.data.id,
+        headers: as('admin'),
+        body: { data: { attributes: { name: 'web 3' } } },
+      });
       assert.equal(rolledAgain.status, 201);
 
       assert.equal((await call('DELETE', '/api/v2/api_keys/{id}', { id: rolledAgain.body.data.id, headers: as('admin') })).status, 204);
@@ -164,7 +187,7 @@ for (const dialect of DIALECTS) {
       assert.equal(restored.body.data.attributes.status, 'active');
     });
 
-    it('application keys: the caller\'s (create, list, get, change, delete) and the organization\'s', async () => {
+    it("application keys: the caller's (create, list, get, change, delete) and the organization's", async () => {
       const created = await call('POST', '/api/v2/current_user/application_keys', {
         query: 'include=owned_by',
         headers: as('standard'),
@@ -173,17 +196,28 @@ for (const dialect of DIALECTS) {
       assert.equal(created.status, 201);
       assert.equal(typeof created.body.data.attributes.key, 'string');
       const id: string = created.body.data.id;
-      const plain = await call('POST', '/api/v2/current_user/application_keys', { headers: as('admin'), body: { data: { type: 'application_keys', attributes: { name: 'deploy' } } } });
+      const plain = await call('POST', '/api/v2/current_user/application_keys', {
+        headers: as('admin'),
+        body: { data: { type: 'application_keys', attributes: { name: 'deploy' } } },
+      });
       assert.equal(plain.body.data.attributes.scopes, null);
 
       for (const path of ['/api/v2/current_user/application_keys', '/api/v2/application_keys']) {
         assert.ok((await call('GET', path, { query: 'include=owned_by', headers: as('standard') })).body.included.length >= 1);
         assert.equal((await call('GET', path, { query: 'sort=-created_at&page[size]=2', headers: as('standard') })).status, 200);
         assert.equal((await call('GET', `${path}/{id}`, { id, query: 'include=owned_by', headers: as('standard') })).body.data.id, id);
-        const changed = await call('PATCH', `${path}/{id}`, { id, headers: as('standard'), body: { data: { type: 'application_keys', id, attributes: { name: `ci ${path.length}`, scopes: null } } } });
+        const changed = await call('PATCH', `${path}/{id}`, {
+          id,
+          headers: as('standard'),
+          body: { data: { type: 'application_keys', id, attributes: { name: `ci ${path.length}`, scopes: null } } },
+        });
         assert.equal(changed.body.data.attributes.scopes, null);
       }
-      assert.equal((await call('GET', '/api/v2/application_keys', { query: 'filter[owned_by]=nobody@nowhere.example', headers: as('read_only') })).body.meta.page.total_filtered_count, 0);
+      assert.equal(
+        (await call('GET', '/api/v2/application_keys', { query: 'filter[owned_by]=nobody@nowhere.example', headers: as('read_only') })).body.meta.page
+          .total_filtered_count,
+        0,
+      );
 
       assert.equal((await call('DELETE', '/api/v2/current_user/application_keys/{id}', { id, headers: as('standard') })).status, 204);
       assert.equal((await call('DELETE', '/api/v2/application_keys/{id}', { id: plain.body.data.id, headers: as('admin') })).status, 204);
@@ -200,9 +234,16 @@ for (const dialect of DIALECTS) {
       const set = await call('PUT', '/api/v2/api_keys/{id}/limits', { id, headers: as('admin'), body: { limits } });
       assert.deepEqual(set.body, { key_id: id, limits: { ...limits, points_per_minute: null } });
       assert.equal((await call('PUT', '/api/v2/api_keys/{id}/limits', { id, headers: as('standard'), body: { limits } })).status, 403);
-      assert.equal((await call('PUT', '/api/v2/api_keys/{id}/limits', { id, headers: as('admin'), body: { limits: { ...limits, requests_per_second: 0 } } })).status, 400);
+      assert.equal(
+        (await call('PUT', '/api/v2/api_keys/{id}/limits', { id, headers: as('admin'), body: { limits: { ...limits, requests_per_second: 0 } } })).status,
+        400,
+      );
       assert.equal((await call('GET', '/api/v2/api_keys/{id}/limits', { id: '00000000-0000-4000-8000-000000000000', headers: as('read_only') })).status, 404);
-      assert.equal((await call('PUT', '/api/v2/api_keys/{id}/limits', { id, headers: as('admin'), body: { limits: { ...limits, bytes_per_day: null } } })).status, 400, 'null is not a limit: leave it out');
+      assert.equal(
+        (await call('PUT', '/api/v2/api_keys/{id}/limits', { id, headers: as('admin'), body: { limits: { ...limits, bytes_per_day: null } } })).status,
+        400,
+        'null is not a limit: leave it out',
+      );
       const cleared = await call('PUT', '/api/v2/api_keys/{id}/limits', { id, headers: as('admin'), body: { limits: {} } });
       assert.equal(cleared.body.limits.bytes_per_day, null);
     });
@@ -212,8 +253,13 @@ for (const dialect of DIALECTS) {
       assert.equal(events.status, 200);
       assert.equal(events.body.meta.status, 'done');
       const actions = new Set(events.body.data.map((e: { attributes: { attributes: { evt: { name: string } } } }) => e.attributes.attributes.evt.name));
-      for (const action of ['api_key.create', 'api_key.roll', 'api_key.revoke', 'api_key.restore', 'app_key.update', 'app_key.delete']) assert.ok(actions.has(action), action);
-      assert.equal((await call('GET', '/api/v2/audit/events', { query: 'filter[query]=@evt.name:api_key.roll&filter[from]=now-1h', headers: as('admin') })).body.data.length, 2);
+      for (const action of ['api_key.create', 'api_key.roll', 'api_key.revoke', 'api_key.restore', 'app_key.update', 'app_key.delete'])
+        assert.ok(actions.has(action), action);
+      assert.equal(
+        (await call('GET', '/api/v2/audit/events', { query: 'filter[query]=@evt.name:api_key.roll&filter[from]=now-1h', headers: as('admin') })).body.data
+          .length,
+        2,
+      );
     });
 
     it('error bodies: 400, 403, 404 and 429', async () => {
@@ -223,17 +269,40 @@ for (const dialect of DIALECTS) {
       assert.equal(await statusOf('POST', '/api/v2/api_keys', { headers: as('admin'), body: { data: { attributes: {} } } }), 400);
       assert.equal(await statusOf('GET', '/api/v2/api_keys', { query: 'include=owner', headers: as('read_only') }), 400);
       assert.equal(await statusOf('GET', '/api/v2/api_keys/{id}', { id: 'x'.repeat(65), headers: as('read_only') }), 400);
-      assert.equal(await statusOf('GET', '/api/v2/api_keys/{id}/hosts', { id: acme.apiKey.id, query: 'filter[since]=yesterday', headers: as('read_only') }), 400);
+      assert.equal(
+        await statusOf('GET', '/api/v2/api_keys/{id}/hosts', { id: acme.apiKey.id, query: 'filter[since]=yesterday', headers: as('read_only') }),
+        400,
+      );
       assert.equal(await statusOf('POST', '/api/v2/api_keys/{id}/restore', { id: acme.apiKey.id, headers: as('admin') }), 400);
-      assert.equal(await statusOf('PATCH', '/api/v2/api_keys/{id}', { id: acme.apiKey.id, headers: as('admin'), body: { data: { id: unknownId, attributes: { name: 'x' } } } }), 400);
-      assert.equal(await statusOf('POST', '/api/v2/api_keys/{id}/roll', { id: acme.apiKey.id, headers: as('admin'), body: { data: { attributes: { grace_period_seconds: -1 } } } }), 400);
+      assert.equal(
+        await statusOf('PATCH', '/api/v2/api_keys/{id}', {
+          id: acme.apiKey.id,
+          headers: as('admin'),
+          body: { data: { id: unknownId, attributes: { name: 'x' } } },
+        }),
+        400,
+      );
+      assert.equal(
+        await statusOf('POST', '/api/v2/api_keys/{id}/roll', {
+          id: acme.apiKey.id,
+          headers: as('admin'),
+          body: { data: { attributes: { grace_period_seconds: -1 } } },
+        }),
+        400,
+      );
       assert.equal(await statusOf('GET', '/api/v2/audit/events', { query: 'filter[from]=last tuesday', headers: as('admin') }), 400);
-      assert.equal(await statusOf('PATCH', '/api/v2/current_user/application_keys/{id}', { id: acme.users.admin.appKey.id, headers: as('admin'), body: {} }), 400);
+      assert.equal(
+        await statusOf('PATCH', '/api/v2/current_user/application_keys/{id}', { id: acme.users.admin.appKey.id, headers: as('admin'), body: {} }),
+        400,
+      );
       // 403: role.
       assert.equal(await statusOf('POST', '/api/v2/api_keys', { headers: as('standard'), body: { data: { attributes: { name: 'no' } } } }), 403);
       assert.equal(await statusOf('DELETE', '/api/v2/api_keys/{id}', { id: acme.apiKey.id, headers: as('read_only') }), 403);
       assert.equal(await statusOf('GET', '/api/v2/audit/events', { headers: as('standard') }), 403);
-      assert.equal(await statusOf('POST', '/api/v2/current_user/application_keys', { headers: as('read_only'), body: { data: { attributes: { name: 'no' } } } }), 403);
+      assert.equal(
+        await statusOf('POST', '/api/v2/current_user/application_keys', { headers: as('read_only'), body: { data: { attributes: { name: 'no' } } } }),
+        403,
+      );
       assert.equal(await statusOf('DELETE', '/api/v2/application_keys/{id}', { id: acme.users.admin.appKey.id, headers: as('standard') }), 403);
       // 404: unknown ids, another user's key through current_user.
       assert.equal(await statusOf('GET', '/api/v2/api_keys/{id}', { id: unknownId, headers: as('read_only') }), 404);
@@ -253,9 +322,20 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(statuses, [403, 403, 403, 429]);
       // Even with the right keys; the refusal comes after the request is validated.
       assert.equal(await statusOf('GET', '/api/v2/api_keys', { headers: as('admin'), remoteAddress: '192.0.2.7' }), 429);
-      assert.equal(await statusOf('POST', '/api/v2/api_keys/{id}/roll', { id: acme.apiKey.id, headers: as('admin'), body: {}, remoteAddress: '192.0.2.7' }), 429);
+      assert.equal(
+        await statusOf('POST', '/api/v2/api_keys/{id}/roll', { id: acme.apiKey.id, headers: as('admin'), body: {}, remoteAddress: '192.0.2.7' }),
+        429,
+      );
       const rename = { data: { attributes: { name: 'throttled' } } };
-      assert.equal(await statusOf('PATCH', '/api/v2/application_keys/{id}', { id: acme.users.admin.appKey.id, headers: as('admin'), body: rename, remoteAddress: '192.0.2.7' }), 429);
+      assert.equal(
+        await statusOf('PATCH', '/api/v2/application_keys/{id}', {
+          id: acme.users.admin.appKey.id,
+          headers: as('admin'),
+          body: rename,
+          remoteAddress: '192.0.2.7',
+        }),
+        429,
+      );
     });
 
     it('the calls above covered every management operation of the document, and every error status', () => {

@@ -42,7 +42,12 @@ describe('passwords under attack (SQLite, real HTTP)', () => {
     await setPasswords(store, acme, passwords);
     const scoped = async (role: 'admin' | 'standard', scopes: string[]) => {
       const secret = generateKey('app');
-      await store.createAppKey(acme.org.id, acme.users[role].user.id, { name: `${role} scoped`, hash: hasher.hash(secret), last4: last4(secret), scopes }, CLI_ACTOR);
+      await store.createAppKey(
+        acme.org.id,
+        acme.users[role].user.id,
+        { name: `${role} scoped`, hash: hasher.hash(secret), last4: last4(secret), scopes },
+        CLI_ACTOR,
+      );
       return secret;
     };
     adminAllScopes = await scoped('admin', [...SCOPES]);
@@ -90,7 +95,9 @@ describe('passwords under attack (SQLite, real HTTP)', () => {
   it('wrong current passwords through the API: counted before the check, so 20 parallel guesses get at most 5 checks', async () => {
     clock += 120_000;
     const guesses = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => api('POST', '/api/v2/current_user/password', acme.users.standard.appSecret, change(`guess-${i}-password`, 'new-password-123'))),
+      Array.from({ length: 20 }, (_, i) =>
+        api('POST', '/api/v2/current_user/password', acme.users.standard.appSecret, change(`guess-${i}-password`, 'new-password-123')),
+      ),
     );
     const statuses = guesses.map((g) => g.status);
     assert.ok(statuses.filter((s) => s === 400).length <= 5, `checked: ${statuses.join(',')}`);
@@ -109,7 +116,10 @@ describe('passwords under attack (SQLite, real HTTP)', () => {
     clock += 120_000;
     // Sign in as the admin, as a browser would.
     const form = await fetch(`${base}/login`);
-    const loginCookie = form.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    const loginCookie = form.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .join('; ');
     const loginCsrf = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1]!;
     const signIn = await fetch(`${base}/login`, {
       method: 'POST',
@@ -118,7 +128,11 @@ describe('passwords under attack (SQLite, real HTTP)', () => {
       body: new URLSearchParams({ _csrf: loginCsrf, email: acme.users.admin.user.email, password: passwords.admin }).toString(),
     });
     assert.equal(signIn.status, 303);
-    const cookie = signIn.headers.getSetCookie().map((c) => c.split(';')[0] ?? '').filter((c) => !c.endsWith('=')).join('; ');
+    const cookie = signIn.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0] ?? '')
+      .filter((c) => !c.endsWith('='))
+      .join('; ');
     const account = await fetch(`${base}/account`, { headers: { cookie } });
     const csrf = /name="_csrf" value="([^"]+)"/.exec(await account.text())![1]!;
     const post = (current: string) =>

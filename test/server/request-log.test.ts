@@ -34,7 +34,12 @@ describe('request logging: none per intake request, one per management request, 
   let seeded: SeededOrg;
   let baseUrl: string;
   let log = '';
-  const lines = (): LogLine[] => log.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as LogLine);
+  const lines = (): LogLine[] =>
+    log
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as LogLine);
 
   before(async () => {
     store = await openStore({ dataDir: dir });
@@ -52,12 +57,22 @@ describe('request logging: none per intake request, one per management request, 
 
   it('logs intake requests only in the summary, management requests once each', async () => {
     const now = Math.floor(Date.now() / 1000);
-    const body = JSON.stringify({ series: [{ metric: 'log.check', type: 3, points: [{ timestamp: now, value: 1 }], resources: [{ name: 'web-1', type: 'host' }] }] });
+    const body = JSON.stringify({
+      series: [{ metric: 'log.check', type: 3, points: [{ timestamp: now, value: 1 }], resources: [{ name: 'web-1', type: 'host' }] }],
+    });
     for (let i = 0; i < 20; i++) {
-      const response = await fetch(`${baseUrl}/api/v2/series`, { method: 'POST', headers: { 'content-type': 'application/json', 'dd-api-key': seeded.apiSecret }, body });
+      const response = await fetch(`${baseUrl}/api/v2/series`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'dd-api-key': seeded.apiSecret },
+        body,
+      });
       assert.equal(response.status, 202, await response.text());
     }
-    const refused = await fetch(`${baseUrl}/api/v2/series`, { method: 'POST', headers: { 'content-type': 'application/json', 'dd-api-key': 'f'.repeat(32) }, body });
+    const refused = await fetch(`${baseUrl}/api/v2/series`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'dd-api-key': 'f'.repeat(32) },
+      body,
+    });
     assert.equal(refused.status, 403);
     const list = await fetch(`${baseUrl}/api/v2/api_keys?api_key=${seeded.apiSecret}`, { headers: headersFor(seeded, 'admin') });
     assert.equal(list.status, 200);

@@ -61,7 +61,13 @@ describe('rekey server: request and header deadlines against slow clients', () =
       const headerBound = SERVER_TIMEOUTS.headersMs + SERVER_TIMEOUTS.checkIntervalMs + 3_000;
       const [body, headers, silent] = await Promise.all([
         // No key needed: the body is read before authentication.
-        drip(server.port, 'POST /api/v2/api_keys HTTP/1.1\r\nHost: rekey\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n', ' ', 5_000, 45_000),
+        drip(
+          server.port,
+          'POST /api/v2/api_keys HTTP/1.1\r\nHost: rekey\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n',
+          ' ',
+          5_000,
+          45_000,
+        ),
         drip(server.port, 'GET /healthz HTTP/1.1\r\nHost: rekey\r\n', 'X-Drip: 1\r\n', 5_000, 45_000),
         // Connects and never sends a byte: Node's own checks never fire for it (see app.ts).
         drip(server.port, '', '', 3_600_000, 45_000),
@@ -76,7 +82,9 @@ describe('rekey server: request and header deadlines against slow clients', () =
       assert.ok(headers.closedAfterMs <= headerBound, `header dripper closed after ${headers.closedAfterMs} ms (bound ${headerBound})`);
       // A normal request on a fresh connection is unaffected.
       assert.equal((await fetch(`${server.url}/livez`)).status, 200);
-      process.stdout.write(`# body drip closed after ${body.closedAfterMs} ms, header drip after ${headers.closedAfterMs} ms, silent after ${silent.closedAfterMs} ms\n`);
+      process.stdout.write(
+        `# body drip closed after ${body.closedAfterMs} ms, header drip after ${headers.closedAfterMs} ms, silent after ${silent.closedAfterMs} ms\n`,
+      );
     } finally {
       await server.stop('SIGTERM');
     }

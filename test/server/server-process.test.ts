@@ -56,13 +56,19 @@ for (const dialect of DIALECTS) {
         const keys = await fetch(`${first.url}/api/v2/api_keys`, { headers: { 'DD-API-KEY': api, 'DD-APPLICATION-KEY': app } });
         assert.equal(keys.status, 200);
         const body = (await keys.json()) as { data: Array<{ attributes: { last4: string } }> };
-        assert.deepEqual(body.data.map((k) => k.attributes.last4), [api.slice(-4)]);
+        assert.deepEqual(
+          body.data.map((k) => k.attributes.last4),
+          [api.slice(-4)],
+        );
       } finally {
         const exit = await stop(first);
         assert.deepEqual(exit, { code: 0, signal: null }, `clean exit on SIGTERM; stderr: ${first.stderr()}`);
       }
       // Log lines are JSON on stderr and never contain the keys or the password.
-      const logLines = first.stderr().split('\n').filter((l) => l.trim() !== '');
+      const logLines = first
+        .stderr()
+        .split('\n')
+        .filter((l) => l.trim() !== '');
       assert.ok(logLines.length > 0);
       for (const line of logLines) {
         assert.doesNotThrow(() => JSON.parse(line), `log line is JSON: ${line.slice(0, 200)}`);
@@ -74,7 +80,7 @@ for (const dialect of DIALECTS) {
       try {
         assert.doesNotMatch(second.stdout(), /password|API key:|application key:/, 'credentials are printed only on the first start');
         const validate = await fetch(`${second.url}/api/v1/validate`, { headers: { 'DD-API-KEY': credentials.api } });
-        assert.equal(validate.status, 200, 'the first start\'s key still works after a restart');
+        assert.equal(validate.status, 200, "the first start's key still works after a restart");
       } finally {
         assert.deepEqual(await stop(second), { code: 0, signal: null });
       }
@@ -124,7 +130,9 @@ describe('rekey server usage errors', () => {
     const loneCert = await runRekey(['server', '--port', '0', '--tls-cert', '/nonexistent.pem'], { timeoutMs: 30_000 });
     assert.equal(loneCert.code, 2);
     assert.match(loneCert.stderr, /--tls-cert and --tls-key go together/);
-    const missing = await runRekey(['server', '--port', '0', '--tls-cert', '/nonexistent-cert.pem', '--tls-key', '/nonexistent-key.pem'], { timeoutMs: 30_000 });
+    const missing = await runRekey(['server', '--port', '0', '--tls-cert', '/nonexistent-cert.pem', '--tls-key', '/nonexistent-key.pem'], {
+      timeoutMs: 30_000,
+    });
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /Cannot read the TLS file \/nonexistent-cert\.pem: ENOENT/);
   });

@@ -34,7 +34,10 @@ describe('rekey server --trust-proxy', () => {
         const statuses: number[] = [];
         // The proxy appends the address it saw (198.51.100.7); the client forges what is before it.
         for (let i = 0; i < MAX_FAILURES + 3; i++) statuses.push(await failWith(server.url, `10.${i}.0.1, 203.0.113.${i}, 198.51.100.7`));
-        assert.ok(statuses.slice(0, MAX_FAILURES).every((s) => s === 401 || s === 403), `first ${MAX_FAILURES} refused normally: ${statuses}`);
+        assert.ok(
+          statuses.slice(0, MAX_FAILURES).every((s) => s === 401 || s === 403),
+          `first ${MAX_FAILURES} refused normally: ${statuses}`,
+        );
         assert.deepEqual(statuses.slice(MAX_FAILURES), [429, 429, 429], 'then throttled, whatever the forged entries say');
         assert.notEqual(await failWith(server.url, '198.51.100.8'), 429, 'a different client behind the same proxy is told apart');
       } finally {

@@ -16,8 +16,11 @@ import { headersFor, seedOrg, type SeededOrg } from './seed.js';
 const root = new URL('../..', import.meta.url).pathname;
 /** Every route file (found, so a new one is checked too) and the modules that read requests for them. */
 const TYPED_FILES = [
-  ...['src/server/routes', 'src/ui/routes', 'src/intake']
-    .flatMap((dir) => readdirSync(`${root}${dir}`).filter((name) => /-routes?\.ts$/.test(name)).map((name) => `${dir}/${name}`)),
+  ...['src/server/routes', 'src/ui/routes', 'src/intake'].flatMap((dir) =>
+    readdirSync(`${root}${dir}`)
+      .filter((name) => /-routes?\.ts$/.test(name))
+      .map((name) => `${dir}/${name}`),
+  ),
   'src/server/management-auth.ts',
   'src/server/list-query.ts',
   'src/intake/intake-auth.ts',

@@ -45,7 +45,11 @@ for (const dialect of DIALECTS) {
     });
 
     const put = (org: SeededOrg, role: 'admin' | 'standard' | 'read_only', body: unknown) =>
-      fetch(`${url}/api/v2/rekey/upstream`, { method: 'PUT', headers: { ...headersFor(org, role), 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      fetch(`${url}/api/v2/rekey/upstream`, {
+        method: 'PUT',
+        headers: { ...headersFor(org, role), 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     const get = (org: SeededOrg, role: 'admin' | 'standard' | 'read_only') => fetch(`${url}/api/v2/rekey/upstream`, { headers: headersFor(org, role) });
 
     it('an admin sets the upstream and reads it back: the last 4 of the key, never the key', async () => {
@@ -58,14 +62,17 @@ for (const dialect of DIALECTS) {
       assert.equal(set.status, 200, setText);
       assert.doesNotMatch(setText, new RegExp(UPSTREAM_KEY));
       const shown = JSON.parse(setText) as Record<string, unknown>;
-      assert.deepEqual({ ...shown, updated_at: 'x' }, {
-        org_id: acme.org.id,
-        mode: 'relay',
-        site: 'datadoghq.eu',
-        urls: { metrics: 'https://api.datadoghq.eu', logs: 'https://http-intake.logs.datadoghq.eu', traces: 'https://trace.agent.datadoghq.eu' },
-        api_key_last4: 'upk9',
-        updated_at: 'x',
-      });
+      assert.deepEqual(
+        { ...shown, updated_at: 'x' },
+        {
+          org_id: acme.org.id,
+          mode: 'relay',
+          site: 'datadoghq.eu',
+          urls: { metrics: 'https://api.datadoghq.eu', logs: 'https://http-intake.logs.datadoghq.eu', traces: 'https://trace.agent.datadoghq.eu' },
+          api_key_last4: 'upk9',
+          updated_at: 'x',
+        },
+      );
       const read = await get(acme, 'admin');
       assert.equal(read.status, 200);
       assert.deepEqual(await read.json(), shown);
@@ -83,7 +90,13 @@ for (const dialect of DIALECTS) {
       // A URL instead of a site, the key left out: the stored key is kept.
       const moved = await put(acme, 'admin', { url: 'http://127.0.0.1:9/', mode: 'standalone' });
       assert.equal(moved.status, 200, await moved.clone().text());
-      assert.deepEqual(await moved.json(), { ...shown, mode: 'standalone', site: 'http://127.0.0.1:9', urls: { metrics: 'http://127.0.0.1:9', logs: 'http://127.0.0.1:9', traces: 'http://127.0.0.1:9' }, updated_at: ((await (await get(acme, 'admin')).json()) as { updated_at: string }).updated_at });
+      assert.deepEqual(await moved.json(), {
+        ...shown,
+        mode: 'standalone',
+        site: 'http://127.0.0.1:9',
+        urls: { metrics: 'http://127.0.0.1:9', logs: 'http://127.0.0.1:9', traces: 'http://127.0.0.1:9' },
+        updated_at: ((await (await get(acme, 'admin')).json()) as { updated_at: string }).updated_at,
+      });
 
       assert.doesNotMatch(log, new RegExp(UPSTREAM_KEY), 'the upstream key is never logged');
       assert.ok(log.includes('/api/v2/rekey/upstream'), 'the requests were logged');
@@ -124,17 +137,31 @@ for (const dialect of DIALECTS) {
       }
       const hasher = createKeyHasher(await db.store.deploymentSecret());
       const scopedSecret = generateKey('app');
-      await db.store.createAppKey(acme.org.id, acme.users.admin.user.id, { name: 'every scope', hash: hasher.hash(scopedSecret), last4: last4(scopedSecret), scopes: ['api_keys_read', 'api_keys_write', 'user_access_manage', 'org_app_keys_write'] }, CLI_ACTOR);
+      await db.store.createAppKey(
+        acme.org.id,
+        acme.users.admin.user.id,
+        {
+          name: 'every scope',
+          hash: hasher.hash(scopedSecret),
+          last4: last4(scopedSecret),
+          scopes: ['api_keys_read', 'api_keys_write', 'user_access_manage', 'org_app_keys_write'],
+        },
+        CLI_ACTOR,
+      );
       const scoped = { 'dd-api-key': acme.apiSecret, 'dd-application-key': scopedSecret };
       const scopedRead = await fetch(`${url}/api/v2/rekey/upstream`, { headers: scoped });
       assert.equal(scopedRead.status, 403);
       assert.match(await scopedRead.text(), /without scopes/);
-      const scopedWrite = await fetch(`${url}/api/v2/rekey/upstream`, { method: 'PUT', headers: { ...scoped, 'content-type': 'application/json' }, body: JSON.stringify({ site: 'https://attacker.example', api_key: 'attackerkey0000' }) });
+      const scopedWrite = await fetch(`${url}/api/v2/rekey/upstream`, {
+        method: 'PUT',
+        headers: { ...scoped, 'content-type': 'application/json' },
+        body: JSON.stringify({ site: 'https://attacker.example', api_key: 'attackerkey0000' }),
+      });
       assert.equal(scopedWrite.status, 403);
       assert.equal((await db.store.getUpstream(acme.org.id))?.site, 'datadoghq.com', 'nothing changed');
     });
 
-    it("each organisation reads and sets only its own upstream", async () => {
+    it('each organisation reads and sets only its own upstream', async () => {
       assert.equal((await put(acme, 'admin', { site: 'datadoghq.com', api_key: UPSTREAM_KEY })).status, 200);
       const other = await get(globex, 'admin');
       assert.equal(other.status, 404, 'globex has none, whatever acme has');

@@ -62,7 +62,12 @@ for (const dialect of DIALECTS) {
       await setPasswords(store, acme, passwords);
       const stream = new Writable({
         write(chunk, _encoding, done) {
-          logLines.push(...chunk.toString('utf8').split('\n').filter((l: string) => l !== ''));
+          logLines.push(
+            ...chunk
+              .toString('utf8')
+              .split('\n')
+              .filter((l: string) => l !== ''),
+          );
           done();
         },
       });
@@ -83,7 +88,12 @@ for (const dialect of DIALECTS) {
         redirect: 'manual',
       });
       const text = await response.text();
-      return { status: response.status, text, location: response.headers.get('location'), body: text !== '' && response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : undefined };
+      return {
+        status: response.status,
+        text,
+        location: response.headers.get('location'),
+        body: text !== '' && response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : undefined,
+      };
     }
 
     /** Signs in through the real form; throws unless it answers 303 with a session. */
@@ -146,7 +156,9 @@ for (const dialect of DIALECTS) {
       assert.equal((await api('GET', '/api/v2/api_keys', 'standard')).status, 200);
       assert.equal(await live(browser), true);
 
-      const disabled = await api('PATCH', `/api/v2/users/${id('standard')}`, 'admin', { data: { type: 'users', id: id('standard'), attributes: { disabled: true } } });
+      const disabled = await api('PATCH', `/api/v2/users/${id('standard')}`, 'admin', {
+        data: { type: 'users', id: id('standard'), attributes: { disabled: true } },
+      });
       assert.equal(disabled.status, 200, disabled.text);
       assert.equal(disabled.body.data.attributes.disabled, true);
       assert.equal(disabled.body.data.attributes.status, 'Disabled');
@@ -200,7 +212,9 @@ for (const dialect of DIALECTS) {
       assert.equal((await store.getUser(acme.org.id, id('admin')))?.disabled, false);
 
       assert.equal((await api('GET', '/api/v2/users/00000000-0000-0000-0000-000000000000', 'admin')).status, 404);
-      const rename = await api('PATCH', `/api/v2/users/${id('standard')}`, 'admin', { data: { type: 'users', attributes: { disabled: false, email: 'x@y.z' } } });
+      const rename = await api('PATCH', `/api/v2/users/${id('standard')}`, 'admin', {
+        data: { type: 'users', attributes: { disabled: false, email: 'x@y.z' } },
+      });
       assert.equal(rename.status, 400);
     });
 
@@ -241,13 +255,19 @@ for (const dialect of DIALECTS) {
 
     it('changing your own password needs the current one and ends your sessions (API and UI)', async () => {
       const other = await signIn(email('standard'), passwords.standard);
-      const wrong = await api('POST', '/api/v2/current_user/password', 'standard', { data: { type: 'users', attributes: { current_password: 'not it at all', new_password: 'a-new-password-2' } } });
+      const wrong = await api('POST', '/api/v2/current_user/password', 'standard', {
+        data: { type: 'users', attributes: { current_password: 'not it at all', new_password: 'a-new-password-2' } },
+      });
       assert.deepEqual([wrong.status, wrong.body], [400, { errors: ['The current password is not correct; the password was not changed.'] }]);
-      const short = await api('POST', '/api/v2/current_user/password', 'standard', { data: { type: 'users', attributes: { current_password: passwords.standard, new_password: 'short' } } });
+      const short = await api('POST', '/api/v2/current_user/password', 'standard', {
+        data: { type: 'users', attributes: { current_password: passwords.standard, new_password: 'short' } },
+      });
       assert.equal(short.status, 400);
       assert.match(short.body.errors[0], /has 5 characters; it needs at least 12/);
       assert.equal(await live(other), true, 'a refused change ends nothing');
-      const changed = await api('POST', '/api/v2/current_user/password', 'standard', { data: { type: 'users', attributes: { current_password: passwords.standard, new_password: 'a-new-password-2' } } });
+      const changed = await api('POST', '/api/v2/current_user/password', 'standard', {
+        data: { type: 'users', attributes: { current_password: passwords.standard, new_password: 'a-new-password-2' } },
+      });
       assert.equal(changed.status, 204, changed.text);
       secrets.push('a-new-password-2');
       assert.equal(await live(other), false);
@@ -272,7 +292,11 @@ for (const dialect of DIALECTS) {
     });
 
     it('DELETE removes the user and their app keys, keeps their audit trail; the UI deletes too', async () => {
-      const created = await store.createUser(acme.org.id, { email: 'leaver@acme.example', name: 'Leaver', role: 'admin', passwordHash: await hashPassword('leaver-password-1') }, CLI_ACTOR);
+      const created = await store.createUser(
+        acme.org.id,
+        { email: 'leaver@acme.example', name: 'Leaver', role: 'admin', passwordHash: await hashPassword('leaver-password-1') },
+        CLI_ACTOR,
+      );
       const browser = await signIn('leaver@acme.example', 'leaver-password-1');
       const removed = await api('DELETE', `/api/v2/users/${created.id}`, 'admin');
       assert.equal(removed.status, 204, removed.text);
@@ -280,7 +304,10 @@ for (const dialect of DIALECTS) {
       assert.equal((await api('GET', `/api/v2/users/${created.id}`, 'admin')).status, 404);
       assert.equal(await signInStatus('leaver@acme.example', 'leaver-password-1'), 401);
       const trail = (await store.listAuditEvents(acme.org.id)).items;
-      assert.ok(trail.some((e) => e.action === 'user.login' && e.actorId === created.id), 'their sign-in is still in the trail');
+      assert.ok(
+        trail.some((e) => e.action === 'user.login' && e.actorId === created.id),
+        'their sign-in is still in the trail',
+      );
       assert.deepEqual(trail.find((e) => e.action === 'user.delete')?.details, { email: 'leaver@acme.example', role: 'admin', app_keys_deleted: 0 });
 
       // read_only through the UI: the key it owns goes with it.

@@ -29,7 +29,12 @@ after(() => live?.close());
 it('UsersApi: list, get, updateUser disabled true/false, the last admin refused, disableUser deletes', async () => {
   const admin = usersApi('admin');
   const listed = await admin.listUsers();
-  assert.deepEqual(listed.data?.map((u) => u.attributes?.email).sort(), Object.values(acme.users).map((u) => u.user.email).sort());
+  assert.deepEqual(
+    listed.data?.map((u) => u.attributes?.email).sort(),
+    Object.values(acme.users)
+      .map((u) => u.user.email)
+      .sort(),
+  );
   const standardId = acme.users.standard.user.id;
   const got = await admin.getUser({ userId: standardId });
   assert.equal(got.data?.attributes?.disabled, false);
@@ -42,7 +47,10 @@ it('UsersApi: list, get, updateUser disabled true/false, the last admin refused,
   assert.equal(enabled.data?.attributes?.disabled, false);
 
   const adminId = acme.users.admin.user.id;
-  const last = await expectApiException(admin.updateUser({ userId: adminId, body: { data: { type: 'users', id: adminId, attributes: { disabled: true } } } }), 400);
+  const last = await expectApiException(
+    admin.updateUser({ userId: adminId, body: { data: { type: 'users', id: adminId, attributes: { disabled: true } } } }),
+    400,
+  );
   assert.match(last, /last active admin/);
   await expectApiException(usersApi('read_only').getUser({ userId: adminId }), 403);
 

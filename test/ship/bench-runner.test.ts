@@ -32,10 +32,16 @@ writeBenchResult('a-fast', { figures: [
   writeFileSync(join(dir, 'b-bench-server.ts'), `throw new Error('a helper must not be run as a benchmark');\n`);
   writeFileSync(join(dir, 'shim.d.ts'), `declare module 'x';\n`);
   writeFileSync(join(dir, 'run-all.ts'), `throw new Error('the runner must not run itself');\n`);
-  writeFileSync(join(results, 'c-own-format.json'), JSON.stringify({ bench: 'c', goal: { p99_ms_max: 5, met: true }, results: [{ dialect: 'sqlite', p99_ms: 3.2 }] }));
+  writeFileSync(
+    join(results, 'c-own-format.json'),
+    JSON.stringify({ bench: 'c', goal: { p99_ms_max: 5, met: true }, results: [{ dialect: 'sqlite', p99_ms: 3.2 }] }),
+  );
 
   const files = discoverBenchmarks(dir);
-  assert.deepEqual(files.map((f) => f.slice(dir.length + 1)), ['a-fast.ts', 'b-broken.ts']);
+  assert.deepEqual(
+    files.map((f) => f.slice(dir.length + 1)),
+    ['a-fast.ts', 'b-broken.ts'],
+  );
   const runs = [];
   for (const file of files) runs.push(await runBenchmark(file, { cwd: repoRoot, timeoutMs: 60_000, quiet: true }));
   assert.equal(runs[0]!.exitCode, 0, runs[0]!.tail);

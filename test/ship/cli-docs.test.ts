@@ -12,7 +12,16 @@ test('every --help exits 0 and docs/cli.md is up to date', { timeout: 300_000 },
   const pages = await collectHelpPages();
   const commands = pages.map((page) => page.command.join(' '));
   // The walk really found the commands the README and docs/product.md promise.
-  for (const expected of ['rekey', 'rekey server', 'rekey rotate', 'rekey config', 'rekey config set-api-key', 'rekey config show', 'rekey-agent', 'rekey-agent run']) {
+  for (const expected of [
+    'rekey',
+    'rekey server',
+    'rekey rotate',
+    'rekey config',
+    'rekey config set-api-key',
+    'rekey config show',
+    'rekey-agent',
+    'rekey-agent run',
+  ]) {
     assert.ok(commands.includes(expected), `${expected} --help was not found (found: ${commands.join(', ')})`);
   }
   for (const page of pages) {

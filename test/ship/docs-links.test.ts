@@ -8,7 +8,12 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { repoRoot } from '../support/processes.js';
 
-const documents = ['README.md', ...readdirSync(join(repoRoot, 'docs')).filter((n) => n.endsWith('.md')).map((n) => `docs/${n}`)];
+const documents = [
+  'README.md',
+  ...readdirSync(join(repoRoot, 'docs'))
+    .filter((n) => n.endsWith('.md'))
+    .map((n) => `docs/${n}`),
+];
 
 test('relative links in the README and docs resolve', () => {
   const broken: string[] = [];

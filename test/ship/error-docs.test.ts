@@ -32,7 +32,11 @@ test('docs/errors.md documents every error code with its status and exit code', 
 
 test('docs/errors.md is exactly what the generator writes, with a "when, and what to do" for every code', () => {
   // A hand edit of the file would be lost at the next generation: explanations live in the generator.
-  assert.equal(readFileSync(ERROR_DOCS_FILE, 'utf8'), renderErrorDocs(), 'docs/errors.md is stale or edited by hand: run node --import tsx scripts/gen-error-docs.ts');
+  assert.equal(
+    readFileSync(ERROR_DOCS_FILE, 'utf8'),
+    renderErrorDocs(),
+    'docs/errors.md is stale or edited by hand: run node --import tsx scripts/gen-error-docs.ts',
+  );
   const unexplained = renderErrorDocs()
     .split('\n')
     .filter((line) => /^\| `[A-Z0-9_]+` \|.* \|  \|$/.test(line))

@@ -42,7 +42,9 @@ test('fresh clone: `npm install && npm start` serves, prints the credentials onc
   let stderr = '';
   child.stdout!.on('data', (chunk) => (stdout += chunk));
   child.stderr!.on('data', (chunk) => (stderr = (stderr + chunk).slice(-20_000)));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   let ended = false;
   void exited.then(() => (ended = true));
   t.after(() => {
@@ -90,7 +92,10 @@ test('fresh clone: `npm install && npm start` serves, prints the credentials onc
   const stillAlive = groupAlive();
   if (stillAlive) process.kill(-child.pid!, 'SIGKILL');
   assert.equal(stillAlive, false, 'every process of `npm start` ended within 20 s of SIGTERM');
-  const refused = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) }).then(() => false, () => true);
+  const refused = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) }).then(
+    () => false,
+    () => true,
+  );
   assert.ok(refused, 'the server is gone after SIGTERM');
 
   // `npm test` is the typecheck, the lint and the test runner; the runner works in the clone.

@@ -61,7 +61,9 @@ async function snapshot(location: StoreLocation): Promise<string> {
 function fileDigests(dir: string): Record<string, string> {
   const digests: Record<string, string> = {};
   for (const name of readdirSync(dir).sort()) {
-    digests[name] = createHash('sha256').update(readFileSync(join(dir, name))).digest('hex');
+    digests[name] = createHash('sha256')
+      .update(readFileSync(join(dir, name)))
+      .digest('hex');
   }
   return digests;
 }
@@ -118,7 +120,10 @@ describe('rekey init on SQLite', () => {
     assert.match(result.stdout, /shown only this once/);
     const store = await openStore({ dataDir: dir });
     try {
-      assert.deepEqual((await store.listOrgs()).map((o) => o.name), ['Acme']);
+      assert.deepEqual(
+        (await store.listOrgs()).map((o) => o.name),
+        ['Acme'],
+      );
     } finally {
       await store.close();
     }
@@ -189,16 +194,15 @@ describe('admin CLI on SQLite', () => {
 
   it('rejects an unknown org, a duplicate email, a bad role and a short password in one line', async () => {
     const base = ['--email', 'carol@example.com', '--role', 'admin', '--data', dir];
-    assertOneLineError(
-      await runRekey(['user', 'create', '--org', 'Nope Inc', ...base], { env: cleanEnv() }),
-      2,
-      /No organization named or with id "Nope Inc"/,
-    );
+    assertOneLineError(await runRekey(['user', 'create', '--org', 'Nope Inc', ...base], { env: cleanEnv() }), 2, /No organization named or with id "Nope Inc"/);
     await runRekey(['user', 'create', '--org', 'Default organization', ...base], { env: cleanEnv() });
     assertOneLineError(
-      await runRekey(['user', 'create', '--org', 'Default organization', ...base.slice(0, 2), '--email', 'CAROL@example.com', '--role', 'admin', '--data', dir], {
-        env: cleanEnv(),
-      }),
+      await runRekey(
+        ['user', 'create', '--org', 'Default organization', ...base.slice(0, 2), '--email', 'CAROL@example.com', '--role', 'admin', '--data', dir],
+        {
+          env: cleanEnv(),
+        },
+      ),
       2,
       /A user with email CAROL@example.com already exists/,
     );
@@ -208,10 +212,10 @@ describe('admin CLI on SQLite', () => {
     assert.equal(badRole.code, 2);
     assert.match(badRole.stderr, /admin, standard, read_only/);
     assertOneLineError(
-      await runRekey(
-        ['user', 'create', '--org', 'Default organization', '--email', 'e@example.com', '--role', 'admin', '--password-stdin', '--data', dir],
-        { env: cleanEnv(), input: 'short\n' },
-      ),
+      await runRekey(['user', 'create', '--org', 'Default organization', '--email', 'e@example.com', '--role', 'admin', '--password-stdin', '--data', dir], {
+        env: cleanEnv(),
+        input: 'short\n',
+      }),
       2,
       /at least 12/,
     );
@@ -252,10 +256,6 @@ describe('admin CLI on PostgreSQL (REKEY_DATABASE_URL)', () => {
       2,
       /REKEY_DATABASE_URL is not valid: the scheme is "mysql"/,
     );
-    assertOneLineError(
-      await runRekey(['init'], { env: cleanEnv({ REKEY_DATABASE_URL: 'not a url' }) }),
-      2,
-      /REKEY_DATABASE_URL is not valid: it is not a URL/,
-    );
+    assertOneLineError(await runRekey(['init'], { env: cleanEnv({ REKEY_DATABASE_URL: 'not a url' }) }), 2, /REKEY_DATABASE_URL is not valid: it is not a URL/);
   });
 });

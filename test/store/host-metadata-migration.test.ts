@@ -30,7 +30,10 @@ for (const open of [rawSqlite, rawPostgres]) {
         await hostMetadataWithoutKeysMigration.up(raw.db, raw.dialect);
 
         const rows = Object.fromEntries(
-          ((await raw.db.selectFrom('intake_hosts').select(['host', 'metadata']).execute()) as Array<{ host: string; metadata: string | null }>).map((r) => [r.host, r.metadata]),
+          ((await raw.db.selectFrom('intake_hosts').select(['host', 'metadata']).execute()) as Array<{ host: string; metadata: string | null }>).map((r) => [
+            r.host,
+            r.metadata,
+          ]),
         );
         assert.deepEqual(JSON.parse(rows.agent!), { internalHostname: 'agent', meta: { hostname: 'agent' } });
         assert.equal(rows.clean, JSON.stringify({ internalHostname: 'clean', agentVersion: '7.50.0' }));

@@ -33,13 +33,7 @@ async function populate(store: Store): Promise<{ secrets: string[]; hashes: stri
   }
   const rolled = generateKey('api');
   secrets.push(rolled);
-  const { replacement } = await store.rollApiKey(
-    orgId,
-    credentials.api_key.id,
-    { hash: hasher.hash(rolled), last4: last4(rolled) },
-    60_000,
-    CLI_ACTOR,
-  );
+  const { replacement } = await store.rollApiKey(orgId, credentials.api_key.id, { hash: hasher.hash(rolled), last4: last4(rolled) }, 60_000, CLI_ACTOR);
   await store.recordKeyUsage([{ keyId: replacement.id, host: 'web-1', firstSeen: new Date(), lastSeen: new Date(), points: 3 }]);
   await store.revokeApiKey(orgId, replacement.id, CLI_ACTOR).catch(() => undefined);
   return { secrets, hashes: secrets.slice(0, 2).map((s) => hasher.hash(s)) };

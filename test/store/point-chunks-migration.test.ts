@@ -17,7 +17,14 @@ for (const open of [rawSqlite, rawPostgres]) {
       try {
         await pointsMigration.up(raw.db, raw.dialect);
         const row = (org: string, metric: string, host: string, tags: string[], ts: number, value: number, type = 'gauge', interval: number | null = null) => ({
-          org_id: org, metric, host, tags: JSON.stringify(tags), ts, value, type, interval,
+          org_id: org,
+          metric,
+          host,
+          tags: JSON.stringify(tags),
+          ts,
+          value,
+          type,
+          interval,
         });
         const rows = [
           row('o1', 'cpu', 'web-1', ['env:prod'], 1000, 0.5),
@@ -46,13 +53,22 @@ for (const open of [rawSqlite, rawPostgres]) {
         ]);
         assert.deepEqual(await read('o1', 'hits'), [['web-1', '', 990, 12, 'count', 10]]);
         assert.deepEqual(await read('o2', 'cpu'), [['web-1', 'env:prod', 1000, 99, 'gauge', null]]);
-        const chunks = await raw.db.selectFrom('metric_chunks').select(['org_id', 'metric', 'ts_min', 'ts_max', 'n_points']).orderBy('org_id').orderBy('metric').orderBy('ts_min').execute();
-        assert.deepEqual(chunks.map((c) => [c.org_id, c.metric, Number(c.ts_min), Number(c.ts_max), Number(c.n_points)]), [
-          ['o1', 'cpu', 1000, 1010, 4],
-          ['o1', 'cpu', 90_000, 90_000, 1],
-          ['o1', 'hits', 990, 990, 1],
-          ['o2', 'cpu', 1000, 1000, 1],
-        ]);
+        const chunks = await raw.db
+          .selectFrom('metric_chunks')
+          .select(['org_id', 'metric', 'ts_min', 'ts_max', 'n_points'])
+          .orderBy('org_id')
+          .orderBy('metric')
+          .orderBy('ts_min')
+          .execute();
+        assert.deepEqual(
+          chunks.map((c) => [c.org_id, c.metric, Number(c.ts_min), Number(c.ts_max), Number(c.n_points)]),
+          [
+            ['o1', 'cpu', 1000, 1010, 4],
+            ['o1', 'cpu', 90_000, 90_000, 1],
+            ['o1', 'hits', 990, 990, 1],
+            ['o2', 'cpu', 1000, 1000, 1],
+          ],
+        );
         await assert.rejects(sql`select count(*) from metric_points`.execute(raw.db), 'the old table is dropped');
       } finally {
         await raw.drop();
@@ -69,12 +85,28 @@ for (const open of [rawSqlite, rawPostgres]) {
         for (let i = 0; i < 500; i++) {
           for (let h = 0; h < 25; h++) {
             for (const tag of ['a:1', 'b:2']) {
-              rows.push({ org_id: 'o1', metric: 'big', host: `h${h}`, tags: JSON.stringify([tag]), ts: 1_000 + i * 500, value: i * 1000 + h, type: 'gauge', interval: null });
+              rows.push({
+                org_id: 'o1',
+                metric: 'big',
+                host: `h${h}`,
+                tags: JSON.stringify([tag]),
+                ts: 1_000 + i * 500,
+                value: i * 1000 + h,
+                type: 'gauge',
+                interval: null,
+              });
             }
           }
         }
-        for (let i = 0; i < rows.length; i += 1000) await raw.db.insertInto('metric_points').values(rows.slice(i, i + 1000)).execute();
-        await raw.db.insertInto('metric_points').values({ org_id: 'o0', metric: 'small', host: 'x', tags: '[]', ts: 5, value: 1, type: 'gauge', interval: null }).execute();
+        for (let i = 0; i < rows.length; i += 1000)
+          await raw.db
+            .insertInto('metric_points')
+            .values(rows.slice(i, i + 1000))
+            .execute();
+        await raw.db
+          .insertInto('metric_points')
+          .values({ org_id: 'o0', metric: 'small', host: 'x', tags: '[]', ts: 5, value: 1, type: 'gauge', interval: null })
+          .execute();
 
         await pointChunksMigration.up(raw.db, raw.dialect);
 
@@ -84,7 +116,12 @@ for (const open of [rawSqlite, rawPostgres]) {
         const seen = new Set(read.map((p) => `${p.host}|${p.tags.join(',')}|${p.ts}|${p.value}`));
         assert.equal(seen.size, 25_000, 'every point once');
         for (const row of rows) assert.ok(seen.has(`${row.host}|${JSON.parse(row.tags)[0]}|${row.ts}|${row.value}`));
-        const chunks = await raw.db.selectFrom('metric_chunks').select(['org_id', 'metric', 'ts_min', 'ts_max', 'n_points']).orderBy('org_id').orderBy('ts_min').execute();
+        const chunks = await raw.db
+          .selectFrom('metric_chunks')
+          .select(['org_id', 'metric', 'ts_min', 'ts_max', 'n_points'])
+          .orderBy('org_id')
+          .orderBy('ts_min')
+          .execute();
         assert.deepEqual(
           chunks.map((c) => [c.org_id, c.metric, Math.floor(Number(c.ts_min) / 86_400), Math.floor(Number(c.ts_max) / 86_400), Number(c.n_points)]),
           [

@@ -68,11 +68,7 @@ for (const dialect of DIALECTS) {
     /** An org with one admin user and one API key, like a bootstrapped deployment. */
     async function orgWithKey(name: string): Promise<{ org: Org; admin: User; key: ApiKey }> {
       const org = await store.createOrg(name, CLI_ACTOR);
-      const admin = await store.createUser(
-        org.id,
-        { email: `admin@${name}.example`, name: 'Admin', role: 'admin', passwordHash: 'scrypt$x' },
-        CLI_ACTOR,
-      );
+      const admin = await store.createUser(org.id, { email: `admin@${name}.example`, name: 'Admin', role: 'admin', passwordHash: 'scrypt$x' }, CLI_ACTOR);
       const key = await store.createApiKey(org.id, apiKeyInput('first'), CLI_ACTOR);
       return { org, admin, key };
     }
@@ -100,7 +96,10 @@ for (const dialect of DIALECTS) {
         assert.equal(await store.getOrg('00000000-0000-0000-0000-000000000000'), undefined);
         assert.deepEqual(await store.listOrgs(), [acme, globex]);
         const audit = await store.listAuditEvents(acme.id);
-        assert.deepEqual(audit.items.map((e) => e.action), ['org.create']);
+        assert.deepEqual(
+          audit.items.map((e) => e.action),
+          ['org.create'],
+        );
       });
 
       it('rejects a duplicate name and names outside 1–255 characters', async () => {
@@ -118,11 +117,7 @@ for (const dialect of DIALECTS) {
       it('creates users, scoped to their org, emails unique case-insensitively', async () => {
         const acme = await store.createOrg('acme', CLI_ACTOR);
         const globex = await store.createOrg('globex', CLI_ACTOR);
-        const ann = await store.createUser(
-          acme.id,
-          { email: 'Ann@Example.com', name: 'Ann', role: 'admin', passwordHash: 'scrypt$1' },
-          CLI_ACTOR,
-        );
+        const ann = await store.createUser(acme.id, { email: 'Ann@Example.com', name: 'Ann', role: 'admin', passwordHash: 'scrypt$1' }, CLI_ACTOR);
         assert.equal(ann.orgId, acme.id);
         assert.equal(ann.email, 'Ann@Example.com');
         assert.equal(ann.role, 'admin');
@@ -141,19 +136,9 @@ for (const dialect of DIALECTS) {
           store.createUser('no-such-org', { email: 'x@example.com', name: 'X', role: 'standard', passwordHash: 'p' }, CLI_ACTOR),
           'ORG_NOT_FOUND',
         );
-        await rejectsWith(
-          store.createUser(acme.id, { email: 'not an email', name: 'X', role: 'standard', passwordHash: 'p' }, CLI_ACTOR),
-          'BAD_REQUEST',
-        );
-        await rejectsWith(
-          store.createUser(acme.id, { email: 'r@example.com', name: 'X', role: 'root' as never, passwordHash: 'p' }, CLI_ACTOR),
-          'BAD_REQUEST',
-        );
-        const bob = await store.createUser(
-          acme.id,
-          { email: 'bob@example.com', name: 'Bob', role: 'read_only', passwordHash: 'p' },
-          userActor(ann),
-        );
+        await rejectsWith(store.createUser(acme.id, { email: 'not an email', name: 'X', role: 'standard', passwordHash: 'p' }, CLI_ACTOR), 'BAD_REQUEST');
+        await rejectsWith(store.createUser(acme.id, { email: 'r@example.com', name: 'X', role: 'root' as never, passwordHash: 'p' }, CLI_ACTOR), 'BAD_REQUEST');
+        const bob = await store.createUser(acme.id, { email: 'bob@example.com', name: 'Bob', role: 'read_only', passwordHash: 'p' }, userActor(ann));
         assert.deepEqual(await store.listUsers(acme.id), [ann, bob]);
         assert.deepEqual(await store.listUsers(globex.id), []);
         const events = (await store.listAuditEvents(acme.id, { action: 'user.create' })).items;
@@ -201,11 +186,17 @@ for (const dialect of DIALECTS) {
         const enabled = await store.setUserDisabled(org.id, bob.id, false, userActor(admin));
         assert.equal(enabled.disabled, false);
         assert.notEqual((await store.getAppKey(org.id, k1.id))?.disabledAt, null, 're-enabling the user does not re-enable keys');
-        assert.deepEqual((await store.listAuditEvents(org.id, { action: 'user.enable' })).items[0]?.details, { email: 'bob@acme.example', app_keys_enabled: 0 });
+        assert.deepEqual((await store.listAuditEvents(org.id, { action: 'user.enable' })).items[0]?.details, {
+          email: 'bob@acme.example',
+          app_keys_enabled: 0,
+        });
         await store.setUserDisabled(org.id, bob.id, false, CLI_ACTOR, { enableAppKeys: true });
         assert.equal((await store.getAppKey(org.id, k1.id))?.disabledAt, null);
         assert.equal((await store.getAppKey(org.id, k2.id))?.disabledAt, null);
-        assert.deepEqual((await store.listAuditEvents(org.id, { action: 'user.enable' })).items[0]?.details, { email: 'bob@acme.example', app_keys_enabled: 2 });
+        assert.deepEqual((await store.listAuditEvents(org.id, { action: 'user.enable' })).items[0]?.details, {
+          email: 'bob@acme.example',
+          app_keys_enabled: 2,
+        });
         assert.equal((await store.listAuditEvents(org.id, { action: 'user.enable' })).totalFiltered, 2);
       });
 
@@ -229,7 +220,10 @@ for (const dialect of DIALECTS) {
         const ro = await member(org.id, 'ro@acme.example', 'read_only');
         await store.setUserDisabled(org.id, ro.id, true, CLI_ACTOR);
         await store.deleteUser(org.id, ro.id, CLI_ACTOR);
-        assert.deepEqual((await store.listUsers(org.id)).map((u) => u.email), ['second@acme.example']);
+        assert.deepEqual(
+          (await store.listUsers(org.id)).map((u) => u.email),
+          ['second@acme.example'],
+        );
         assert.equal((await store.getUser(org.id, second.id))?.disabled, false);
       });
 
@@ -249,10 +243,7 @@ for (const dialect of DIALECTS) {
         // Same for two deletes.
         const third = await member(org.id, 'third@acme.example', 'admin');
         const survivor = enabledAdmins[0]!;
-        const deletes = await Promise.allSettled([
-          store.deleteUser(org.id, survivor.id, CLI_ACTOR),
-          node2.deleteUser(org.id, third.id, CLI_ACTOR),
-        ]);
+        const deletes = await Promise.allSettled([store.deleteUser(org.id, survivor.id, CLI_ACTOR), node2.deleteUser(org.id, third.id, CLI_ACTOR)]);
         assert.equal(deletes.filter((r) => r.status === 'fulfilled').length, 1);
         assert.equal((await store.listUsers(org.id)).filter((u) => u.role === 'admin' && !u.disabled).length, 1);
       });
@@ -279,7 +270,10 @@ for (const dialect of DIALECTS) {
         const deleted = events.find((e) => e.action === 'user.delete');
         assert.deepEqual(deleted?.details, { email: 'bob@acme.example', role: 'standard', app_keys_deleted: 1 });
         assert.equal(deleted?.actorId, admin.id);
-        assert.ok(events.some((e) => e.action === 'api_key.create' && e.actorId === bob.id), "bob's own events are kept");
+        assert.ok(
+          events.some((e) => e.action === 'api_key.create' && e.actorId === bob.id),
+          "bob's own events are kept",
+        );
         assert.ok(events.some((e) => e.action === 'user.create' && e.targetId === bob.id));
         await rejectsWith(store.deleteUser(org.id, bob.id, CLI_ACTOR), 'USER_NOT_FOUND');
         const again = await member(org.id, 'BOB@acme.example');
@@ -303,10 +297,13 @@ for (const dialect of DIALECTS) {
         assert.equal(reset.sessionsEndedAt?.getTime(), clock.ms);
         assert.equal((await store.getAppKey(org.id, key.id))?.disabledAt?.getTime(), clock.ms, 'a reset disables the app keys');
         const events = (await store.listAuditEvents(org.id)).items.filter((e) => e.action.startsWith('user.password'));
-        assert.deepEqual(events.map((e) => [e.action, e.actorId, e.details]), [
-          ['user.password_reset', admin.id, { email: 'bob@acme.example', app_keys_disabled: 1 }],
-          ['user.password_change', bob.id, { email: 'bob@acme.example' }],
-        ]);
+        assert.deepEqual(
+          events.map((e) => [e.action, e.actorId, e.details]),
+          [
+            ['user.password_reset', admin.id, { email: 'bob@acme.example', app_keys_disabled: 1 }],
+            ['user.password_change', bob.id, { email: 'bob@acme.example' }],
+          ],
+        );
         assert.doesNotMatch(JSON.stringify(await store.listAuditEvents(org.id)), /scrypt\$/);
         await rejectsWith(store.setUserPassword(org.id, bob.id, '', 'change', CLI_ACTOR), 'BAD_REQUEST');
       });
@@ -367,23 +364,36 @@ for (const dialect of DIALECTS) {
         }
         const all = await store.listApiKeys(org.id);
         assert.equal(all.totalFiltered, 5);
-        assert.deepEqual(all.items.map((k) => k.id), created.map((k) => k.id), 'default: created_at ascending');
+        assert.deepEqual(
+          all.items.map((k) => k.id),
+          created.map((k) => k.id),
+          'default: created_at ascending',
+        );
 
         const byName = (await store.listApiKeys(org.id, { sort: { field: 'name', direction: 'asc' } })).items.map((k) => k.name);
         assert.deepEqual(byName, [...byName].sort());
         const byNameDesc = (await store.listApiKeys(org.id, { sort: { field: 'name', direction: 'desc' } })).items.map((k) => k.name);
         assert.deepEqual(byNameDesc, [...byName].reverse());
         const byModified = await store.listApiKeys(org.id, { sort: { field: 'modified_at', direction: 'asc' } });
-        assert.deepEqual(byModified.items.map((k) => k.id), [...created].reverse().map((k) => k.id));
+        assert.deepEqual(
+          byModified.items.map((k) => k.id),
+          [...created].reverse().map((k) => k.id),
+        );
         const byCreatedDesc = await store.listApiKeys(org.id, { sort: { field: 'created_at', direction: 'desc' } });
-        assert.deepEqual(byCreatedDesc.items.map((k) => k.id), [...created].reverse().map((k) => k.id));
+        assert.deepEqual(
+          byCreatedDesc.items.map((k) => k.id),
+          [...created].reverse().map((k) => k.id),
+        );
         const byLast4 = (await store.listApiKeys(org.id, { sort: { field: 'last4', direction: 'asc' } })).items.map((k) => k.last4);
         assert.deepEqual(byLast4, [...byLast4].sort());
 
         const prod = await store.listApiKeys(org.id, { filter: 'PROD' });
         assert.deepEqual(prod.items.map((k) => k.name).sort(), ['Beta prod', 'gamma PROD']);
         assert.equal(prod.totalFiltered, 2);
-        assert.deepEqual((await store.listApiKeys(org.id, { filter: '%_' })).items.map((k) => k.name), ['100%_literal']);
+        assert.deepEqual(
+          (await store.listApiKeys(org.id, { filter: '%_' })).items.map((k) => k.name),
+          ['100%_literal'],
+        );
         assert.equal((await store.listApiKeys(org.id, { filter: '%' })).totalFiltered, 1, 'LIKE wildcards are literal');
         const target = created[2]!;
         const byLast4Filter = await store.listApiKeys(org.id, { filter: target.last4 });
@@ -392,17 +402,32 @@ for (const dialect of DIALECTS) {
         const createdRange = await store.listApiKeys(org.id, {
           createdAt: { start: new Date(START + DAY), end: new Date(START + 3 * DAY) },
         });
-        assert.deepEqual(createdRange.items.map((k) => k.id), created.slice(1, 4).map((k) => k.id));
+        assert.deepEqual(
+          createdRange.items.map((k) => k.id),
+          created.slice(1, 4).map((k) => k.id),
+        );
         const modifiedSince = await store.listApiKeys(org.id, { modifiedAt: { start: new Date(START + 8 * DAY) } });
-        assert.deepEqual(modifiedSince.items.map((k) => k.id), [created[0]!.id, created[1]!.id]);
+        assert.deepEqual(
+          modifiedSince.items.map((k) => k.id),
+          [created[0]!.id, created[1]!.id],
+        );
         const modifiedUntil = await store.listApiKeys(org.id, { modifiedAt: { end: new Date(START + 5 * DAY) } });
-        assert.deepEqual(modifiedUntil.items.map((k) => k.id), [created[4]!.id]);
+        assert.deepEqual(
+          modifiedUntil.items.map((k) => k.id),
+          [created[4]!.id],
+        );
 
         const page0 = await store.listApiKeys(org.id, { page: { size: 2, number: 0 } });
         const page2 = await store.listApiKeys(org.id, { page: { size: 2, number: 2 } });
         const page3 = await store.listApiKeys(org.id, { page: { size: 2, number: 3 } });
-        assert.deepEqual(page0.items.map((k) => k.id), created.slice(0, 2).map((k) => k.id));
-        assert.deepEqual(page2.items.map((k) => k.id), created.slice(4).map((k) => k.id));
+        assert.deepEqual(
+          page0.items.map((k) => k.id),
+          created.slice(0, 2).map((k) => k.id),
+        );
+        assert.deepEqual(
+          page2.items.map((k) => k.id),
+          created.slice(4).map((k) => k.id),
+        );
         assert.deepEqual(page3.items, []);
         for (const page of [page0, page2, page3]) assert.equal(page.totalFiltered, 5);
         const filteredPage = await store.listApiKeys(org.id, { filter: 'a', page: { size: 1, number: 1 } });
@@ -412,7 +437,10 @@ for (const dialect of DIALECTS) {
         await store.revokeApiKey(org.id, created[1]!.id, CLI_ACTOR);
         assert.equal((await store.listApiKeys(org.id)).totalFiltered, 4, 'a revoked key drops out by default');
         const revoked = await store.listApiKeys(org.id, { status: 'revoked' });
-        assert.deepEqual(revoked.items.map((k) => [k.id, k.status]), [[created[1]!.id, 'revoked']]);
+        assert.deepEqual(
+          revoked.items.map((k) => [k.id, k.status]),
+          [[created[1]!.id, 'revoked']],
+        );
         assert.equal((await store.listApiKeys(org.id, { status: 'all' })).totalFiltered, 5);
         assert.equal((await store.listApiKeys(other.org.id, { status: 'all' })).totalFiltered, 2);
       });
@@ -544,7 +572,11 @@ for (const dialect of DIALECTS) {
         assert.deepEqual(await store.getApiKey(org.id, key.id), changed);
         assert.deepEqual(await names({ remoteConfigReadEnabled: true }), ['first', 'rc']);
         const [update] = (await store.listAuditEvents(org.id, { action: 'api_key.update' })).items;
-        assert.deepEqual(update!.details, { remote_config_read_enabled: { from: false, to: true }, category: { from: 'default', to: 'agents' }, last4: key.last4 });
+        assert.deepEqual(update!.details, {
+          remote_config_read_enabled: { from: false, to: true },
+          category: { from: 'default', to: 'agents' },
+          last4: key.last4,
+        });
         await rejectsWith(store.updateApiKey(org.id, key.id, { category: 'x'.repeat(101) }, CLI_ACTOR), 'BAD_REQUEST');
 
         const { replacement } = await store.rollApiKey(org.id, key.id, apiKeyInput('next'), DAY, CLI_ACTOR);
@@ -571,11 +603,26 @@ for (const dialect of DIALECTS) {
         await rejectsWith(store.createAppKey(org.id, other.admin.id, appKeyInput('x'), CLI_ACTOR), 'USER_NOT_FOUND');
         await rejectsWith(store.createAppKey(org.id, admin.id, appKeyInput(' '), CLI_ACTOR), 'INVALID_NAME');
 
-        assert.deepEqual((await store.listAppKeys(org.id)).items.map((k) => k.id), [a.id, b.id]);
-        assert.deepEqual((await store.listAppKeys(org.id, { ownerId: bob.id })).items.map((k) => k.id), [b.id]);
-        assert.deepEqual((await store.listAppKeys(org.id, { filter: 'DEPLOY' })).items.map((k) => k.id), [a.id]);
-        assert.deepEqual((await store.listAppKeys(org.id, { sort: { field: 'name', direction: 'desc' } })).items.map((k) => k.id), [b.id, a.id]);
-        assert.deepEqual((await store.listAppKeys(org.id, { createdAt: { start: new Date(START + 1) } })).items.map((k) => k.id), [b.id]);
+        assert.deepEqual(
+          (await store.listAppKeys(org.id)).items.map((k) => k.id),
+          [a.id, b.id],
+        );
+        assert.deepEqual(
+          (await store.listAppKeys(org.id, { ownerId: bob.id })).items.map((k) => k.id),
+          [b.id],
+        );
+        assert.deepEqual(
+          (await store.listAppKeys(org.id, { filter: 'DEPLOY' })).items.map((k) => k.id),
+          [a.id],
+        );
+        assert.deepEqual(
+          (await store.listAppKeys(org.id, { sort: { field: 'name', direction: 'desc' } })).items.map((k) => k.id),
+          [b.id, a.id],
+        );
+        assert.deepEqual(
+          (await store.listAppKeys(org.id, { createdAt: { start: new Date(START + 1) } })).items.map((k) => k.id),
+          [b.id],
+        );
         const paged = await store.listAppKeys(org.id, { page: { size: 1, number: 1 } });
         assert.deepEqual([paged.items.map((k) => k.id), paged.totalFiltered], [[b.id], 2]);
         assert.equal((await store.listAppKeys(other.org.id)).totalFiltered, 0);
@@ -607,7 +654,10 @@ for (const dialect of DIALECTS) {
         await store.recordAudit(org.id, 'user.login_failed', { type: 'user', id: null }, { userId: null, kind: 'user', sourceIp: '198.51.100.1' });
         const all = await store.listAuditEvents(org.id);
         assert.equal(all.totalFiltered, 5);
-        assert.deepEqual(all.items.slice(0, 2).map((e) => e.action), ['user.login_failed', 'user.login']);
+        assert.deepEqual(
+          all.items.slice(0, 2).map((e) => e.action),
+          ['user.login_failed', 'user.login'],
+        );
         const login = all.items[1]!;
         assert.deepEqual(
           { ...login, id: undefined },
@@ -624,11 +674,20 @@ for (const dialect of DIALECTS) {
             details: { method: 'password' },
           },
         );
-        assert.deepEqual((await store.listAuditEvents(org.id, { action: 'user.login' })).items.map((e) => e.id), [login.id]);
+        assert.deepEqual(
+          (await store.listAuditEvents(org.id, { action: 'user.login' })).items.map((e) => e.id),
+          [login.id],
+        );
         const window = await store.listAuditEvents(org.id, { from: new Date(START + 1), to: new Date(START + DAY) });
-        assert.deepEqual(window.items.map((e) => e.id), [login.id]);
+        assert.deepEqual(
+          window.items.map((e) => e.id),
+          [login.id],
+        );
         const page = await store.listAuditEvents(org.id, { page: { size: 3, number: 1 } });
-        assert.deepEqual(page.items.map((e) => e.action), ['user.create', 'org.create']);
+        assert.deepEqual(
+          page.items.map((e) => e.action),
+          ['user.create', 'org.create'],
+        );
         assert.equal(page.totalFiltered, 5);
         assert.equal((await store.listAuditEvents(other.org.id)).totalFiltered, 3);
       });
@@ -654,7 +713,10 @@ for (const dialect of DIALECTS) {
           { keyId: key.id, host: 'web-1', firstSeen: t(5), lastSeen: t(30), points: 17, agentVersion: '7.50.0' },
           { keyId: key.id, host: 'web-2', firstSeen: t(1), lastSeen: t(15), points: 5, agentVersion: '7.51.0' },
         ]);
-        assert.deepEqual((await store.listKeyHosts(org.id, key.id, t(20))).map((h) => h.host), ['web-1']);
+        assert.deepEqual(
+          (await store.listKeyHosts(org.id, key.id, t(20))).map((h) => h.host),
+          ['web-1'],
+        );
         assert.equal((await store.getApiKey(org.id, key.id))?.lastUsedAt?.getTime(), t(30).getTime());
         await store.recordKeyUsage([{ keyId: key.id, host: 'web-3', firstSeen: t(3), lastSeen: t(4), points: 1 }]);
         assert.equal((await store.getApiKey(org.id, key.id))?.lastUsedAt?.getTime(), t(30).getTime(), 'never moves back');
@@ -702,7 +764,10 @@ for (const dialect of DIALECTS) {
         assert.deepEqual(await store.listOrgKeyHosts(org.id, t(41)), []);
         assert.deepEqual(
           (await store.listOrgKeyHosts(other.org.id)).map((u) => [u.keyId, u.host]),
-          [[other.key.id, 'web-1'], [other.key.id, 'globex-only']],
+          [
+            [other.key.id, 'web-1'],
+            [other.key.id, 'globex-only'],
+          ],
         );
         assert.deepEqual(await store.listOrgKeyHosts('00000000-0000-0000-0000-000000000000'), [], 'an unknown org has no usage');
       });
@@ -728,14 +793,24 @@ for (const dialect of DIALECTS) {
           { keyId: key.id, minute: minute(1), requests: 6, bytes: 5_000_000_350, points: 36, hosts: 4 },
           { keyId: key.id, minute: minute(2), requests: 1, bytes: 100, points: 0, hosts: 1 },
         ]);
-        assert.deepEqual((await store.listKeyUsageMinutes(org.id, key.id, { from: minute(2), to: minute(2) })).map((m) => m.requests), [1], 'both ends inclusive');
+        assert.deepEqual(
+          (await store.listKeyUsageMinutes(org.id, key.id, { from: minute(2), to: minute(2) })).map((m) => m.requests),
+          [1],
+          'both ends inclusive',
+        );
         await rejectsWith(store.listKeyUsageMinutes(other.org.id, key.id, { from: minute(0), to: minute(10) }), 'API_KEY_NOT_FOUND');
-        await assert.rejects(store.recordKeyUsageMinutes([{ keyId: key.id, minute: new Date(START + 1), requests: 1, bytes: 1, points: 0, hosts: 0 }]), /whole minute/);
+        await assert.rejects(
+          store.recordKeyUsageMinutes([{ keyId: key.id, minute: new Date(START + 1), requests: 1, bytes: 1, points: 0, hosts: 0 }]),
+          /whole minute/,
+        );
         assert.equal(await store.deleteKeyUsageMinutesBefore(minute(2)), 2);
-        assert.deepEqual((await store.listKeyUsageMinutes(org.id, key.id, { from: minute(0), to: minute(10) })).map((m) => m.minute.getTime()), [minute(2).getTime()]);
+        assert.deepEqual(
+          (await store.listKeyUsageMinutes(org.id, key.id, { from: minute(0), to: minute(10) })).map((m) => m.minute.getTime()),
+          [minute(2).getTime()],
+        );
       });
 
-      it('sets, replaces and clears a key\'s limits, audited; every node lists them; refuses bad values and other orgs\' keys', async () => {
+      it("sets, replaces and clears a key's limits, audited; every node lists them; refuses bad values and other orgs' keys", async () => {
         const { org, admin, key } = await orgWithKey('acme');
         const other = await orgWithKey('globex');
         const none = { requestsPerSecond: null, pointsPerMinute: null, bytesPerDay: null };
@@ -747,7 +822,10 @@ for (const dialect of DIALECTS) {
         assert.deepEqual(await node2.listApiKeyLimits(), [{ keyId: key.id, orgId: org.id, ...set, updatedAt: new Date(clock.ms), updatedBy: admin.id }]);
         tick();
         await store.setApiKeyLimits(org.id, key.id, { requestsPerSecond: null, pointsPerMinute: 1000, bytesPerDay: null }, CLI_ACTOR);
-        assert.deepEqual((await store.listApiKeyLimits()).map((l) => [l.requestsPerSecond, l.pointsPerMinute, l.bytesPerDay]), [[null, 1000, null]]);
+        assert.deepEqual(
+          (await store.listApiKeyLimits()).map((l) => [l.requestsPerSecond, l.pointsPerMinute, l.bytesPerDay]),
+          [[null, 1000, null]],
+        );
         await store.setApiKeyLimits(org.id, key.id, none, CLI_ACTOR);
         assert.deepEqual(await store.listApiKeyLimits(), [], 'all null: no row');
         assert.deepEqual(await store.getApiKeyLimits(org.id, key.id), none);
@@ -773,7 +851,10 @@ for (const dialect of DIALECTS) {
         assert.deepEqual(heard, [{ keyId: key.id, hash: key.hash, orgId: org.id }], 'heard before revoke resolved');
         await store.restoreApiKey(org.id, key.id, CLI_ACTOR);
         await store.rollApiKey(org.id, second.id, apiKeyInput('r'), DAY, CLI_ACTOR);
-        assert.deepEqual(heard.map((c) => c.keyId), [key.id, key.id, second.id]);
+        assert.deepEqual(
+          heard.map((c) => c.keyId),
+          [key.id, key.id, second.id],
+        );
         // Failed and no-op changes announce nothing.
         await store.renameApiKey(org.id, key.id, 'renamed', CLI_ACTOR);
         await store.createApiKey(org.id, apiKeyInput('third'), CLI_ACTOR);
@@ -830,9 +911,7 @@ for (const dialect of DIALECTS) {
     describe('bootstrap', () => {
       it('initialises an empty store once, atomically, even when several stores race', async () => {
         const nodes = [store, await db.openAnother(), await db.openAnother()];
-        const results = await Promise.allSettled(
-          nodes.map((node, i) => bootstrapDeployment(node, hasher, { orgName: `org ${i}`, where: `node ${i}` })),
-        );
+        const results = await Promise.allSettled(nodes.map((node, i) => bootstrapDeployment(node, hasher, { orgName: `org ${i}`, where: `node ${i}` })));
         const won = results.filter((r) => r.status === 'fulfilled');
         assert.equal(won.length, 1);
         for (const r of results) {
@@ -840,7 +919,10 @@ for (const dialect of DIALECTS) {
         }
         const credentials = (won[0] as PromiseFulfilledResult<BootstrapCredentials>).value;
         const orgs = await store.listOrgs();
-        assert.deepEqual(orgs.map((o) => [o.id, o.name]), [[credentials.org.id, credentials.org.name]]);
+        assert.deepEqual(
+          orgs.map((o) => [o.id, o.name]),
+          [[credentials.org.id, credentials.org.name]],
+        );
         const apiKey = await store.findApiKeyByHash(hasher.hash(credentials.api_key.key));
         assert.equal(apiKey?.id, credentials.api_key.id);
         assert.equal(apiKey?.last4, credentials.api_key.key.slice(-4));
@@ -869,16 +951,36 @@ for (const dialect of DIALECTS) {
     });
 
     describe('relay upstreams (migration 007)', () => {
-      it('sets, replaces and lists an org\'s upstream, audited without the key; another node sees it; an unknown org is ORG_NOT_FOUND', async () => {
+      it("sets, replaces and lists an org's upstream, audited without the key; another node sees it; an unknown org is ORG_NOT_FOUND", async () => {
         const { org } = await orgWithKey('relayed');
         const other = await orgWithKey('standalone');
         assert.equal(await store.getUpstream(org.id), undefined);
         const cipher = new UpstreamKeyCipher(await store.deploymentSecret());
-        const first = await store.setUpstream(org.id, { mode: 'relay', site: 'datadoghq.eu', urls: { metrics: null, logs: 'http://logs.example', traces: null }, encryptedApiKey: cipher.encrypt(org.id, 'upstream-key-0001'), apiKeyLast4: '0001' }, CLI_ACTOR);
+        const first = await store.setUpstream(
+          org.id,
+          {
+            mode: 'relay',
+            site: 'datadoghq.eu',
+            urls: { metrics: null, logs: 'http://logs.example', traces: null },
+            encryptedApiKey: cipher.encrypt(org.id, 'upstream-key-0001'),
+            apiKeyLast4: '0001',
+          },
+          CLI_ACTOR,
+        );
         assert.equal(first.mode, 'relay');
         assert.equal(first.updatedAt.getTime(), clock.ms);
         tick();
-        await store.setUpstream(org.id, { mode: 'standalone', site: 'http://10.0.0.1:8080', urls: { metrics: null, logs: null, traces: null }, encryptedApiKey: cipher.encrypt(org.id, 'upstream-key-0002'), apiKeyLast4: '0002' }, CLI_ACTOR);
+        await store.setUpstream(
+          org.id,
+          {
+            mode: 'standalone',
+            site: 'http://10.0.0.1:8080',
+            urls: { metrics: null, logs: null, traces: null },
+            encryptedApiKey: cipher.encrypt(org.id, 'upstream-key-0002'),
+            apiKeyLast4: '0002',
+          },
+          CLI_ACTOR,
+        );
         const node2 = await db.openAnother();
         const seen = await node2.getUpstream(org.id);
         assert.equal(seen?.mode, 'standalone');
@@ -886,12 +988,22 @@ for (const dialect of DIALECTS) {
         assert.deepEqual(seen?.urls, { metrics: null, logs: null, traces: null });
         assert.equal(cipher.decrypt(org.id, seen!.encryptedApiKey), 'upstream-key-0002');
         assert.throws(() => cipher.decrypt(other.org.id, seen!.encryptedApiKey), /cannot be decrypted/, 'bound to its organisation');
-        assert.deepEqual((await store.listUpstreams()).map((u) => u.orgId), [org.id]);
+        assert.deepEqual(
+          (await store.listUpstreams()).map((u) => u.orgId),
+          [org.id],
+        );
         const events = (await store.listAuditEvents(org.id, { action: 'upstream.set' })).items;
         assert.equal(events.length, 2);
         assert.deepEqual(events[0]!.details, { site: 'http://10.0.0.1:8080', mode: 'standalone', last4: '0002' });
         assert.doesNotMatch(JSON.stringify(events), /upstream-key/);
-        await rejectsWith(store.setUpstream('no-such-org', { mode: 'relay', site: 'datadoghq.com', urls: { metrics: null, logs: null, traces: null }, encryptedApiKey: 'v1:x', apiKeyLast4: 'xxxx' }, CLI_ACTOR), 'ORG_NOT_FOUND');
+        await rejectsWith(
+          store.setUpstream(
+            'no-such-org',
+            { mode: 'relay', site: 'datadoghq.com', urls: { metrics: null, logs: null, traces: null }, encryptedApiKey: 'v1:x', apiKeyLast4: 'xxxx' },
+            CLI_ACTOR,
+          ),
+          'ORG_NOT_FOUND',
+        );
       });
     });
   });

@@ -40,20 +40,28 @@ interface Target {
 
 /** SQLite runs every case; PostgreSQL the first (the store contract covers the rest on both). */
 const TARGETS: Array<{ name: Target['name']; full: boolean; make: () => Promise<Target> }> = [
-  { name: 'sqlite', full: true, make: async () => {
-    const dir = join(tempDir(), 'data');
-    return { name: 'sqlite', location: { dataDir: dir }, args: ['--data', dir], env: cleanEnv(), cleanup: async () => {} };
-  } },
-  { name: 'postgres', full: false, make: async () => {
-    const database: TestDatabase = await createTestDatabase();
-    return {
-      name: 'postgres',
-      location: { databaseUrl: database.url },
-      args: [],
-      env: cleanEnv({ REKEY_DATABASE_URL: database.url }),
-      cleanup: () => database.drop(),
-    };
-  } },
+  {
+    name: 'sqlite',
+    full: true,
+    make: async () => {
+      const dir = join(tempDir(), 'data');
+      return { name: 'sqlite', location: { dataDir: dir }, args: ['--data', dir], env: cleanEnv(), cleanup: async () => {} };
+    },
+  },
+  {
+    name: 'postgres',
+    full: false,
+    make: async () => {
+      const database: TestDatabase = await createTestDatabase();
+      return {
+        name: 'postgres',
+        location: { databaseUrl: database.url },
+        args: [],
+        env: cleanEnv({ REKEY_DATABASE_URL: database.url }),
+        cleanup: () => database.drop(),
+      };
+    },
+  },
 ];
 
 for (const { name, full, make: makeTarget } of TARGETS) {
@@ -75,7 +83,14 @@ for (const { name, full, make: makeTarget } of TARGETS) {
         const user = (await store.findUserByEmail('bob@example.com'))!;
         const hasher = createKeyHasher(await store.deploymentSecret());
         const secret = generateKey('app');
-        bobAppKeyId = (await store.createAppKey(user.orgId, user.id, { name: 'bob', hash: hasher.hash(secret), last4: last4(secret) }, { userId: user.id, kind: 'user', sourceIp: null })).id;
+        bobAppKeyId = (
+          await store.createAppKey(
+            user.orgId,
+            user.id,
+            { name: 'bob', hash: hasher.hash(secret), last4: last4(secret) },
+            { userId: user.id, kind: 'user', sourceIp: null },
+          )
+        ).id;
       });
     });
     after(() => target?.cleanup());
@@ -103,11 +118,14 @@ for (const { name, full, make: makeTarget } of TARGETS) {
         const bob = (await store.findUserByEmail('bob@example.com'))!;
         assert.equal((await store.getAppKey(bob.orgId, bobAppKeyId))?.disabledAt, null);
         const events = (await store.listAuditEvents(bob.orgId)).items.filter((e) => e.action === 'user.disable' || e.action === 'user.enable');
-        assert.deepEqual(events.map((e) => [e.action, e.actorKind, e.targetId]), [
-          ['user.enable', 'cli', bob.id],
-          ['user.enable', 'cli', bob.id],
-          ['user.disable', 'cli', bob.id],
-        ]);
+        assert.deepEqual(
+          events.map((e) => [e.action, e.actorKind, e.targetId]),
+          [
+            ['user.enable', 'cli', bob.id],
+            ['user.enable', 'cli', bob.id],
+            ['user.disable', 'cli', bob.id],
+          ],
+        );
       });
       if (full) {
         // With bob enabled the admin is no longer the last: now it can be disabled.
@@ -117,45 +135,47 @@ for (const { name, full, make: makeTarget } of TARGETS) {
     });
 
     // The CLI's stdin and confirmation handling does not depend on the database: SQLite only.
-    if (full) it('set-password reads stdin only (short: exit 2); reset-password shows a generated one once', async () => {
-      const short = await run(['user', 'set-password', '--email', 'bob@example.com', '--password-stdin'], 'too short\n');
-      assertOneLineError(short, 2, /has 9 characters; it needs at least 12/);
-      assert.doesNotMatch(short.stderr, /too short/, 'the password is not in the error');
-      const chosen = 'a long enough password';
-      const set = await run(['user', 'set-password', '--email', 'bob@example.com', '--password-stdin'], `${chosen}\n`);
-      assert.equal(set.code, 0, set.stderr);
-      assert.doesNotMatch(set.stdout + set.stderr, new RegExp(chosen));
-      const reset = await run(['user', 'reset-password', '--email', 'bob@example.com', '--json']);
-      assert.equal(reset.code, 0, reset.stderr);
-      const { password } = JSON.parse(reset.stdout) as { password: string };
-      assert.equal(password.length, 24);
-      const human = await run(['user', 'reset-password', '--email', 'bob@example.com']);
-      const shown = /Password \(shown only this once\): (\S+)\n/.exec(human.stdout)?.[1];
-      assert.ok(shown, human.stdout);
-      await withOpenStore(target.location, async (store) => {
-        const bob = (await store.findUserByEmail('bob@example.com'))!;
-        assert.ok(await verifyPassword(shown, bob.passwordHash));
-        assert.equal(await verifyPassword(password, bob.passwordHash), false);
-        assert.notEqual((await store.getAppKey(bob.orgId, bobAppKeyId))?.disabledAt, null, 'a reset disables the app keys');
-        const resets = (await store.listAuditEvents(bob.orgId, { action: 'user.password_reset' })).items;
-        assert.equal(resets.length, 3);
-        assert.doesNotMatch(JSON.stringify(resets), new RegExp(`${chosen}|${password}|${shown}|scrypt`));
+    if (full)
+      it('set-password reads stdin only (short: exit 2); reset-password shows a generated one once', async () => {
+        const short = await run(['user', 'set-password', '--email', 'bob@example.com', '--password-stdin'], 'too short\n');
+        assertOneLineError(short, 2, /has 9 characters; it needs at least 12/);
+        assert.doesNotMatch(short.stderr, /too short/, 'the password is not in the error');
+        const chosen = 'a long enough password';
+        const set = await run(['user', 'set-password', '--email', 'bob@example.com', '--password-stdin'], `${chosen}\n`);
+        assert.equal(set.code, 0, set.stderr);
+        assert.doesNotMatch(set.stdout + set.stderr, new RegExp(chosen));
+        const reset = await run(['user', 'reset-password', '--email', 'bob@example.com', '--json']);
+        assert.equal(reset.code, 0, reset.stderr);
+        const { password } = JSON.parse(reset.stdout) as { password: string };
+        assert.equal(password.length, 24);
+        const human = await run(['user', 'reset-password', '--email', 'bob@example.com']);
+        const shown = /Password \(shown only this once\): (\S+)\n/.exec(human.stdout)?.[1];
+        assert.ok(shown, human.stdout);
+        await withOpenStore(target.location, async (store) => {
+          const bob = (await store.findUserByEmail('bob@example.com'))!;
+          assert.ok(await verifyPassword(shown, bob.passwordHash));
+          assert.equal(await verifyPassword(password, bob.passwordHash), false);
+          assert.notEqual((await store.getAppKey(bob.orgId, bobAppKeyId))?.disabledAt, null, 'a reset disables the app keys');
+          const resets = (await store.listAuditEvents(bob.orgId, { action: 'user.password_reset' })).items;
+          assert.equal(resets.length, 3);
+          assert.doesNotMatch(JSON.stringify(resets), new RegExp(`${chosen}|${password}|${shown}|scrypt`));
+        });
       });
-    });
 
-    if (full) it('delete needs --yes, removes the user and their app keys, keeps the audit trail', async () => {
-      assertOneLineError(await run(['user', 'delete', '--email', 'bob@example.com']), 2, /cannot be undone; add --yes/);
-      const deleted = await run(['user', 'delete', '--email', 'bob@example.com', '--yes']);
-      assert.equal(deleted.code, 0, deleted.stderr);
-      await withOpenStore(target.location, async (store) => {
-        assert.equal(await store.findUserByEmail('bob@example.com'), undefined);
-        const org = (await store.listOrgs())[0]!;
-        assert.equal(await store.getAppKey(org.id, bobAppKeyId), undefined);
-        const actions = (await store.listAuditEvents(org.id)).items.map((e) => e.action);
-        assert.ok(actions.includes('user.delete') && actions.includes('user.create') && actions.includes('app_key.create'));
+    if (full)
+      it('delete needs --yes, removes the user and their app keys, keeps the audit trail', async () => {
+        assertOneLineError(await run(['user', 'delete', '--email', 'bob@example.com']), 2, /cannot be undone; add --yes/);
+        const deleted = await run(['user', 'delete', '--email', 'bob@example.com', '--yes']);
+        assert.equal(deleted.code, 0, deleted.stderr);
+        await withOpenStore(target.location, async (store) => {
+          assert.equal(await store.findUserByEmail('bob@example.com'), undefined);
+          const org = (await store.listOrgs())[0]!;
+          assert.equal(await store.getAppKey(org.id, bobAppKeyId), undefined);
+          const actions = (await store.listAuditEvents(org.id)).items.map((e) => e.action);
+          assert.ok(actions.includes('user.delete') && actions.includes('user.create') && actions.includes('app_key.create'));
+        });
+        assertOneLineError(await run(['user', 'delete', '--email', 'bob@example.com', '--yes']), 1, /User not found/);
       });
-      assertOneLineError(await run(['user', 'delete', '--email', 'bob@example.com', '--yes']), 1, /User not found/);
-    });
   });
 }
 

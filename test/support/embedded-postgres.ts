@@ -222,8 +222,16 @@ async function reachableBinDir(): Promise<string> {
 function postgresUser(): Identity {
   const lookup = (): Identity | undefined => {
     try {
-      const uid = Number(execFileSync('id', ['-u', 'postgres'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim());
-      const gid = Number(execFileSync('id', ['-g', 'postgres'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim());
+      const uid = Number(
+        execFileSync('id', ['-u', 'postgres'], { stdio: ['ignore', 'pipe', 'ignore'] })
+          .toString()
+          .trim(),
+      );
+      const gid = Number(
+        execFileSync('id', ['-g', 'postgres'], { stdio: ['ignore', 'pipe', 'ignore'] })
+          .toString()
+          .trim(),
+      );
       return { uid, gid };
     } catch {
       return undefined;
@@ -234,7 +242,9 @@ function postgresUser(): Identity {
   try {
     execFileSync('useradd', ['--system', '--user-group', 'postgres'], { stdio: 'ignore' });
   } catch (error) {
-    throw new Error(`embedded PostgreSQL must run as a non-root user and "postgres" could not be created (${userInfo().username}): ${(error as Error).message}`);
+    throw new Error(
+      `embedded PostgreSQL must run as a non-root user and "postgres" could not be created (${userInfo().username}): ${(error as Error).message}`,
+    );
   }
   const created = lookup();
   if (!created) throw new Error('embedded PostgreSQL: the "postgres" user was created but cannot be looked up');
@@ -242,7 +252,9 @@ function postgresUser(): Identity {
 }
 
 function lastLine(text: string): string {
-  const lines = text.trim().split('\n').filter((line) => line.trim() !== '');
+  const lines = text
+    .trim()
+    .split('\n')
+    .filter((line) => line.trim() !== '');
   return lines.at(-1) ?? '(no output)';
 }
-

@@ -21,10 +21,7 @@ export interface RunResult {
 }
 
 /** Runs a command to completion, feeding `input` on stdin. */
-export function run(
-  argv: string[],
-  options: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
-): Promise<RunResult> {
+export function run(argv: string[], options: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
   const [command, ...args] = argv;
   if (command === undefined) throw new Error('empty argv');
   return new Promise((resolve, reject) => {

@@ -17,7 +17,10 @@ async function loginForm(url: string): Promise<{ csrf: string; cookie: string }>
   const response = await fetch(`${url}/login`);
   const html = await response.text();
   const csrf = /name="_csrf" value="([^"]+)"/.exec(html)?.[1];
-  const cookie = response.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const cookie = response.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ');
   if (csrf === undefined || cookie === '') throw new Error('no login form');
   return { csrf, cookie };
 }

@@ -16,7 +16,13 @@ import { cookieHeader, cookiesOf, createDeployment, createUser, csrfOf, form, si
 async function attempt(app: FastifyInstance, who: { email: string; password: string }, remoteAddress: string, next?: string) {
   const loginForm = await app.inject({ method: 'GET', url: '/login', remoteAddress });
   const body = form({ _csrf: csrfOf(loginForm.body), email: who.email, password: who.password, ...(next === undefined ? {} : { next }) });
-  return app.inject({ method: 'POST', url: '/login', remoteAddress, payload: body.payload, headers: { ...body.headers, cookie: cookieHeader(cookiesOf(loginForm)) } });
+  return app.inject({
+    method: 'POST',
+    url: '/login',
+    remoteAddress,
+    payload: body.payload,
+    headers: { ...body.headers, cookie: cookieHeader(cookiesOf(loginForm)) },
+  });
 }
 
 describe('web UI access (issue 15 rows 5, 7, 8)', () => {
@@ -34,9 +40,22 @@ describe('web UI access (issue 15 rows 5, 7, 8)', () => {
 
   it('row 5: after sign-in, `next` leads only to a path of this site', async () => {
     const offsite = [
-      '/\t/evil.example/x', '/\n/evil.example/x', '/\r/evil.example', '/\\evil.example', '\\/evil.example', '/\\/evil.example',
-      '//evil.example/x', '///evil.example/x', 'https://evil.example/', 'http:evil.example', 'javascript:alert(1)',
-      '%2F%2Fevil.example', '/%09/evil.example'.replace('%09', '\u0009'), ' //evil.example', '/\u0000/evil.example', 'evil.example',
+      '/\t/evil.example/x',
+      '/\n/evil.example/x',
+      '/\r/evil.example',
+      '/\\evil.example',
+      '\\/evil.example',
+      '/\\/evil.example',
+      '//evil.example/x',
+      '///evil.example/x',
+      'https://evil.example/',
+      'http:evil.example',
+      'javascript:alert(1)',
+      '%2F%2Fevil.example',
+      '/%09/evil.example'.replace('%09', '\u0009'),
+      ' //evil.example',
+      '/\u0000/evil.example',
+      'evil.example',
     ];
     for (const next of offsite) {
       const response = await attempt(app, d.users.admin, '198.51.100.1', next);
@@ -46,7 +65,12 @@ describe('web UI access (issue 15 rows 5, 7, 8)', () => {
       assert.equal(location, '/keys', JSON.stringify(next));
     }
     // Same-site paths are kept, with their query; percent-encoded slashes stay encoded (a path, not a host).
-    for (const [next, expected] of [['/hosts', '/hosts'], ['/keys/abc?x=1#y', '/keys/abc?x=1#y'], ['/%2F/evil.example', '/%2F/evil.example'], ['/%5Cevil', '/%5Cevil']] as const) {
+    for (const [next, expected] of [
+      ['/hosts', '/hosts'],
+      ['/keys/abc?x=1#y', '/keys/abc?x=1#y'],
+      ['/%2F/evil.example', '/%2F/evil.example'],
+      ['/%5Cevil', '/%5Cevil'],
+    ] as const) {
       const response = await attempt(app, d.users.admin, '198.51.100.1', next);
       assert.equal(response.headers.location, expected, JSON.stringify(next));
     }

@@ -101,7 +101,15 @@ describe('web UI in Chromium against the real server', () => {
     const response = await new v2.MetricsApi(configuration).submitMetrics({
       body: {
         series: [
-          { metric: 'ui.test.load', type: 3, points: [{ timestamp: now - 20, value: 1 }, { timestamp: now - 10, value: 2 }], resources: [{ name: 'web-ui-1', type: 'host' }] },
+          {
+            metric: 'ui.test.load',
+            type: 3,
+            points: [
+              { timestamp: now - 20, value: 1 },
+              { timestamp: now - 10, value: 2 },
+            ],
+            resources: [{ name: 'web-ui-1', type: 'host' }],
+          },
         ],
       },
     });
@@ -152,11 +160,14 @@ describe('web UI in Chromium against the real server', () => {
     const status = await page.evaluate<{ status: number; text: string }, string>(async (id) => {
       // Runs in the page (no DOM types in this project's tsconfig).
       const doc = (globalThis as unknown as { document: { querySelector(s: string): { value: string } } }).document;
-      const response = await fetch(`/keys/${id}/revoke`, { method: 'POST', body: new URLSearchParams({ _csrf: doc.querySelector('input[name=_csrf]').value }) });
+      const response = await fetch(`/keys/${id}/revoke`, {
+        method: 'POST',
+        body: new URLSearchParams({ _csrf: doc.querySelector('input[name=_csrf]').value }),
+      });
       return { status: response.status, text: await response.text() };
     }, createdKeyId);
     assert.equal(status.status, 400);
-    assert.ok(status.text.includes("It isn&#39;t possible to have zero API keys"));
+    assert.ok(status.text.includes('It isn&#39;t possible to have zero API keys'));
     await page.goto(`${server.url}/keys`);
     assert.equal(await keyRow('browser key').count(), 1, 'the key is still active');
   });
@@ -169,7 +180,7 @@ describe('web UI in Chromium against the real server', () => {
 
     await page.goto(`${server.url}/keys`);
     await keyRow('browser key').locator('a', { hasText: 'Revoke' }).click();
-    assert.match(await page.locator('h1').textContent() ?? '', /browser key/);
+    assert.match((await page.locator('h1').textContent()) ?? '', /browser key/);
     assert.equal(await page.locator('#revoke-hosts tbody tr', { hasText: 'web-ui-1' }).count(), 1, 'the confirmation lists the host still using it');
     assert.match((await page.locator('.notice.warn').textContent()) ?? '', /1 host used this key/);
     await screenshotBoth(page, '08-revoke-confirm');
@@ -181,9 +192,15 @@ describe('web UI in Chromium against the real server', () => {
     await screenshotBoth(page, '09-revoked');
 
     // The revoked key no longer sends data.
-    const configuration = client.createConfiguration({ authMethods: { apiKeyAuth: createdKey }, baseServer: new client.BaseServerConfiguration(server.url, {}), enableRetry: false });
+    const configuration = client.createConfiguration({
+      authMethods: { apiKeyAuth: createdKey },
+      baseServer: new client.BaseServerConfiguration(server.url, {}),
+      enableRetry: false,
+    });
     await assert.rejects(
-      new v2.MetricsApi(configuration).submitMetrics({ body: { series: [{ metric: 'ui.test.load', type: 3, points: [{ timestamp: Math.floor(Date.now() / 1000), value: 1 }] }] } }),
+      new v2.MetricsApi(configuration).submitMetrics({
+        body: { series: [{ metric: 'ui.test.load', type: 3, points: [{ timestamp: Math.floor(Date.now() / 1000), value: 1 }] }] },
+      }),
       (error: { code?: number }) => error.code === 403,
     );
 
@@ -192,7 +209,18 @@ describe('web UI in Chromium against the real server', () => {
     assert.equal(await keyRow('browser key').count(), 1, 'back among the active keys');
     assert.equal(await keyRow('browser key', '#revoked-keys').count(), 0);
     // …and works again at the intake.
-    const restored = await new v2.MetricsApi(configuration).submitMetrics({ body: { series: [{ metric: 'ui.test.load', type: 3, points: [{ timestamp: Math.floor(Date.now() / 1000), value: 3 }], resources: [{ name: 'web-ui-1', type: 'host' }] }] } });
+    const restored = await new v2.MetricsApi(configuration).submitMetrics({
+      body: {
+        series: [
+          {
+            metric: 'ui.test.load',
+            type: 3,
+            points: [{ timestamp: Math.floor(Date.now() / 1000), value: 3 }],
+            resources: [{ name: 'web-ui-1', type: 'host' }],
+          },
+        ],
+      },
+    });
     assert.deepEqual(restored.errors, []);
   });
 
@@ -217,8 +245,23 @@ describe('web UI in Chromium against the real server', () => {
     await screenshotBoth(page, '11-rolled');
 
     // The host moves to the new key; the old key's page charts both keys.
-    const configuration = client.createConfiguration({ authMethods: { apiKeyAuth: rolledKey }, baseServer: new client.BaseServerConfiguration(server.url, {}), enableRetry: false });
-    const sent = await new v2.MetricsApi(configuration).submitMetrics({ body: { series: [{ metric: 'ui.test.load', type: 3, points: [{ timestamp: Math.floor(Date.now() / 1000), value: 4 }], resources: [{ name: 'web-ui-1', type: 'host' }] }] } });
+    const configuration = client.createConfiguration({
+      authMethods: { apiKeyAuth: rolledKey },
+      baseServer: new client.BaseServerConfiguration(server.url, {}),
+      enableRetry: false,
+    });
+    const sent = await new v2.MetricsApi(configuration).submitMetrics({
+      body: {
+        series: [
+          {
+            metric: 'ui.test.load',
+            type: 3,
+            points: [{ timestamp: Math.floor(Date.now() / 1000), value: 4 }],
+            resources: [{ name: 'web-ui-1', type: 'host' }],
+          },
+        ],
+      },
+    });
     assert.deepEqual(sent.errors, []);
     let series: string[] = [];
     for (let attempt = 0; attempt < 30; attempt++) {

@@ -65,7 +65,9 @@ export function cookiesOf(response: LightMyRequestResponse): Record<string, stri
 }
 
 export function cookieHeader(cookies: Record<string, string>): string {
-  return Object.entries(cookies).map(([k, v]) => `${k}=${v}`).join('; ');
+  return Object.entries(cookies)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('; ');
 }
 
 /** The value of the first hidden `_csrf` field in a page. */

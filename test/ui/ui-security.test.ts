@@ -42,7 +42,9 @@ for (const dialect of DIALECTS) {
     it('escapes a host name inside the chart data block', async () => {
       const admin = await signIn(app, d.users.admin);
       const now = new Date();
-      await d.store.recordKeyUsage([{ keyId: d.firstKey.id, host: '</script><script>alert(2)</script>', firstSeen: now, lastSeen: now, points: 3, agentVersion: '<b>7</b>' }]);
+      await d.store.recordKeyUsage([
+        { keyId: d.firstKey.id, host: '</script><script>alert(2)</script>', firstSeen: now, lastSeen: now, points: 3, agentVersion: '<b>7</b>' },
+      ]);
       const page = await admin.get(`/keys/${d.firstKey.id}`);
       assert.equal(page.statusCode, 200);
       assert.ok(!page.body.includes('<script>alert(2)'), 'no markup from a host name');
@@ -143,10 +145,20 @@ for (const dialect of DIALECTS) {
     });
 
     it('after sign-in, follows only same-site `next` paths', async () => {
-      for (const [next, expected] of [['/hosts', '/hosts'], ['//evil.example/x', '/keys'], ['https://evil.example/', '/keys'], ['/\\evil.example', '/keys']] as const) {
+      for (const [next, expected] of [
+        ['/hosts', '/hosts'],
+        ['//evil.example/x', '/keys'],
+        ['https://evil.example/', '/keys'],
+        ['/\\evil.example', '/keys'],
+      ] as const) {
         const loginForm = await app.inject({ method: 'GET', url: '/login' });
         const body = form({ _csrf: csrfOf(loginForm.body), email: d.users.admin.email, password: d.users.admin.password, next });
-        const response = await app.inject({ method: 'POST', url: '/login', payload: body.payload, headers: { ...body.headers, cookie: cookieHeader(cookiesOf(loginForm)) } });
+        const response = await app.inject({
+          method: 'POST',
+          url: '/login',
+          payload: body.payload,
+          headers: { ...body.headers, cookie: cookieHeader(cookiesOf(loginForm)) },
+        });
         assert.equal(response.statusCode, 303);
         assert.equal(response.headers.location, expected, `next=${next}`);
       }
@@ -186,7 +198,12 @@ for (const dialect of DIALECTS) {
         const attempt = async (password: string) => {
           const loginForm = await throttled.inject({ method: 'GET', url: '/login' });
           const body = form({ _csrf: csrfOf(loginForm.body), email: victim.email, password });
-          return throttled.inject({ method: 'POST', url: '/login', payload: body.payload, headers: { ...body.headers, cookie: cookieHeader(cookiesOf(loginForm)) } });
+          return throttled.inject({
+            method: 'POST',
+            url: '/login',
+            payload: body.payload,
+            headers: { ...body.headers, cookie: cookieHeader(cookiesOf(loginForm)) },
+          });
         };
         for (let i = 0; i < 3; i++) assert.equal((await attempt('wrong')).statusCode, 401);
         const refused = await attempt(victim.password);

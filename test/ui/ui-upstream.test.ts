@@ -79,7 +79,9 @@ describe('web UI: the Upstream page and the relay banner (issue 19)', () => {
     assert.doesNotMatch((await admin.get('/keys')).body, /id="relay-banner"/, 'no banner while all is well');
     problems.set('some-other-org', ['relay: organization some-other-org: the upstream refuses the upstream API key (…xxxx, answer 403)']);
     assert.doesNotMatch((await admin.get('/keys')).body, /id="relay-banner"/, "another organisation's problem is not shown");
-    problems.set(d.org.id, [`relay: organization ${d.org.id}: the upstream refuses the upstream API key (…ui42, answer 403); set a working one with rekey upstream set`]);
+    problems.set(d.org.id, [
+      `relay: organization ${d.org.id}: the upstream refuses the upstream API key (…ui42, answer 403); set a working one with rekey upstream set`,
+    ]);
     for (const path of ['/keys', '/hosts', '/app-keys', '/upstream', '/audit', '/users', '/keys/00000000-0000-4000-8000-000000000000']) {
       const body = (await admin.get(path)).body;
       assert.match(body, /id="relay-banner"/, path);

@@ -52,9 +52,16 @@ describe('UsersService: the one way users are made and changed', () => {
   });
 
   it('checks a chosen password against the rules', async () => {
-    await refusedWith('PASSWORD_TOO_SHORT', () => users.createUser(operator(), { email: 'short@example.com', name: 'S', role: 'standard', password: 'tooshort' }));
+    await refusedWith('PASSWORD_TOO_SHORT', () =>
+      users.createUser(operator(), { email: 'short@example.com', name: 'S', role: 'standard', password: 'tooshort' }),
+    );
     assert.equal(await store.findUserByEmail('short@example.com'), undefined);
-    const { user, generated } = await users.createUser(operator(), { email: 'chosen@example.com', name: 'C', role: 'standard', password: 'a long enough password' });
+    const { user, generated } = await users.createUser(operator(), {
+      email: 'chosen@example.com',
+      name: 'C',
+      role: 'standard',
+      password: 'a long enough password',
+    });
     assert.equal(generated, false);
     assert.ok(await verifyPassword('a long enough password', user.passwordHash));
   });

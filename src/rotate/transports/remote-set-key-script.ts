@@ -36,7 +36,7 @@ deploy|deploy-rekey)
   key=
   IFS= read -r key || [ -n "$key" ] || fail "no key on stdin"
   case $key in *[!0-9a-f]*|'') fail "the key on stdin is not lowercase hex";; esac
-  [ ${"$"}{#key} -eq 32 ] || fail "the key on stdin is not 32 characters"
+  [ ${'$'}{#key} -eq 32 ] || fail "the key on stdin is not 32 characters"
   cp -p "$file" "$tmp" || fail "cannot write next to $file"
   printf '%s\n' "$key" | awk '
     NR == 1 { key = $0; next }

@@ -40,7 +40,9 @@ const settingsBody = jsonApiBodyT(
   'api_keys',
   Type.Object({
     name: keyNameT,
-    remote_config_read_enabled: Type.Optional(Type.Boolean({ description: "Datadog's Remote Configuration switch: kept and returned (rekey serves no Remote Configuration)" })),
+    remote_config_read_enabled: Type.Optional(
+      Type.Boolean({ description: "Datadog's Remote Configuration switch: kept and returned (rekey serves no Remote Configuration)" }),
+    ),
     category: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'A free label (Datadog enumerates none); "default" unless set' })),
   }),
 );
@@ -113,7 +115,9 @@ export async function apiKeyRoutes(fastify: FastifyInstance, ctx: ServerContext)
         summary: 'List API keys',
         querystring: apiKeyListQuerySchema,
         response: {
-          200: jsonApiList('A page of API keys; with include, their creators and modifiers in included', apiKeyResourceSchema, { included: userResourceSchema }),
+          200: jsonApiList('A page of API keys; with include, their creators and modifiers in included', apiKeyResourceSchema, {
+            included: userResourceSchema,
+          }),
           ...errorResponses([400, 403, 429]),
         },
       },
@@ -246,7 +250,9 @@ export async function apiKeyRoutes(fastify: FastifyInstance, ctx: ServerContext)
             createdApiKeyResourceSchema,
             apiKeyResourceSchema,
           ),
-          ...errorResponses([400, 403, 404, 429], { 400: 'The body is invalid, the key is revoked, or the organization already has the maximum number of keys' }),
+          ...errorResponses([400, 403, 404, 429], {
+            400: 'The body is invalid, the key is revoked, or the organization already has the maximum number of keys',
+          }),
         },
       },
     },

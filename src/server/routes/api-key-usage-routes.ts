@@ -37,7 +37,9 @@ const minuteSchema = Type.Object({
   minute: Type.Integer({ description: "The minute's start, seconds since the epoch" }),
   requests: Type.Integer({ description: 'Intake requests with this key (relay mode included)' }),
   bytes: Type.Integer({ description: 'Their bodies, as sent (still compressed)' }),
-  points: Type.Integer({ description: 'Points of series payloads and values of distribution payloads (0 for payloads a relay-mode organisation forwards unread)' }),
+  points: Type.Integer({
+    description: 'Points of series payloads and values of distribution payloads (0 for payloads a relay-mode organisation forwards unread)',
+  }),
   hosts: Type.Integer({ description: 'Distinct hosts the payloads named (with several nodes: the largest count of one node)' }),
 });
 
@@ -51,7 +53,8 @@ const usageResponse = Type.Object(
   { description: "The key's usage per minute" },
 );
 
-const limitT = (description: string) => Type.Union([Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }), Type.Null()], { description: `${description}; null: not limited` });
+const limitT = (description: string) =>
+  Type.Union([Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }), Type.Null()], { description: `${description}; null: not limited` });
 const limitsSchema = Type.Object({
   requests_per_second: limitT('Intake requests per second'),
   points_per_minute: limitT('Points of series payloads and values of distribution payloads per minute'),
@@ -62,7 +65,8 @@ const limitsResponse = Type.Object({ key_id: Type.String(), limits: limitsSchema
  * A limit left out is not limited. No `null` in the body: Fastify's Ajv coerces types, and a
  * union with null would turn a 0 into null (no limit) instead of refusing it.
  */
-const bodyLimitT = (description: string) => Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: `${description}; left out: not limited` }));
+const bodyLimitT = (description: string) =>
+  Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: `${description}; left out: not limited` }));
 const limitsBody = Type.Object(
   {
     limits: Type.Object(
@@ -87,7 +91,7 @@ export async function apiKeyUsageRoutes(fastify: FastifyInstance, ctx: ServerCon
       preHandler: [ctx.auth.management, requireAction('api_keys:read', 'reading the usage of an API key')],
       schema: {
         tags,
-        summary: 'extension: an API key\'s usage per minute (requests, bytes, points, hosts)',
+        summary: "extension: an API key's usage per minute (requests, bytes, points, hosts)",
         description: 'A rekey extension (Datadog has no per-key usage). Minutes are kept as long as points (7 days by default). At most 7 days per request.',
         params: idParamsT,
         querystring: usageQuery,
@@ -115,7 +119,12 @@ export async function apiKeyUsageRoutes(fastify: FastifyInstance, ctx: ServerCon
     '/api/v2/api_keys/:id/limits',
     {
       preHandler: [ctx.auth.management, requireAction('api_keys:read', 'reading the limits of an API key')],
-      schema: { tags, summary: "extension: an API key's optional limits", params: idParamsT, response: { 200: limitsResponse, ...errorResponses([403, 404, 429]) } },
+      schema: {
+        tags,
+        summary: "extension: an API key's optional limits",
+        params: idParamsT,
+        response: { 200: limitsResponse, ...errorResponses([403, 404, 429]) },
+      },
     },
     async (request) => {
       const { orgId } = authOf(request);
@@ -131,7 +140,8 @@ export async function apiKeyUsageRoutes(fastify: FastifyInstance, ctx: ServerCon
       schema: {
         tags,
         summary: "extension: set an API key's optional limits (admin)",
-        description: 'Beyond a limit the intake answers 429 API_KEY_QUOTA_EXCEEDED with Retry-After (docs/errors.md); other keys are unaffected. Applies at once on this node and within 2 s on the others; stored, so it holds across restarts. The body names every limit the key should have: one left out is not limited, `{"limits":{}}` removes them all.',
+        description:
+          'Beyond a limit the intake answers 429 API_KEY_QUOTA_EXCEEDED with Retry-After (docs/errors.md); other keys are unaffected. Applies at once on this node and within 2 s on the others; stored, so it holds across restarts. The body names every limit the key should have: one left out is not limited, `{"limits":{}}` removes them all.',
         params: idParamsT,
         body: limitsBody,
         response: { 200: limitsResponse, ...errorResponses([400, 403, 404, 429]) },
@@ -141,7 +151,12 @@ export async function apiKeyUsageRoutes(fastify: FastifyInstance, ctx: ServerCon
       const auth = authOf(request);
       const id = existingId(request.params.id);
       const { limits } = request.body;
-      const set = await store.setApiKeyLimits(auth.orgId, id, { requestsPerSecond: limits.requests_per_second ?? null, pointsPerMinute: limits.points_per_minute ?? null, bytesPerDay: limits.bytes_per_day ?? null }, auth.actor);
+      const set = await store.setApiKeyLimits(
+        auth.orgId,
+        id,
+        { requestsPerSecond: limits.requests_per_second ?? null, pointsPerMinute: limits.points_per_minute ?? null, bytesPerDay: limits.bytes_per_day ?? null },
+        auth.actor,
+      );
       await intake.keyLimits.refresh();
       return { key_id: id, limits: toWire(set) };
     },
@@ -153,7 +168,14 @@ export async function apiKeyUsageRoutes(fastify: FastifyInstance, ctx: ServerCon
  * not yet written (summed; hosts: the larger). API_KEY_NOT_FOUND outside `orgId`. Also the
  * key page's chart reads through here.
  */
-export async function keyUsageMinutes(store: Store, intake: Pick<IntakeRuntime, 'usageMinutes'>, orgId: string, keyId: string, from: number, to: number): Promise<KeyUsageMinute[]> {
+export async function keyUsageMinutes(
+  store: Store,
+  intake: Pick<IntakeRuntime, 'usageMinutes'>,
+  orgId: string,
+  keyId: string,
+  from: number,
+  to: number,
+): Promise<KeyUsageMinute[]> {
   const stored = await store.listKeyUsageMinutes(orgId, keyId, { from: new Date(from), to: new Date(to) });
   const byMinute = new Map(stored.map((m) => [m.minute.getTime(), { ...m }]));
   for (const m of intake.usageMinutes.unwritten(keyId, from, to)) {

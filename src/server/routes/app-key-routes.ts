@@ -99,11 +99,7 @@ export async function appKeyRoutes(fastify: FastifyInstance, ctx: ServerContext)
   /** The owner's id; null when no such user is in the organisation (who then owns nothing here). */
   async function resolveOwner(orgId: string, ownedBy: string | undefined): Promise<string | undefined | null> {
     if (ownedBy === undefined || ownedBy === '') return undefined;
-    const user = ownedBy.includes('@')
-      ? await store.findUserByEmail(ownedBy)
-      : isObjectId(ownedBy)
-        ? await store.getUser(orgId, ownedBy)
-        : undefined;
+    const user = ownedBy.includes('@') ? await store.findUserByEmail(ownedBy) : isObjectId(ownedBy) ? await store.getUser(orgId, ownedBy) : undefined;
     return user !== undefined && user.orgId === orgId ? user.id : null;
   }
 
@@ -117,7 +113,9 @@ export async function appKeyRoutes(fastify: FastifyInstance, ctx: ServerContext)
           summary: scope === 'org' ? "List the organization's application keys" : "List the caller's application keys",
           querystring: appKeyListQuerySchema,
           response: {
-            200: jsonApiList('A page of application keys; with include=owned_by, their owners in included', appKeyResourceSchema, { included: userResourceSchema }),
+            200: jsonApiList('A page of application keys; with include=owned_by, their owners in included', appKeyResourceSchema, {
+              included: userResourceSchema,
+            }),
             ...errorResponses([400, 403, 429]),
           },
         },

@@ -38,14 +38,25 @@ export async function eventRoutes(fastify: FastifyInstance, ctx: ServerContext, 
         summary: 'List events (Datadog v1)',
         description: 'Newest first, at most 1,000 per page.',
         querystring: listQuery,
-        response: { 200: Type.Object({ events: Type.Array(EVENT_SCHEMA), status: Type.String() }, { description: "Datadog's EventListResponse" }), ...errorResponses([400, 403, 429]) },
+        response: {
+          200: Type.Object({ events: Type.Array(EVENT_SCHEMA), status: Type.String() }, { description: "Datadog's EventListResponse" }),
+          ...errorResponses([400, 403, 429]),
+        },
       },
     },
     async (request) => {
       const { orgId } = authOf(request);
       const { start, end, priority, sources, tags, page } = request.query;
       if (end < start) throw rekeyError('INVALID_QUERY', { detail: '"end" is before "start"' });
-      const events = await intake.events.list({ orgId, start, end, ...(priority === undefined ? {} : { priority }), sources: listParam(sources), tags: listParam(tags), page });
+      const events = await intake.events.list({
+        orgId,
+        start,
+        end,
+        ...(priority === undefined ? {} : { priority }),
+        sources: listParam(sources),
+        tags: listParam(tags),
+        page,
+      });
       return { events: events.map(eventJson), status: 'ok' };
     },
   );

@@ -31,7 +31,8 @@ export async function healthRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     {
       schema: {
         tags: ['Operations'],
-        summary: 'Readiness: 200 when the database answers (status "degraded" with errors when, e.g., the relay\'s upstream refuses its key), 503 (with Retry-After) when it does not',
+        summary:
+          'Readiness: 200 when the database answers (status "degraded" with errors when, e.g., the relay\'s upstream refuses its key), 503 (with Retry-After) when it does not',
         response: { 200: healthSchema, 503: healthSchema },
       },
     },
@@ -39,14 +40,21 @@ export async function healthRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       const error = await probe();
       const problems = ctx.problems?.() ?? [];
       // Degraded is still 200: the node serves (a relay spools what it cannot deliver yet).
-      if (error === undefined) return problems.length === 0 ? { status: 'ok', store: ctx.store.dialect } : { status: 'degraded', store: ctx.store.dialect, errors: problems };
+      if (error === undefined)
+        return problems.length === 0 ? { status: 'ok', store: ctx.store.dialect } : { status: 'degraded', store: ctx.store.dialect, errors: problems };
       return reply.code(503).send({ status: 'unavailable', store: ctx.store.dialect, errors: [error] });
     },
   );
 
   app.get(
     '/livez',
-    { schema: { tags: ['Operations'], summary: 'Liveness: 200 while the process runs; never asks the database', response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } },
+    {
+      schema: {
+        tags: ['Operations'],
+        summary: 'Liveness: 200 while the process runs; never asks the database',
+        response: { 200: { type: 'object', properties: { status: { type: 'string' } } } },
+      },
+    },
     async () => ({ status: 'ok' }),
   );
 

@@ -72,7 +72,12 @@ function sortOf(field: (typeof SORT_FIELDS)[number] | undefined, dir: 'asc' | 'd
 
 const hostsQuery = Type.Object({
   filter: Type.Optional(Type.String({ description: 'Only hosts whose name contains this; host:NAME for exactly that host' })),
-  sort_field: Type.Optional(Type.Union(SORT_FIELDS.map((field) => Type.Literal(field)), { description: 'name (default) or last_reported_time' })),
+  sort_field: Type.Optional(
+    Type.Union(
+      SORT_FIELDS.map((field) => Type.Literal(field)),
+      { description: 'name (default) or last_reported_time' },
+    ),
+  ),
   sort_dir: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')], { description: 'asc (default) or desc' })),
   from: Type.Optional(epochSecondsT('Only hosts seen at or after this time, seconds since the epoch')),
   count: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'Hosts per page' }),
@@ -91,7 +96,11 @@ const hostSchema = Type.Object({
   last_reported_time: Type.Integer({ description: 'Seconds since the epoch' }),
   meta: Type.Object(
     { agent_version: Type.Optional(Type.String()) },
-    { additionalProperties: true, description: "Datadog's HostMeta from the Agent's latest metadata: agent_version, cpuCores, machine, platform, processor, pythonV, socket-hostname, socket-fqdn, gohai, …V" },
+    {
+      additionalProperties: true,
+      description:
+        "Datadog's HostMeta from the Agent's latest metadata: agent_version, cpuCores, machine, platform, processor, pythonV, socket-hostname, socket-fqdn, gohai, …V",
+    },
   ),
   tags_by_source: Type.Object({}),
   service_checks: Type.Array(
@@ -144,7 +153,11 @@ export async function hostRoutes(fastify: FastifyInstance, ctx: ServerContext, i
         count,
       });
       const upSince = intake.now() - UP_WITHIN_MS;
-      const checks = await serviceChecksByHost(intake.store.sharedTables(), orgId, hosts.map((host) => host.host));
+      const checks = await serviceChecksByHost(
+        intake.store.sharedTables(),
+        orgId,
+        hosts.map((host) => host.host),
+      );
       return {
         host_list: hosts.map((host, index) => {
           const source = host.agentVersion === null ? 'api' : 'agent';
@@ -173,7 +186,12 @@ export async function hostRoutes(fastify: FastifyInstance, ctx: ServerContext, i
     '/api/v1/hosts/totals',
     {
       preHandler,
-      schema: { tags: ['Intake and metrics'], summary: 'Count the active and up hosts', querystring: totalsQuery, response: { 200: totalsResponse, ...errorResponses([400, 403, 429]) } },
+      schema: {
+        tags: ['Intake and metrics'],
+        summary: 'Count the active and up hosts',
+        querystring: totalsQuery,
+        response: { 200: totalsResponse, ...errorResponses([400, 403, 429]) },
+      },
     },
     async (request) => {
       const { orgId } = authOf(request);

@@ -18,7 +18,11 @@ export const idParams = {
 } as const;
 
 /** `{"data":{"type":TYPE,"id"?,"attributes":{…}}}` with `attributes` as given. */
-export function jsonApiBody(type: string, attributes: Record<string, unknown>, options: { requireId?: boolean; requireAttributes?: readonly string[]; optional?: boolean } = {}) {
+export function jsonApiBody(
+  type: string,
+  attributes: Record<string, unknown>,
+  options: { requireId?: boolean; requireAttributes?: readonly string[]; optional?: boolean } = {},
+) {
   return {
     type: 'object',
     required: options.optional ? [] : ['data'],

@@ -37,7 +37,12 @@ export async function metricListRoutes(fastify: FastifyInstance, ctx: ServerCont
     '/api/v1/metrics',
     {
       preHandler: [ctx.auth.management, requireAction('metrics:query', 'listing active metrics')],
-      schema: { tags, summary: 'List the metrics with points since from (active metrics)', querystring: activeQuery, response: { 200: activeResponse, ...errorResponses([400, 403, 429]) } },
+      schema: {
+        tags,
+        summary: 'List the metrics with points since from (active metrics)',
+        querystring: activeQuery,
+        response: { 200: activeResponse, ...errorResponses([400, 403, 429]) },
+      },
     },
     async (request) => {
       const { orgId } = authOf(request);
@@ -50,7 +55,12 @@ export async function metricListRoutes(fastify: FastifyInstance, ctx: ServerCont
     '/api/v1/search',
     {
       preHandler: [ctx.auth.management],
-      schema: { tags, summary: 'Search hosts and metrics by name', querystring: searchQuery, response: { 200: searchResponse, ...errorResponses([400, 403, 429]) } },
+      schema: {
+        tags,
+        summary: 'Search hosts and metrics by name',
+        querystring: searchQuery,
+        response: { 200: searchResponse, ...errorResponses([400, 403, 429]) },
+      },
     },
     async (request) => {
       const auth = authOf(request);

@@ -65,7 +65,12 @@ export async function metricMetadataRoutes(fastify: FastifyInstance, ctx: Server
     '/api/v1/metrics/:metric_name',
     {
       preHandler: [ctx.auth.management, requireAction('metrics:query', 'reading metric metadata')],
-      schema: { tags, summary: "A metric's metadata (unit, type, description…)", params, response: { 200: metadataResponse, ...errorResponses([400, 403, 404, 429]) } },
+      schema: {
+        tags,
+        summary: "A metric's metadata (unit, type, description…)",
+        params,
+        response: { 200: metadataResponse, ...errorResponses([400, 403, 404, 429]) },
+      },
     },
     async (request) => {
       const { orgId } = authOf(request);

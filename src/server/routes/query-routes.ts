@@ -57,7 +57,9 @@ export async function queryRoutes(fastify: FastifyInstance, ctx: ServerContext, 
         querystring: queryString,
         response: {
           200: queryResponse,
-          ...errorResponses([400, 403, 429], { 400: 'A parameter is missing or invalid, the query cannot be parsed, "to" is before "from", or the range holds too many points' }),
+          ...errorResponses([400, 403, 429], {
+            400: 'A parameter is missing or invalid, the query cannot be parsed, "to" is before "from", or the range holds too many points',
+          }),
         },
       },
     },

@@ -42,13 +42,29 @@ const upstreamResponse = Type.Object(
 const upstreamBody = Type.Object(
   {
     mode: Type.Optional(Type.Union([Type.Literal('relay'), Type.Literal('standalone')], { description: 'Default relay' })),
-    site: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: `A Datadog site (${DATADOG_SITES.join(', ')}) or a base URL; required the first time unless \`url\` is given` })),
+    site: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 2048,
+        description: `A Datadog site (${DATADOG_SITES.join(', ')}) or a base URL; required the first time unless \`url\` is given`,
+      }),
+    ),
     url: Type.Optional(urlT('A base URL for every kind of payload (another rekey, a Vector datadog_agent source); the same as giving it as `site`')),
-    api_key: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'The upstream (Datadog) API key; required the first time; left out, the stored key is kept. Never returned.' })),
+    api_key: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 512,
+        description: 'The upstream (Datadog) API key; required the first time; left out, the stored key is kept. Never returned.',
+      }),
+    ),
     metrics_url: Type.Optional(urlT('Base URL for metrics, check runs, events, metadata (default from the site)')),
     logs_url: Type.Optional(urlT('Base URL for logs (default from the site)')),
     traces_url: Type.Optional(urlT('Base URL for traces (default from the site)')),
-    allow_insecure: Type.Optional(Type.Boolean({ description: 'Accept http:// URLs to other machines (the upstream key would cross the network in clear); http://localhost is always accepted' })),
+    allow_insecure: Type.Optional(
+      Type.Boolean({
+        description: 'Accept http:// URLs to other machines (the upstream key would cross the network in clear); http://localhost is always accepted',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -64,7 +80,8 @@ export async function upstreamRoutes(fastify: FastifyInstance, ctx: ServerContex
       schema: {
         tags,
         summary: "extension: the organization's relay upstream (admin)",
-        description: 'A rekey extension (docs/relay.md): the mode, site and URLs, and the last 4 characters of the upstream API key, never the key. 404 UPSTREAM_NOT_SET when the organization has none (it stores its data here, standalone).',
+        description:
+          'A rekey extension (docs/relay.md): the mode, site and URLs, and the last 4 characters of the upstream API key, never the key. 404 UPSTREAM_NOT_SET when the organization has none (it stores its data here, standalone).',
         response: { 200: upstreamResponse, ...errorResponses([403, 404, 429], { 404: 'UPSTREAM_NOT_SET: the organization has no upstream' }) },
       },
     },
@@ -86,7 +103,10 @@ export async function upstreamRoutes(fastify: FastifyInstance, ctx: ServerContex
         description:
           'A rekey extension, as `rekey upstream set` (docs/relay.md). Audited as upstream.set (site, mode, last 4). Every relay node uses the new settings at once (PostgreSQL) or within 2 s; a delivery held because the upstream refused the previous key resumes at once. The answer never contains the key.',
         body: upstreamBody,
-        response: { 200: upstreamResponse, ...errorResponses([400, 403, 429], { 400: 'INVALID_UPSTREAM: the site, a URL, the mode or the key is refused; the message says which' }) },
+        response: {
+          200: upstreamResponse,
+          ...errorResponses([400, 403, 429], { 400: 'INVALID_UPSTREAM: the site, a URL, the mode or the key is refused; the message says which' }),
+        },
       },
     },
     async (request) => {

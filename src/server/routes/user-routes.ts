@@ -61,7 +61,10 @@ const resetUserSchema = {
   },
 } as const;
 
-const userChangeBody = jsonApiBodyT('users', Type.Object({ disabled: Type.Boolean(), name: Type.Optional(Type.String()), email: Type.Optional(Type.String()) }));
+const userChangeBody = jsonApiBodyT(
+  'users',
+  Type.Object({ disabled: Type.Boolean(), name: Type.Optional(Type.String()), email: Type.Optional(Type.String()) }),
+);
 
 const passwordT = Type.String({ maxLength: MAX_PASSWORD_LENGTH });
 const passwordChangeBody = jsonApiBodyT('users', Type.Object({ current_password: passwordT, new_password: passwordT }));
@@ -117,7 +120,7 @@ export async function userRoutes(fastify: FastifyInstance, ctx: ServerContext): 
         tags,
         summary: 'Disable or enable a user (attributes.disabled)',
         description:
-          'Disabling ends the user\'s web sessions and disables (keeps) their application keys; enabling does not re-enable those keys. ' +
+          "Disabling ends the user's web sessions and disables (keeps) their application keys; enabling does not re-enable those keys. " +
           'Only `disabled` can be changed here; `name` and `email` are refused.',
         params: idParamsT,
         body: userChangeBody,
@@ -132,7 +135,7 @@ export async function userRoutes(fastify: FastifyInstance, ctx: ServerContext): 
       const { data } = request.body;
       if (data.id !== undefined && data.id !== id) throw rekeyError('BODY_ID_MISMATCH');
       if (data.attributes.name !== undefined || data.attributes.email !== undefined) {
-        throw rekeyError('BAD_REQUEST', { detail: 'Only attributes.disabled can be changed; a user\'s name and email cannot' });
+        throw rekeyError('BAD_REQUEST', { detail: "Only attributes.disabled can be changed; a user's name and email cannot" });
       }
       const user = await found(auth.orgId, id);
       return { data: userResource(await users.setDisabled(auth, user.id, data.attributes.disabled)) };

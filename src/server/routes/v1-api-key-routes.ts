@@ -84,7 +84,10 @@ export async function v1ApiKeyRoutes(fastify: FastifyInstance, ctx: ServerContex
       schema: {
         tags,
         summary: "List the organization's active API keys (v1); key holds each key's id",
-        response: { 200: Type.Object({ api_keys: Type.Array(v1ApiKeySchema) }, { description: 'Every active API key, oldest first' }), ...errorResponses([403, 429]) },
+        response: {
+          200: Type.Object({ api_keys: Type.Array(v1ApiKeySchema) }, { description: 'Every active API key, oldest first' }),
+          ...errorResponses([403, 429]),
+        },
       },
     },
     async (request) => {
@@ -96,7 +99,11 @@ export async function v1ApiKeyRoutes(fastify: FastifyInstance, ctx: ServerContex
         all.push(...listed.items);
         if (listed.items.length < PAGE || all.length >= listed.totalFiltered) break;
       }
-      const emails = await v1CreatorEmails(store, auth.orgId, all.map((key) => key.createdBy));
+      const emails = await v1CreatorEmails(
+        store,
+        auth.orgId,
+        all.map((key) => key.createdBy),
+      );
       return { api_keys: all.map((key) => v1Key(key, emails)) };
     },
   );
@@ -124,7 +131,10 @@ export async function v1ApiKeyRoutes(fastify: FastifyInstance, ctx: ServerContex
 
   app.get(
     '/api/v1/api_key/:key',
-    { preHandler, schema: { tags, summary: 'Get an API key (v1) by the key or its id', params: keyParams, response: { 200: oneKey('The API key'), ...ONE_KEY_ERRORS } } },
+    {
+      preHandler,
+      schema: { tags, summary: 'Get an API key (v1) by the key or its id', params: keyParams, response: { 200: oneKey('The API key'), ...ONE_KEY_ERRORS } },
+    },
     async (request) => {
       const auth = authOf(request);
       authorize(auth, 'api_keys:read', 'reading an API key');
@@ -136,7 +146,13 @@ export async function v1ApiKeyRoutes(fastify: FastifyInstance, ctx: ServerContex
     '/api/v1/api_key/:key',
     {
       preHandler,
-      schema: { tags, summary: 'Rename an API key (v1, admin) by the key or its id', params: keyParams, body: nameBody, response: { 200: oneKey('The renamed API key'), ...ONE_KEY_ERRORS } },
+      schema: {
+        tags,
+        summary: 'Rename an API key (v1, admin) by the key or its id',
+        params: keyParams,
+        body: nameBody,
+        response: { 200: oneKey('The renamed API key'), ...ONE_KEY_ERRORS },
+      },
     },
     async (request) => {
       const auth = authOf(request);

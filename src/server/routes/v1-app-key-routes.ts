@@ -85,7 +85,10 @@ export async function v1AppKeyRoutes(fastify: FastifyInstance, ctx: ServerContex
       schema: {
         tags,
         summary: "List the organization's application keys (v1); hash holds each key's id",
-        response: { 200: Type.Object({ application_keys: Type.Array(v1AppKeySchema) }, { description: 'Every application key, oldest first' }), ...errorResponses([403, 429]) },
+        response: {
+          200: Type.Object({ application_keys: Type.Array(v1AppKeySchema) }, { description: 'Every application key, oldest first' }),
+          ...errorResponses([403, 429]),
+        },
       },
     },
     async (request) => {
@@ -96,11 +99,19 @@ export async function v1AppKeyRoutes(fastify: FastifyInstance, ctx: ServerContex
       const ownerId = wholeOrg ? undefined : auth.user.id;
       const all: AppKey[] = [];
       for (let number = 0; ; number++) {
-        const listed = await store.listAppKeys(auth.orgId, { ...(ownerId === undefined ? {} : { ownerId }), sort: { field: 'created_at', direction: 'asc' }, page: { size: PAGE, number } });
+        const listed = await store.listAppKeys(auth.orgId, {
+          ...(ownerId === undefined ? {} : { ownerId }),
+          sort: { field: 'created_at', direction: 'asc' },
+          page: { size: PAGE, number },
+        });
         all.push(...listed.items);
         if (listed.items.length < PAGE || all.length >= listed.totalFiltered) break;
       }
-      const emails = await v1CreatorEmails(store, auth.orgId, all.map((key) => key.ownerId));
+      const emails = await v1CreatorEmails(
+        store,
+        auth.orgId,
+        all.map((key) => key.ownerId),
+      );
       return { application_keys: all.map((key) => v1Key(key, emails)) };
     },
   );
@@ -126,7 +137,15 @@ export async function v1AppKeyRoutes(fastify: FastifyInstance, ctx: ServerContex
 
   app.get(
     '/api/v1/application_key/:key',
-    { preHandler, schema: { tags, summary: 'Get an application key (v1) by the key or its id', params: keyParams, response: { 200: oneKey('The application key'), ...ONE_KEY_ERRORS } } },
+    {
+      preHandler,
+      schema: {
+        tags,
+        summary: 'Get an application key (v1) by the key or its id',
+        params: keyParams,
+        response: { 200: oneKey('The application key'), ...ONE_KEY_ERRORS },
+      },
+    },
     async (request) => {
       const auth = authOf(request);
       const key = await resolve(auth.orgId, request.params.key);
@@ -139,7 +158,13 @@ export async function v1AppKeyRoutes(fastify: FastifyInstance, ctx: ServerContex
     '/api/v1/application_key/:key',
     {
       preHandler,
-      schema: { tags, summary: 'Rename an application key (v1) by the key or its id', params: keyParams, body: nameBody, response: { 200: oneKey('The renamed application key'), ...ONE_KEY_ERRORS } },
+      schema: {
+        tags,
+        summary: 'Rename an application key (v1) by the key or its id',
+        params: keyParams,
+        body: nameBody,
+        response: { 200: oneKey('The renamed application key'), ...ONE_KEY_ERRORS },
+      },
     },
     async (request) => {
       const auth = authOf(request);
@@ -152,7 +177,15 @@ export async function v1AppKeyRoutes(fastify: FastifyInstance, ctx: ServerContex
 
   app.delete(
     '/api/v1/application_key/:key',
-    { preHandler, schema: { tags, summary: 'Delete an application key (v1) by the key or its id', params: keyParams, response: { 200: oneKey('The deleted application key'), ...ONE_KEY_ERRORS } } },
+    {
+      preHandler,
+      schema: {
+        tags,
+        summary: 'Delete an application key (v1) by the key or its id',
+        params: keyParams,
+        response: { 200: oneKey('The deleted application key'), ...ONE_KEY_ERRORS },
+      },
+    },
     async (request) => {
       const auth = authOf(request);
       const key = await resolve(auth.orgId, request.params.key);

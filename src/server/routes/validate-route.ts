@@ -24,7 +24,9 @@ export async function validateRoute(fastify: FastifyInstance, ctx: ServerContext
         // The API key alone; no application key.
         security: [{ apiKeyAuth: [] }],
         querystring: Type.Object({
-          api_key: Type.Optional(Type.String({ description: 'The API key, when not sent as the DD-API-KEY header (a URL can end up in access logs: prefer the header)' })),
+          api_key: Type.Optional(
+            Type.String({ description: 'The API key, when not sent as the DD-API-KEY header (a URL can end up in access logs: prefer the header)' }),
+          ),
         }),
         response: {
           200: Type.Object({ valid: Type.Optional(Type.Boolean()) }, { description: 'The API key is active: {"valid":true}' }),

@@ -24,7 +24,12 @@ export const initialMigration: Migration = {
       .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(0))
       .execute();
     // Emails are unique across the deployment, compared case-insensitively.
-    await db.schema.createIndex('users_email_lower').on('users').unique().expression(sql`lower(email)`).execute();
+    await db.schema
+      .createIndex('users_email_lower')
+      .on('users')
+      .unique()
+      .expression(sql`lower(email)`)
+      .execute();
     await db.schema.createIndex('users_org').on('users').column('org_id').execute();
 
     await db.schema

@@ -16,8 +16,14 @@ import type { Migration } from './migration.js';
 export const keySettingsAndMetricMetadataMigration: Migration = {
   name: '008-key-settings-and-metric-metadata',
   async up(db: Kysely<any>): Promise<void> {
-    await db.schema.alterTable('api_keys').addColumn('remote_config_read_enabled', 'integer', (c) => c.notNull().defaultTo(0)).execute();
-    await db.schema.alterTable('api_keys').addColumn('category', 'text', (c) => c.notNull().defaultTo('default')).execute();
+    await db.schema
+      .alterTable('api_keys')
+      .addColumn('remote_config_read_enabled', 'integer', (c) => c.notNull().defaultTo(0))
+      .execute();
+    await db.schema
+      .alterTable('api_keys')
+      .addColumn('category', 'text', (c) => c.notNull().defaultTo('default'))
+      .execute();
     await db.schema.alterTable('metric_metadata').addColumn('type', 'text').execute();
     await db.schema.alterTable('metric_metadata').addColumn('description', 'text').execute();
     await db.schema.alterTable('metric_metadata').addColumn('short_name', 'text').execute();

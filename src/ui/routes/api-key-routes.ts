@@ -54,8 +54,7 @@ export function registerApiKeyRoutes(app: FastifyInstance, deps: UiDeps): void {
   const { store } = deps;
   const keysService = new KeysService(store, deps.hasher);
 
-  const userNames = async (orgId: string): Promise<Map<string, string>> =>
-    new Map((await store.listUsers(orgId)).map((u) => [u.id, u.email]));
+  const userNames = async (orgId: string): Promise<Map<string, string>> => new Map((await store.listUsers(orgId)).map((u) => [u.id, u.email]));
 
   const createdByName = (names: Map<string, string>, id: string | null) => (id === null ? 'system' : (names.get(id) ?? 'deleted user'));
 
@@ -64,11 +63,7 @@ export function registerApiKeyRoutes(app: FastifyInstance, deps: UiDeps): void {
     const since = new Date(now.getTime() - DAY_MS);
     // Three queries whatever the number of keys (issue 8: one usage query per key made this
     // page grow with the keys).
-    const [keys, names, usage] = await Promise.all([
-      allApiKeys(store, viewer.org.id),
-      userNames(viewer.org.id),
-      store.listOrgKeyHosts(viewer.org.id, since),
-    ]);
+    const [keys, names, usage] = await Promise.all([allApiKeys(store, viewer.org.id), userNames(viewer.org.id), store.listOrgKeyHosts(viewer.org.id, since)]);
     const hostsLast24h = new Map<string, number>();
     for (const u of usage) hostsLast24h.set(u.keyId, (hostsLast24h.get(u.keyId) ?? 0) + 1);
     const rows: ApiKeyRow[] = keys.map((key) => ({
@@ -148,7 +143,12 @@ export function registerApiKeyRoutes(app: FastifyInstance, deps: UiDeps): void {
     return sendHtml(
       reply,
       keyPage({
-        viewer, now, key, hosts, related, chart,
+        viewer,
+        now,
+        key,
+        hosts,
+        related,
+        chart,
         createdBy: createdByName(names, key.createdBy),
         canManage: CAN.manageApiKeys(viewer.user.role),
         isLastActive: lastActiveKeyId(keys) === key.id,
@@ -213,7 +213,10 @@ export function registerApiKeyRoutes(app: FastifyInstance, deps: UiDeps): void {
     }
     const name = field(request, 'name').trim();
     try {
-      const { previous, replacement, secret } = await keysService.rollApiKey(keyCallerOf(request, viewer), key.id, { ...(name ? { name } : {}), graceMs: graceSeconds * 1000 });
+      const { previous, replacement, secret } = await keysService.rollApiKey(keyCallerOf(request, viewer), key.id, {
+        ...(name ? { name } : {}),
+        graceMs: graceSeconds * 1000,
+      });
       return sendHtml(reply, apiKeysPage(await keysView(viewer, { created: { key: replacement, secret, replaced: previous } })), 201);
     } catch (error) {
       if (isRekeyError(error) && error.status === 400) return sendHtml(reply, apiKeysPage(await keysView(viewer, { error: error.message })), 400);

@@ -15,7 +15,11 @@ export function registerAppKeyRoutes(app: FastifyInstance, deps: UiDeps): void {
   const keysService = new KeysService(store, deps.hasher);
 
   async function view(viewer: Viewer, extra: Partial<AppKeysView> = {}): Promise<AppKeysView> {
-    const listed = await store.listAppKeys(viewer.org.id, { ownerId: viewer.user.id, sort: { field: 'created_at', direction: 'asc' }, page: { size: 100, number: 0 } });
+    const listed = await store.listAppKeys(viewer.org.id, {
+      ownerId: viewer.user.id,
+      sort: { field: 'created_at', direction: 'asc' },
+      page: { size: 100, number: 0 },
+    });
     return { viewer, now: deps.now(), keys: listed.items, canManage: CAN.manageOwnAppKeys(viewer.user.role), formId: randomUUID(), ...extra };
   }
   const send = (reply: FastifyReply, body: string, status = 200) => reply.code(status).type('text/html; charset=utf-8').send(body);

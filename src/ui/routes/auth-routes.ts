@@ -52,12 +52,17 @@ export function registerAuthRoutes(fastify: FastifyInstance, deps: UiDeps, cooki
     return reply
       .code(input.status ?? 200)
       .type('text/html; charset=utf-8')
-      .send(loginPage({ csrfToken: token, ...(input.email ? { email: input.email } : {}), ...(input.error ? { error: input.error } : {}), ...(input.next ? { next: input.next } : {}) }));
+      .send(
+        loginPage({
+          csrfToken: token,
+          ...(input.email ? { email: input.email } : {}),
+          ...(input.error ? { error: input.error } : {}),
+          ...(input.next ? { next: input.next } : {}),
+        }),
+      );
   };
 
-  app.get('/', { config: { rekeyUiPublic: true } }, async (request, reply) =>
-    reply.redirect(sessions.get(cookie.read(request)) ? '/keys' : '/login', 303),
-  );
+  app.get('/', { config: { rekeyUiPublic: true } }, async (request, reply) => reply.redirect(sessions.get(cookie.read(request)) ? '/keys' : '/login', 303));
 
   app.get('/login', { config: { rekeyUiPublic: true }, schema: { querystring: loginQueryT } }, async (request, reply) => {
     if (sessions.get(cookie.read(request))) return reply.redirect('/keys', 303);
@@ -80,14 +85,18 @@ export function registerAuthRoutes(fastify: FastifyInstance, deps: UiDeps, cooki
     const attempt = throttle.begin(ip, email);
     if (!attempt.allowed) {
       reply.header('retry-after', String(attempt.retryAfterSeconds));
-      return issueLoginForm(request, reply, { status: 429, email, error: errorCatalogue.RATE_LIMITED.message({ retryAfterSeconds: attempt.retryAfterSeconds }), next });
+      return issueLoginForm(request, reply, {
+        status: 429,
+        email,
+        error: errorCatalogue.RATE_LIMITED.message({ retryAfterSeconds: attempt.retryAfterSeconds }),
+        next,
+      });
     }
 
     const user = email === '' ? undefined : await store.findUserByEmail(email);
     dummyHash ??= hashPassword(randomBytes(16).toString('hex'));
-    const ok = user !== undefined && !user.disabled
-      ? await verifyPassword(password, user.passwordHash)
-      : (await verifyPassword(password, await dummyHash), false);
+    const ok =
+      user !== undefined && !user.disabled ? await verifyPassword(password, user.passwordHash) : (await verifyPassword(password, await dummyHash), false);
 
     if (!ok || user === undefined) {
       if (user !== undefined) {
@@ -110,7 +119,13 @@ export function registerAuthRoutes(fastify: FastifyInstance, deps: UiDeps, cooki
     const viewer = viewerOf(request);
     sessions.destroy(viewer.session.id);
     cookie.clear(request, reply);
-    await store.recordAudit(viewer.org.id, 'user.logout', { type: 'user', id: viewer.user.id }, { userId: viewer.user.id, kind: 'user', sourceIp: request.ip }, { via: 'web' });
+    await store.recordAudit(
+      viewer.org.id,
+      'user.logout',
+      { type: 'user', id: viewer.user.id },
+      { userId: viewer.user.id, kind: 'user', sourceIp: request.ip },
+      { via: 'web' },
+    );
     return reply.redirect('/login', 303);
   });
 }

@@ -48,8 +48,16 @@ export function registerOrgRoutes(fastify: FastifyInstance, deps: UiDeps): void 
     keys.forEach((key) => {
       for (const u of usageOfKey.get(key.id) ?? []) {
         const row: HostRow = {
-          host: u.host, agentVersion: u.agentVersion, keyId: key.id, keyLast4: key.last4, keyName: key.name, keyStatus: key.status,
-          firstSeen: u.firstSeen, lastSeen: u.lastSeen, otherKeys: [], serviceChecks: [],
+          host: u.host,
+          agentVersion: u.agentVersion,
+          keyId: key.id,
+          keyLast4: key.last4,
+          keyName: key.name,
+          keyStatus: key.status,
+          firstSeen: u.firstSeen,
+          lastSeen: u.lastSeen,
+          otherKeys: [],
+          serviceChecks: [],
         };
         const seen = byHost.get(u.host);
         if (!seen) {
@@ -66,7 +74,11 @@ export function registerOrgRoutes(fastify: FastifyInstance, deps: UiDeps): void 
       }
     });
     const hosts = [...byHost.values()].sort((a, b) => b.lastSeen.getTime() - a.lastSeen.getTime());
-    const checks = await serviceChecksByHost(store.sharedTables(), viewer.org.id, hosts.map((h) => h.host));
+    const checks = await serviceChecksByHost(
+      store.sharedTables(),
+      viewer.org.id,
+      hosts.map((h) => h.host),
+    );
     for (const row of hosts) row.serviceChecks = checks.get(row.host) ?? [];
     return send(reply, hostsPage({ viewer, now: deps.now(), hosts }));
   });
@@ -84,7 +96,10 @@ export function registerOrgRoutes(fastify: FastifyInstance, deps: UiDeps): void 
     return send(
       reply,
       auditPage({
-        viewer, events, pageNumber, total: listed.totalFiltered,
+        viewer,
+        events,
+        pageNumber,
+        total: listed.totalFiltered,
         actors: new Map(users.map((u) => [u.id, u.email])),
         hasMore: (pageNumber + 1) * AUDIT_PAGE_SIZE < listed.totalFiltered,
       }),
@@ -206,5 +221,4 @@ export function registerOrgRoutes(fastify: FastifyInstance, deps: UiDeps): void 
     reply.clearCookie(SESSION_COOKIE, { path: '/' });
     return reply.redirect('/login', 303);
   });
-
 }

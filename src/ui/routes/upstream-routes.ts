@@ -25,13 +25,29 @@ export function registerUpstreamRoutes(app: FastifyInstance, deps: UiDeps): void
     const apiKey = field(request, 'api_key').trim();
     try {
       // An empty key field keeps the stored key (a password field is never filled back).
-      const saved = await saveUpstream(store, viewer.org.id, { mode, site: site === '' ? undefined : site, apiKey: apiKey === '' ? undefined : apiKey, names: { site: 'Datadog site or URL', apiKey: 'Upstream API key' } }, actorOf(request));
-      viewer.session.flash = { kind: 'ok', text: `Upstream saved: ${saved.mode} mode, ${saved.site}, upstream key …${saved.apiKeyLast4}. Every relay node uses it within seconds.` };
+      const saved = await saveUpstream(
+        store,
+        viewer.org.id,
+        {
+          mode,
+          site: site === '' ? undefined : site,
+          apiKey: apiKey === '' ? undefined : apiKey,
+          names: { site: 'Datadog site or URL', apiKey: 'Upstream API key' },
+        },
+        actorOf(request),
+      );
+      viewer.session.flash = {
+        kind: 'ok',
+        text: `Upstream saved: ${saved.mode} mode, ${saved.site}, upstream key …${saved.apiKeyLast4}. Every relay node uses it within seconds.`,
+      };
       return reply.redirect('/upstream', 303);
     } catch (error) {
       if (!(isRekeyError(error) && error.status < 500)) throw error;
       const current = await store.getUpstream(viewer.org.id);
-      return reply.code(error.status).type('text/html; charset=utf-8').send(upstreamPage({ viewer, current: current && upstreamView(current), refused: { message: error.message, mode, site } }));
+      return reply
+        .code(error.status)
+        .type('text/html; charset=utf-8')
+        .send(upstreamPage({ viewer, current: current && upstreamView(current), refused: { message: error.message, mode, site } }));
     }
   });
 }

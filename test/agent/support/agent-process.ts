@@ -36,7 +36,17 @@ export async function startAgent(options: AgentProcessOptions): Promise<AgentPro
   const [node, ...args] = command;
   const child = spawn(
     node!,
-    [...args, 'run', ...(options.config === null ? [] : ['--config', options.config]), '--run-path', options.runPath, '--flush-interval', String(options.flushInterval ?? 1), '--dogstatsd-port', '0'],
+    [
+      ...args,
+      'run',
+      ...(options.config === null ? [] : ['--config', options.config]),
+      '--run-path',
+      options.runPath,
+      '--flush-interval',
+      String(options.flushInterval ?? 1),
+      '--dogstatsd-port',
+      '0',
+    ],
     {
       cwd: repoRoot,
       env: {
@@ -99,7 +109,9 @@ export async function removeDir(dir: string): Promise<void> {
 
 /** Writes a datadog.yaml atomically (write + rename), as editors and config tools do. */
 export async function writeYamlConfig(file: string, settings: { apiKey: string; url: string; hostname?: string; extra?: string }): Promise<void> {
-  const text = [`api_key: ${settings.apiKey}`, `dd_url: ${settings.url}`, `hostname: ${settings.hostname ?? 'agent-test-host'}`, settings.extra ?? ''].join('\n');
+  const text = [`api_key: ${settings.apiKey}`, `dd_url: ${settings.url}`, `hostname: ${settings.hostname ?? 'agent-test-host'}`, settings.extra ?? ''].join(
+    '\n',
+  );
   await writeFile(`${file}.tmp`, `${text}\n`, { mode: 0o600 });
   await rename(`${file}.tmp`, file);
 }

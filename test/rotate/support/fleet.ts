@@ -112,7 +112,9 @@ const COUNTER_INTERVAL_SECONDS = 10;
 
 export async function totalsByHost(server: ServerProcess, metric: string, apiKey: string, fromSeconds: number): Promise<Map<string, number>> {
   const to = Math.floor(Date.now() / 1000) + 60;
-  const { status, body } = await api(server, `/api/v1/query?from=${fromSeconds}&to=${to}&query=${encodeURIComponent(`sum:${metric}{*} by {host}`)}`, { apiKey });
+  const { status, body } = await api(server, `/api/v1/query?from=${fromSeconds}&to=${to}&query=${encodeURIComponent(`sum:${metric}{*} by {host}`)}`, {
+    apiKey,
+  });
   if (status !== 200) throw new Error(`query failed: ${status} ${JSON.stringify(body)}`);
   const totals = new Map<string, number>();
   for (const series of body.series as Array<{ scope: string; tag_set?: string[]; pointlist: Array<[number, number | null]> }>) {
