@@ -228,17 +228,13 @@ try {
       202,
     );
   }
-  await (
-    await import('node:fs/promises')
-  )
-    .readFile(bombs.json)
-    .then((body) =>
-      fetch(`${url}/api/v1/series`, {
-        method: 'POST',
-        headers: { 'dd-api-key': abuserKey, 'content-type': 'application/json', 'content-encoding': 'gzip' },
-        body,
-      }).then((r) => r.arrayBuffer()),
-    );
+  await (await import('node:fs/promises')).readFile(bombs.json).then((body) =>
+    fetch(`${url}/api/v1/series`, {
+      method: 'POST',
+      headers: { 'dd-api-key': abuserKey, 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body,
+    }).then((r) => r.arrayBuffer()),
+  );
 
   process.stdout.write(
     `bench/abuse: server ${url}; ${ROUNDS} x (unloaded, loaded) rounds of ${ROUND_MS / 1000} s; abuser: ${CONCURRENCY} bombs in flight (≤ ${MAX_BOMBS_PER_ROUND}/round) over ${ABUSER_KEYS} key(s)\n`,
