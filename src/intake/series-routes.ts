@@ -42,7 +42,7 @@ export function registerSeriesRoutes(app: FastifyInstance, { runtime, auth }: In
     async (request, reply) => {
       const caller = auth.callerOf(request);
       const errors: string[] = [];
-      const series = decodeV1Series(await parseBoundedJson(bodyOf(request), caps), secondsNow(runtime.now), window, { caps, errors });
+      const series = decodeV1Series(await parseBoundedJson(bodyOf(request), caps, { shapeOnly: true }), secondsNow(runtime.now), window, { caps, errors });
       await storeSeries(runtime, caller, series, agentVersionOf(request));
       // Datadog's v1 answer is {"status":"ok"}; the series left out are listed beside it.
       return reply.code(202).send(errors.length === 0 ? V1_ACCEPTED : { ...V1_ACCEPTED, errors });
@@ -68,7 +68,7 @@ export function registerSeriesRoutes(app: FastifyInstance, { runtime, auth }: In
       const seconds = secondsNow(runtime.now);
       const series = PROTOBUF_TYPE.test(contentType)
         ? decodeProtoSeries(body, seconds, window, { caps, errors })
-        : decodeV2Series(await parseBoundedJson(body, caps), seconds, window, { caps, errors });
+        : decodeV2Series(await parseBoundedJson(body, caps, { shapeOnly: true }), seconds, window, { caps, errors });
       await storeSeries(runtime, caller, series, agentVersionOf(request));
       // Datadog's v2 IntakePayloadAccepted: "errors" lists the non-fatal problems.
       return reply.code(202).send(errors.length === 0 ? V2_ACCEPTED : { errors });

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MetricPayloadCounter, MetricPayloadType } from '../../src/intake/metric-payload-proto.js';
-import { DEFAULT_PAYLOAD_CAPS, JsonScanner, type PayloadCaps } from '../../src/intake/payload-caps.js';
+import { DEFAULT_PAYLOAD_CAPS, JsonScanner, parseBoundedJson, UNSCANNED_JSON_MAX_BYTES, type PayloadCaps } from '../../src/intake/payload-caps.js';
 
 function chunks(bytes: Uint8Array, seed: number): Uint8Array[] {
   const out: Uint8Array[] = [];
@@ -75,5 +75,36 @@ describe('streaming work-cap counters', () => {
       // Commas and brackets inside a string are not values; its bytes are token bytes.
       assert.match(refuses((c) => c2.push(c), chunks(tooLong, seed)) ?? '', /more than 500 bytes of JSON strings and numbers/);
     }
+  });
+
+  it('parseBoundedJson: nesting past the depth cap is refused before JSON.parse, except in a series body (shapeOnly) up to UNSCANNED_JSON_MAX_BYTES', async () => {
+    const over = UNSCANNED_JSON_MAX_BYTES / 2 + 1;
+    const deepLarge = Buffer.from('['.repeat(over) + ']'.repeat(over));
+    await assert.rejects(parseBoundedJson(deepLarge, DEFAULT_PAYLOAD_CAPS, { shapeOnly: true }), (error: Error) => {
+      assert.match(error.message, new RegExp(`nests deeper than ${DEFAULT_PAYLOAD_CAPS.maxJsonDepth} levels`));
+      return true;
+    });
+    // At the threshold the same shape is parsed (cheaply: see UNSCANNED_JSON_MAX_BYTES); the
+    // series decoders refuse it afterwards for its shape.
+    const half = UNSCANNED_JSON_MAX_BYTES / 2;
+    let depth = 0;
+    for (
+      let value: unknown = await parseBoundedJson(Buffer.from('['.repeat(half) + ']'.repeat(half)), DEFAULT_PAYLOAD_CAPS, { shapeOnly: true });
+      Array.isArray(value);
+      value = value[0]
+    ) {
+      depth++;
+    }
+    assert.equal(depth, half);
+    await assert.rejects(
+      parseBoundedJson(Buffer.from('['.repeat(UNSCANNED_JSON_MAX_BYTES)), DEFAULT_PAYLOAD_CAPS, { shapeOnly: true }),
+      /The body is not valid JSON/,
+    );
+    // Any other body (host metadata, events: kept as JSON) is scanned however small.
+    await assert.rejects(parseBoundedJson(Buffer.from('['.repeat(100) + ']'.repeat(100)), DEFAULT_PAYLOAD_CAPS), /nests deeper than 64 levels/);
+    // A body larger than a count cap is counted first, however small.
+    const small: PayloadCaps = { ...DEFAULT_PAYLOAD_CAPS, maxJsonValues: 10 };
+    await assert.rejects(parseBoundedJson(Buffer.from(JSON.stringify(Array(11).fill(0))), small, { shapeOnly: true }), /more than 10 JSON values/);
+    assert.equal(((await parseBoundedJson(Buffer.from('[0,0]'), small, { shapeOnly: true })) as unknown[]).length, 2);
   });
 });
