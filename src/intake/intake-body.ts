@@ -9,7 +9,7 @@ import { decompressBody, parseContentEncoding } from './decompress-body.js';
 import type { IntakeLimits } from './intake-limits.js';
 import { headerValue, PROTOBUF_TYPE } from './intake-request.js';
 import { MetricPayloadCounter } from './metric-payload-proto.js';
-import { JsonScanner, markScanned, type PayloadCaps } from './payload-caps.js';
+import { DeferredJsonScanner, markScanned, type PayloadCaps } from './payload-caps.js';
 import { readBody } from './read-body.js';
 
 declare module 'fastify' {
@@ -41,8 +41,10 @@ export function installIntakeBodyParser(
       const counter = new MetricPayloadCounter(caps);
       return decompressBody(wire, encoding, limits.decodedBytes, (chunk) => counter.push(chunk));
     }
-    // JSON: counted while it is inflated, so a bomb stops at its first megabytes (payload-caps.ts).
-    const scanner = new JsonScanner(caps);
-    return markScanned(await decompressBody(wire, encoding, limits.decodedBytes, (chunk) => scanner.push(chunk)));
+    // JSON: counted while it is inflated, so a bomb stops at its first megabytes; a body that
+    // stays small is counted (or not, for a series route) when it is parsed (payload-caps.ts).
+    const scanner = new DeferredJsonScanner(caps);
+    const body = await decompressBody(wire, encoding, limits.decodedBytes, (chunk) => scanner.push(chunk));
+    return scanner.scannedAll ? markScanned(body) : body;
   });
 }

@@ -135,6 +135,37 @@ export class JsonScanner {
   }
 }
 
+/**
+ * A JsonScanner that starts only once the body passes UNSCANNED_JSON_MAX_BYTES (it then scans
+ * the chunks it held, and every later one as it comes): a bomb still stops at its first
+ * megabytes, and a small body is left for `parseBoundedJson` to scan or not by its route.
+ * The chunks held are the decompressor's output, which decompressBody keeps anyway.
+ */
+export class DeferredJsonScanner {
+  private readonly scanner: JsonScanner;
+  private held: Uint8Array[] | null = [];
+  private heldBytes = 0;
+
+  constructor(caps: PayloadCaps) {
+    this.scanner = new JsonScanner(caps);
+  }
+
+  push(chunk: Uint8Array): void {
+    if (this.held === null) return this.scanner.push(chunk);
+    this.held.push(chunk);
+    this.heldBytes += chunk.length;
+    if (this.heldBytes <= UNSCANNED_JSON_MAX_BYTES) return;
+    const held = this.held;
+    this.held = null;
+    for (const part of held) this.scanner.push(part);
+  }
+
+  /** Whether every byte pushed was scanned (the body then needs no second scan: `markScanned`). */
+  get scannedAll(): boolean {
+    return this.held === null;
+  }
+}
+
 /** Scans a whole body with a JsonScanner in slices, yielding to the event loop between them. */
 export async function scanJson(body: Uint8Array, caps: PayloadCaps): Promise<void> {
   const scanner = new JsonScanner(caps);

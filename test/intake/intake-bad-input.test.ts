@@ -194,6 +194,27 @@ describe('intake: bad input', () => {
       }
     });
 
+    it('400 for deep nesting, compressed or not: counted before JSON.parse except in a small series body, whose decoder refuses its shape', async () => {
+      const nested = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
+      const cases: Array<[string, string, RegExp]> = [
+        ['/api/v2/series', `{"series":${nested(30_000)}}`, /series\[0\] must be an object/], // 60 KB: parsed, then refused by shape
+        ['/api/v2/series', `{"series":${nested(40_000)}}`, /nests deeper than 64 levels/], // 80 KB: counted first
+        ['/api/v1/series', `{"series":[{"metric":"m","points":${nested(30_000)}}]}`, /points\[0\] must be \[timestamp, value\]/],
+        ['/intake/', `{"internalHostname":"h","meta":${nested(1000)}}`, /nests deeper than 64 levels/], // kept as JSON: always counted
+      ];
+      for (const [url, text, expected] of cases) {
+        for (const [encoding, body] of [
+          ['identity', Buffer.from(text)],
+          ['deflate', deflateSync(text)],
+          ['gzip', gzipSync(text)],
+        ] as const) {
+          const r = await post(url, body, { 'content-encoding': encoding });
+          assert.equal(r.status, 400, `${url} ${encoding}: ${JSON.stringify(r.body)}`);
+          assert.match(r.body.errors![0]!, expected, `${url} ${encoding}`);
+        }
+      }
+    });
+
     it('413 quickly for a 1 GB gzip bomb on v1 (62 MiB limit) and a 400 MB one on v2 (5 MiB)', async () => {
       const oneGb = gzipBomb(1024);
       assert.ok(oneGb.length < 3_200_000, `bomb is ${oneGb.length} bytes`);

@@ -6,7 +6,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MetricPayloadCounter, MetricPayloadType } from '../../src/intake/metric-payload-proto.js';
-import { DEFAULT_PAYLOAD_CAPS, JsonScanner, parseBoundedJson, UNSCANNED_JSON_MAX_BYTES, type PayloadCaps } from '../../src/intake/payload-caps.js';
+import {
+  DEFAULT_PAYLOAD_CAPS,
+  DeferredJsonScanner,
+  JsonScanner,
+  parseBoundedJson,
+  UNSCANNED_JSON_MAX_BYTES,
+  type PayloadCaps,
+} from '../../src/intake/payload-caps.js';
 
 function chunks(bytes: Uint8Array, seed: number): Uint8Array[] {
   const out: Uint8Array[] = [];
@@ -106,5 +113,27 @@ describe('streaming work-cap counters', () => {
     const small: PayloadCaps = { ...DEFAULT_PAYLOAD_CAPS, maxJsonValues: 10 };
     await assert.rejects(parseBoundedJson(Buffer.from(JSON.stringify(Array(11).fill(0))), small, { shapeOnly: true }), /more than 10 JSON values/);
     assert.equal(((await parseBoundedJson(Buffer.from('[0,0]'), small, { shapeOnly: true })) as unknown[]).length, 2);
+  });
+
+  it('DeferredJsonScanner: holds a body up to UNSCANNED_JSON_MAX_BYTES unscanned, then scans all of it, whatever the chunking', () => {
+    const small: PayloadCaps = { ...DEFAULT_PAYLOAD_CAPS, maxJsonValues: 1000 };
+    const within = Buffer.from(JSON.stringify(Array(UNSCANNED_JSON_MAX_BYTES / 2 - 1).fill(0))); // 64 KiB - 1 byte
+    const past = Buffer.from(JSON.stringify(Array(UNSCANNED_JSON_MAX_BYTES / 2 + 10).fill(0)));
+    const deep = Buffer.from('['.repeat(UNSCANNED_JSON_MAX_BYTES + 1));
+    for (let seed = 1; seed <= 3; seed++) {
+      const held = new DeferredJsonScanner(small);
+      assert.equal(
+        refuses((c) => held.push(c), chunks(within, seed)),
+        null,
+      );
+      assert.equal(held.scannedAll, false, 'a small body is left to parseBoundedJson');
+      const counted = new DeferredJsonScanner(small);
+      assert.match(refuses((c) => counted.push(c), chunks(past, seed)) ?? '', /more than 1000 JSON values/);
+      const nested = new DeferredJsonScanner(DEFAULT_PAYLOAD_CAPS);
+      assert.match(refuses((c) => nested.push(c), chunks(deep, seed)) ?? '', /nests deeper than 64 levels/);
+    }
+    const large = new DeferredJsonScanner(DEFAULT_PAYLOAD_CAPS);
+    large.push(past);
+    assert.equal(large.scannedAll, true);
   });
 });
