@@ -20,8 +20,13 @@ const builtServer = join(repoRoot, 'dist', 'cli', 'main.js');
 
 export interface ShippedServer {
   url: string;
-  /** The first API key the server printed (a key is shown once: it stays in this process). */
+  /**
+   * The first API key the server printed (a key is shown once: it stays in this process); empty
+   * for a node that joined an already initialised database (`firstStart: false`).
+   */
   apiKey: string;
+  /** The first application key, when the server printed one (first start of a deployment). */
+  appKey?: string;
   pid: number;
   /** Lines the server has logged so far (its stderr goes to a file, as under a service manager). */
   logLines(): number;
@@ -34,6 +39,11 @@ export interface ShippedServerOptions {
   nodeArgs?: string[];
   /** Extra environment (e.g. REKEY_DATABASE_URL for PostgreSQL); REKEY_DATABASE_URL is unset otherwise. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * False for a further node of a PostgreSQL deployment another node already initialised: it
+   * prints no credentials, so the start is over when it answers /livez. Default true.
+   */
+  firstStart?: boolean;
 }
 
 function newestMtime(dir: string): number {
@@ -75,17 +85,26 @@ export async function startShippedServer(options: ShippedServerOptions = {}): Pr
     return lines;
   };
   let out = '';
+  let appKey: string | undefined;
+  const firstStart = options.firstStart ?? true;
   const apiKey = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('rekey server did not print its first API key within 60 s')), 60_000);
+    child.once('exit', (code) => reject(new Error(`rekey server exited with ${code}: ${readFileSync(logFile, 'utf8').slice(-2000)}`)));
+    if (!firstStart) {
+      clearTimeout(timer);
+      resolve('');
+      return;
+    }
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString('utf8');
       const match = /API key:\s+([0-9a-f]{32})\s/.exec(out);
       if (match) {
+        // Printed in the same write as the API key (src/server/start-server.ts printCredentials).
+        appKey = /application key:\s+([0-9a-f]{40})\s/.exec(out)?.[1];
         clearTimeout(timer);
         resolve(match[1]!);
       }
     });
-    child.once('exit', (code) => reject(new Error(`rekey server exited with ${code}: ${readFileSync(logFile, 'utf8').slice(-2000)}`)));
   });
   // Whatever it prints on stdout after start-up is drained unread.
   child.stdout!.removeAllListeners('data');
@@ -104,6 +123,7 @@ export async function startShippedServer(options: ShippedServerOptions = {}): Pr
   return {
     url,
     apiKey,
+    ...(appKey === undefined ? {} : { appKey }),
     pid: child.pid!,
     logLines: countLines,
     stop: () =>

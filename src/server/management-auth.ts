@@ -157,11 +157,12 @@ export function createAuthenticator(deps: {
       if (isRefusal(apiShaped)) return fail(request, apiShaped);
       const appShaped = checkShape(rawApp, 'app');
       if (isRefusal(appShaped)) return fail(request, appShaped);
-      // Both lookups at once: one database round trip less on PostgreSQL.
-      const [apiKey, appKey] = await Promise.all([activeApiKey(request, apiShaped), store.findAppKeyByHash(hasher.hash(appShaped))]);
-      if (appKey === undefined) return fail(request, 'unknown_key', { orgId: apiKey.orgId, apiKey });
+      // Both lookups at once, the application key's owner read with it: one database round
+      // trip in all on PostgreSQL instead of two (the third read was the owner).
+      const [apiKey, found] = await Promise.all([activeApiKey(request, apiShaped), store.findAppKeyWithOwnerByHash(hasher.hash(appShaped))]);
+      if (found === undefined) return fail(request, 'unknown_key', { orgId: apiKey.orgId, apiKey });
+      const { appKey, owner: user } = found;
       if (appKey.orgId !== apiKey.orgId) return fail(request, 'other_org', { orgId: apiKey.orgId, apiKey });
-      const user = await store.getUser(apiKey.orgId, appKey.ownerId);
       if (user === undefined || user.disabled) {
         return fail(request, 'user_disabled', { orgId: apiKey.orgId, apiKey, userId: appKey.ownerId });
       }

@@ -598,6 +598,42 @@ export class SqlStore implements Store {
     return row && toAppKey(row);
   }
 
+  async findAppKeyWithOwnerByHash(hash: string): Promise<{ appKey: AppKey; owner: User | undefined } | undefined> {
+    const row = await this.db
+      .selectFrom('app_keys')
+      .leftJoin('users', (join) => join.onRef('users.id', '=', 'app_keys.owner_id').onRef('users.org_id', '=', 'app_keys.org_id'))
+      .selectAll('app_keys')
+      .select([
+        'users.id as owner_id_found',
+        'users.email as owner_email',
+        'users.name as owner_name',
+        'users.role as owner_role',
+        'users.password_hash as owner_password_hash',
+        'users.created_at as owner_created_at',
+        'users.disabled as owner_disabled',
+        'users.sessions_ended_at as owner_sessions_ended_at',
+      ])
+      .where('app_keys.hash', '=', hash)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const { owner_id_found, owner_email, owner_name, owner_role, owner_password_hash, owner_created_at, owner_disabled, owner_sessions_ended_at, ...key } = row;
+    const owner =
+      owner_id_found === null
+        ? undefined
+        : toUser({
+            id: owner_id_found,
+            org_id: key.org_id,
+            email: owner_email!,
+            name: owner_name!,
+            role: owner_role!,
+            password_hash: owner_password_hash!,
+            created_at: owner_created_at!,
+            disabled: owner_disabled!,
+            sessions_ended_at: owner_sessions_ended_at ?? null,
+          });
+    return { appKey: toAppKey(key), owner };
+  }
+
   // ---- audit ---------------------------------------------------------------------------------
 
   async recordAudit(

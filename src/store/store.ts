@@ -397,6 +397,12 @@ export interface Store {
   updateAppKey(orgId: string, keyId: string, change: { name?: string; scopes?: string[] | null }, actor: Actor): Promise<AppKey>;
   deleteAppKey(orgId: string, keyId: string, actor: Actor): Promise<void>;
   findAppKeyByHash(hash: string): Promise<AppKey | undefined>;
+  /**
+   * The application key with this hash and, in the same read, its owner (undefined when the
+   * owner row is gone): management authentication needs both on every request, and one read
+   * is one database round trip fewer than findAppKeyByHash then getUser.
+   */
+  findAppKeyWithOwnerByHash(hash: string): Promise<{ appKey: AppKey; owner: User | undefined } | undefined>;
 
   // ---- audit ----
   /** For events that are not store changes (logins, failed logins). */

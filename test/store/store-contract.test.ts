@@ -642,6 +642,20 @@ for (const dialect of DIALECTS) {
         const actions = (await store.listAuditEvents(org.id)).items.map((e) => e.action).filter((x) => x.startsWith('app_key'));
         assert.deepEqual(actions, ['app_key.delete', 'app_key.update', 'app_key.create', 'app_key.create']);
       });
+
+      it('finds an application key with its owner in one read, as management authentication does', async () => {
+        const { org, admin } = await orgWithKey('acme');
+        const bob = await store.createUser(org.id, { email: 'bob@acme.example', name: 'Bob', role: 'standard', passwordHash: 'p' }, CLI_ACTOR);
+        const key = await store.createAppKey(org.id, bob.id, appKeyInput('terraform', ['api_keys_read']), userActor(admin));
+        assert.deepEqual(await store.findAppKeyWithOwnerByHash(key.hash), { appKey: key, owner: await store.getUser(org.id, bob.id) });
+        assert.equal(await store.findAppKeyWithOwnerByHash('0'.repeat(64)), undefined);
+        // The owner as it is now: disabling bob shows in the next read (and disables his key).
+        await store.setUserDisabled(org.id, bob.id, true, userActor(admin));
+        const found = await store.findAppKeyWithOwnerByHash(key.hash);
+        assert.deepEqual(found?.owner, await store.getUser(org.id, bob.id));
+        assert.equal(found?.owner?.disabled, true);
+        assert.deepEqual(found?.appKey, await store.getAppKey(org.id, key.id));
+      });
     });
 
     describe('audit', () => {
