@@ -8,6 +8,8 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IntakeAuth, IntakeCaller } from './intake-auth.js';
+import { countsPoints, pointsOfForwarded } from '../relay/forwarded-usage.js';
+import type { IntakeLimits } from './intake-limits.js';
 import { agentVersionOf } from './intake-request.js';
 import type { IntakeRuntime } from './intake-runtime.js';
 
@@ -16,8 +18,24 @@ export interface IntakeRelay {
   /** Any organisation in relay mode (without one, the relay-only route stays 404 before any key check). */
   active(): boolean;
   handles(orgId: string): boolean;
-  /** `onBodyRead`: the body's bytes as sent, once read (for the key's usage and limits). */
-  accept(request: FastifyRequest, reply: FastifyReply, orgId: string, onBodyRead?: (wireBytes: number) => void): Promise<FastifyReply>;
+  /**
+   * `onBodyRead`: the body's bytes as sent, once read (for the key's usage and limits);
+   * `onSpooled`: the payload as spooled, after its 202 (for its points: forwarded-usage.ts).
+   */
+  accept(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    orgId: string,
+    onBodyRead?: (wireBytes: number) => void,
+    onSpooled?: (payload: ForwardedPayload) => void,
+  ): Promise<FastifyReply>;
+}
+
+/** What the intake reads of a spooled payload to count its points. */
+export interface ForwardedPayload {
+  path: string;
+  headers: Array<[string, string]>;
+  body: Buffer;
 }
 
 declare module 'fastify' {
@@ -42,11 +60,35 @@ export function relayHandOff(
 ): Promise<FastifyReply> | FastifyReply | undefined {
   const relay = runtime.relay;
   if (relay?.handles(caller.orgId)) {
-    runtime.usage.record(caller.key.id, '', 0, agentVersionOf(request));
-    return relay.accept(request, reply, caller.orgId, onBodyRead);
+    const agentVersion = agentVersionOf(request);
+    runtime.usage.record(caller.key.id, '', 0, agentVersion);
+    const limits = request.routeOptions.config.intakeLimits ?? runtime.limitsV2;
+    return relay.accept(request, reply, caller.orgId, onBodyRead, (payload) => {
+      if (countsPoints(payload.path)) void countForwardedPoints(runtime, caller, payload, limits, agentVersion);
+    });
   }
   if (request.routeOptions.config.relayOnly) return reply.code(404).send(NOT_FOUND);
   return undefined;
+}
+
+/**
+ * A forwarded series or distribution payload's points and hosts, in the key's usage (minutes,
+ * hosts) and against its points/min limit — as the intake counts a stored one, after the 202.
+ */
+async function countForwardedPoints(
+  runtime: IntakeRuntime,
+  caller: IntakeCaller,
+  payload: ForwardedPayload,
+  limits: IntakeLimits,
+  agentVersion: string | null,
+): Promise<void> {
+  const perHost = await pointsOfForwarded(payload.path, payload.headers, payload.body, limits, runtime.caps);
+  let points = 0;
+  for (const [host, count] of perHost) {
+    points += count;
+    runtime.usage.record(caller.key.id, host, count, agentVersion);
+  }
+  if (points > 0) runtime.keyLimits.countPoints(caller.key.id, points);
 }
 
 /** `POST /api/*`: every intake path without a route of its own (specific routes win over it). */

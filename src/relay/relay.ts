@@ -155,9 +155,17 @@ export class Relay {
 
   /**
    * Reads the request's body as sent, spools it and answers the agent (202 once durable). Call
-   * after the key was verified; the body must not have been read yet.
+   * after the key was verified; the body must not have been read yet. `onSpooled` sees each
+   * spooled payload once its 202 is on its way (the key's points are counted there:
+   * forwarded-usage.ts), never before, so counting adds nothing to the agent's wait.
    */
-  async accept(request: FastifyRequest, reply: FastifyReply, orgId: string, onBodyRead?: (wireBytes: number) => void): Promise<FastifyReply> {
+  async accept(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    orgId: string,
+    onBodyRead?: (wireBytes: number) => void,
+    onSpooled?: (payload: SpooledPayload) => void,
+  ): Promise<FastifyReply> {
     let body: Buffer;
     try {
       body = await readBody(request.raw, this.maxWireBytes, 'payload');
@@ -210,6 +218,7 @@ export class Relay {
     this.metrics.accepted();
     this.metrics.spool(this.spool.bytes, this.spool.count);
     this.delivery.enqueue(payload);
+    if (onSpooled !== undefined) setImmediate(onSpooled, payload);
     // Datadog's answer for the path, not the local route's response schema (which would refuse
     // an answer it does not describe, e.g. `{}` for sketches, and turn a spooled 202 into a 503).
     return reply.code(202).type('application/json').serializer(JSON.stringify).send(acceptedAnswer(path));

@@ -38,7 +38,7 @@ const minuteSchema = Type.Object({
   requests: Type.Integer({ description: 'Intake requests with this key (relay mode included)' }),
   bytes: Type.Integer({ description: 'Their bodies, as sent (still compressed)' }),
   points: Type.Integer({
-    description: 'Points of series payloads and values of distribution payloads (0 for payloads a relay-mode organisation forwards unread)',
+    description: 'Points of series payloads and values of distribution payloads (in relay mode: as sent, read from the forwarded payload)',
   }),
   hosts: Type.Integer({ description: 'Distinct hosts the payloads named (with several nodes: the largest count of one node)' }),
 });
