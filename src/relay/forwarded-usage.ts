@@ -19,7 +19,7 @@
  * Why after the 202, not before: it is not free. Measured on the shared 2-core machine
  * (2026-11-30, load 7–8), for bench/relay-vs-proxy.ts's body (100-point v2 JSON, 491 bytes
  * gzipped, 5 KB plain): 113–144 µs of CPU per payload — gunzip ~25 µs, the caps' JsonScanner
- * ~28 µs, JSON.parse ~62 µs. Done first, every agent would wait for it; after the 202 it costs
+ * ~28 µs (since skipped for bodies up to 64 KiB, as in the intake), JSON.parse ~62 µs. Done first, every agent would wait for it; after the 202 it costs
  * throughput, not latency: the built relay's CPU per such request (/proc utime+stime, 5 rounds
  * of 4,000, 20 in flight, load 9–14) went from a median 553 µs to 635–688 µs, +15–25 %, which
  * would take bench/relay-vs-proxy.ts's last 0.829 to about 0.67–0.72 (goal 0.80) on a machine
@@ -32,7 +32,7 @@ import { headerValue, PROTOBUF_TYPE } from '../intake/intake-request.js';
 import type { IntakeLimits } from '../intake/intake-limits.js';
 import { decodeMetricPayload, MetricPayloadCounter } from '../intake/metric-payload-proto.js';
 import { MAX_HOST_NAME } from '../intake/series-limits.js';
-import { JsonScanner, markScanned, parseBoundedJson, type PayloadCaps } from '../intake/payload-caps.js';
+import { DeferredJsonScanner, markScanned, parseBoundedJson, type PayloadCaps } from '../intake/payload-caps.js';
 
 /** A payload's points per host ('' for points without one); empty when it has none. */
 export type PointsPerHost = Map<string, number>;
@@ -78,9 +78,11 @@ export async function pointsOfForwarded(
       }
       return counts;
     }
-    const scanner = new JsonScanner(caps);
-    const text = markScanned(await decompressBody(body, encoding, limits.decodedBytes, (chunk) => scanner.push(chunk)));
-    countJson(format, await parseBoundedJson(text, caps), counts);
+    // As the intake's series routes: a small body needs no work scan (payload-caps.ts), since
+    // countJson reads known fields at a fixed depth.
+    const scanner = new DeferredJsonScanner(caps);
+    const decoded = await decompressBody(body, encoding, limits.decodedBytes, (chunk) => scanner.push(chunk));
+    countJson(format, await parseBoundedJson(scanner.scannedAll ? markScanned(decoded) : decoded, caps, { shapeOnly: true }), counts);
   } catch {
     counts.clear(); // unreadable: counts nothing (the upstream judges it)
   }
