@@ -10,12 +10,7 @@ describe('html', () => {
       html`<td title="${name}">${name}</td>`.value,
       '<td title="&lt;script&gt;alert(&quot;1&quot;)&lt;/script&gt;&amp;&#39;">&lt;script&gt;alert(&quot;1&quot;)&lt;/script&gt;&amp;&#39;</td>',
     );
-    assert.equal(
-      html`<ul>
-        ${['<a>', 'b'].map((x) => html`<li>${x}</li>`)}
-      </ul>`.value,
-      '<ul><li>&lt;a&gt;</li><li>b</li></ul>',
-    );
+    assert.equal(html`<ul>${['<a>', 'b'].map((x) => html`<li>${x}</li>`)}</ul>`.value, '<ul><li>&lt;a&gt;</li><li>b</li></ul>');
     assert.equal(html`${null}${undefined}${false}${0}`.value, '0');
     assert.equal(html`${trustedHtml('<b>')}`.value, '<b>');
   });

@@ -23,7 +23,7 @@ export interface PageFrame {
 }
 
 export function csrfField(viewer: Viewer): Html {
-  return html`<input type="hidden" name="_csrf" value="${viewer.session.csrfToken}" />`;
+  return html`<input type="hidden" name="_csrf" value="${viewer.session.csrfToken}">`;
 }
 
 /**
@@ -32,13 +32,9 @@ export function csrfField(viewer: Viewer): Html {
  * reaches Datadog until an admin acts. The same reasons /healthz gives as degraded.
  */
 function relayBanner(problems: readonly string[]): Html {
-  return html`<div class="notice error" role="alert" id="relay-banner">
-    <strong>Relay: payloads are waiting, not reaching the upstream.</strong>
-    <ul>
-      ${problems.map((problem) => html`<li>${problem}</li>`)}
-    </ul>
-    <a href="/upstream">Check the upstream and its key</a> · nothing is lost: the spool delivers them once the upstream accepts.
-  </div>`;
+  return html`<div class="notice error" role="alert" id="relay-banner"><strong>Relay: payloads are waiting, not reaching the upstream.</strong>
+<ul>${problems.map((problem) => html`<li>${problem}</li>`)}</ul>
+<a href="/upstream">Check the upstream and its key</a> · nothing is lost: the spool delivers them once the upstream accepts.</div>`;
 }
 
 export function page(frame: PageFrame, body: Html): string {
@@ -55,40 +51,34 @@ export function page(frame: PageFrame, body: Html): string {
   if (viewer && CAN.viewUpstream(viewer.user.role)) navItems.push(['upstream', '/upstream', 'Upstream']);
   const relayProblems = viewer?.relayProblems ?? [];
   return html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <title>${frame.title} · rekey</title>
-        <link rel="icon" href="data:," />
-        <link rel="stylesheet" href="${ASSET_PATHS.css}" />
-        ${
-          frame.chart
-            ? html`<link rel="stylesheet" href="${ASSET_PATHS.uplotCss}" />
-                <script src="${ASSET_PATHS.uplotJs}" defer></script>`
-            : ''
-        }
-        <script src="${ASSET_PATHS.js}" defer></script>
-      </head>
-      <body>
-        <header class="top">
-          <a class="brand" href="/">rekey</a>
-          ${
-            viewer
-              ? html`<nav aria-label="Main">
-                    ${navItems.map(([id, href, label]) => html`<a href="${href}" ${id === frame.active ? html` aria-current="page"` : ''}>${label}</a>`)}
-                  </nav>
-                  <div class="who">
-                    <span><a href="/account" title="Your account and password">${viewer.user.email}</a> · ${viewer.org.name} · ${viewer.user.role}</span>
-                    <form method="post" action="/logout">${csrfField(viewer)}<button type="submit">Sign out</button></form>
-                  </div>`
-              : ''
-          }
-        </header>
-        <main>
-          ${relayProblems.length > 0 ? relayBanner(relayProblems) : ''}
-          ${flash ? html`<div class="notice ${flash.kind}" role="status">${flash.text}</div>` : ''} ${body}
-        </main>
-      </body>
-    </html>`.value;
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${frame.title} · rekey</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="${ASSET_PATHS.css}">
+${frame.chart ? html`<link rel="stylesheet" href="${ASSET_PATHS.uplotCss}"><script src="${ASSET_PATHS.uplotJs}" defer></script>` : ''}
+<script src="${ASSET_PATHS.js}" defer></script>
+</head>
+<body>
+<header class="top">
+  <a class="brand" href="/">rekey</a>
+  ${
+    viewer
+      ? html`<nav aria-label="Main">${navItems.map(
+          ([id, href, label]) => html`<a href="${href}"${id === frame.active ? html` aria-current="page"` : ''}>${label}</a>`,
+        )}</nav>
+  <div class="who"><span><a href="/account" title="Your account and password">${viewer.user.email}</a> · ${viewer.org.name} · ${viewer.user.role}</span>
+    <form method="post" action="/logout">${csrfField(viewer)}<button type="submit">Sign out</button></form></div>`
+      : ''
+  }
+</header>
+<main>
+${relayProblems.length > 0 ? relayBanner(relayProblems) : ''}
+${flash ? html`<div class="notice ${flash.kind}" role="status">${flash.text}</div>` : ''}
+${body}
+</main>
+</body>
+</html>`.value;
 }

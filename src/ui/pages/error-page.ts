@@ -10,7 +10,7 @@ export function errorPage(status: number, message: string, viewer: Viewer | null
   return page(
     { title, viewer },
     html`<h1>${title}</h1>
-      <div class="notice error" role="alert">${message}</div>
-      <p><a href="/keys">Back to API keys</a></p>`,
+<div class="notice error" role="alert">${message}</div>
+<p><a href="/keys">Back to API keys</a></p>`,
   );
 }

@@ -7,14 +7,12 @@ import { html, type Html } from '../html.js';
 
 export function secretShownOnce(input: { label: string; secret: string; fieldId: string; what: string; hint?: string }): Html {
   return html`<div class="notice warn" role="alert">
-    <p>
-      <strong>Copy this ${input.what} now.</strong> It will not be shown again: rekey stores only a hash of it.
-      ${input.hint ?? 'If you lose it, create a new one.'}
-    </p>
-    <label for="${input.fieldId}">${input.label}</label>
-    <div class="secret">
-      <input type="text" id="${input.fieldId}" value="${input.secret}" readonly autocomplete="off" spellcheck="false" data-secret />
-      <button type="button" class="primary" data-copy-target="${input.fieldId}">Copy</button>
-    </div>
-  </div>`;
+  <p><strong>Copy this ${input.what} now.</strong> It will not be shown again: rekey stores only a hash of it.
+  ${input.hint ?? 'If you lose it, create a new one.'}</p>
+  <label for="${input.fieldId}">${input.label}</label>
+  <div class="secret">
+    <input type="text" id="${input.fieldId}" value="${input.secret}" readonly autocomplete="off" spellcheck="false" data-secret>
+    <button type="button" class="primary" data-copy-target="${input.fieldId}">Copy</button>
+  </div>
+</div>`;
 }

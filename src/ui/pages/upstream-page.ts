@@ -24,67 +24,40 @@ export function upstreamPage(input: UpstreamPageInput): string {
   return page(
     { title: 'Upstream', viewer, active: 'upstream' },
     html`<h1>Upstream</h1>
-      <p class="muted">
-        In relay mode, the agents send with keys issued here and rekey forwards their payloads to the upstream (Datadog, or any Datadog-compatible intake) with
-        the upstream API key it holds. Resetting that key is one change here, with no agent touched. See docs/relay.md.
-      </p>
-      ${refused ? html`<div class="notice error" role="alert">${refused.message}</div>` : ''}
-      ${
-        current
-          ? html`<table class="stack" id="upstream">
-              <tbody>
-                <tr>
-                  <th>Mode</th>
-                  <td data-label="Mode">${current.mode}</td>
-                </tr>
-                <tr>
-                  <th>Site</th>
-                  <td data-label="Site" class="mono">${current.site}</td>
-                </tr>
-                <tr>
-                  <th>Metrics</th>
-                  <td data-label="Metrics" class="mono">${current.urls.metrics}</td>
-                </tr>
-                <tr>
-                  <th>Logs</th>
-                  <td data-label="Logs" class="mono">${current.urls.logs}</td>
-                </tr>
-                <tr>
-                  <th>Traces</th>
-                  <td data-label="Traces" class="mono">${current.urls.traces}</td>
-                </tr>
-                <tr>
-                  <th>Upstream key</th>
-                  <td data-label="Upstream key" class="mono">…${current.api_key_last4}</td>
-                </tr>
-                <tr>
-                  <th>Set</th>
-                  <td data-label="Set">${formatTime(new Date(current.updated_at))}</td>
-                </tr>
-              </tbody>
-            </table>`
-          : html`<p id="upstream-none">No upstream is set: this organization stores its data here (standalone).</p>`
-      }
-      <h2>${current ? 'Change the upstream' : 'Set an upstream'}</h2>
-      <form method="post" action="/upstream" class="card">
-        ${csrfField(viewer)}
-        <label
-          >Mode
-          <select name="mode">
-            <option value="relay" ${mode === 'relay' ? html` selected` : ''}>relay — forward payloads upstream</option>
-            <option value="standalone" ${mode === 'standalone' ? html` selected` : ''}>standalone — store them here</option>
-          </select>
-        </label>
-        <label
-          >Datadog site or URL
-          <input name="site" value="${site}" required list="datadog-sites" autocomplete="off" placeholder="datadoghq.com or https://…" />
-          <datalist id="datadog-sites">${DATADOG_SITES.map((name) => html`<option value="${name}"></option>`)}</datalist>
-        </label>
-        <label
-          >Upstream API key${current ? html` <span class="muted">(leave empty to keep …${current.api_key_last4})</span>` : ''}
-          <input name="api_key" type="password" autocomplete="off" ${current ? '' : html` required`} />
-        </label>
-        <button type="submit">Save</button>
-      </form>`,
+<p class="muted">In relay mode, the agents send with keys issued here and rekey forwards their payloads to the upstream (Datadog, or any Datadog-compatible intake) with the upstream API key it holds. Resetting that key is one change here, with no agent touched. See docs/relay.md.</p>
+${refused ? html`<div class="notice error" role="alert">${refused.message}</div>` : ''}
+${
+  current
+    ? html`<table class="stack" id="upstream">
+  <tbody>
+    <tr><th>Mode</th><td data-label="Mode">${current.mode}</td></tr>
+    <tr><th>Site</th><td data-label="Site" class="mono">${current.site}</td></tr>
+    <tr><th>Metrics</th><td data-label="Metrics" class="mono">${current.urls.metrics}</td></tr>
+    <tr><th>Logs</th><td data-label="Logs" class="mono">${current.urls.logs}</td></tr>
+    <tr><th>Traces</th><td data-label="Traces" class="mono">${current.urls.traces}</td></tr>
+    <tr><th>Upstream key</th><td data-label="Upstream key" class="mono">…${current.api_key_last4}</td></tr>
+    <tr><th>Set</th><td data-label="Set">${formatTime(new Date(current.updated_at))}</td></tr>
+  </tbody>
+</table>`
+    : html`<p id="upstream-none">No upstream is set: this organization stores its data here (standalone).</p>`
+}
+<h2>${current ? 'Change the upstream' : 'Set an upstream'}</h2>
+<form method="post" action="/upstream" class="card">
+  ${csrfField(viewer)}
+  <label>Mode
+    <select name="mode">
+      <option value="relay"${mode === 'relay' ? html` selected` : ''}>relay — forward payloads upstream</option>
+      <option value="standalone"${mode === 'standalone' ? html` selected` : ''}>standalone — store them here</option>
+    </select>
+  </label>
+  <label>Datadog site or URL
+    <input name="site" value="${site}" required list="datadog-sites" autocomplete="off" placeholder="datadoghq.com or https://…">
+    <datalist id="datadog-sites">${DATADOG_SITES.map((name) => html`<option value="${name}">`)}</datalist>
+  </label>
+  <label>Upstream API key${current ? html` <span class="muted">(leave empty to keep …${current.api_key_last4})</span>` : ''}
+    <input name="api_key" type="password" autocomplete="off"${current ? '' : html` required`}>
+  </label>
+  <button type="submit">Save</button>
+</form>`,
   );
 }
