@@ -15,8 +15,10 @@
  * files once the spool is empty.
  *
  * Exactly once, and its one gap: a payload is marked delivered right after the upstream's
- * 2xx. A crash between that answer and the mark's write() sends it again on restart. That
- * window is one system call long; docs/relay.md says so.
+ * 2xx. A crash before the mark's write() sends it again on restart — the payloads whose
+ * request had left, up to the delivery concurrency, which the upstream has usually stored
+ * already. Points re-sent replace themselves upstream; distributions, events, logs count
+ * twice. docs/relay.md ("Exactly once in effect") gives the kinds and the measured figures.
  *
  * Bounded: `maxBytes` of payloads not yet delivered; beyond it `accept` throws RELAY_SPOOL_FULL
  * (503 + Retry-After to the agent, which keeps its data). The payloads are also held in
