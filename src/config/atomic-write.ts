@@ -50,6 +50,12 @@ export interface WriteAtomicOptions {
    */
   expectedCurrent?: Buffer;
   /**
+   * With `expectedCurrent`: how long (ms) the replaced file is watched for late appends after
+   * the rename (`carryOverLateAppends`); default LATE_APPEND_WINDOW_MS. 0 checks once, at the
+   * rename, for a caller that makes many edits of a file nobody else writes (property tests).
+   */
+  lateAppendWindowMs?: number;
+  /**
    * Asked synchronously immediately before the rename (no I/O in between): when it returns
    * false, nothing is replaced, the temp file is removed and the write resolves false. For a
    * writer whose newer content may have been written meanwhile (rotate/journal.ts).
@@ -102,7 +108,7 @@ export async function writeFileAtomic(file: string, data: Buffer | string, optio
     }
     if (options.expectedCurrent !== undefined) {
       const replaced = renameIfUnchanged(temp, file, options.expectedCurrent);
-      await carryOverLateAppends(replaced, file, options.expectedCurrent);
+      await carryOverLateAppends(replaced, file, options.expectedCurrent, options.lateAppendWindowMs ?? LATE_APPEND_WINDOW_MS);
     } else if (options.replaceIf !== undefined)
       renameSync(temp, file); // same tick as the check
     else await fs.rename(temp, file);
@@ -190,17 +196,18 @@ function renameIfUnchanged(temp: string, file: string, expected: Buffer): number
  * the old file for one append is still writing to it.
  */
 const LATE_APPEND_CHECKS_MS = [0, 5, 20, 60, 120, 250];
+export const LATE_APPEND_WINDOW_MS = 250;
 
 /**
  * Carries what was appended to the replaced file (still open as `fd`) after `expected` into
  * the new file, with O_APPEND as the appender would have, so no appended line is lost.
  * Content that no longer starts with `expected` is not an append and is left alone.
  */
-async function carryOverLateAppends(fd: number, file: string, expected: Buffer): Promise<void> {
+async function carryOverLateAppends(fd: number, file: string, expected: Buffer, windowMs: number): Promise<void> {
   try {
     let carried = expected.length;
     let waited = 0;
-    for (const at of LATE_APPEND_CHECKS_MS) {
+    for (const at of LATE_APPEND_CHECKS_MS.filter((ms) => ms <= windowMs)) {
       if (at > waited) await new Promise((resolve) => setTimeout(resolve, at - waited));
       waited = at;
       const size = fstatSync(fd).size;

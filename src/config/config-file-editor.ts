@@ -32,6 +32,8 @@ export interface ConfigWriteOptions {
    * key, e.g. one issued by Datadog itself, or one that came straight from the server.
    */
   checksum?: boolean;
+  /** How long the replaced file is watched for late appends (atomic-write.ts; default 250 ms). */
+  lateAppendWindowMs?: number;
 }
 
 export interface ConfigWriteResult {
@@ -206,6 +208,7 @@ async function editOnce(
       uid: stat.uid,
       gid: stat.gid,
       expectedCurrent: data,
+      lateAppendWindowMs: options.lateAppendWindowMs,
     });
   } catch (error) {
     if (error instanceof FileChangedError) {

@@ -1,7 +1,9 @@
 /**
  * Property tests over config files from the outside world: random valid v5/v6 files (LF or
  * CRLF, BOM or not, final newline or not, comments, other sections, key present, commented
- * out or missing) and random invalid inputs.
+ * out or missing) and random invalid inputs. The edits skip the late-append watch
+ * (`lateAppendWindowMs: 0`): nobody else writes these files, and at 0.25 s an edit it made 600
+ * edits take minutes; test/faults/config-concurrent-append.test.ts tests the watch.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -80,7 +82,7 @@ test('random valid files: set then show returns the key, and exactly one line is
       fc.pre(key !== OLD_KEY);
       const before = Buffer.from(render(s), 'utf8');
       writeFileSync(file, before);
-      const result = await setApiKeyInFile(file, key, { backup: false });
+      const result = await setApiKeyInFile(file, key, { backup: false, lateAppendWindowMs: 0 });
       const after = readFileSync(file);
       const report = await showConfig(file, {});
       assert.equal(report.apiKey.source, 'file');
@@ -129,7 +131,7 @@ test('random invalid keys: a clear exit-2 error without the key, file unchanged'
       const before = Buffer.from(render(s), 'utf8');
       writeFileSync(file, before);
       await assert.rejects(
-        () => setApiKeyInFile(file, key, { backup: true }),
+        () => setApiKeyInFile(file, key, { backup: true, lateAppendWindowMs: 0 }),
         (error: unknown) => {
           assert.ok(isRekeyError(error, 'MALFORMED_KEY'), String(error));
           assert.equal(error.exitCode, 2);
@@ -161,7 +163,7 @@ test('random file contents: either a correct one-line edit or an exit-2 refusal 
       const before = Buffer.from(text, 'latin1');
       writeFileSync(file, before);
       try {
-        await setApiKeyInFile(file, key, { backup: false });
+        await setApiKeyInFile(file, key, { backup: false, lateAppendWindowMs: 0 });
       } catch (error) {
         assert.ok(isRekeyError(error), `only catalogue errors, got ${String(error)}`);
         assert.equal(error.exitCode, 2, error.message);

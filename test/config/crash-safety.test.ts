@@ -3,6 +3,8 @@
  * file in a loop; after every kill the file must be exactly the old or the new content, with
  * its mode. The writer runs as a real child process from the real source, transpiled once
  * with TypeScript into node_modules/.cache so each start costs milliseconds, not a tsx boot.
+ * Its edits skip the late-append watch (`lateAppendWindowMs: 0`) so the kills land in writes
+ * and renames, not in the quarter second of watching after each.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -40,7 +42,7 @@ const file = process.argv[2];
 const keys = [process.env.KEY_A, process.env.KEY_B];
 const stopAt = Date.now() + 10_000; // bounded even if nobody kills it
 for (let i = 0; Date.now() < stopAt; i++) {
-  await setApiKeyInFile(file, keys[i % 2], { backup: false });
+  await setApiKeyInFile(file, keys[i % 2], { backup: false, lateAppendWindowMs: 0 });
   if (i === 0) process.stdout.write('ready\\n');
 }
 `,

@@ -77,14 +77,24 @@ describe('config tool: another process writes the file during set-api-key', () =
     try {
       // At least 40 edits, and for at least 3 s: the appender (one line every 20–100 ms) must
       // have appended many lines during the edits however fast this machine edits.
+      // On a loaded machine an edit can see a new line before every one of its EDIT_ATTEMPTS
+      // renames and give up (CONFIG_WRITE_FAILED, the file left as the appender left it): the
+      // documented answer to a file that keeps changing. Such an edit is run again, as its
+      // message tells the user; the lines must survive either way.
       const started = Date.now();
-      for (let i = 0; i < 40 || (Date.now() - started < 3000 && i < 5000); i++) {
+      let gaveUp = 0;
+      for (let i = 0; keys.length < 40 || (Date.now() - started < 3000 && i < 5000); i++) {
         const key = generateKey('api');
-        keys.push(key);
-        const result = await setApiKeyInFile(file, key, { backup: i % 2 === 0 });
-        assert.equal(result.changed, true);
-        if (result.backupPath !== null) rmSync(result.backupPath);
+        try {
+          const result = await setApiKeyInFile(file, key, { backup: i % 2 === 0 });
+          assert.equal(result.changed, true);
+          keys.push(key);
+          if (result.backupPath !== null) rmSync(result.backupPath);
+        } catch (error) {
+          if (!isRekeyError(error, 'CONFIG_WRITE_FAILED') || ++gaveUp > 200) throw error;
+        }
       }
+      process.stdout.write(`# ${keys.length} edits, ${gaveUp} gave up after ${EDIT_ATTEMPTS} attempts and were run again\n`);
     } finally {
       appender.child.kill('SIGTERM');
     }
