@@ -20,7 +20,7 @@ import { DatadogClient } from '../src/rotate/datadog-client.js';
 import type { Inventory, InventoryHost } from '../src/rotate/inventory.js';
 import { rotate } from '../src/rotate/rotation.js';
 import type { Transport } from '../src/rotate/transports/transport.js';
-import { api, startServer, totalsByHost, until, type ServerProcess } from '../test/rotate/support/fleet.js';
+import { api, startServer, until, type ServerProcess } from '../test/rotate/support/fleet.js';
 import { writeBenchResult } from './support/bench-result.js';
 
 const { values } = parseArgs({ options: { agents: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '100' } } });
@@ -69,6 +69,31 @@ class FleetWorker {
       this.worker.postMessage({ ...request, id });
     });
   }
+}
+
+/**
+ * What each simulated agent's points add up to on the server, read through `/api/v1/query` a
+ * minute of the run at a time: one query over a run of 10,000 agents reads a million points and
+ * takes longer than a read-back should wait for one answer. Each agent sends a count of 1 per
+ * second (interval 1), so a host's total is the sum of its points.
+ */
+async function storedByHost(server: ServerProcess, apiKey: string, fromSeconds: number): Promise<Map<string, number>> {
+  const totals = new Map<string, number>();
+  const end = Math.floor(Date.now() / 1000) + 60;
+  for (let from = fromSeconds; from <= end; from += 60) {
+    const query = encodeURIComponent(`sum:${METRIC}{*} by {host}.rollup(sum, 60)`);
+    const response = await fetch(`${server.url}/api/v1/query?from=${from}&to=${Math.min(end, from + 59)}&query=${query}`, {
+      headers: { 'DD-API-KEY': apiKey, 'DD-APPLICATION-KEY': server.appKey },
+      signal: AbortSignal.timeout(120_000),
+    });
+    const body = (await response.json()) as { series?: Array<{ scope: string; pointlist: Array<[number, number | null]> }> };
+    if (response.status !== 200 || !body.series) throw new Error(`query failed: ${response.status} ${JSON.stringify(body).slice(0, 300)}`);
+    for (const series of body.series) {
+      const host = series.scope.replace(/^host:/, '');
+      totals.set(host, (totals.get(host) ?? 0) + series.pointlist.reduce((sum, [, value]) => sum + (value ?? 0), 0));
+    }
+  }
+  return totals;
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'rekey-bench-rotate-'));
@@ -137,14 +162,16 @@ try {
   const newKey = drained.key;
   const generated = drained.agents.reduce((sum, a) => sum + a.generated, 0);
   let stored = new Map<string, number>();
+  const readBackStarted = Date.now();
   await until(
     async () => {
-      stored = await totalsByHost(server!, METRIC, newKey, startSecond - 5);
+      stored = await storedByHost(server!, newKey, startSecond - 5);
       return [...stored.values()].reduce((a, b) => a + b, 0) >= generated;
     },
-    60_000,
+    120_000,
     'every point stored',
-  ).catch(() => undefined);
+  ).catch((error: unknown) => process.stdout.write(`read-back: ${(error as Error).message}\n`));
+  process.stdout.write(`read-back took ${Date.now() - readBackStarted} ms\n`);
   const storedTotal = [...stored.values()].reduce((a, b) => a + b, 0);
   const hostsExact = drained.agents.filter((agent) => stored.get(agent.name) === agent.generated).length;
   const forbidden = drained.forbidden;
