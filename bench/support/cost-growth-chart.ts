@@ -53,7 +53,7 @@ export function seriesGrowthSpec(points: readonly GrowthPoint[]): unknown {
         encoding: {
           x,
           y: { field: 'MiB', type: 'quantitative', scale: { zero: true }, axis: { title: 'MiB' } },
-          color: { field: 'measure', type: 'nominal', legend: { orient: 'bottom', title: null } },
+          color: { field: 'measure', type: 'nominal', legend: { orient: 'right', title: 'memory' } },
         },
       },
     ],
