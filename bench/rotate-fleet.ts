@@ -1,5 +1,5 @@
 /**
- * Fleet rotation benchmark: 1,000 simulated agents (in this process, on a worker thread: see
+ * Fleet rotation benchmark: 10,000 simulated agents (in this process, on a worker thread: see
  * rotate-fleet-agents.ts) post real HTTP series to a
  * real `rekey server` process with the key their simulated config holds; the real rotation
  * engine (src/rotate/rotation.ts) rotates all of them end to end — plan, new key, deploy
@@ -7,12 +7,14 @@
  * verification from the server's per-key host usage, revoke. Every point generated must be
  * stored exactly once.
  *
- * Goal: rotation ≤ 20 s wall for 1,000 agents, zero points lost.
- * Usage: node --import tsx bench/rotate-fleet.ts [--agents 1000] [--concurrency 100]
+ * Goals (issue 18): 10,000 agents rotated end to end in ≤ 60 s wall, zero points lost (up to
+ * 1,000 agents: ≤ 20 s). The load average is printed at the start and the end: the simulated
+ * fleet, the server and the rotation share this machine's cores with whatever else runs.
+ * Usage: node --import tsx bench/rotate-fleet.ts [--agents 10000] [--concurrency 100]
  * Writes bench/results/rotate-fleet.json.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
@@ -22,12 +24,16 @@ import { rotate } from '../src/rotate/rotation.js';
 import type { Transport } from '../src/rotate/transports/transport.js';
 import { api, startServer, until, type ServerProcess } from '../test/rotate/support/fleet.js';
 import { writeBenchResult } from './support/bench-result.js';
+import { processCpuMicros } from './support/process-cpu.js';
 
-const { values } = parseArgs({ options: { agents: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '100' } } });
+const { values } = parseArgs({ options: { agents: { type: 'string', default: '10000' }, concurrency: { type: 'string', default: '100' } } });
 const AGENTS = Number(values.agents);
 const CONCURRENCY = Number(values.concurrency);
 const METRIC = 'bench.rotate.points'; // what rotate-fleet-agents.ts sends
 const FLUSH_MS = 10_000;
+const GOAL_MS = AGENTS <= 1000 ? 20_000 : 60_000;
+const loadStart = loadavg();
+process.stdout.write(`load average at start (1, 5, 15 min): ${loadStart.map((l) => l.toFixed(2)).join(' ')}\n`);
 /** The in-process transport: asks the fleet worker to change a simulated config or restart an agent. */
 class SimTransport implements Transport {
   constructor(
@@ -120,6 +126,9 @@ try {
     hosts: names.map((name, i) => ({ transport: 'local', name, line: i + 2, config: `/sim/${name}/datadog.yaml`, restart: { kind: 'none' } })),
   };
   const timeline: string[] = [];
+  // CPU, not only wall time: on a shared machine the wall time says how busy it was, CPU what the rotation cost.
+  const serverCpuBefore = processCpuMicros(server.child.pid!);
+  const benchCpuBefore = process.cpuUsage();
   const rotationStarted = Date.now();
   const report = await rotate({
     inventory,
@@ -147,6 +156,10 @@ try {
   timeline.push(`${Date.now() - rotationStarted} ms: done`);
   process.stdout.write(`${[...new Set(timeline)].join('\n')}\n`);
   const rotationMs = Date.now() - rotationStarted;
+  const serverCpuSeconds = Math.round((processCpuMicros(server.child.pid!) - serverCpuBefore) / 1e5) / 10;
+  const benchCpu = process.cpuUsage(benchCpuBefore);
+  const benchCpuSeconds = Math.round((benchCpu.user + benchCpu.system) / 1e5) / 10;
+  process.stdout.write(`CPU during the rotation: server ${serverCpuSeconds} s; this process (rotation engine + simulated fleet thread) ${benchCpuSeconds} s\n`);
   const verified = report.hosts.filter((h) => h.state === 'verified').length;
   process.stdout.write(`rotation: ${verified}/${AGENTS} verified, old key revoked: ${report.old_keys.every((k) => k.revoked)}, ${rotationMs} ms\n`);
 
@@ -181,19 +194,25 @@ try {
     `points: generated ${generated}, stored ${storedTotal}, lost ${lost}; hosts exact ${hostsExact}/${AGENTS}; 403s retried ${forbidden}; other failed posts retried ${failures}\n`,
   );
 
+  const loadEnd = loadavg();
+  process.stdout.write(`load average at end (1, 5, 15 min): ${loadEnd.map((l) => l.toFixed(2)).join(' ')}\n`);
   const file = writeBenchResult('rotate-fleet', {
     figures: [
       {
         name: `rotation wall time, ${AGENTS} agents (plan → key → deploy → verify → revoke)`,
         value: rotationMs,
         unit: 'ms',
-        goal: '≤ 20000 ms',
-        met: rotationMs <= 20_000 && verified === AGENTS,
+        goal: `≤ ${GOAL_MS} ms`,
+        met: rotationMs <= GOAL_MS && verified === AGENTS,
       },
       { name: 'hosts verified on the new key', value: verified, unit: 'hosts', goal: `${AGENTS}`, met: verified === AGENTS },
       { name: 'points lost', value: lost, unit: 'points', goal: '0', met: lost === 0 && hostsExact === AGENTS },
       { name: 'points generated', value: generated, unit: 'points' },
       { name: 'payloads answered 403 and retried with the new key', value: forbidden, unit: 'payloads' },
+      { name: 'server CPU during the rotation (intake of the fleet + management API)', value: serverCpuSeconds, unit: 's' },
+      { name: 'rotating process CPU during the rotation (engine + simulated fleet thread)', value: benchCpuSeconds, unit: 's' },
+      { name: 'load average (1 min) at start', value: Math.round(loadStart[0]! * 100) / 100, unit: '' },
+      { name: 'load average (1 min) at end', value: Math.round(loadEnd[0]! * 100) / 100, unit: '' },
     ],
     details: {
       agents: AGENTS,
