@@ -112,7 +112,7 @@ async function startTarget(dialect: 'sqlite' | 'postgres', profileDir: string | 
   const database = dialect === 'postgres' ? await createBenchDatabase() : undefined;
   const nodeArgs = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, dialect)}`];
   const server = await startShippedServer({ nodeArgs, ...(database === undefined ? {} : { env: { REKEY_DATABASE_URL: database.url } }) });
-  if (server.appKey === undefined) throw new Error(`the ${dialect} server did not print an application key on its first start`);
+  if (server.appKey === '') throw new Error(`the ${dialect} server did not print an application key on its first start`);
   return {
     dialect,
     server,

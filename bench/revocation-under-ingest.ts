@@ -122,7 +122,7 @@ try {
   nodes.push(await startShippedServer({ env }));
   nodes.push(...(await Promise.all([startShippedServer({ env, firstStart: false }), startShippedServer({ env, firstStart: false })])));
   const [a] = nodes as [ShippedServer, ShippedServer, ShippedServer];
-  if (a.appKey === undefined) throw new Error('node A did not print an application key');
+  if (a.appKey === '') throw new Error('node A did not print an application key');
   const management = { 'dd-api-key': a.apiKey, 'dd-application-key': a.appKey };
   for (const node of nodes) clients.push(client(node.url));
 

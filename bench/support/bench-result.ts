@@ -34,10 +34,19 @@ export interface BenchTable {
   note?: string;
 }
 
+/** A chart the benchmark drew (an SVG file in bench/results/), shown under its tables. */
+export interface BenchChart {
+  title: string;
+  /** File name in bench/results/ (e.g. `cost-growth.svg`). */
+  file: string;
+}
+
 export interface BenchResult {
   figures: BenchFigure[];
   /** Rendered after the figures, in order. */
   tables?: BenchTable[];
+  /** Rendered after the tables, as images. */
+  charts?: BenchChart[];
   /** Anything else worth keeping (parameters, raw samples summaries); rendered as JSON. */
   details?: unknown;
 }

@@ -218,6 +218,7 @@ export function renderResults(options: { resultsDir: string; machine: MachineInf
         lines.push('');
         if (table.note !== undefined) lines.push(table.note, '');
       }
+      for (const chart of data.charts ?? []) lines.push(`![${cell(chart.title)}](results/${encodeURI(chart.file)})`, '');
     } else {
       const rows = flatten(data).filter(([path]) => !['at', 'node', 'bench', 'benchmark'].includes(path));
       const goals = rows.filter(([path]) => /goal|met\b|_met|target/i.test(path));

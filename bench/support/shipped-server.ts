@@ -20,17 +20,16 @@ const builtServer = join(repoRoot, 'dist', 'cli', 'main.js');
 
 export interface ShippedServer {
   url: string;
-  /**
-   * The first API key the server printed (a key is shown once: it stays in this process); empty
-   * for a node that joined an already initialised database (`firstStart: false`).
-   */
+  /** The first API key the server printed (a key is shown once: it stays in this process); '' on a reused data directory or a joining node. */
   apiKey: string;
-  /** The first application key, when the server printed one (first start of a deployment). */
-  appKey?: string;
+  /** The first application key it printed, for the management API (`/api/v1/query`); '' on a reused data directory. */
+  appKey: string;
+  /** Its data directory (SQLite: `rekey.db` in it). */
+  dataDir: string;
   pid: number;
   /** Lines the server has logged so far (its stderr goes to a file, as under a service manager). */
   logLines(): number;
-  /** SIGTERM, then waits for the exit (the server saves its journal first); removes the data directory. */
+  /** SIGTERM, then waits for the exit (the server saves its journal first); removes the data directory unless `keepData`. */
   stop(): Promise<void>;
 }
 
@@ -39,6 +38,10 @@ export interface ShippedServerOptions {
   nodeArgs?: string[];
   /** Extra environment (e.g. REKEY_DATABASE_URL for PostgreSQL); REKEY_DATABASE_URL is unset otherwise. */
   env?: NodeJS.ProcessEnv;
+  /** Start on this existing data directory (a server stopped with `keepData`): nothing is printed, so no keys are read. */
+  dataDir?: string;
+  /** Leave the data directory in place on stop (the caller removes it). */
+  keepData?: boolean;
   /**
    * False for a further node of a PostgreSQL deployment another node already initialised: it
    * prints no credentials, so the start is over when it answers /livez. Default true.
@@ -65,7 +68,7 @@ export function ensureBuilt(): void {
 /** Starts dist/cli/main.js server with default flags; resolves once it printed the first API key and answers /livez. */
 export async function startShippedServer(options: ShippedServerOptions = {}): Promise<ShippedServer> {
   ensureBuilt();
-  const data = mkdtempSync(join(tmpdir(), 'rekey-bench-shipped-'));
+  const data = options.dataDir ?? mkdtempSync(join(tmpdir(), 'rekey-bench-shipped-'));
   const port = await freePort();
   const { REKEY_DATABASE_URL: _url, ...env } = process.env;
   // Its log (pino JSON on stderr) goes to a file, as it would under a service manager: writing
@@ -85,26 +88,20 @@ export async function startShippedServer(options: ShippedServerOptions = {}): Pr
     return lines;
   };
   let out = '';
-  let appKey: string | undefined;
-  const firstStart = options.firstStart ?? true;
-  const apiKey = await new Promise<string>((resolve, reject) => {
+  const keys = await new Promise<{ apiKey: string; appKey: string }>((resolve, reject) => {
+    // A reused data directory, or a node joining an initialised database, prints no keys: /livez below says when it is up.
+    if (options.dataDir !== undefined || options.firstStart === false) return resolve({ apiKey: '', appKey: '' });
     const timer = setTimeout(() => reject(new Error('rekey server did not print its first API key within 60 s')), 60_000);
-    child.once('exit', (code) => reject(new Error(`rekey server exited with ${code}: ${readFileSync(logFile, 'utf8').slice(-2000)}`)));
-    if (!firstStart) {
-      clearTimeout(timer);
-      resolve('');
-      return;
-    }
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString('utf8');
-      const match = /API key:\s+([0-9a-f]{32})\s/.exec(out);
-      if (match) {
-        // Printed in the same write as the API key (src/server/start-server.ts printCredentials).
-        appKey = /application key:\s+([0-9a-f]{40})\s/.exec(out)?.[1];
+      const apiKey = /API key:\s+([0-9a-f]{32})\s/.exec(out);
+      const appKey = /application key:\s+([0-9a-f]{40})\s/.exec(out);
+      if (apiKey && appKey) {
         clearTimeout(timer);
-        resolve(match[1]!);
+        resolve({ apiKey: apiKey[1]!, appKey: appKey[1]! });
       }
     });
+    child.once('exit', (code) => reject(new Error(`rekey server exited with ${code}: ${readFileSync(logFile, 'utf8').slice(-2000)}`)));
   });
   // Whatever it prints on stdout after start-up is drained unread.
   child.stdout!.removeAllListeners('data');
@@ -122,14 +119,14 @@ export async function startShippedServer(options: ShippedServerOptions = {}): Pr
   }
   return {
     url,
-    apiKey,
-    ...(appKey === undefined ? {} : { appKey }),
+    ...keys,
+    dataDir: data,
     pid: child.pid!,
     logLines: countLines,
     stop: () =>
       new Promise((done) => {
         child.once('exit', () => {
-          rmSync(data, { recursive: true, force: true });
+          if (!options.keepData) rmSync(data, { recursive: true, force: true });
           done();
         });
         child.kill('SIGTERM');

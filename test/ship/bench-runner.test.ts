@@ -25,7 +25,7 @@ writeBenchResult('a-fast', { figures: [
   { name: 'p99 revocation', value: 12.5, unit: 'ms', goal: '≤ 50 ms', met: true },
   { name: 'cold start', value: 900, unit: 'ms', goal: '≤ 500 ms', met: false },
   { name: 'baseline', value: 1.25, unit: 'ms' },
-], tables: [{ title: 'cost by scale', columns: ['series', 'points/s'], rows: [[1000, 0.5], ['10^4', 48000]], note: 'one run' }] }, ${JSON.stringify(results)});\n`,
+], tables: [{ title: 'cost by scale', columns: ['series', 'points/s'], rows: [[1000, 0.5], ['10^4', 48000]], note: 'one run' }], charts: [{ title: 'cost by scale', file: 'a-fast.svg' }] }, ${JSON.stringify(results)});\n`,
   );
   writeFileSync(join(dir, 'b-broken.ts'), `console.log('about to fail'); throw new Error('bench exploded'); // would write results/b-broken.json\n`);
   // Helpers beside the benchmarks (a bench server, shared support, type shims) are not run.
@@ -56,6 +56,7 @@ writeBenchResult('a-fast', { figures: [
   assert.match(markdown, /\| p99 revocation \| 12\.5 ms \| ≤ 50 ms \| yes \|/);
   assert.match(markdown, /\| cold start \| 900 ms \| ≤ 500 ms \| \*\*no\*\* \|/);
   assert.match(markdown, /\*\*cost by scale\*\*\n\n\| series \| points\/s \|\n\|---\|---\|\n\| 1,000 \| 0\.5 \|\n\| 10\^4 \| 48,000 \|\n\none run/);
+  assert.match(markdown, /one run\n\n!\[cost by scale\]\(results\/a-fast\.svg\)\n/);
   assert.match(markdown, /- `goal\.p99_ms_max`: 5/);
   assert.match(markdown, /\| `results\[sqlite\]\.p99_ms` \| 3\.2 \|/);
 });
