@@ -177,14 +177,17 @@ export async function scanJson(body: Uint8Array, caps: PayloadCaps): Promise<voi
 
 /**
  * Series bodies up to this size (and no larger than the count caps) are parsed without a scan
- * (`parseBoundedJson`'s `shapeOnly`). Their worst case is already bounded: no more values or
- * token bytes than bytes, and nesting — the one shape JSON.parse pays for steeply (256 KiB of
- * `[` takes ~145 ms, 100 times a flat body) — costs at most ~4 ms at 64 KiB (65,536 unclosed
- * `[`: 3.7 ms, 32,768 nested pairs: 2.6 ms; a flat 64 KiB series body: 0.6 ms; Node 20, this
- * 2-core machine, 2026-11-30), the time a legitimate 1 MB payload takes anyway. Scanning every
- * body was 13 % of the shipped server's intake profile for the 12 KB, 100-point payloads agents
- * send (bench/results/profile-shipped-server.json). Bodies whose JSON is kept as it is (host
- * metadata, events) are always scanned: serialising 13,000 nested objects overflows the stack.
+ * (`parseBoundedJson`'s `shapeOnly`). Their cost is bounded by their size: no more values or
+ * token bytes than bytes, and nesting — which JSON.parse pays for steeply (256 KiB of `[` takes
+ * ~145 ms, 100 times a flat body) — costs at most ~4 ms at 64 KiB (65,536 unclosed `[`: 3.7 ms,
+ * 32,768 nested pairs: 2.6 ms; a flat 64 KiB series body: 0.6 ms; Node 20, this 2-core machine,
+ * 2026-11-30). The costliest 64 KiB shape found by a hostile try is not nesting but objects with
+ * never-seen keys (each makes V8 build a new object layout): ~10 ms of the shipped server's CPU
+ * per request with or without the scan, which does not bound it, against ~8 ms for a legitimate
+ * 64 KiB series body. Scanning every body was 13 % of the shipped server's intake profile for
+ * the 12 KB, 100-point payloads agents send (bench/results/profile-shipped-server.json). Bodies
+ * whose JSON is kept as it is (host metadata, events) are always scanned: serialising 13,000
+ * nested objects overflows the stack.
  */
 export const UNSCANNED_JSON_MAX_BYTES = 64 * 1024;
 

