@@ -98,9 +98,9 @@ test('fresh clone: `npm install && npm start` serves, prints the credentials onc
   );
   assert.ok(refused, 'the server is gone after SIGTERM');
 
-  // `npm test` is the typecheck, the lint, the layout check and the test runner; the runner works in the clone.
+  // `npm test` is the layout check, the typecheck, the lint and the test runner; the runner works in the clone.
   const testScript = execFileSync('npm', ['pkg', 'get', 'scripts.test'], { cwd: clone, encoding: 'utf8' }).trim();
-  assert.equal(JSON.parse(testScript), 'npm run typecheck && npm run lint && npm run format:check && node scripts/run-tests.mjs');
+  assert.equal(JSON.parse(testScript), 'npm run format:check && npm run typecheck && npm run lint && node scripts/run-tests.mjs');
   // Without this test runner's NODE_TEST_CONTEXT, which would make the nested runner report to us instead of printing TAP.
   const env = { ...process.env };
   delete env['NODE_TEST_CONTEXT'];
