@@ -25,7 +25,6 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
-import { Agent, request as httpRequest } from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -34,6 +33,7 @@ import { createBenchDatabase, type BenchDatabase } from './support/bench-postgre
 import { monotonicMicros, summariseProfile, type SampleWindow } from './support/cpu-profile.js';
 import { processCpuMicros } from './support/process-cpu.js';
 import { startShippedServer, type ShippedServer } from './support/shipped-server.js';
+import { keepAliveClient, type Answer } from './support/keep-alive-client.js';
 
 const GOAL_P99_MS = 5;
 
@@ -57,28 +57,7 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-interface Answer {
-  status: number;
-  body: string;
-}
-
-/** One keep-alive connection to a server, like a client that talks to the API repeatedly. */
-function client(base: string) {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const send = (path: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Answer> =>
-    new Promise((resolve, reject) => {
-      const headers = { ...options.headers, ...(options.body === undefined ? {} : { 'content-length': String(Buffer.byteLength(options.body)) }) };
-      const request = httpRequest(`${base}${path}`, { method: options.method ?? 'GET', headers, agent }, (response) => {
-        let body = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (body += chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-      });
-      request.on('error', reject);
-      request.end(options.body);
-    });
-  return { send, close: () => agent.destroy() };
-}
+const client = (base: string) => keepAliveClient(base, 1);
 
 async function timed(fn: () => Promise<Answer>, expectStatus: number): Promise<{ ms: number; answer: Answer }> {
   const start = process.hrtime.bigint();

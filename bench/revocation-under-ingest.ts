@@ -26,7 +26,6 @@
  * Writes bench/results/revocation-under-ingest.json.
  */
 import { spawn } from 'node:child_process';
-import { Agent, request as httpRequest } from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { writeBenchResult, type BenchFigure } from './support/bench-result.js';
@@ -34,6 +33,7 @@ import { createBenchDatabase } from './support/bench-postgres.js';
 import type { RateLimitedLoadResult, RateLimitedLoadSettings } from './support/rate-limited-load.js';
 import { repoRoot, startShippedServer, type ShippedServer } from './support/shipped-server.js';
 import { hundredPointBodies, load, percentile, type LoadResult } from './intake-bench-support.js';
+import { keepAliveClient } from './support/keep-alive-client.js';
 
 const GOAL_P99_MS = 20;
 const POLL_LIMIT_MS = 6000;
@@ -49,28 +49,7 @@ const capacitySeconds = Number(values.seconds);
 const names = ['A', 'B', 'C'] as const;
 const formatLoad = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
 
-interface Answer {
-  status: number;
-  body: string;
-}
-
-/** One keep-alive node:http client per node: light enough not to be what is measured. */
-function client(base: string) {
-  const agent = new Agent({ keepAlive: true, maxSockets: 4 });
-  const send = (path: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Answer> =>
-    new Promise((resolve, reject) => {
-      const headers = { ...options.headers, ...(options.body === undefined ? {} : { 'content-length': String(Buffer.byteLength(options.body)) }) };
-      const request = httpRequest(`${base}${path}`, { method: options.method ?? 'GET', headers, agent }, (response) => {
-        let body = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (body += chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-      });
-      request.on('error', reject);
-      request.end(options.body);
-    });
-  return { send, close: () => agent.destroy() };
-}
+const client = (base: string) => keepAliveClient(base, 4);
 
 const onePoint = () =>
   JSON.stringify({ series: [{ metric: 'bench.revocation.probe', type: 3, points: [{ timestamp: Math.floor(Date.now() / 1000), value: 1 }] }] });

@@ -5,24 +5,13 @@
  * for the WAL flush — because a benchmark measures what users run.
  */
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import { onServer } from '../../test/support/postgres.js';
 
 export interface BenchDatabase {
   /** postgres://… of the new database, for REKEY_DATABASE_URL. */
   url: string;
   /** Drops it (ending its connections). Idempotent. */
   drop(): Promise<void>;
-}
-
-async function onServer(serverUrl: string, statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl, connectionTimeoutMillis: 10_000 });
-  client.on('error', () => {});
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
 }
 
 export async function createBenchDatabase(): Promise<BenchDatabase> {

@@ -12,7 +12,7 @@
  *   child.stdin.write(JSON.stringify({ urls, apiKey, ratePerUrl: 400, connections: 10 }) + '\n');
  */
 import autocannon from 'autocannon';
-import { hundredPointBodies } from '../intake-bench-support.js';
+import { hundredPointBodies, type LoadResult } from '../intake-bench-support.js';
 
 export interface RateLimitedLoadSettings {
   urls: string[];
@@ -23,15 +23,8 @@ export interface RateLimitedLoadSettings {
   connections: number;
 }
 
-export interface RateLimitedLoadResult {
+export interface RateLimitedLoadResult extends LoadResult {
   url: string;
-  requestsPerSecond: number;
-  ok: number;
-  non2xx: number;
-  errors: number;
-  latencyP50Ms: number;
-  latencyP99Ms: number;
-  durationSeconds: number;
 }
 
 /** What autocannon's `autocannon(options)` returns: a promise of the result that can be stopped. */

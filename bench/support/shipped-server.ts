@@ -9,11 +9,12 @@
  * would measure yesterday's server.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../test/support/free-port.js';
+import { newestMtimeMs } from '../../test/support/processes.js';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const builtServer = join(repoRoot, 'dist', 'cli', 'main.js');
@@ -49,18 +50,9 @@ export interface ShippedServerOptions {
   firstStart?: boolean;
 }
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
 /** Runs `npm run build` when dist/ is missing or older than src/. */
 export function ensureBuilt(): void {
-  if (existsSync(builtServer) && statSync(builtServer).mtimeMs >= newestMtime(join(repoRoot, 'src'))) return;
+  if (existsSync(builtServer) && statSync(builtServer).mtimeMs >= newestMtimeMs(join(repoRoot, 'src'))) return;
   process.stderr.write('bench: dist/ is missing or older than src/; running npm run build\n');
   execFileSync('npm', ['run', 'build'], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] });
 }

@@ -16,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
-function newestMtimeMs(dir: string): number {
+/** The newest modification time (ms) of any file below `dir`. */
+export function newestMtimeMs(dir: string): number {
   let newest = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
