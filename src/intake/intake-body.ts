@@ -5,7 +5,7 @@
  * first megabytes and is never buffered whole. Routes decode the bytes themselves.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { decompressBody, parseContentEncoding } from './decompress-body.js';
+import { decompressBody, parseContentEncoding, type ContentEncoding } from './decompress-body.js';
 import type { IntakeLimits } from './intake-limits.js';
 import { headerValue, PROTOBUF_TYPE } from './intake-request.js';
 import { MetricPayloadCounter } from './metric-payload-proto.js';
@@ -35,16 +35,24 @@ export function installIntakeBodyParser(
     const encoding = parseContentEncoding(headerValue(request.headers['content-encoding']));
     const wire = await readBody(request.raw, limits.wireBytes, encoding === 'identity' ? 'payload' : 'compressed payload');
     onBodyRead?.(request, wire.length);
-    if (encoding === 'identity') return wire;
-    if (PROTOBUF_TYPE.test(headerValue(request.headers['content-type']) ?? '')) {
-      // protobuf: its series counted while it is inflated (metric-payload-proto.ts).
-      const counter = new MetricPayloadCounter(caps);
-      return decompressBody(wire, encoding, limits.decodedBytes, (chunk) => counter.push(chunk));
-    }
-    // JSON: counted while it is inflated, so a bomb stops at its first megabytes; a body that
-    // stays small is counted (or not, for a series route) when it is parsed (payload-caps.ts).
-    const scanner = new DeferredJsonScanner(caps);
-    const body = await decompressBody(wire, encoding, limits.decodedBytes, (chunk) => scanner.push(chunk));
-    return scanner.scannedAll ? markScanned(body) : body;
+    return decodeWithCaps(wire, encoding, PROTOBUF_TYPE.test(headerValue(request.headers['content-type']) ?? ''), limits.decodedBytes, caps);
   });
+}
+
+/**
+ * The one way an intake body is decompressed under the work caps (the intake's parser, and the
+ * relay counting what it forwards): protobuf has its series counted while it inflates
+ * (metric-payload-proto.ts); JSON is counted from the moment it inflates past 64 KiB, so a bomb
+ * stops at its first megabytes, and a body that stays small is counted (or not, for a series
+ * route) when it is parsed (payload-caps.ts).
+ */
+export async function decodeWithCaps(wire: Buffer, encoding: ContentEncoding, protobuf: boolean, decodedLimit: number, caps: PayloadCaps): Promise<Buffer> {
+  if (encoding === 'identity') return wire;
+  if (protobuf) {
+    const counter = new MetricPayloadCounter(caps);
+    return decompressBody(wire, encoding, decodedLimit, (chunk) => counter.push(chunk));
+  }
+  const scanner = new DeferredJsonScanner(caps);
+  const body = await decompressBody(wire, encoding, decodedLimit, (chunk) => scanner.push(chunk));
+  return scanner.scannedAll ? markScanned(body) : body;
 }
