@@ -174,7 +174,7 @@ export class IntakeRuntime {
       minutes: this.usageMinutes,
       onError: (error) => log.warn({ err: error }, 'key usage could not be recorded; will retry'),
     });
-    this.keyLimits = new KeyLimits(options.store, {
+    this.keyLimits = new KeyLimits(options.store, this.usageMinutes, {
       now: this.now,
       ...(options.keyLimitsPollMs === undefined ? {} : { pollMs: options.keyLimitsPollMs }),
       onError: (error) => log.warn({ err: error }, 'per-key limits could not be re-read; will retry'),

@@ -15,15 +15,21 @@
  *    crosses the limit at most once, like the payload that crosses points/min.
  *
  * The limits are stored, so they hold across restarts, and re-read every `pollMs` (default
- * 2 s), so a change on one node reaches the others; at start the counts of the current
- * minute and UTC day are read back from the usage minutes (usage-minutes.ts), so a restart
- * does not hand a key a fresh day. Counts are per node: N nodes behind a load balancer let
- * a key through up to N times its limit, like the intake's other rate limits.
+ * 2 s), so a change on one node reaches the others.
+ *
+ * Points/min and bytes/day count across nodes: on every re-read, each node writes the current
+ * minute of its limited keys (usage-minutes.ts `flushCurrent`) and reads what all nodes wrote
+ * (store.keyUsageTotals); a key is then judged on this node's own counts plus the others'
+ * (everything written minus what this node wrote). So N nodes behind a load balancer let a key
+ * through its limit plus at most what the other nodes admitted in their last `pollMs` — not N
+ * times the limit. A restart reads the minute and day back the same way, so it does not hand a
+ * key a fresh day. Requests/s stays per node (a second is shorter than the sharing's lag): N
+ * nodes allow N times it, like the intake's other rate limits.
  *
  * A key without limits costs one Map lookup per request.
  */
 import type { ApiKeyLimits, StoredApiKeyLimits, Store } from '../store/store.js';
-import { MINUTE_MS, minuteOf } from './usage-minutes.js';
+import { MINUTE_MS, minuteOf, type KeyUsageMinutes } from './usage-minutes.js';
 
 const DAY_MS = 86_400_000;
 
@@ -39,9 +45,15 @@ interface Counters {
   tokens: number;
   tokensAt: number;
   minute: number;
+  /** This node's points of `minute`. */
   minutePoints: number;
+  /** The other nodes' points of `minute`, as last read (0 until then). */
+  othersMinutePoints: number;
   day: number;
+  /** This node's bytes of `day`. */
   dayBytes: number;
+  /** The other nodes' bytes of `day`, as last read. */
+  othersDayBytes: number;
 }
 
 export interface KeyLimitsOptions {
@@ -58,25 +70,16 @@ export class KeyLimits {
 
   constructor(
     private readonly store: Store,
+    /** This node's usage minutes: written early for limited keys, and what of them this node wrote. */
+    private readonly usage: Pick<KeyUsageMinutes, 'flushCurrent' | 'writtenOf'>,
     private readonly options: KeyLimitsOptions = {},
   ) {
     this.now = options.now ?? Date.now;
   }
 
-  /** Reads the limits and, for limited keys, this minute's points and today's bytes; then re-reads every pollMs. */
+  /** Reads the limits and every node's counts of the limited keys; then re-reads them every pollMs. */
   async start(): Promise<void> {
     await this.refresh();
-    const now = this.now();
-    const day = dayOf(now);
-    for (const limits of this.limits.values()) {
-      if (limits.pointsPerMinute === null && limits.bytesPerDay === null) continue;
-      const minutes = await this.store.listKeyUsageMinutes(limits.orgId, limits.keyId, { from: new Date(day), to: new Date(now) });
-      const counters = this.countersOf(limits.keyId, now);
-      for (const m of minutes) {
-        counters.dayBytes += m.bytes;
-        if (m.minute.getTime() === counters.minute) counters.minutePoints += m.points;
-      }
-    }
     this.timer ??= setInterval(() => void this.refresh().catch((error: unknown) => this.options.onError?.(error)), this.options.pollMs ?? 2000);
     this.timer.unref();
   }
@@ -86,11 +89,35 @@ export class KeyLimits {
     this.timer = undefined;
   }
 
-  /** Re-reads every key's limits (after a change through this process, at once; else on the timer). */
+  /**
+   * Re-reads every key's limits (after a change through this process, at once; else on the
+   * timer), then shares the counts of the keys limited in points or bytes with the other nodes.
+   */
   async refresh(): Promise<void> {
     const rows = await this.store.listApiKeyLimits();
     this.limits = new Map(rows.map((row) => [row.keyId, row]));
     for (const keyId of this.counters.keys()) if (!this.limits.has(keyId)) this.counters.delete(keyId);
+    await this.shareCounts();
+  }
+
+  /** Writes this node's current minute of the limited keys, then reads what every node wrote. */
+  private async shareCounts(): Promise<void> {
+    const shared = new Set<string>();
+    for (const limits of this.limits.values()) if (limits.pointsPerMinute !== null || limits.bytesPerDay !== null) shared.add(limits.keyId);
+    if (shared.size === 0) return;
+    // A failed write was reported by the usage minutes and is retried; the others' counts are still worth reading.
+    await this.usage.flushCurrent(shared).catch(() => {});
+    const now = this.now();
+    const minute = minuteOf(now);
+    const day = dayOf(now);
+    const totals = await this.store.keyUsageTotals([...shared], { minute: new Date(minute), dayStart: new Date(day) });
+    for (const keyId of shared) {
+      const total = totals.get(keyId) ?? { minutePoints: 0, dayBytes: 0 };
+      const mine = this.usage.writtenOf(keyId, minute, day);
+      const c = this.countersOf(keyId, now);
+      c.othersMinutePoints = Math.max(0, total.minutePoints - mine.minutePoints);
+      c.othersDayBytes = Math.max(0, total.dayBytes - mine.dayBytes);
+    }
   }
 
   /** The key's limits as this node holds them. */
@@ -113,11 +140,11 @@ export class KeyLimits {
       c.tokensAt = now;
       if (c.tokens < 1) return { limit: `${rps} requests per second`, retryAfterSeconds: Math.max(1, Math.ceil((1 - c.tokens) / rps)) };
     }
-    if (limits.pointsPerMinute !== null && c.minutePoints >= limits.pointsPerMinute) {
+    if (limits.pointsPerMinute !== null && c.minutePoints + c.othersMinutePoints >= limits.pointsPerMinute) {
       return { limit: `${limits.pointsPerMinute} points per minute`, retryAfterSeconds: secondsUntil(c.minute + MINUTE_MS, now) };
     }
     // A body of unknown length (0) needs at least one byte of the day left.
-    if (limits.bytesPerDay !== null && c.dayBytes + Math.max(bytes, 1) > limits.bytesPerDay) {
+    if (limits.bytesPerDay !== null && c.dayBytes + c.othersDayBytes + Math.max(bytes, 1) > limits.bytesPerDay) {
       return { limit: `${limits.bytesPerDay} bytes per day`, retryAfterSeconds: secondsUntil(c.day + DAY_MS, now) };
     }
     if (rps !== null) c.tokens -= 1;
@@ -147,16 +174,18 @@ export class KeyLimits {
     let c = this.counters.get(keyId);
     if (c === undefined) {
       const rps = this.limits.get(keyId)?.requestsPerSecond ?? 1;
-      c = { tokens: rps, tokensAt: now, minute, minutePoints: 0, day, dayBytes: 0 };
+      c = { tokens: rps, tokensAt: now, minute, minutePoints: 0, othersMinutePoints: 0, day, dayBytes: 0, othersDayBytes: 0 };
       this.counters.set(keyId, c);
     }
     if (c.minute !== minute) {
       c.minute = minute;
       c.minutePoints = 0;
+      c.othersMinutePoints = 0;
     }
     if (c.day !== day) {
       c.day = day;
       c.dayBytes = 0;
+      c.othersDayBytes = 0;
     }
     return c;
   }

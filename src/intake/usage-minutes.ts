@@ -18,6 +18,12 @@
  * whole on each node; a minute written in two parts (a close, then the same minute after a
  * restart) keeps the larger host count, as does a minute several nodes wrote.
  *
+ * The exception: keys with a points/min or bytes/day limit (key-limits.ts) have their current
+ * minute written early, every couple of seconds (`flushCurrent`), so every node can count what
+ * the others let through. Such a write holds what was counted since the last one (requests,
+ * bytes and points are summed into the row) and the minute's distinct hosts so far (the row
+ * keeps the largest), so writing a minute in parts adds up to writing it once.
+ *
  * @example
  *   const usage = new KeyUsageMinutes(store, { now });
  *   usage.start();
@@ -34,7 +40,27 @@ interface MinuteCounts {
   bytes: number;
   points: number;
   hosts: Set<string>;
+  /** Of the counts above, what an early write (flushCurrent) already wrote. */
+  written: Written;
 }
+
+interface Written {
+  requests: number;
+  bytes: number;
+  points: number;
+  hosts: number;
+}
+
+/** What this node has written of a key's current minute and UTC day (for key-limits.ts). */
+export interface WrittenByThisNode {
+  minute: number;
+  minutePoints: number;
+  day: number;
+  dayBytes: number;
+}
+
+const DAY_MS = 86_400_000;
+const nothingWritten = (): Written => ({ requests: 0, bytes: 0, points: 0, hosts: 0 });
 
 export interface KeyUsageMinutesOptions {
   now?: () => number;
@@ -55,6 +81,8 @@ export interface UsageCount {
 export class KeyUsageMinutes {
   /** minute start (epoch ms) → key id → counts. */
   private minutes = new Map<number, Map<string, MinuteCounts>>();
+  /** key id → what this node wrote of its current minute and day (kept for keys written early). */
+  private readonly writtenByThisNode = new Map<string, WrittenByThisNode>();
   private timer: NodeJS.Timeout | undefined;
   private readonly flusher: SerialFlush;
   private readonly now: () => number;
@@ -85,7 +113,7 @@ export class KeyUsageMinutes {
     let keys = this.minutes.get(minute);
     if (keys === undefined) this.minutes.set(minute, (keys = new Map()));
     let counts = keys.get(keyId);
-    if (counts === undefined) keys.set(keyId, (counts = { requests: 0, bytes: 0, points: 0, hosts: new Set() }));
+    if (counts === undefined) keys.set(keyId, (counts = { requests: 0, bytes: 0, points: 0, hosts: new Set(), written: nothingWritten() }));
     counts.requests += usage.requests ?? 0;
     counts.bytes += usage.bytes ?? 0;
     counts.points += usage.points ?? 0;
@@ -94,12 +122,13 @@ export class KeyUsageMinutes {
     }
   }
 
-  /** This node's counts of `keyId` not yet written, in [from, to] (minute starts, epoch ms), oldest first. */
+  /** This node's counts of `keyId` not yet written (hosts: each minute's so far), in [from, to] (minute starts, epoch ms), oldest first. */
   unwritten(keyId: string, from: number, to: number): KeyUsageMinute[] {
     const rows: KeyUsageMinute[] = [];
     for (const [minute, keys] of this.minutes) {
       const counts = keys.get(keyId);
-      if (counts !== undefined && minute >= from && minute <= to) rows.push(toRow(keyId, minute, counts));
+      const row = counts !== undefined && minute >= from && minute <= to ? unwrittenRow(keyId, minute, counts) : undefined;
+      if (row !== undefined) rows.push(row);
     }
     return rows.sort((a, b) => a.minute.getTime() - b.minute.getTime());
   }
@@ -119,9 +148,67 @@ export class KeyUsageMinutes {
       if (batch.size === 0) return undefined;
       for (const minute of batch.keys()) this.minutes.delete(minute);
       const rows: KeyUsageMinute[] = [];
-      for (const [minute, keys] of batch) for (const [keyId, counts] of keys) rows.push(toRow(keyId, minute, counts));
-      return { write: () => this.store.recordKeyUsageMinutes(rows), putBack: () => this.putBack(batch) };
+      for (const [minute, keys] of batch) {
+        for (const [keyId, counts] of keys) {
+          const row = unwrittenRow(keyId, minute, counts);
+          if (row !== undefined) rows.push(row);
+        }
+      }
+      return { write: () => this.write(rows), putBack: () => this.putBack(batch) };
     });
+  }
+
+  /**
+   * Writes the current minute of `keyIds` now — what was counted since their last write (the
+   * limited keys, so other nodes see it: key-limits.ts). A failed write is counted again next
+   * time, reported to `onError` and rejects.
+   */
+  flushCurrent(keyIds: ReadonlySet<string>): Promise<void> {
+    return this.flusher.run(() => {
+      const minute = minuteOf(this.now());
+      const keys = this.minutes.get(minute);
+      if (keys === undefined) return undefined;
+      const rows: KeyUsageMinute[] = [];
+      const before = new Map<MinuteCounts, Written>();
+      for (const keyId of keyIds) {
+        const counts = keys.get(keyId);
+        const row = counts === undefined ? undefined : unwrittenRow(keyId, minute, counts);
+        if (counts === undefined || row === undefined) continue;
+        rows.push(row);
+        before.set(counts, counts.written);
+        counts.written = { requests: counts.requests, bytes: counts.bytes, points: counts.points, hosts: counts.hosts.size };
+      }
+      if (rows.length === 0) return undefined;
+      return {
+        write: () => this.write(rows),
+        putBack: () => {
+          for (const [counts, written] of before) counts.written = written;
+        },
+      };
+    });
+  }
+
+  /**
+   * What this node has written (and the store acknowledged) of `keyId`'s minute starting at
+   * `minute` and of the UTC day starting at `day`.
+   */
+  writtenOf(keyId: string, minute: number, day: number): { minutePoints: number; dayBytes: number } {
+    const w = this.writtenByThisNode.get(keyId);
+    return { minutePoints: w?.minute === minute ? w.minutePoints : 0, dayBytes: w?.day === day ? w.dayBytes : 0 };
+  }
+
+  private async write(rows: KeyUsageMinute[]): Promise<void> {
+    await this.store.recordKeyUsageMinutes(rows);
+    for (const row of rows) {
+      const minute = row.minute.getTime();
+      const day = minute - (((minute % DAY_MS) + DAY_MS) % DAY_MS);
+      let w = this.writtenByThisNode.get(row.keyId);
+      if (w === undefined) this.writtenByThisNode.set(row.keyId, (w = { minute, minutePoints: 0, day, dayBytes: 0 }));
+      if (minute > w.minute) Object.assign(w, { minute, minutePoints: 0 });
+      if (day > w.day) Object.assign(w, { day, dayBytes: 0 });
+      if (minute === w.minute) w.minutePoints += row.points;
+      if (day === w.day) w.dayBytes += row.bytes;
+    }
   }
 
   /** Stops the timer and writes every minute, the current one too (rejects if that fails). */
@@ -146,6 +233,12 @@ export class KeyUsageMinutes {
           newer.bytes += counts.bytes;
           newer.points += counts.points;
           for (const host of counts.hosts) newer.hosts.add(host);
+          newer.written = {
+            requests: newer.written.requests + counts.written.requests,
+            bytes: newer.written.bytes + counts.written.bytes,
+            points: newer.written.points + counts.written.points,
+            hosts: Math.max(newer.written.hosts, counts.written.hosts),
+          };
         }
       }
     }
@@ -157,6 +250,17 @@ export function minuteOf(ms: number): number {
   return ms - (((ms % MINUTE_MS) + MINUTE_MS) % MINUTE_MS);
 }
 
-function toRow(keyId: string, minute: number, counts: MinuteCounts): KeyUsageMinute {
-  return { keyId, minute: new Date(minute), requests: counts.requests, bytes: counts.bytes, points: counts.points, hosts: counts.hosts.size };
+/** The counts not yet written (hosts: the minute's distinct hosts so far), or undefined when nothing changed. */
+function unwrittenRow(keyId: string, minute: number, counts: MinuteCounts): KeyUsageMinute | undefined {
+  const w = counts.written;
+  const row = {
+    keyId,
+    minute: new Date(minute),
+    requests: counts.requests - w.requests,
+    bytes: counts.bytes - w.bytes,
+    points: counts.points - w.points,
+    hosts: counts.hosts.size,
+  };
+  const unchanged = row.requests === 0 && row.bytes === 0 && row.points === 0 && row.hosts === w.hosts;
+  return unchanged && (w.requests > 0 || w.bytes > 0 || w.points > 0 || w.hosts > 0) ? undefined : row;
 }

@@ -45,6 +45,7 @@ import {
   type KeyHostUsage,
   type KeyUsageDelta,
   type KeyUsageMinute,
+  type KeyUsageTotals,
   type Listed,
   type Org,
   type Page,
@@ -754,6 +755,26 @@ export class SqlStore implements Store {
       .orderBy('minute')
       .execute();
     return rows.map(toKeyUsageMinute);
+  }
+
+  async keyUsageTotals(keyIds: readonly string[], at: { minute: Date; dayStart: Date }): Promise<Map<string, KeyUsageTotals>> {
+    const totals = new Map<string, KeyUsageTotals>();
+    for (let i = 0; i < keyIds.length; i += USAGE_CHUNK) {
+      const rows = await this.db
+        .selectFrom('key_usage_minutes')
+        .select((eb) => [
+          'key_id',
+          eb.fn.sum<string | number>('bytes').as('day_bytes'),
+          eb.fn.sum<string | number>(eb.case().when('minute', '=', at.minute.getTime()).then(eb.ref('points')).else(0).end()).as('minute_points'),
+        ])
+        .where('key_id', 'in', keyIds.slice(i, i + USAGE_CHUNK))
+        .where('minute', '>=', at.dayStart.getTime())
+        .groupBy('key_id')
+        .execute();
+      // pg returns sums of bigints as strings; Number() either way.
+      for (const row of rows) totals.set(row.key_id, { minutePoints: Number(row.minute_points), dayBytes: Number(row.day_bytes) });
+    }
+    return totals;
   }
 
   async deleteKeyUsageMinutesBefore(cutoff: Date): Promise<number> {

@@ -158,6 +158,12 @@ export interface KeyUsageMinute {
   hosts: number;
 }
 
+/** A key's usage written by every node, as the per-key limits count it. */
+export interface KeyUsageTotals {
+  minutePoints: number;
+  dayBytes: number;
+}
+
 /** Optional limits of one API key, beyond the node's defaults; null: not limited. */
 export interface ApiKeyLimits {
   requestsPerSecond: number | null;
@@ -434,6 +440,12 @@ export interface Store {
   listKeyUsageMinutes(orgId: string, keyId: string, range: { from: Date; to: Date }): Promise<KeyUsageMinute[]>;
   /** Deletes the minutes that began before `cutoff` (retention, like points); returns how many. */
   deleteKeyUsageMinutesBefore(cutoff: Date): Promise<number>;
+  /**
+   * What every node has written for these keys (any organisation): the points of the minute
+   * starting at `minute` and the bytes of the minutes from `dayStart` on — how the intake's
+   * per-key limits count a key across nodes (key-limits.ts). Keys without rows are left out.
+   */
+  keyUsageTotals(keyIds: readonly string[], at: { minute: Date; dayStart: Date }): Promise<Map<string, KeyUsageTotals>>;
   /**
    * Sets the key's limits (all null: removes them), audited as `api_key.limits` with the new
    * values. API_KEY_NOT_FOUND outside `orgId`; BAD_REQUEST for a limit that is not a positive

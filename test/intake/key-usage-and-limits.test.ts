@@ -194,6 +194,83 @@ for (const dialect of DIALECTS) {
       assert.equal((await usage(acme, 'admin', acme.apiKey.id)).body.minutes[0]!.bytes, 2 * size);
     });
 
+    it('points per minute and bytes per day count across nodes: what the other node let through is counted, once, after each re-read', async () => {
+      // Node B: its own app and runtime on another connection to the same database, the same clock.
+      const other = await db.openAnother();
+      const nodeB = await buildApp({
+        store: other,
+        hasher,
+        logger: false,
+        intake: { now: () => clock.ms, usageMinutesFlushIntervalMs: 3_600_000, keyLimitsPollMs: 3_600_000 },
+      });
+      const urlB = await listenLocal(nodeB);
+      try {
+        const limits = { points_per_minute: 100, bytes_per_day: 1_000_000 };
+        const post = async (base: string, body: string) =>
+          (await fetch(`${base}/api/v1/series`, { method: 'POST', headers: { 'dd-api-key': acme.apiSecret, 'content-type': 'application/json' }, body }))
+            .status;
+        // Setting the limits makes the node that serves it re-read them at once: a re-read on demand, no waiting for the poll.
+        const reread = async (base: string) => {
+          const response = await fetch(`${base}/api/v2/api_keys/${acme.apiKey.id}/limits`, {
+            method: 'PUT',
+            headers: { ...headersFor(acme, 'admin'), 'content-type': 'application/json' },
+            body: JSON.stringify({ limits }),
+          });
+          assert.equal(response.status, 200);
+        };
+        await reread(url);
+        await reread(urlB);
+        assert.equal(await post(url, series(clock.ms, ['a'], 60)), 202, 'node A: 60 points');
+        assert.equal(await post(urlB, series(clock.ms, ['b'], 30)), 202, 'node B: 30 points (it has not seen A yet)');
+        await reread(url); // A writes its 60 and reads B's nothing-written-yet
+        await reread(urlB); // B writes its 30 and reads A's 60
+        assert.equal(await post(urlB, series(clock.ms, ['b'], 20)), 202, 'B: 30 + 60 of A = 90 < 100: admitted, crosses the limit');
+        assert.equal(await post(urlB, series(clock.ms, ['b'], 1)), 429, 'B: 110 of 100 across both nodes (alone, B has 50)');
+        assert.equal(await post(url, series(clock.ms, ['c'], 1)), 202, 'A has not re-read B since: 60 + 30 of B');
+        await reread(url);
+        assert.equal(await post(url, series(clock.ms, ['a'], 1)), 202, "B has not written its 20 yet: A counts 61 + B's 30");
+        await reread(urlB);
+        await reread(url);
+        assert.equal(await post(url, series(clock.ms, ['a'], 1)), 429, 'once B wrote and A re-read: 62 + 50 of B');
+        assert.equal(await post(url, series(clock.ms, ['a'], 1)), 429, 'and stays refused');
+
+        // The early writes add up to what was admitted, counted once: 62 + 50 points in 5 requests.
+        await reread(urlB);
+        const minute = (await usage(acme, 'admin', acme.apiKey.id)).body.minutes.find((m) => m.minute === minuteStart(clock.ms) / 1000);
+        assert.equal(minute?.points, 112);
+        assert.equal(minute?.requests, 5);
+        assert.equal(minute?.hosts, 2, "A's distinct hosts (a, then c after A's first write), whole though written in parts; B had 1");
+
+        clock.ms += MINUTE;
+        assert.equal(await post(urlB, series(clock.ms, ['b'], 1)), 202, 'a new minute on B');
+        assert.equal(await post(url, series(clock.ms, ['a'], 1)), 202, 'and on A');
+
+        // Bytes per day: one body on each node, then a third is refused on either — alone, each node has sent one.
+        const body = series(clock.ms, ['a'], 10);
+        const size = Buffer.byteLength(body);
+        const sendGlobex = async (base: string) =>
+          (await fetch(`${base}/api/v1/series`, { method: 'POST', headers: { 'dd-api-key': globex.apiSecret, 'content-type': 'application/json' }, body }))
+            .status;
+        const setGlobex = async (base: string) => {
+          const response = await fetch(`${base}/api/v2/api_keys/${globex.apiKey.id}/limits`, {
+            method: 'PUT',
+            headers: { ...headersFor(globex, 'admin'), 'content-type': 'application/json' },
+            body: JSON.stringify({ limits: { bytes_per_day: 2 * size + 1 } }),
+          });
+          assert.equal(response.status, 200);
+        };
+        await setGlobex(url);
+        await setGlobex(urlB);
+        assert.equal(await sendGlobex(url), 202);
+        assert.equal(await sendGlobex(urlB), 202);
+        for (const base of [url, urlB, url]) await setGlobex(base);
+        assert.equal(await sendGlobex(url), 429, "A: its body and B's");
+        assert.equal(await sendGlobex(urlB), 429, "B: its body and A's");
+      } finally {
+        await nodeB.close();
+      }
+    });
+
     it("bytes per day hold across a restart: the limit is stored and today's bytes are read back", async () => {
       const body = series(clock.ms, ['web-1'], 20);
       const size = Buffer.byteLength(body);

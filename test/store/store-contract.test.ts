@@ -817,6 +817,16 @@ for (const dialect of DIALECTS) {
           store.recordKeyUsageMinutes([{ keyId: key.id, minute: new Date(START + 1), requests: 1, bytes: 1, points: 0, hosts: 0 }]),
           /whole minute/,
         );
+        // Every node's writes, as the intake's limits count them: one minute's points, the bytes from a day's start on.
+        const totals = await node2.keyUsageTotals([key.id, other.key.id, '00000000-0000-0000-0000-000000000000'], { minute: minute(1), dayStart: minute(0) });
+        assert.deepEqual(
+          [...totals].sort(([a], [b]) => a.localeCompare(b)),
+          [
+            [key.id, { minutePoints: 36, dayBytes: 5_000_000_450 }],
+            [other.key.id, { minutePoints: 9, dayBytes: 9 }],
+          ].sort(([a], [b]) => String(a).localeCompare(String(b))),
+        );
+        assert.deepEqual((await store.keyUsageTotals([key.id], { minute: minute(3), dayStart: minute(2) })).get(key.id), { minutePoints: 0, dayBytes: 100 });
         assert.equal(await store.deleteKeyUsageMinutesBefore(minute(2)), 2);
         assert.deepEqual(
           (await store.listKeyUsageMinutes(org.id, key.id, { from: minute(0), to: minute(10) })).map((m) => m.minute.getTime()),
