@@ -18,7 +18,10 @@
  * built server is started on that data directory with default flags and queried over HTTP.
  */
 import { performance } from 'node:perf_hooks';
-import { rmSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { KyselyPointStore } from '../src/points/kysely-point-store.js';
 import type { StoredSeries } from '../src/points/point-store.js';
 import { openStore } from '../src/store/open-store.js';
@@ -51,7 +54,7 @@ export interface QueryGrowthResult {
 }
 
 /** Writes `days` of `hosts` gauges at 60 s through the point store, a batch per simulated second. */
-async function writeRetainedWeek(dataDir: string, hosts: number, days: number, end: number): Promise<number> {
+export async function writeRetainedWeek(dataDir: string, hosts: number, days: number, end: number): Promise<number> {
   const store = await openStore({ dataDir });
   const started = Date.now();
   try {
@@ -87,8 +90,8 @@ async function writeRetainedWeek(dataDir: string, hosts: number, days: number, e
   return (Date.now() - started) / 1000;
 }
 
-async function timeQueries(
-  server: { url: string; apiKey: string; appKey: string },
+export async function timeQueries(
+  server: { url: string; appKey: string; apiKey: string },
   query: string,
   windowSeconds: number,
   runs: number,
@@ -155,3 +158,86 @@ export async function measureQueryGrowth(options: { hosts: number; days: number;
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Run alone, for iterating on the query path and for A/B runs of two builds on the same data:
+ *
+ *   node --import tsx bench/cost-growth-query.ts --data DIR --hosts 1000 --days 3 --build-only
+ *     writes the data (once) into DIR/data and keeps the first keys in DIR/keys.json (0600; a
+ *     bench's throw-away keys, never printed)
+ *   node --import tsx bench/cost-growth-query.ts --data DIR [--script dist/cli/main.js]
+ *       [--rounds 3] [--runs-hour 10] [--runs-day 3] [--cpu-prof DIR] [--query TEXT]
+ *     starts the built server on it and times `avg:bench.growth.load{*} by {host}` (or TEXT) over 1 h and
+ *     1 d windows. With --script A,B (two builds), each round runs A then B on their own copy of
+ *     the data (DIR/data-0, DIR/data-1: a later build may migrate its copy), and every round is
+ *     printed with the load average.
+ */
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      data: { type: 'string' },
+      hosts: { type: 'string', default: '1000' },
+      days: { type: 'string', default: '3' },
+      'build-only': { type: 'boolean', default: false },
+      script: { type: 'string' },
+      rounds: { type: 'string', default: '1' },
+      'runs-hour': { type: 'string', default: '10' },
+      'runs-day': { type: 'string', default: '3' },
+      'cpu-prof': { type: 'string' },
+      query: { type: 'string' },
+    },
+  });
+  if (values.data === undefined) throw new Error('--data DIR is required');
+  const dir = values.data;
+  const keysFile = join(dir, 'keys.json');
+  const dataDir = join(dir, 'data');
+  if (!existsSync(keysFile)) {
+    const first = await startShippedServer({ keepData: true });
+    await first.stop();
+    const end = Math.floor(Date.now() / 1000) - 120;
+    const hosts = Number(values.hosts);
+    const days = Number(values.days);
+    const seconds = await writeRetainedWeek(first.dataDir, hosts, days, end);
+    cpSync(first.dataDir, dataDir, { recursive: true });
+    rmSync(first.dataDir, { recursive: true, force: true });
+    const size = sqliteSize(dataDir);
+    writeFileSync(keysFile, JSON.stringify({ apiKey: first.apiKey, appKey: first.appKey, end, hosts, days }), { mode: 0o600 });
+    process.stdout.write(`wrote ${size.points} points in ${size.chunks} chunks in ${seconds.toFixed(1)} s (${hosts} hosts × ${days} d)\n`);
+  }
+  if (values['build-only']) return;
+  const saved = JSON.parse(readFileSync(keysFile, 'utf8')) as { apiKey: string; appKey: string; end: number; hosts: number; days: number };
+  const scripts = (values.script ?? 'dist/cli/main.js').split(',');
+  const earliest = saved.end - saved.days * 86_400 + 600;
+  const query = values.query ?? `avg:${QUERY_METRIC}{*} by {host}`;
+  process.stdout.write(`${saved.hosts} hosts × ${saved.days} d; ${query}\n`);
+  for (let round = 0; round < Number(values.rounds); round++) {
+    for (const [i, script] of scripts.entries()) {
+      const copy = join(dir, `data-${i}`);
+      if (!existsSync(copy)) cpSync(dataDir, copy, { recursive: true });
+      const server = await startShippedServer({
+        dataDir: copy,
+        keepData: true,
+        script,
+        ...(values['cpu-prof'] === undefined ? {} : { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] }),
+      });
+      try {
+        const keyed = { url: server.url, apiKey: saved.apiKey, appKey: saved.appKey };
+        for (const [windowSeconds, runs] of [
+          [3600, Number(values['runs-hour'])],
+          [86_400, Number(values['runs-day'])],
+        ] as const) {
+          const l = await timeQueries(keyed, query, windowSeconds, runs, saved.end, earliest);
+          process.stdout.write(
+            `round ${round} ${script} ${windowSeconds / 3600} h: p50 ${l.p50Ms} ms, p99 ${l.p99Ms} ms (${runs} runs; ${l.seriesAnswered} series, ${l.pointsAnswered} points) load ${loadavg()
+              .map((x) => x.toFixed(2))
+              .join(' ')}\n`,
+          );
+        }
+      } finally {
+        await server.stop();
+      }
+    }
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main();

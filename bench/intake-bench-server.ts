@@ -44,6 +44,9 @@ const discardingPointStore: PointStore = {
   async queryPoints() {
     return [];
   },
+  async querySeries() {
+    return [];
+  },
   async listHosts() {
     return { hosts: [], totalMatching: 0 };
   },

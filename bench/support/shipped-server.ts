@@ -39,6 +39,8 @@ export interface ShippedServerOptions {
   nodeArgs?: string[];
   /** Extra environment (e.g. REKEY_DATABASE_URL for PostgreSQL); REKEY_DATABASE_URL is unset otherwise. */
   env?: NodeJS.ProcessEnv;
+  /** The built server to run, relative to the repository (default dist/cli/main.js): an A/B run's other build. */
+  script?: string;
   /** Start on this existing data directory (a server stopped with `keepData`): nothing is printed, so no keys are read. */
   dataDir?: string;
   /** Leave the data directory in place on stop (the caller removes it). */
@@ -67,7 +69,8 @@ export async function startShippedServer(options: ShippedServerOptions = {}): Pr
   // each line is what users pay; reading them here would cost this process, not the server.
   const logFile = join(data, 'server.log');
   const logFd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), builtServer, 'server'], {
+  const script = options.script === undefined ? builtServer : join(repoRoot, options.script);
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script, 'server'], {
     cwd: repoRoot,
     env: { ...env, REKEY_DATA: data, REKEY_PORT: String(port), REKEY_HOST: '127.0.0.1', ...options.env },
     stdio: ['ignore', 'pipe', logFd],

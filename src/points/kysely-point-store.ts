@@ -15,12 +15,13 @@ import { rekeyError } from '../errors.js';
 import type { SharedTables } from '../store/store.js';
 import { ChunkBuilder } from './chunk-builder.js';
 import { decodeChunk, encodeChunk } from './point-chunk.js';
+import { SeriesCollector } from './series-collector.js';
 import {
-  seriesKey,
   type HostQuery,
   type HostSighting,
   type PointBatch,
   type PointQuery,
+  type PointSeries,
   type PointStore,
   type StoredHost,
   type StoredPoint,
@@ -100,35 +101,67 @@ export class KyselyPointStore implements PointStore {
   }
 
   async queryPoints(query: PointQuery): Promise<StoredPoint[]> {
-    const inRange = this.tables.db
-      .selectFrom('metric_chunks')
-      .where('org_id', '=', query.orgId)
-      .where('metric', '=', query.metric)
+    const points: Array<StoredPoint & { firstWritten: number }> = [];
+    for (const series of await this.querySeries(query)) {
+      for (let i = 0; i < series.ts.length; i++) {
+        const { type, interval } = series.kinds[series.kindIds[i]!]!;
+        const [ts, value, firstWritten] = [series.ts[i]!, series.values[i]!, series.firstWritten[i]!];
+        points.push({ orgId: query.orgId, metric: query.metric, host: series.host, tags: series.tags, ts, value, type, interval, firstWritten });
+      }
+    }
+    // By timestamp, then in the order first written.
+    points.sort((a, b) => a.ts - b.ts || a.firstWritten - b.firstWritten);
+    const out = points.map(({ firstWritten: _, ...point }): StoredPoint => point);
+    return query.limit === undefined ? out : out.slice(0, query.limit);
+  }
+
+  /**
+   * Reads the chunks overlapping [from, to] once, in write order, and collects their points per
+   * series (series-collector.ts).
+   *
+   * The range is bounded on both sides in the index (org_id, metric, ts_max, ts_min, n_points;
+   * migration 010): a chunk overlaps when ts_max >= from and ts_min <= to, and since no chunk
+   * of the metric spans more than its widest (one lookup in the span index), ts_max <= to +
+   * widest. With only `ts_max >= from`, a 1-day window a week back walked every later chunk of
+   * the metric and read each row to test ts_min. The first query is answered from the index
+   * alone (ids and point counts: the size guard, before any points are read); the points are
+   * then read by id, in id order — write order, so the last write wins without an ORDER BY
+   * that would sort the blobs.
+   */
+  async querySeries(query: Omit<PointQuery, 'limit'>): Promise<PointSeries[]> {
+    const metric = this.tables.db.selectFrom('metric_chunks').where('org_id', '=', query.orgId).where('metric', '=', query.metric);
+    const widest = (await metric
+      .select(sql<number | string>`ts_max - ts_min`.as('span'))
+      .orderBy(sql`ts_max - ts_min`, 'desc')
+      .limit(1)
+      .executeTakeFirst()) as { span: number | string } | undefined;
+    if (widest === undefined) return [];
+    const overlapping = (await metric
+      .select(['id', 'n_points'])
       .where('ts_max', '>=', query.from)
-      .where('ts_min', '<=', query.to);
-    if (query.maxScannedPoints !== undefined) {
-      const counted = await inRange.select((eb) => eb.fn.sum<number | string | null>('n_points').as('n')).executeTakeFirst();
-      const stored = Number(counted?.n ?? 0);
-      if (stored > query.maxScannedPoints) {
-        throw rekeyError('INVALID_QUERY', {
-          detail: `Answering means reading ${stored} stored points of ${query.metric}, more than the ${query.maxScannedPoints} one query may read; narrow "from" and "to"`,
-        });
-      }
+      .where('ts_max', '<=', query.to + Number(widest.span))
+      .where('ts_min', '<=', query.to)
+      .execute()) as Array<{ id: number | string; n_points: number | string }>;
+    let stored = 0;
+    for (const chunk of overlapping) stored += Number(chunk.n_points);
+    if (query.maxScannedPoints !== undefined && stored > query.maxScannedPoints) {
+      throw rekeyError('INVALID_QUERY', {
+        detail: `Answering means reading ${stored} stored points of ${query.metric}, more than the ${query.maxScannedPoints} one query may read; narrow "from" and "to"`,
+      });
     }
-    const rows = await inRange.select(['points']).orderBy('id').execute();
-    // Oldest chunk first, so a later write of the same (host, tags, ts) replaces the earlier.
-    const latest = new Map<string, StoredPoint>();
-    for (const row of rows as Array<{ points: Uint8Array }>) {
-      for (const { host, tags, type, interval, points } of decodeChunk(row.points)) {
-        const key = seriesKey(host, tags);
-        for (const [ts, value] of points) {
-          if (ts < query.from || ts > query.to) continue;
-          latest.set(`${key}\u0000${ts}`, { orgId: query.orgId, metric: query.metric, host, tags, ts, value, type, interval });
-        }
-      }
+    // PostgreSQL's bigserial ids arrive as strings: sort them as numbers.
+    const ids = overlapping.map((chunk) => chunk.id).sort((a, b) => Number(a) - Number(b));
+    const collector = new SeriesCollector(query.from, query.to);
+    for (let i = 0; i < ids.length; i += CHUNK) {
+      const rows = await this.tables.db
+        .selectFrom('metric_chunks')
+        .select('points')
+        .where('id', 'in', ids.slice(i, i + CHUNK))
+        .orderBy('id')
+        .execute();
+      for (const row of rows as Array<{ points: Uint8Array }>) collector.add(row.points);
     }
-    const points = [...latest.values()].sort((a, b) => a.ts - b.ts);
-    return query.limit === undefined ? points : points.slice(0, query.limit);
+    return collector.result();
   }
 
   async listHosts(query: HostQuery): Promise<{ hosts: StoredHost[]; totalMatching: number }> {
@@ -164,7 +197,7 @@ export class KyselyPointStore implements PointStore {
   }
 
   async listMetrics(orgId: string, since: number): Promise<string[]> {
-    // metric_chunks_query (org_id, metric, ts_max) answers this from the index.
+    // metric_chunks_range (org_id, metric, ts_max, …; migration 010) answers this from the index.
     const rows = await this.tables.db
       .selectFrom('metric_chunks')
       .select('metric')

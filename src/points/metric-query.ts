@@ -26,7 +26,7 @@
  * caller's `SeriesSource` decides which leaf queries it answers (see `pointSource`).
  */
 import { rekeyError } from '../errors.js';
-import type { StoredPoint } from './point-store.js';
+import { seriesKey, type PointKind, type PointSeries, type StoredPoint } from './point-store.js';
 
 export type Aggregator = 'avg' | 'sum' | 'min' | 'max';
 export type Percentile = 'p50' | 'p75' | 'p90' | 'p95' | 'p99';
@@ -376,9 +376,9 @@ export function globMatches(pattern: string, text: string): boolean {
   return p === pattern.length;
 }
 
-function tagSetOf(point: StoredPoint): Set<string> {
-  const set = new Set(point.tags);
-  if (point.host !== '') set.add(`host:${point.host}`);
+function tagSetOf(series: { host: string; tags: readonly string[] }): Set<string> {
+  const set = new Set(series.tags);
+  if (series.host !== '') set.add(`host:${series.host}`);
   return set;
 }
 
@@ -387,23 +387,55 @@ function groupValue(tags: Set<string>, key: string): string {
   return `${key}:N/A`;
 }
 
-const AGGREGATE: Record<RollupAggregator, (values: number[]) => number> = {
-  avg: (v) => v.reduce((a, b) => a + b, 0) / v.length,
-  sum: (v) => v.reduce((a, b) => a + b, 0),
-  min: (v) => v.reduce((a, b) => Math.min(a, b)),
-  max: (v) => v.reduce((a, b) => Math.max(a, b)),
-  count: (v) => v.length,
-};
+/**
+ * Running aggregates of values added one at a time, in the order the arrays version
+ * (`v.reduce(…)`) would see them, so the float results are the same bit for bit: the sum
+ * starts at 0, min and max at the first value. One per (group, timestamp) in space and one
+ * per bucket in time, instead of an array of values each.
+ */
+class Running {
+  sum = 0;
+  count = 0;
+  min = NaN;
+  max = NaN;
+
+  reset(): void {
+    this.sum = 0;
+    this.count = 0;
+  }
+
+  add(value: number): void {
+    this.sum += value;
+    this.min = this.count === 0 ? value : Math.min(this.min, value);
+    this.max = this.count === 0 ? value : Math.max(this.max, value);
+    this.count++;
+  }
+
+  result(aggregator: RollupAggregator): number {
+    switch (aggregator) {
+      case 'avg':
+        return this.sum / this.count;
+      case 'sum':
+        return this.sum;
+      case 'min':
+        return this.min;
+      case 'max':
+        return this.max;
+      case 'count':
+        return this.count;
+    }
+  }
+}
 
 /**
  * A point's value under `.as_count()` / `.as_rate()`: a rate point (per second over `interval`)
  * counts `value × interval`; a count point's rate is `value ÷ interval`. Gauges are unchanged.
  */
-function converted(point: StoredPoint, as: MetricQuery['as'], fallbackInterval: number): number {
-  const interval = point.interval ?? fallbackInterval;
-  if (as === 'count' && point.type === 'rate') return point.value * interval;
-  if (as === 'rate' && point.type === 'count') return point.value / interval;
-  return point.value;
+function converted(value: number, kind: PointKind, as: MetricQuery['as'], fallbackInterval: number): number {
+  const interval = kind.interval ?? fallbackInterval;
+  if (as === 'count' && kind.type === 'rate') return value * interval;
+  if (as === 'rate' && kind.type === 'count') return value / interval;
+  return value;
 }
 
 /** The smallest gap between sorted timestamps (seconds), 1 when fewer than two. */
@@ -414,50 +446,121 @@ function smallestGap(times: readonly number[]): number {
 }
 
 /**
- * The leaf evaluation over stored points (avg|sum|min|max): filter, convert, roll up each
- * series in time, aggregate each group in space, fill. `points` are the metric's points in the
- * window; a percentile aggregator is refused here (distributions live in the sketch store).
+ * The points as series (`PointSeries`, what the point store's `querySeries` answers): one per
+ * host and tag set, in the order each first appears, each stably sorted by timestamp. A
+ * timestamp may repeat within a series here; evaluation keeps the last (no rollup) or rolls
+ * up all, as it did over points.
  */
+export function seriesOfPoints(points: readonly StoredPoint[]): PointSeries[] {
+  const kinds: PointKind[] = [];
+  const kindIndex = new Map<string, number>();
+  const bySeries = new Map<string, { host: string; tags: readonly string[]; at: number[] }>();
+  points.forEach((point, at) => {
+    const key = seriesKey(point.host, point.tags);
+    let found = bySeries.get(key);
+    if (!found) bySeries.set(key, (found = { host: point.host, tags: point.tags, at: [] }));
+    found.at.push(at);
+  });
+  return [...bySeries.values()].map(({ host, tags, at }) => {
+    at.sort((a, b) => points[a]!.ts - points[b]!.ts);
+    const kindIds = at.map((i) => {
+      const { type, interval } = points[i]!;
+      const key = `${type}\u0000${interval}`;
+      let id = kindIndex.get(key);
+      if (id === undefined) {
+        kindIndex.set(key, (id = kinds.length));
+        kinds.push({ type, interval });
+      }
+      return id;
+    });
+    return {
+      host,
+      tags,
+      ts: Float64Array.from(at, (i) => points[i]!.ts),
+      values: Float64Array.from(at, (i) => points[i]!.value),
+      kindIds: Uint32Array.from(kindIds),
+      kinds,
+      firstWritten: Float64Array.from(at),
+    };
+  });
+}
+
+/** The leaf evaluation over stored points: `evaluateMetricSeries` of `seriesOfPoints(points)`. */
 export function evaluateMetricPoints(query: MetricQuery, points: readonly StoredPoint[], window: QueryWindow): GroupSeries[] {
+  return evaluateMetricSeries(query, seriesOfPoints(points), window);
+}
+
+/**
+ * The leaf evaluation over stored series (avg|sum|min|max): filter, convert, roll up each
+ * series in time, aggregate each group in space, fill. `series` are the metric's series in the
+ * window, in the order their points are aggregated (the order their first points were
+ * written); a percentile aggregator is refused here (distributions live in the sketch store).
+ *
+ * Tags are matched once per series, not per point, and values are folded into running
+ * aggregates as they stream past: a 1-day query over 1,000 hosts at 60 s made a tag set, a
+ * group key and an array entry for each of its 1.44 million points.
+ */
+export function evaluateMetricSeries(query: MetricQuery, series: readonly PointSeries[], window: QueryWindow): GroupSeries[] {
   if (!(['avg', 'sum', 'min', 'max'] as const).some((a) => a === query.aggregator)) {
     throw rekeyError('INVALID_QUERY', { detail: `${query.aggregator}: is for distribution metrics; ${query.metric} has no distribution points` });
   }
   const rollupSeconds = query.rollup === undefined ? undefined : (query.rollup.seconds ?? defaultRollupSeconds(window));
   const rollupAggregator: RollupAggregator = query.rollup?.aggregator ?? (query.as === 'count' ? 'sum' : 'avg');
-  // Per series (host + tags): its converted points, bucketed by the rollup when there is one.
-  const groups = new Map<string, { tagSet: string[]; series: Map<string, Map<number, number[]>> }>();
-  for (const point of points) {
-    const tags = tagSetOf(point);
+  const groups = new Map<string, { tagSet: string[]; series: PointSeries[] }>();
+  for (const one of series) {
+    const tags = tagSetOf(one);
     if (!query.filters.every((f) => matchesTag(tags, f.tag) !== f.negated)) continue;
     const tagSet = query.groupBy.map((key) => groupValue(tags, key));
     const groupKey = JSON.stringify(tagSet);
     let group = groups.get(groupKey);
-    if (!group) groups.set(groupKey, (group = { tagSet, series: new Map() }));
-    const seriesKey = `${point.host}\u0000${point.tags.join('\u0000')}`;
-    let series = group.series.get(seriesKey);
-    if (!series) group.series.set(seriesKey, (series = new Map()));
-    const ts = rollupSeconds === undefined ? point.ts : Math.floor(point.ts / rollupSeconds) * rollupSeconds;
-    const value = converted(point, query.as, rollupSeconds ?? 1);
-    const values = series.get(ts);
-    if (values) values.push(value);
-    else series.set(ts, [value]);
+    if (!group) groups.set(groupKey, (group = { tagSet, series: [] }));
+    group.series.push(one);
   }
-  const spaceAggregate = AGGREGATE[query.aggregator as Aggregator];
+  const spaceAggregator = query.aggregator as Aggregator;
   const result: GroupSeries[] = [];
   for (const group of [...groups.values()].sort((a, b) => (a.tagSet.join(',') < b.tagSet.join(',') ? -1 : a.tagSet.join(',') > b.tagSet.join(',') ? 1 : 0))) {
-    const byTs = new Map<number, number[]>();
-    for (const series of group.series.values()) {
-      for (const [ts, values] of series) {
-        // Time rollup of one series (with no rollup, a series has one point per timestamp).
-        const rolled = rollupSeconds === undefined ? values[values.length - 1]! : AGGREGATE[rollupAggregator](values);
-        const atTs = byTs.get(ts);
-        if (atTs) atTs.push(rolled);
-        else byTs.set(ts, [rolled]);
+    // A group of one series (`by {host}` over one series a host) needs no running aggregate
+    // per timestamp: its value is the series' own (as the arrays version computed it: a sum
+    // from 0, so -0 reads 0). 1.44 million objects fewer for a 1-day query by host over 1,000 hosts.
+    const alone = group.series.length === 1 ? new Map<number, number>() : undefined;
+    const byTs = new Map<number, Running>();
+    const addToSpace = (ts: number, value: number) => {
+      if (alone !== undefined) {
+        alone.set(ts, spaceAggregator === 'min' || spaceAggregator === 'max' ? value : 0 + value);
+        return;
       }
+      let running = byTs.get(ts);
+      if (!running) byTs.set(ts, (running = new Running()));
+      running.add(value);
+    };
+    for (const one of group.series) {
+      // Time rollup of one series, bucket after bucket (its points are in timestamp order).
+      let bucket = NaN;
+      const rolling = new Running();
+      const flush = () => {
+        if (rolling.count > 0) addToSpace(bucket, rolling.result(rollupAggregator));
+      };
+      for (let i = 0; i < one.ts.length; i++) {
+        const ts = one.ts[i]!;
+        if (rollupSeconds === undefined) {
+          // No rollup: each timestamp's last point, straight into the space aggregate.
+          if (one.ts[i + 1] !== ts) addToSpace(ts, converted(one.values[i]!, one.kinds[one.kindIds[i]!]!, query.as, 1));
+          continue;
+        }
+        const at = Math.floor(ts / rollupSeconds) * rollupSeconds;
+        if (at !== bucket) {
+          flush();
+          bucket = at;
+          rolling.reset();
+        }
+        rolling.add(converted(one.values[i]!, one.kinds[one.kindIds[i]!]!, query.as, rollupSeconds));
+      }
+      flush();
     }
-    const times = [...byTs.keys()].sort((a, b) => a - b);
+    // A series' buckets come in timestamp order: the one series' map is sorted already.
+    const times = alone !== undefined ? [...alone.keys()] : [...byTs.keys()].sort((a, b) => a - b);
     const interval = rollupSeconds ?? smallestGap(times);
-    let aggregated = new Map(times.map((ts) => [ts, spaceAggregate(byTs.get(ts)!)] as const));
+    let aggregated = alone ?? new Map(times.map((ts) => [ts, byTs.get(ts)!.result(spaceAggregator)] as const));
     if (query.fill !== undefined) aggregated = filled(aggregated, times, interval, query.fill);
     const scopeTags = [...query.filters.map((f) => `${f.negated ? '!' : ''}${f.tag}`), ...group.tagSet];
     result.push({ tagSet: group.tagSet, scope: scopeTags.join(',') || '*', points: aggregated, interval });
@@ -487,6 +590,20 @@ function filled(points: Map<number, number>, times: number[], interval: number, 
 /** The stored-points source for `evaluateQueries`: `pointsOf(query)` are the points read for its metric. */
 export function pointSource(pointsOf: (query: MetricQuery) => readonly StoredPoint[], window: QueryWindow): SeriesSource {
   return (query) => evaluateMetricPoints(query, pointsOf(query), window);
+}
+
+/**
+ * The stored-series source for `evaluateQueries`: `seriesOf(query)` are the series read for its
+ * metric (`PointStore.querySeries`, in any order: they are put in the order their first
+ * points were written, the order `queryPoints` lists points in).
+ */
+export function seriesSource(seriesOf: (query: MetricQuery) => readonly PointSeries[], window: QueryWindow): SeriesSource {
+  return (query) => evaluateMetricSeries(query, inWriteOrder(seriesOf(query)), window);
+}
+
+/** Series by their first point: its timestamp, then when it was first written. */
+export function inWriteOrder(series: readonly PointSeries[]): PointSeries[] {
+  return [...series].sort((a, b) => (a.ts[0] ?? 0) - (b.ts[0] ?? 0) || (a.firstWritten[0] ?? 0) - (b.firstWritten[0] ?? 0));
 }
 
 /** An intermediate result: a series, or a constant (broadcast over the other side). */
@@ -556,7 +673,14 @@ export function evaluateQueries(queries: readonly QueryExpr[], source: SeriesSou
     const text = renderExpr(expr);
     const single = expr.kind === 'metric' ? expr : undefined;
     for (const series of value.series) {
-      const pointlist = [...series.points.entries()].sort(([a], [b]) => a - b).map(([ts, v]): [number, number] => [ts * 1000, v]);
+      // Evaluation yields points in timestamp order (sorted once per group); sorted again only if not.
+      const pointlist: Array<[number, number]> = [];
+      let ordered = true;
+      for (const [ts, v] of series.points) {
+        if (pointlist.length > 0 && ts * 1000 < pointlist[pointlist.length - 1]![0]) ordered = false;
+        pointlist.push([ts * 1000, v]);
+      }
+      if (!ordered) pointlist.sort(([a], [b]) => a - b);
       out.push({
         metric: single?.metric ?? text,
         display_name: single?.metric ?? text,

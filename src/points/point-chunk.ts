@@ -88,21 +88,39 @@ export function encodeChunkWith(entries: readonly ChunkHeaderEntry[], count: num
   return Buffer.from(out);
 }
 
-export function decodeChunk(blob: Uint8Array): ChunkSeries[] {
-  const corrupt = (why: string) => new Error(`a point chunk of ${blob.byteLength} bytes is corrupt: ${why}`);
-  if (blob.byteLength < 4) throw corrupt('no header');
-  const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
-  const headerLength = view.getUint32(0, true);
-  if (4 + headerLength > blob.byteLength) throw corrupt('the header is longer than the chunk');
-  let entries: ChunkHeaderEntry[];
+/**
+ * A chunk's header as text and where its points start, without parsing it: a query keys its
+ * parsed headers by this text (series-collector.ts), because a fleet writes the same header
+ * over and over.
+ */
+export function chunkHeaderText(blob: Uint8Array): { text: string; valuesAt: number } {
+  if (blob.byteLength < 4) throw corrupt(blob, 'no header');
+  const headerLength = new DataView(blob.buffer, blob.byteOffset, blob.byteLength).getUint32(0, true);
+  if (4 + headerLength > blob.byteLength) throw corrupt(blob, 'the header is longer than the chunk');
+  const text = Buffer.from(blob.buffer, blob.byteOffset + 4, headerLength).toString('utf8');
+  return { text, valuesAt: Math.ceil((4 + headerLength) / 8) * 8 };
+}
+
+/** The entries of a header's text (`chunkHeaderText`); `byteLength` only names the chunk in the error. */
+export function parseChunkHeader(text: string, byteLength: number): ChunkHeaderEntry[] {
   try {
-    entries = JSON.parse(Buffer.from(blob.buffer, blob.byteOffset + 4, headerLength).toString('utf8')) as ChunkHeaderEntry[];
+    return JSON.parse(text) as ChunkHeaderEntry[];
   } catch {
-    throw corrupt('the header is not JSON');
+    throw corrupt({ byteLength }, 'the header is not JSON');
   }
-  let offset = Math.ceil((4 + headerLength) / 8) * 8;
+}
+
+function corrupt(blob: { byteLength: number }, why: string): Error {
+  return new Error(`a point chunk of ${blob.byteLength} bytes is corrupt: ${why}`);
+}
+
+export function decodeChunk(blob: Uint8Array): ChunkSeries[] {
+  const { text, valuesAt } = chunkHeaderText(blob);
+  const entries = parseChunkHeader(text, blob.byteLength);
+  const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+  let offset = valuesAt;
   const total = entries.reduce((n, e) => n + e[4], 0);
-  if (offset + total * 16 !== blob.byteLength) throw corrupt('the point count does not match its length');
+  if (offset + total * 16 !== blob.byteLength) throw corrupt(blob, 'the point count does not match its length');
   return entries.map(([host, tags, type, interval, count]) => {
     const points: Array<[number, number]> = new Array(count);
     for (let i = 0; i < count; i++, offset += 16) points[i] = [view.getFloat64(offset, true), view.getFloat64(offset + 8, true)];

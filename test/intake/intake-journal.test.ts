@@ -149,6 +149,7 @@ for (const dialect of DIALECTS) {
           ...real,
           writeBatch: (batch: PointBatch) => (failing ? Promise.reject(new Error('database unreachable')) : real.writeBatch(batch)),
           queryPoints: (q) => real.queryPoints(q),
+          querySeries: (q) => real.querySeries(q),
           listHosts: (q) => real.listHosts(q),
           listMetrics: (o, since) => real.listMetrics(o, since),
           deleteOlderThan: (c) => real.deleteOlderThan(c),

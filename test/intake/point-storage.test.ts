@@ -94,6 +94,49 @@ for (const dialect of DIALECTS) {
       );
     });
 
+    it('reads the chunks overlapping [from, to] from both sides, a wide chunk among narrow ones, the later write winning', async () => {
+      const base = now + 100_000; // after every other test's points: the retention tests below count what they delete
+      const chunk = (host: string, pts: Array<[number, number]>) => ({ ...point({ metric: 'ranged', host }), points: pts });
+      // One batch is one chunk: written in this order (ids increase).
+      await points.writeBatch({ series: [chunk('h', [[base + 100, 1]])], hosts: [], checkRuns: [] });
+      // A wide chunk, ending long after the windows below and starting before them.
+      const wide: Array<[number, number]> = [
+        [base, 2],
+        [base + 100, 3],
+        [base + 5000, 4],
+      ];
+      await points.writeBatch({ series: [chunk('h', wide)], hosts: [], checkRuns: [] });
+      await points.writeBatch({ series: [chunk('h2', [[base + 50, 5]])], hosts: [], checkRuns: [] });
+      await points.writeBatch({ series: [chunk('h', [[base + 100, 6]])], hosts: [], checkRuns: [] });
+      await points.writeBatch({ series: [chunk('h', [[base + 10_000, 7]])], hosts: [], checkRuns: [] });
+      const read = async (from: number, to: number) =>
+        (await points.queryPoints({ orgId: f.orgId, metric: 'ranged', from, to })).map((r) => [r.host, r.ts - base, r.value]);
+      assert.deepEqual(await read(base + 50, base + 200), [
+        ['h2', 50, 5],
+        ['h', 100, 6],
+      ]);
+      assert.deepEqual(await read(base + 4000, base + 6000), [['h', 5000, 4]], 'a point of the wide chunk, which ends after "to"');
+      assert.deepEqual(await read(base + 200, base + 4000), [], 'the wide chunk overlaps but holds no point inside');
+      assert.deepEqual(await read(base, base + 10_000), [
+        ['h', 0, 2],
+        ['h2', 50, 5],
+        ['h', 100, 6],
+        ['h', 5000, 4],
+        ['h', 10_000, 7],
+      ]);
+      const series = await points.querySeries({ orgId: f.orgId, metric: 'ranged', from: base, to: base + 200 });
+      assert.deepEqual(series.map((s) => [s.host, [...s.ts].map((ts) => ts - base), [...s.values]]).sort(), [
+        ['h', [0, 100], [2, 6]],
+        ['h2', [50], [5]],
+      ]);
+      // The guard counts the stored points of every overlapping chunk: 1 + 3 + 1 + 1 here.
+      await assert.rejects(
+        points.queryPoints({ orgId: f.orgId, metric: 'ranged', from: base + 50, to: base + 200, maxScannedPoints: 5 }),
+        /reading 6 stored points/,
+      );
+      assert.deepEqual(await points.querySeries({ orgId: f.orgId, metric: 'none', from: 0, to: now }), []);
+    });
+
     it('retention counts the points it deletes, keeping the recent points of a chunk that straddles the cutoff', async () => {
       await points.writeBatch({
         series: [

@@ -10,8 +10,8 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { rekeyError } from '../../errors.js';
 import type { IntakeRuntime } from '../../intake/intake-runtime.js';
-import { evaluateQueries, groupByOf, metricQueriesOf, parseQueries, pointSource, renderExpr } from '../../points/metric-query.js';
-import type { StoredPoint } from '../../points/point-store.js';
+import { evaluateQueries, groupByOf, metricQueriesOf, parseQueries, renderExpr, seriesSource } from '../../points/metric-query.js';
+import type { PointSeries } from '../../points/point-store.js';
 import { answerSketchQuery, type SketchQuerySeries } from '../../points/sketch-query.js';
 import { authOf, requireAction } from '../management-auth.js';
 import type { ServerContext } from '../server-context.js';
@@ -78,17 +78,17 @@ export async function queryRoutes(fastify: FastifyInstance, ctx: ServerContext, 
       }
       const fromPoints = parsed.map((expr, index) => ({ expr, index })).filter(({ index }) => !fromSketches.has(index));
       // Each metric read once, however often the queries name it. (A percentile or count of a
-      // metric without sketches is refused by pointSource with INVALID_QUERY.)
-      const points = new Map<string, StoredPoint[]>();
+      // metric without sketches is refused by the series source with INVALID_QUERY.)
+      const points = new Map<string, PointSeries[]>();
       for (const metric of new Set(fromPoints.flatMap(({ expr }) => metricQueriesOf(expr)).map((q) => q.metric))) {
-        points.set(metric, await intake.queryPoints({ orgId, metric, from, to }));
+        points.set(metric, await intake.querySeries({ orgId, metric, from, to }));
       }
       // The unit each metric's series declared, as Datadog gives it: [unit, per_unit].
       const units = new Map<string, Awaited<ReturnType<typeof intake.units.queryUnit>>>();
       for (const metric of points.keys()) units.set(metric, await intake.units.queryUnit(orgId, metric));
       const pointSeries = evaluateQueries(
         fromPoints.map(({ expr }) => expr),
-        pointSource((q) => points.get(q.metric) ?? [], { from, to }),
+        seriesSource((q) => points.get(q.metric) ?? [], { from, to }),
       ).map((series) => {
         const unit = units.get(series.metric) ?? null;
         // query_index: the query's place among all the comma-separated queries.

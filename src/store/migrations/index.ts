@@ -18,6 +18,7 @@ import { eventsAndSketchesMigration } from './006-events-and-sketches.js';
 import { relayUpstreamsMigration } from './007-relay-upstreams.js';
 import { keySettingsAndMetricMetadataMigration } from './008-key-settings-and-metric-metadata.js';
 import { keyUsageMinutesMigration } from './009-key-usage-minutes.js';
+import { pointChunkRangeIndexMigration } from './010-point-chunk-range-index.js';
 
 export type { Migration } from './migration.js';
 
@@ -31,4 +32,5 @@ export const MIGRATIONS: readonly Migration[] = [
   relayUpstreamsMigration, // relay mode: each organisation's upstream and its encrypted upstream key (src/relay)
   keySettingsAndMetricMetadataMigration, // API keys' remote_config_read_enabled and category; metric metadata beyond unit (issue 17)
   keyUsageMinutesMigration, // per-key usage per minute and per-key limits (issue 19: src/intake/usage-minutes.ts, key-limits.ts)
+  pointChunkRangeIndexMigration, // metric_chunks indexed for two-sided range reads (src/points/kysely-point-store.ts querySeries)
 ];
