@@ -37,6 +37,8 @@ export interface ShippedServer {
 export interface ShippedServerOptions {
   /** Extra `node` flags before the script (`--cpu-prof`, …); the server itself keeps default flags. */
   nodeArgs?: string[];
+  /** Another build's CLI to start instead of dist/cli/main.js (an A/B against a previous build copied aside). */
+  script?: string;
   /** Extra environment (e.g. REKEY_DATABASE_URL for PostgreSQL); REKEY_DATABASE_URL is unset otherwise. */
   env?: NodeJS.ProcessEnv;
   /** Start on this existing data directory (a server stopped with `keepData`): nothing is printed, so no keys are read. */
@@ -67,7 +69,7 @@ export async function startShippedServer(options: ShippedServerOptions = {}): Pr
   // each line is what users pay; reading them here would cost this process, not the server.
   const logFile = join(data, 'server.log');
   const logFd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), builtServer, 'server'], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.script ?? builtServer, 'server'], {
     cwd: repoRoot,
     env: { ...env, REKEY_DATA: data, REKEY_PORT: String(port), REKEY_HOST: '127.0.0.1', ...options.env },
     stdio: ['ignore', 'pipe', logFd],
