@@ -297,4 +297,17 @@ describe('countJsonPoints: one pass over the bytes, exactly what JSON.parse and 
     assert.ok(Number(process.hrtime.bigint() - started) / 1e6 < 1_000);
     for (const body of [open, pairs, objects]) assertSame('v1', body);
   });
+
+  it('a body larger than the shared copy (256 KiB), then a short one cut mid-string: each read alone', () => {
+    const series = Array.from({ length: 3_000 }, (_, i) => ({ metric: `m.${i}`, host: `h-${i % 7}`, points: [[i, i / 3]], tags: ['a:"b"', 'é'] }));
+    const large = Buffer.from(JSON.stringify({ series }));
+    assert.ok(large.length > 256 * 1024);
+    assert.equal(
+      [...countJsonPoints('v1', large)!.values()].reduce((a, b) => a + b, 0),
+      3_000,
+    );
+    assertSame('v1', large);
+    assert.equal(countJsonPoints('v1', large.subarray(0, 200)), undefined);
+    assert.equal(countJsonPoints('v1', Buffer.from('{"series":[{"host":"a')), undefined);
+  });
 });
