@@ -25,6 +25,13 @@
  *
  * Usage: node --import tsx bench/relay-vs-proxy.ts [--seconds 5] [--rounds 5] [--connections 20] [--latency-requests 1000]
  * Writes bench/results/relay-vs-proxy.json.
+ *
+ * A/B of two builds: `--baseline <path of another build's cli/main.js>` (e.g. the previous
+ * commit's dist/ copied aside inside the repository, so it finds node_modules) starts a second
+ * relay from it, and each throughput round then runs proxy, relay and baseline (the two relays'
+ * order swapped every round), each latency round all three; it prints relay ÷ proxy, baseline ÷
+ * proxy and relay ÷ baseline per round and writes no result file (the stored figures are the
+ * plain run's).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
@@ -33,7 +40,8 @@ import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { alternatingRounds, type RoundsResult } from './support/alternating-rounds.js';
 import { writeBenchResult } from './support/bench-result.js';
-import { startShippedServer } from './support/shipped-server.js';
+import { processCpuMicros } from './support/process-cpu.js';
+import { startShippedServer, type ShippedServer } from './support/shipped-server.js';
 import { hundredPointBodies, load, percentile } from './intake-bench-support.js';
 
 const { values } = parseArgs({
@@ -42,6 +50,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '5' },
     connections: { type: 'string', default: '20' },
     'latency-requests': { type: 'string', default: '1000' },
+    baseline: { type: 'string' },
   },
 });
 const seconds = Number(values.seconds);
@@ -157,6 +166,10 @@ const sink = await startScript(SINK);
 const proxy = await startScript(PROXY, [new URL(sink.url).port]);
 const relay = await startShippedServer({ env: { REKEY_UPSTREAM_SITE: sink.url, REKEY_UPSTREAM_API_KEY: UPSTREAM_KEY } });
 const relayHeaders = { ...wire, 'dd-api-key': relay.apiKey };
+const baseline =
+  values.baseline === undefined
+    ? undefined
+    : await startShippedServer({ script: values.baseline, env: { REKEY_UPSTREAM_SITE: sink.url, REKEY_UPSTREAM_API_KEY: UPSTREAM_KEY } });
 const proxyHeaders = { ...wire, 'dd-api-key': relay.apiKey };
 let throughput: RoundsResult;
 const latencyRounds: Array<{ round: number; proxyP50: number; proxyP99: number; relayP50: number; relayP99: number; added: number; relayNon2xx: number }> = [];
@@ -169,6 +182,10 @@ try {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   if (!((await sinkCounts(sink))[UPSTREAM_KEY]! > 0)) throw new Error('the relay forwarded nothing to the sink: relay mode is not in effect');
+  if (baseline !== undefined) {
+    await abRounds(baseline);
+    process.exit(0);
+  }
   const before = (await sinkCounts(sink))[UPSTREAM_KEY]!;
 
   process.stdout.write(
@@ -221,6 +238,76 @@ try {
     `\nrelay: ${acknowledged} payloads acknowledged during the rounds (warm-up included; autocannon does not count the ≤ ${connections} in flight when a run ends), ${delivered} delivered to the sink\n`,
   );
 } finally {
+  await baseline?.stop();
+  await relay.stop();
+  await proxy.stop();
+  await sink.stop();
+}
+
+/** `--baseline`: proxy, relay and baseline in every round (the relays' order swapped each round); printed only. */
+async function abRounds(base: ShippedServer): Promise<void> {
+  const baseHeaders = { ...wire, 'dd-api-key': base.apiKey };
+  const run = (url: string, headers: Record<string, string>, s: number) => load({ url: `${url}/api/v2/series`, headers, bodies, connections, seconds: s });
+  // Each relay's own CPU (/proc utime + stime) per acknowledged request: unlike requests/s, it
+  // hardly moves when other processes take the cores (the counting runs after the 202, in it).
+  const cpu = { relay: [] as number[], baseline: [] as number[] };
+  const runRelay = async (which: 'relay' | 'baseline') => {
+    const server = which === 'relay' ? relay : base;
+    const before = processCpuMicros(server.pid);
+    const result = await run(server.url, which === 'relay' ? relayHeaders : baseHeaders, seconds);
+    cpu[which].push((processCpuMicros(server.pid) - before) / result.ok);
+    return result;
+  };
+  const fmt = (xs: number[]) => xs.map((x) => x.toFixed(3)).join(' ');
+  const median = (xs: number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    const mid = sorted.length / 2;
+    return sorted.length % 2 === 1 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  };
+  process.stdout.write(`A/B: ${connections} connections, ${seconds} s per run; load average at start ${fmt(loadavg())}\n`);
+  for (const [url, headers] of [
+    [proxy.url, proxyHeaders],
+    [relay.url, relayHeaders],
+    [base.url, baseHeaders],
+  ] as const)
+    await run(url, headers, 2); // warm-up
+  process.stdout.write(
+    'round  proxy req/s  relay req/s  baseline req/s  relay÷proxy  baseline÷proxy  relay÷baseline  relay CPU µs/req  baseline CPU µs/req  non-2xx  load (1 min)\n',
+  );
+  const ratios = { relay: [] as number[], baseline: [] as number[], ab: [] as number[] };
+  for (let round = 1; round <= rounds; round++) {
+    const p = await run(proxy.url, proxyHeaders, seconds);
+    const first = round % 2 === 1 ? 'relay' : 'baseline';
+    const a = await runRelay(first);
+    const b = await runRelay(first === 'relay' ? 'baseline' : 'relay');
+    const [r, o] = first === 'relay' ? [a, b] : [b, a];
+    ratios.relay.push(r.requestsPerSecond / p.requestsPerSecond);
+    ratios.baseline.push(o.requestsPerSecond / p.requestsPerSecond);
+    ratios.ab.push(r.requestsPerSecond / o.requestsPerSecond);
+    process.stdout.write(
+      `${String(round).padEnd(6)} ${p.requestsPerSecond.toFixed(0).padStart(11)}  ${r.requestsPerSecond.toFixed(0).padStart(11)}  ${o.requestsPerSecond.toFixed(0).padStart(14)}  ${ratios.relay.at(-1)!.toFixed(3).padStart(11)}  ${ratios.baseline.at(-1)!.toFixed(3).padStart(14)}  ${ratios.ab.at(-1)!.toFixed(3).padStart(14)}  ${cpu.relay.at(-1)!.toFixed(0).padStart(16)}  ${cpu.baseline.at(-1)!.toFixed(0).padStart(19)}  ${String(r.non2xx + o.non2xx).padStart(7)}  ${loadavg()[0]!.toFixed(2)}\n`,
+    );
+  }
+  process.stdout.write(
+    '\nlatency: one request in flight, p99 ms (added = minus the proxy p99 of the same round)\nround  proxy p99  relay p99  baseline p99  relay added  baseline added  load (1 min)\n',
+  );
+  const added = { relay: [] as number[], baseline: [] as number[] };
+  for (let round = 1; round <= rounds; round++) {
+    const p = percentile((await sequentialLatencies(`${proxy.url}/api/v2/series`, proxyHeaders, bodies, latencyRequests)).ms, 0.99);
+    const r = percentile((await sequentialLatencies(`${relay.url}/api/v2/series`, relayHeaders, bodies, latencyRequests)).ms, 0.99);
+    const o = percentile((await sequentialLatencies(`${base.url}/api/v2/series`, baseHeaders, bodies, latencyRequests)).ms, 0.99);
+    added.relay.push(r - p);
+    added.baseline.push(o - p);
+    process.stdout.write(
+      `${String(round).padEnd(6)} ${p.toFixed(3).padStart(9)}  ${r.toFixed(3).padStart(9)}  ${o.toFixed(3).padStart(12)}  ${(r - p).toFixed(3).padStart(11)}  ${(o - p).toFixed(3).padStart(14)}  ${loadavg()[0]!.toFixed(2)}\n`,
+    );
+  }
+  process.stdout.write(
+    `\nrelay ÷ proxy: median ${median(ratios.relay).toFixed(3)}, worst ${Math.min(...ratios.relay).toFixed(3)}; baseline ÷ proxy: median ${median(ratios.baseline).toFixed(3)}, worst ${Math.min(...ratios.baseline).toFixed(3)}; relay ÷ baseline: median ${median(ratios.ab).toFixed(3)}, worst ${Math.min(...ratios.ab).toFixed(3)}\n` +
+      `CPU µs per request: relay median ${median(cpu.relay).toFixed(0)}, baseline median ${median(cpu.baseline).toFixed(0)}, relay ÷ baseline ${(median(cpu.relay) / median(cpu.baseline)).toFixed(3)}\n` +
+      `added p99: relay median ${median(added.relay).toFixed(3)} ms, worst ${Math.max(...added.relay).toFixed(3)} ms; baseline median ${median(added.baseline).toFixed(3)} ms, worst ${Math.max(...added.baseline).toFixed(3)} ms; load average at end ${fmt(loadavg())}\n`,
+  );
+  await base.stop();
   await relay.stop();
   await proxy.stop();
   await sink.stop();

@@ -11,7 +11,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../test/support/free-port.js';
 import { newestMtimeMs } from '../../test/support/processes.js';
@@ -39,7 +39,7 @@ export interface ShippedServerOptions {
   nodeArgs?: string[];
   /** Extra environment (e.g. REKEY_DATABASE_URL for PostgreSQL); REKEY_DATABASE_URL is unset otherwise. */
   env?: NodeJS.ProcessEnv;
-  /** The built server to run, relative to the repository (default dist/cli/main.js): an A/B run's other build. */
+  /** The built server to run, absolute or relative to the repository (default dist/cli/main.js): an A/B run's other build copied aside. */
   script?: string;
   /** Start on this existing data directory (a server stopped with `keepData`): nothing is printed, so no keys are read. */
   dataDir?: string;
@@ -69,7 +69,7 @@ export async function startShippedServer(options: ShippedServerOptions = {}): Pr
   // each line is what users pay; reading them here would cost this process, not the server.
   const logFile = join(data, 'server.log');
   const logFd = openSync(logFile, 'a');
-  const script = options.script === undefined ? builtServer : join(repoRoot, options.script);
+  const script = options.script === undefined ? builtServer : resolve(repoRoot, options.script);
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script, 'server'], {
     cwd: repoRoot,
     env: { ...env, REKEY_DATA: data, REKEY_PORT: String(port), REKEY_HOST: '127.0.0.1', ...options.env },

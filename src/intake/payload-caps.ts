@@ -207,12 +207,20 @@ export interface BoundedJsonOptions {
   shapeOnly?: boolean;
 }
 
-/** `scanJson`, then JSON.parse; a syntax error is a 400 that does not quote the body. */
-export async function parseBoundedJson(body: Buffer, caps: PayloadCaps, options: BoundedJsonOptions = {}): Promise<unknown> {
-  if (body.length === 0) throw rekeyError('INVALID_PAYLOAD', { detail: 'The body is empty; send a JSON payload' });
+/**
+ * `scanJson` unless the body needs none (scanned while inflating, or small and read by shape):
+ * the work bound of a JSON body before it is read (JSON.parse, or the relay's json-points.ts).
+ */
+export async function scanJsonIfNeeded(body: Buffer, caps: PayloadCaps, options: BoundedJsonOptions = {}): Promise<void> {
   // A body no larger than a count cap cannot pass it (each value and token byte is a byte).
   const cheap = options.shapeOnly === true && body.length <= Math.min(UNSCANNED_JSON_MAX_BYTES, caps.maxJsonValues, caps.maxJsonTokenBytes);
   if (!cheap && !scannedBodies.has(body)) await scanJson(body, caps);
+}
+
+/** `scanJsonIfNeeded`, then JSON.parse; a syntax error is a 400 that does not quote the body. */
+export async function parseBoundedJson(body: Buffer, caps: PayloadCaps, options: BoundedJsonOptions = {}): Promise<unknown> {
+  if (body.length === 0) throw rekeyError('INVALID_PAYLOAD', { detail: 'The body is empty; send a JSON payload' });
+  await scanJsonIfNeeded(body, caps, options);
   try {
     return JSON.parse(body.toString('utf8'));
   } catch (error) {

@@ -19,29 +19,32 @@
  * Why after the 202, not before: it is not free. Measured on the shared 2-core machine
  * (2026-11-30, load 7–8), for bench/relay-vs-proxy.ts's body (100-point v2 JSON, 491 bytes
  * gzipped, 5 KB plain): 113–144 µs of CPU per payload — gunzip ~25 µs, the caps' JsonScanner
- * ~28 µs (since skipped for bodies up to 64 KiB, as in the intake), JSON.parse ~62 µs. Done first, every agent would wait for it; after the 202 it costs
- * throughput, not latency: the built relay's CPU per such request (/proc utime+stime, 5 rounds
- * of 4,000, 20 in flight, load 9–14) went from a median 553 µs to 635–688 µs, +15–25 %, which
- * would take bench/relay-vs-proxy.ts's last 0.829 to about 0.67–0.72 (goal 0.80) on a machine
- * where the relay's CPU is the limit. Chosen anyway: without it a relay key's usage shows no
- * points or hosts and its points/min limit is never reached. A single-pass counter (no
- * JSON.parse, ~62 µs of the above) is the next step if the goal must hold.
+ * ~28 µs (since skipped for bodies up to 64 KiB, as in the intake), JSON.parse ~62 µs. Done
+ * first, every agent would wait for it; after the 202 it costs throughput, not latency.
+ *
+ * Why a single pass over the bytes (json-points.ts), not JSON.parse: JSON.parse built every
+ * point object, number and tag string for the counting to read a few array lengths. Measured
+ * with bench/relay-count.ts (2026-12-01, load 7.3–7.7, µs of process CPU per body, median of 5
+ * rounds of alternating slices, the built code): the 100-point payload 27.5 → 12.3 µs (×0.45),
+ * a 64 KiB body 500 → 226 µs (×0.45), a 3 MB body 42.1 → 9.1 ms (×0.22; the caps' scan before
+ * it, 20.6 ms, is paid in both). The whole counting of the gzipped 100-point payload is now
+ * ~41 µs wall (gunzip ~14 µs of it). In the built relay under bench/relay-vs-proxy.ts's load
+ * (A/B against the previous build, `--baseline`, 6 rounds, load 7.9–9.6): relay CPU per
+ * request, median 352 → 333 µs (−5 %, lower in 6 of 6 rounds); requests/s relay ÷ proxy
+ * median 0.603 (worst 0.326) against the previous build's 0.524 (worst 0.474) in the same
+ * rounds — but an A/A run (the same build twice, load ~11) put relay ÷ relay anywhere from
+ * 0.41 to 1.34, so on this shared machine the requests/s ratio cannot resolve a 5 % change.
  */
 import { parseContentEncoding } from '../intake/decompress-body.js';
 import { decodeWithCaps } from '../intake/intake-body.js';
 import { headerValue, PROTOBUF_TYPE } from '../intake/intake-request.js';
 import type { IntakeLimits } from '../intake/intake-limits.js';
 import { decodeMetricPayload } from '../intake/metric-payload-proto.js';
-import { MAX_HOST_NAME } from '../intake/series-limits.js';
-import { parseBoundedJson, type PayloadCaps } from '../intake/payload-caps.js';
-
-/** A payload's points per host ('' for points without one); empty when it has none. */
-export type PointsPerHost = Map<string, number>;
-
-type Format = 'v1' | 'v2' | 'distribution';
+import { scanJsonIfNeeded, type PayloadCaps } from '../intake/payload-caps.js';
+import { addPoints, countJsonPoints, type JsonFormat, type PointsPerHost } from './json-points.js';
 
 /** Which counting a forwarded path gets; undefined for paths without points. */
-function formatOf(path: string): Format | undefined {
+function formatOf(path: string): JsonFormat | undefined {
   const bare = path.split('?', 1)[0]!;
   if (bare === '/api/v1/series') return 'v1';
   if (bare === '/api/v2/series') return 'v2';
@@ -65,59 +68,25 @@ export async function pointsOfForwarded(
   limits: IntakeLimits,
   caps: PayloadCaps,
 ): Promise<PointsPerHost> {
-  const counts: PointsPerHost = new Map();
   const format = formatOf(path);
-  if (format === undefined || body.length === 0) return counts;
+  if (format === undefined || body.length === 0) return new Map();
   const header = (name: string) => headerValue(headers.find(([n]) => n === name)?.[1]);
   try {
     const encoding = parseContentEncoding(header('content-encoding'));
     const protobuf = format === 'v2' && PROTOBUF_TYPE.test(header('content-type') ?? '');
     const decoded = await decodeWithCaps(body, encoding, protobuf, limits.decodedBytes, caps);
     if (protobuf) {
+      const counts: PointsPerHost = new Map();
       for (const series of decodeMetricPayload(decoded, caps).series) {
-        add(counts, series.resources.find((r) => r.type === 'host')?.name, series.points.length);
+        addPoints(counts, series.resources.find((r) => r.type === 'host')?.name, series.points.length);
       }
       return counts;
     }
-    // As the intake's series routes: a small body needs no work scan (payload-caps.ts), since
-    // countJson reads known fields at a fixed depth.
-    countJson(format, await parseBoundedJson(decoded, caps, { shapeOnly: true }), counts);
+    // The intake's work bound for a series body (payload-caps.ts): a small one needs no scan,
+    // since the counting reads known fields at a fixed depth and skips the rest without recursion.
+    await scanJsonIfNeeded(decoded, caps, { shapeOnly: true });
+    return countJsonPoints(format, decoded) ?? new Map(); // not JSON: counts nothing (the upstream judges it)
   } catch {
-    counts.clear(); // unreadable: counts nothing (the upstream judges it)
+    return new Map(); // unreadable or over a cap: counts nothing
   }
-  return counts;
-}
-
-function countJson(format: Format, payload: unknown, counts: PointsPerHost): void {
-  const series = isObject(payload) ? payload.series : undefined;
-  if (!Array.isArray(series)) return;
-  for (const raw of series as unknown[]) {
-    if (!isObject(raw) || !Array.isArray(raw.points)) continue;
-    const points = raw.points as unknown[];
-    if (format === 'v1') add(counts, raw.host, points.length);
-    else if (format === 'v2') add(counts, v2Host(raw.resources), points.length);
-    else {
-      // [[ts, [values…]], …]: each value is a point, as the intake counts distributions.
-      let values = 0;
-      for (const point of points) if (Array.isArray(point) && Array.isArray(point[1])) values += (point[1] as unknown[]).length;
-      add(counts, raw.host, values);
-    }
-  }
-}
-
-function v2Host(resources: unknown): unknown {
-  if (!Array.isArray(resources)) return undefined;
-  for (const resource of resources as unknown[]) if (isObject(resource) && resource.type === 'host') return resource.name;
-  return undefined;
-}
-
-function add(counts: PointsPerHost, host: unknown, points: number): void {
-  if (points <= 0) return;
-  // A host name the intake would refuse (not a string, too long) is counted without a host.
-  const name = typeof host === 'string' && host.length <= MAX_HOST_NAME ? host : '';
-  counts.set(name, (counts.get(name) ?? 0) + points);
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
