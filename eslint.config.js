@@ -1,6 +1,6 @@
 // Lint: the mistakes a type checker alone lets through — a promise nobody awaits or catches
 // (a lost error, or a 202 sent before the write it promises), a promise passed where a
-// callback's result is ignored, and code nobody uses. Run by `npm test` (npm run lint).
+// callback's result is ignored, and code nobody uses. Run by `npm run lint`, and by `npm test` (scripts/check.mjs, on the typecheck's program).
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(

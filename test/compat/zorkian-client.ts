@@ -7,7 +7,8 @@
  * Keys reach the program in its environment (DD_API_KEY, DD_APP_KEY, ZK_ARG), never argv.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, run } from '../support/processes.js';
@@ -41,15 +42,33 @@ export interface ZorkianClient {
 /** Debian installs the Go sources of its -dev packages here. */
 export const DEBIAN_GOCODE = '/usr/share/gocode';
 
-/** Builds the program (a few seconds the first time, Go's build cache after) for `baseUrl`. */
+/**
+ * The compiled program, built once per test process (a file's two dialects share it): each
+ * `go build` costs ~1.4 s of CPU even from Go's build cache (linking), and the binary does not
+ * depend on the server — the base URL reaches it in its environment. Removed at process exit.
+ */
+let built: Promise<string> | undefined;
+
+function buildOnce(): Promise<string> {
+  built ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rekey-zorkian-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const binary = join(dir, 'zorkian');
+    const env = { ...process.env, GO111MODULE: 'off', GOPATH: `${dir}:${DEBIAN_GOCODE}`, GOFLAGS: '' };
+    const result = await run(['go', 'build', '-o', binary, join(repoRoot, 'test/compat/zorkian/main.go')], { env, timeoutMs: 120_000 }).catch(
+      (error: Error) => {
+        throw new Error(`cannot run go (install golang-go and golang-github-zorkian-go-datadog-api-dev): ${error.message}`);
+      },
+    );
+    assert.equal(result.code, 0, `go build of the zorkian client failed:\n${result.stderr}`);
+    return binary;
+  })();
+  return built;
+}
+
+/** The program (built on first use: a few seconds, Go's build cache after) calling `baseUrl`. */
 export async function buildZorkianClient(baseUrl: string): Promise<ZorkianClient> {
-  const dir = await mkdtemp(join(tmpdir(), 'rekey-zorkian-'));
-  const binary = join(dir, 'zorkian');
-  const env = { ...process.env, GO111MODULE: 'off', GOPATH: `${dir}:${DEBIAN_GOCODE}`, GOFLAGS: '' };
-  const built = await run(['go', 'build', '-o', binary, join(repoRoot, 'test/compat/zorkian/main.go')], { env, timeoutMs: 120_000 }).catch((error: Error) => {
-    throw new Error(`cannot run go (install golang-go and golang-github-zorkian-go-datadog-api-dev): ${error.message}`);
-  });
-  assert.equal(built.code, 0, `go build of the zorkian client failed:\n${built.stderr}`);
+  const binary = await buildOnce();
   return {
     async call(call, keys, inputs = {}) {
       const result = await run([binary, call], {
@@ -70,6 +89,6 @@ export async function buildZorkianClient(baseUrl: string): Promise<ZorkianClient
       assert.equal(result.code, 0, `zorkian ${call} exited ${result.code}: ${result.stderr}`);
       return JSON.parse(result.stdout) as ZorkianOutcome<never>;
     },
-    close: () => rm(dir, { recursive: true, force: true }),
+    close: async () => {}, // the binary is shared by the process; removed at its exit
   };
 }
