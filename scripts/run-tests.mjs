@@ -15,6 +15,10 @@
 //
 // Usage: node scripts/run-tests.mjs [path-substring ...]   (filters the files to run)
 // REKEY_TEST_CONCURRENCY: files at a time besides the WAITING lane (default 2, the cores of the CI machine).
+// REKEY_TEST_FILE_TIMEOUT_S: a file still running after this many seconds (default 900) is
+// stopped (SIGTERM, then SIGKILL 10 s later) and counted as failed with what it printed — one
+// hung file (a handle left open after a failure) must not hold CI past its limit. The longest
+// file took 483 s at load 10–13 on the 2-core machine, 180–240 s otherwise.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -84,6 +88,7 @@ if (files.length === 0) {
 }
 
 const concurrency = Math.max(1, Number(process.env.REKEY_TEST_CONCURRENCY ?? '2') || 1);
+const fileTimeoutMs = Math.max(1, Number(process.env.REKEY_TEST_FILE_TIMEOUT_S ?? '900') || 900) * 1000;
 const COUNTERS = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo'];
 const totals = Object.fromEntries(COUNTERS.map((name) => [name, 0]));
 const failedFiles = [];
@@ -117,6 +122,13 @@ function runFile(file) {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const out = [];
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      out.push(Buffer.from(`\n# run-tests: ${file} still running after ${fileTimeoutMs / 1000} s: stopped (REKEY_TEST_FILE_TIMEOUT_S)\n`));
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+    }, fileTimeoutMs);
     child.stdout.on('data', (chunk) => out.push(chunk));
     child.stderr.on('data', (chunk) => out.push(chunk));
     child.on('exit', () => {
@@ -126,6 +138,7 @@ function runFile(file) {
       cpuBefore = cpuNow;
     });
     child.on('close', (code, signal) => {
+      clearTimeout(timer);
       const seconds = (Date.now() - t0) / 1000;
       const text = Buffer.concat(out).toString('utf8');
       const counts = {};
@@ -135,7 +148,7 @@ function runFile(file) {
         totals[name] += counts[name];
       }
       const summarised = /^# tests \d+$/m.test(text);
-      const ok = code === 0 && signal === null && summarised;
+      const ok = code === 0 && signal === null && summarised && !timedOut;
       if (!ok) {
         failedFiles.push(file);
         // A process that died before its summary (a crash, a signal) counts as a failed test.
@@ -143,7 +156,7 @@ function runFile(file) {
       }
       const cpu = child.cpuSeconds == null ? '' : `, ${child.cpuSeconds.toFixed(1)} s CPU`;
       timings.push([seconds, file, cpu]);
-      process.stdout.write(`# ---- ${file} (${seconds.toFixed(1)} s${cpu}${ok ? '' : `, FAILED: exit ${signal ?? code}`})\n`);
+      process.stdout.write(`# ---- ${file} (${seconds.toFixed(1)} s${cpu}${ok ? '' : `, FAILED: ${timedOut ? 'timed out, ' : ''}exit ${signal ?? code}`})\n`);
       // Per-file summaries are left out: the totals at the end are the run's summary.
       process.stdout.write(text.replace(new RegExp(`^# (${COUNTERS.join('|')}|duration_ms) .*\\n`, 'gm'), ''));
       resolve();
