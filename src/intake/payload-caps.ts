@@ -24,6 +24,7 @@
  * sends at most 2,000 series per payload.
  */
 import { rekeyError } from '../errors.js';
+import { QUOTE, BACKSLASH, OPEN_BRACE, CLOSE_BRACE, OPEN_BRACKET, CLOSE_BRACKET, COMMA, COLON, SPACE, TAB, LF, CR } from './json-bytes.js';
 
 export interface PayloadCaps {
   /** Most series in one payload. */
@@ -61,19 +62,6 @@ export const DEFAULT_PAYLOAD_CAPS: PayloadCaps = {
 const SCAN_SLICE = 1024 * 1024;
 
 export const tooComplex = (what: string, limit: number) => rekeyError('PAYLOAD_TOO_COMPLEX', { what, limit });
-
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
-const COMMA = 0x2c;
-const COLON = 0x3a;
-const SPACE = 0x20;
-const TAB = 0x09;
-const LF = 0x0a;
-const CR = 0x0d;
 
 /**
  * Counts a JSON body's values and token bytes as its bytes arrive (`push` per chunk, e.g. as

@@ -20,6 +20,7 @@
  * forwarded-usage.ts).
  */
 import { MAX_HOST_NAME } from '../intake/series-limits.js';
+import { QUOTE, BACKSLASH, OPEN_BRACE, CLOSE_BRACE, OPEN_BRACKET, CLOSE_BRACKET, COMMA, COLON, MINUS, PLUS, DOT, ZERO, NINE } from '../intake/json-bytes.js';
 
 /** A payload's points per host ('' for points without one); empty when it has none. */
 export type PointsPerHost = Map<string, number>;
@@ -33,20 +34,6 @@ export function addPoints(counts: PointsPerHost, host: unknown, points: number):
   const name = typeof host === 'string' && host.length <= MAX_HOST_NAME ? host : '';
   counts.set(name, (counts.get(name) ?? 0) + points);
 }
-
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
-const COMMA = 0x2c;
-const COLON = 0x3a;
-const MINUS = 0x2d;
-const PLUS = 0x2b;
-const DOT = 0x2e;
-const ZERO = 0x30;
-const NINE = 0x39;
 
 /** The keys the counting reads; any other key is OTHER. */
 const OTHER = 0;

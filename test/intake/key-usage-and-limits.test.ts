@@ -75,8 +75,9 @@ for (const dialect of DIALECTS) {
       const response = await fetch(`${url}/api/v2/api_keys/${keyId}/usage${query}`, { headers: headersFor(org, role) });
       return { status: response.status, body: (await response.json()) as { minutes: Array<Record<string, number>>; from: number; to: number } };
     };
-    const setLimits = async (org: SeededOrg, role: 'admin' | 'standard', keyId: string, limits: Record<string, number>) => {
-      const response = await fetch(`${url}/api/v2/api_keys/${keyId}/limits`, {
+    /** Sets a key's limits through `base` (node A's url unless given); that node re-reads them at once. */
+    const setLimits = async (org: SeededOrg, role: 'admin' | 'standard', keyId: string, limits: Record<string, number>, base = url) => {
+      const response = await fetch(`${base}/api/v2/api_keys/${keyId}/limits`, {
         method: 'PUT',
         headers: { ...headersFor(org, role), 'content-type': 'application/json' },
         body: JSON.stringify({ limits }),
@@ -206,18 +207,11 @@ for (const dialect of DIALECTS) {
       const urlB = await listenLocal(nodeB);
       try {
         const limits = { points_per_minute: 100, bytes_per_day: 1_000_000 };
-        const post = async (base: string, body: string) =>
-          (await fetch(`${base}/api/v1/series`, { method: 'POST', headers: { 'dd-api-key': acme.apiSecret, 'content-type': 'application/json' }, body }))
-            .status;
+        const postAs = async (apiKey: string, base: string, body: string) =>
+          (await fetch(`${base}/api/v1/series`, { method: 'POST', headers: { 'dd-api-key': apiKey, 'content-type': 'application/json' }, body })).status;
+        const post = (base: string, body: string) => postAs(acme.apiSecret, base, body);
         // Setting the limits makes the node that serves it re-read them at once: a re-read on demand, no waiting for the poll.
-        const reread = async (base: string) => {
-          const response = await fetch(`${base}/api/v2/api_keys/${acme.apiKey.id}/limits`, {
-            method: 'PUT',
-            headers: { ...headersFor(acme, 'admin'), 'content-type': 'application/json' },
-            body: JSON.stringify({ limits }),
-          });
-          assert.equal(response.status, 200);
-        };
+        const reread = async (base: string) => assert.equal((await setLimits(acme, 'admin', acme.apiKey.id, limits, base)).status, 200);
         await reread(url);
         await reread(urlB);
         assert.equal(await post(url, series(clock.ms, ['a'], 60)), 202, 'node A: 60 points');
@@ -248,17 +242,9 @@ for (const dialect of DIALECTS) {
         // Bytes per day: one body on each node, then a third is refused on either — alone, each node has sent one.
         const body = series(clock.ms, ['a'], 10);
         const size = Buffer.byteLength(body);
-        const sendGlobex = async (base: string) =>
-          (await fetch(`${base}/api/v1/series`, { method: 'POST', headers: { 'dd-api-key': globex.apiSecret, 'content-type': 'application/json' }, body }))
-            .status;
-        const setGlobex = async (base: string) => {
-          const response = await fetch(`${base}/api/v2/api_keys/${globex.apiKey.id}/limits`, {
-            method: 'PUT',
-            headers: { ...headersFor(globex, 'admin'), 'content-type': 'application/json' },
-            body: JSON.stringify({ limits: { bytes_per_day: 2 * size + 1 } }),
-          });
-          assert.equal(response.status, 200);
-        };
+        const sendGlobex = (base: string) => postAs(globex.apiSecret, base, body);
+        const setGlobex = async (base: string) =>
+          assert.equal((await setLimits(globex, 'admin', globex.apiKey.id, { bytes_per_day: 2 * size + 1 }, base)).status, 200);
         await setGlobex(url);
         await setGlobex(urlB);
         assert.equal(await sendGlobex(url), 202);
