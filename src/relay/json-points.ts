@@ -1,4 +1,5 @@
 /**
+ * Long on purpose: one JSON grammar validated byte by byte with the few fields it counts, which only make sense read together.
  * The points per host of a JSON series or distribution body in one pass over its bytes, without
  * JSON.parse (issue 19: the relay counts every payload it forwards, forwarded-usage.ts).
  *
