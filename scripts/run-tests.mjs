@@ -88,7 +88,9 @@ if (files.length === 0) {
 }
 
 const concurrency = Math.max(1, Number(process.env.REKEY_TEST_CONCURRENCY ?? '2') || 1);
-const fileTimeoutMs = Math.max(1, Number(process.env.REKEY_TEST_FILE_TIMEOUT_S ?? '900') || 900) * 1000;
+// At most setTimeout's 2^31 - 1 ms (24.8 days): a longer delay fires at once (Node's
+// TimeoutOverflowWarning), so a large value meant as "no timeout" failed every file in 1 ms.
+const fileTimeoutMs = Math.min(Math.max(1, Number(process.env.REKEY_TEST_FILE_TIMEOUT_S ?? '900') || 900) * 1000, 2 ** 31 - 1);
 const COUNTERS = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo'];
 const totals = Object.fromEntries(COUNTERS.map((name) => [name, 0]));
 const failedFiles = [];

@@ -71,7 +71,7 @@ export class KeyLimits {
   constructor(
     private readonly store: Store,
     /** This node's usage minutes: written early for limited keys, and what of them this node wrote. */
-    private readonly usage: Pick<KeyUsageMinutes, 'flushCurrent' | 'writtenOf'>,
+    private readonly usage: Pick<KeyUsageMinutes, 'flushCurrent' | 'writtenOf' | 'unwritten'>,
     private readonly options: KeyLimitsOptions = {},
   ) {
     this.now = options.now ?? Date.now;
@@ -174,7 +174,8 @@ export class KeyLimits {
     let c = this.counters.get(keyId);
     if (c === undefined) {
       const rps = this.limits.get(keyId)?.requestsPerSecond ?? 1;
-      c = { tokens: rps, tokensAt: now, minute, minutePoints: 0, othersMinutePoints: 0, day, dayBytes: 0, othersDayBytes: 0 };
+      const own = this.ownSoFar(keyId, minute, day);
+      c = { tokens: rps, tokensAt: now, minute, minutePoints: own.minutePoints, othersMinutePoints: 0, day, dayBytes: own.dayBytes, othersDayBytes: 0 };
       this.counters.set(keyId, c);
     }
     if (c.minute !== minute) {
@@ -188,6 +189,21 @@ export class KeyLimits {
       c.othersDayBytes = 0;
     }
     return c;
+  }
+
+  /**
+   * What this node already counted of the key's minute and day, written or not: a limit set (or
+   * removed and set again) on a key that already sent today starts from what it sent — as the
+   * other nodes and a restarted node count it (they read it back from the store), and as
+   * `shareCounts` assumes when it leaves this node's written counts out of the others'.
+   */
+  private ownSoFar(keyId: string, minute: number, day: number): { minutePoints: number; dayBytes: number } {
+    const own = { ...this.usage.writtenOf(keyId, minute, day) };
+    for (const row of this.usage.unwritten(keyId, day, minute)) {
+      own.dayBytes += row.bytes;
+      if (row.minute.getTime() === minute) own.minutePoints += row.points;
+    }
+    return own;
   }
 }
 
