@@ -123,6 +123,15 @@ for (const dialect of DIALECTS) {
       assert.deepEqual([early.status, early.body.from, early.body.to], [200, 0, 0], 'the default hour before to=0 starts at the epoch, not before');
     });
 
+    it('a misspelt limit is refused (400) and changes nothing, rather than clearing every limit', async () => {
+      assert.equal((await setLimits(acme, 'admin', acme.apiKey.id, { points_per_minute: 10 })).status, 200);
+      const typo = await setLimits(acme, 'admin', acme.apiKey.id, { points_per_minut: 20 });
+      assert.equal(typo.status, 400);
+      assert.match(JSON.stringify(typo.body), /points_per_minut/, 'the answer names the unknown field');
+      const read = await fetch(`${url}/api/v2/api_keys/${acme.apiKey.id}/limits`, { headers: headersFor(acme, 'admin') });
+      assert.deepEqual(((await read.json()) as { limits: unknown }).limits, { requests_per_second: null, points_per_minute: 10, bytes_per_day: null });
+    });
+
     it("a key over its requests/s gets 429 with Retry-After in the intake's error shape; another key is unaffected; only an admin sets limits", async () => {
       const other = generateKey('api');
       await db.store.createApiKey(acme.org.id, { name: 'other', hash: hasher.hash(other), last4: last4(other) }, CLI_ACTOR);

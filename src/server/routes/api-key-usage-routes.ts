@@ -75,10 +75,12 @@ const limitsBody = Type.Object(
         points_per_minute: bodyLimitT('Points of series payloads and values of distribution payloads per minute'),
         bytes_per_day: bodyLimitT('Body bytes as sent per UTC day'),
       },
-      { additionalProperties: false },
+      // Never, not false: Fastify's Ajv silently drops a property `false` forbids, so a misspelt
+      // limit would have cleared every limit with a 200; a schema no value passes refuses it (400).
+      { additionalProperties: Type.Never() },
     ),
   },
-  { additionalProperties: false },
+  { additionalProperties: Type.Never() },
 );
 
 export async function apiKeyUsageRoutes(fastify: FastifyInstance, ctx: ServerContext, intake: IntakeRuntime): Promise<void> {
