@@ -110,6 +110,7 @@ for (const dialect of DIALECTS) {
         { site: 'datadoghq.com' },
         { api_key: UPSTREAM_KEY },
         { site: 'datadoghq.com', url: 'https://x.example', api_key: UPSTREAM_KEY },
+        { site: 'datadoghq.com', metric_url: 'https://x.example', api_key: UPSTREAM_KEY },
       ]) {
         const response = await put(acme, 'admin', body);
         const text = await response.text();

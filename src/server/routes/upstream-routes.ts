@@ -66,7 +66,9 @@ const upstreamBody = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false },
+  // Never, not false: Fastify's Ajv silently drops a property `false` forbids (a misspelt
+  // `metric_url` would leave the default in place with a 200); no value passes Never: 400.
+  { additionalProperties: Type.Never() },
 );
 
 export async function upstreamRoutes(fastify: FastifyInstance, ctx: ServerContext): Promise<void> {
