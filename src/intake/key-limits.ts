@@ -21,7 +21,7 @@
  * minute of its limited keys (usage-minutes.ts `flushCurrent`) and reads what all nodes wrote
  * (store.keyUsageTotals); a key is then judged on this node's own counts plus the others'
  * (everything written minus what this node wrote). So N nodes behind a load balancer let a key
- * through its limit plus at most what the other nodes admitted in their last `pollMs` — not N
+ * through its limit plus what the other nodes admitted in the last one to two `pollMs` — not N
  * times the limit. A restart reads the minute and day back the same way, so it does not hand a
  * key a fresh day. Requests/s stays per node (a second is shorter than the sharing's lag): N
  * nodes allow N times it, like the intake's other rate limits.
