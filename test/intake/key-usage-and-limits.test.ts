@@ -266,6 +266,22 @@ for (const dialect of DIALECTS) {
       }
     });
 
+    it("bytes per day: a key's limit removed and set again (or first set after it sent today) counts what it already sent, as after a restart", async () => {
+      // Found by the hostile try: the node dropped the key's own bytes with its counters, while
+      // the others' were read back from the store as everything written minus this node's.
+      const body = series(clock.ms, ['web-1'], 20);
+      const limit = { bytes_per_day: 3 * Buffer.byteLength(body) };
+      assert.equal((await setLimits(acme, 'admin', acme.apiKey.id, limit)).status, 200);
+      for (let i = 0; i < 3; i++) assert.equal((await send(acme.apiSecret, body)).status, 202);
+      assert.equal((await send(acme.apiSecret, body)).status, 429, 'the day is used up');
+      clock.ms += 30_000;
+      assert.equal((await setLimits(acme, 'admin', acme.apiKey.id, {})).status, 200);
+      assert.equal((await setLimits(acme, 'admin', acme.apiKey.id, limit)).status, 200);
+      assert.equal((await send(acme.apiSecret, body)).status, 429, 'after removing and setting the same limit again: still over');
+      await restart();
+      assert.equal((await send(acme.apiSecret, body)).status, 429, 'after a restart: over, the day read back from the store');
+    });
+
     it("bytes per day hold across a restart: the limit is stored and today's bytes are read back", async () => {
       const body = series(clock.ms, ['web-1'], 20);
       const size = Buffer.byteLength(body);
