@@ -67,6 +67,7 @@ export class KeyLimits {
   private readonly counters = new Map<string, Counters>();
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
+  private polling = false;
 
   constructor(
     private readonly store: Store,
@@ -80,7 +81,15 @@ export class KeyLimits {
   /** Reads the limits and every node's counts of the limited keys; then re-reads them every pollMs. */
   async start(): Promise<void> {
     await this.refresh();
-    this.timer ??= setInterval(() => void this.refresh().catch((error: unknown) => this.options.onError?.(error)), this.options.pollMs ?? 2000);
+    // A re-read still running when the next is due is not doubled: with thousands of limited
+    // keys the shared totals take seconds to read (a hostile try: ~2.3 s for 2,000 keys).
+    this.timer ??= setInterval(() => {
+      if (this.polling) return;
+      this.polling = true;
+      void this.refresh()
+        .catch((error: unknown) => this.options.onError?.(error))
+        .finally(() => (this.polling = false));
+    }, this.options.pollMs ?? 2000);
     this.timer.unref();
   }
 
