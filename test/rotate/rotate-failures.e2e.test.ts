@@ -76,6 +76,10 @@ test('a host whose agent never comes back is rolled back to its backup and repor
   const { server, agents, env, inventory } = await setup(t, ['ok-host', 'dying-host']);
   const [ok, dying] = agents as [FleetAgent, FleetAgent];
   const original = readFileSync(dying.config);
+  // The dying agent hangs before the rotation (SIGSTOP): a running rekey-agent watches its config
+  // directory and would send with the new key as soon as it was deployed — before its "restart"
+  // kills it — and so be verified. A stopped one sees nothing; SIGKILL still ends it.
+  process.kill(dying.process.child.pid!, 'SIGSTOP');
   writeInventory(inventory, [
     { name: ok.name, transport: 'local', config: ok.config, restart: `sighup:${ok.pidFile}` },
     // Its "restart" kills the agent for good.

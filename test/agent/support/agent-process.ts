@@ -75,10 +75,12 @@ export async function startAgent(options: AgentProcessOptions): Promise<AgentPro
         (s) => (s.pid === child.pid ? s : undefined),
         () => undefined,
       );
-      return status !== undefined;
+      // The status endpoint answers before the start has finished (the open buckets of the
+      // previous run are taken after it): "started" is logged once it has.
+      return status !== undefined && output.includes('rekey-agent started');
     },
     30_000,
-    'the agent status endpoint',
+    'the agent status endpoint and its "started" line',
   );
   return {
     child,
