@@ -13,8 +13,14 @@
 // temp directories and tmpfs mounts, its own PostgreSQL database (or embedded server); apt-get
 // waits for the dpkg lock.
 //
-// Usage: node scripts/run-tests.mjs [path-substring ...]   (filters the files to run)
-// REKEY_TEST_CONCURRENCY: files at a time besides the WAITING lane (default 2, the cores of the CI machine).
+// Usage: node scripts/run-tests.mjs [--checks] [path-substring ...]   (filters the files to run)
+// --checks: also runs the static checks (scripts/check.mjs: layout, typecheck, lint) as one more
+// job beside the test files, counted as a failed file when it fails — `npm test` does. Run first
+// and alone they held the whole machine for ~80 s while the test files, which mostly wait (in a
+// run on the 2-core machine: 450 CPU seconds over 1,173 file-seconds), would have left a core idle.
+// REKEY_TEST_CONCURRENCY: files at a time besides the WAITING lane (default 3 on the 2-core CI
+// machine: a file uses 0.38 of a core on average — 450 CPU seconds over 1,173 file-seconds in a
+// run on 2026-12-01 — so two at a time left most of a core idle).
 // REKEY_TEST_FILE_TIMEOUT_S: a file still running after this many seconds (default 900) is
 // stopped (SIGTERM, then SIGKILL 10 s later) and counted as failed with what it printed — one
 // hung file (a handle left open after a failure) must not hold CI past its limit. The longest
@@ -46,6 +52,7 @@ const WAITING = new Map([
   ['test/agent/open-buckets-file.test.ts', '30.1 s wall, 4.3 s CPU: buckets closing every 10 s'],
   ['test/agent/rotation-no-loss.test.ts', '28.1 s wall, 2.7 s CPU: agents flushing through a rotation'],
   ['test/agent/graceful-restart.test.ts', '19.9 s wall, 2.6 s CPU: an agent draining on SIGTERM'],
+  ['test/server/request-timeouts.test.ts', '35.2 s wall, 2.3 s CPU (2026-12-01): the default 10 s / 30 s request deadlines, for real'],
 ]);
 
 /** Long files first, so the last minutes are not one long file running alone. */
@@ -71,7 +78,8 @@ function findTests(dir) {
   return found;
 }
 
-const filters = process.argv.slice(2);
+const withChecks = process.argv.includes('--checks');
+const filters = process.argv.slice(2).filter((arg) => arg !== '--checks');
 const files = ['src', 'test']
   .flatMap((dir) => findTests(join(root, dir)))
   .filter((file) => filters.length === 0 || filters.some((f) => file.includes(f)))
@@ -87,7 +95,7 @@ if (files.length === 0) {
   process.exit(2);
 }
 
-const concurrency = Math.max(1, Number(process.env.REKEY_TEST_CONCURRENCY ?? '2') || 1);
+const concurrency = Math.max(1, Number(process.env.REKEY_TEST_CONCURRENCY ?? '3') || 1);
 // At most setTimeout's 2^31 - 1 ms (24.8 days): a longer delay fires at once (Node's
 // TimeoutOverflowWarning), so a large value meant as "no timeout" failed every file in 1 ms.
 const fileTimeoutMs = Math.min(Math.max(1, Number(process.env.REKEY_TEST_FILE_TIMEOUT_S ?? '900') || 900) * 1000, 2 ** 31 - 1);
@@ -113,13 +121,18 @@ function childrenCpuSeconds() {
   }
 }
 
-/** Runs one file in its own process; prints its output whole when it ends. */
+/** Runs one test file in its own process. */
 function runFile(file) {
+  // The file is the process (no `--test`): node's runner would start a second process for
+  // it, loading tsx twice — 0.3 s of CPU per file, a minute over the suite.
+  return runJob(file, ['--import', 'tsx', '--test-reporter=tap', file]);
+}
+
+/** Runs `node args…` as one job named `file`; prints its output whole when it ends. */
+function runJob(file, args) {
   return new Promise((resolve) => {
     const t0 = Date.now();
-    // The file is the process (no `--test`): node's runner would start a second process for
-    // it, loading tsx twice — 0.3 s of CPU per file, a minute over the suite.
-    const child = spawn(process.execPath, ['--import', 'tsx', '--test-reporter=tap', file], {
+    const child = spawn(process.execPath, args, {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -157,7 +170,8 @@ function runFile(file) {
         counts[name] = match ? Number(match[1]) : 0;
         totals[name] += counts[name];
       }
-      const summarised = /^# tests \d+$/m.test(text);
+      // The static checks print no TAP: their exit status is their result.
+      const summarised = file === CHECKS || /^# tests \d+$/m.test(text);
       const ok = code === 0 && signal === null && summarised && !timedOut;
       if (!ok) {
         failedFiles.push(file);
@@ -186,7 +200,8 @@ async function pool(list, size) {
 const shared = files.filter((file) => !EXCLUSIVE.has(file) && !WAITING.has(file));
 const waiting = files.filter((file) => WAITING.has(file));
 const alone = files.filter((file) => EXCLUSIVE.has(file));
-await Promise.all([pool(shared, concurrency), pool(waiting, 1)]);
+const CHECKS = 'scripts/check.mjs (layout, typecheck, lint)';
+await Promise.all([pool(shared, concurrency), pool(waiting, 1), withChecks ? runJob(CHECKS, [join(root, 'scripts/check.mjs')]) : Promise.resolve()]);
 for (const file of alone) {
   process.stdout.write(`# ${file} runs alone: ${EXCLUSIVE.get(file)}\n`);
   await runFile(file);
@@ -199,6 +214,6 @@ for (const [seconds, file, cpu] of timings.sort((a, b) => b[0] - a[0]).slice(0, 
 if (failedFiles.length > 0) process.stdout.write(`# failed files:\n${failedFiles.map((f) => `#   ${f}\n`).join('')}`);
 for (const name of COUNTERS) process.stdout.write(`# ${name} ${totals[name]}\n`);
 process.stdout.write(
-  `# files ${files.length} (${concurrency} at a time, and ${waiting.length} that mostly wait in a lane of their own)\n# duration_ms ${Math.round(wall * 1000)}\n`,
+  `# files ${files.length} (${concurrency} at a time, and ${waiting.length} that mostly wait in a lane of their own)${withChecks ? ', and the static checks beside them' : ''}\n# duration_ms ${Math.round(wall * 1000)}\n`,
 );
 process.exit(failedFiles.length > 0 ? 1 : 0);
