@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { generateKey } from '../../src/keys/key-format.js';
 import { agentCommand, run } from '../support/processes.js';
+import { DOGSTATSD_GRAMMAR_PIECES } from '../support/dogstatsd-pieces.js';
 import { removeDir, startAgent, stopAgent, tempDir, writeYamlConfig } from './support/agent-process.js';
 import { agentTestbed } from './support/testbed.js';
 import { waitFor } from './support/recording-intake.js';
@@ -22,31 +23,8 @@ test('3,000 fuzzed DogStatsD packets to a real agent: no crash, good lines still
   const agent = await startAgent({ config, runPath: join(dir, 'run'), flushInterval: 1 });
   t.after(() => stopAgent(agent, 'SIGKILL'));
 
-  const piece = fc.constantFrom(
-    'fuzz.m',
-    ':',
-    '|',
-    '#',
-    '@',
-    ',',
-    '1',
-    '-2.5',
-    'c',
-    'g',
-    's',
-    'h',
-    'd',
-    'ms',
-    '0.5',
-    '\n',
-    'NaN',
-    '1e400',
-    ' ',
-    '_e{',
-    '\u0000',
-    '\u00ff',
-    '|#',
-  );
+  // The grammar's pieces and two bytes no metric name holds (NUL, and ÿ: invalid alone in UTF-8).
+  const piece = fc.constantFrom(...DOGSTATSD_GRAMMAR_PIECES, '\u0000', '\u00ff');
   const packets = [
     ...fc.sample(fc.uint8Array({ maxLength: 1400 }), 1000).map((bytes) => Buffer.from(bytes)),
     ...fc.sample(fc.string({ unit: 'binary', maxLength: 400 }), 1000).map((s) => Buffer.from(s)),

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { generateKey } from '../../src/keys/key-format.js';
@@ -15,6 +14,7 @@ import { buildApp } from '../../src/server/app.js';
 import { createServerLogger } from '../../src/server/logger.js';
 import type { Role, Store } from '../../src/store/store.js';
 import { DIALECTS, type TestStore } from '../support/dialects.js';
+import { logLinesSink } from '../support/log-lines.js';
 import { headersFor, seedOrg, type SeededOrg } from './seed.js';
 
 const LAST_KEY_MESSAGE = "It isn't possible to have zero API keys. Create a new API key before revoking this one.";
@@ -91,17 +91,7 @@ for (const dialect of DIALECTS) {
       acme = await seedOrg(db.store, hasher, 'Acme');
       globex = await seedOrg(db.store, hasher, 'Globex');
       secrets.push(...acme.secrets, ...globex.secrets);
-      const stream = new Writable({
-        write(chunk, _encoding, done) {
-          logLines.push(
-            ...chunk
-              .toString('utf8')
-              .split('\n')
-              .filter((l: string) => l !== ''),
-          );
-          done();
-        },
-      });
+      const stream = logLinesSink(logLines);
       app = await buildApp({
         store: countingStore(db.store, counts),
         hasher,

@@ -7,7 +7,6 @@
  * organisation without an enabled admin. No password ever reaches a log line.
  */
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { createKeyHasher } from '../../src/keys/key-hasher.js';
@@ -16,6 +15,7 @@ import { buildApp } from '../../src/server/app.js';
 import { createServerLogger } from '../../src/server/logger.js';
 import type { Role, Store } from '../../src/store/store.js';
 import { CLI_ACTOR, DIALECTS, type TestStore } from '../support/dialects.js';
+import { logLinesSink } from '../support/log-lines.js';
 import { listenLocal, setPasswords } from './live-server.js';
 import { headersFor, seedOrg, type SeededOrg } from './seed.js';
 
@@ -60,17 +60,7 @@ for (const dialect of DIALECTS) {
       const hasher = createKeyHasher(await store.deploymentSecret());
       acme = await seedOrg(store, hasher, 'Acme');
       await setPasswords(store, acme, passwords);
-      const stream = new Writable({
-        write(chunk, _encoding, done) {
-          logLines.push(
-            ...chunk
-              .toString('utf8')
-              .split('\n')
-              .filter((l: string) => l !== ''),
-          );
-          done();
-        },
-      });
+      const stream = logLinesSink(logLines);
       app = await buildApp({ store, hasher, logger: createServerLogger({ level: 'debug', stream }), authThrottle: { maxFailures: 1000 } });
       base = await listenLocal(app);
     });
