@@ -108,7 +108,14 @@ export function createIntakeAuth(runtime: IntakeRuntime): IntakeAuth {
         reply.raw.once('close', () => countBodyBytes(request, undefined));
       }
       // relay mode: forwarded, not stored
-      return relayHandOff(runtime, request, reply, caller, (wireBytes) => countBodyBytes(request, wireBytes));
+      return relayHandOff(
+        runtime,
+        request,
+        reply,
+        caller,
+        (wireBytes) => countBodyBytes(request, wireBytes),
+        () => void refusedPayloadsPerKey.take(caller.key.id),
+      );
     },
 
     callerOf(request) {
