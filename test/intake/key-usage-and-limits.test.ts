@@ -77,7 +77,7 @@ for (const dialect of DIALECTS) {
       return { status: response.status, body: (await response.json()) as { minutes: Array<Record<string, number>>; from: number; to: number } };
     };
     /** Sets a key's limits through `base` (node A's url unless given); that node re-reads them at once. */
-    const setLimits = async (org: SeededOrg, role: 'admin' | 'standard', keyId: string, limits: Record<string, number>, base = url) => {
+    const setLimits = async (org: SeededOrg, role: 'admin' | 'standard', keyId: string, limits: Record<string, unknown>, base = url) => {
       const response = await fetch(`${base}/api/v2/api_keys/${keyId}/limits`, {
         method: 'PUT',
         headers: { ...headersFor(org, role), 'content-type': 'application/json' },
@@ -124,11 +124,17 @@ for (const dialect of DIALECTS) {
       assert.deepEqual([early.status, early.body.from, early.body.to], [200, 0, 0], 'the default hour before to=0 starts at the epoch, not before');
     });
 
-    it('a misspelt limit is refused (400) and changes nothing, rather than clearing every limit', async () => {
+    it('a misspelt limit, or one that is not a number ("20", true, null), is refused (400) and changes nothing', async () => {
       assert.equal((await setLimits(acme, 'admin', acme.apiKey.id, { points_per_minute: 10 })).status, 200);
       const typo = await setLimits(acme, 'admin', acme.apiKey.id, { points_per_minut: 20 });
       assert.equal(typo.status, 400);
       assert.match(JSON.stringify(typo.body), /points_per_minut/, 'the answer names the unknown field');
+      // Found by the hostile try: Fastify's Ajv coerced "10" to 10 (and true to 1).
+      for (const value of ['20', true, null]) {
+        const coerced = await setLimits(acme, 'admin', acme.apiKey.id, { points_per_minute: value });
+        assert.equal(coerced.status, 400, `${JSON.stringify(value)}: ${JSON.stringify(coerced.body)}`);
+        assert.match(JSON.stringify(coerced.body), /limits\.points_per_minute must be a number/);
+      }
       const read = await fetch(`${url}/api/v2/api_keys/${acme.apiKey.id}/limits`, { headers: headersFor(acme, 'admin') });
       assert.deepEqual(((await read.json()) as { limits: unknown }).limits, { requests_per_second: null, points_per_minute: 10, bytes_per_day: null });
     });
