@@ -1,9 +1,10 @@
 /**
  * The optional per-key limits (issue 19): requests per second, points per minute, bytes per
  * day, set by an admin on one API key (store.setApiKeyLimits: the API, `rekey key-limits set`)
- * and checked here, from memory, before a byte of the body is read (intake-auth.ts). A key
- * over one is answered 429 API_KEY_QUOTA_EXCEEDED with Retry-After — the next second, the
- * next minute or the next UTC day; other keys are unaffected.
+ * and checked here, from memory, before a byte of the body is read (intake-auth.ts) — points/min
+ * again once the body is decoded (`holdPoints`, below). A key over one is answered 429
+ * API_KEY_QUOTA_EXCEEDED with Retry-After — the next second, the next minute or the next UTC
+ * day; other keys are unaffected.
  *
  *  - requests/s: a token bucket holding one second's worth.
  *  - points/min: the points of the key's series payloads and the values of its distribution
