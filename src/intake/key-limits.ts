@@ -202,18 +202,28 @@ export class KeyLimits {
   /**
    * Holds a decoded payload's `points` against the key's points/min, or says the limit is
    * already reached by the points counted and those held by the key's payloads in flight
-   * (nothing held). A key without a points limit always gets a hold (settling it counts the
-   * points as `countPoints` does). Synchronous, no I/O.
+   * (nothing held). A key without a points limit always gets a hold, which holds nothing
+   * (settling it counts the points as `countPoints` does). Synchronous, no I/O.
    */
   holdPoints(keyId: string, points: number): HoldResult {
     const limits = this.limits.get(keyId);
-    if (limits === undefined) return { held: { settle() {}, release() {} } };
+    let open = true;
+    if (limits?.pointsPerMinute == null) {
+      // Nothing to hold against; the points still count (other limits, a points limit set later).
+      const settle = () => {
+        if (open) this.countPoints(keyId, points);
+        open = false;
+      };
+      const release = () => {
+        open = false;
+      };
+      return { held: { settle, release } };
+    }
     const now = this.now();
     const c = this.countersOf(keyId, now);
     const over = this.pointsOver(limits, c, now);
     if (over !== undefined) return { over };
     c.heldPoints += points;
-    let open = true;
     const close = (count: boolean) => {
       if (!open) return;
       open = false;
