@@ -104,8 +104,9 @@ export class KeyLimits {
   /** Reads the limits and every node's counts of the limited keys; then re-reads them every pollMs. */
   async start(): Promise<void> {
     await this.refresh();
-    // A re-read still running when the next is due is not doubled: with thousands of limited
-    // keys the shared totals take seconds to read (a hostile try: ~2.3 s for 2,000 keys).
+    // A re-read still running when the next is due is not doubled: a slow database must not
+    // pile re-reads up (before migration 011 a hostile try measured ~2.3 s for 2,000 keys'
+    // shared totals; now two primary-key lookups a key, bench/key-usage-totals.ts).
     this.timer ??= setInterval(() => {
       if (this.polling) return;
       this.polling = true;
