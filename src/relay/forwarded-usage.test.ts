@@ -140,6 +140,10 @@ describe('pointsOfForwarded: the points and hosts of a payload the relay forward
     assert.equal(countsPoints('/api/v2/logs'), false);
     assert.equal(countsPoints('/api/v2/series'), true);
     assert.equal(countsPoints('/api/beta/sketches'), true);
+    // Spellings an upstream may route to the same intake (they reach the relay through /api/*).
+    for (const variant of ['/api/v2/series/', '/api//v1/series', '/api/v2/%73eries?x=1', '/API/V1/Distribution_Points', '/api/beta/sketches//'])
+      assert.equal(countsPoints(variant), true, variant);
+    assert.deepEqual(await count('/api/v1/series/', json(), series), { h: 1 });
     assert.deepEqual(await count('/api/v2/logs', json(), series), {});
     const unreadable: Array<[string, Array<[string, string]>, Buffer, string]> = [
       ['/api/v1/series', json(), Buffer.from('{"series": ['), '400 INVALID_PAYLOAD'],

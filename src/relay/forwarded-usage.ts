@@ -56,14 +56,33 @@ import { countMetricPayloadPoints, countSketchPayloadPoints } from './proto-poin
 
 type Format = JsonFormat | 'sketches';
 
-/** Which counting a forwarded path gets; undefined for paths without points. */
+/**
+ * Which counting a forwarded path gets; undefined for paths without points. The path is
+ * forwarded as sent, so its spellings an upstream may still route to the same intake count
+ * too — a trailing or doubled slash, percent-encoded letters, another case — or a points
+ * limit would be bypassed by `/api/v2/series/` (it reaches the relay through `/api/*`).
+ */
 function formatOf(path: string): Format | undefined {
-  const bare = path.split('?', 1)[0]!;
+  const bare = canonical(path.split('?', 1)[0]!);
   if (bare === '/api/v1/series') return 'v1';
   if (bare === '/api/v2/series') return 'v2';
   if (bare === '/api/v1/distribution_points') return 'distribution';
   if (bare === '/api/beta/sketches') return 'sketches';
   return undefined;
+}
+
+/** `path` decoded, lower-case, without doubled or trailing slashes. */
+function canonical(path: string): string {
+  let decoded = path;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    // not valid percent-encoding: as sent
+  }
+  return decoded
+    .toLowerCase()
+    .replace(/\/{2,}/g, '/')
+    .replace(/\/+$/, '');
 }
 
 /** True when `path` carries points the relay counts (so a caller can skip the rest cheaply). */

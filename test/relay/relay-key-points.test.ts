@@ -200,6 +200,14 @@ describe('relay mode: per-key points and hosts of forwarded series', () => {
     assert.equal(recorder.requests.length, forwardedBefore + 1, 'neither refused body was forwarded');
   });
 
+  it('another spelling of a series path (trailing slash, percent-encoded) counts against the limit too', async () => {
+    await awayFromMinuteEnd();
+    const key = await limitedKey('path variant key', 1_000);
+    assert.equal(await post(`${relay.server.url}/api/v1/series/`, key.key, v1Series(1_000)), 202);
+    assert.equal(await post(`${relay.server.url}/api/v1/%73eries`, key.key, v1Series(1)), 429, 'the 1,000 points counted');
+    assert.equal(await post(`${relay.server.url}/api/v1/series`, key.key, v1Series(1)), 429);
+  });
+
   it('payloads racing on one node: 64 simultaneous 1,000-point payloads under a 1,000 points/min limit, one forwarded', async () => {
     await awayFromMinuteEnd();
     const key = await limitedKey('racing key', 1_000);
