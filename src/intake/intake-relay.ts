@@ -80,7 +80,7 @@ export function relayHandOff(
     /** A points-limited key's payload, counted before it was spooled. */
     let counted: PointsPerHost | undefined;
     const admit: PayloadAdmission = async (payload) => {
-      if (runtime.keyLimits.limitsOf(caller.key.id)?.pointsPerMinute == null || !countsPoints(payload.path)) return undefined;
+      if (!countsPoints(payload.path)) return undefined;
       let perHost: PointsPerHost;
       try {
         perHost = await readForwardedPoints(payload.path, payload.headers, payload.body, limits);
@@ -110,7 +110,8 @@ export function relayHandOff(
         if (counted !== undefined) recordForwardedPoints(runtime, caller, counted, agentVersion);
         else if (countsPoints(payload.path)) void countForwardedPoints(runtime, caller, payload, limits, agentVersion);
       },
-      admit,
+      // Only a key with a points limit waits for its points to be counted (forwarded-usage.ts).
+      runtime.keyLimits.limitsOf(caller.key.id)?.pointsPerMinute == null ? undefined : admit,
     );
   }
   if (request.routeOptions.config.relayOnly) return reply.code(404).send(NOT_FOUND);
