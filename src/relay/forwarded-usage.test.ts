@@ -6,7 +6,7 @@ import { MetricPayloadType } from '../intake/metric-payload-proto.js';
 import { DEFAULT_PAYLOAD_CAPS } from '../intake/payload-caps.js';
 import { RekeyError } from '../errors.js';
 import { encodeSketchPayload } from '../intake/sketch-payload.js';
-import { countsPoints, pointsOfForwarded, readForwardedPoints } from './forwarded-usage.js';
+import { countsPoints, MAX_COUNTED_BYTES, pointsOfForwarded, readForwardedPoints } from './forwarded-usage.js';
 
 const json = (encoding?: string): Array<[string, string]> => [
   ['content-type', 'application/json'],
@@ -159,13 +159,20 @@ describe('pointsOfForwarded: the points and hosts of a payload the relay forward
     }
   });
 
-  it('a decompression bomb stops at the route decoded limit (Datadog: 62 MiB v1, 5 MiB v2): 413, not counted', async () => {
+  it('a decompression bomb stops at the counted limit (v2: 5 MiB, Datadog own; v1: 8 MiB of its 62): 413, not counted', async () => {
     // 63 MiB of `{},` from a few KB of gzip.
     const bomb = gzipSync(Buffer.concat([Buffer.from('{"series":['), Buffer.alloc(63 * 1024 * 1024, '{},'), Buffer.from('{}]}')]));
     const started = process.hrtime.bigint();
     assert.equal(await refusal('/api/v1/series', json('gzip'), bomb, V1_LIMITS), '413 PAYLOAD_TOO_LARGE');
     assert.deepEqual(await count('/api/v2/series', json('gzip'), bomb), {});
     assert.ok(Number(process.hrtime.bigint() - started) / 1e6 < 5_000, 'stopped at the limit');
+    // A real series body just over 8 MiB: not counted (the Agent sends at most 4 MiB); just under: counted.
+    const body = (bytes: number) => {
+      const head = '{"series":[{"metric":"a","host":"h","points":[[1,1]]}],"pad":"';
+      return Buffer.from(head + 'x'.repeat(bytes - head.length - 2) + '"}');
+    };
+    assert.equal(await refusal('/api/v1/series', json(), body(MAX_COUNTED_BYTES + 1), V1_LIMITS), '413 PAYLOAD_TOO_LARGE');
+    assert.deepEqual(await count('/api/v1/series', json('gzip'), gzipSync(body(MAX_COUNTED_BYTES)), V1_LIMITS), { h: 1 });
   });
 
   it("counts bodies over the intake's work caps (a hostile try found them counted 0 and forwarded whole): deep junk, huge arrays, 250,000 points", async () => {

@@ -12,7 +12,8 @@
  * Other paths (logs, traces, check runs…) count no points, as in standalone mode.
  *
  * The body is decompressed within the route's decoded byte limit (intake-limits.ts: Datadog's
- * own, 62 MiB for v1, 5 MiB for v2), so a decompression bomb costs at most that, then counted
+ * own, 5 MiB for v2; 62 MiB for v1, counted up to MAX_COUNTED_BYTES, 8 MiB), so a
+ * decompression bomb costs at most that, then counted
  * WITHOUT the intake's work caps (payload-caps.ts): those bound what decoding builds, and the
  * counting builds nothing — json-points.ts and proto-points.ts do bounded work per byte
  * whatever the shape (no recursion, no object per value). With the caps, a body over one (a
@@ -21,7 +22,7 @@
  *
  * A key WITH a points/min limit has its payload counted before it is spooled (intake-relay.ts:
  * its points are held against the limit, key-limits.ts), and a payload that cannot be counted —
- * over the decoded byte limit (413 PAYLOAD_TOO_LARGE), an unknown encoding (415), corrupt
+ * over that byte limit (413 PAYLOAD_TOO_LARGE), an unknown encoding (415), corrupt
  * compression or not the JSON or protobuf it says it is (400 INVALID_PAYLOAD) — is refused with
  * the error the standalone intake gives, as Datadog refuses a payload over its documented
  * limits: forwarding it uncounted would be the bypass again (`readForwardedPoints`). A key
@@ -55,6 +56,17 @@ import { countJsonPoints, type JsonFormat, type PointsPerHost } from './json-poi
 import { countMetricPayloadPoints, countSketchPayloadPoints } from './proto-points.js';
 
 type Format = JsonFormat | 'sketches';
+
+/**
+ * The most bytes counted once decompressed, below the v1 routes' 62 MiB: the counting is one
+ * synchronous pass, and its costliest bytes are a junk array of tiny values — 8 MiB of
+ * `[0,0,…]`, from 8 KiB of gzip, held the event loop 72–142 ms (2026-12-01, load ~9; a
+ * realistic 15.5 MiB series body 66–99 ms), so Datadog's v1 maximum would hold it well over
+ * half a second. 8 MiB is twice the largest v1 payload the Datadog Agent sends (4 MiB
+ * uncompressed, payload-caps.ts) and more than v2's 5 MiB. Counting in slices with yields, as
+ * the intake's scan does, would lift this bound; not done yet.
+ */
+export const MAX_COUNTED_BYTES = 8 * 1024 * 1024;
 
 /**
  * Which counting a forwarded path gets; undefined for paths without points. The path is
@@ -105,8 +117,9 @@ export async function readForwardedPoints(
   if (format === undefined || body.length === 0) return new Map();
   const header = (name: string) => headerValue(headers.find(([n]) => n === name)?.[1]);
   const encoding = parseContentEncoding(header('content-encoding'));
-  if (encoding === 'identity' && body.length > limits.decodedBytes) throw rekeyError('PAYLOAD_TOO_LARGE', { what: 'payload', limit: limits.decodedBytes });
-  const decoded = await decompressBody(body, encoding, limits.decodedBytes);
+  const decodedLimit = Math.min(limits.decodedBytes, MAX_COUNTED_BYTES);
+  if (encoding === 'identity' && body.length > decodedLimit) throw rekeyError('PAYLOAD_TOO_LARGE', { what: 'payload', limit: decodedLimit });
+  const decoded = await decompressBody(body, encoding, decodedLimit);
   if (format === 'sketches' || (format === 'v2' && PROTOBUF_TYPE.test(header('content-type') ?? ''))) {
     try {
       return format === 'sketches' ? countSketchPayloadPoints(decoded) : countMetricPayloadPoints(decoded);
