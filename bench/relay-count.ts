@@ -32,7 +32,7 @@ type Counts = Map<string, number> | undefined;
 const { countJsonPoints } = (await import(dist('relay/json-points.js'))) as { countJsonPoints: (format: 'v2', body: Uint8Array) => Counts };
 const { countParsedJsonPoints } = (await import(dist('relay/json-points-oracle.js'))) as { countParsedJsonPoints: (format: 'v2', body: Buffer) => Counts };
 const { pointsOfForwarded } = (await import(dist('relay/forwarded-usage.js'))) as {
-  pointsOfForwarded: (path: string, headers: Array<[string, string]>, body: Buffer, limits: unknown, caps: unknown) => Promise<Counts>;
+  pointsOfForwarded: (path: string, headers: Array<[string, string]>, body: Buffer, limits: unknown) => Promise<Counts>;
 };
 const { scanJson, DEFAULT_PAYLOAD_CAPS } = (await import(dist('intake/payload-caps.js'))) as {
   scanJson: (b: Buffer, caps: unknown) => Promise<void>;
@@ -130,7 +130,7 @@ for (let round = 0; round < rounds; round++) {
   const started = process.hrtime.bigint();
   let calls = 0;
   while (Number(process.hrtime.bigint() - started) / 1e6 < roundMs)
-    await pointsOfForwarded('/api/v2/series', headers, gzipped[calls++ % gzipped.length]!, V2_LIMITS, DEFAULT_PAYLOAD_CAPS);
+    await pointsOfForwarded('/api/v2/series', headers, gzipped[calls++ % gzipped.length]!, V2_LIMITS);
   forwardedUs.push(Number(process.hrtime.bigint() - started) / 1e3 / calls);
 }
 const big = cases[2]!.bodies[0]!;

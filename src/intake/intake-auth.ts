@@ -17,6 +17,7 @@ import { addressKey } from '../server/client-address.js';
 import { queryParameter } from '../server/query-parameter.js';
 import type { ApiKey } from '../store/store.js';
 import type { LookupBudget } from './api-key-verifier.js';
+import type { OverLimit } from './key-limits.js';
 import { relayHandOff } from './intake-relay.js';
 import type { IntakeRuntime } from './intake-runtime.js';
 import { RateLimiter } from './rate-limiter.js';
@@ -38,7 +39,7 @@ export interface IntakeAuth {
    * Once its body is read: counts the bytes of a body whose length was not declared (chunked)
    * in its key's usage and bytes/day, which counted it as 0 before the body was read.
    */
-  countBodyBytes(request: FastifyRequest, wireBytes: number): void;
+  countBodyBytes(request: FastifyRequest, wireBytes: number | undefined): void;
 }
 
 export function createIntakeAuth(runtime: IntakeRuntime): IntakeAuth {
@@ -51,11 +52,12 @@ export function createIntakeAuth(runtime: IntakeRuntime): IntakeAuth {
   /** Admitted requests without a declared body length: their bytes are counted once read. */
   const undeclared = new WeakSet<FastifyRequest>();
 
-  const countBodyBytes = (request: FastifyRequest, wireBytes: number) => {
+  /** `wireBytes` undefined: the body was not read to its end (the request ended first). */
+  const countBodyBytes = (request: FastifyRequest, wireBytes: number | undefined) => {
     const caller = callers.get(request);
     if (caller === undefined || !undeclared.delete(request)) return;
     keyLimits.countBytes(caller.key.id, wireBytes);
-    usageMinutes.count(caller.key.id, { bytes: wireBytes });
+    if (wireBytes !== undefined) usageMinutes.count(caller.key.id, { bytes: wireBytes });
   };
 
   /** 429 + Retry-After; `reason` labels rekey_intake_refused_total. */
@@ -96,20 +98,24 @@ export function createIntakeAuth(runtime: IntakeRuntime): IntakeAuth {
       // The key's own limits (key-limits.ts), then its use this minute (usage-minutes.ts): both in memory.
       const bytes = declaredLength(request);
       const over = keyLimits.admit(verdict.key.id, bytes);
-      if (over !== undefined) {
-        metrics.refused('key_quota');
-        const error = rekeyError('API_KEY_QUOTA_EXCEEDED', over);
-        return reply
-          .code(429)
-          .header('retry-after', String(over.retryAfterSeconds))
-          .send({ errors: [error.message] });
-      }
+      if (over !== undefined) return overKeyLimit(reply, runtime, over);
       usageMinutes.count(verdict.key.id, { requests: 1, bytes });
-      if (bytes === 0) undeclared.add(request);
       const caller = { orgId: verdict.key.orgId, key: verdict.key };
       callers.set(request, caller);
+      if (bytes === 0) {
+        undeclared.add(request);
+        // A body never read to its end still ends its read (key-limits.ts counts those in flight).
+        reply.raw.once('close', () => countBodyBytes(request, undefined));
+      }
       // relay mode: forwarded, not stored
-      return relayHandOff(runtime, request, reply, caller, (wireBytes) => countBodyBytes(request, wireBytes));
+      return relayHandOff(
+        runtime,
+        request,
+        reply,
+        caller,
+        (wireBytes) => countBodyBytes(request, wireBytes),
+        () => void refusedPayloadsPerKey.take(caller.key.id),
+      );
     },
 
     callerOf(request) {
@@ -125,6 +131,18 @@ export function createIntakeAuth(runtime: IntakeRuntime): IntakeAuth {
 
     countBodyBytes,
   };
+}
+
+/**
+ * 429 API_KEY_QUOTA_EXCEEDED with Retry-After: a key over one of its own limits (key-limits.ts),
+ * found before its body is read or once it is decoded (its points held).
+ */
+export function overKeyLimit(reply: FastifyReply, runtime: Pick<IntakeRuntime, 'metrics'>, over: OverLimit): FastifyReply {
+  runtime.metrics.refused('key_quota');
+  return reply
+    .code(429)
+    .header('retry-after', String(over.retryAfterSeconds))
+    .send({ errors: [rekeyError('API_KEY_QUOTA_EXCEEDED', over).message] });
 }
 
 /** The body's declared length (bytes as sent, still compressed); 0 without a valid Content-Length. */

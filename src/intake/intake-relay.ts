@@ -8,7 +8,10 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IntakeAuth, IntakeCaller } from './intake-auth.js';
-import { countsPoints, pointsOfForwarded } from '../relay/forwarded-usage.js';
+import { RekeyError } from '../errors.js';
+import { countsPoints, pointsOfForwarded, readForwardedPoints } from '../relay/forwarded-usage.js';
+import type { PointsPerHost } from '../relay/json-points.js';
+import { overKeyLimit } from './intake-auth.js';
 import type { IntakeLimits } from './intake-limits.js';
 import { agentVersionOf } from './intake-request.js';
 import type { IntakeRuntime } from './intake-runtime.js';
@@ -20,7 +23,8 @@ export interface IntakeRelay {
   handles(orgId: string): boolean;
   /**
    * `onBodyRead`: the body's bytes as sent, once read (for the key's usage and limits);
-   * `onSpooled`: the payload as spooled, after its 202 (for its points: forwarded-usage.ts).
+   * `onSpooled`: the payload as spooled, after its 202 (for its points: forwarded-usage.ts);
+   * `admit`: the payload before it is spooled (a points-limited key's points: PayloadAdmission).
    */
   accept(
     request: FastifyRequest,
@@ -28,8 +32,16 @@ export interface IntakeRelay {
     orgId: string,
     onBodyRead?: (wireBytes: number) => void,
     onSpooled?: (payload: ForwardedPayload) => void,
+    admit?: PayloadAdmission,
   ): Promise<FastifyReply>;
 }
+
+/**
+ * Sees a payload once read, before it is spooled: 'refused' when it answered the request itself
+ * (nothing spooled); else, optionally, what to call once the payload is spooled (true) or could
+ * not be (false).
+ */
+export type PayloadAdmission = (payload: ForwardedPayload) => Promise<'refused' | ((spooled: boolean) => void) | undefined>;
 
 /** What the intake reads of a spooled payload to count its points. */
 export interface ForwardedPayload {
@@ -50,6 +62,7 @@ const NOT_FOUND = { errors: ['Not found'] };
 /**
  * After a successful authentication: forwards a relay-mode organisation's request (and counts
  * the key's use), refuses a relay-only path of a standalone one; undefined to go on as usual.
+ * `onRefusedPayload`: a payload refused as unreadable (4xx), for the key's refused-payload budget.
  */
 export function relayHandOff(
   runtime: IntakeRuntime,
@@ -57,23 +70,58 @@ export function relayHandOff(
   reply: FastifyReply,
   caller: IntakeCaller,
   onBodyRead?: (wireBytes: number) => void,
+  onRefusedPayload?: () => void,
 ): Promise<FastifyReply> | FastifyReply | undefined {
   const relay = runtime.relay;
   if (relay?.handles(caller.orgId)) {
     const agentVersion = agentVersionOf(request);
     runtime.usage.record(caller.key.id, '', 0, agentVersion);
     const limits = request.routeOptions.config.intakeLimits ?? runtime.limitsV2;
-    return relay.accept(request, reply, caller.orgId, onBodyRead, (payload) => {
-      if (countsPoints(payload.path)) void countForwardedPoints(runtime, caller, payload, limits, agentVersion);
-    });
+    /** A points-limited key's payload, counted before it was spooled. */
+    let counted: PointsPerHost | undefined;
+    const admit: PayloadAdmission = async (payload) => {
+      if (!countsPoints(payload.path)) return undefined;
+      let perHost: PointsPerHost;
+      try {
+        perHost = await readForwardedPoints(payload.path, payload.headers, payload.body, limits);
+      } catch (error) {
+        if (!(error instanceof RekeyError)) throw error;
+        // Uncountable, it would be forwarded free of the limit: the intake's refusal instead.
+        onRefusedPayload?.();
+        reply.code(error.status).send({ errors: [error.message] });
+        return 'refused';
+      }
+      let points = 0;
+      for (const count of perHost.values()) points += count;
+      const { held, over } = runtime.keyLimits.holdPoints(caller.key.id, points);
+      if (over !== undefined) {
+        overKeyLimit(reply, runtime, over);
+        return 'refused';
+      }
+      counted = perHost;
+      return (spooled) => (spooled ? held.settle() : held.release());
+    };
+    return relay.accept(
+      request,
+      reply,
+      caller.orgId,
+      onBodyRead,
+      (payload) => {
+        if (counted !== undefined) recordForwardedPoints(runtime, caller, counted, agentVersion);
+        else if (countsPoints(payload.path)) void countForwardedPoints(runtime, caller, payload, limits, agentVersion);
+      },
+      // Only a key with a points limit waits for its points to be counted (forwarded-usage.ts).
+      runtime.keyLimits.limitsOf(caller.key.id)?.pointsPerMinute == null ? undefined : admit,
+    );
   }
   if (request.routeOptions.config.relayOnly) return reply.code(404).send(NOT_FOUND);
   return undefined;
 }
 
 /**
- * A forwarded series or distribution payload's points and hosts, in the key's usage (minutes,
- * hosts) and against its points/min limit — as the intake counts a stored one, after the 202.
+ * A forwarded series, distribution or sketch payload of a key without a points/min limit: its
+ * points and hosts in the key's usage (minutes, hosts), counted after the 202 — as the intake
+ * counts a stored one.
  */
 async function countForwardedPoints(
   runtime: IntakeRuntime,
@@ -82,13 +130,16 @@ async function countForwardedPoints(
   limits: IntakeLimits,
   agentVersion: string | null,
 ): Promise<void> {
-  const perHost = await pointsOfForwarded(payload.path, payload.headers, payload.body, limits, runtime.caps);
+  const perHost = await pointsOfForwarded(payload.path, payload.headers, payload.body, limits);
   let points = 0;
-  for (const [host, count] of perHost) {
-    points += count;
-    runtime.usage.record(caller.key.id, host, count, agentVersion);
-  }
+  for (const count of perHost.values()) points += count;
+  recordForwardedPoints(runtime, caller, perHost, agentVersion);
   if (points > 0) runtime.keyLimits.countPoints(caller.key.id, points);
+}
+
+/** A forwarded payload's points and hosts in the key's usage (its points/min is counted apart). */
+function recordForwardedPoints(runtime: IntakeRuntime, caller: IntakeCaller, perHost: PointsPerHost, agentVersion: string | null): void {
+  for (const [host, count] of perHost) runtime.usage.record(caller.key.id, host, count, agentVersion);
 }
 
 /** `POST /api/*`: every intake path without a route of its own (specific routes win over it). */

@@ -1,18 +1,25 @@
 /**
  * The optional per-key limits (issue 19): requests per second, points per minute, bytes per
  * day, set by an admin on one API key (store.setApiKeyLimits: the API, `rekey key-limits set`)
- * and checked here, from memory, before a byte of the body is read (intake-auth.ts). A key
- * over one is answered 429 API_KEY_QUOTA_EXCEEDED with Retry-After — the next second, the
- * next minute or the next UTC day; other keys are unaffected.
+ * and checked here, from memory, before a byte of the body is read (intake-auth.ts) — points/min
+ * again once the body is decoded (`holdPoints`, below). A key over one is answered 429
+ * API_KEY_QUOTA_EXCEEDED with Retry-After — the next second, the next minute or the next UTC
+ * day; other keys are unaffected.
  *
  *  - requests/s: a token bucket holding one second's worth.
  *  - points/min: the points of the key's series payloads and the values of its distribution
- *    payloads this minute (counted once decoded, so the payload that crosses the limit is
- *    still stored; the next one is refused).
+ *    and sketch payloads this minute. A request is admitted while a point of the minute is
+ *    left; once its body is decoded its points are held (`holdPoints`) — refused (429) if the
+ *    points counted and those held by the key's other payloads in flight already reach the
+ *    limit — and counted once it is stored or spooled (`settle`), or freed if it is not
+ *    (`release`). So the payload that crosses the limit is still taken, and only one: payloads
+ *    racing on one node cannot all pass a check made before any of them was counted (a hostile
+ *    try: 64 simultaneous 1,000-point payloads under a 1,000 points/min limit, 11–12 admitted).
  *  - bytes/day: the bodies' bytes as sent, per UTC day; a request whose declared length
- *    (Content-Length) would cross the limit is refused. A body without one (chunked) is
- *    admitted while a byte of the day is left and counted once read (countBytes), so it
- *    crosses the limit at most once, like the payload that crosses points/min.
+ *    (Content-Length) would cross the limit is refused, and the declared length is counted at
+ *    once (so racing requests see it). A body without one (chunked) is admitted while a byte
+ *    of the day is left and no other body of the key without a length is being read on this
+ *    node, and counted once read (countBytes): it crosses the limit at most once per node.
  *
  * The limits are stored, so they hold across restarts, and re-read every `pollMs` (default
  * 2 s), so a change on one node reaches the others.
@@ -54,7 +61,23 @@ interface Counters {
   dayBytes: number;
   /** The other nodes' bytes of `day`, as last read. */
   othersDayBytes: number;
+  /** Points of this node's payloads decoded but not yet stored or spooled (holdPoints); kept across minutes. */
+  heldPoints: number;
+  /** Bodies without a declared length being read on this node (bytes/day limited keys only). */
+  undeclaredReading: number;
 }
+
+/**
+ * The points of one decoded payload, held against its key's points/min until it is stored or
+ * spooled (`settle`: counted in the minute it settles in) or is not (`release`: freed). Either
+ * may be called once; later calls do nothing.
+ */
+export interface PointsHold {
+  settle(): void;
+  release(): void;
+}
+
+export type HoldResult = { held: PointsHold; over?: undefined } | { held?: undefined; over: OverLimit };
 
 export interface KeyLimitsOptions {
   now?: () => number;
@@ -81,8 +104,9 @@ export class KeyLimits {
   /** Reads the limits and every node's counts of the limited keys; then re-reads them every pollMs. */
   async start(): Promise<void> {
     await this.refresh();
-    // A re-read still running when the next is due is not doubled: with thousands of limited
-    // keys the shared totals take seconds to read (a hostile try: ~2.3 s for 2,000 keys).
+    // A re-read still running when the next is due is not doubled: a slow database must not
+    // pile re-reads up (before migration 011 a hostile try measured ~2.3 s for 2,000 keys'
+    // shared totals; now two primary-key lookups a key, bench/key-usage-totals.ts).
     this.timer ??= setInterval(() => {
       if (this.polling) return;
       this.polling = true;
@@ -149,12 +173,15 @@ export class KeyLimits {
       c.tokensAt = now;
       if (c.tokens < 1) return { limit: `${rps} requests per second`, retryAfterSeconds: Math.max(1, Math.ceil((1 - c.tokens) / rps)) };
     }
-    if (limits.pointsPerMinute !== null && c.minutePoints + c.othersMinutePoints >= limits.pointsPerMinute) {
-      return { limit: `${limits.pointsPerMinute} points per minute`, retryAfterSeconds: secondsUntil(c.minute + MINUTE_MS, now) };
-    }
-    // A body of unknown length (0) needs at least one byte of the day left.
-    if (limits.bytesPerDay !== null && c.dayBytes + c.othersDayBytes + Math.max(bytes, 1) > limits.bytesPerDay) {
-      return { limit: `${limits.bytesPerDay} bytes per day`, retryAfterSeconds: secondsUntil(c.day + DAY_MS, now) };
+    const pointsOver = this.pointsOver(limits, c, now);
+    if (pointsOver !== undefined) return pointsOver;
+    if (limits.bytesPerDay !== null) {
+      const bytesOver = { limit: `${limits.bytesPerDay} bytes per day`, retryAfterSeconds: secondsUntil(c.day + DAY_MS, now) };
+      // A body of unknown length (0) needs at least one byte of the day left…
+      if (c.dayBytes + c.othersDayBytes + Math.max(bytes, 1) > limits.bytesPerDay) return bytesOver;
+      // … and no other such body of the key being read here: each may cross the limit once read.
+      if (bytes === 0 && c.undeclaredReading > 0) return { ...bytesOver, retryAfterSeconds: 1 };
+      if (bytes === 0) c.undeclaredReading++;
     }
     if (rps !== null) c.tokens -= 1;
     c.dayBytes += bytes;
@@ -162,12 +189,56 @@ export class KeyLimits {
   }
 
   /**
-   * Counts the bytes of a body whose length was not declared (chunked), once read, against the
-   * key's bytes/day (only for a limited key): admit() had counted it as 0.
+   * Once a body admitted without a declared length (chunked) is read — `bytes` — or abandoned
+   * (undefined: the read failed): counts its bytes against the key's bytes/day (admit() had
+   * counted it as 0) and lets the key's next such body in. Only for a limited key.
    */
-  countBytes(keyId: string, bytes: number): void {
+  countBytes(keyId: string, bytes: number | undefined): void {
     if (!this.limits.has(keyId)) return;
-    this.countersOf(keyId, this.now()).dayBytes += bytes;
+    const c = this.countersOf(keyId, this.now());
+    c.undeclaredReading = Math.max(0, c.undeclaredReading - 1);
+    if (bytes !== undefined) c.dayBytes += bytes;
+  }
+
+  /**
+   * Holds a decoded payload's `points` against the key's points/min, or says the limit is
+   * already reached by the points counted and those held by the key's payloads in flight
+   * (nothing held). A key without a points limit always gets a hold, which holds nothing
+   * (settling it counts the points as `countPoints` does). Synchronous, no I/O.
+   */
+  holdPoints(keyId: string, points: number): HoldResult {
+    const limits = this.limits.get(keyId);
+    let open = true;
+    if (limits?.pointsPerMinute == null) {
+      // Nothing to hold against; the points still count (other limits, a points limit set later).
+      const settle = () => {
+        if (open) this.countPoints(keyId, points);
+        open = false;
+      };
+      const release = () => {
+        open = false;
+      };
+      return { held: { settle, release } };
+    }
+    const now = this.now();
+    const c = this.countersOf(keyId, now);
+    const over = this.pointsOver(limits, c, now);
+    if (over !== undefined) return { over };
+    c.heldPoints += points;
+    const close = (count: boolean) => {
+      if (!open) return;
+      open = false;
+      // The counters the hold was taken on (a limit removed and set again makes new ones).
+      c.heldPoints = Math.max(0, c.heldPoints - points);
+      if (count) this.countPoints(keyId, points);
+    };
+    return { held: { settle: () => close(true), release: () => close(false) } };
+  }
+
+  /** Whether the key's points/min is reached by what was counted (all nodes) and is held here. */
+  private pointsOver(limits: StoredApiKeyLimits, c: Counters, now: number): OverLimit | undefined {
+    if (limits.pointsPerMinute === null || c.minutePoints + c.othersMinutePoints + c.heldPoints < limits.pointsPerMinute) return undefined;
+    return { limit: `${limits.pointsPerMinute} points per minute`, retryAfterSeconds: secondsUntil(c.minute + MINUTE_MS, now) };
   }
 
   /** Counts the points of a stored series or distribution payload against the key's points/min (only for a limited key). */
@@ -184,7 +255,18 @@ export class KeyLimits {
     if (c === undefined) {
       const rps = this.limits.get(keyId)?.requestsPerSecond ?? 1;
       const own = this.ownSoFar(keyId, minute, day);
-      c = { tokens: rps, tokensAt: now, minute, minutePoints: own.minutePoints, othersMinutePoints: 0, day, dayBytes: own.dayBytes, othersDayBytes: 0 };
+      c = {
+        tokens: rps,
+        tokensAt: now,
+        minute,
+        minutePoints: own.minutePoints,
+        othersMinutePoints: 0,
+        day,
+        dayBytes: own.dayBytes,
+        othersDayBytes: 0,
+        heldPoints: 0,
+        undeclaredReading: 0,
+      };
       this.counters.set(keyId, c);
     }
     if (c.minute !== minute) {

@@ -11,10 +11,11 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { StoredSeries } from '../points/point-store.js';
-import type { IntakeCaller } from './intake-auth.js';
+import { overKeyLimit, type IntakeCaller } from './intake-auth.js';
 import { agentVersionOf, bodyOf, headerValue, PROTOBUF_TYPE, secondsNow } from './intake-request.js';
 import type { IntakeRouteDeps } from './intake-route-deps.js';
 import type { IntakeRuntime } from './intake-runtime.js';
+import type { OverLimit } from './key-limits.js';
 import { INTAKE_ERROR_RESPONSES, V1_ACCEPTED_SCHEMA, V2_ACCEPTED_SCHEMA } from './intake-schemas.js';
 import { parseBoundedJson } from './payload-caps.js';
 import { decodeProtoSeries, decodeV1Series, decodeV2Series, pointsPerHost, type IntakeSeries } from './series-payload.js';
@@ -43,7 +44,8 @@ export function registerSeriesRoutes(app: FastifyInstance, { runtime, auth }: In
       const caller = auth.callerOf(request);
       const errors: string[] = [];
       const series = decodeV1Series(await parseBoundedJson(bodyOf(request), caps, { shapeOnly: true }), secondsNow(runtime.now), window, { caps, errors });
-      await storeSeries(runtime, caller, series, agentVersionOf(request));
+      const over = await storeSeries(runtime, caller, series, agentVersionOf(request));
+      if (over !== undefined) return overKeyLimit(reply, runtime, over);
       // Datadog's v1 answer is {"status":"ok"}; the series left out are listed beside it.
       return reply.code(202).send(errors.length === 0 ? V1_ACCEPTED : { ...V1_ACCEPTED, errors });
     },
@@ -69,15 +71,17 @@ export function registerSeriesRoutes(app: FastifyInstance, { runtime, auth }: In
       const series = PROTOBUF_TYPE.test(contentType)
         ? decodeProtoSeries(body, seconds, window, { caps, errors })
         : decodeV2Series(await parseBoundedJson(body, caps, { shapeOnly: true }), seconds, window, { caps, errors });
-      await storeSeries(runtime, caller, series, agentVersionOf(request));
+      const over = await storeSeries(runtime, caller, series, agentVersionOf(request));
+      if (over !== undefined) return overKeyLimit(reply, runtime, over);
       // Datadog's v2 IntakePayloadAccepted: "errors" lists the non-fatal problems.
       return reply.code(202).send(errors.length === 0 ? V2_ACCEPTED : { errors });
     },
   );
 }
 
-/** Records the hosts and the key's usage in memory, then writes the points (resolves once committed). */
-async function storeSeries(runtime: IntakeRuntime, caller: IntakeCaller, series: IntakeSeries[], agentVersion: string | null): Promise<void> {
+/** Records the hosts and the key's usage in memory, then writes the points (resolves once committed)… */
+/** …or, stored nothing, says the key's points/min is already reached by its other payloads (key-limits.ts). */
+async function storeSeries(runtime: IntakeRuntime, caller: IntakeCaller, series: IntakeSeries[], agentVersion: string | null): Promise<OverLimit | undefined> {
   const nowMs = runtime.now();
   const stored: StoredSeries[] = series.map((s) => ({
     orgId: caller.orgId,
@@ -88,15 +92,25 @@ async function storeSeries(runtime: IntakeRuntime, caller: IntakeCaller, series:
     interval: s.interval,
     points: s.points,
   }));
+  const perHost = pointsPerHost(series);
   let points = 0;
-  for (const [host, count] of pointsPerHost(series)) {
-    points += count;
+  for (const count of perHost.values()) points += count;
+  // Held against the key's points/min before it is stored, so payloads racing on this node
+  // cannot all pass; counted once stored: a payload refused with 503 is sent again.
+  const { held, over } = runtime.keyLimits.holdPoints(caller.key.id, points);
+  if (over !== undefined) return over;
+  for (const [host, count] of perHost) {
     if (host !== '') runtime.sightings.record({ orgId: caller.orgId, host, firstSeen: nowMs, lastSeen: nowMs, agentVersion, metadata: null });
     runtime.usage.record(caller.key.id, host, count, agentVersion);
   }
-  await runtime.writer.write({ series: stored });
-  // Counted against the key's points/min once stored: a payload refused with 503 is sent again.
-  runtime.keyLimits.countPoints(caller.key.id, points);
+  try {
+    await runtime.writer.write({ series: stored });
+  } catch (error) {
+    held.release();
+    throw error;
+  }
+  held.settle();
   await runtime.units.record(caller.orgId, series);
   runtime.metrics.accepted(points);
+  return undefined;
 }

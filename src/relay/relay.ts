@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
 import { RekeyError, rekeyError } from '../errors.js';
+import type { PayloadAdmission } from '../intake/intake-relay.js';
 import { readBody } from '../intake/read-body.js';
 import type { Store } from '../store/store.js';
 import { DeadLetters } from './dead-letters.js';
@@ -157,7 +158,8 @@ export class Relay {
    * Reads the request's body as sent, spools it and answers the agent (202 once durable). Call
    * after the key was verified; the body must not have been read yet. `onSpooled` sees each
    * spooled payload once its 202 is on its way (the key's points are counted there:
-   * forwarded-usage.ts), never before, so counting adds nothing to the agent's wait.
+   * forwarded-usage.ts), never before, so counting adds nothing to the agent's wait — except
+   * for a key with a points/min limit, whose payload `admit` counts before it is spooled.
    */
   async accept(
     request: FastifyRequest,
@@ -165,6 +167,7 @@ export class Relay {
     orgId: string,
     onBodyRead?: (wireBytes: number) => void,
     onSpooled?: (payload: SpooledPayload) => void,
+    admit?: PayloadAdmission,
   ): Promise<FastifyReply> {
     let body: Buffer;
     try {
@@ -194,9 +197,13 @@ export class Relay {
       receivedAt: Date.now(),
       body,
     };
+    // A points-limited key's payload is counted first (intake-relay.ts): it may be refused.
+    const admitted = admit === undefined ? undefined : await admit(payload);
+    if (admitted === 'refused') return reply;
     try {
       this.spool.accept(payload, this.directory.relayCount());
     } catch (error) {
+      admitted?.(false);
       if (error instanceof RekeyError && error.code === 'RELAY_SPOOL_FULL') {
         this.metrics.refused('spool_full');
         return reply
@@ -215,6 +222,7 @@ export class Relay {
         .header('retry-after', String(STORAGE_RETRY_AFTER_SECONDS))
         .send({ errors: [failed.message] });
     }
+    admitted?.(true);
     this.metrics.accepted();
     this.metrics.spool(this.spool.bytes, this.spool.count);
     this.delivery.enqueue(payload);

@@ -107,6 +107,14 @@ export interface KeyUsageMinutesTable {
   hosts: number;
 }
 
+/** One API key's body bytes in one UTC day, the sum of its minutes' (migration 011; src/intake/key-limits.ts). */
+export interface KeyUsageDaysTable {
+  key_id: string;
+  /** The UTC day's start, epoch ms. */
+  day: number;
+  bytes: number;
+}
+
 /** An API key's optional limits (migration 009; src/intake/key-limits.ts). */
 export interface ApiKeyLimitsTable {
   key_id: string;
@@ -138,6 +146,7 @@ export interface Database {
   deployment_settings: DeploymentSettingsTable;
   relay_upstreams: RelayUpstreamsTable;
   key_usage_minutes: KeyUsageMinutesTable;
+  key_usage_days: KeyUsageDaysTable;
   api_key_limits: ApiKeyLimitsTable;
   rekey_migrations: MigrationsTable;
 }

@@ -22,6 +22,7 @@ import type {
   AuditEventsTable,
   Database,
   KeyHostUsageTable,
+  KeyUsageDaysTable,
   KeyUsageMinutesTable,
   RelayUpstreamsTable,
   UsersTable,
@@ -726,6 +727,7 @@ export class SqlStore implements Store {
   async recordKeyUsageMinutes(rows: KeyUsageMinute[]): Promise<void> {
     const merged = mergeMinutes(rows);
     if (merged.length === 0) return;
+    const days = daysOf(merged);
     await this.adapter.writeTransaction('none', async (trx) => {
       for (let i = 0; i < merged.length; i += USAGE_CHUNK) {
         await trx
@@ -739,6 +741,14 @@ export class SqlStore implements Store {
               hosts: sql`case when excluded.hosts > key_usage_minutes.hosts then excluded.hosts else key_usage_minutes.hosts end`,
             }),
           )
+          .execute();
+      }
+      // The day's bytes, added to in the same transaction: what keyUsageTotals reads (migration 011).
+      for (let i = 0; i < days.length; i += USAGE_CHUNK) {
+        await trx
+          .insertInto('key_usage_days')
+          .values(days.slice(i, i + USAGE_CHUNK))
+          .onConflict((oc) => oc.columns(['key_id', 'day']).doUpdateSet({ bytes: sql`key_usage_days.bytes + excluded.bytes` }))
           .execute();
       }
     });
@@ -758,29 +768,36 @@ export class SqlStore implements Store {
   }
 
   async keyUsageTotals(keyIds: readonly string[], at: { minute: Date; dayStart: Date }): Promise<Map<string, KeyUsageTotals>> {
+    if (at.dayStart.getTime() % DAY_MS !== 0) throw new Error(`keyUsageTotals: ${at.dayStart.toISOString()} is not the start of a UTC day (a bug)`);
     const totals = new Map<string, KeyUsageTotals>();
+    const of = (keyId: string) => {
+      let total = totals.get(keyId);
+      if (total === undefined) totals.set(keyId, (total = { minutePoints: 0, dayBytes: 0 }));
+      return total;
+    };
+    // Two primary-key lookups per key (migration 011), not a sum over the day's minutes.
     for (let i = 0; i < keyIds.length; i += USAGE_CHUNK) {
-      const rows = await this.db
-        .selectFrom('key_usage_minutes')
-        .select((eb) => [
-          'key_id',
-          eb.fn.sum<string | number>('bytes').as('day_bytes'),
-          eb.fn.sum<string | number>(eb.case().when('minute', '=', at.minute.getTime()).then(eb.ref('points')).else(0).end()).as('minute_points'),
-        ])
-        .where('key_id', 'in', keyIds.slice(i, i + USAGE_CHUNK))
-        .where('minute', '>=', at.dayStart.getTime())
-        .groupBy('key_id')
-        .execute();
-      // pg returns sums of bigints as strings; Number() either way.
-      for (const row of rows) totals.set(row.key_id, { minutePoints: Number(row.minute_points), dayBytes: Number(row.day_bytes) });
+      const chunk = keyIds.slice(i, i + USAGE_CHUNK);
+      const [days, minutes] = await Promise.all([
+        this.db.selectFrom('key_usage_days').select(['key_id', 'bytes']).where('key_id', 'in', chunk).where('day', '=', at.dayStart.getTime()).execute(),
+        this.db.selectFrom('key_usage_minutes').select(['key_id', 'points']).where('key_id', 'in', chunk).where('minute', '=', at.minute.getTime()).execute(),
+      ]);
+      // pg returns bigints as strings; Number() either way.
+      for (const row of days) of(row.key_id).dayBytes = Number(row.bytes);
+      for (const row of minutes) of(row.key_id).minutePoints = Number(row.points);
     }
     return totals;
   }
 
   async deleteKeyUsageMinutesBefore(cutoff: Date): Promise<number> {
-    const result = await this.adapter.writeTransaction('none', (trx) =>
-      trx.deleteFrom('key_usage_minutes').where('minute', '<', cutoff.getTime()).executeTakeFirst(),
-    );
+    const result = await this.adapter.writeTransaction('none', async (trx) => {
+      // The days that ended by the cutoff go with their minutes.
+      await trx
+        .deleteFrom('key_usage_days')
+        .where('day', '<=', cutoff.getTime() - DAY_MS)
+        .execute();
+      return trx.deleteFrom('key_usage_minutes').where('minute', '<', cutoff.getTime()).executeTakeFirst();
+    });
     return Number(result.numDeletedRows);
   }
 
@@ -1224,7 +1241,7 @@ function keyChange(row: ApiKeysTable): KeyChange {
   return { keyId: row.id, hash: row.hash, orgId: row.org_id };
 }
 
-/** One row per (key, minute), summed (hosts: the largest), so one insert never names a row twice. */
+/** One row per (key, minute), summed (hosts: the largest), so one insert never names a row twice; sorted. */
 function mergeMinutes(rows: KeyUsageMinute[]): KeyUsageMinutesTable[] {
   const byMinute = new Map<string, KeyUsageMinutesTable>();
   for (const r of rows) {
@@ -1240,7 +1257,22 @@ function mergeMinutes(rows: KeyUsageMinute[]): KeyUsageMinutesTable[] {
       seen.hosts = Math.max(seen.hosts, r.hosts);
     }
   }
-  return [...byMinute.values()];
+  // In key and minute order: writers on several nodes then lock the rows they share in one order.
+  return [...byMinute.values()].sort((a, b) => (a.key_id < b.key_id ? -1 : a.key_id > b.key_id ? 1 : a.minute - b.minute));
+}
+
+/** The bytes of merged minutes per (key, UTC day), in key and day order (every writer locks rows in one order). */
+function daysOf(minutes: KeyUsageMinutesTable[]): KeyUsageDaysTable[] {
+  const byDay = new Map<string, KeyUsageDaysTable>();
+  for (const m of minutes) {
+    if (m.bytes === 0) continue;
+    const day = m.minute - (m.minute % DAY_MS);
+    const id = `${m.key_id}\u0000${day}`;
+    const seen = byDay.get(id);
+    if (seen === undefined) byDay.set(id, { key_id: m.key_id, day, bytes: m.bytes });
+    else seen.bytes += m.bytes;
+  }
+  return [...byDay.values()].sort((a, b) => (a.key_id < b.key_id ? -1 : a.key_id > b.key_id ? 1 : a.day - b.day));
 }
 
 function toKeyUsageMinute(row: KeyUsageMinutesTable): KeyUsageMinute {

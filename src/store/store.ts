@@ -438,12 +438,14 @@ export interface Store {
    * without use have no row. API_KEY_NOT_FOUND for a key outside `orgId`.
    */
   listKeyUsageMinutes(orgId: string, keyId: string, range: { from: Date; to: Date }): Promise<KeyUsageMinute[]>;
-  /** Deletes the minutes that began before `cutoff` (retention, like points); returns how many. */
+  /** Deletes the minutes that began before `cutoff` (retention, like points), and the days that ended by it; returns how many minutes. */
   deleteKeyUsageMinutesBefore(cutoff: Date): Promise<number>;
   /**
    * What every node has written for these keys (any organisation): the points of the minute
-   * starting at `minute` and the bytes of the minutes from `dayStart` on — how the intake's
-   * per-key limits count a key across nodes (key-limits.ts). Keys without rows are left out.
+   * starting at `minute` and the bytes of the UTC day starting at `dayStart` (which must be a
+   * day's start) — how the intake's per-key limits count a key across nodes (key-limits.ts).
+   * Two primary-key lookups per key, however many minutes the day holds. Keys without rows are
+   * left out.
    */
   keyUsageTotals(keyIds: readonly string[], at: { minute: Date; dayStart: Date }): Promise<Map<string, KeyUsageTotals>>;
   /**

@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import { encodeSketchPayload } from '../../src/intake/sketch-payload.js';
 import { generateKey, last4 } from '../../src/keys/key-format.js';
 import { createKeyHasher, type KeyHasher } from '../../src/keys/key-hasher.js';
 import { buildApp } from '../../src/server/app.js';
@@ -76,7 +77,7 @@ for (const dialect of DIALECTS) {
       return { status: response.status, body: (await response.json()) as { minutes: Array<Record<string, number>>; from: number; to: number } };
     };
     /** Sets a key's limits through `base` (node A's url unless given); that node re-reads them at once. */
-    const setLimits = async (org: SeededOrg, role: 'admin' | 'standard', keyId: string, limits: Record<string, number>, base = url) => {
+    const setLimits = async (org: SeededOrg, role: 'admin' | 'standard', keyId: string, limits: Record<string, unknown>, base = url) => {
       const response = await fetch(`${base}/api/v2/api_keys/${keyId}/limits`, {
         method: 'PUT',
         headers: { ...headersFor(org, role), 'content-type': 'application/json' },
@@ -123,11 +124,17 @@ for (const dialect of DIALECTS) {
       assert.deepEqual([early.status, early.body.from, early.body.to], [200, 0, 0], 'the default hour before to=0 starts at the epoch, not before');
     });
 
-    it('a misspelt limit is refused (400) and changes nothing, rather than clearing every limit', async () => {
+    it('a misspelt limit, or one that is not a number ("20", true, null), is refused (400) and changes nothing', async () => {
       assert.equal((await setLimits(acme, 'admin', acme.apiKey.id, { points_per_minute: 10 })).status, 200);
       const typo = await setLimits(acme, 'admin', acme.apiKey.id, { points_per_minut: 20 });
       assert.equal(typo.status, 400);
       assert.match(JSON.stringify(typo.body), /points_per_minut/, 'the answer names the unknown field');
+      // Found by the hostile try: Fastify's Ajv coerced "10" to 10 (and true to 1).
+      for (const value of ['20', true, null]) {
+        const coerced = await setLimits(acme, 'admin', acme.apiKey.id, { points_per_minute: value });
+        assert.equal(coerced.status, 400, `${JSON.stringify(value)}: ${JSON.stringify(coerced.body)}`);
+        assert.match(JSON.stringify(coerced.body), /limits\.points_per_minute must be a number/);
+      }
       const read = await fetch(`${url}/api/v2/api_keys/${acme.apiKey.id}/limits`, { headers: headersFor(acme, 'admin') });
       assert.deepEqual(((await read.json()) as { limits: unknown }).limits, { requests_per_second: null, points_per_minute: 10, bytes_per_day: null });
     });
@@ -169,6 +176,48 @@ for (const dialect of DIALECTS) {
       assert.equal((await send(acme.apiSecret, series(clock.ms, ['a'], 1))).status, 202);
     });
 
+    it('points per minute hold against payloads racing on one node: 64 simultaneous 1,000-point payloads under a 1,000 limit, one admitted', async () => {
+      // Found by a hostile try: the limit was checked before any body was read, so all the
+      // payloads in flight together passed it (11–12 of 64 admitted, 11× the limit).
+      await setLimits(acme, 'admin', acme.apiKey.id, { points_per_minute: 1_000 });
+      const body = series(clock.ms, ['a', 'b', 'c', 'd'], 250);
+      const answers = await Promise.all(Array.from({ length: 64 }, () => send(acme.apiSecret, body)));
+      const statuses = answers.map((a) => a.status);
+      assert.equal(statuses.filter((s) => s === 202).length, 1, `one admitted: ${statuses.join(',')}`);
+      assert.equal(statuses.filter((s) => s === 429).length, 63);
+      const refused = answers.find((a) => a.status === 429)!;
+      assert.equal(refused.retryAfter, '45');
+      assert.deepEqual(refused.body, { errors: ['This API key is over its limit of 1000 points per minute; retry after 45 s'] });
+      assert.equal((await usage(acme, 'admin', acme.apiKey.id)).body.minutes[0]!.points, 1_000, 'the points stored are the points counted');
+      clock.ms += 45_000;
+      assert.equal((await send(acme.apiSecret, body)).status, 202, 'the next minute');
+    });
+
+    it('bytes per day: bodies without Content-Length racing on one node cross the limit at most once', async () => {
+      const body = series(clock.ms, ['web-1'], 20);
+      const size = Buffer.byteLength(body);
+      const sendChunked = async () => {
+        const stream = new ReadableStream<Uint8Array>({
+          async start(controller) {
+            // Half the body, then the rest 50 ms later: all 16 are admitted or refused before one is read.
+            const bytes = new TextEncoder().encode(body);
+            controller.enqueue(bytes.subarray(0, size >> 1));
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            controller.enqueue(bytes.subarray(size >> 1));
+            controller.close();
+          },
+        });
+        const init = { method: 'POST', headers: { 'dd-api-key': acme.apiSecret, 'content-type': 'application/json' }, body: stream, duplex: 'half' };
+        return (await fetch(`${url}/api/v1/series`, init as RequestInit)).status;
+      };
+      await setLimits(acme, 'admin', acme.apiKey.id, { bytes_per_day: size + 1 });
+      const statuses = await Promise.all(Array.from({ length: 16 }, sendChunked));
+      const admitted = statuses.filter((s) => s === 202).length;
+      assert.ok(admitted >= 1 && admitted <= 2, `one body, and at most one more while a byte was left: ${statuses.join(',')}`);
+      assert.equal(statuses.filter((s) => s === 429).length, 16 - admitted);
+      assert.equal((await usage(acme, 'admin', acme.apiKey.id)).body.minutes[0]!.bytes, admitted * size);
+    });
+
     it('points per minute count distribution values too: a key limited in points cannot send them as distributions instead', async () => {
       await setLimits(acme, 'admin', acme.apiKey.id, { points_per_minute: 10 });
       const ts = Math.floor(clock.ms / 1000) - 5;
@@ -177,6 +226,22 @@ for (const dialect of DIALECTS) {
         fetch(`${url}/api/v1/distribution_points`, { method: 'POST', headers: { 'dd-api-key': acme.apiSecret, 'content-type': 'application/json' }, body });
       assert.equal((await post(distribution)).status, 202, '12 values: crosses the limit, stored');
       assert.equal((await post(distribution)).status, 429, 'the next distribution payload is refused');
+      assert.equal((await send(acme.apiSecret, series(clock.ms, ['a'], 1))).status, 429, 'and so is the next series payload');
+      assert.equal((await usage(acme, 'admin', acme.apiKey.id)).body.minutes[0]!.points, 12);
+    });
+
+    it("points per minute count the values of the Agent's sketches too: a key limited in points cannot send them as sketches instead", async () => {
+      await setLimits(acme, 'admin', acme.apiKey.id, { points_per_minute: 10 });
+      const ts = Math.floor(clock.ms / 1000) - 5;
+      const body = encodeSketchPayload(
+        [{ metric: 'usage.sketch', host: 'a', tags: [], dogsketches: [{ ts, cnt: 12, min: 1, max: 3, avg: 2, sum: 24, k: [1, 2], n: [6, 6] }] }],
+        '7.50.0',
+      );
+      const post = async () =>
+        (await fetch(`${url}/api/beta/sketches`, { method: 'POST', headers: { 'dd-api-key': acme.apiSecret, 'content-type': 'application/x-protobuf' }, body }))
+          .status;
+      assert.equal(await post(), 202, '12 values: crosses the limit, stored');
+      assert.equal(await post(), 429, 'the next sketch payload is refused');
       assert.equal((await send(acme.apiSecret, series(clock.ms, ['a'], 1))).status, 429, 'and so is the next series payload');
       assert.equal((await usage(acme, 'admin', acme.apiKey.id)).body.minutes[0]!.points, 12);
     });

@@ -6,6 +6,7 @@
  * standalone mode; and a points/min limit, counted that way, refuses the key's next payload.
  */
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { deflateSync, gzipSync } from 'node:zlib';
 import { MetricPayloadType } from '../../src/intake/metric-payload-proto.js';
@@ -151,5 +152,81 @@ describe('relay mode: per-key points and hosts of forwarded series', () => {
       30_000,
     );
     assert.equal(refused, 429);
+  });
+
+  /** Waits, if need be, for a minute with at least 15 s left, so a case's sends share one minute. */
+  const awayFromMinuteEnd = async () => {
+    const left = 60_000 - (Date.now() % 60_000);
+    if (left < 15_000) await new Promise((resolve) => setTimeout(resolve, left + 100));
+  };
+  const limitedKey = async (name: string, pointsPerMinute: number) => {
+    const key = await newKey(name);
+    const put = await management(`/api/v2/api_keys/${key.id}/limits`, {
+      method: 'PUT',
+      body: JSON.stringify({ limits: { points_per_minute: pointsPerMinute } }),
+    });
+    assert.equal(put.status, 200, await put.text());
+    return key;
+  };
+  const v1Series = (points: number, extra = '') =>
+    Buffer.from(
+      `{${extra}"series":[{"metric":"relay.big","host":"h","type":"gauge","points":[${Array.from({ length: points }, (_, i) => `[${now() - (i % 3000)},${i}]`).join(',')}]}]}`,
+    );
+
+  it("bodies over the intake's work caps count their points against the limit (a hostile try found them counted 0 and forwarded whole)", async () => {
+    await awayFromMinuteEnd();
+    // 170,000 points: over the intake's JSON values cap (3 values a point), a legitimate v1 body.
+    const big = await limitedKey('big payload key', 1_000);
+    assert.equal(
+      await post(`${relay.server.url}/api/v1/series`, big.key, gzipSync(v1Series(170_000)), { 'content-encoding': 'gzip' }),
+      202,
+      'crosses the limit',
+    );
+    assert.equal(await post(`${relay.server.url}/api/v1/series`, big.key, v1Series(1)), 429, '170,000 points counted: over');
+    // A 65-deep junk field padding a 2,000-point body.
+    const deep = await limitedKey('deep junk key', 1_000);
+    const junk = `"junk":${'['.repeat(65)}${']'.repeat(65)},`;
+    assert.equal(await post(`${relay.server.url}/api/v1/series`, deep.key, v1Series(2_000, junk)), 202);
+    assert.equal(await post(`${relay.server.url}/api/v1/series`, deep.key, v1Series(1)), 429, 'the padded body counted');
+    // A body the relay cannot count is refused, as the standalone intake refuses it: never forwarded uncounted.
+    const bomb = gzipSync(Buffer.concat([Buffer.from('{"series":['), Buffer.alloc(6 * 1024 * 1024, '{},'), Buffer.from('{}]}')]));
+    const other = await limitedKey('bomb key', 1_000);
+    const forwardedBefore = recorder.requests.length;
+    assert.equal(await post(`${relay.server.url}/api/v2/series`, other.key, bomb, { 'content-encoding': 'gzip' }), 413, 'over the v2 decoded limit (5 MiB)');
+    assert.equal(await post(`${relay.server.url}/api/v2/series`, other.key, Buffer.from('{"series":[')), 400, 'not JSON');
+    assert.equal(await post(`${relay.server.url}/api/v1/series`, other.key, v1Series(10)), 202, 'the key still sends');
+    await eventually(() => recorder.requests.length >= forwardedBefore + 1, 'the good payload forwarded');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(recorder.requests.length, forwardedBefore + 1, 'neither refused body was forwarded');
+  });
+
+  it('another spelling of a series path (trailing slash, percent-encoded) counts against the limit too', async () => {
+    await awayFromMinuteEnd();
+    const key = await limitedKey('path variant key', 1_000);
+    assert.equal(await post(`${relay.server.url}/api/v1/series/`, key.key, v1Series(1_000)), 202);
+    assert.equal(await post(`${relay.server.url}/api/v1/%73eries`, key.key, v1Series(1)), 429, 'the 1,000 points counted');
+    assert.equal(await post(`${relay.server.url}/api/v1/series`, key.key, v1Series(1)), 429);
+  });
+
+  it('payloads racing on one node: 64 simultaneous 1,000-point payloads under a 1,000 points/min limit, one forwarded', async () => {
+    await awayFromMinuteEnd();
+    const key = await limitedKey('racing key', 1_000);
+    const body = gzipSync(v1Series(1_000));
+    // Half of each body, then the rest 100 ms later: all 64 pass the check made before a body is read.
+    const slowPost = () =>
+      new Promise<number>((resolve, reject) => {
+        const headers = { 'dd-api-key': key.key, 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': String(body.length) };
+        const request = httpRequest(`${relay.server.url}/api/v1/series`, { method: 'POST', headers, agent: false }, (response) => {
+          response.resume();
+          response.on('end', () => resolve(response.statusCode ?? 0));
+        });
+        request.on('error', reject);
+        request.write(body.subarray(0, body.length >> 1));
+        setTimeout(() => request.end(body.subarray(body.length >> 1)), 100);
+      });
+    const statuses = await Promise.all(Array.from({ length: 64 }, slowPost));
+    assert.equal(statuses.filter((s) => s === 202).length, 1, statuses.join(','));
+    assert.equal(statuses.filter((s) => s === 429).length, 63);
+    await eventually(async () => (await usage(key.id)).points === 1_000, 'the one payload counted');
   });
 });

@@ -826,11 +826,28 @@ for (const dialect of DIALECTS) {
             [other.key.id, { minutePoints: 9, dayBytes: 9 }],
           ].sort(([a], [b]) => String(a).localeCompare(String(b))),
         );
-        assert.deepEqual((await store.keyUsageTotals([key.id], { minute: minute(3), dayStart: minute(2) })).get(key.id), { minutePoints: 0, dayBytes: 100 });
+        // The next UTC day counts its own bytes only; a minute without points counts 0 points.
+        const nextDay = new Date(START + 86_400_000);
+        await node2.recordKeyUsageMinutes([{ keyId: key.id, minute: new Date(nextDay.getTime() + 60_000), requests: 1, bytes: 7, points: 0, hosts: 1 }]);
+        assert.deepEqual((await store.keyUsageTotals([key.id], { minute: minute(3), dayStart: nextDay })).get(key.id), { minutePoints: 0, dayBytes: 7 });
+        assert.deepEqual((await store.keyUsageTotals([key.id], { minute: minute(2), dayStart: minute(0) })).get(key.id)?.dayBytes, 5_000_000_450);
+        await assert.rejects(store.keyUsageTotals([key.id], { minute: minute(3), dayStart: minute(2) }), /start of a UTC day/);
         assert.equal(await store.deleteKeyUsageMinutesBefore(minute(2)), 2);
         assert.deepEqual(
+          (await store.keyUsageTotals([key.id], { minute: minute(2), dayStart: minute(0) })).get(key.id)?.dayBytes,
+          5_000_000_450,
+          "a day not over by the cutoff keeps its bytes (the limits read today's)",
+        );
+        assert.equal(await store.deleteKeyUsageMinutesBefore(nextDay), 1);
+        assert.equal(
+          (await store.keyUsageTotals([key.id], { minute: minute(2), dayStart: minute(0) })).get(key.id),
+          undefined,
+          'the day went with its minutes',
+        );
+        assert.equal((await store.keyUsageTotals([key.id], { minute: minute(3), dayStart: nextDay })).get(key.id)?.dayBytes, 7);
+        assert.deepEqual(
           (await store.listKeyUsageMinutes(org.id, key.id, { from: minute(0), to: minute(10) })).map((m) => m.minute.getTime()),
-          [minute(2).getTime()],
+          [],
         );
       });
 

@@ -11,7 +11,7 @@
  * minute shows at once; other nodes' current minute shows once it is over.
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { rekeyError } from '../../errors.js';
 import type { IntakeRuntime } from '../../intake/intake-runtime.js';
@@ -57,7 +57,7 @@ const limitT = (description: string) =>
   Type.Union([Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }), Type.Null()], { description: `${description}; null: not limited` });
 const limitsSchema = Type.Object({
   requests_per_second: limitT('Intake requests per second'),
-  points_per_minute: limitT('Points of series payloads and values of distribution payloads per minute'),
+  points_per_minute: limitT('Points of series payloads and values of distribution and sketch payloads per minute'),
   bytes_per_day: limitT('Body bytes as sent per UTC day'),
 });
 const limitsResponse = Type.Object({ key_id: Type.String(), limits: limitsSchema }, { description: "The key's limits" });
@@ -72,7 +72,7 @@ const limitsBody = Type.Object(
     limits: Type.Object(
       {
         requests_per_second: bodyLimitT('Intake requests per second'),
-        points_per_minute: bodyLimitT('Points of series payloads and values of distribution payloads per minute'),
+        points_per_minute: bodyLimitT('Points of series payloads and values of distribution and sketch payloads per minute'),
         bytes_per_day: bodyLimitT('Body bytes as sent per UTC day'),
       },
       // Never, not false: Fastify's Ajv silently drops a property `false` forbids, so a misspelt
@@ -82,6 +82,22 @@ const limitsBody = Type.Object(
   },
   { additionalProperties: Type.Never() },
 );
+
+/**
+ * A limit must be a JSON number: Fastify's Ajv coerces types (for every route), so without this
+ * `"10"` was taken as 10 and `true` as 1. Runs on the parsed body before the schema coerces it;
+ * the rest (whole, at least 1, known names) is the schema's.
+ */
+async function refuseLimitsNotNumbers(request: FastifyRequest): Promise<void> {
+  const limits = (request.body as { limits?: unknown } | null | undefined)?.limits;
+  if (typeof limits !== 'object' || limits === null) return; // the schema refuses it
+  for (const [name, value] of Object.entries(limits)) {
+    if (typeof value !== 'number')
+      throw rekeyError('BAD_REQUEST', {
+        detail: `limits.${name} must be a number (got ${value === null ? 'null' : typeof value}); leave a limit out to not limit`,
+      });
+  }
+}
 
 export async function apiKeyUsageRoutes(fastify: FastifyInstance, ctx: ServerContext, intake: IntakeRuntime): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -139,11 +155,12 @@ export async function apiKeyUsageRoutes(fastify: FastifyInstance, ctx: ServerCon
     '/api/v2/api_keys/:id/limits',
     {
       preHandler: [ctx.auth.management, requireAction('api_keys:write', 'setting the limits of an API key')],
+      preValidation: refuseLimitsNotNumbers,
       schema: {
         tags,
         summary: "extension: set an API key's optional limits (admin)",
         description:
-          'Beyond a limit the intake answers 429 API_KEY_QUOTA_EXCEEDED with Retry-After (docs/errors.md); other keys are unaffected. Applies at once on this node and within 2 s on the others; stored, so it holds across restarts. The body names every limit the key should have: one left out is not limited, `{"limits":{}}` removes them all.',
+          'Beyond a limit the intake answers 429 API_KEY_QUOTA_EXCEEDED with Retry-After (docs/errors.md); other keys are unaffected. Applies at once on this node and within 2 s on the others; stored, so it holds across restarts. The body names every limit the key should have, each a JSON number (a string such as "10" is 400): one left out is not limited, `{"limits":{}}` removes them all.',
         params: idParamsT,
         body: limitsBody,
         response: { 200: limitsResponse, ...errorResponses([400, 403, 404, 429]) },

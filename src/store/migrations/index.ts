@@ -19,6 +19,7 @@ import { relayUpstreamsMigration } from './007-relay-upstreams.js';
 import { keySettingsAndMetricMetadataMigration } from './008-key-settings-and-metric-metadata.js';
 import { keyUsageMinutesMigration } from './009-key-usage-minutes.js';
 import { pointChunkRangeIndexMigration } from './010-point-chunk-range-index.js';
+import { keyUsageDaysMigration } from './011-key-usage-days.js';
 
 export type { Migration } from './migration.js';
 
@@ -33,4 +34,5 @@ export const MIGRATIONS: readonly Migration[] = [
   keySettingsAndMetricMetadataMigration, // API keys' remote_config_read_enabled and category; metric metadata beyond unit (issue 17)
   keyUsageMinutesMigration, // per-key usage per minute and per-key limits (issue 19: src/intake/usage-minutes.ts, key-limits.ts)
   pointChunkRangeIndexMigration, // metric_chunks indexed for two-sided range reads (src/points/kysely-point-store.ts querySeries)
+  keyUsageDaysMigration, // per-key bytes per UTC day beside the minutes: the limits' shared read by primary key (src/intake/key-limits.ts)
 ];
