@@ -33,7 +33,6 @@
  * proxy and relay ÷ baseline per round and writes no result file (the stored figures are the
  * plain run's).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -41,6 +40,7 @@ import { gzipSync } from 'node:zlib';
 import { alternatingRounds, type RoundsResult } from './support/alternating-rounds.js';
 import { writeBenchResult } from './support/bench-result.js';
 import { processCpuMicros } from './support/process-cpu.js';
+import { sinkCounts, startProxy, startSink } from './support/relay-children.js';
 import { startShippedServer, type ShippedServer } from './support/shipped-server.js';
 import { hundredPointBodies, load, percentile } from './intake-bench-support.js';
 
@@ -58,68 +58,6 @@ const rounds = Number(values.rounds);
 const connections = Number(values.connections);
 const latencyRequests = Number(values['latency-requests']);
 const UPSTREAM_KEY = 'bench0relay0upstream0key00000001';
-
-/** The upstream: reads each body, answers 202; GET /count gives the requests received per DD-API-KEY. */
-const SINK = `
-const http = require('node:http');
-const counts = {};
-const server = http.createServer((req, res) => {
-  if (req.method === 'GET' && req.url === '/count') { res.writeHead(200, { 'content-type': 'application/json' }); return res.end(JSON.stringify(counts)); }
-  req.on('data', () => {});
-  req.on('end', () => {
-    const key = String(req.headers['dd-api-key'] || '');
-    counts[key] = (counts[key] || 0) + 1;
-    res.writeHead(202, { 'content-type': 'application/json' });
-    res.end('{"errors":[]}');
-  });
-});
-server.keepAliveTimeout = 65000;
-server.listen(0, '127.0.0.1', () => console.log('listening ' + server.address().port));
-`;
-
-/** The floor: a bare reverse proxy, request and answer stream-piped, keep-alive to the sink. */
-const PROXY = `
-const http = require('node:http');
-const upstreamPort = Number(process.argv[1]);
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-const server = http.createServer((req, res) => {
-  const headers = { ...req.headers };
-  delete headers.connection;
-  const upstream = http.request({ host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers, agent }, (answer) => {
-    res.writeHead(answer.statusCode, answer.headers);
-    answer.pipe(res);
-  });
-  upstream.on('error', () => { if (!res.headersSent) res.writeHead(502); res.end(); });
-  req.pipe(upstream);
-});
-server.keepAliveTimeout = 65000;
-server.listen(0, '127.0.0.1', () => console.log('listening ' + server.address().port));
-`;
-
-interface Child {
-  url: string;
-  stop(): Promise<void>;
-}
-
-function startScript(source: string, args: string[] = []): Promise<Child> {
-  return new Promise((resolve, reject) => {
-    const child: ChildProcess = spawn(process.execPath, ['-e', source, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString('utf8');
-      const match = /listening (\d+)/.exec(out);
-      if (match) {
-        child.stdout!.removeAllListeners('data');
-        child.stdout!.resume();
-        resolve({
-          url: `http://127.0.0.1:${match[1]}`,
-          stop: () => new Promise((done) => (child.exitCode !== null ? done() : (child.once('exit', () => done()), child.kill('SIGTERM')))),
-        });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`bench child exited with ${code} before listening`)));
-  });
-}
 
 /** `count` requests one after another on one keep-alive connection; each one's milliseconds. */
 async function sequentialLatencies(url: string, headers: Record<string, string>, bodies: Buffer[], count: number): Promise<{ ms: number[]; non2xx: number }> {
@@ -158,12 +96,10 @@ async function sequentialLatencies(url: string, headers: Record<string, string>,
   return { ms, non2xx };
 }
 
-const sinkCounts = async (sink: Child): Promise<Record<string, number>> => (await (await fetch(`${sink.url}/count`)).json()) as Record<string, number>;
-
 const bodies = hundredPointBodies(500).map((body) => gzipSync(body));
 const wire = { 'content-type': 'application/json', 'content-encoding': 'gzip' };
-const sink = await startScript(SINK);
-const proxy = await startScript(PROXY, [new URL(sink.url).port]);
+const sink = await startSink();
+const proxy = await startProxy(sink.url);
 const relay = await startShippedServer({ env: { REKEY_UPSTREAM_SITE: sink.url, REKEY_UPSTREAM_API_KEY: UPSTREAM_KEY } });
 const relayHeaders = { ...wire, 'dd-api-key': relay.apiKey };
 const baseline =
