@@ -2,10 +2,13 @@
  * Where the relay's CPU goes (issue 19's throughput goal): the built `rekey server` in relay
  * mode (as bench/relay-vs-proxy.ts starts it) runs under `node --cpu-prof` while autocannon
  * (this process) sends gzipped 100-point v2 JSON, which it spools and forwards to the bare sink
- * (bench/support/relay-children.ts). Prints the relay's CPU µs per request (from /proc, outside
- * the profiler's sampling) next to the bare proxy's (bench/relay-vs-proxy.ts's floor, profiled too, same load), self time by origin and the top self-time functions — only the
- * samples taken while the measured load ran. Prints only: no result file (the ratio that
- * counts is bench/relay-vs-proxy.ts's).
+ * (bench/support/relay-children.ts). The window runs from the load's start to the moment the
+ * spool is empty again (bench/support/relay-drain.ts: the relay accepts faster than it
+ * forwards), so it holds the forwarding of every payload whose acceptance it holds. Prints the
+ * relay's CPU µs per request (from /proc, outside the profiler's sampling) next to the bare
+ * proxy's (the floor of bench/relay-vs-proxy.ts, profiled too, same load), self time by origin
+ * and the top self-time functions of each, from the samples of that window only. Prints only:
+ * no result file (the ratio that counts is bench/relay-vs-proxy.ts's).
  *
  * Usage: node --import tsx bench/profile-relay.ts [--seconds 10] [--connections 20] [--top 25] [--keep DIR]
  *   --keep DIR  keep the .cpuprofile in DIR (open it in Chrome DevTools)
@@ -18,6 +21,7 @@ import { gzipSync } from 'node:zlib';
 import { monotonicMicros, summariseProfile } from './support/cpu-profile.js';
 import { processCpuMicros } from './support/process-cpu.js';
 import { sinkCounts, startProxy, startSink } from './support/relay-children.js';
+import { waitForDrain } from './support/relay-drain.js';
 import { startShippedServer } from './support/shipped-server.js';
 import { hundredPointBodies, load } from './intake-bench-support.js';
 
@@ -48,7 +52,15 @@ const url = `${relay.url}/api/v2/series`;
 let proxyCpuPerRequest = 0;
 let proxyRequestsPerSecond = 0;
 let proxyWindow = { fromMicros: 0, toMicros: 0 };
-let measured: { fromMicros: number; toMicros: number; requests: number; cpuMicros: number; requestsPerSecond: number };
+let measured: {
+  fromMicros: number;
+  toMicros: number;
+  requests: number;
+  cpuMicros: number;
+  requestsPerSecond: number;
+  forwardedPerSecond: number;
+  drainSeconds: number;
+};
 try {
   for (let i = 0; i < 100 && !((await sinkCounts(sink))[UPSTREAM_KEY]! > 0); i++) {
     await fetch(url, { method: 'POST', headers, body: bodies[0]! }).then((r) => r.arrayBuffer());
@@ -70,9 +82,13 @@ try {
     await proxy.stop();
   }
   await load({ url, headers, bodies, connections, seconds: 2 }); // warm-up
+  await waitForDrain(relay.url);
   const cpuBefore = processCpuMicros(relay.pid);
   const fromMicros = monotonicMicros();
   const result = await load({ url, headers, bodies, connections, seconds });
+  const loadEndMicros = monotonicMicros();
+  // Up to the empty spool: every payload acknowledged is also forwarded, as the proxy's are (bench/support/relay-drain.ts).
+  await waitForDrain(relay.url);
   const toMicros = monotonicMicros();
   measured = {
     fromMicros,
@@ -80,6 +96,8 @@ try {
     requests: result.ok + result.non2xx,
     cpuMicros: processCpuMicros(relay.pid) - cpuBefore,
     requestsPerSecond: result.requestsPerSecond,
+    forwardedPerSecond: result.ok / ((toMicros - fromMicros) / 1e6),
+    drainSeconds: (toMicros - loadEndMicros) / 1e6,
   };
 } finally {
   await relay.stop();
@@ -111,7 +129,9 @@ const perRequest = measured.cpuMicros / measured.requests;
 const r1 = (n: number) => (Math.round(n * 10) / 10).toString();
 process.stdout.write(`load average at start ${loadStart.map((l) => l.toFixed(2)).join(' ')}\n`);
 process.stdout.write(`proxy: ${Math.round(proxyRequestsPerSecond)} requests/s (under the profiler), ${r1(proxyCpuPerRequest)} µs CPU per request\n`);
-process.stdout.write(`relay: ${Math.round(measured.requestsPerSecond)} requests/s (under the profiler), ${r1(perRequest)} µs CPU per request\n\n`);
+process.stdout.write(
+  `relay: ${Math.round(measured.requestsPerSecond)} requests/s acknowledged, ${Math.round(measured.forwardedPerSecond)}/s forwarded up to the empty spool (${measured.drainSeconds.toFixed(1)} s after the load; under the profiler), ${r1(perRequest)} µs CPU per request accepted and forwarded\n\n`,
+);
 process.stdout.write('self time by origin, µs per request\n');
 for (const origin of profile.origins) process.stdout.write(`  ${origin.origin.padEnd(34)} ${r1(origin.share * perRequest).padStart(7)}\n`);
 process.stdout.write(`\ntop ${top} functions by self time (share of busy time, µs per request)\n`);

@@ -39,6 +39,7 @@ const server = http.createServer((req, res) => {
   upstream.on('error', () => { if (!res.headersSent) res.writeHead(502); res.end(); });
   req.pipe(upstream);
 });
+process.on('SIGTERM', () => process.exit(0)); // an exit, not a kill by signal: --cpu-prof writes its file
 server.keepAliveTimeout = 65000;
 server.listen(0, '127.0.0.1', () => console.log('listening ' + server.address().port));
 `;

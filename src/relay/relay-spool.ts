@@ -74,7 +74,7 @@ interface Generation {
 /** A payload accepted in this event-loop turn, waiting for the turn's write. */
 interface Waiting {
   payload: SpooledPayload;
-  record: Buffer;
+  record: [Buffer, Buffer];
   written: () => void;
   failed: (error: unknown) => void;
 }
@@ -256,7 +256,7 @@ export class RelaySpool {
       }
       return;
     }
-    for (const waiting of batch) this.written(waiting.payload, waiting.record.length);
+    for (const waiting of batch) this.written(waiting.payload, waiting.record[0].length + waiting.record[1].length);
     if (this.currentBytes >= this.rotateBytes) this.rotatePayloads();
     for (const waiting of batch) waiting.written();
   }
@@ -284,7 +284,7 @@ export class RelaySpool {
     this.payloads.appendMany(records);
     payloads.forEach((payload, i) => {
       this.reserve(payload, sizeOf(payload));
-      this.written(payload, records[i]!.length);
+      this.written(payload, records[i]![0].length + records[i]![1].length);
     });
     if (this.currentBytes >= this.rotateBytes) this.rotatePayloads();
   }
