@@ -12,10 +12,10 @@
  * fdatasync() with `power`) when the turn's I/O is done (setImmediate), and each agent's 202
  * waits for that write — never before its bytes are in the file. The `delivered` marks of one
  * turn are one record, one write(). Why: with a write() per payload and another per mark, the
- * spool was about a sixth of the relay's CPU under bench/relay-vs-proxy.ts (a `--cpu-prof`,
- * bench/profile-relay.ts: ~14 µs per write() on ext4 under load). A batch that fails (full
- * disk) is cut back whole: none of its payloads is acknowledged. A torn batch of marks only
- * sends its payloads again, the gap below.
+ * writes were ~14 % of the built relay's CPU under bench/relay-vs-proxy.ts's load (~14 µs per
+ * write() on ext4; bench/profile-relay.ts, 2026-12-01), ~2–3 % batched. A batch that fails
+ * (full disk) is cut back whole: none of its payloads is acknowledged. A torn batch of marks
+ * only sends its payloads again, the gap below.
  *
  * On start, the payloads without a `delivered` record are what an earlier run acknowledged and
  * did not deliver: they are appended again to this run's file and the old files deleted (the
