@@ -12,7 +12,14 @@
  *
  *  - Throughput: autocannon, `--connections` at once, rounds alternating proxy → relay, every
  *    round printed; the ratio relay ÷ proxy requests/s (2xx only), goal ≥ 0.80, judged on the
- *    median and the worst round.
+ *    median and the worst round. The relay's rate is its forwarding rate: the payloads it
+ *    acknowledged in the round, over the time from the round's start until its spool is empty
+ *    again (bench/support/relay-drain.ts). The relay answers 202 once a payload is spooled and
+ *    forwards it behind; under this load it acknowledges faster than it forwards, so its rate
+ *    of 202s alone would count forwarding not yet done — which the proxy has done before it
+ *    answers — and a relay still draining would take CPU from the next proxy round. (Before
+ *    2026-12-01 the rate was the 202s' and the next round started at once: 0.559 that way.)
+ *    The rate of 202s is printed beside it.
  *  - Added latency: one request in flight (no queueing), `--latency-requests` per target per
  *    round, alternating, timed with process.hrtime (autocannon's percentiles are whole
  *    milliseconds, too coarse for a 2 ms goal); added p99 = relay p99 − proxy p99 of the same
@@ -33,7 +40,6 @@
  * proxy and relay ÷ baseline per round and writes no result file (the stored figures are the
  * plain run's).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -41,8 +47,10 @@ import { gzipSync } from 'node:zlib';
 import { alternatingRounds, type RoundsResult } from './support/alternating-rounds.js';
 import { writeBenchResult } from './support/bench-result.js';
 import { processCpuMicros } from './support/process-cpu.js';
+import { sinkCounts, startProxy, startSink } from './support/relay-children.js';
+import { waitForDrain } from './support/relay-drain.js';
 import { startShippedServer, type ShippedServer } from './support/shipped-server.js';
-import { hundredPointBodies, load, percentile } from './intake-bench-support.js';
+import { hundredPointBodies, load, percentile, type LoadResult } from './intake-bench-support.js';
 
 const { values } = parseArgs({
   options: {
@@ -58,68 +66,6 @@ const rounds = Number(values.rounds);
 const connections = Number(values.connections);
 const latencyRequests = Number(values['latency-requests']);
 const UPSTREAM_KEY = 'bench0relay0upstream0key00000001';
-
-/** The upstream: reads each body, answers 202; GET /count gives the requests received per DD-API-KEY. */
-const SINK = `
-const http = require('node:http');
-const counts = {};
-const server = http.createServer((req, res) => {
-  if (req.method === 'GET' && req.url === '/count') { res.writeHead(200, { 'content-type': 'application/json' }); return res.end(JSON.stringify(counts)); }
-  req.on('data', () => {});
-  req.on('end', () => {
-    const key = String(req.headers['dd-api-key'] || '');
-    counts[key] = (counts[key] || 0) + 1;
-    res.writeHead(202, { 'content-type': 'application/json' });
-    res.end('{"errors":[]}');
-  });
-});
-server.keepAliveTimeout = 65000;
-server.listen(0, '127.0.0.1', () => console.log('listening ' + server.address().port));
-`;
-
-/** The floor: a bare reverse proxy, request and answer stream-piped, keep-alive to the sink. */
-const PROXY = `
-const http = require('node:http');
-const upstreamPort = Number(process.argv[1]);
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-const server = http.createServer((req, res) => {
-  const headers = { ...req.headers };
-  delete headers.connection;
-  const upstream = http.request({ host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers, agent }, (answer) => {
-    res.writeHead(answer.statusCode, answer.headers);
-    answer.pipe(res);
-  });
-  upstream.on('error', () => { if (!res.headersSent) res.writeHead(502); res.end(); });
-  req.pipe(upstream);
-});
-server.keepAliveTimeout = 65000;
-server.listen(0, '127.0.0.1', () => console.log('listening ' + server.address().port));
-`;
-
-interface Child {
-  url: string;
-  stop(): Promise<void>;
-}
-
-function startScript(source: string, args: string[] = []): Promise<Child> {
-  return new Promise((resolve, reject) => {
-    const child: ChildProcess = spawn(process.execPath, ['-e', source, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString('utf8');
-      const match = /listening (\d+)/.exec(out);
-      if (match) {
-        child.stdout!.removeAllListeners('data');
-        child.stdout!.resume();
-        resolve({
-          url: `http://127.0.0.1:${match[1]}`,
-          stop: () => new Promise((done) => (child.exitCode !== null ? done() : (child.once('exit', () => done()), child.kill('SIGTERM')))),
-        });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`bench child exited with ${code} before listening`)));
-  });
-}
 
 /** `count` requests one after another on one keep-alive connection; each one's milliseconds. */
 async function sequentialLatencies(url: string, headers: Record<string, string>, bodies: Buffer[], count: number): Promise<{ ms: number[]; non2xx: number }> {
@@ -158,12 +104,10 @@ async function sequentialLatencies(url: string, headers: Record<string, string>,
   return { ms, non2xx };
 }
 
-const sinkCounts = async (sink: Child): Promise<Record<string, number>> => (await (await fetch(`${sink.url}/count`)).json()) as Record<string, number>;
-
 const bodies = hundredPointBodies(500).map((body) => gzipSync(body));
 const wire = { 'content-type': 'application/json', 'content-encoding': 'gzip' };
-const sink = await startScript(SINK);
-const proxy = await startScript(PROXY, [new URL(sink.url).port]);
+const sink = await startSink();
+const proxy = await startProxy(sink.url);
 const relay = await startShippedServer({ env: { REKEY_UPSTREAM_SITE: sink.url, REKEY_UPSTREAM_API_KEY: UPSTREAM_KEY } });
 const relayHeaders = { ...wire, 'dd-api-key': relay.apiKey };
 const baseline =
@@ -175,6 +119,26 @@ let throughput: RoundsResult;
 const latencyRounds: Array<{ round: number; proxyP50: number; proxyP99: number; relayP50: number; relayP99: number; added: number; relayNon2xx: number }> = [];
 let acknowledged = 0;
 let delivered = 0;
+/** Per relay run (warm-up first): its rate of 202s, and the seconds its spool took to empty after the load. */
+const acknowledgedRates: Array<{ acknowledged: number; drainSeconds: number }> = [];
+
+/**
+ * Runs `run` (a load on the relay at `relayUrl`), then waits for the relay's spool to empty: its
+ * requests/s become the payloads acknowledged over the whole time, load and drain.
+ */
+async function forwarding(relayUrl: string, run: () => Promise<LoadResult>): Promise<LoadResult & { acknowledgedPerSecond: number; drainSeconds: number }> {
+  const started = performance.now();
+  const result = await run();
+  const loadEnded = performance.now();
+  await waitForDrain(relayUrl);
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    ...result,
+    requestsPerSecond: result.ok / seconds,
+    acknowledgedPerSecond: result.requestsPerSecond,
+    drainSeconds: (performance.now() - loadEnded) / 1000,
+  };
+}
 try {
   // Relay mode is in effect once a payload is forwarded with the upstream key.
   for (let i = 0; i < 100 && !((await sinkCounts(sink))[UPSTREAM_KEY]! > 0); i++) {
@@ -197,11 +161,17 @@ try {
     pointsPerRequest: 1, // printed as requests/s
     runFloor: (s) => load({ url: `${proxy.url}/api/v2/series`, headers: proxyHeaders, bodies, connections, seconds: s }),
     runServer: async (s) => {
-      const result = await load({ url: `${relay.url}/api/v2/series`, headers: relayHeaders, bodies, connections, seconds: s });
+      const result = await forwarding(relay.url, () => load({ url: `${relay.url}/api/v2/series`, headers: relayHeaders, bodies, connections, seconds: s }));
       acknowledged += result.ok;
+      acknowledgedRates.push({ acknowledged: result.acknowledgedPerSecond, drainSeconds: result.drainSeconds });
       return result;
     },
   });
+
+  const ackRounds = acknowledgedRates.slice(1); // [0] is the warm-up
+  process.stdout.write(
+    `relay 202s/s per round (not judged: forwarding lags them): ${ackRounds.map((r, i) => `${Math.round(r.acknowledged)} (÷ proxy ${(r.acknowledged / throughput.rounds[i]!.floor.requestsPerSecond).toFixed(3)}, spool empty ${r.drainSeconds.toFixed(1)} s after the load)`).join(', ')}\n`,
+  );
 
   process.stdout.write(`\nadded latency: one request in flight, ${latencyRequests} requests per target per round\n`);
   process.stdout.write('round  proxy p50 ms  proxy p99 ms  relay p50 ms  relay p99 ms  added p99 ms  relay non-2xx  load (1 min)\n');
@@ -254,8 +224,8 @@ async function abRounds(base: ShippedServer): Promise<void> {
   const runRelay = async (which: 'relay' | 'baseline') => {
     const server = which === 'relay' ? relay : base;
     const before = processCpuMicros(server.pid);
-    const result = await run(server.url, which === 'relay' ? relayHeaders : baseHeaders, seconds);
-    cpu[which].push((processCpuMicros(server.pid) - before) / result.ok);
+    const result = await forwarding(server.url, () => run(server.url, which === 'relay' ? relayHeaders : baseHeaders, seconds));
+    cpu[which].push((processCpuMicros(server.pid) - before) / result.ok); // accepting and forwarding
     return result;
   };
   const fmt = (xs: number[]) => xs.map((x) => x.toFixed(3)).join(' ');
@@ -271,6 +241,8 @@ async function abRounds(base: ShippedServer): Promise<void> {
     [base.url, baseHeaders],
   ] as const)
     await run(url, headers, 2); // warm-up
+  await waitForDrain(relay.url);
+  await waitForDrain(base.url);
   process.stdout.write(
     'round  proxy req/s  relay req/s  baseline req/s  relay÷proxy  baseline÷proxy  relay÷baseline  relay CPU µs/req  baseline CPU µs/req  non-2xx  load (1 min)\n',
   );
@@ -358,12 +330,25 @@ writeBenchResult('relay-vs-proxy', {
   tables: [
     {
       title: 'Throughput rounds (proxy first, then the relay)',
-      columns: ['round', 'proxy req/s', 'relay req/s', 'ratio', 'relay non-2xx', 'proxy p99 ms', 'relay p99 ms'],
-      rows: throughput.rounds.map((r) => [
+      note: "The relay's requests/s: payloads acknowledged in the round over the time until its spool was empty again (forwarded); its 202s/s beside it.",
+      columns: [
+        'round',
+        'proxy req/s',
+        'relay req/s (forwarded)',
+        'ratio',
+        'relay 202s/s',
+        'relay spool empty after, s',
+        'relay non-2xx',
+        'proxy p99 ms',
+        'relay p99 ms',
+      ],
+      rows: throughput.rounds.map((r, i) => [
         r.round,
         Math.round(r.floor.requestsPerSecond),
         Math.round(r.server.requestsPerSecond),
         Number(r.ratio.toFixed(3)),
+        Math.round(acknowledgedRates[i + 1]!.acknowledged),
+        Number(acknowledgedRates[i + 1]!.drainSeconds.toFixed(1)),
         r.server.non2xx,
         r.floor.latencyP99Ms,
         r.server.latencyP99Ms,

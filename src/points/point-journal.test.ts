@@ -138,6 +138,22 @@ describe('the intake journal', () => {
     assert.equal(PointJournal.recover(dir).records.length, 1);
   });
 
+  it('appends several records, given whole or in pieces, with one call; recovery reads them one by one, byte for byte', () => {
+    const journal = PointJournal.open(dir);
+    journal.append(record(1));
+    const pieces = [record(2).subarray(0, 4), record(2).subarray(4)];
+    journal.appendMany([pieces, record(3), [record(4)]]);
+    journal.appendMany([]); // nothing to write: no empty record either
+    journal.append(record(5));
+    journal.close(false);
+    const recovered = PointJournal.recover(dir);
+    assert.deepEqual(
+      recovered.records.map((r) => [...r]),
+      [record(1), record(2), record(3), record(4), record(5)].map((r) => [...r]),
+    );
+    assert.equal(recovered.dropped, 0);
+  });
+
   it('reads nothing from a directory that does not exist yet', () => {
     assert.deepEqual(PointJournal.recover(join(dir, 'missing')), { records: [], files: [], dropped: 0, droppedBytes: 0, droppedPoints: 0 });
   });

@@ -54,6 +54,8 @@ interface OrgQueue {
   queue: SpooledPayload[];
   head: number;
   inFlight: number;
+  /** Payloads answered 2xx (or dead-lettered) whose `delivered` mark is not written yet: they keep their slot. */
+  marking: number;
   failures: number;
   holdUntil: number;
   /** The upstream version whose key was refused (401/403); undefined while not refused. */
@@ -70,7 +72,6 @@ interface OrgQueue {
 
 export class Delivery {
   private readonly orgs = new Map<string, OrgQueue>();
-  private readonly unmarked: SpooledPayload[] = [];
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private closed = false;
@@ -101,6 +102,7 @@ export class Delivery {
         queue: [],
         head: 0,
         inFlight: 0,
+        marking: 0,
         failures: 0,
         holdUntil: 0,
         refusedVersion: undefined,
@@ -170,7 +172,6 @@ export class Delivery {
 
   pump(): void {
     if (this.closed) return;
-    this.retryMarks();
     const now = this.now();
     let wakeAt = Infinity;
     const concurrency = this.options.concurrency ?? 8;
@@ -195,9 +196,10 @@ export class Delivery {
         wakeAt = Math.min(wakeAt, org.holdUntil);
         continue;
       }
-      // While the key is refused, one payload at a time probes it.
+      // While the key is refused, one payload at a time probes it. A payload answered but not yet
+      // marked still holds its slot: what a crash can send twice stays within the concurrency.
       const limit = org.refusedVersion === undefined ? concurrency : 1;
-      while (org.inFlight < limit && org.head < org.queue.length) {
+      while (org.inFlight + org.marking < limit && org.head < org.queue.length) {
         const payload = org.queue[org.head++]!;
         this.send(org, payload, upstream.urls[payload.kind], upstream.apiKey, upstream.version);
       }
@@ -252,7 +254,7 @@ export class Delivery {
       org.refusedVersion = undefined;
       org.reason = undefined;
       this.metrics.setKeyRefused(org.orgId, false);
-      this.mark(payload);
+      this.mark(org, payload);
     } else if (FOR_GOOD.has(status)) {
       this.log.warn(
         { orgId: org.orgId, path: payload.path, status, payloadId: payload.id },
@@ -261,7 +263,7 @@ export class Delivery {
       try {
         this.deadLetters.add(payload, status, answer.answer);
         this.metrics.deadLettered();
-        this.mark(payload);
+        this.mark(org, payload);
       } catch (error) {
         this.log.error({ err: error }, 'relay: a dead letter could not be written; the payload stays in the spool');
         this.retry(org, payload, undefined);
@@ -310,26 +312,19 @@ export class Delivery {
     else org.queue.unshift(payload);
   }
 
-  private mark(payload: SpooledPayload): void {
-    try {
-      this.spool.done(payload);
-    } catch (error) {
-      // Delivered, but the mark could not be written (disk full): never send it again from
-      // memory; write the mark when the disk has room.
-      this.log.warn({ err: error }, 'relay: a delivered payload could not be marked; will retry');
-      this.unmarked.push(payload);
-    }
-    this.metrics.spool(this.spool.bytes, this.spool.count);
-  }
-
-  private retryMarks(): void {
-    while (this.unmarked.length > 0) {
-      try {
-        this.spool.done(this.unmarked[0]!);
-        this.unmarked.shift();
-      } catch {
-        return;
-      }
-    }
+  /**
+   * Marks the payload delivered in the spool, written with the other marks of this event-loop
+   * turn (relay-spool.ts); its slot is freed once that write was tried. A mark the disk refused
+   * stays queued in the spool and goes with its next write: the payload is never sent again from
+   * memory meanwhile, and a crash before would only send it again.
+   */
+  private mark(org: OrgQueue, payload: SpooledPayload): void {
+    org.marking += 1;
+    void this.spool.done(payload).then((written) => {
+      org.marking -= 1;
+      if (!written) this.log.warn('relay: delivered payloads could not be marked (disk full?); the marks are written with the next write');
+      this.metrics.spool(this.spool.bytes, this.spool.count);
+      this.pump();
+    });
   }
 }

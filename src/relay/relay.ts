@@ -3,7 +3,7 @@
  * the agent's key as usual (from memory, with its rate limits) and then hands the request here
  * instead of decoding it. The body is read as sent (still compressed), spooled with the headers
  * that describe it (forwarded-headers.ts), and the agent gets its 202 once the spool has it
- * durably (relay-spool.ts). Delivery to the upstream happens behind (delivery.ts), with the
+ * durably (relay-spool.ts: the payloads of one event-loop turn share one write()). Delivery to the upstream happens behind (delivery.ts), with the
  * upstream key the relay holds: the agents never hold it, so replacing it touches no agent.
  *
  * Spool full: 503 RELAY_SPOOL_FULL with Retry-After; disk failure: 503 INTAKE_STORAGE_FAILED
@@ -201,7 +201,7 @@ export class Relay {
     const admitted = admit === undefined ? undefined : await admit(payload);
     if (admitted === 'refused') return reply;
     try {
-      this.spool.accept(payload, this.directory.relayCount());
+      await this.spool.accept(payload, this.directory.relayCount()); // with the payloads of this event-loop turn: one write()
     } catch (error) {
       admitted?.(false);
       if (error instanceof RekeyError && error.code === 'RELAY_SPOOL_FULL') {

@@ -69,7 +69,8 @@ export async function drainSpool(options: DrainOptions): Promise<DrainReport> {
   let delivery: Delivery | undefined;
   try {
     await directory.start();
-    // sync: every `delivered` mark reaches the disk before the next payload counts as done.
+    // sync: the `delivered` marks are fdatasync()ed as they are written (the marks of one
+    // event-loop turn together, relay-spool.ts); close() writes any still queued.
     const opened = RelaySpool.open(options.spoolDir, { maxBytes: Number.MAX_SAFE_INTEGER, sync: true });
     spool = opened.spool;
     const counts = { delivered: 0, deadLettered: 0 };

@@ -34,16 +34,16 @@ export function newPayloadId(): string {
   return randomUUID().replaceAll('-', '');
 }
 
-export function encodeSpooled(payload: SpooledPayload): Buffer {
-  const meta = Buffer.from(
-    JSON.stringify({ orgId: payload.orgId, kind: payload.kind, path: payload.path, headers: payload.headers, receivedAt: payload.receivedAt }),
-    'utf8',
-  );
-  const head = Buffer.allocUnsafe(1 + ID_BYTES + 4);
+/** The record in two pieces — version, id and meta; then the body as received — written as one record without copying the body (point-journal.ts `appendMany`). */
+export function encodeSpooled(payload: SpooledPayload): [Buffer, Buffer] {
+  const meta = JSON.stringify({ orgId: payload.orgId, kind: payload.kind, path: payload.path, headers: payload.headers, receivedAt: payload.receivedAt });
+  const metaLength = Buffer.byteLength(meta, 'utf8');
+  const head = Buffer.allocUnsafe(1 + ID_BYTES + 4 + metaLength);
   head.writeUInt8(VERSION, 0);
-  Buffer.from(payload.id, 'hex').copy(head, 1);
-  head.writeUInt32LE(meta.length, 1 + ID_BYTES);
-  return Buffer.concat([head, meta, payload.body]);
+  head.write(payload.id, 1, ID_BYTES, 'hex');
+  head.writeUInt32LE(metaLength, 1 + ID_BYTES);
+  head.write(meta, 1 + ID_BYTES + 4, metaLength, 'utf8');
+  return [head, payload.body];
 }
 
 /** Undefined for a record this version cannot read (it is kept in a dead letter by the caller). */
@@ -61,11 +61,22 @@ export function decodeSpooled(record: Uint8Array): SpooledPayload | undefined {
   }
 }
 
-/** An acknowledgement record: the delivered (or dead-lettered) payload's id. */
-export function encodeAck(id: string): Buffer {
-  return Buffer.from(id, 'hex');
+/**
+ * An acknowledgement record: the ids of the payloads delivered (or dead-lettered), 16 bytes
+ * each. The marks of one event-loop turn share one record (relay-spool.ts writes them with one
+ * write()); a record of one id is the format of earlier versions, read the same way.
+ */
+export function encodeAcks(ids: readonly string[]): Buffer {
+  const record = Buffer.allocUnsafe(ids.length * ID_BYTES);
+  ids.forEach((id, i) => record.write(id, i * ID_BYTES, ID_BYTES, 'hex'));
+  return record;
 }
 
-export function decodeAck(record: Uint8Array): string {
-  return Buffer.from(record.buffer, record.byteOffset, record.byteLength).toString('hex');
+/** The ids of an acknowledgement record; a record that is not whole ids (not written by this code) names none. */
+export function decodeAcks(record: Uint8Array): string[] {
+  if (record.byteLength % ID_BYTES !== 0) return [];
+  const bytes = Buffer.from(record.buffer, record.byteOffset, record.byteLength);
+  const ids: string[] = [];
+  for (let at = 0; at < bytes.length; at += ID_BYTES) ids.push(bytes.toString('hex', at, at + ID_BYTES));
+  return ids;
 }

@@ -1,9 +1,11 @@
 /**
  * Relay faults (issue 19): the upstream answering 503 and 429, refusing the upstream key until
  * `rekey upstream set` gives a working one (/healthz degraded and the gauge meanwhile), down
- * altogether, and the relay SIGKILLed with payloads in its spool and mid-stream. Every payload
- * the relay acknowledged (202) arrives upstream (counted: acknowledged vs arrived) — exactly
- * once, except the few in flight at a SIGKILL mid-delivery, which arrive twice (docs/relay.md).
+ * altogether, and the relay SIGKILLed with payloads in its spool and mid-stream — also with 16
+ * agents sending at once, so that the payloads of one event-loop turn share one spool write
+ * (relay-spool.ts: group commit) and the kill lands amid such batches. Every payload the relay
+ * acknowledged (202) arrives upstream (counted: acknowledged vs arrived) — exactly once, except
+ * the few in flight at a SIGKILL mid-delivery, which arrive twice (docs/relay.md).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -133,6 +135,65 @@ describe('relay faults: every acknowledged payload arrives upstream', () => {
     // written its mark) are sent again: at most the delivery concurrency (8). docs/relay.md.
     const twice = duplicates();
     process.stdout.write(`# relay SIGKILL mid-stream: ${acknowledged.size} acknowledged, ${twice} arrived twice\n`);
+    assert.ok(twice <= 8, `${twice} payloads arrived twice; at most the 8 in flight may`);
+  });
+
+  /** 16 agents sending at once until `stop` says so; a refused or failed request is the agent's to keep. */
+  function sendersAtOnce(): { stop(): Promise<void> } {
+    let sending = true;
+    const loops = Array.from({ length: 16 }, async () => {
+      while (sending) {
+        try {
+          await send(1);
+        } catch {
+          // The relay is down: the agent would keep this payload (it was not acknowledged).
+        }
+      }
+    });
+    return {
+      stop: async () => {
+        sending = false;
+        await Promise.all(loops);
+      },
+    };
+  }
+
+  it('relay SIGKILLed amid batched spool writes (16 agents at once, upstream failing): every acknowledged payload arrives exactly once', async () => {
+    mode = '503'; // nothing is delivered, so nothing is in flight to the upstream at the kill
+    const before = acknowledged.size;
+    const duplicatesBefore = duplicates();
+    const senders = sendersAtOnce();
+    try {
+      await eventually(() => acknowledged.size >= before + 300, '300 payloads acknowledged by 16 agents at once');
+      await relay.server.stop('SIGKILL');
+    } finally {
+      await senders.stop();
+    }
+    mode = 'ok';
+    relay = await restartNode(relay);
+    await eventually(allArrived, 'every acknowledged payload delivered after the SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 500)); // nothing more may arrive
+    assert.equal(duplicates() - duplicatesBefore, 0, 'killed amid batched writes with nothing in flight: each payload arrived exactly once');
+  });
+
+  it('relay SIGKILLed amid batched spool writes and marks while delivering (16 agents at once): nothing acknowledged is lost', async () => {
+    const before = acknowledged.size;
+    const arrivedBefore = arrived().length;
+    const duplicatesBefore = duplicates();
+    const senders = sendersAtOnce();
+    try {
+      await eventually(() => acknowledged.size >= before + 300 && arrived().length >= arrivedBefore + 200, 'a stream of 16 agents flowing upstream');
+      await relay.server.stop('SIGKILL');
+    } finally {
+      await senders.stop();
+    }
+    relay = await restartNode(relay);
+    await eventually(allArrived, 'every acknowledged payload delivered after the SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // A payload answered 2xx keeps its delivery slot until its (batched) mark is written, so a
+    // kill re-sends at most the delivery concurrency, as with one agent.
+    const twice = duplicates() - duplicatesBefore;
+    process.stdout.write(`# relay SIGKILL amid batches: ${acknowledged.size - before} acknowledged, ${twice} arrived twice\n`);
     assert.ok(twice <= 8, `${twice} payloads arrived twice; at most the 8 in flight may`);
   });
 });

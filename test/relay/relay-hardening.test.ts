@@ -26,35 +26,37 @@ function payload(orgId: string, bytes: number): SpooledPayload {
   };
 }
 
-/** Accepts payloads of `orgId` until the spool refuses one; returns how many it took. */
-function fill(spool: RelaySpool, orgId: string, relayOrgs: number, bytes = 900): number {
-  for (let taken = 0; ; taken++) {
+/** Accepts payloads of `orgId` until the spool refuses one, then waits for their write; returns how many it took. */
+async function fill(spool: RelaySpool, orgId: string, relayOrgs: number, bytes = 900): Promise<number> {
+  const written: Array<Promise<void>> = [];
+  for (;;) {
     try {
-      spool.accept(payload(orgId, bytes), relayOrgs);
+      written.push(spool.accept(payload(orgId, bytes), relayOrgs));
     } catch (error) {
       assert.equal((error as { code?: string }).code, 'RELAY_SPOOL_FULL');
-      return taken;
+      await Promise.all(written);
+      return written.length;
     }
   }
 }
 
 describe('the spool is shared fairly between organisations', () => {
-  it('alone, an organisation may use the whole spool', () => {
+  it('alone, an organisation may use the whole spool', async () => {
     const { spool } = RelaySpool.open(join(relayDirs(), 'spool'), { maxBytes: 100_000 });
     try {
-      fill(spool, 'org-a', 1);
+      await fill(spool, 'org-a', 1);
       assert.ok(spool.bytes > 95_000, `used ${spool.bytes} of 100,000 bytes`);
     } finally {
       spool.close();
     }
   });
 
-  it('with two relay organisations, one whose upstream is down gets its share and the other is still accepted', () => {
+  it('with two relay organisations, one whose upstream is down gets its share and the other is still accepted', async () => {
     const { spool } = RelaySpool.open(join(relayDirs(), 'spool'), { maxBytes: 100_000 });
     try {
-      fill(spool, 'org-a', 2);
+      await fill(spool, 'org-a', 2);
       assert.ok(spool.bytesOf('org-a') <= 50_000 && spool.bytesOf('org-a') > 45_000, `org-a holds ${spool.bytesOf('org-a')} bytes, about its half`);
-      const bTook = fill(spool, 'org-b', 2);
+      const bTook = await fill(spool, 'org-b', 2);
       assert.ok(spool.bytesOf('org-b') > 45_000, `org-b got its half too (${bTook} payloads, ${spool.bytesOf('org-b')} bytes)`);
       assert.ok(spool.bytes <= 100_000);
     } finally {
@@ -62,16 +64,16 @@ describe('the spool is shared fairly between organisations', () => {
     }
   });
 
-  it('an organisation that filled the spool while alone takes no more once another needs room; the other gets the room left', () => {
+  it('an organisation that filled the spool while alone takes no more once another needs room; the other gets the room left', async () => {
     const { spool } = RelaySpool.open(join(relayDirs(), 'spool'), { maxBytes: 100_000 });
     try {
-      fill(spool, 'org-a', 1, 900);
+      await fill(spool, 'org-a', 1, 900);
       const aBytes = spool.bytesOf('org-a');
       // A second organisation enters relay mode: org-a is over its share and may not grow.
-      assert.equal(fill(spool, 'org-a', 2, 100), 0, 'org-a is over its share: refused');
+      assert.equal(await fill(spool, 'org-a', 2, 100), 0, 'org-a is over its share: refused');
       // org-b still gets what the spool has left (the acknowledged payloads of org-a stay).
       const free = 100_000 - aBytes;
-      const small = fill(spool, 'org-b', 2, 10);
+      const small = await fill(spool, 'org-b', 2, 10);
       assert.ok(small > 0 || free < 100, `org-b took ${small} small payloads into ${free} free bytes`);
       assert.equal(spool.bytesOf('org-a'), aBytes, 'nothing of org-a was dropped');
     } finally {
@@ -79,16 +81,16 @@ describe('the spool is shared fairly between organisations', () => {
     }
   });
 
-  it('many relay organisations, one upstream down: it gets half, the other half stays for the rest', () => {
+  it('many relay organisations, one upstream down: it gets half, the other half stays for the rest', async () => {
     const { spool } = RelaySpool.open(join(relayDirs(), 'spool'), { maxBytes: 100_000 });
     try {
-      fill(spool, 'org-a', 50);
+      await fill(spool, 'org-a', 50);
       assert.ok(spool.bytesOf('org-a') <= 50_000 && spool.bytesOf('org-a') > 45_000, `org-a holds ${spool.bytesOf('org-a')} bytes`);
       // A second organisation's upstream fails too: the shares are now a third each (a, b, the idle ones).
-      fill(spool, 'org-b', 50);
+      await fill(spool, 'org-b', 50);
       assert.ok(spool.bytesOf('org-b') > 30_000, `org-b got ${spool.bytesOf('org-b')} bytes`);
       // A third still finds room: at least the idle organisations' share was kept.
-      fill(spool, 'org-c', 50);
+      await fill(spool, 'org-c', 50);
       assert.ok(spool.bytesOf('org-c') > 15_000, `org-c got ${spool.bytesOf('org-c')} bytes`);
       assert.ok(spool.bytes <= 100_000);
     } finally {
