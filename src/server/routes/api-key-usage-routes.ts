@@ -89,7 +89,8 @@ const limitsBody = Type.Object(
  * the rest (whole, at least 1, known names) is the schema's.
  */
 async function refuseLimitsNotNumbers(request: FastifyRequest): Promise<void> {
-  const limits = (request.body as { limits?: unknown } | null | undefined)?.limits;
+  const body: unknown = request.body;
+  const limits = typeof body === 'object' && body !== null && 'limits' in body ? body.limits : undefined;
   if (typeof limits !== 'object' || limits === null) return; // the schema refuses it
   for (const [name, value] of Object.entries(limits)) {
     if (typeof value !== 'number')
