@@ -13,8 +13,11 @@
  *     profile, the time spent in or under the intake's `authenticate` hook (which also holds
  *     the per-address and per-key rate limits).
  *  3. Interleaved A/B: the intake with verification (a cache hit on every request) against the
- *     very same routes and runtime with verification skipped (a bench-only IntakeAuth in
- *     bench/intake-bench-server.ts; nothing in src/ can skip it), rounds alternating
+ *     very same routes, runtime and intake auth with the key's verification alone skipped
+ *     (bench/intake-bench-server.ts `intake-noauth` replaces the verifier's answer there;
+ *     nothing in src/ can skip it). Until 2026-12-01 the skipped side had no intake auth at
+ *     all — no rate limits, key limits or usage counting — so the A/B charged all of those to
+ *     verification. Rounds alternating
  *     unverified → verified, each printed, judged on the median and the worst round.
  *
  * Goal: verification ≤ 5 % of the request (share ≤ 0.05; A/B ratio ≥ 0.95).

@@ -6,7 +6,7 @@
  *   node --import tsx bench/intake-bench-server.ts intake-power  # same, durability power: journal fdatasync()ed before each 202, SQLite synchronous=FULL
  *   node --import tsx bench/intake-bench-server.ts intake-direct # no journal: each group-commit batch committed to SQLite (WAL, synchronous=NORMAL) before its 202
  *   node --import tsx bench/intake-bench-server.ts intake-direct-power # same with synchronous=FULL (fsync of the WAL per batch)
- *   node --import tsx bench/intake-bench-server.ts intake-noauth # same routes and runtime, verification skipped (a bench-only IntakeAuth, below)
+ *   node --import tsx bench/intake-bench-server.ts intake-noauth # same routes, runtime and intake auth (rate limits, key limits, usage), the key's verification alone skipped
  *   node --import tsx bench/intake-bench-server.ts intake-nostore # same as intake, points discarded (the ceiling storage leaves)
  *   node --import tsx bench/intake-bench-server.ts bare          # node:http that only parses the JSON
  *   node --import tsx bench/intake-bench-server.ts bare-protobuf # node:http that only inflates (Content-Encoding: deflate) and decodes the protobuf MetricPayload with protobufjs
@@ -23,13 +23,12 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
-import Fastify, { type FastifyRequest } from 'fastify';
+import Fastify from 'fastify';
 import { sql } from 'kysely';
-import type { IntakeAuth, IntakeCaller } from '../src/intake/intake-auth.js';
+import { createIntakeAuth } from '../src/intake/intake-auth.js';
 import { MetricPayloadType } from '../src/intake/metric-payload-proto.js';
 import { intakeRoutes, registerIntake } from '../src/intake/intake-plugin.js';
 import { IntakeRuntime, type IntakeOptions } from '../src/intake/intake-runtime.js';
-import type { ApiKey } from '../src/store/store.js';
 import { last4 } from '../src/keys/key-format.js';
 import { KyselyPointStore } from '../src/points/kysely-point-store.js';
 import type { PointStore } from '../src/points/point-store.js';
@@ -127,14 +126,16 @@ if (mode === 'bare-protobuf') {
     ...(process.env.REKEY_BENCH_USAGE_MS ? { usageFlushIntervalMs: Number(process.env.REKEY_BENCH_USAGE_MS) } : {}),
   };
   if (mode === 'intake-noauth') {
-    // The same runtime and routes as registerIntake, with an authentication that verifies
-    // nothing: every request is the bench key's (its usage recorded as usual).
+    // The same runtime, routes and intake auth as registerIntake — rate limits, key limits,
+    // usage counting all as usual — with verification alone skipped: the verifier answers
+    // the bench key without checking its format, hashing it or looking it up. BENCHMARK ONLY.
     const benchKey = await db.store.findApiKeyByHash(hasher.hash(key));
     if (benchKey === undefined) throw new Error('the bench key is not in the store');
     const runtime = new IntakeRuntime(options, app.log);
+    runtime.verifier.verify = () => Promise.resolve({ ok: true, key: benchKey });
     await runtime.start();
     app.addHook('onClose', () => runtime.close());
-    await app.register(intakeRoutes, { runtime, auth: unverifiedAuth(benchKey) });
+    await app.register(intakeRoutes, { runtime, auth: createIntakeAuth(runtime) });
   } else {
     await registerIntake(app, options);
   }
@@ -158,15 +159,4 @@ if (mode === 'bare-protobuf') {
 } else {
   process.stderr.write('usage: intake-bench-server.ts intake|intake-power|intake-direct|intake-direct-power|intake-noauth|intake-nostore|bare|bare-protobuf\n');
   process.exit(2);
-}
-
-/** BENCHMARK ONLY: an IntakeAuth that takes every request as `key`'s, to measure what verification costs. */
-function unverifiedAuth(key: ApiKey): IntakeAuth {
-  const caller: IntakeCaller = { orgId: key.orgId, key };
-  return {
-    async authenticate() {},
-    callerOf: (_request: FastifyRequest) => caller,
-    countRefusedPayload() {},
-    countBodyBytes() {},
-  };
 }

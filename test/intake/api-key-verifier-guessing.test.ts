@@ -28,6 +28,7 @@ describe('ApiKeyVerifier under key guessing', () => {
     assert.equal(counter.lookups, loadsForReal + 500, 'each distinct guess is one lookup');
     assert.ok(verifier.cacheSizes.unknown <= 100, `negative cache bounded (${verifier.cacheSizes.unknown})`);
     assert.equal(verifier.cacheSizes.known, 3);
+    assert.ok(verifier.cacheSizes.lookupHashes <= 150, `remembered lookup hashes bounded (${verifier.cacheSizes.lookupHashes})`);
     for (const key of real) assert.equal((await verifier.verify(key)).ok, true);
     assert.equal(counter.lookups, loadsForReal + 500, 'the real keys are still served from memory');
     await verifier.close();

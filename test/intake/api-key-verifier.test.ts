@@ -39,6 +39,27 @@ describe('ApiKeyVerifier', () => {
     assert.equal(counter.lookups, 2);
   });
 
+  it('hashes a key once: later verifications find its lookup hash by its digest, and a revoke still applies', async () => {
+    let hmacs = 0;
+    const hasher = { hash: (key: string) => (hmacs++, fixture.hasher.hash(key)) };
+    const verifier = new ApiKeyVerifier(fixture.ts.store, hasher);
+    await verifier.start();
+    try {
+      const { key, row } = await newKey();
+      for (let i = 0; i < 100; i++) assert.equal((await verifier.verify(key)).ok, true);
+      assert.equal(hmacs, 1);
+      const mistyped = key.slice(0, -1) + (key.endsWith('0') ? '1' : '0');
+      for (let i = 0; i < 3; i++) assert.deepEqual(await verifier.verify(mistyped), { ok: false, reason: 'malformed' });
+      assert.equal(hmacs, 1, 'a malformed key is refused before any HMAC, every time');
+      assert.equal(verifier.cacheSizes.lookupHashes, 1, 'only well-formed keys are remembered');
+      await fixture.ts.store.revokeApiKey(fixture.orgId, row.id, CLI_ACTOR);
+      assert.deepEqual(await verifier.verify(key), { ok: false, reason: 'revoked' });
+      assert.equal(hmacs, 1);
+    } finally {
+      await verifier.close();
+    }
+  });
+
   it('bounds every entry’s lifetime (≤ 5 s, even when asked for more)', async () => {
     let clock = 1_000_000;
     const { wrapped, counter } = countingStore(fixture.ts.store);
