@@ -31,6 +31,7 @@ import { DEFAULT_INTAKE_RATE_LIMITS, type IntakeRateLimits } from './intake-rate
 import { DEFAULT_PAYLOAD_CAPS, type PayloadCaps } from './payload-caps.js';
 import { DEFAULT_TIMESTAMP_WINDOW, type TimestampWindow } from './series-payload.js';
 import type { IntakeRelay } from './intake-relay.js';
+import { CountingQueue } from '../relay/counting-queue.js';
 import { UsageAggregator } from './usage-aggregator.js';
 import { KeyLimits } from './key-limits.js';
 import { KeyUsageMinutes } from './usage-minutes.js';
@@ -111,6 +112,8 @@ export class IntakeRuntime {
   readonly events: EventStore;
   readonly sketches: SketchStore;
   readonly relay: IntakeRelay | undefined;
+  /** Relay mode: forwarded bodies counted one at a time, keys in turn (src/relay/counting-queue.ts). */
+  readonly forwardedCounting = new CountingQueue();
   /** Metric units the series declare, for `series[].unit` in queries. */
   readonly units: MetricUnits;
   private readonly retentionSeconds: number;
