@@ -10,7 +10,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IntakeAuth, IntakeCaller } from './intake-auth.js';
 import { RekeyError, rekeyError } from '../errors.js';
 import { forwardedPath } from '../relay/forwarded-headers.js';
-import { countsPoints, pointsOfForwarded, readForwardedPoints } from '../relay/forwarded-usage.js';
+import { countsPoints } from '../relay/forwarded-usage.js';
 import type { PointsPerHost } from '../relay/json-points.js';
 import { overKeyLimit } from './intake-auth.js';
 import type { IntakeLimits } from './intake-limits.js';
@@ -94,7 +94,7 @@ export function relayHandOff(
       if (!countsPoints(payload.path)) return undefined;
       let perHost: PointsPerHost;
       try {
-        perHost = await counting.run(caller.key.id, () => readForwardedPoints(payload.path, payload.headers, payload.body, limits));
+        perHost = await counting.run(caller.key.id, () => runtime.forwardedCounter.count(payload.path, payload.headers, payload.body, limits));
       } catch (error) {
         if (!(error instanceof RekeyError)) throw error;
         // Uncountable, it would be forwarded free of the limit: the intake's refusal instead.
@@ -141,7 +141,8 @@ async function countForwardedPoints(
   limits: IntakeLimits,
   agentVersion: string | null,
 ): Promise<void> {
-  const perHost = await pointsOfForwarded(payload.path, payload.headers, payload.body, limits);
+  // Unreadable: counts none, the upstream judges it (forwarded-usage.ts, pointsOfForwarded).
+  const perHost = await runtime.forwardedCounter.count(payload.path, payload.headers, payload.body, limits).catch((): PointsPerHost => new Map());
   let points = 0;
   for (const count of perHost.values()) points += count;
   recordForwardedPoints(runtime, caller, perHost, agentVersion);

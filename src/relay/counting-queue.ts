@@ -19,8 +19,8 @@
  *     body is read (intake-relay.ts), so it sends no faster than its bodies can be counted.
  *     An agent's body of real points counts in ~40 µs (forwarded-usage.ts), so a whole fleet on
  *     one key never waits near the bound; only bodies costly to count fill it.
- * Each body still holds the event loop while it is counted (8 MiB at most: MAX_COUNTED_BYTES);
- * slicing the count would lift that.
+ * A large body is counted on a worker thread (counting-thread.ts), so the event loop is not
+ * held while it is; the queue still bounds the memory and the worker's backlog.
  */
 
 /** Bodies one key may have waiting to be counted (the one being counted included). */
