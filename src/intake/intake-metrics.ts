@@ -9,7 +9,8 @@
  *   points acknowledged but not yet saved into the database, and the failed saves;
  * - `rekey_intake_refused_total{reason}`: requests refused 403 by key verification
  *   (missing, malformed, unknown, revoked, expired) or 429 by the abuse limits
- *   (rate_limited_address, rate_limited_key, refused_payloads, unknown_keys_throttled).
+ *   (rate_limited_address, rate_limited_key, refused_payloads, unknown_keys_throttled; relay mode:
+ *   counting_backlog, src/relay/counting-queue.ts).
  *
  * Each is one counter increment or histogram observation in memory: nothing on the request
  * path waits for them. Without a registry (a plugin used on its own) they are no-ops.

@@ -8,8 +8,9 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IntakeAuth, IntakeCaller } from './intake-auth.js';
-import { RekeyError } from '../errors.js';
-import { countsPoints, pointsOfForwarded, readForwardedPoints } from '../relay/forwarded-usage.js';
+import { RekeyError, rekeyError } from '../errors.js';
+import { forwardedPath } from '../relay/forwarded-headers.js';
+import { countsPoints } from '../relay/forwarded-usage.js';
 import type { PointsPerHost } from '../relay/json-points.js';
 import { overKeyLimit } from './intake-auth.js';
 import type { IntakeLimits } from './intake-limits.js';
@@ -74,6 +75,16 @@ export function relayHandOff(
 ): Promise<FastifyReply> | FastifyReply | undefined {
   const relay = runtime.relay;
   if (relay?.handles(caller.orgId)) {
+    const counting = runtime.forwardedCounting;
+    if (counting.full(caller.key.id) && countsPoints(forwardedPath(request.url) ?? '')) {
+      // Its bodies wait to be counted (counting-queue.ts): it sends faster than they count.
+      runtime.metrics.refused('counting_backlog');
+      const retryAfterSeconds = 1;
+      return reply
+        .code(429)
+        .header('retry-after', String(retryAfterSeconds))
+        .send({ errors: [rekeyError('INTAKE_RATE_LIMITED', { who: 'API key while its payloads wait to be counted', retryAfterSeconds }).message] });
+    }
     const agentVersion = agentVersionOf(request);
     runtime.usage.record(caller.key.id, '', 0, agentVersion);
     const limits = request.routeOptions.config.intakeLimits ?? runtime.limitsV2;
@@ -83,7 +94,7 @@ export function relayHandOff(
       if (!countsPoints(payload.path)) return undefined;
       let perHost: PointsPerHost;
       try {
-        perHost = await readForwardedPoints(payload.path, payload.headers, payload.body, limits);
+        perHost = await counting.run(caller.key.id, () => runtime.forwardedCounter.count(payload.path, payload.headers, payload.body, limits));
       } catch (error) {
         if (!(error instanceof RekeyError)) throw error;
         // Uncountable, it would be forwarded free of the limit: the intake's refusal instead.
@@ -108,7 +119,7 @@ export function relayHandOff(
       onBodyRead,
       (payload) => {
         if (counted !== undefined) recordForwardedPoints(runtime, caller, counted, agentVersion);
-        else if (countsPoints(payload.path)) void countForwardedPoints(runtime, caller, payload, limits, agentVersion);
+        else if (countsPoints(payload.path)) void counting.run(caller.key.id, () => countForwardedPoints(runtime, caller, payload, limits, agentVersion));
       },
       // Only a key with a points limit waits for its points to be counted (forwarded-usage.ts).
       runtime.keyLimits.limitsOf(caller.key.id)?.pointsPerMinute == null ? undefined : admit,
@@ -130,7 +141,8 @@ async function countForwardedPoints(
   limits: IntakeLimits,
   agentVersion: string | null,
 ): Promise<void> {
-  const perHost = await pointsOfForwarded(payload.path, payload.headers, payload.body, limits);
+  // Unreadable: counts none, the upstream judges it (forwarded-usage.ts, pointsOfForwarded).
+  const perHost = await runtime.forwardedCounter.count(payload.path, payload.headers, payload.body, limits).catch((): PointsPerHost => new Map());
   let points = 0;
   for (const count of perHost.values()) points += count;
   recordForwardedPoints(runtime, caller, perHost, agentVersion);

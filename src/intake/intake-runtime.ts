@@ -31,6 +31,8 @@ import { DEFAULT_INTAKE_RATE_LIMITS, type IntakeRateLimits } from './intake-rate
 import { DEFAULT_PAYLOAD_CAPS, type PayloadCaps } from './payload-caps.js';
 import { DEFAULT_TIMESTAMP_WINDOW, type TimestampWindow } from './series-payload.js';
 import type { IntakeRelay } from './intake-relay.js';
+import { CountingQueue } from '../relay/counting-queue.js';
+import { CountingThread } from '../relay/counting-thread.js';
 import { UsageAggregator } from './usage-aggregator.js';
 import { KeyLimits } from './key-limits.js';
 import { KeyUsageMinutes } from './usage-minutes.js';
@@ -111,6 +113,10 @@ export class IntakeRuntime {
   readonly events: EventStore;
   readonly sketches: SketchStore;
   readonly relay: IntakeRelay | undefined;
+  /** Relay mode: forwarded bodies counted one at a time, keys in turn (src/relay/counting-queue.ts). */
+  readonly forwardedCounting = new CountingQueue();
+  /** Relay mode: a large forwarded body is counted on a worker thread (src/relay/counting-thread.ts). */
+  readonly forwardedCounter = new CountingThread();
   /** Metric units the series declare, for `series[].unit` in queries. */
   readonly units: MetricUnits;
   private readonly retentionSeconds: number;
@@ -221,6 +227,7 @@ export class IntakeRuntime {
     this.keyLimits.stop();
     await this.usageMinutes.close().catch(() => {}); // a failure was reported by onError
     await this.verifier.close();
+    await this.forwardedCounter.close();
   }
 
   /** The org's points of one metric in [from, to] (seconds), every acknowledged point included. */

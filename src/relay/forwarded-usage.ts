@@ -63,8 +63,8 @@ type Format = JsonFormat | 'sketches';
  * `[0,0,…]`, from 8 KiB of gzip, held the event loop 72–142 ms (2026-12-01, load ~9; a
  * realistic 15.5 MiB series body 66–99 ms), so Datadog's v1 maximum would hold it well over
  * half a second. 8 MiB is twice the largest v1 payload the Datadog Agent sends (4 MiB
- * uncompressed, payload-caps.ts) and more than v2's 5 MiB. Counting in slices with yields, as
- * the intake's scan does, would lift this bound; not done yet.
+ * uncompressed, payload-caps.ts) and more than v2's 5 MiB. The relay now counts a large body
+ * on a worker thread (counting-thread.ts); this bound still caps each body's work there.
  */
 export const MAX_COUNTED_BYTES = 8 * 1024 * 1024;
 
