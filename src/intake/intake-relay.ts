@@ -94,7 +94,7 @@ export function relayHandOff(
       if (!countsPoints(payload.path)) return undefined;
       let perHost: PointsPerHost;
       try {
-        perHost = await counting.run(caller.key.id, () => runtime.forwardedCounter.count(payload.path, payload.headers, payload.body, limits));
+        perHost = await runtime.forwardedCounter.count(caller.key.id, payload.path, payload.headers, payload.body, limits);
       } catch (error) {
         if (!(error instanceof RekeyError)) throw error;
         // Uncountable, it would be forwarded free of the limit: the intake's refusal instead.
@@ -119,7 +119,7 @@ export function relayHandOff(
       onBodyRead,
       (payload) => {
         if (counted !== undefined) recordForwardedPoints(runtime, caller, counted, agentVersion);
-        else if (countsPoints(payload.path)) void counting.run(caller.key.id, () => countForwardedPoints(runtime, caller, payload, limits, agentVersion));
+        else if (countsPoints(payload.path)) void countForwardedPoints(runtime, caller, payload, limits, agentVersion);
       },
       // Only a key with a points limit waits for its points to be counted (forwarded-usage.ts).
       runtime.keyLimits.limitsOf(caller.key.id)?.pointsPerMinute == null ? undefined : admit,
@@ -142,7 +142,9 @@ async function countForwardedPoints(
   agentVersion: string | null,
 ): Promise<void> {
   // Unreadable: counts none, the upstream judges it (forwarded-usage.ts, pointsOfForwarded).
-  const perHost = await runtime.forwardedCounter.count(payload.path, payload.headers, payload.body, limits).catch((): PointsPerHost => new Map());
+  const perHost = await runtime.forwardedCounter
+    .count(caller.key.id, payload.path, payload.headers, payload.body, limits)
+    .catch((): PointsPerHost => new Map());
   let points = 0;
   for (const count of perHost.values()) points += count;
   recordForwardedPoints(runtime, caller, perHost, agentVersion);

@@ -113,10 +113,10 @@ export class IntakeRuntime {
   readonly events: EventStore;
   readonly sketches: SketchStore;
   readonly relay: IntakeRelay | undefined;
-  /** Relay mode: forwarded bodies counted one at a time, keys in turn (src/relay/counting-queue.ts). */
+  /** Relay mode: large forwarded bodies wait for the counting worker one at a time, keys in turn (src/relay/counting-queue.ts). */
   readonly forwardedCounting = new CountingQueue();
-  /** Relay mode: a large forwarded body is counted on a worker thread (src/relay/counting-thread.ts). */
-  readonly forwardedCounter = new CountingThread();
+  /** Relay mode: a forwarded body's points, a large one counted on a worker thread (src/relay/counting-thread.ts). */
+  readonly forwardedCounter = new CountingThread(this.forwardedCounting);
   /** Metric units the series declare, for `series[].unit` in queries. */
   readonly units: MetricUnits;
   private readonly retentionSeconds: number;

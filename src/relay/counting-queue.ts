@@ -1,6 +1,8 @@
 /**
- * The relay's counting of forwarded bodies (forwarded-usage.ts), one body at a time per node,
- * the keys taking turns, with a bound on what one key may have waiting.
+ * The relay's counting of forwarded bodies that need the counting worker (counting-thread.ts:
+ * those decoding to more than 64 KiB; a small body is counted at once, on the event loop, and
+ * never waits here), one body at a time per node, the keys taking turns, with a bound on what
+ * one key may have waiting.
  *
  * Why: counting a body is decompressing it (up to 8 MiB) and reading every byte, and a key
  * without a points/min limit has it counted after its 202 — so nothing slowed the sender down.

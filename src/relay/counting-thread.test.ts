@@ -3,6 +3,7 @@ import { after, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { isRekeyError } from '../errors.js';
 import { V1_LIMITS } from '../intake/intake-limits.js';
+import { CountingQueue } from './counting-queue.js';
 import { CountingThread } from './counting-thread.js';
 
 const GZIP: Array<[string, string]> = [
@@ -11,13 +12,13 @@ const GZIP: Array<[string, string]> = [
 ];
 
 describe('CountingThread', () => {
-  const thread = new CountingThread();
+  const thread = new CountingThread(new CountingQueue());
   after(() => thread.close());
 
   it('counts 8 MiB of junk from 8 KiB of gzip without holding the event loop', async () => {
     const junk = Buffer.alloc(8 * 1024 * 1024 - 4096, '0,');
     const body = gzipSync(Buffer.concat([Buffer.from('{"series":[{"metric":"m","host":"h","points":[['), junk, Buffer.from('0]]}]}')]), { level: 9 });
-    await thread.count('/api/v1/series', GZIP, gzipSync('{"series":[]}'), V1_LIMITS); // warm: the worker started
+    await thread.count('key', '/api/v1/series', GZIP, gzipSync('{"series":[]}'), V1_LIMITS); // warm: the worker started
     let last = performance.now();
     let longest = 0;
     const ticker = setInterval(() => {
@@ -27,7 +28,7 @@ describe('CountingThread', () => {
     }, 1);
     const started = performance.now();
     try {
-      const counts = await thread.count('/api/v1/series', GZIP, body, V1_LIMITS);
+      const counts = await thread.count('key', '/api/v1/series', GZIP, body, V1_LIMITS);
       assert.deepEqual([...counts], [['h', 1]]);
     } finally {
       clearInterval(ticker);
@@ -38,11 +39,25 @@ describe('CountingThread', () => {
     assert.ok(longest < Math.max(25, took / 2), `the longest gap between ticks: ${longest.toFixed(1)} ms of ${took.toFixed(1)} ms counting`);
   });
 
+  it('counts small bodies at once: 200 of one key sent together never wait in the queue', async () => {
+    const queue = new CountingQueue(4);
+    const own = new CountingThread(queue);
+    try {
+      const small = gzipSync(JSON.stringify({ series: [{ metric: 'm', host: 'a', points: [[1, 1]] }] }));
+      const counting = Array.from({ length: 200 }, () => own.count('fleet', '/api/v1/series', GZIP, small, V1_LIMITS));
+      assert.equal(queue.waitingOf('fleet'), 0);
+      assert.equal(queue.full('fleet'), false);
+      for (const counts of await Promise.all(counting)) assert.deepEqual([...counts], [['a', 1]]);
+    } finally {
+      await own.close();
+    }
+  });
+
   it("answers the intake's error for a body it cannot count, and counts a small body inline", async () => {
     const corrupt = Buffer.concat([gzipSync(Buffer.alloc(300_000, ' ')).subarray(0, 200), Buffer.alloc(200, 7)]);
-    await assert.rejects(thread.count('/api/v1/series', GZIP, corrupt, V1_LIMITS), (error) => isRekeyError(error) && error.status === 400);
+    await assert.rejects(thread.count('key', '/api/v1/series', GZIP, corrupt, V1_LIMITS), (error) => isRekeyError(error) && error.status === 400);
     const tooLarge = gzipSync(Buffer.alloc(9 * 1024 * 1024, ' '));
-    await assert.rejects(thread.count('/api/v1/series', GZIP, tooLarge, V1_LIMITS), (error) => isRekeyError(error, 'PAYLOAD_TOO_LARGE'));
+    await assert.rejects(thread.count('key', '/api/v1/series', GZIP, tooLarge, V1_LIMITS), (error) => isRekeyError(error, 'PAYLOAD_TOO_LARGE'));
     const small = gzipSync(
       JSON.stringify({
         series: [
@@ -57,6 +72,6 @@ describe('CountingThread', () => {
         ],
       }),
     );
-    assert.deepEqual([...(await thread.count('/api/v1/series', GZIP, small, V1_LIMITS))], [['a', 2]]);
+    assert.deepEqual([...(await thread.count('key', '/api/v1/series', GZIP, small, V1_LIMITS))], [['a', 2]]);
   });
 });
