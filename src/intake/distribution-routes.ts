@@ -18,11 +18,11 @@ import type { FastifyInstance } from 'fastify';
 import { fromDogsketch, mergeDogsketch, toDogsketch } from '../points/agent-sketch.js';
 import type { Dogsketch } from '../points/agent-sketch.js';
 import { decodeDistributionPoints } from './distribution-payload.js';
-import { overKeyLimit } from './intake-auth.js';
-import { agentVersionOf, bodyOf, secondsNow } from './intake-request.js';
+import { bodyOf, secondsNow } from './intake-request.js';
 import type { IntakeRouteDeps } from './intake-route-deps.js';
 import { INTAKE_ERROR_RESPONSES, V1_ACCEPTED_SCHEMA } from './intake-schemas.js';
 import { parseBoundedJson } from './payload-caps.js';
+import { writeSketchesCounted } from './sketch-write.js';
 
 export function registerDistributionRoutes(app: FastifyInstance, { runtime, auth }: IntakeRouteDeps): void {
   app.post(
@@ -42,30 +42,10 @@ export function registerDistributionRoutes(app: FastifyInstance, { runtime, auth
       const errors: string[] = [];
       const payload = await parseBoundedJson(bodyOf(request), runtime.caps);
       const sketches = decodeDistributionPoints(payload, secondsNow(runtime.now), runtime.window, { caps: runtime.caps, errors });
-      const values = new Map<string, number>();
-      let points = 0;
-      for (const s of sketches) {
-        values.set(s.host, (values.get(s.host) ?? 0) + s.sketch.cnt);
-        points += s.sketch.cnt;
-      }
-      // Each value is a point in the key's usage, so it counts against its points/min too
-      // (else a key limited in points could send them all as distributions): held before the
-      // write, so payloads racing on this node cannot all pass (key-limits.ts).
-      const { held, over } = runtime.keyLimits.holdPoints(caller.key.id, points);
-      if (over !== undefined) return overKeyLimit(reply, runtime, over);
-      try {
-        await runtime.sketches.mergeWrite(caller.orgId, sketches, mergedSketch);
-      } catch (error) {
-        held.release();
-        throw error;
-      }
-      held.settle();
-      const nowMs = runtime.now();
-      const agentVersion = agentVersionOf(request);
-      for (const [host, count] of values) {
-        if (host !== '') runtime.sightings.record({ orgId: caller.orgId, host, firstSeen: nowMs, lastSeen: nowMs, agentVersion, metadata: null });
-        runtime.usage.record(caller.key.id, host, count, agentVersion);
-      }
+      const refused = await writeSketchesCounted(runtime, request, reply, caller, sketches, () =>
+        runtime.sketches.mergeWrite(caller.orgId, sketches, mergedSketch),
+      );
+      if (refused !== undefined) return refused;
       return reply.code(202).send(errors.length === 0 ? { status: 'ok' } : { status: 'ok', errors });
     },
   );

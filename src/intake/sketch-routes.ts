@@ -5,11 +5,11 @@
  * answered by `GET /api/v1/query` with `p50…p99`, `avg`, `sum`, `min`, `max`, `count`.
  */
 import type { FastifyInstance } from 'fastify';
-import { overKeyLimit } from './intake-auth.js';
-import { agentVersionOf, bodyOf, secondsNow } from './intake-request.js';
+import { bodyOf, secondsNow } from './intake-request.js';
 import { INTAKE_ERROR_RESPONSES, V2_ACCEPTED_SCHEMA } from './intake-schemas.js';
 import type { IntakeRouteDeps } from './intake-route-deps.js';
 import { decodeSketchPayload } from './sketch-payload.js';
+import { writeSketchesCounted } from './sketch-write.js';
 
 export function registerSketchRoutes(app: FastifyInstance, { runtime, auth }: IntakeRouteDeps): void {
   app.post(
@@ -28,30 +28,8 @@ export function registerSketchRoutes(app: FastifyInstance, { runtime, auth }: In
       const caller = auth.callerOf(request);
       const errors: string[] = [];
       const sketches = decodeSketchPayload(bodyOf(request), secondsNow(runtime.now), runtime.window, { caps: runtime.caps, errors });
-      // Each value a sketch summarises (its `cnt`) is a point, as for /api/v1/distribution_points
-      // (else a key limited in points could send them all as sketches): held before the write,
-      // counted once written (key-limits.ts).
-      const values = new Map<string, number>();
-      let points = 0;
-      for (const s of sketches) {
-        values.set(s.host, (values.get(s.host) ?? 0) + s.sketch.cnt);
-        points += s.sketch.cnt;
-      }
-      const { held, over } = runtime.keyLimits.holdPoints(caller.key.id, points);
-      if (over !== undefined) return overKeyLimit(reply, runtime, over);
-      try {
-        await runtime.sketches.write(caller.orgId, sketches);
-      } catch (error) {
-        held.release();
-        throw error;
-      }
-      held.settle();
-      const nowMs = runtime.now();
-      const agentVersion = agentVersionOf(request);
-      for (const [host, count] of values) {
-        if (host !== '') runtime.sightings.record({ orgId: caller.orgId, host, firstSeen: nowMs, lastSeen: nowMs, agentVersion, metadata: null });
-        runtime.usage.record(caller.key.id, host, count, agentVersion);
-      }
+      const refused = await writeSketchesCounted(runtime, request, reply, caller, sketches, () => runtime.sketches.write(caller.orgId, sketches));
+      if (refused !== undefined) return refused;
       return reply.code(202).send({ errors });
     },
   );

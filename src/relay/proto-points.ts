@@ -23,14 +23,7 @@ const tagOf = (field: number, wire: number) => (field << 3) | wire;
 /** `MetricPayload.series[]` → each series' `points` count under the `name` of its first `type: "host"` resource. */
 export function countMetricPayloadPoints(bytes: Uint8Array): PointsPerHost {
   const counts: PointsPerHost = new Map();
-  const reader = protobuf.Reader.create(bytes);
-  while (reader.pos < reader.len) {
-    const tag = reader.uint32();
-    if (tag !== tagOf(1, LEN)) {
-      reader.skipType(tag & 7);
-      continue;
-    }
-    const end = endOf(reader);
+  forEachEntry(bytes, (reader, end) => {
     let points = 0;
     let host: string | undefined;
     let hostFound = false;
@@ -49,21 +42,14 @@ export function countMetricPayloadPoints(bytes: Uint8Array): PointsPerHost {
     }
     if (reader.pos !== end) throw new RangeError(`a series ends past its declared length at offset ${reader.pos}`);
     addPoints(counts, host, points);
-  }
+  });
   return counts;
 }
 
 /** `SketchPayload.sketches[]` → the sum of each sketch's dogsketches' `cnt` under its `host`. */
 export function countSketchPayloadPoints(bytes: Uint8Array): PointsPerHost {
   const counts: PointsPerHost = new Map();
-  const reader = protobuf.Reader.create(bytes);
-  while (reader.pos < reader.len) {
-    const tag = reader.uint32();
-    if (tag !== tagOf(1, LEN)) {
-      reader.skipType(tag & 7);
-      continue;
-    }
-    const end = endOf(reader);
+  forEachEntry(bytes, (reader, end) => {
     let values = 0;
     let host = '';
     while (reader.pos < end) {
@@ -74,8 +60,21 @@ export function countSketchPayloadPoints(bytes: Uint8Array): PointsPerHost {
     }
     if (reader.pos !== end) throw new RangeError(`a sketch ends past its declared length at offset ${reader.pos}`);
     addPoints(counts, host, values);
-  }
+  });
   return counts;
+}
+
+/**
+ * Calls `each` for every length-delimited field 1 at the top level of a payload — a
+ * MetricPayload's series, a SketchPayload's sketches — with where it ends; other fields skipped.
+ */
+function forEachEntry(bytes: Uint8Array, each: (reader: protobuf.Reader, end: number) => void): void {
+  const reader = protobuf.Reader.create(bytes);
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    if (tag !== tagOf(1, LEN)) reader.skipType(tag & 7);
+    else each(reader, endOf(reader));
+  }
 }
 
 /** A Resource's `type` and `name` (the last of each, as protobuf decoding keeps). */

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { eventually, post, setUpstream, startNode, startRecorder, type Recorder, type RekeyNode } from './relay-support.js';
+import { eventually, post, relayToRecorder, type RekeyNode } from './relay-support.js';
 
 /** The process's resident memory in MiB (Linux). */
 function rssMiB(pid: number): number {
@@ -19,7 +19,6 @@ function rssMiB(pid: number): number {
 
 describe('relay mode: a key sending bodies costly to count', () => {
   let relay: RekeyNode;
-  let recorder: Recorder;
 
   const management = (path: string, init: RequestInit = {}) =>
     fetch(`${relay.server.url}${path}`, {
@@ -27,16 +26,12 @@ describe('relay mode: a key sending bodies costly to count', () => {
       headers: { 'dd-api-key': relay.apiKey, 'dd-application-key': relay.appKey, 'content-type': 'application/json', ...init.headers },
     });
 
+  let stop: () => Promise<void>;
+
   before(async () => {
-    recorder = await startRecorder();
-    relay = await startNode();
-    await setUpstream(relay, recorder.url, 'c'.repeat(28) + 'up05');
-    await eventually(async () => (await post(`${relay.server.url}/api/v2/logs`, relay.apiKey, '[]')) === 202, 'relay mode in effect');
+    ({ relay, stop } = await relayToRecorder('c'.repeat(28) + 'up05'));
   });
-  after(async () => {
-    await relay.server.stop();
-    await recorder.close();
-  });
+  after(() => stop());
 
   it('is refused 429 once its bodies wait to be counted; memory stays bounded; another key is still counted', { timeout: 120_000 }, async () => {
     const created = (await (

@@ -10,7 +10,7 @@ import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { deflateSync, gzipSync } from 'node:zlib';
 import { MetricPayloadType } from '../../src/intake/metric-payload-proto.js';
-import { eventually, post, setUpstream, startNode, startRecorder, type Recorder, type RekeyNode } from './relay-support.js';
+import { eventually, post, relayToRecorder, type Recorder, type RekeyNode } from './relay-support.js';
 
 interface UsageMinute {
   requests: number;
@@ -44,16 +44,12 @@ describe('relay mode: per-key points and hosts of forwarded series', () => {
   };
   const now = () => Math.floor(Date.now() / 1000);
 
+  let stop: () => Promise<void>;
+
   before(async () => {
-    recorder = await startRecorder();
-    relay = await startNode();
-    await setUpstream(relay, recorder.url, 'c'.repeat(28) + 'up03');
-    await eventually(async () => (await post(`${relay.server.url}/api/v2/logs`, relay.apiKey, '[]')) === 202, 'relay mode in effect');
+    ({ relay, recorder, stop } = await relayToRecorder('c'.repeat(28) + 'up03'));
   });
-  after(async () => {
-    await relay.server.stop();
-    await recorder.close();
-  });
+  after(() => stop());
 
   it("counts the points and hosts of v1 JSON, v2 JSON (gzip) and v2 protobuf (deflate) series in the key's usage; bodies forwarded unchanged", async () => {
     const key = await newKey('points through the relay');

@@ -122,6 +122,25 @@ export async function startRecorder(port = 0): Promise<Recorder> {
   return recorder;
 }
 
+/**
+ * A node in relay mode whose upstream is a fresh recording upstream (keyed `upstreamKey`),
+ * returned once relay mode is in effect (a logs payload answered 202); `stop` ends both.
+ */
+export async function relayToRecorder(upstreamKey: string): Promise<{ relay: RekeyNode; recorder: Recorder; stop: () => Promise<void> }> {
+  const recorder = await startRecorder();
+  const relay = await startNode();
+  await setUpstream(relay, recorder.url, upstreamKey);
+  await eventually(async () => (await post(`${relay.server.url}/api/v2/logs`, relay.apiKey, '[]')) === 202, 'relay mode in effect');
+  return {
+    relay,
+    recorder,
+    stop: async () => {
+      await relay.server.stop();
+      await recorder.close();
+    },
+  };
+}
+
 /** Polls `check` every 50 ms until it is true; throws `what` after `timeoutMs`. */
 export async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
