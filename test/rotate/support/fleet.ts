@@ -16,6 +16,8 @@ export interface ServerProcess {
   apiKey: { id: string; key: string };
   appKey: string;
   stop: () => Promise<void>;
+  /** The last `chars` of what the server printed, keys masked: for a failure's message. */
+  logTail: (chars?: number) => string;
 }
 
 /** `rekey server --data DIR --port 0`, waiting (bounded) for its credentials and "listening on" line. */
@@ -39,6 +41,7 @@ export async function startServer(dataDir: string): Promise<ServerProcess> {
     stop: async () => {
       await server.stop('SIGTERM', 15_000);
     },
+    logTail: (chars = 4000) => (server.stdout() + server.stderr()).slice(-chars).replace(/[0-9a-f]{32,40}/g, '<key>'),
   };
 }
 
