@@ -79,6 +79,9 @@ export interface PointsHold {
 
 export type HoldResult = { held: PointsHold; over?: undefined } | { held?: undefined; over: OverLimit };
 
+/** The hold of a key without limits: counts nothing (countPoints ignores such a key too). */
+const NOTHING_HELD: HoldResult = { held: { settle: () => undefined, release: () => undefined } };
+
 export interface KeyLimitsOptions {
   now?: () => number;
   pollMs?: number;
@@ -208,9 +211,12 @@ export class KeyLimits {
    */
   holdPoints(keyId: string, points: number): HoldResult {
     const limits = this.limits.get(keyId);
+    // A key without any limit (nearly every request): nothing to hold or count, and no closures
+    // made per request on the intake's path.
+    if (limits === undefined) return NOTHING_HELD;
     let open = true;
-    if (limits?.pointsPerMinute == null) {
-      // Nothing to hold against; the points still count (other limits, a points limit set later).
+    if (limits.pointsPerMinute === null) {
+      // Nothing to hold against; the points still count (a bytes or requests limit, a points limit set later).
       const settle = () => {
         if (open) this.countPoints(keyId, points);
         open = false;
