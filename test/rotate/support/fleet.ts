@@ -16,7 +16,7 @@ export interface ServerProcess {
   apiKey: { id: string; key: string };
   appKey: string;
   stop: () => Promise<void>;
-  /** The last `chars` of what the server printed, keys masked: for a failure's message. */
+  /** The last `chars` of the server's log (stderr; stdout holds the first start's credentials), keys masked: for a failure's message. */
   logTail: (chars?: number) => string;
 }
 
@@ -41,7 +41,11 @@ export async function startServer(dataDir: string): Promise<ServerProcess> {
     stop: async () => {
       await server.stop('SIGTERM', 15_000);
     },
-    logTail: (chars = 4000) => (server.stdout() + server.stderr()).slice(-chars).replace(/[0-9a-f]{32,40}/g, '<key>'),
+    logTail: (chars = 4000) =>
+      server
+        .stderr()
+        .slice(-chars)
+        .replace(/[0-9a-f]{32,40}/g, '<key>'),
   };
 }
 
