@@ -21,7 +21,7 @@
  *
  * Usage: npm run demo [-- --relay] [-- --keep] [-- --wait | --no-wait]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,10 +89,13 @@ function removeRoot(): void {
   else rmSync(root, { recursive: true, force: true });
 }
 
-// Last resort on any exit (an exception included): no child outlives the demo.
+// Last resort on any exit (an exception included): no child outlives the demo, and the folder
+// goes even when cleanUp already removed it once — after a Ctrl-C the demo's own steps keep
+// running until process.exit and may write an agent's config into the folder after that first
+// removal (CI, 2026-12-01: the folder outlived a SIGINT). This is the last JavaScript to run.
 process.on('exit', () => {
   for (const child of children) if (alive(child)) child.kill('SIGKILL');
-  if (!cleaned && !flags.keep) rmSync(root, { recursive: true, force: true });
+  if (!flags.keep) rmSync(root, { recursive: true, force: true });
 });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
@@ -103,15 +106,25 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 // ---- processes -------------------------------------------------------------------------
+/**
+ * Every child of the demo starts here, so clean-up knows it. Once clean-up has begun (Ctrl-C)
+ * nothing new starts: the step that asked fails, and the demo is already on its way out.
+ */
+function spawnChild(argv: readonly string[], env: NodeJS.ProcessEnv): ChildProcessWithoutNullStreams {
+  if (cleaned) throw new Error('the demo is stopping: no new process is started');
+  const [command, ...args] = argv;
+  const child = spawn(command!, args, { cwd: repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  children.add(child);
+  return child;
+}
 interface Started {
   child: ChildProcess;
   output: () => string;
 }
 
 function start(argv: string[], env: NodeJS.ProcessEnv = {}): Started {
-  const [command, ...args] = argv;
-  const child = spawn(command!, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
+  const child = spawnChild(argv, { ...process.env, ...env });
+  child.stdin.end();
   child.on('exit', () => children.delete(child));
   let output = '';
   const keep = (chunk: Buffer) => (output = (output + chunk.toString('utf8')).slice(-20_000));
@@ -120,7 +133,6 @@ function start(argv: string[], env: NodeJS.ProcessEnv = {}): Started {
   return { child, output: () => output };
 }
 
-/** Waits (bounded) until `check` returns a value; fails with `what` and the process output. */
 /** Sends METRIC += 1 to every agent every 50 ms until the returned function is called. */
 function startPump(agents: ReadonlyArray<{ statsd: { increment(metric: string, value: number): void }; sent: number }>): () => void {
   const pump = setInterval(() => {
@@ -132,6 +144,7 @@ function startPump(agents: ReadonlyArray<{ statsd: { increment(metric: string, v
   return () => clearInterval(pump);
 }
 
+/** Waits (bounded) until `check` returns a value; fails with `what` and the process output. */
 async function until<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs: number, what: string, started?: Started): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -241,14 +254,12 @@ async function storedTotals(server: Server, apiKey: string, fromSeconds: number)
 }
 
 function runRotate(inventory: string, server: Server): Promise<{ code: number | null; stdout: string }> {
-  const [command, ...args] = rekey;
-  const child = spawn(command!, [...args, 'rotate', '--inventory', inventory, '--grace', '10m', '--concurrency', '3', '--verify-timeout', '30s', '--json'], {
-    cwd: repoRoot,
+  const child = spawnChild(
+    [...rekey, 'rotate', '--inventory', inventory, '--grace', '10m', '--concurrency', '3', '--verify-timeout', '30s', '--json'],
     // Credentials travel in the environment, as Datadog's tools read them; never in argv.
-    env: { ...process.env, DD_API_KEY: server.apiKey.key, DD_APP_KEY: server.appKey, DD_SITE: server.url },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
+    { ...process.env, DD_API_KEY: server.apiKey.key, DD_APP_KEY: server.appKey, DD_SITE: server.url },
+  );
+  child.stdin.end();
   let stdout = '';
   child.stdout.on('data', (chunk) => (stdout += chunk));
   // rotate's progress lines (stderr) go straight to the user, indented.
@@ -271,13 +282,7 @@ function runCli(
   args: string[],
   options: { input?: string; env?: NodeJS.ProcessEnv; echo?: boolean; timeoutMs?: number } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const [command, ...rest] = rekey;
-  const child = spawn(command!, [...rest, ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, REKEY_DATABASE_URL: '', REKEY_SECRET: '', ...options.env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  children.add(child);
+  const child = spawnChild([...rekey, ...args], { ...process.env, REKEY_DATABASE_URL: '', REKEY_SECRET: '', ...options.env });
   let stdout = '';
   let stderr = '';
   const show = (chunk: Buffer) => {
