@@ -45,7 +45,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
     }
     const fastifyError = error as FastifyError;
     if (fastifyError.validation) {
-      return reply.code(400).send({ errors: [fastifyError.message] });
+      return reply.code(400).send({ errors: [validationMessage(fastifyError)] });
     }
     const status = fastifyError.statusCode;
     if (status !== undefined && status >= 400 && status < 500) {
@@ -56,6 +56,24 @@ export function installErrorHandlers(app: FastifyInstance): void {
   });
 
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ errors: ['Not found'] }));
+}
+
+/**
+ * Ajv's message, except where it would puzzle: a schema that forbids unknown fields does it
+ * with `additionalProperties: Type.Never()` (Fastify's Ajv silently drops what `false` forbids),
+ * and Ajv words that as "body/limits/points_per_minut must NOT be valid". Said plainly instead.
+ */
+function validationMessage(error: FastifyError): string {
+  const entries = error.validation ?? [];
+  if (!entries.some((entry) => entry.keyword === 'not' && entry.schemaPath.endsWith('/additionalProperties/not'))) return error.message;
+  const context = error.validationContext ?? 'body';
+  return entries
+    .map((entry) =>
+      entry.keyword === 'not' && entry.schemaPath.endsWith('/additionalProperties/not')
+        ? `${context}${entry.instancePath} is not a known field`
+        : `${context}${entry.instancePath} ${entry.message ?? 'is not valid'}`,
+    )
+    .join(', ');
 }
 
 /**

@@ -128,7 +128,7 @@ for (const dialect of DIALECTS) {
       assert.equal((await setLimits(acme, 'admin', acme.apiKey.id, { points_per_minute: 10 })).status, 200);
       const typo = await setLimits(acme, 'admin', acme.apiKey.id, { points_per_minut: 20 });
       assert.equal(typo.status, 400);
-      assert.match(JSON.stringify(typo.body), /points_per_minut/, 'the answer names the unknown field');
+      assert.deepEqual(typo.body, { errors: ['body/limits/points_per_minut is not a known field'] }, 'the answer names the unknown field plainly');
       // Found by the hostile try: Fastify's Ajv coerced "10" to 10 (and true to 1).
       for (const value of ['20', true, null]) {
         const coerced = await setLimits(acme, 'admin', acme.apiKey.id, { points_per_minute: value });
