@@ -208,6 +208,11 @@ export const errorCatalogue = {
     (p) =>
       `${p.remaining} of ${p.found} payload(s) still undelivered after ${p.timeout} (${p.why}); run rekey upstream drain again: delivered payloads are not sent again`,
   ),
+  RELAY_COUNTING_FAILED: spec<{ reason: string; retryAfterSeconds: number }>(
+    503,
+    1,
+    (p) => `The relay could not count this payload's points for its key's limit (${p.reason}); nothing was accepted. Retry in ${p.retryAfterSeconds} s`,
+  ),
   RELAY_SPOOL_FULL: spec<{ retryAfterSeconds: number }>(
     503,
     1,

@@ -96,10 +96,15 @@ export function relayHandOff(
       try {
         perHost = await runtime.forwardedCounter.count(caller.key.id, payload.path, payload.headers, payload.body, limits);
       } catch (error) {
-        if (!(error instanceof RekeyError)) throw error;
         // Uncountable, it would be forwarded free of the limit: the intake's refusal instead.
+        // Not the body's fault (the counting worker failed): 503, so the agent sends it again.
+        const refusal =
+          error instanceof RekeyError
+            ? error
+            : rekeyError('RELAY_COUNTING_FAILED', { reason: error instanceof Error ? error.message : String(error), retryAfterSeconds: 1 });
         onRefusedPayload?.();
-        reply.code(error.status).send({ errors: [error.message] });
+        if (refusal.status === 503) reply.header('retry-after', '1');
+        reply.code(refusal.status).send({ errors: [refusal.message] });
         return 'refused';
       }
       let points = 0;

@@ -53,6 +53,23 @@ describe('CountingThread', () => {
     }
   });
 
+  it('a worker that ends mid-count fails the counts waiting on it (not as a body error), and the next count starts a new one', async () => {
+    const own = new CountingThread(new CountingQueue());
+    try {
+      const junk = Buffer.alloc(8 * 1024 * 1024 - 4096, '0,');
+      const body = gzipSync(Buffer.concat([Buffer.from('{"series":[{"metric":"m","host":"h","points":[['), junk, Buffer.from('0]]}]}')]), { level: 9 });
+      const counting = own.count('key', '/api/v1/series', GZIP, body, V1_LIMITS);
+      // Until the body is on the worker (its inline attempt, up to 64 KiB, comes first).
+      while (own['worker'] === undefined) await new Promise((resolve) => setTimeout(resolve, 1));
+      await own.close();
+      // Not a RekeyError: the intake answers 503 RELAY_COUNTING_FAILED (intake-relay.ts), not 400.
+      await assert.rejects(counting, (error) => error instanceof Error && !isRekeyError(error) && /counting worker exited/.test(error.message));
+      assert.deepEqual([...(await own.count('key', '/api/v1/series', GZIP, body, V1_LIMITS))], [['h', 1]]);
+    } finally {
+      await own.close();
+    }
+  });
+
   it("answers the intake's error for a body it cannot count, and counts a small body inline", async () => {
     const corrupt = Buffer.concat([gzipSync(Buffer.alloc(300_000, ' ')).subarray(0, 200), Buffer.alloc(200, 7)]);
     await assert.rejects(thread.count('key', '/api/v1/series', GZIP, corrupt, V1_LIMITS), (error) => isRekeyError(error) && error.status === 400);
