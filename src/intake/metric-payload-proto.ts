@@ -81,7 +81,7 @@ export function decodeMetricPayload(bytes: Uint8Array, caps: PayloadCaps = DEFAU
   return { series };
 }
 
-type Reader = protobuf.Reader;
+export type Reader = protobuf.Reader;
 
 /**
  * Counts the top-level `series` entries of a MetricPayload as its bytes arrive (`push` per
@@ -147,7 +147,7 @@ export class MetricPayloadCounter {
  * entries, not the objects decoding would build; a payload within the caps is walked twice
  * (the walk is a small part of decoding).
  */
-function countMetricPayload(bytes: Uint8Array, caps: PayloadCaps): void {
+export function countMetricPayload(bytes: Uint8Array, caps: PayloadCaps): { series: number; points: number } {
   const reader = protobuf.Reader.create(bytes);
   let series = 0;
   let points = 0;
@@ -170,6 +170,7 @@ function countMetricPayload(bytes: Uint8Array, caps: PayloadCaps): void {
       reader.skipType(field & 7);
     }
   }
+  return { series, points };
 }
 
 /** Tag bytes (field number << 3 | wire type) of the fields read here. */
@@ -185,7 +186,7 @@ const FIELD_1_FIXED64 = (1 << 3) | 1;
 const FIELD_2_VARINT = 2 << 3;
 
 /** Reads a length prefix and returns where the embedded message ends. */
-function endOf(reader: Reader): number {
+export function endOf(reader: Reader): number {
   const length = reader.uint32();
   const end = reader.pos + length;
   if (end > reader.len) throw new RangeError(`embedded message of ${length} bytes at offset ${reader.pos} runs past the end`);
@@ -197,7 +198,17 @@ function int64(reader: Reader): number {
   return typeof value === 'number' ? value : value.toNumber();
 }
 
-function decodeSeries(reader: Reader, end: number, counts: { points: number; tags: number }, caps: PayloadCaps): ProtoMetricSeries {
+/**
+ * An embedded message whose last field runs past its declared length. Refused (a protobuf
+ * decoder refuses such bytes): read on, its fields would take bytes of the fields after it, so
+ * what a series says would depend on more than its own fields' bytes (series-identity-cache.ts
+ * relies on it not doing so).
+ */
+function pastEnd(what: string, reader: Reader): RangeError {
+  return new RangeError(`${what} ends past its declared length at offset ${reader.pos}`);
+}
+
+export function decodeSeries(reader: Reader, end: number, counts: { points: number; tags: number }, caps: PayloadCaps): ProtoMetricSeries {
   const series: ProtoMetricSeries = { resources: [], metric: '', tags: [], points: [], type: 0, unit: '', source_type_name: '', interval: 0 };
   while (reader.pos < end) {
     const tag = reader.uint32();
@@ -213,6 +224,7 @@ function decodeSeries(reader: Reader, end: number, counts: { points: number; tag
           else if (field === FIELD_2_LEN) resource.name = reader.string();
           else reader.skipType(field & 7);
         }
+        if (reader.pos !== resourceEnd) throw pastEnd('a resource', reader);
         series.resources.push(resource);
         break;
       }
@@ -233,6 +245,7 @@ function decodeSeries(reader: Reader, end: number, counts: { points: number; tag
           else if (field === FIELD_2_VARINT) point.timestamp = int64(reader);
           else reader.skipType(field & 7);
         }
+        if (reader.pos !== pointEnd) throw pastEnd('a point', reader);
         series.points.push(point);
         break;
       }
@@ -252,6 +265,85 @@ function decodeSeries(reader: Reader, end: number, counts: { points: number; tag
         reader.skipType(tag & 7);
     }
   }
-  if (reader.pos !== end) throw new RangeError(`a series ends past its declared length at offset ${reader.pos}`);
+  if (reader.pos !== end) throw pastEnd('a series', reader);
   return series;
+}
+
+/** What `scanSeries` read of one series besides its identity (metric, tags, resources). */
+export interface SeriesScan {
+  /** The identity fields' bytes, each with its tag and length (see `scanSeries`); '' when it has none. */
+  identity: string;
+  type: number;
+  unit: string;
+  interval: number;
+  /** Points written to `points` from `at` on, as sent: [timestamp, value] pairs. */
+  count: number;
+}
+
+/**
+ * Reads one series message in one pass without decoding its identity: the metric, tags and
+ * resources fields are kept as their raw bytes, tag and length included, in the order sent
+ * (`identity`, one byte per char). Those pieces delimit themselves, so two series have the
+ * same `identity` exactly when they send the same identity fields in the same order, and
+ * `decodeSeries` then reads the same metric, tags and resources from both. The points go into
+ * `points` at `at` as sent; the caller has room for them (countMetricPayload). Fills `scan`
+ * (one object reused for every series of a payload). Malformed bytes throw as `decodeSeries`
+ * does.
+ */
+export function scanSeries(bytes: Buffer, reader: Reader, end: number, points: Float64Array, at: number, scan: SeriesScan): void {
+  scan.identity = '';
+  scan.type = 0;
+  scan.unit = '';
+  scan.interval = 0;
+  // The identity's bytes: one range while its fields come one after another (as every Agent
+  // sends them: resources, metric, tags first), else joined piece by piece.
+  let from = -1;
+  let to = -1;
+  let pieces = '';
+  let p = at;
+  while (reader.pos < end) {
+    const fieldAt = reader.pos;
+    const tag = reader.uint32();
+    switch (tag) {
+      case FIELD_1_LEN:
+      case FIELD_2_LEN:
+      case FIELD_3_LEN:
+        reader.skip(reader.uint32());
+        if (fieldAt !== to) {
+          if (from !== -1) pieces += bytes.toString('latin1', from, to);
+          from = fieldAt;
+        }
+        to = reader.pos;
+        break;
+      case FIELD_4_LEN: {
+        const pointEnd = endOf(reader);
+        let value = 0;
+        let timestamp = 0;
+        while (reader.pos < pointEnd) {
+          const field = reader.uint32();
+          if (field === FIELD_1_FIXED64) value = reader.double();
+          else if (field === FIELD_2_VARINT) timestamp = int64(reader);
+          else reader.skipType(field & 7);
+        }
+        if (reader.pos !== pointEnd) throw pastEnd('a point', reader);
+        points[p++] = timestamp;
+        points[p++] = value;
+        break;
+      }
+      case FIELD_5_VARINT:
+        scan.type = reader.int32();
+        break;
+      case FIELD_6_LEN:
+        scan.unit = reader.string();
+        break;
+      case FIELD_8_VARINT:
+        scan.interval = int64(reader);
+        break;
+      default:
+        reader.skipType(tag & 7);
+    }
+  }
+  if (reader.pos !== end) throw pastEnd('a series', reader);
+  if (from !== -1) scan.identity = pieces + bytes.toString('latin1', from, to);
+  scan.count = (p - at) / 2;
 }

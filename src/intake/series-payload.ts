@@ -18,7 +18,6 @@
  * the whole payload.
  */
 import { RekeyError, rekeyError } from '../errors.js';
-import { decodeMetricPayload } from './metric-payload-proto.js';
 import { DEFAULT_PAYLOAD_CAPS, tooComplex, type PayloadCaps } from './payload-caps.js';
 import { MAX_HOST_NAME, MAX_METRIC_NAME, MAX_TAG_LENGTH, MAX_TAGS } from './series-limits.js';
 
@@ -32,8 +31,8 @@ export interface IntakeSeries {
   interval: number | null;
   /** '' when the payload names no host. */
   host: string;
-  /** Sorted, de-duplicated. */
-  tags: string[];
+  /** Sorted, de-duplicated; may be shared between series (protobuf: proto-series.ts), never changed. */
+  tags: readonly string[];
   unit: string | null;
   /** Packed [timestamp seconds, value] pairs (ts, value, ts, value, …), values finite: no array per point. */
   points: Float64Array;
@@ -48,7 +47,7 @@ export interface TimestampWindow {
 
 export const DEFAULT_TIMESTAMP_WINDOW: TimestampWindow = { futureSeconds: 10 * 60, maxAgeSeconds: 3600 };
 
-const invalid = (detail: string) => rekeyError('INVALID_PAYLOAD', { detail });
+export const invalid = (detail: string) => rekeyError('INVALID_PAYLOAD', { detail });
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -159,7 +158,7 @@ export const MAX_LISTED_ERRORS = 100;
  * Decodes each series with `decodeOne`; with `options.errors`, an invalid series is left out
  * and its problem listed, and only "nothing valid" refuses the payload.
  */
-function eachSeries(series: unknown[], options: DecodeOptions, decodeOne: (raw: unknown, index: number) => IntakeSeries): IntakeSeries[] {
+export function eachSeries(series: readonly unknown[], options: DecodeOptions, decodeOne: (raw: unknown, index: number) => IntakeSeries): IntakeSeries[] {
   const errors = options.errors;
   if (errors === undefined) return series.map(decodeOne);
   const valid: IntakeSeries[] = [];
@@ -184,7 +183,7 @@ export function decodeV1Series(payload: unknown, nowSeconds: number, window: Tim
   const caps = options.caps ?? DEFAULT_PAYLOAD_CAPS;
   const check = new SeriesChecker(nowSeconds, window);
   const series = seriesArray(payload, caps);
-  const arena = new PointArena(series, caps);
+  const arena = PointArena.of(series, caps);
   return eachSeries(series, options, (raw, index) => {
     const where = `series[${index}]`;
     if (!isObject(raw)) throw invalid(`${where} must be an object`);
@@ -212,9 +211,14 @@ export function decodeV1Series(payload: unknown, nowSeconds: number, window: Tim
   });
 }
 
-const V2_TYPES: Record<number, MetricKind> = { 0: 'gauge', 1: 'count', 2: 'rate', 3: 'gauge' };
+export const V2_TYPES: Record<number, MetricKind> = { 0: 'gauge', 1: 'count', 2: 'rate', 3: 'gauge' };
 
-function v2Series(raw: unknown, index: number, check: SeriesChecker, pointsOf: (raw: Record<string, unknown>, where: string) => Float64Array): IntakeSeries {
+export function v2Series(
+  raw: unknown,
+  index: number,
+  check: SeriesChecker,
+  pointsOf: (raw: Record<string, unknown>, where: string) => Float64Array,
+): IntakeSeries {
   const where = `series[${index}]`;
   if (!isObject(raw)) throw invalid(`${where} must be an object`);
   const typeCode = raw.type ?? 0;
@@ -245,11 +249,17 @@ function v2Series(raw: unknown, index: number, check: SeriesChecker, pointsOf: (
  * allocation per request instead of one per series. Counting them first is also where the
  * payload's points and tags are checked against the caps, before any is validated.
  */
-class PointArena {
-  private readonly values: Float64Array;
-  private used = 0;
+export class PointArena {
+  readonly values: Float64Array;
+  /** Values (two per point) handed out so far. */
+  used = 0;
 
-  constructor(series: readonly unknown[], caps: PayloadCaps) {
+  constructor(points: number) {
+    this.values = new Float64Array(points * 2);
+  }
+
+  /** An arena for a JSON payload's series; throws PAYLOAD_TOO_COMPLEX over the points or tags cap. */
+  static of(series: readonly unknown[], caps: PayloadCaps): PointArena {
     let count = 0;
     let tags = 0;
     for (const raw of series) {
@@ -259,7 +269,7 @@ class PointArena {
     }
     if (count > caps.maxPoints) throw tooComplex('points', caps.maxPoints);
     if (tags > caps.maxTags) throw tooComplex('tags', caps.maxTags);
-    this.values = new Float64Array(count * 2);
+    return new PointArena(count);
   }
 
   take(points: number): Float64Array {
@@ -274,31 +284,23 @@ export function decodeV2Series(payload: unknown, nowSeconds: number, window: Tim
   const caps = options.caps ?? DEFAULT_PAYLOAD_CAPS;
   const check = new SeriesChecker(nowSeconds, window);
   const series = seriesArray(payload, caps);
-  const arena = new PointArena(series, caps);
-  return eachSeries(series, options, (raw, index) =>
-    v2Series(raw, index, check, (series, where) => {
-      if (!Array.isArray(series.points) || series.points.length === 0) throw invalid(`${where}.points must be a non-empty array`);
-      const points = arena.take(series.points.length);
-      for (let p = 0; p < series.points.length; p++) {
-        const point: unknown = series.points[p];
-        if (!isObject(point)) throw invalid(`${where}.points[${p}] must be {"timestamp", "value"}`);
-        check.point(point.timestamp, point.value, where, p, points);
-      }
-      return points;
-    }),
-  );
+  const arena = PointArena.of(series, caps);
+  const pointsOf = v2Points(check, arena);
+  return eachSeries(series, options, (raw, index) => v2Series(raw, index, check, pointsOf));
 }
 
-/** The Agent 7 protobuf MetricPayload (Content-Type: application/x-protobuf). */
-export function decodeProtoSeries(body: Buffer, nowSeconds: number, window: TimestampWindow, options: DecodeOptions = {}): IntakeSeries[] {
-  let payload: { series: unknown[] };
-  try {
-    payload = decodeMetricPayload(body, options.caps ?? DEFAULT_PAYLOAD_CAPS);
-  } catch (error) {
-    if (error instanceof RekeyError) throw error;
-    throw invalid(`The body is not a valid protobuf MetricPayload: ${(error as Error).message.slice(0, 200)}`);
-  }
-  return decodeV2Series(payload, nowSeconds, window, options);
+/** Checks a v2 series' `points` ([{timestamp, value}]) into packed space taken from `arena`. */
+export function v2Points(check: SeriesChecker, arena: PointArena): (series: Record<string, unknown>, where: string) => Float64Array {
+  return (series, where) => {
+    if (!Array.isArray(series.points) || series.points.length === 0) throw invalid(`${where}.points must be a non-empty array`);
+    const points = arena.take(series.points.length);
+    for (let p = 0; p < series.points.length; p++) {
+      const point: unknown = series.points[p];
+      if (!isObject(point)) throw invalid(`${where}.points[${p}] must be {"timestamp", "value"}`);
+      check.point(point.timestamp, point.value, where, p, points);
+    }
+    return points;
+  };
 }
 
 /** Points in a decoded payload, per host: for the key's usage record. */

@@ -18,7 +18,8 @@ import type { IntakeRuntime } from './intake-runtime.js';
 import type { OverLimit } from './key-limits.js';
 import { INTAKE_ERROR_RESPONSES, V1_ACCEPTED_SCHEMA, V2_ACCEPTED_SCHEMA } from './intake-schemas.js';
 import { parseBoundedJson } from './payload-caps.js';
-import { decodeProtoSeries, decodeV1Series, decodeV2Series, pointsPerHost, type IntakeSeries } from './series-payload.js';
+import { decodeProtoSeries } from './proto-series.js';
+import { decodeV1Series, decodeV2Series, pointsPerHost, type IntakeSeries } from './series-payload.js';
 
 const V1_ACCEPTED = { status: 'ok' };
 const V2_ACCEPTED = { errors: [] as string[] };
