@@ -37,6 +37,9 @@ import { UsageAggregator } from './usage-aggregator.js';
 import { KeyLimits } from './key-limits.js';
 import { KeyUsageMinutes } from './usage-minutes.js';
 
+/** Point batches committed at once on PostgreSQL (of the pool's 10 connections; bench/intake-shipped-server-postgres.ts). */
+const POSTGRES_CONCURRENT_BATCHES = 4;
+
 export interface IntakeOptions {
   store: Store;
   hasher: KeyHasher;
@@ -163,6 +166,9 @@ export class IntakeRuntime {
       },
       ...(options.pointFlushDelayMs === undefined ? {} : { flushDelayMs: options.pointFlushDelayMs }),
       ...(options.maxBatchPoints === undefined ? {} : { maxBatchPoints: options.maxBatchPoints }),
+      // PostgreSQL without a journal: commits wait on the log flush, several at once share it
+      // (point-writer.ts). SQLite has one writer: batches there go one at a time.
+      ...(journal === undefined && options.store.sharedTables().dialect === 'postgres' ? { maxConcurrentBatches: POSTGRES_CONCURRENT_BATCHES } : {}),
     });
     metrics.watchUnsaved(() => this.writer.unsavedPointCount);
     this.verifier = new ApiKeyVerifier(options.store, options.hasher, {

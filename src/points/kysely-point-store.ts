@@ -8,7 +8,8 @@
  * twice counts once. Hosts and check runs keep their upserts (one row each).
  *
  * Writes go through the store's write path (`SharedTables.write`), which on SQLite is the
- * process's one-writer queue.
+ * process's one-writer queue — except, on PostgreSQL, a batch of chunks alone (the intake's
+ * series payloads): one INSERT, atomic by itself, with no transaction around it.
  */
 import { sql } from 'kysely';
 import { rekeyError } from '../errors.js';
@@ -30,11 +31,15 @@ import {
 /** Rows per INSERT: 6 parameters each, under SQLite's 32,766 and PostgreSQL's 65,535. */
 const CHUNK = 1000;
 
-/** Keeps the last of each key: one statement may not upsert the same row twice (PostgreSQL). */
+/**
+ * Keeps the last of each key (one statement may not upsert the same row twice, PostgreSQL),
+ * ordered by key: concurrent batches (PointWriter's maxConcurrentBatches) then lock the rows
+ * they upsert in the same order, so two of them wait for each other instead of deadlocking.
+ */
 function lastPerKey<T>(rows: readonly T[], key: (row: T) => string): T[] {
   const byKey = new Map<string, T>();
   for (const row of rows) byKey.set(key(row), row);
-  return [...byKey.values()];
+  return [...byKey.keys()].sort().map((k) => byKey.get(k)!);
 }
 
 export function canonicalTags(tags: readonly string[]): string {
@@ -63,6 +68,12 @@ export class KyselyPointStore implements PointStore {
       (r) => `${r.org_id}\u0000${r.check_name}\u0000${r.host}\u0000${r.tags}`,
     );
     if (chunks.length === 0 && hosts.length === 0 && checks.length === 0) return;
+    if (this.tables.dialect === 'postgres' && hosts.length === 0 && checks.length === 0 && chunks.length <= CHUNK) {
+      // One statement is atomic on its own: without BEGIN and COMMIT around it, the batch
+      // costs one round trip to PostgreSQL instead of three (series payloads, the hot path).
+      await this.tables.db.insertInto('metric_chunks').values(chunks).execute();
+      return;
+    }
     await this.tables.write(async (trx) => {
       for (let i = 0; i < chunks.length; i += CHUNK) {
         await trx
@@ -267,12 +278,16 @@ function mergeHosts(sightings: readonly HostSighting[]) {
           },
     );
   }
-  return [...merged.values()].map((s) => ({
-    org_id: s.orgId,
-    host: s.host,
-    first_seen: s.firstSeen,
-    last_seen: s.lastSeen,
-    agent_version: s.agentVersion,
-    metadata: s.metadata,
-  }));
+  // By key, for the same lock order in concurrent batches (see lastPerKey).
+  return [...merged.keys()]
+    .sort()
+    .map((key) => merged.get(key)!)
+    .map((s) => ({
+      org_id: s.orgId,
+      host: s.host,
+      first_seen: s.firstSeen,
+      last_seen: s.lastSeen,
+      agent_version: s.agentVersion,
+      metadata: s.metadata,
+    }));
 }

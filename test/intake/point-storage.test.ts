@@ -253,6 +253,67 @@ for (const dialect of DIALECTS) {
       await assert.rejects(writer.write({ series: [point()] }), /closed/);
     });
 
+    it('with maxConcurrentBatches, commits up to that many batches at once, a write resolving only once its own batch committed', async () => {
+      let inFlight = 0;
+      let mostAtOnce = 0;
+      const committed = new Set<string>();
+      // The real store, counting the batches being committed at the same time.
+      const counting = Object.create(points) as KyselyPointStore;
+      counting.writeBatch = async (batch) => {
+        mostAtOnce = Math.max(mostAtOnce, ++inFlight);
+        try {
+          await points.writeBatch(batch);
+          for (const s of batch.series) committed.add(s.metric);
+        } finally {
+          inFlight -= 1;
+        }
+      };
+      // 10 points a batch: the 300 writes made at once are 30 batches, at most 3 committing at a time.
+      const writer = new PointWriter(counting, { maxConcurrentBatches: 3, maxBatchPoints: 10 });
+      const writes = Array.from({ length: 300 }, (_, i) =>
+        writer.write({ series: [point({ metric: `concurrent.${i}`, ts: now - (i % 100) })] }).then(() => {
+          assert.ok(committed.has(`concurrent.${i}`), `write ${i} resolved before its batch committed`);
+        }),
+      );
+      await Promise.all(writes);
+      assert.ok(mostAtOnce >= 2 && mostAtOnce <= 3, `${mostAtOnce} batches at once`);
+      assert.equal(inFlight, 0);
+      // A write made after another was acknowledged lands in a later batch: it wins per timestamp.
+      await writer.write({ series: [point({ metric: 'concurrent.order', ts: now, value: 1 })] });
+      await writer.write({ series: [point({ metric: 'concurrent.order', ts: now, value: 2 })] });
+      const read = await points.queryPoints({ orgId: f.orgId, metric: 'concurrent.order', from: now, to: now });
+      assert.deepEqual(
+        read.map((p) => p.value),
+        [2],
+      );
+      for (let i = 0; i < 300; i += 37) {
+        assert.equal((await points.queryPoints({ orgId: f.orgId, metric: `concurrent.${i}`, from: now - 300, to: now })).length, 1, `concurrent.${i}`);
+      }
+      await writer.close();
+      await assert.rejects(writer.write({ series: [point()] }), /closed/);
+    });
+
+    it('concurrent batches upserting the same hosts and check runs in opposite orders all commit (no deadlock)', async () => {
+      const names = Array.from({ length: 40 }, (_, i) => `lock-${String(i).padStart(2, '0')}`);
+      const batch = (order: string[], at: number) => ({
+        series: [],
+        hosts: order.map((host) => ({ orgId: f.orgId, host, firstSeen: at, lastSeen: at, agentVersion: null, metadata: null })),
+        checkRuns: order.map((host) => ({ orgId: f.orgId, check: 'lock.check', host, tags: [], status: 0, message: String(at), ts: now })),
+      });
+      for (let round = 0; round < 10; round++) {
+        const forward = [...names];
+        const backward = [...names].reverse();
+        await Promise.all([
+          points.writeBatch(batch(forward, 1000 + round)),
+          points.writeBatch(batch(backward, 2000 + round)),
+          points.writeBatch(batch(forward, 3000 + round)),
+        ]);
+      }
+      const { hosts, totalMatching } = await points.listHosts({ orgId: f.orgId, filter: 'lock-', count: 100 });
+      assert.equal(totalMatching, 40);
+      for (const host of hosts) assert.deepEqual([host.firstSeen.getTime(), host.lastSeen.getTime()], [1000, 3009]);
+    });
+
     it('retention deletes points older than the configured age (the plugin sweeps periodically)', async () => {
       // Its own intake, sweeping every 100 ms (with the suite's, it raced the explicit deletes above).
       const g = await createIntakeFixture(dialect, { sweepIntervalMs: 100, retentionSeconds: 3600 });
