@@ -4,7 +4,8 @@
  * - `RekeyError` → its catalogue status and message (messages never contain a key).
  * - The database cannot be reached (DATABASE_UNAVAILABLE, or a connection error that reached
  *   here unconverted) → 503 with `Retry-After`, never 500: the request can simply be retried.
- * - Fastify schema validation → 400 with AJV's message, which names the field, not its value.
+ * - Fastify schema validation → 400 with AJV's message, which names the field, not its value;
+ *   a field named with something key-like (a key pasted as a field's name) is masked.
  * - Other client errors from Fastify (bad JSON, wrong content type, body too large) → their
  *   status with a fixed message: their own messages may quote the request body (Node's
  *   JSON.parse error quotes the start of the input), and a body may hold a key.
@@ -16,6 +17,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RekeyError } from '../errors.js';
 import { DATABASE_RETRY_AFTER_SECONDS, asDatabaseUnavailable } from '../store/postgres-adapter.js';
+import { maskKeyLike } from './logger.js';
 
 const FIXED_CLIENT_MESSAGES: Record<number, string> = {
   400: 'The request body is not valid JSON',
@@ -45,7 +47,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
     }
     const fastifyError = error as FastifyError;
     if (fastifyError.validation) {
-      return reply.code(400).send({ errors: [validationMessage(fastifyError)] });
+      return reply.code(400).send({ errors: [maskKeyLike(validationMessage(fastifyError))] });
     }
     const status = fastifyError.statusCode;
     if (status !== undefined && status >= 400 && status < 500) {

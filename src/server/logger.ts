@@ -24,6 +24,15 @@ const SECRET_QUERY_PARAMETERS = new Set(['api_key', 'application_key', 'dd-api-k
 const KEY_LIKE = /[0-9a-f]{16}/i;
 
 /**
+ * `text` with every run of 16 or more hex characters (KEY_LIKE) replaced by [REDACTED]: for
+ * messages that name what a client sent, such as a body's unknown field, where a careless
+ * client may have put a key (error-handler.ts).
+ */
+export function maskKeyLike(text: string): string {
+  return KEY_LIKE.test(text) ? text.replace(/[0-9a-f]{16,}/gi, '[REDACTED]') : text;
+}
+
+/**
  * `/api/v1/series?api_key=abcd…` → `/api/v1/series?api_key=[REDACTED]`.
  *
  * The query is parsed the way the server parses it (split on `&`, names and values

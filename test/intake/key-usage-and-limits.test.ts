@@ -129,6 +129,12 @@ for (const dialect of DIALECTS) {
       const typo = await setLimits(acme, 'admin', acme.apiKey.id, { points_per_minut: 20 });
       assert.equal(typo.status, 400);
       assert.deepEqual(typo.body, { errors: ['body/limits/points_per_minut is not a known field'] }, 'the answer names the unknown field plainly');
+      // Found by the hostile try (hostile2): a key pasted as a field's name was named back in full.
+      for (const misplaced of [{ [acme.apiSecret]: 20 }, { [acme.apiSecret]: 'x' }]) {
+        const echoed = await setLimits(acme, 'admin', acme.apiKey.id, misplaced);
+        assert.equal(echoed.status, 400);
+        assert.ok(!JSON.stringify(echoed.body).includes(acme.apiSecret.slice(0, 16)), `the key is not in ${JSON.stringify(echoed.body)}`);
+      }
       // Found by the hostile try: Fastify's Ajv coerced "10" to 10 (and true to 1).
       for (const value of ['20', true, null]) {
         const coerced = await setLimits(acme, 'admin', acme.apiKey.id, { points_per_minute: value });

@@ -18,6 +18,7 @@ import type { IntakeRuntime } from '../../intake/intake-runtime.js';
 import { MINUTE_MS, minuteOf } from '../../intake/usage-minutes.js';
 import type { ApiKeyLimits, KeyUsageMinute, Store } from '../../store/store.js';
 import { authOf, requireAction } from '../management-auth.js';
+import { maskKeyLike } from '../logger.js';
 import type { ServerContext } from '../server-context.js';
 import { errorResponses, isObjectId } from './json-api-schemas.js';
 import { epochSecondsT } from './query-routes.js';
@@ -95,7 +96,7 @@ async function refuseLimitsNotNumbers(request: FastifyRequest): Promise<void> {
   for (const [name, value] of Object.entries(limits)) {
     if (typeof value !== 'number')
       throw rekeyError('BAD_REQUEST', {
-        detail: `limits.${name} must be a number (got ${value === null ? 'null' : typeof value}); leave a limit out to not limit`,
+        detail: `limits.${maskKeyLike(name)} must be a number (got ${value === null ? 'null' : typeof value}); leave a limit out to not limit`,
       });
   }
 }
