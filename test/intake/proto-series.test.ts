@@ -190,7 +190,7 @@ describe('protobuf series decoder', () => {
         fc.constantFrom(DEFAULT_PAYLOAD_CAPS, { ...DEFAULT_PAYLOAD_CAPS, maxSeries: 3, maxPoints: 4, maxTags: 5 }),
         (payload, other, hurt, collect, caps) => {
           // A small cache, so some runs also cross a generation.
-          const identities = new SeriesIdentityCache(400, 200);
+          const identities = new SeriesIdentityCache(2000, 200);
           const body = hurt(encode(payload));
           const expected = outcome((o) => reference(body, o), collect, caps);
           const decode = (b: Buffer) => (o: DecodeOptions) => decodeProtoSeries(b, NOW, DEFAULT_TIMESTAMP_WINDOW, { ...o, identities });
@@ -240,7 +240,8 @@ describe('protobuf series decoder', () => {
   });
 
   it('holds at most two generations of keys and drops a key longer than its limit', () => {
-    const identities = new SeriesIdentityCache(100, 30);
+    // A 10-char key costs 2 × 10 + 176 bytes (series-identity-cache.ts): 10 fit in 1,960 bytes.
+    const identities = new SeriesIdentityCache(1960, 30);
     const identity = { metric: 'm', host: '', tags: [] };
     for (let i = 0; i < 50; i++) identities.set(`key-${String(i).padStart(5, '0')}`, identity); // 10 chars each
     assert.ok(identities.size <= 20, `${identities.size} entries held`);
@@ -248,6 +249,12 @@ describe('protobuf series decoder', () => {
     assert.equal(identities.get('key-00000'), undefined, 'the oldest were dropped');
     identities.set('x'.repeat(31), identity);
     assert.equal(identities.get('x'.repeat(31)), undefined);
+    // The default bound counts each entry's heap, not only its key: 400,000 short keys (the
+    // hostile try's 1.25 M entries held +219 MB when only key characters were counted).
+    const bounded = new SeriesIdentityCache();
+    for (let i = 0; i < 400_000; i++) bounded.set(i.toString(36), identity);
+    const perEntry = 2 * 4 + 176; // keys of 4 base-36 chars from here on
+    assert.ok(bounded.size <= 2 * Math.ceil((32 * 1024 * 1024) / perEntry), `${bounded.size} entries held by default`);
     // Found in the previous generation after the next flip: still answered, and moved to the current one.
     for (let i = 50; i < 60; i++) identities.set(`key-${String(i).padStart(5, '0')}`, identity);
     assert.equal(identities.get('key-00049'), identity);
