@@ -25,7 +25,7 @@
  * Usage: node --import tsx bench/intake-auth-overhead.ts [--seconds 5] [--rounds 5] [--connections 10]
  * Writes bench/results/intake-auth-overhead.json.
  */
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiKeyVerifier } from '../src/intake/api-key-verifier.js';
@@ -34,7 +34,7 @@ import { createKeyHasher } from '../src/keys/key-hasher.js';
 import { CLI_ACTOR, SQLITE } from '../test/support/dialects.js';
 import { alternatingRounds, roundsTable } from './support/alternating-rounds.js';
 import { writeBenchResult } from './support/bench-result.js';
-import { inclusiveShare, monotonicMicros } from './support/cpu-profile.js';
+import { inclusiveShare, mainThreadProfile, monotonicMicros } from './support/cpu-profile.js';
 import { processCpuMicros } from './support/process-cpu.js';
 import { roundOptions } from './support/round-options.js';
 import { startShippedServer } from './support/shipped-server.js';
@@ -90,10 +90,7 @@ try {
 } finally {
   await shipped.stop();
 }
-const profileFile = readdirSync(profileDir)
-  .filter((name) => name.endsWith('.cpuprofile'))
-  .map((name) => join(profileDir, name))
-  .sort((a, b) => statSync(b).size - statSync(a).size)[0]!;
+const profileFile = mainThreadProfile(profileDir);
 const authenticateShare = inclusiveShare(profileFile, (frame) => frame.functionName === 'authenticate' && frame.url.includes('intake-auth'), window);
 rmSync(profileDir, { recursive: true, force: true });
 const verifyShare = verifyUs / serverCpuPerRequest;

@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeBenchResult, type BenchFigure } from './support/bench-result.js';
 import { createBenchDatabase, type BenchDatabase } from './support/bench-postgres.js';
-import { monotonicMicros, summariseProfile, type SampleWindow } from './support/cpu-profile.js';
+import { mainThreadProfile, monotonicMicros, summariseProfile, type SampleWindow } from './support/cpu-profile.js';
 import { processCpuMicros } from './support/process-cpu.js';
 import { startShippedServer, type ShippedServer } from './support/shipped-server.js';
 import { keepAliveClient, type Answer } from './support/keep-alive-client.js';
@@ -246,9 +246,9 @@ if (profileDir !== undefined && window !== undefined) {
   for (const target of targets) {
     const dir = join(profileDir, target.dialect);
     mkdirSync(dir, { recursive: true });
-    const file = readdirSync(dir).find((name) => name.endsWith('.cpuprofile'));
-    if (file === undefined) continue;
-    const profile = summariseProfile(join(dir, file), window);
+    // The main thread's: a server's worker threads (the relay's counting worker) write their own.
+    if (!readdirSync(dir).some((name) => name.endsWith('.cpuprofile'))) continue;
+    const profile = summariseProfile(mainThreadProfile(dir), window);
     console.log(`\n${target.dialect} server CPU during the rounds: ${profile.busyMs} ms busy`);
     for (const origin of profile.origins.slice(0, 8))
       console.log(`  ${origin.origin.padEnd(24)} ${String(origin.selfMs).padStart(8)} ms  ${(origin.share * 100).toFixed(1)} %`);

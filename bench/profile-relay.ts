@@ -13,26 +13,19 @@
  * Usage: node --import tsx bench/profile-relay.ts [--seconds 10] [--connections 20] [--top 25] [--keep DIR]
  *   --keep DIR  keep the .cpuprofile in DIR (open it in Chrome DevTools)
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { monotonicMicros, summariseProfile } from './support/cpu-profile.js';
+import { PROFILE_OPTIONS, keepAndRemoveProfiles, mainThreadProfile, monotonicMicros, summariseProfile } from './support/cpu-profile.js';
 import { processCpuMicros } from './support/process-cpu.js';
 import { sinkCounts, startProxy, startSink } from './support/relay-children.js';
 import { waitForDrain } from './support/relay-drain.js';
 import { startShippedServer } from './support/shipped-server.js';
 import { hundredPointBodies, load } from './intake-bench-support.js';
 
-const { values } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '10' },
-    connections: { type: 'string', default: '20' },
-    top: { type: 'string', default: '25' },
-    keep: { type: 'string' },
-  },
-});
+const { values } = parseArgs({ options: PROFILE_OPTIONS });
 const seconds = Number(values.seconds);
 const connections = Number(values.connections);
 const top = Number(values.top);
@@ -105,25 +98,9 @@ try {
 }
 const loadEnd = loadavg();
 
-/** The main thread's profile: the largest file. */
-function onlyProfile(dir: string): string {
-  const file = readdirSync(dir)
-    .filter((name) => name.endsWith('.cpuprofile'))
-    .map((name) => join(dir, name))
-    .sort((a, b) => statSync(b).size - statSync(a).size)[0];
-  if (file === undefined) throw new Error(`no .cpuprofile in ${dir}`);
-  return file;
-}
-const file = onlyProfile(profileDir);
-const profile = summariseProfile(file, { fromMicros: measured.fromMicros, toMicros: measured.toMicros });
-const proxyProfile = summariseProfile(onlyProfile(proxyProfileDir), proxyWindow);
-if (values.keep !== undefined) {
-  mkdirSync(values.keep, { recursive: true });
-  copyFileSync(file, join(values.keep, 'relay.cpuprofile'));
-  copyFileSync(onlyProfile(proxyProfileDir), join(values.keep, 'proxy.cpuprofile'));
-}
-rmSync(proxyProfileDir, { recursive: true, force: true });
-rmSync(profileDir, { recursive: true, force: true });
+const profile = summariseProfile(mainThreadProfile(profileDir), { fromMicros: measured.fromMicros, toMicros: measured.toMicros });
+const proxyProfile = summariseProfile(mainThreadProfile(proxyProfileDir), proxyWindow);
+keepAndRemoveProfiles(values.keep, { relay: profileDir, proxy: proxyProfileDir });
 
 const perRequest = measured.cpuMicros / measured.requests;
 const r1 = (n: number) => (Math.round(n * 10) / 10).toString();

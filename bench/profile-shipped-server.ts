@@ -11,24 +11,26 @@
  *   --format protobuf  the Agent's deflated v2 protobuf against the bare protobufjs-decode floor
  * Writes bench/results/profile-shipped-server.json (…-protobuf.json with --format protobuf).
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeBenchResult, type BenchTable } from './support/bench-result.js';
-import { monotonicMicros, summariseProfile, type ProfileSummary, type SampleWindow } from './support/cpu-profile.js';
+import {
+  PROFILE_OPTIONS,
+  keepAndRemoveProfiles,
+  mainThreadProfile,
+  monotonicMicros,
+  summariseProfile,
+  type ProfileSummary,
+  type SampleWindow,
+} from './support/cpu-profile.js';
 import { processCpuMicros } from './support/process-cpu.js';
 import { startShippedServer } from './support/shipped-server.js';
 import { agentProtobufBodies, hundredPointBodies, load, startBenchServer } from './intake-bench-support.js';
 
 const { values } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '10' },
-    connections: { type: 'string', default: '20' },
-    top: { type: 'string', default: '25' },
-    keep: { type: 'string' },
-    format: { type: 'string', default: 'json' },
-  },
+  options: { ...PROFILE_OPTIONS, format: { type: 'string', default: 'json' } },
 });
 const seconds = Number(values.seconds);
 const connections = Number(values.connections);
@@ -71,16 +73,6 @@ async function measure(pid: number, url: string, headers: Record<string, string>
   };
 }
 
-/** The main thread's profile: the largest (tsx's loader thread writes a small one of its own). */
-function onlyProfile(dir: string): string {
-  const files = readdirSync(dir)
-    .filter((name) => name.endsWith('.cpuprofile'))
-    .map((name) => join(dir, name))
-    .sort((a, b) => statSync(b).size - statSync(a).size);
-  if (files.length === 0) throw new Error(`no .cpuprofile in ${dir}`);
-  return files[0]!;
-}
-
 const floorServer = await startBenchServer(protobuf ? 'bare-protobuf' : 'bare', process.env, ['--cpu-prof', `--cpu-prof-dir=${profileDirs.floor}`]);
 const floor = await measure(floorServer.pid, `${floorServer.url}/api/v2/series`, json);
 await floorServer.stop();
@@ -90,15 +82,9 @@ await shipped.stop();
 const loadEnd = loadavg();
 
 // Only the samples taken while the measured load ran: not start-up, not warm-up, not shutdown.
-const floorProfile = summariseProfile(onlyProfile(profileDirs.floor), floor.window);
-const serverProfile = summariseProfile(onlyProfile(profileDirs.server), server.window);
-if (values.keep !== undefined) {
-  mkdirSync(values.keep, { recursive: true });
-  copyFileSync(onlyProfile(profileDirs.floor), join(values.keep, 'floor.cpuprofile'));
-  copyFileSync(onlyProfile(profileDirs.server), join(values.keep, 'server.cpuprofile'));
-}
-rmSync(profileDirs.floor, { recursive: true, force: true });
-rmSync(profileDirs.server, { recursive: true, force: true });
+const floorProfile = summariseProfile(mainThreadProfile(profileDirs.floor), floor.window);
+const serverProfile = summariseProfile(mainThreadProfile(profileDirs.server), server.window);
+keepAndRemoveProfiles(values.keep, profileDirs);
 
 /** An origin's share of the profile applied to the measured CPU per request. */
 function microsPerRequest(profile: ProfileSummary, measured: Measured, origin: string): number {

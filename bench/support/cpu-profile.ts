@@ -4,7 +4,35 @@
  * print where a server's CPU goes and compare it with the floor's. Self time, not total: it
  * says which code burns the cycles, so the top entries are the candidates to optimise.
  */
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The command-line options every profiling script takes (node:util parseArgs form). */
+export const PROFILE_OPTIONS = {
+  seconds: { type: 'string', default: '10' },
+  connections: { type: 'string', default: '20' },
+  top: { type: 'string', default: '25' },
+  keep: { type: 'string' },
+} as const;
+
+/** The main thread's profile in `dir`: the largest (tsx's loader thread writes a small one of its own). */
+export function mainThreadProfile(dir: string): string {
+  const file = readdirSync(dir)
+    .filter((name) => name.endsWith('.cpuprofile'))
+    .map((name) => join(dir, name))
+    .sort((a, b) => statSync(b).size - statSync(a).size)[0];
+  if (file === undefined) throw new Error(`no .cpuprofile in ${dir}`);
+  return file;
+}
+
+/** Copies each directory's main-thread profile to `keep`/<name>.cpuprofile (with --keep), then removes the directories. */
+export function keepAndRemoveProfiles(keep: string | undefined, dirs: Record<string, string>): void {
+  if (keep !== undefined) {
+    mkdirSync(keep, { recursive: true });
+    for (const [name, dir] of Object.entries(dirs)) copyFileSync(mainThreadProfile(dir), join(keep, `${name}.cpuprofile`));
+  }
+  for (const dir of Object.values(dirs)) rmSync(dir, { recursive: true, force: true });
+}
 
 export interface CallFrame {
   functionName: string;
