@@ -79,6 +79,17 @@ export interface PointsHold {
 
 export type HoldResult = { held: PointsHold; over?: undefined } | { held?: undefined; over: OverLimit };
 
+/** Runs a held payload's `write`: its points settle once it is stored, and are freed if it fails (the agent sends it again). */
+export async function writeHeld(held: PointsHold, write: () => Promise<void>): Promise<void> {
+  try {
+    await write();
+  } catch (error) {
+    held.release();
+    throw error;
+  }
+  held.settle();
+}
+
 /** The hold of a key without limits: counts nothing (countPoints ignores such a key too). */
 const NOTHING_HELD: HoldResult = { held: { settle: () => undefined, release: () => undefined } };
 

@@ -15,7 +15,7 @@ import { overKeyLimit, type IntakeCaller } from './intake-auth.js';
 import { agentVersionOf, bodyOf, headerValue, PROTOBUF_TYPE, secondsNow } from './intake-request.js';
 import type { IntakeRouteDeps } from './intake-route-deps.js';
 import type { IntakeRuntime } from './intake-runtime.js';
-import type { OverLimit } from './key-limits.js';
+import { writeHeld, type OverLimit } from './key-limits.js';
 import { INTAKE_ERROR_RESPONSES, V1_ACCEPTED_SCHEMA, V2_ACCEPTED_SCHEMA } from './intake-schemas.js';
 import { parseBoundedJson } from './payload-caps.js';
 import { decodeProtoSeries } from './proto-series.js';
@@ -104,13 +104,7 @@ async function storeSeries(runtime: IntakeRuntime, caller: IntakeCaller, series:
     if (host !== '') runtime.sightings.record({ orgId: caller.orgId, host, firstSeen: nowMs, lastSeen: nowMs, agentVersion, metadata: null });
     runtime.usage.record(caller.key.id, host, count, agentVersion);
   }
-  try {
-    await runtime.writer.write({ series: stored });
-  } catch (error) {
-    held.release();
-    throw error;
-  }
-  held.settle();
+  await writeHeld(held, () => runtime.writer.write({ series: stored }));
   await runtime.units.record(caller.orgId, series);
   runtime.metrics.accepted(points);
   return undefined;

@@ -11,6 +11,7 @@ import type { IntakeSketch } from './sketch-payload.js';
 import { overKeyLimit, type IntakeCaller } from './intake-auth.js';
 import { agentVersionOf } from './intake-request.js';
 import type { IntakeRuntime } from './intake-runtime.js';
+import { writeHeld } from './key-limits.js';
 
 /** Writes `sketches` with `write`; the 429 reply when over the key's points/min, else undefined once written. */
 export async function writeSketchesCounted(
@@ -29,13 +30,7 @@ export async function writeSketchesCounted(
   }
   const { held, over } = runtime.keyLimits.holdPoints(caller.key.id, points);
   if (over !== undefined) return overKeyLimit(reply, runtime, over);
-  try {
-    await write();
-  } catch (error) {
-    held.release();
-    throw error;
-  }
-  held.settle();
+  await writeHeld(held, write);
   const nowMs = runtime.now();
   const agentVersion = agentVersionOf(request);
   for (const [host, count] of values) {
