@@ -10,7 +10,7 @@
  *  - one of ~64 KiB (the largest a series route reads without a work scan);
  *  - one of ~3 MB (scanned first by the caps in both paths: the scan is timed on its own).
  * For context it also times gunzip of the 100-point payload (decodeWithCaps's synchronous path)
- * and the whole built pointsOfForwarded on it.
+ * and the whole built readForwardedPoints on it.
  *
  * Usage: node --import tsx bench/relay-count.ts [--rounds 7] [--ms 400]
  * Writes bench/results/relay-count.json.
@@ -31,8 +31,8 @@ const dist = (path: string) => new URL(`dist/${path}`, `file://${repoRoot}`).hre
 type Counts = Map<string, number> | undefined;
 const { countJsonPoints } = (await import(dist('relay/json-points.js'))) as { countJsonPoints: (format: 'v2', body: Uint8Array) => Counts };
 const { countParsedJsonPoints } = (await import(dist('relay/json-points-oracle.js'))) as { countParsedJsonPoints: (format: 'v2', body: Buffer) => Counts };
-const { pointsOfForwarded } = (await import(dist('relay/forwarded-usage.js'))) as {
-  pointsOfForwarded: (path: string, headers: Array<[string, string]>, body: Buffer, limits: unknown) => Promise<Counts>;
+const { readForwardedPoints } = (await import(dist('relay/forwarded-usage.js'))) as {
+  readForwardedPoints: (path: string, headers: Array<[string, string]>, body: Buffer, limits: unknown) => Promise<Counts>;
 };
 const { scanJson, DEFAULT_PAYLOAD_CAPS } = (await import(dist('intake/payload-caps.js'))) as {
   scanJson: (b: Buffer, caps: unknown) => Promise<void>;
@@ -130,7 +130,7 @@ for (let round = 0; round < rounds; round++) {
   const started = process.hrtime.bigint();
   let calls = 0;
   while (Number(process.hrtime.bigint() - started) / 1e6 < roundMs)
-    await pointsOfForwarded('/api/v2/series', headers, gzipped[calls++ % gzipped.length]!, V2_LIMITS);
+    await readForwardedPoints('/api/v2/series', headers, gzipped[calls++ % gzipped.length]!, V2_LIMITS);
   forwardedUs.push(Number(process.hrtime.bigint() - started) / 1e3 / calls);
 }
 const big = cases[2]!.bodies[0]!;
@@ -145,7 +145,7 @@ for (const r of results)
     `  ${r.name}: old ${median(r.oldUs).toFixed(2)}, new ${median(r.newUs).toFixed(2)}, new/old ${(median(r.newUs) / median(r.oldUs)).toFixed(3)}\n`,
   );
 process.stdout.write(
-  `  gunzipSync of the 100-point payload: ${gunzipUs.toFixed(2)}; whole pointsOfForwarded (gzip, new counter): ${median(forwardedUs).toFixed(2)}; the caps' scan of the 3 MB body (both paths): ${scan3MbUs.toFixed(0)}\n`,
+  `  gunzipSync of the 100-point payload: ${gunzipUs.toFixed(2)}; whole readForwardedPoints (gzip, new counter): ${median(forwardedUs).toFixed(2)}; the caps' scan of the 3 MB body (both paths): ${scan3MbUs.toFixed(0)}\n`,
 );
 process.stdout.write(`load average at end: ${loadEnd.map((l) => l.toFixed(2)).join(' ')}\n`);
 
@@ -163,7 +163,7 @@ writeBenchResult('relay-count', {
       },
     ]),
     { name: 'gunzipSync of the 100-point payload, µs', value: Number(gunzipUs.toFixed(2)), unit: 'µs' },
-    { name: 'whole pointsOfForwarded of the gzipped 100-point payload, µs', value: Number(median(forwardedUs).toFixed(2)), unit: 'µs' },
+    { name: 'whole readForwardedPoints of the gzipped 100-point payload, µs', value: Number(median(forwardedUs).toFixed(2)), unit: 'µs' },
     { name: "the caps' scan of the 3 MB body (done in both paths), µs", value: Number(scan3MbUs.toFixed(0)), unit: 'µs' },
     { name: 'load average (1 min) at end', value: loadEnd[0]!, unit: '' },
   ],

@@ -146,7 +146,7 @@ async function countForwardedPoints(
   limits: IntakeLimits,
   agentVersion: string | null,
 ): Promise<void> {
-  // Unreadable: counts none, the upstream judges it (forwarded-usage.ts, pointsOfForwarded).
+  // Unreadable (readForwardedPoints' error): counts none, the upstream judges it (forwarded-usage.ts).
   const perHost = await runtime.forwardedCounter
     .count(caller.key.id, payload.path, payload.headers, payload.body, limits)
     .catch((): PointsPerHost => new Map());

@@ -6,14 +6,14 @@ import { MetricPayloadType } from '../intake/metric-payload-proto.js';
 import { DEFAULT_PAYLOAD_CAPS } from '../intake/payload-caps.js';
 import { RekeyError } from '../errors.js';
 import { encodeSketchPayload } from '../intake/sketch-payload.js';
-import { countsPoints, MAX_COUNTED_BYTES, pointsOfForwarded, readForwardedPoints } from './forwarded-usage.js';
+import { countsPoints, MAX_COUNTED_BYTES, readForwardedPoints } from './forwarded-usage.js';
 
 const json = (encoding?: string): Array<[string, string]> => [
   ['content-type', 'application/json'],
   ...(encoding ? [['content-encoding', encoding] as [string, string]] : []),
 ];
 const count = (path: string, headers: Array<[string, string]>, body: Buffer, limits = V2_LIMITS) =>
-  pointsOfForwarded(path, headers, body, limits).then((m) => Object.fromEntries(m));
+  readForwardedPoints(path, headers, body, limits).then((m) => Object.fromEntries(m));
 /** What `readForwardedPoints` throws for `body` (its code and status), or 'counted'. */
 const refusal = async (path: string, headers: Array<[string, string]>, body: Buffer, limits = V2_LIMITS) => {
   try {
@@ -29,7 +29,7 @@ const protobufHeaders = (encoding?: string): Array<[string, string]> => [
   ...(encoding ? [['content-encoding', encoding] as [string, string]] : []),
 ];
 
-describe('pointsOfForwarded: the points and hosts of a payload the relay forwards', () => {
+describe('readForwardedPoints: the points and hosts of a payload the relay forwards', () => {
   it('v1 JSON series: points per host, gzip or deflate or plain; a series without host counts under ""', async () => {
     const payload = {
       series: [
@@ -153,10 +153,7 @@ describe('pointsOfForwarded: the points and hosts of a payload the relay forward
       ['/api/beta/sketches', protobufHeaders(), Buffer.from([0x0a, 0x05, 0x3a, 0x10]), '400 INVALID_PAYLOAD'],
       ['/api/v2/series', json(), Buffer.alloc(V2_LIMITS.decodedBytes + 1, ' '), '413 PAYLOAD_TOO_LARGE'],
     ];
-    for (const [path, headers, body, expected] of unreadable) {
-      assert.deepEqual(await count(path, headers, body), {}, `${expected}: counts nothing`);
-      assert.equal(await refusal(path, headers, body), expected);
-    }
+    for (const [path, headers, body, expected] of unreadable) assert.equal(await refusal(path, headers, body), expected);
   });
 
   it('a decompression bomb stops at the counted limit (v2: 5 MiB, Datadog own; v1: 8 MiB of its 62): 413, not counted', async () => {
@@ -164,7 +161,7 @@ describe('pointsOfForwarded: the points and hosts of a payload the relay forward
     const bomb = gzipSync(Buffer.concat([Buffer.from('{"series":['), Buffer.alloc(63 * 1024 * 1024, '{},'), Buffer.from('{}]}')]));
     const started = process.hrtime.bigint();
     assert.equal(await refusal('/api/v1/series', json('gzip'), bomb, V1_LIMITS), '413 PAYLOAD_TOO_LARGE');
-    assert.deepEqual(await count('/api/v2/series', json('gzip'), bomb), {});
+    assert.equal(await refusal('/api/v2/series', json('gzip'), bomb), '413 PAYLOAD_TOO_LARGE');
     assert.ok(Number(process.hrtime.bigint() - started) / 1e6 < 5_000, 'stopped at the limit');
     // A real series body just over 8 MiB: not counted (the Agent sends at most 4 MiB); just under: counted.
     const body = (bytes: number) => {

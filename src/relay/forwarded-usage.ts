@@ -27,7 +27,7 @@
  * the error the standalone intake gives, as Datadog refuses a payload over its documented
  * limits: forwarding it uncounted would be the bypass again (`readForwardedPoints`). A key
  * without one is counted after its 202, and a payload that cannot be read counts 0 and is
- * forwarded as sent — the upstream judges it (`pointsOfForwarded`).
+ * forwarded as sent — the upstream judges it (intake-relay.ts `countForwardedPoints`).
  *
  * Why after the 202 for keys without a points limit: it is not free. Measured on the shared 2-core machine
  * (2026-11-30, load 7–8), for bench/relay-vs-proxy.ts's body (100-point v2 JSON, 491 bytes
@@ -134,18 +134,4 @@ export async function readForwardedPoints(
   const counts = countJsonPoints(format, decoded);
   if (counts === undefined) throw rekeyError('INVALID_PAYLOAD', { detail: 'The body is not valid JSON' });
   return counts;
-}
-
-/** `readForwardedPoints`, except that a payload it cannot read counts as none. Never throws. */
-export async function pointsOfForwarded(
-  path: string,
-  headers: ReadonlyArray<readonly [string, string]>,
-  body: Buffer,
-  limits: IntakeLimits,
-): Promise<PointsPerHost> {
-  try {
-    return await readForwardedPoints(path, headers, body, limits);
-  } catch {
-    return new Map(); // unreadable: the upstream judges it
-  }
 }

@@ -74,6 +74,33 @@ describe('relay mode: per-key usage and limits', () => {
     assert.deepEqual(sum(after.minutes), { requests: sum(before.minutes).requests + 3, bytes: sum(before.minutes).bytes + 3 * body.length });
   });
 
+  it('a series body the relay cannot read is still forwarded as sent (the upstream judges it) and counts no points', async () => {
+    const created = (await (
+      await management('/api/v2/api_keys', { method: 'POST', body: JSON.stringify({ data: { type: 'api_keys', attributes: { name: 'careless agent' } } }) })
+    ).json()) as { data: { id: string; attributes: { key: string } } };
+    const corrupt = Buffer.from('this is not gzip');
+    const forwarded = recorder.requests.length;
+    const response = await fetch(`${relay.server.url}/api/v1/series`, {
+      method: 'POST',
+      headers: { 'dd-api-key': created.data.attributes.key, 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: corrupt,
+    });
+    assert.equal(response.status, 202, 'a key without a points limit is not refused for what the relay cannot count');
+    await eventually(() => recorder.requests.length > forwarded, 'forwarded');
+    assert.deepEqual(recorder.requests.at(-1)!.body, corrupt, 'byte for byte');
+    await eventually(async () => {
+      const usage = (await (await management(`/api/v2/api_keys/${created.data.id}/usage`)).json()) as {
+        minutes: Array<{ requests: number; bytes: number; points: number }>;
+      };
+      const total = usage.minutes.reduce((t, m) => ({ requests: t.requests + m.requests, bytes: t.bytes + m.bytes, points: t.points + m.points }), {
+        requests: 0,
+        bytes: 0,
+        points: 0,
+      });
+      return total.requests === 1 && total.bytes === corrupt.length && total.points === 0;
+    }, 'one request and its bytes in the usage, no points');
+  });
+
   it('a limit set with rekey key-limits reaches the node: 429 + Retry-After for that key, nothing forwarded; another key unaffected; held after a restart', async () => {
     const bad = await runRekey(['key-limits', 'set', '--data', relay.dataDir, '--org', relay.orgName, '--key', keyId, '--requests-per-second', '0'], {
       env: relay.env,
