@@ -23,6 +23,7 @@
  */
 /** Heap per entry beyond its text: Map slot, identity object, tags array (measured ~175 B in all with ~7-char keys). */
 const ENTRY_OVERHEAD_BYTES = 176;
+
 export interface SeriesIdentity {
   metric: string;
   host: string;
