@@ -2,7 +2,7 @@
  * A fresh clone works exactly as the README says. The committed HEAD is cloned into a
  * temporary folder and the README's first command is run there, literally:
  * `npm install && npm start` (better-sqlite3 may compile from source: minutes, hence the
- * generous timeout), with REKEY_PORT (a free port) and REKEY_DATA (a temporary folder) so it
+ * generous timeout), with REKEY_PORT=0 (the port it prints) and REKEY_DATA (a temporary folder) so it
  * cannot collide with anything. It must serve /healthz, print the admin credentials once,
  * and stop on SIGTERM.
  *
@@ -25,7 +25,6 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../support/free-port.js';
 import { repoRoot, run } from '../support/processes.js';
 
 /**
@@ -56,7 +55,6 @@ test('fresh clone: `npm install && npm start` serves, prints the credentials onc
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const clone = join(dir, 'rekey');
   execFileSync('git', ['clone', '--quiet', repoRoot, clone], { stdio: 'pipe', timeout: 120_000 });
-  const port = await freePort();
   const data = join(dir, 'data');
 
   // Its own process group so the whole tree (sh → npm → sh → node) can be signalled.
@@ -65,7 +63,10 @@ test('fresh clone: `npm install && npm start` serves, prints the credentials onc
     env: {
       ...process.env,
       ...localPrebuilds(dir, clone),
-      REKEY_PORT: String(port),
+      // Any free port, read from the server's own line: a port picked here and left free during
+      // the minute of `npm install` was taken by another test's server, which then answered
+      // /healthz in this one's place (CI, 2026-12-01: "ok" and no credentials printed).
+      REKEY_PORT: '0',
       REKEY_DATA: data,
       REKEY_HOST: '',
       REKEY_DATABASE_URL: '',
@@ -85,21 +86,22 @@ test('fresh clone: `npm install && npm start` serves, prints the credentials onc
   void exited.then(() => (ended = true));
   t.after(() => {
     if (!ended) process.kill(-child.pid!, 'SIGKILL');
+    // A failed run must end: a grandchild that left the group would hold these pipes open
+    // (CI, 2026-12-01: the file ran on to its 900 s limit after failing at 46 s).
+    child.stdout!.destroy();
+    child.stderr!.destroy();
   });
 
   // Generous: where no prebuilt better-sqlite3 can be downloaded it compiles SQLite from source,
   // which takes many minutes on a busy 2-core machine.
   const deadline = Date.now() + 1_700_000;
-  let health: unknown;
-  while (Date.now() < deadline && !ended) {
-    health = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) }).then(
-      async (response) => (response.ok ? response.json() : undefined),
-      () => undefined,
-    );
-    if (health !== undefined) break;
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+  let port: string | undefined;
+  while (Date.now() < deadline && !ended && port === undefined) {
+    port = /rekey server listening on http:\/\/127\.0\.0\.1:(\d+) /.exec(stdout)?.[1];
+    if (port === undefined) await new Promise((resolve) => setTimeout(resolve, 1000));
   }
-  assert.ok(health !== undefined, `the server answered /healthz on port ${port}\nstdout:\n${stdout}\nstderr:\n${stderr}`);
+  assert.ok(port !== undefined, `the server printed where it listens\nstdout:\n${stdout}\nstderr:\n${stderr}`);
+  const health: unknown = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5000) }).then((response) => response.json());
   assert.deepEqual(health, { status: 'ok', store: 'sqlite' });
   assert.match(stdout, /admin email:\s+\S+@\S+/);
   assert.match(stdout, /admin password:\s+\S{12,}/);
