@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
-import { v2 } from '@datadog/datadog-api-client';
+// The v2 API only: the package's main entry also loads v1, which this file never calls.
+import * as v2 from '@datadog/datadog-api-client/dist/packages/datadog-api-client-v2/index.js';
 import type { Role } from '../../src/store/store.js';
 import { SQLITE } from '../support/dialects.js';
 import { clientConfiguration, expectApiException, startLiveServer, type LiveServer } from './live-server.js';
