@@ -25,7 +25,6 @@ import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'n
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import StatsD from 'hot-shots';
 import { fetchAgentStatus } from '../src/agent/agent-status-client.js';
@@ -33,9 +32,8 @@ import { DatadogClient } from '../src/rotate/datadog-client.js';
 import { formatReport } from '../src/rotate/report.js';
 import type { RotationReport } from '../src/rotate/rotation.js';
 
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const rekey = [process.execPath, '--import', 'tsx', join(repoRoot, 'src/cli/main.ts')];
-const rekeyAgent = [process.execPath, '--import', 'tsx', join(repoRoot, 'src/agent/main.ts')];
+import { agentCommand as rekeyAgent, rekeyCommand as rekey, repoRoot } from './program-commands.js';
+
 const HOSTS = ['demo-web-1', 'demo-web-2', 'demo-db-1'];
 const METRIC = 'demo.requests';
 
