@@ -65,6 +65,9 @@ const SLOW_FIRST = [
   'test/agent/rotation-no-loss.test.ts',
   'test/agent/crash-and-outage.test.ts',
   'test/server/intake-journal-crash.test.ts',
+  // 60–93 s each (2026-12-02); late in the alphabet, store-races ran last, alone, for most of a minute.
+  'test/intake/intake-fuzz.test.ts',
+  'test/store/store-races.test.ts',
 ];
 
 function findTests(dir) {
