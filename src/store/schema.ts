@@ -96,6 +96,16 @@ export interface RelayUpstreamsTable {
   updated_by: string | null;
 }
 
+/** Which upstream version a relay node forwards an organisation's payloads with (migration 012; src/relay/upstream-directory.ts). */
+export interface RelayNodeUpstreamsTable {
+  node_id: string;
+  org_id: string;
+  /** `upstreamVersion` (src/relay/upstream-directory.ts): a hash over the site, URLs and encrypted key, never the key. */
+  upstream_version: string;
+  /** Epoch ms of the node's last report. */
+  reported_at: number;
+}
+
 /** One API key's use in one minute (migration 009; src/intake/usage-minutes.ts). */
 export interface KeyUsageMinutesTable {
   key_id: string;
@@ -145,6 +155,7 @@ export interface Database {
   key_host_usage: KeyHostUsageTable;
   deployment_settings: DeploymentSettingsTable;
   relay_upstreams: RelayUpstreamsTable;
+  relay_node_upstreams: RelayNodeUpstreamsTable;
   key_usage_minutes: KeyUsageMinutesTable;
   key_usage_days: KeyUsageDaysTable;
   api_key_limits: ApiKeyLimitsTable;

@@ -56,6 +56,7 @@ import {
   type StoreOptions,
   type StoredApiKeyLimits,
   type TimeRange,
+  type RelayNodeUpstream,
   type UpstreamChangeListener,
   type UpstreamSettings,
   type User,
@@ -66,6 +67,8 @@ const MAX_NAME_LENGTH = 255;
 const MAX_PAGE_SIZE = 100;
 /** Rows per multi-row upsert of key usage (7 parameters a row, far below SQLite's limit). */
 const USAGE_CHUNK = 500;
+/** A relay node's report older than this is deleted (migration 012): the node is gone. */
+const RELAY_NODE_FORGOTTEN_AFTER_MS = 60 * 60 * 1000;
 
 type Trx = Kysely<Database>;
 
@@ -903,6 +906,49 @@ export class SqlStore implements Store {
       }
       return saved;
     });
+  }
+
+  async reportRelayNodeUpstreams(nodeId: string, reports: ReadonlyArray<{ orgId: string; version: string }>, at: Date): Promise<void> {
+    const reportedAt = at.getTime();
+    const rows = reports.map((report) => ({ node_id: nodeId, org_id: report.orgId, upstream_version: report.version, reported_at: reportedAt }));
+    await this.adapter.writeTransaction('none', async (trx) => {
+      let gone = trx.deleteFrom('relay_node_upstreams').where('node_id', '=', nodeId);
+      if (rows.length > 0)
+        gone = gone.where(
+          'org_id',
+          'not in',
+          rows.map((row) => row.org_id),
+        );
+      await gone.execute();
+      for (let i = 0; i < rows.length; i += USAGE_CHUNK) {
+        await trx
+          .insertInto('relay_node_upstreams')
+          .values(rows.slice(i, i + USAGE_CHUNK))
+          .onConflict((oc) =>
+            oc.columns(['node_id', 'org_id']).doUpdateSet({
+              upstream_version: sql`excluded.upstream_version`,
+              reported_at: sql`excluded.reported_at`,
+            }),
+          )
+          .execute();
+      }
+      // Nodes gone for an hour (crashed, or stopped before they could forget themselves).
+      await trx
+        .deleteFrom('relay_node_upstreams')
+        .where('reported_at', '<', reportedAt - RELAY_NODE_FORGOTTEN_AFTER_MS)
+        .execute();
+    });
+  }
+
+  async listRelayNodeUpstreams(orgId: string, since: Date): Promise<RelayNodeUpstream[]> {
+    const rows = await this.db
+      .selectFrom('relay_node_upstreams')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .where('reported_at', '>=', since.getTime())
+      .orderBy('node_id')
+      .execute();
+    return rows.map((row) => ({ nodeId: row.node_id, orgId: row.org_id, version: row.upstream_version, reportedAt: new Date(Number(row.reported_at)) }));
   }
 
   async watchUpstreamChanges(listener: UpstreamChangeListener): Promise<() => Promise<void>> {

@@ -267,6 +267,15 @@ export interface UpstreamSettings {
   updatedBy: string | null;
 }
 
+/** What a relay node forwards one organisation's payloads with (migration 012): its upstream's version, never the key. */
+export interface RelayNodeUpstream {
+  nodeId: string;
+  orgId: string;
+  /** `upstreamVersion` (src/relay/upstream-directory.ts). */
+  version: string;
+  reportedAt: Date;
+}
+
 export interface StoreOptions {
   /** Default 50. */
   maxApiKeysPerOrg?: number;
@@ -469,6 +478,15 @@ export interface Store {
    * site, mode and the key's last 4 characters (ORG_NOT_FOUND for an unknown org).
    */
   setUpstream(orgId: string, settings: Omit<UpstreamSettings, 'orgId' | 'updatedAt' | 'updatedBy'>, actor: Actor): Promise<UpstreamSettings>;
+  /**
+   * A relay node's heartbeat (migration 012): the upstream version it forwards each
+   * organisation's payloads with, as of `at`. Replaces the node's earlier report (an organisation
+   * left out loses its row; `[]` forgets the node, as a node stopping does) and deletes every
+   * node's rows not reported for an hour. Not audited: written every poll interval.
+   */
+  reportRelayNodeUpstreams(nodeId: string, reports: ReadonlyArray<{ orgId: string; version: string }>, at: Date): Promise<void>;
+  /** The organisation's rows reported at or after `since`, by node id: which nodes are live, and with which upstream version. */
+  listRelayNodeUpstreams(orgId: string, since: Date): Promise<RelayNodeUpstream[]>;
 
   // ---- change feed for caches ----
   /**

@@ -20,6 +20,7 @@ import { keySettingsAndMetricMetadataMigration } from './008-key-settings-and-me
 import { keyUsageMinutesMigration } from './009-key-usage-minutes.js';
 import { pointChunkRangeIndexMigration } from './010-point-chunk-range-index.js';
 import { keyUsageDaysMigration } from './011-key-usage-days.js';
+import { relayNodeUpstreamsMigration } from './012-relay-node-upstreams.js';
 
 export type { Migration } from './migration.js';
 
@@ -35,4 +36,5 @@ export const MIGRATIONS: readonly Migration[] = [
   keyUsageMinutesMigration, // per-key usage per minute and per-key limits (issue 19: src/intake/usage-minutes.ts, key-limits.ts)
   pointChunkRangeIndexMigration, // metric_chunks indexed for two-sided range reads (src/points/kysely-point-store.ts querySeries)
   keyUsageDaysMigration, // per-key bytes per UTC day beside the minutes: the limits' shared read by primary key (src/intake/key-limits.ts)
+  relayNodeUpstreamsMigration, // which upstream version each relay node forwards with: the upstream rotation's confirmation (src/relay/upstream-rotation.ts)
 ];
