@@ -22,7 +22,7 @@ import { forwardedHeaders, forwardedPath } from './forwarded-headers.js';
 import { createRelayMetrics, type RelayMetrics } from './relay-metrics.js';
 import { RelaySpool } from './relay-spool.js';
 import { newPayloadId, type SpooledPayload } from './spool-record.js';
-import { UpstreamDirectory, upstreamDefaultsFromEnv, type UpstreamDefaults } from './upstream-directory.js';
+import { UpstreamDirectory, newRelayNodeId, upstreamDefaultsFromEnv, type UpstreamDefaults } from './upstream-directory.js';
 import { kindOfPath } from './upstream-site.js';
 
 export const RELAY_SPOOL_DIR_NAME = 'relay-spool';
@@ -104,15 +104,20 @@ export class Relay {
     private readonly metrics: RelayMetrics,
     private readonly sweepTimer: NodeJS.Timeout,
     private readonly maxWireBytes: number,
+    /** This node's id in the upstream heartbeat (upstream-directory.ts) and rotation progress lines. */
+    readonly nodeId: string,
   ) {}
 
   static async start(options: RelayOptions): Promise<Relay> {
+    const nodeId = newRelayNodeId();
     const directory = new UpstreamDirectory(options.store, await options.store.deploymentSecret(), {
       ...(options.defaults === undefined ? {} : { defaults: options.defaults }),
       ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
       onError: (error) => options.log.warn({ err: error }, 'relay: reading the upstreams failed; will retry'),
+      nodeId,
     });
     await directory.start();
+    options.log.info({ relayNodeId: nodeId }, 'relay: node id (rekey upstream rotate waits for each live node to confirm a new upstream key)');
     const { spool, recovered } = RelaySpool.open(options.spoolDir, { maxBytes: options.spoolBytes ?? DEFAULT_SPOOL_BYTES, sync: options.sync ?? false });
     const metrics = createRelayMetrics(options.registry);
     const deadLetters = new DeadLetters(options.spoolDir);
@@ -128,7 +133,7 @@ export class Relay {
     deadLetters.sweep();
     const sweepTimer = setInterval(() => deadLetters.sweep(), 3600_000);
     sweepTimer.unref();
-    return new Relay(directory, spool, delivery, deadLetters, metrics, sweepTimer, options.maxWireBytes ?? DEFAULT_RELAY_WIRE_BYTES);
+    return new Relay(directory, spool, delivery, deadLetters, metrics, sweepTimer, options.maxWireBytes ?? DEFAULT_RELAY_WIRE_BYTES, nodeId);
   }
 
   active(): boolean {
@@ -234,7 +239,7 @@ export class Relay {
 
   async close(): Promise<void> {
     clearInterval(this.sweepTimer);
-    this.directory.stop();
+    await this.directory.close();
     await this.delivery.close();
     this.spool.close();
   }

@@ -6,11 +6,17 @@
  * `rekey upstream rotate` reaches every relay node without a restart. The upstream keys are decrypted here,
  * held in memory only, and never logged.
  *
+ * Heartbeat (migration 012): with a `nodeId`, every successful read ends with a report of this
+ * node's upstream version per organisation (`store.reportRelayNodeUpstreams`) — at least every
+ * `pollMs`, never per request — so `rekey upstream rotate` can see that every live node
+ * forwards with the new key before it revokes the old one. `close()` forgets the node.
+ *
  * Deployment default: `REKEY_UPSTREAM_SITE` + `REKEY_UPSTREAM_API_KEY` put the default
  * organisation (the first one created) in relay mode when it has no upstream of its own; a
  * stored upstream always wins.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { OrgMode, Store, UpstreamSettings } from '../store/store.js';
 import { UpstreamKeyCipher } from './upstream-crypto.js';
 import { normaliseSite, upstreamUrls, type UpstreamUrls } from './upstream-site.js';
@@ -39,6 +45,20 @@ export function upstreamDefaultsFromEnv(env: NodeJS.ProcessEnv): UpstreamDefault
   return { ...(site ? { site: normaliseSite(site, { allowInsecure }) } : {}), ...(apiKey ? { apiKey } : {}) };
 }
 
+/**
+ * The version of a stored upstream: a hash over its site, URLs and *encrypted* key (never the
+ * key itself). What a relay node reports it forwards with, and what `rekey upstream rotate`
+ * expects every node to report after the switch — one function, so they cannot disagree.
+ */
+export function upstreamVersion(settings: Pick<UpstreamSettings, 'site' | 'urls' | 'encryptedApiKey'>): string {
+  return fingerprint(['store', settings.site, settings.urls.metrics, settings.urls.logs, settings.urls.traces, settings.encryptedApiKey]);
+}
+
+/** A relay node's id, new at every process start: host name, process id and 4 random hex digits (in logs and rotation progress lines). */
+export function newRelayNodeId(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
+}
+
 export class UpstreamDirectory {
   private upstreams = new Map<string, ResolvedUpstream>();
   private relays = 0;
@@ -49,11 +69,20 @@ export class UpstreamDirectory {
   /** Reads run one after another (a slow poll must not overwrite a newer read); at most one waits. */
   private reading: Promise<void> = Promise.resolve();
   private queued: Promise<void> | undefined;
+  /** Whether this node's last report held rows (an empty directory reports once, then writes nothing). */
+  private reportedAny = false;
+  private stopped = false;
 
   constructor(
     private readonly store: Store,
     deploymentSecret: Buffer,
-    private readonly options: { defaults?: UpstreamDefaults; pollMs?: number; onError?: (error: unknown) => void } = {},
+    private readonly options: {
+      defaults?: UpstreamDefaults;
+      pollMs?: number;
+      onError?: (error: unknown) => void;
+      /** Report this node's upstream versions after every read, under this id (relay nodes; see the heartbeat above). */
+      nodeId?: string;
+    } = {},
   ) {
     this.cipher = new UpstreamKeyCipher(deploymentSecret);
   }
@@ -71,9 +100,19 @@ export class UpstreamDirectory {
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
     this.stopWatching?.().catch(() => {});
     this.stopWatching = undefined;
+  }
+
+  /** Stops, then forgets this node's heartbeat rows (best effort), so a rotation does not wait for a node that left. */
+  async close(): Promise<void> {
+    this.stop();
+    await this.reading;
+    if (this.options.nodeId !== undefined && this.reportedAny) {
+      await this.store.reportRelayNodeUpstreams(this.options.nodeId, [], new Date()).catch((error: unknown) => this.options.onError?.(error));
+    }
   }
 
   /** Called after each refresh that changed something. */
@@ -136,6 +175,20 @@ export class UpstreamDirectory {
     this.upstreams = next;
     this.relays = [...next.values()].filter((u) => u.mode === 'relay').length;
     if (changed) for (const listener of this.listeners) listener();
+    await this.report();
+  }
+
+  /** The heartbeat: this node's upstream version per organisation, after each read. */
+  private async report(): Promise<void> {
+    const nodeId = this.options.nodeId;
+    if (nodeId === undefined || this.stopped || (this.upstreams.size === 0 && !this.reportedAny)) return;
+    const reports = [...this.upstreams.values()].map((upstream) => ({ orgId: upstream.orgId, version: upstream.version }));
+    try {
+      await this.store.reportRelayNodeUpstreams(nodeId, reports, new Date());
+      this.reportedAny = reports.length > 0;
+    } catch (error) {
+      this.options.onError?.(error);
+    }
   }
 
   private resolve(settings: UpstreamSettings): ResolvedUpstream {
@@ -151,7 +204,7 @@ export class UpstreamDirectory {
       urls: upstreamUrls(settings.site, settings.urls),
       apiKey,
       apiKeyLast4: settings.apiKeyLast4,
-      version: fingerprint(['store', settings.site, settings.urls.metrics, settings.urls.logs, settings.urls.traces, settings.encryptedApiKey]),
+      version: upstreamVersion(settings),
       source: 'store',
     };
   }

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { UpstreamKeyCipher } from '../../src/relay/upstream-crypto.js';
-import { UpstreamDirectory } from '../../src/relay/upstream-directory.js';
+import { UpstreamDirectory, upstreamVersion } from '../../src/relay/upstream-directory.js';
 import type { Store } from '../../src/store/store.js';
 import { CLI_ACTOR, DIALECTS, type TestStore } from '../support/dialects.js';
 import { eventually } from './relay-support.js';
@@ -50,6 +50,24 @@ for (const dialect of DIALECTS) {
       assert.equal(directory.get(org.id)?.apiKey, 'upstream-key-0001');
       await setKey(db.store, org.id, 'upstream-key-0002');
       await eventually(() => directory.get(org.id)?.apiKey === 'upstream-key-0002', 'the new key in the directory', 2_000);
+    });
+
+    it('with a node id, reports its upstream version after each read (the heartbeat), and forgets the node on close', async () => {
+      const db = await dialect.createStore();
+      opened.push(db);
+      const org = await db.store.createOrg('relayed', CLI_ACTOR);
+      const directory = new UpstreamDirectory(db.store, await db.store.deploymentSecret(), { pollMs: NEVER_POLL_MS, nodeId: 'node-test-1' });
+      directories.push(directory);
+      await directory.start();
+      const rows = async () => (await db.store.listRelayNodeUpstreams(org.id, new Date(0))).map((r) => [r.nodeId, r.version]);
+      assert.deepEqual(await rows(), [], 'no upstream, no report');
+      await setKey(db.store, org.id, 'upstream-key-0001');
+      const expected = upstreamVersion((await db.store.getUpstream(org.id))!);
+      await eventually(async () => JSON.stringify(await rows()) === JSON.stringify([['node-test-1', expected]]), 'the reported version', 2_000);
+      assert.equal(directory.get(org.id)?.version, expected, 'the version reported is the one the directory forwards with');
+      assert.doesNotMatch(JSON.stringify(await rows()), /upstream-key/);
+      await directory.close();
+      assert.deepEqual(await rows(), [], 'a closed directory forgets its node');
     });
 
     if (dialect.name === 'postgres') {
