@@ -202,6 +202,12 @@ export const errorCatalogue = {
     1,
     (p) => `rekey upstream rotate stopped at step "${p.step}": ${p.detail}. Fix the cause and run it again with --resume`,
   ),
+  UPSTREAM_NODES_LAGGING: spec<{ lagging: string; confirmed: number; live: number; waited: string; newLast4: string; oldLast4: string }>(
+    503,
+    1,
+    (p) =>
+      `rekey upstream rotate stopped at step "confirm": relay node(s) ${p.lagging} did not report forwarding with the new upstream key …${p.newLast4} within ${p.waited} (${p.confirmed} of ${p.live} live nodes did); the old key …${p.oldLast4} was not revoked. Check those nodes (stuck, cut off from the database), then run it again with --resume`,
+  ),
   UPSTREAM_DRAIN_INCOMPLETE: spec<{ remaining: number; found: number; timeout: string; why: string }>(
     503,
     1,

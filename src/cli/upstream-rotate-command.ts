@@ -1,8 +1,8 @@
 /**
  * `rekey upstream rotate --org ORG [--resume]`: replaces the upstream API key the relay holds,
  * through the upstream's own API (src/relay/upstream-rotation.ts, docs/relay.md): create a new
- * key, switch every relay node to it, verify a real payload is accepted with it, revoke the old
- * one. The upstream application key comes from DD_APP_KEY or stdin (`--app-key-stdin`), never
+ * key, switch every relay node to it, verify a real payload is accepted with it, wait until
+ * every live relay node confirms it forwards with it, revoke the old one. The upstream application key comes from DD_APP_KEY or stdin (`--app-key-stdin`), never
  * argv.
  */
 import type { Command } from 'commander';
@@ -24,21 +24,23 @@ const CLI_ACTOR = { userId: null, kind: 'cli' as const, sourceIp: null };
 export function registerUpstreamRotateCommand(upstream: Command): void {
   upstream
     .command('rotate')
-    .description('Replace the upstream API key: create a new one upstream, switch every relay node to it, verify, revoke the old one (journaled, resumable)')
+    .description(
+      'Replace the upstream API key: create a new one upstream, switch every relay node to it, verify, wait for each live node to confirm, revoke the old one (journaled, resumable)',
+    )
     .requiredOption('--org <org>', 'organisation name or id')
     .option('--app-key-stdin', 'read the upstream application key from stdin (else DD_APP_KEY)')
     .option('--resume', 'continue the unfinished rotation recorded in the journal')
     .option('--journal <file>', 'journal file (default <data>/upstream-rotate-<org id>.journal.json)')
     .option(
       '--settle <duration>',
-      'time the relay nodes get to pick up the new key before the old one is revoked (PostgreSQL: at once; SQLite: within 2 s)',
-      '6s',
+      'at most this long for every live relay node (one that reported in the last 10 s) to confirm it forwards with the new key; else the old key is not revoked (exit 1; --resume waits again)',
+      '30s',
     )
     .option('--accept-timeout <duration>', 'how long the upstream may take to accept the new key', '60s')
     .option('--data <dir>', 'data directory for embedded SQLite and the deployment secret (env REKEY_DATA, default ./data)')
     .addHelpText(
       'after',
-      '\nExample: DD_APP_KEY=… rekey upstream rotate --org acme\nThe application key must belong to the upstream organisation (Datadog: Organization Settings → Application Keys).\nExit codes: 0 rotated (old key revoked); 1 a step failed (the journal keeps it resumable: --resume); 2 bad usage, or a rotation is already unfinished.',
+      '\nExample: DD_APP_KEY=… rekey upstream rotate --org acme\nThe application key must belong to the upstream organisation (Datadog: Organization Settings → Application Keys).\nExit codes: 0 rotated (old key revoked); 1 a step failed, or a relay node did not confirm the new key (the journal keeps it resumable: --resume); 2 bad usage, or a rotation is already unfinished.',
     )
     .action(async (flags: RotateFlags) => {
       const { join, resolve } = await import('node:path');

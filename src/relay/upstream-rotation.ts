@@ -11,7 +11,14 @@
  *                 set` does); every relay node picks it up within its poll interval, and a
  *                 delivery held or backing off on the old key starts again at once;
  *   3. verified   a real payload (a service check, `POST /api/v1/check_run`) is accepted with the
- *                 new key, and the nodes were given `settleMs` to switch;
+ *                 new key, and every live relay node confirmed it forwards with it: each node
+ *                 reports its upstream version after every read of the settings (its heartbeat,
+ *                 migration 012, upstream-directory.ts); every node that reported within the
+ *                 live window (10 s, or 3 × REKEY_RELAY_POLL_MS if longer) must report the new
+ *                 key's version (`upstreamVersion` of what was stored) within `settleMs`, else
+ *                 UPSTREAM_NODES_LAGGING names the lagging nodes, the old key is kept and the
+ *                 journal stays at `switched` (`--resume` waits again). No live node: nothing to
+ *                 wait for, said so;
  *   4. revoked    the old key is revoked upstream (`DELETE /api/v2/api_keys/{id}`; its id found
  *                 by listing the keys and matching its last 4 characters), only after checking
  *                 that the new key is listed and active — never zero keys;
@@ -38,6 +45,7 @@ import { rekeyError } from '../errors.js';
 import { DatadogClient, type ApiKey } from '../rotate/datadog-client.js';
 import type { Actor, Store } from '../store/store.js';
 import { UpstreamKeyCipher } from './upstream-crypto.js';
+import { confirmNodes } from './upstream-node-confirmation.js';
 import { upstreamUrls } from './upstream-site.js';
 
 export type UpstreamRotationStep = 'planned' | 'creating_key' | 'created' | 'switched' | 'verified' | 'revoked' | 'completed';
@@ -70,8 +78,12 @@ export interface UpstreamRotationOptions {
   appKey: string;
   journalPath: string;
   resume: boolean;
-  /** Time the relay nodes get to pick the new key up before the old one is revoked. */
+  /** At most this long for every live relay node to confirm it forwards with the new key (else the old key is kept). */
   settleMs: number;
+  /** A node is live when it reported within this (default: 10 s, or 3 × REKEY_RELAY_POLL_MS if longer). */
+  liveWindowMs?: number;
+  /** How often the nodes' reports are read while waiting (default 200 ms). */
+  confirmPollMs?: number;
   /** How long the new key may take to be accepted upstream. */
   acceptTimeoutMs: number;
   actor: Actor;
@@ -184,11 +196,9 @@ export async function rotateUpstreamKey(options: UpstreamRotationOptions): Promi
       );
       throw error;
     }
-    await new Promise((resolve) => setTimeout(resolve, options.settleMs));
+    const confirmed = await confirmNodes(options, journal, env);
     advance('verified');
-    say(
-      `3/4 a service check was accepted upstream with key …${journal.new_key.last4}; the relay nodes had ${Math.round(options.settleMs / 100) / 10} s to switch.`,
-    );
+    say(`3/4 a service check was accepted upstream with key …${journal.new_key.last4}; ${confirmed}.`);
     await pause('verified');
   }
 

@@ -86,14 +86,14 @@ describe('rekey upstream rotate against a second rekey as the upstream, agents s
     return response.status;
   }
   function rotate(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
-    return runRekey(['upstream', 'rotate', '--data', relay.dataDir, '--org', relay.orgName, '--settle', '1s', ...args], {
+    return runRekey(['upstream', 'rotate', '--data', relay.dataDir, '--org', relay.orgName, '--settle', '30s', ...args], {
       env: { ...relay.env, DD_APP_KEY: upstream.appKey, ...env },
       timeoutMs: 120_000,
     });
   }
   /** Runs rotate with a pause at `step`, waits for it there and SIGKILLs it. */
   async function rotateKilledAt(step: string): Promise<void> {
-    const [command, ...args] = [...rekeyCommand, 'upstream', 'rotate', '--data', relay.dataDir, '--org', relay.orgName, '--settle', '1s'];
+    const [command, ...args] = [...rekeyCommand, 'upstream', 'rotate', '--data', relay.dataDir, '--org', relay.orgName, '--settle', '30s'];
     const child = spawn(command!, args, {
       cwd: repoRoot,
       env: { ...relay.env, DD_APP_KEY: upstream.appKey, REKEY_UPSTREAM_ROTATE_PAUSE_AFTER: step },
@@ -167,6 +167,11 @@ describe('rekey upstream rotate against a second rekey as the upstream, agents s
     assert.match(
       result.stdout,
       /1\/4 created upstream key …\w{4}[\s\S]*2\/4[\s\S]*3\/4 a service check was accepted[\s\S]*4\/4 revoked the old upstream key …/,
+    );
+    assert.match(
+      result.stdout,
+      new RegExp(`3/4 [^\n]*; confirmed by 1 relay node \\([^)]+-${relay.server.child.pid}-[0-9a-f]{4}\\)`),
+      'the relay node (its id carries its process id) confirmed the new key before the old one was revoked',
     );
     assert.ok(!result.stdout.includes(upstream.apiKey) && !result.stderr.includes(upstream.apiKey), 'the old key never printed');
     const journal = journalOf();

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { isRekeyError } from '../errors.js';
+import { openStore } from '../store/open-store.js';
+import type { Store } from '../store/store.js';
+import { upstreamVersion } from './upstream-directory.js';
+import { confirmNodes } from './upstream-node-confirmation.js';
+
+const CLI = { userId: null, kind: 'cli' as const, sourceIp: null };
+const URLS = { metrics: null, logs: null, traces: null };
+
+describe('confirmNodes: the rotation waits for every live relay node to report the new key (real SQLite store)', () => {
+  let dir: string;
+  let store: Store;
+  let orgId = '';
+  let newVersion = '';
+  const journal = {
+    new_key: { id: 'n1', last4: 'NEW1', encrypted: 'v1:new-ciphertext' },
+    old_key: { id: 'o1', last4: 'OLD1', encrypted: 'v1:old-ciphertext' },
+  };
+  const oldVersion = upstreamVersion({ site: 'datadoghq.eu', urls: URLS, encryptedApiKey: journal.old_key.encrypted });
+  const lines: string[] = [];
+  const options = (settleMs: number) => ({ store, orgId, settleMs, confirmPollMs: 20, say: (line: string) => lines.push(line) });
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rekey-confirm-'));
+    store = await openStore({ dataDir: dir });
+    orgId = (await store.createOrg('relayed', CLI)).id;
+    const stored = await store.setUpstream(
+      orgId,
+      { mode: 'relay', site: 'datadoghq.eu', urls: URLS, encryptedApiKey: journal.new_key.encrypted, apiKeyLast4: 'NEW1' },
+      CLI,
+    );
+    newVersion = upstreamVersion(stored);
+  });
+  after(async () => {
+    await (store as Store & { close(): Promise<void> }).close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('with no node reporting in the window, waits for none and says so (a node silent for longer is not live)', async () => {
+    await store.reportRelayNodeUpstreams('gone-1', [{ orgId, version: oldVersion }], new Date(Date.now() - 11_000));
+    assert.match(await confirmNodes(options(5_000), journal, {}), /^no relay node reported in the last 10 s, so none was waited for/);
+    await store.reportRelayNodeUpstreams('gone-1', [], new Date());
+  });
+
+  it('refuses at settleMs, naming only the nodes still on the old version; then resolves once they switch, naming all', async () => {
+    await store.reportRelayNodeUpstreams('node-a', [{ orgId, version: newVersion }], new Date());
+    await store.reportRelayNodeUpstreams('node-b', [{ orgId, version: oldVersion }], new Date());
+    const started = Date.now();
+    await assert.rejects(confirmNodes(options(300), journal, {}), (error: unknown) => {
+      assert.ok(isRekeyError(error, 'UPSTREAM_NODES_LAGGING'), String(error));
+      assert.match(
+        (error as Error).message,
+        /relay node\(s\) node-b did not report forwarding with the new upstream key …NEW1 within 0\.3 s \(1 of 2 live nodes did\); the old key …OLD1 was not revoked/,
+      );
+      return true;
+    });
+    assert.ok(Date.now() - started >= 300);
+    assert.match(lines.at(-1)!, /waiting for 1 relay node to switch to key …NEW1 \(node-b\); at most 0\.3 s/);
+    setTimeout(() => void store.reportRelayNodeUpstreams('node-b', [{ orgId, version: newVersion }], new Date()), 200);
+    assert.equal(await confirmNodes(options(5_000), journal, {}), 'confirmed by 2 relay nodes (node-a, node-b)');
+  });
+
+  it('refuses when the stored key is no longer the new one (changed by another command)', async () => {
+    await store.setUpstream(orgId, { mode: 'relay', site: 'datadoghq.eu', urls: URLS, encryptedApiKey: 'v1:other', apiKeyLast4: 'OTHR' }, CLI);
+    await assert.rejects(
+      confirmNodes(options(1_000), journal, {}),
+      (error: unknown) => isRekeyError(error, 'UPSTREAM_ROTATION_FAILED') && /step "confirm"/.test((error as Error).message),
+    );
+  });
+});
