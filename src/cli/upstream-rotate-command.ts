@@ -33,7 +33,7 @@ export function registerUpstreamRotateCommand(upstream: Command): void {
     .option('--journal <file>', 'journal file (default <data>/upstream-rotate-<org id>.journal.json)')
     .option(
       '--settle <duration>',
-      'at most this long for every live relay node (one that reported in the last 10 s) to confirm it forwards with the new key; else the old key is not revoked (exit 1; --resume waits again)',
+      'at most this long for every live relay node (reported within 3 of its poll intervals, 10 s at least) to confirm it forwards with the new key; else the old key is not revoked (exit 1; --resume waits again)',
       '30s',
     )
     .option('--accept-timeout <duration>', 'how long the upstream may take to accept the new key', '60s')

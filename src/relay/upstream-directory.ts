@@ -95,7 +95,7 @@ export class UpstreamDirectory {
     await this.refresh();
     this.timer = setInterval(() => {
       this.refresh().catch((error: unknown) => this.options.onError?.(error));
-    }, this.options.pollMs ?? 2000);
+    }, this.pollMs);
     this.timer.unref();
   }
 
@@ -111,8 +111,14 @@ export class UpstreamDirectory {
     this.stop();
     await this.reading;
     if (this.options.nodeId !== undefined && this.reportedAny) {
-      await this.store.reportRelayNodeUpstreams(this.options.nodeId, [], new Date()).catch((error: unknown) => this.options.onError?.(error));
+      await this.store
+        .reportRelayNodeUpstreams({ id: this.options.nodeId, pollMs: this.pollMs }, [], new Date())
+        .catch((error: unknown) => this.options.onError?.(error));
     }
+  }
+
+  private get pollMs(): number {
+    return this.options.pollMs ?? 2000;
   }
 
   /** Called after each refresh that changed something. */
@@ -184,7 +190,7 @@ export class UpstreamDirectory {
     if (nodeId === undefined || this.stopped || (this.upstreams.size === 0 && !this.reportedAny)) return;
     const reports = [...this.upstreams.values()].map((upstream) => ({ orgId: upstream.orgId, version: upstream.version }));
     try {
-      await this.store.reportRelayNodeUpstreams(nodeId, reports, new Date());
+      await this.store.reportRelayNodeUpstreams({ id: nodeId, pollMs: this.pollMs }, reports, new Date());
       this.reportedAny = reports.length > 0;
     } catch (error) {
       this.options.onError?.(error);

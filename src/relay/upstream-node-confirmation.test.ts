@@ -41,17 +41,29 @@ describe('confirmNodes: the rotation waits for every live relay node to report t
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('with no node reporting in the window, waits for none and says so (a node silent for longer is not live)', async () => {
-    await store.reportRelayNodeUpstreams('gone-1', [{ orgId, version: oldVersion }], new Date(Date.now() - 11_000));
-    assert.match(await confirmNodes(options(5_000), journal, {}), /^no relay node reported in the last 10 s, so none was waited for/);
-    await store.reportRelayNodeUpstreams('gone-1', [], new Date());
+  it('with no node reporting recently, waits for none and says so (a node silent for longer is not live)', async () => {
+    await store.reportRelayNodeUpstreams({ id: 'gone-1', pollMs: 100 }, [{ orgId, version: oldVersion }], new Date(Date.now() - 11_000));
+    assert.match(
+      await confirmNodes(options(5_000), journal),
+      /^no relay node reported recently \(within 10 s, or 3 of its poll intervals\), so none was waited for/,
+    );
+    await store.reportRelayNodeUpstreams({ id: 'gone-1', pollMs: 100 }, [], new Date());
+  });
+
+  it('a node with a long poll interval is live for 3 of its intervals: waited for though it reported 20 s ago', async () => {
+    await store.reportRelayNodeUpstreams({ id: 'slow-1', pollMs: 10_000 }, [{ orgId, version: oldVersion }], new Date(Date.now() - 20_000));
+    await assert.rejects(
+      confirmNodes(options(200), journal),
+      (error: unknown) => isRekeyError(error, 'UPSTREAM_NODES_LAGGING') && /slow-1/.test(String(error)),
+    );
+    await store.reportRelayNodeUpstreams({ id: 'slow-1', pollMs: 10_000 }, [], new Date());
   });
 
   it('refuses at settleMs, naming only the nodes still on the old version; then resolves once they switch, naming all', async () => {
-    await store.reportRelayNodeUpstreams('node-a', [{ orgId, version: newVersion }], new Date());
-    await store.reportRelayNodeUpstreams('node-b', [{ orgId, version: oldVersion }], new Date());
+    await store.reportRelayNodeUpstreams({ id: 'node-a', pollMs: 100 }, [{ orgId, version: newVersion }], new Date());
+    await store.reportRelayNodeUpstreams({ id: 'node-b', pollMs: 100 }, [{ orgId, version: oldVersion }], new Date());
     const started = Date.now();
-    await assert.rejects(confirmNodes(options(300), journal, {}), (error: unknown) => {
+    await assert.rejects(confirmNodes(options(300), journal), (error: unknown) => {
       assert.ok(isRekeyError(error, 'UPSTREAM_NODES_LAGGING'), String(error));
       assert.match(
         (error as Error).message,
@@ -61,14 +73,14 @@ describe('confirmNodes: the rotation waits for every live relay node to report t
     });
     assert.ok(Date.now() - started >= 300);
     assert.match(lines.at(-1)!, /waiting for 1 relay node to switch to key …NEW1 \(node-b\); at most 0\.3 s/);
-    setTimeout(() => void store.reportRelayNodeUpstreams('node-b', [{ orgId, version: newVersion }], new Date()), 200);
-    assert.equal(await confirmNodes(options(5_000), journal, {}), 'confirmed by 2 relay nodes (node-a, node-b)');
+    setTimeout(() => void store.reportRelayNodeUpstreams({ id: 'node-b', pollMs: 100 }, [{ orgId, version: newVersion }], new Date()), 200);
+    assert.equal(await confirmNodes(options(5_000), journal), 'confirmed by 2 relay nodes (node-a, node-b)');
   });
 
   it('refuses when the stored key is no longer the new one (changed by another command)', async () => {
     await store.setUpstream(orgId, { mode: 'relay', site: 'datadoghq.eu', urls: URLS, encryptedApiKey: 'v1:other', apiKeyLast4: 'OTHR' }, CLI);
     await assert.rejects(
-      confirmNodes(options(1_000), journal, {}),
+      confirmNodes(options(1_000), journal),
       (error: unknown) => isRekeyError(error, 'UPSTREAM_ROTATION_FAILED') && /step "confirm"/.test((error as Error).message),
     );
   });

@@ -13,8 +13,8 @@
  *   3. verified   a real payload (a service check, `POST /api/v1/check_run`) is accepted with the
  *                 new key, and every live relay node confirmed it forwards with it: each node
  *                 reports its upstream version after every read of the settings (its heartbeat,
- *                 migration 012, upstream-directory.ts); every node that reported within the
- *                 live window (10 s, or 3 × REKEY_RELAY_POLL_MS if longer) must report the new
+ *                 migration 012, upstream-directory.ts); every live node (its last report
+ *                 younger than 3 of its poll intervals, 10 s at least) must report the new
  *                 key's version (`upstreamVersion` of what was stored) within `settleMs`, else
  *                 UPSTREAM_NODES_LAGGING names the lagging nodes, the old key is kept and the
  *                 journal stays at `switched` (`--resume` waits again). No live node: nothing to
@@ -80,8 +80,8 @@ export interface UpstreamRotationOptions {
   resume: boolean;
   /** At most this long for every live relay node to confirm it forwards with the new key (else the old key is kept). */
   settleMs: number;
-  /** A node is live when it reported within this (default: 10 s, or 3 × REKEY_RELAY_POLL_MS if longer). */
-  liveWindowMs?: number;
+  /** A node is live while its last report is younger than 3 of its poll intervals and at least this (default 10 s). */
+  minLiveWindowMs?: number;
   /** How often the nodes' reports are read while waiting (default 200 ms). */
   confirmPollMs?: number;
   /** How long the new key may take to be accepted upstream. */
@@ -196,7 +196,7 @@ export async function rotateUpstreamKey(options: UpstreamRotationOptions): Promi
       );
       throw error;
     }
-    const confirmed = await confirmNodes(options, journal, env);
+    const confirmed = await confirmNodes(options, journal);
     advance('verified');
     say(`3/4 a service check was accepted upstream with key …${journal.new_key.last4}; ${confirmed}.`);
     await pause('verified');

@@ -104,6 +104,8 @@ export interface RelayNodeUpstreamsTable {
   upstream_version: string;
   /** Epoch ms of the node's last report. */
   reported_at: number;
+  /** The node's REKEY_RELAY_POLL_MS: how often it reports at least. */
+  poll_ms: number;
 }
 
 /** One API key's use in one minute (migration 009; src/intake/usage-minutes.ts). */

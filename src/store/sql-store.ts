@@ -908,9 +908,17 @@ export class SqlStore implements Store {
     });
   }
 
-  async reportRelayNodeUpstreams(nodeId: string, reports: ReadonlyArray<{ orgId: string; version: string }>, at: Date): Promise<void> {
+  async reportRelayNodeUpstreams(node: { id: string; pollMs: number }, reports: ReadonlyArray<{ orgId: string; version: string }>, at: Date): Promise<void> {
+    const nodeId = node.id;
     const reportedAt = at.getTime();
-    const rows = reports.map((report) => ({ node_id: nodeId, org_id: report.orgId, upstream_version: report.version, reported_at: reportedAt }));
+    const pollMs = Math.max(0, Math.round(node.pollMs));
+    const rows = reports.map((report) => ({
+      node_id: nodeId,
+      org_id: report.orgId,
+      upstream_version: report.version,
+      reported_at: reportedAt,
+      poll_ms: pollMs,
+    }));
     await this.adapter.writeTransaction('none', async (trx) => {
       let gone = trx.deleteFrom('relay_node_upstreams').where('node_id', '=', nodeId);
       if (rows.length > 0)
@@ -928,6 +936,7 @@ export class SqlStore implements Store {
             oc.columns(['node_id', 'org_id']).doUpdateSet({
               upstream_version: sql`excluded.upstream_version`,
               reported_at: sql`excluded.reported_at`,
+              poll_ms: sql`excluded.poll_ms`,
             }),
           )
           .execute();
@@ -948,7 +957,13 @@ export class SqlStore implements Store {
       .where('reported_at', '>=', since.getTime())
       .orderBy('node_id')
       .execute();
-    return rows.map((row) => ({ nodeId: row.node_id, orgId: row.org_id, version: row.upstream_version, reportedAt: new Date(Number(row.reported_at)) }));
+    return rows.map((row) => ({
+      nodeId: row.node_id,
+      orgId: row.org_id,
+      version: row.upstream_version,
+      reportedAt: new Date(Number(row.reported_at)),
+      pollMs: Number(row.poll_ms),
+    }));
   }
 
   async watchUpstreamChanges(listener: UpstreamChangeListener): Promise<() => Promise<void>> {

@@ -274,6 +274,8 @@ export interface RelayNodeUpstream {
   /** `upstreamVersion` (src/relay/upstream-directory.ts). */
   version: string;
   reportedAt: Date;
+  /** How often the node reports at least (its REKEY_RELAY_POLL_MS): it is live while its report is younger than 3 of these (10 s at least). */
+  pollMs: number;
 }
 
 export interface StoreOptions {
@@ -480,11 +482,11 @@ export interface Store {
   setUpstream(orgId: string, settings: Omit<UpstreamSettings, 'orgId' | 'updatedAt' | 'updatedBy'>, actor: Actor): Promise<UpstreamSettings>;
   /**
    * A relay node's heartbeat (migration 012): the upstream version it forwards each
-   * organisation's payloads with, as of `at`. Replaces the node's earlier report (an organisation
+   * organisation's payloads with, as of `at`, and how often it reports (`pollMs`). Replaces the node's earlier report (an organisation
    * left out loses its row; `[]` forgets the node, as a node stopping does) and deletes every
    * node's rows not reported for an hour. Not audited: written every poll interval.
    */
-  reportRelayNodeUpstreams(nodeId: string, reports: ReadonlyArray<{ orgId: string; version: string }>, at: Date): Promise<void>;
+  reportRelayNodeUpstreams(node: { id: string; pollMs: number }, reports: ReadonlyArray<{ orgId: string; version: string }>, at: Date): Promise<void>;
   /** The organisation's rows reported at or after `since`, by node id: which nodes are live, and with which upstream version. */
   listRelayNodeUpstreams(orgId: string, since: Date): Promise<RelayNodeUpstream[]>;
 

@@ -8,9 +8,9 @@
  *  - both nodes live: the rotation completes once both confirmed, and its progress line names
  *    both (node ids carry the process id);
  *  - one node SIGSTOPped just before the rotation (it stays live by its last report, within the
- *    10 s window, but cannot switch): the rotation fails with UPSTREAM_NODES_LAGGING naming that
- *    node, the old key stays active upstream and the journal at `switched`; after SIGCONT,
- *    `--resume` completes with both nodes confirmed.
+ *    10 s window — 3 × 200 ms is less — but cannot switch): the rotation fails with
+ *    UPSTREAM_NODES_LAGGING naming that node, the old key stays active upstream and the journal
+ *    at `switched`; after SIGCONT, `--resume` completes with both nodes confirmed.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

@@ -1052,23 +1052,25 @@ for (const dialect of DIALECTS) {
       it("upserts a node's report per organisation, replaces what it left out, lists by org and recency, forgets a node and nodes gone an hour", async () => {
         const at = (ms: number) => new Date(START + ms);
         await store.reportRelayNodeUpstreams(
-          'node-a',
+          { id: 'node-a', pollMs: 2000 },
           [
             { orgId: 'org-1', version: 'v1' },
             { orgId: 'org-2', version: 'w1' },
           ],
           at(0),
         );
-        await store.reportRelayNodeUpstreams('node-b', [{ orgId: 'org-1', version: 'v1' }], at(1000));
+        await store.reportRelayNodeUpstreams({ id: 'node-b', pollMs: 30_000 }, [{ orgId: 'org-1', version: 'v1' }], at(1000));
         const rows = (orgId: string, since: number) =>
-          store.listRelayNodeUpstreams(orgId, at(since)).then((list) => list.map((r) => [r.nodeId, r.orgId, r.version, r.reportedAt.getTime() - START]));
+          store
+            .listRelayNodeUpstreams(orgId, at(since))
+            .then((list) => list.map((r) => [r.nodeId, r.orgId, r.version, r.reportedAt.getTime() - START, r.pollMs]));
         assert.deepEqual(await rows('org-1', 0), [
-          ['node-a', 'org-1', 'v1', 0],
-          ['node-b', 'org-1', 'v1', 1000],
+          ['node-a', 'org-1', 'v1', 0, 2000],
+          ['node-b', 'org-1', 'v1', 1000, 30_000],
         ]);
-        assert.deepEqual(await rows('org-1', 500), [['node-b', 'org-1', 'v1', 1000]], 'only nodes that reported since');
+        assert.deepEqual(await rows('org-1', 500), [['node-b', 'org-1', 'v1', 1000, 30_000]], 'only nodes that reported since');
         // node-a switches org-1 to v2 and no longer holds org-2; another store (node) reads it.
-        await store.reportRelayNodeUpstreams('node-a', [{ orgId: 'org-1', version: 'v2' }], at(2000));
+        await store.reportRelayNodeUpstreams({ id: 'node-a', pollMs: 2000 }, [{ orgId: 'org-1', version: 'v2' }], at(2000));
         const other = await db.openAnother();
         assert.deepEqual(
           (await other.listRelayNodeUpstreams('org-1', at(0))).map((r) => [r.nodeId, r.version]),
@@ -1080,19 +1082,19 @@ for (const dialect of DIALECTS) {
         assert.deepEqual(await rows('org-2', 0), [], "an organisation left out of the node's report loses its row");
         assert.deepEqual(await rows('org-3', 0), []);
         // A report is idempotent; an empty one forgets the node.
-        await store.reportRelayNodeUpstreams('node-a', [{ orgId: 'org-1', version: 'v2' }], at(2000));
+        await store.reportRelayNodeUpstreams({ id: 'node-a', pollMs: 2000 }, [{ orgId: 'org-1', version: 'v2' }], at(2000));
         assert.equal((await rows('org-1', 0)).length, 2);
-        await store.reportRelayNodeUpstreams('node-a', [], at(3000));
-        assert.deepEqual(await rows('org-1', 0), [['node-b', 'org-1', 'v1', 1000]]);
+        await store.reportRelayNodeUpstreams({ id: 'node-a', pollMs: 2000 }, [], at(3000));
+        assert.deepEqual(await rows('org-1', 0), [['node-b', 'org-1', 'v1', 1000, 30_000]]);
         // Any node's report deletes the rows of nodes silent for an hour (node-b's, here).
-        await store.reportRelayNodeUpstreams('node-c', [{ orgId: 'org-1', version: 'v2' }], at(1000 + 60 * 60 * 1000 + 1));
+        await store.reportRelayNodeUpstreams({ id: 'node-c', pollMs: 2000 }, [{ orgId: 'org-1', version: 'v2' }], at(1000 + 60 * 60 * 1000 + 1));
         assert.deepEqual(
           (await rows('org-1', 0)).map((r) => r[0]),
           ['node-c'],
         );
         // Many organisations in one report (more than one insert chunk).
         const many = Array.from({ length: 1200 }, (_, i) => ({ orgId: `org-${String(i).padStart(4, '0')}`, version: `v${i}` }));
-        await store.reportRelayNodeUpstreams('node-d', many, at(1000 + 60 * 60 * 1000 + 2));
+        await store.reportRelayNodeUpstreams({ id: 'node-d', pollMs: 2000 }, many, at(1000 + 60 * 60 * 1000 + 2));
         assert.deepEqual(
           (await rows('org-1199', 0)).map((r) => [r[0], r[2]]),
           [['node-d', 'v1199']],

@@ -10,7 +10,8 @@ import type { Migration } from './migration.js';
  * upstream as the node resolved it (src/relay/upstream-directory.ts `upstreamVersion`: a hash
  * over the site, the URLs and the *encrypted* key — never the key) and when. The rotation
  * revokes the old upstream key only once every node that reported recently reports the new
- * key's version. `reported_at` is epoch ms, like every time in rekey's tables; rows of nodes
+ * key's version. `poll_ms` is the node's REKEY_RELAY_POLL_MS: a node is live while its last report
+ * is younger than 3 of its poll intervals (10 s at least). `reported_at` is epoch ms, like every time in rekey's tables; rows of nodes
  * gone for an hour are deleted by the next report of any node (indexed for that delete).
  */
 export const relayNodeUpstreamsMigration: Migration = {
@@ -22,6 +23,7 @@ export const relayNodeUpstreamsMigration: Migration = {
       .addColumn('org_id', 'text', (c) => c.notNull())
       .addColumn('upstream_version', 'text', (c) => c.notNull())
       .addColumn('reported_at', 'bigint', (c) => c.notNull())
+      .addColumn('poll_ms', 'integer', (c) => c.notNull())
       .addPrimaryKeyConstraint('relay_node_upstreams_pk', ['node_id', 'org_id'])
       .execute();
     await db.schema.createIndex('relay_node_upstreams_reported_at').on('relay_node_upstreams').column('reported_at').execute();
