@@ -113,7 +113,7 @@ export class Relay {
     const directory = new UpstreamDirectory(options.store, await options.store.deploymentSecret(), {
       ...(options.defaults === undefined ? {} : { defaults: options.defaults }),
       ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
-      onError: (error) => options.log.warn({ err: error }, 'relay: reading the upstreams failed; will retry'),
+      onError: (error) => options.log.warn({ err: error }, 'relay: reading or reporting the upstreams failed; will retry'),
       nodeId,
     });
     await directory.start();

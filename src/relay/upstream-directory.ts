@@ -193,7 +193,11 @@ export class UpstreamDirectory {
       await this.store.reportRelayNodeUpstreams({ id: nodeId, pollMs: this.pollMs }, reports, new Date());
       this.reportedAny = reports.length > 0;
     } catch (error) {
-      this.options.onError?.(error);
+      this.options.onError?.(
+        new Error(`reporting this node's upstream versions (its heartbeat) failed: ${error instanceof Error ? error.message : String(error)}`, {
+          cause: error,
+        }),
+      );
     }
   }
 

@@ -10,7 +10,8 @@
  *  - one node SIGSTOPped just before the rotation (it stays live by its last report, within the
  *    10 s window — 3 × 200 ms is less — but cannot switch): the rotation fails with
  *    UPSTREAM_NODES_LAGGING naming that node, the old key stays active upstream and the journal
- *    at `switched`; after SIGCONT, `--resume` completes with both nodes confirmed.
+ *    at `switched`; after SIGCONT, `--resume` completes with both nodes confirmed;
+ *  - a node stopped with SIGTERM removes its heartbeat rows, so no rotation waits for it.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -131,5 +132,13 @@ describe('rekey upstream rotate waits for every live relay node (PostgreSQL, two
     assert.equal(journal().step, 'completed');
     assert.equal(await activeUpstream(stuck.old_key.id), false, 'the old key revoked once both confirmed');
     assert.equal(await activeUpstream(stuck.new_key!.id), true);
+  });
+
+  it('a node stopped gracefully forgets its heartbeat: a rotation does not wait for it', { timeout: 60_000 }, async () => {
+    const idA = (await reports()).find((r) => r.nodeId.includes(`-${pid(nodeA.server.child)}-`))!.nodeId;
+    assert.deepEqual(await nodeA.server.stop(), { code: 0, signal: null });
+    const left = await store.listRelayNodeUpstreams(nodeA.orgId, new Date(0));
+    assert.ok(!left.some((r) => r.nodeId === idA), `node A's rows are gone: ${left.map((r) => r.nodeId).join()}`);
+    assert.equal(left.length, 1, 'node B still reports');
   });
 });
