@@ -497,8 +497,8 @@ async function relayMain(): Promise<number> {
   );
   say(`  "Datadog" stores counts from all ${HOSTS.length} hosts, forwarded with its key …${before}`);
 
-  step(`rekey upstream rotate --org '${relay.org}' --settle 2s   (DD_APP_KEY: an application key of the "Datadog" organization)`);
-  const rotation = await runCli(['upstream', 'rotate', '--data', relay.dataDir, '--org', relay.org, '--settle', '2s'], {
+  step(`rekey upstream rotate --org '${relay.org}'   (DD_APP_KEY: an application key of the "Datadog" organization)`);
+  const rotation = await runCli(['upstream', 'rotate', '--data', relay.dataDir, '--org', relay.org], {
     env: { DD_APP_KEY: upstream.appKey },
     echo: true,
     timeoutMs: 120_000,
