@@ -941,10 +941,16 @@ export class SqlStore implements Store {
           )
           .execute();
       }
-      // Nodes gone for an hour (crashed, or stopped before they could forget themselves).
+      // Nodes gone for an hour (crashed, or stopped before they could forget themselves) — by the
+      // database's clock, not this node's: a node whose clock runs an hour ahead deleted every other
+      // node's rows at each report, and a rotation then did not wait for a node stuck on the old key.
+      const dbNowMs =
+        this.dialect === 'postgres'
+          ? sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`
+          : sql<number>`(cast(strftime('%s', 'now') as integer) * 1000)`;
       await trx
         .deleteFrom('relay_node_upstreams')
-        .where('reported_at', '<', reportedAt - RELAY_NODE_FORGOTTEN_AFTER_MS)
+        .where('reported_at', '<', sql<number>`${dbNowMs} - ${RELAY_NODE_FORGOTTEN_AFTER_MS}`)
         .execute();
     });
   }

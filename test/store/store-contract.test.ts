@@ -1050,7 +1050,9 @@ for (const dialect of DIALECTS) {
 
     describe('relay node heartbeats (migration 012)', () => {
       it("upserts a node's report per organisation, replaces what it left out, lists by org and recency, forgets a node and nodes gone an hour", async () => {
-        const at = (ms: number) => new Date(START + ms);
+        // Relative to now: rows older than an hour by the database's clock are deleted at each report.
+        const base = Date.now();
+        const at = (ms: number) => new Date(base + ms);
         await store.reportRelayNodeUpstreams(
           { id: 'node-a', pollMs: 2000 },
           [
@@ -1063,7 +1065,7 @@ for (const dialect of DIALECTS) {
         const rows = (orgId: string, since: number) =>
           store
             .listRelayNodeUpstreams(orgId, at(since))
-            .then((list) => list.map((r) => [r.nodeId, r.orgId, r.version, r.reportedAt.getTime() - START, r.pollMs]));
+            .then((list) => list.map((r) => [r.nodeId, r.orgId, r.version, r.reportedAt.getTime() - base, r.pollMs]));
         assert.deepEqual(await rows('org-1', 0), [
           ['node-a', 'org-1', 'v1', 0, 2000],
           ['node-b', 'org-1', 'v1', 1000, 30_000],
@@ -1086,15 +1088,22 @@ for (const dialect of DIALECTS) {
         assert.equal((await rows('org-1', 0)).length, 2);
         await store.reportRelayNodeUpstreams({ id: 'node-a', pollMs: 2000 }, [], at(3000));
         assert.deepEqual(await rows('org-1', 0), [['node-b', 'org-1', 'v1', 1000, 30_000]]);
-        // Any node's report deletes the rows of nodes silent for an hour (node-b's, here).
-        await store.reportRelayNodeUpstreams({ id: 'node-c', pollMs: 2000 }, [{ orgId: 'org-1', version: 'v2' }], at(1000 + 60 * 60 * 1000 + 1));
+        // A node whose clock runs two hours ahead deletes no other node's rows: "an hour" is by the database's clock.
+        await store.reportRelayNodeUpstreams({ id: 'node-c', pollMs: 2000 }, [{ orgId: 'org-1', version: 'v2' }], at(2 * 60 * 60 * 1000));
         assert.deepEqual(
           (await rows('org-1', 0)).map((r) => r[0]),
-          ['node-c'],
+          ['node-b', 'node-c'],
+        );
+        // Any node's report deletes the rows of nodes silent for an hour (node-e's, reported an hour and a minute ago).
+        await store.reportRelayNodeUpstreams({ id: 'node-e', pollMs: 2000 }, [{ orgId: 'org-1', version: 'v1' }], at(-61 * 60 * 1000));
+        await store.reportRelayNodeUpstreams({ id: 'node-b', pollMs: 30_000 }, [{ orgId: 'org-1', version: 'v2' }], at(4000));
+        assert.deepEqual(
+          (await rows('org-1', -2 * 60 * 60 * 1000)).map((r) => r[0]),
+          ['node-b', 'node-c'],
         );
         // Many organisations in one report (more than one insert chunk).
         const many = Array.from({ length: 1200 }, (_, i) => ({ orgId: `org-${String(i).padStart(4, '0')}`, version: `v${i}` }));
-        await store.reportRelayNodeUpstreams({ id: 'node-d', pollMs: 2000 }, many, at(1000 + 60 * 60 * 1000 + 2));
+        await store.reportRelayNodeUpstreams({ id: 'node-d', pollMs: 2000 }, many, at(5000));
         assert.deepEqual(
           (await rows('org-1199', 0)).map((r) => [r[0], r[2]]),
           [['node-d', 'v1199']],
