@@ -920,14 +920,10 @@ export class SqlStore implements Store {
       poll_ms: pollMs,
     }));
     await this.adapter.writeTransaction('none', async (trx) => {
+      // What the node no longer holds: every row of it this report did not write (not a `not in` list
+      // of the organisations, which exceeded the parameter limit with some 32,766 of them on SQLite).
       let gone = trx.deleteFrom('relay_node_upstreams').where('node_id', '=', nodeId);
-      if (rows.length > 0)
-        gone = gone.where(
-          'org_id',
-          'not in',
-          rows.map((row) => row.org_id),
-        );
-      await gone.execute();
+      if (rows.length > 0) gone = gone.where('reported_at', '<>', reportedAt);
       for (let i = 0; i < rows.length; i += USAGE_CHUNK) {
         await trx
           .insertInto('relay_node_upstreams')
@@ -941,6 +937,7 @@ export class SqlStore implements Store {
           )
           .execute();
       }
+      await gone.execute();
       // Nodes gone for an hour (crashed, or stopped before they could forget themselves) — by the
       // database's clock, not this node's: a node whose clock runs an hour ahead deleted every other
       // node's rows at each report, and a rotation then did not wait for a node stuck on the old key.

@@ -1108,6 +1108,20 @@ for (const dialect of DIALECTS) {
           (await rows('org-1199', 0)).map((r) => [r[0], r[2]]),
           [['node-d', 'v1199']],
         );
+        // More organisations than SQLite's 32,766 parameters (a `not in` list of them failed), then fewer: the rest are forgotten.
+        const more = Array.from({ length: 33_000 }, (_, i) => ({ orgId: `org-${i}`, version: 'x' }));
+        await store.reportRelayNodeUpstreams({ id: 'node-d', pollMs: 2000 }, more, at(6000));
+        assert.deepEqual(
+          (await rows('org-32999', 0)).map((r) => r[0]),
+          ['node-d'],
+        );
+        await store.reportRelayNodeUpstreams({ id: 'node-d', pollMs: 2000 }, more.slice(0, 10), at(7000));
+        assert.deepEqual(await rows('org-32999', 0), []);
+        assert.deepEqual(await rows('org-1199', 0), []);
+        assert.deepEqual(
+          (await rows('org-9', 0)).map((r) => [r[0], r[2]]),
+          [['node-d', 'x']],
+        );
       });
     });
   });
