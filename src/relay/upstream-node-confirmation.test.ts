@@ -59,6 +59,15 @@ describe('confirmNodes: the rotation waits for every live relay node to report t
     await store.reportRelayNodeUpstreams({ id: 'slow-1', pollMs: 10_000 }, [], new Date());
   });
 
+  it('a node polling every 30 min is live for 90: waited for though it reported 70 min ago (beyond an hour)', async () => {
+    await store.reportRelayNodeUpstreams({ id: 'slow-2', pollMs: 30 * 60_000 }, [{ orgId, version: oldVersion }], new Date(Date.now() - 70 * 60_000));
+    await assert.rejects(
+      confirmNodes(options(200), journal),
+      (error: unknown) => isRekeyError(error, 'UPSTREAM_NODES_LAGGING') && /slow-2/.test(String(error)),
+    );
+    await store.reportRelayNodeUpstreams({ id: 'slow-2', pollMs: 30 * 60_000 }, [], new Date());
+  });
+
   it('refuses at settleMs, naming only the nodes still on the old version; then resolves once they switch, naming all', async () => {
     await store.reportRelayNodeUpstreams({ id: 'node-a', pollMs: 100 }, [{ orgId, version: newVersion }], new Date());
     await store.reportRelayNodeUpstreams({ id: 'node-b', pollMs: 100 }, [{ orgId, version: oldVersion }], new Date());

@@ -14,8 +14,6 @@ import type { UpstreamRotationJournalData, UpstreamRotationOptions } from './ups
 
 /** A node is live while its last report is younger than 3 of its poll intervals, and never less than this. */
 export const DEFAULT_MIN_LIVE_WINDOW_MS = 10_000;
-/** Older reports are deleted by the store (sql-store.ts); none is read beyond it. */
-const FORGOTTEN_AFTER_MS = 60 * 60 * 1000;
 
 /**
  * Waits until every live relay node reports the new key's version (step 3 of upstream-rotation.ts);
@@ -39,7 +37,9 @@ export async function confirmNodes(
   const startedAt = Date.now();
   // The nodes live when the wait began (each by its own poll interval), and any node that reports during it: each must confirm.
   const live = (row: RelayNodeUpstream) => row.reportedAt.getTime() >= startedAt - Math.max(minWindowMs, 3 * row.pollMs);
-  const since = new Date(startedAt - FORGOTTEN_AFTER_MS);
+  // Every report the store still holds (it forgets a node an hour after its live window ended): a node
+  // polling every 30 min is live for 90 min, so an hour's horizon here would not wait for it.
+  const since = new Date(0);
   const deadline = startedAt + options.settleMs;
   let said = false;
   for (;;) {

@@ -67,7 +67,7 @@ const MAX_NAME_LENGTH = 255;
 const MAX_PAGE_SIZE = 100;
 /** Rows per multi-row upsert of key usage (7 parameters a row, far below SQLite's limit). */
 const USAGE_CHUNK = 500;
-/** A relay node's report older than this is deleted (migration 012): the node is gone. */
+/** A relay node's report is deleted this long after its live window (3 of its poll intervals) ended (migration 012): the node is gone. */
 const RELAY_NODE_FORGOTTEN_AFTER_MS = 60 * 60 * 1000;
 
 type Trx = Kysely<Database>;
@@ -945,9 +945,12 @@ export class SqlStore implements Store {
         this.dialect === 'postgres'
           ? sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`
           : sql<number>`(cast(strftime('%s', 'now') as integer) * 1000)`;
+      // An hour after its live window (3 of its poll intervals, upstream-node-confirmation.ts) ended: a node
+      // polling every 30 min must not be forgotten before a rotation stops waiting for it.
       await trx
         .deleteFrom('relay_node_upstreams')
-        .where('reported_at', '<', sql<number>`${dbNowMs} - ${RELAY_NODE_FORGOTTEN_AFTER_MS}`)
+        .where('reported_at', '<', sql<number>`${dbNowMs} - ${RELAY_NODE_FORGOTTEN_AFTER_MS}`) // the index narrows to these
+        .where(sql<number>`reported_at + 3 * cast(poll_ms as bigint)`, '<', sql<number>`${dbNowMs} - ${RELAY_NODE_FORGOTTEN_AFTER_MS}`)
         .execute();
     });
   }

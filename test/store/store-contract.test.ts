@@ -1094,12 +1094,14 @@ for (const dialect of DIALECTS) {
           (await rows('org-1', 0)).map((r) => r[0]),
           ['node-b', 'node-c'],
         );
-        // Any node's report deletes the rows of nodes silent for an hour (node-e's, reported an hour and a minute ago).
+        // Any node's report deletes the rows of nodes silent for an hour after their live window of 3 poll
+        // intervals (node-e's, 2 s polls, reported an hour and a minute ago); node-f polls every 30 min: live for 90.
         await store.reportRelayNodeUpstreams({ id: 'node-e', pollMs: 2000 }, [{ orgId: 'org-1', version: 'v1' }], at(-61 * 60 * 1000));
+        await store.reportRelayNodeUpstreams({ id: 'node-f', pollMs: 30 * 60 * 1000 }, [{ orgId: 'org-1', version: 'v1' }], at(-70 * 60 * 1000));
         await store.reportRelayNodeUpstreams({ id: 'node-b', pollMs: 30_000 }, [{ orgId: 'org-1', version: 'v2' }], at(4000));
         assert.deepEqual(
           (await rows('org-1', -2 * 60 * 60 * 1000)).map((r) => r[0]),
-          ['node-b', 'node-c'],
+          ['node-b', 'node-c', 'node-f'],
         );
         // Many organisations in one report (more than one insert chunk).
         const many = Array.from({ length: 1200 }, (_, i) => ({ orgId: `org-${String(i).padStart(4, '0')}`, version: `v${i}` }));
