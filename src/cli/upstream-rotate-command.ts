@@ -18,6 +18,7 @@ interface RotateFlags {
   acceptTimeout: string;
 }
 
+const DAY_MS = 86_400_000;
 const CLI_ACTOR = { userId: null, kind: 'cli' as const, sourceIp: null };
 
 /** Adds `rotate` to the `rekey upstream` command. */
@@ -56,6 +57,10 @@ export function registerUpstreamRotateCommand(upstream: Command): void {
       const acceptTimeoutMs = parseDuration(flags.acceptTimeout);
       if (settleMs === undefined) throw rekeyError('USAGE', { detail: `--settle "${flags.settle}" is not a duration (e.g. 6s, 500ms)` });
       if (acceptTimeoutMs === undefined) throw rekeyError('USAGE', { detail: `--accept-timeout "${flags.acceptTimeout}" is not a duration (e.g. 60s, 2m)` });
+      // Both are waits of this one command: a day is far beyond any real one, and a larger value
+      // (999999h, or 1 followed by 400 zeros, which parses as Infinity) is a typo.
+      if (settleMs > DAY_MS) throw rekeyError('USAGE', { detail: `--settle "${flags.settle}" is longer than a day (24h)` });
+      if (acceptTimeoutMs > DAY_MS) throw rekeyError('USAGE', { detail: `--accept-timeout "${flags.acceptTimeout}" is longer than a day (24h)` });
       await withStore(flags.data, async (store) => {
         const org = await store.findOrg(flags.org);
         if (org === undefined) throw rekeyError('ORG_NOT_FOUND', { org: flags.org });

@@ -255,3 +255,20 @@ describe('rekey upstream rotate against a second rekey as the upstream, agents s
     await observer.revokeApiKey(stray.id);
   });
 });
+
+describe('rekey upstream rotate: durations it refuses before touching anything', () => {
+  it('--settle and --accept-timeout must be durations of at most a day: exit 2, a usage error naming the flag', async () => {
+    const env = { DD_APP_KEY: 'a'.repeat(40), REKEY_DATABASE_URL: '', REKEY_DATA: '/nonexistent/rekey-usage-test' };
+    const cases: Array<[string[], RegExp]> = [
+      [['--settle', 'garbage'], /--settle "garbage" is not a duration/],
+      [['--settle', '999999h'], /--settle "999999h" is longer than a day/],
+      [['--settle', `1${'0'.repeat(400)}`], /--settle "10+" is longer than a day/],
+      [['--accept-timeout', '25h'], /--accept-timeout "25h" is longer than a day/],
+    ];
+    for (const [args, message] of cases) {
+      const result = await runRekey(['upstream', 'rotate', '--org', 'acme', ...args], { env });
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+    }
+  });
+});
