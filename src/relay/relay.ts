@@ -117,7 +117,11 @@ export class Relay {
       nodeId,
     });
     await directory.start();
-    options.log.info({ relayNodeId: nodeId }, 'relay: node id (rekey upstream rotate waits for each live node to confirm a new upstream key)');
+    // At info only where it matters — a node relaying for some organisation — so a standalone server's start stays quiet.
+    options.log[directory.anyRelay() ? 'info' : 'debug'](
+      { relayNodeId: nodeId },
+      'relay: node id (rekey upstream rotate waits for each live node to confirm a new upstream key)',
+    );
     const { spool, recovered } = RelaySpool.open(options.spoolDir, { maxBytes: options.spoolBytes ?? DEFAULT_SPOOL_BYTES, sync: options.sync ?? false });
     const metrics = createRelayMetrics(options.registry);
     const deadLetters = new DeadLetters(options.spoolDir);

@@ -75,6 +75,8 @@ for (const dialect of DIALECTS) {
         for (const secret of Object.values(credentials)) assert.ok(!line.includes(secret), 'a credential leaked into the log');
       }
       assert.ok(logLines.some((l) => /shutting down/.test(l)));
+      // A standalone server (no organisation relayed) does not announce a relay node id at the default level.
+      assert.ok(!logLines.some((l) => l.includes('relayNodeId')), 'no relay node id logged by a standalone server');
 
       const second = await startServer(args, env);
       try {
