@@ -54,9 +54,14 @@ export function upstreamVersion(settings: Pick<UpstreamSettings, 'site' | 'urls'
   return fingerprint(['store', settings.site, settings.urls.metrics, settings.urls.logs, settings.urls.traces, settings.encryptedApiKey]);
 }
 
-/** A relay node's id, new at every process start: host name, process id and 4 random hex digits (in logs and rotation progress lines). */
+/**
+ * A relay node's id, new at every process start: host name, process id and 8 random hex digits
+ * (in logs and rotation progress lines). Containers may share a host name and all run as pid 1,
+ * and two nodes with one id would overwrite each other's heartbeat: 32 random bits make that a
+ * one-in-four-billion chance per pair (16 bits made it one in 65,536).
+ */
 export function newRelayNodeId(): string {
-  return `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
+  return `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
 export class UpstreamDirectory {
