@@ -170,7 +170,7 @@ describe('rekey upstream rotate against a second rekey as the upstream, agents s
     );
     assert.match(
       result.stdout,
-      new RegExp(`3/4 [^\n]*; confirmed by 1 relay node \\([^)]+-${relay.server.child.pid}-[0-9a-f]{4}\\)`),
+      new RegExp(`3/4 [^\n]*; confirmed by 1 relay node \\([^)]+-${relay.server.child.pid}-[0-9a-f]{8}\\)`),
       'the relay node (its id carries its process id) confirmed the new key before the old one was revoked',
     );
     assert.ok(!result.stdout.includes(upstream.apiKey) && !result.stderr.includes(upstream.apiKey), 'the old key never printed');
