@@ -96,16 +96,21 @@ export interface RelayUpstreamsTable {
   updated_by: string | null;
 }
 
-/** Which upstream version a relay node forwards an organisation's payloads with (migration 012; src/relay/upstream-directory.ts). */
+/** A relay node's heartbeat (migration 012; src/relay/upstream-directory.ts): one row per node. */
+export interface RelayNodesTable {
+  node_id: string;
+  /** Epoch ms of the node's last report. */
+  reported_at: number;
+  /** The node's REKEY_RELAY_POLL_MS: how often it reports at least. */
+  poll_ms: number;
+}
+
+/** Which upstream version a relay node forwards an organisation's payloads with (migration 012), written when it changes. */
 export interface RelayNodeUpstreamsTable {
   node_id: string;
   org_id: string;
   /** `upstreamVersion` (src/relay/upstream-directory.ts): a hash over the site, URLs and encrypted key, never the key. */
   upstream_version: string;
-  /** Epoch ms of the node's last report. */
-  reported_at: number;
-  /** The node's REKEY_RELAY_POLL_MS: how often it reports at least. */
-  poll_ms: number;
 }
 
 /** One API key's use in one minute (migration 009; src/intake/usage-minutes.ts). */
@@ -157,6 +162,7 @@ export interface Database {
   key_host_usage: KeyHostUsageTable;
   deployment_settings: DeploymentSettingsTable;
   relay_upstreams: RelayUpstreamsTable;
+  relay_nodes: RelayNodesTable;
   relay_node_upstreams: RelayNodeUpstreamsTable;
   key_usage_minutes: KeyUsageMinutesTable;
   key_usage_days: KeyUsageDaysTable;

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { isRekeyError, type ErrorCode } from '../../src/errors.js';
 import { generateKey, last4, parseKey } from '../../src/keys/key-format.js';
 import { verifyPassword } from '../../src/keys/password.js';
@@ -1125,6 +1126,35 @@ for (const dialect of DIALECTS) {
           [['node-d', 'x']],
         );
       });
+
+      if (dialect.name === 'postgres') {
+        it("a repeated report rewrites only the node's heartbeat row, not its unchanged versions (PostgreSQL row versions, xmin)", async () => {
+          const client = new pg.Client({ connectionString: db.location.databaseUrl });
+          await client.connect();
+          try {
+            const reports = Array.from({ length: 100 }, (_, i) => ({ orgId: `org-${i}`, version: 'v1' }));
+            const versionsOf = async () =>
+              (
+                await client.query<{ org_id: string; xmin: string }>(
+                  "select org_id, xmin::text from relay_node_upstreams where node_id = 'node-x' order by org_id",
+                )
+              ).rows;
+            const heartbeatOf = async () => (await client.query<{ xmin: string }>("select xmin::text from relay_nodes where node_id = 'node-x'")).rows[0]?.xmin;
+            await store.reportRelayNodeUpstreams({ id: 'node-x', pollMs: 2000 }, reports, new Date());
+            const [versions, heartbeat] = [await versionsOf(), await heartbeatOf()];
+            await store.reportRelayNodeUpstreams({ id: 'node-x', pollMs: 2000 }, reports, new Date());
+            assert.deepEqual(await versionsOf(), versions, 'no version row rewritten');
+            assert.notEqual(await heartbeatOf(), heartbeat, 'the heartbeat row rewritten');
+            // One organisation switches: its row alone is rewritten.
+            await store.reportRelayNodeUpstreams({ id: 'node-x', pollMs: 2000 }, [...reports.slice(0, 99), { orgId: 'org-99', version: 'v2' }], new Date());
+            const after = await versionsOf();
+            const rewritten = after.filter((row, i) => row.xmin !== versions[i]!.xmin).map((row) => row.org_id);
+            assert.deepEqual(rewritten, ['org-99']);
+          } finally {
+            await client.end();
+          }
+        });
+      }
     });
   });
 }
