@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -33,6 +33,20 @@ describe('the intake journal', () => {
     );
     assert.equal(recovered.files.length, 2);
     assert.equal(recovered.dropped, 0);
+  });
+
+  it('skips a file listed but gone before it is read (another server on the data directory recovered it first)', () => {
+    const journal = PointJournal.open(dir);
+    journal.append(record(1));
+    // A name readdir lists and open() cannot find: what a file recovered and deleted by another
+    // process between this one's readdir and its read looks like.
+    symlinkSync(join(dir, 'gone'), join(dir, `${'0'.repeat(15)}-${process.pid}-deadbeef-000000000.journal`));
+    const recovered = PointJournal.recover(dir);
+    assert.deepEqual(
+      recovered.records.map((r) => [...r]),
+      [[...record(1)]],
+    );
+    assert.equal(recovered.files.length, 1, 'the vanished file is not reported as recovered');
   });
 
   it('keeps what precedes a torn last record and drops the torn one', () => {

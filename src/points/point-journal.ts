@@ -119,7 +119,17 @@ export class PointJournal {
       const pid = Number(name.split('-')[1]);
       if (pid !== process.pid && isProcessAlive(pid)) continue;
       const file = join(dir, name);
-      const read = readRecords(readFileSync(file));
+      let bytes: Buffer;
+      try {
+        bytes = readFileSync(file);
+      } catch (error) {
+        // Listed, then gone: another server starting on the same data directory recovered it
+        // first (seen in CI: three nodes started at once on one ./data, one exited with this
+        // ENOENT before listening). Its records are that process's to deliver.
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw error;
+      }
+      const read = readRecords(bytes);
       result.records.push(...read.records);
       result.dropped += read.dropped;
       result.droppedBytes += read.droppedBytes;
