@@ -104,8 +104,6 @@ export class Relay {
     private readonly metrics: RelayMetrics,
     private readonly sweepTimer: NodeJS.Timeout,
     private readonly maxWireBytes: number,
-    /** This node's id in the upstream heartbeat (upstream-directory.ts) and rotation progress lines. */
-    readonly nodeId: string,
   ) {}
 
   static async start(options: RelayOptions): Promise<Relay> {
@@ -137,7 +135,7 @@ export class Relay {
     deadLetters.sweep();
     const sweepTimer = setInterval(() => deadLetters.sweep(), 3600_000);
     sweepTimer.unref();
-    return new Relay(directory, spool, delivery, deadLetters, metrics, sweepTimer, options.maxWireBytes ?? DEFAULT_RELAY_WIRE_BYTES, nodeId);
+    return new Relay(directory, spool, delivery, deadLetters, metrics, sweepTimer, options.maxWireBytes ?? DEFAULT_RELAY_WIRE_BYTES);
   }
 
   active(): boolean {

@@ -8,6 +8,7 @@
  * least; or it reported during the wait.
  */
 import { rekeyError } from '../errors.js';
+import { formatDuration } from '../rotate/duration.js';
 import { upstreamVersion } from './upstream-directory.js';
 import type { RelayNodeUpstream } from '../store/store.js';
 import type { UpstreamRotationJournalData, UpstreamRotationOptions } from './upstream-rotation.js';
@@ -47,30 +48,26 @@ export async function confirmNodes(
     const confirmed = rows.filter((row) => row.version === expected).map((row) => row.nodeId);
     const lagging = rows.filter((row) => row.version !== expected).map((row) => row.nodeId);
     if (rows.length === 0)
-      return `no relay node reported recently (within ${seconds(minWindowMs)}, or 3 of its poll intervals), so none was waited for (no relay node running?)`;
+      return `no relay node reported recently (within ${formatDuration(minWindowMs)}, or 3 of its poll intervals), so none was waited for (no relay node running?)`;
     if (lagging.length === 0) return `confirmed by ${plural(confirmed.length, 'relay node')} (${confirmed.join(', ')})`;
     if (Date.now() >= deadline) {
       throw rekeyError('UPSTREAM_NODES_LAGGING', {
         lagging: lagging.join(', '),
         confirmed: confirmed.length,
         live: rows.length,
-        waited: seconds(options.settleMs),
+        waited: formatDuration(options.settleMs),
         newLast4: newKey.last4,
         oldLast4: journal.old_key.last4,
       });
     }
     if (!said) {
       options.say(
-        `   waiting for ${plural(lagging.length, 'relay node')} to switch to key …${newKey.last4} (${lagging.join(', ')}); at most ${seconds(options.settleMs)}.`,
+        `   waiting for ${plural(lagging.length, 'relay node')} to switch to key …${newKey.last4} (${lagging.join(', ')}); at most ${formatDuration(options.settleMs)}.`,
       );
       said = true;
     }
     await new Promise((resolve) => setTimeout(resolve, Math.min(options.confirmPollMs ?? 200, Math.max(1, deadline - Date.now()))));
   }
-}
-
-function seconds(ms: number): string {
-  return `${Math.round(ms / 100) / 10} s`;
 }
 
 function plural(count: number, noun: string): string {

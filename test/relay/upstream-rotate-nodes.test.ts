@@ -107,7 +107,7 @@ describe('rekey upstream rotate waits for every live relay node (PostgreSQL, two
     const error = failed.stderr.trim();
     // Node A confirms within the 3 s on any sane machine; on a loaded one it may not, and is then named too.
     const refused =
-      /stopped at step "confirm": relay node\(s\) (.+) did not report forwarding with the new upstream key …\w{4} within 3 s \(([01]) of 2 live nodes did\); the old key …\w{4} was not revoked/.exec(
+      /stopped at step "confirm": relay node\(s\) (.+) did not report forwarding with the new upstream key …\w{4} within 3s \(([01]) of 2 live nodes did\); the old key …\w{4} was not revoked/.exec(
         error,
       );
     assert.ok(refused, error);
