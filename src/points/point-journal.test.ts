@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -130,7 +131,36 @@ describe('the intake journal', () => {
     writeFileSync(join(dir, name(2 ** 22 + 12345)), ''); // above Linux's pid_max: never running
     writeFileSync(join(dir, name(process.pid)), '');
     const recovered = PointJournal.recover(dir);
-    assert.deepEqual(recovered.files.map((f) => f.slice(dir.length + 1)).sort(), [name(2 ** 22 + 12345), name(process.pid)].sort());
+    // The dead process's file is claimed: renamed to carry this process's id (and the old one).
+    const claimed = `000000000000001-${process.pid}-from${2 ** 22 + 12345}.abcd1234-000000000.journal`;
+    assert.deepEqual(recovered.files.map((f) => f.slice(dir.length + 1)).sort(), [claimed, name(process.pid)].sort());
+    assert.deepEqual(files(dir), [name(running), claimed, name(process.pid)].sort());
+  });
+
+  it("gives a dead process's records to exactly one of two processes recovering the same directory at once", async () => {
+    // Two live processes, each recovering and then holding on (alive, files not deleted) until
+    // both have answered: before files were claimed, both read the dead file and both would
+    // have delivered its records.
+    const deadPid = 2 ** 22 + 12345;
+    const source = PointJournal.open(dir);
+    for (let n = 1; n <= 50; n++) source.append(record(n));
+    source.close(false);
+    const [written] = files(dir);
+    renameSync(join(dir, written!), join(dir, written!.replace(`-${process.pid}-`, `-${deadPid}-`)));
+    const code = `const { PointJournal } = await import(${JSON.stringify(new URL('./point-journal.ts', import.meta.url).pathname)});
+      const recovered = PointJournal.recover(${JSON.stringify(dir)});
+      process.stdout.write(recovered.records.length + '\\n');
+      process.stdin.resume(); process.stdin.on('end', () => process.exit(0));`;
+    const children = [0, 1].map(() => spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['pipe', 'pipe', 'inherit'] }));
+    const counts = await Promise.all(
+      children.map((child) => new Promise<number>((resolve) => child.stdout.once('data', (data: Buffer) => resolve(Number(data.toString().trim()))))),
+    );
+    await Promise.all(children.map((child) => new Promise((resolve) => (child.on('exit', resolve), child.stdin.end()))));
+    assert.deepEqual(
+      [...counts].sort((a, b) => a - b),
+      [0, 50],
+      `records recovered by each process: ${counts.join(', ')}`,
+    );
   });
 
   it('deletes files once their records are saved, and everything on a saved close', () => {

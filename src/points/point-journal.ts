@@ -34,7 +34,19 @@
  * (`u32 length | u32 CRC-32 | body`, no header) are still read, up to their first bad record.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, unlinkSync, writevSync } from 'node:fs';
+import {
+  closeSync,
+  fdatasyncSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  unlinkSync,
+  writevSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { isProcessAlive } from '../config/process-alive.js';
@@ -105,6 +117,12 @@ export class PointJournal {
    * Reads the files left by processes that no longer run — including an earlier life of
    * this process id, as after a container restart — oldest first. Files of another running
    * process (a second server on the same data directory) are left to it.
+   *
+   * A dead process's file is first claimed: renamed, atomically, to a name that carries this
+   * process's id (`claim`). Two servers started at once on one data directory both see the
+   * file as dead; only one rename succeeds, so only one of them delivers its records (before,
+   * both read it and both delivered them: duplicates). A claimed file this process does not
+   * get to save outlives it under its new name, and the next start recovers it again.
    */
   static recover(dir: string): RecoveredJournal {
     const result: RecoveredJournal = { records: [], files: [], dropped: 0, droppedBytes: 0, droppedPoints: 0 };
@@ -118,12 +136,13 @@ export class PointJournal {
     for (const name of names.sort()) {
       const pid = Number(name.split('-')[1]);
       if (pid !== process.pid && isProcessAlive(pid)) continue;
-      const file = join(dir, name);
+      let file: string;
       let bytes: Buffer;
       try {
+        file = pid === process.pid ? join(dir, name) : claim(dir, name);
         bytes = readFileSync(file);
       } catch (error) {
-        // Listed, then gone: another server starting on the same data directory recovered it
+        // Listed, then gone: another server starting on the same data directory claimed it
         // first (seen in CI: three nodes started at once on one ./data, one exited with this
         // ENOENT before listening). Its records are that process's to deliver.
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
@@ -271,6 +290,19 @@ export class PointJournal {
     }
     return { fd, file, salt };
   }
+}
+
+/**
+ * Renames a dead process's file `<time>-<pid>-<rest>` to `<time>-<this pid>-from<pid>.<rest>`
+ * and returns the new path; throws ENOENT when another process claimed it first. The time
+ * stays first, so files still sort oldest first, and the old pid stays in the name, so two
+ * claimed files never collide.
+ */
+function claim(dir: string, name: string): string {
+  const [time, pid, ...rest] = name.split('-');
+  const claimed = join(dir, `${time}-${process.pid}-from${pid}.${rest.join('-')}`);
+  renameSync(join(dir, name), claimed);
+  return claimed;
 }
 
 function syncDirectory(dir: string): void {
