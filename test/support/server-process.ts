@@ -5,10 +5,18 @@
  * The first-start credentials are read from stdout, as an operator would read them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { rekeyCommand, repoRoot } from './processes.js';
 
 export interface ServerProcessOptions {
-  /** Arguments after `server --host 127.0.0.1 --port 0` (e.g. `--data DIR`, `--log-level warn`). */
+  /**
+   * Arguments after `server --host 127.0.0.1 --port 0` (e.g. `--data DIR`, `--log-level warn`).
+   * Without `--data` (and without REKEY_DATA in `env`) the process gets a data directory of its
+   * own, removed once it exits: never the checkout's ./data, where nodes of one test would share
+   * a journal (and a later test would find their leftovers).
+   */
   args?: string[];
   /** The child's whole environment; defaults to this process's. */
   env?: NodeJS.ProcessEnv;
@@ -65,16 +73,28 @@ function parseCredentials(stdout: string): FirstStartCredentials | undefined {
 export async function startServerProcess(options: ServerProcessOptions = {}): Promise<ServerProcess> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const [command, ...prefix] = rekeyCommand;
-  const child = spawn(command!, [...prefix, 'server', '--host', '127.0.0.1', '--port', '0', ...(options.args ?? [])], {
-    cwd: repoRoot,
-    env: options.env ?? process.env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const env = options.env ?? process.env;
+  const args = options.args ?? [];
+  const ownDataDir = args.includes('--data') || (env.REKEY_DATA ?? '') !== '' ? undefined : mkdtempSync(join(tmpdir(), 'rekey-server-data-'));
+  const child = spawn(
+    command!,
+    [...prefix, 'server', '--host', '127.0.0.1', '--port', '0', ...args, ...(ownDataDir === undefined ? [] : ['--data', ownDataDir])],
+    {
+      cwd: repoRoot,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk) => (stdout += chunk));
   child.stderr!.on('data', (chunk) => (stderr += chunk));
-  const exited = new Promise<ExitInfo>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<ExitInfo>((resolve) =>
+    child.on('exit', (code, signal) => {
+      if (ownDataDir !== undefined) rmSync(ownDataDir, { recursive: true, force: true });
+      resolve({ code, signal });
+    }),
+  );
 
   const stop = async (signal: NodeJS.Signals = 'SIGTERM', graceMs = 15_000): Promise<ExitInfo> => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
