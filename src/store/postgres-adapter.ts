@@ -52,6 +52,11 @@ function connectionFailure(error: unknown): string | undefined {
   if (code === '57P01' || code === '57P02') return 'the database server is shutting down';
   if (code === '57P03') return 'the database server is starting up';
   if (code === '53300') return 'the database server has too many connections';
+  // Class 08 is "connection exception", except 08P01 (protocol violation): what PostgreSQL
+  // answers a query the client could not encode, e.g. more than 65,535 bind parameters ("bind
+  // message has 4464 parameter formats but 0 parameters"). The connection is fine and the same
+  // query fails again, so it is a bug to report, not an outage to retry.
+  if (code === '08P01') return undefined;
   if (/^08[0-9A-Z]{3}$/.test(code)) return 'the connection to the database failed';
   if (code === 'ECONNREFUSED') return 'connection refused';
   if (CONNECTION_ERRNOS.has(code)) return `connection failed: ${code}`;
