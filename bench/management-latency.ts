@@ -10,9 +10,12 @@
  * under its 50-key limit), timed from send to full response by the client. Two references are
  * measured in the same run: the machine's floor, a bare node:http server in its own process
  * answering a constant, and `GET /healthz` of the same rekey server (HTTP + Fastify alone, so
- * the ratios show what auth + the store add). Rounds alternate floor → SQLite server →
- * PostgreSQL server, every round is printed with the 1-minute load average, and the load
- * average at the start and the end.
+ * the ratios show what auth + the store add). On PostgreSQL a third reference: its durable
+ * commit floor, one autocommitted single-row INSERT at a time from this process over one
+ * connection to the same database — one WAL flush, the least a durable create or revoke can
+ * wait for (the server's commit settings are PostgreSQL's defaults, `synchronous_commit=on`).
+ * Rounds alternate floor → commit floor → SQLite server → PostgreSQL server, every round is
+ * printed with the 1-minute load average, and the load average at the start and the end.
  *
  * The client is node:http with one keep-alive connection per server, not fetch: undici's fetch
  * allocates enough that its own GC pauses showed up in the p99. The servers' CPU per
@@ -28,6 +31,7 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import { writeBenchResult, type BenchFigure } from './support/bench-result.js';
 import { createBenchDatabase, type BenchDatabase } from './support/bench-postgres.js';
 import { mainThreadProfile, monotonicMicros, summariseProfile, type SampleWindow } from './support/cpu-profile.js';
@@ -58,6 +62,17 @@ function median(values: number[]): number {
 }
 
 const client = (base: string) => keepAliveClient(base, 1);
+
+/** PostgreSQL's durable commit floor: `ops` autocommitted single-row INSERTs, one at a time, each timed. */
+async function commitFloor(db: pg.Client, ops: number, from: number): Promise<Stats> {
+  const samples: number[] = [];
+  for (let i = 0; i < ops; i++) {
+    const start = process.hrtime.bigint();
+    await db.query('INSERT INTO bench_commit_floor (n) VALUES ($1)', [from + i]);
+    samples.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  return stats(samples);
+}
 
 async function timed(fn: () => Promise<Answer>, expectStatus: number): Promise<{ ms: number; answer: Answer }> {
   const start = process.hrtime.bigint();
@@ -151,34 +166,50 @@ console.log(`load average at start (1, 5, 15 min): ${formatLoad(loadStart)} on $
 const floor = await startFloor();
 const floorHttp = client(floor.url);
 const targets: Target[] = [];
-const rounds: Array<{ round: number; floor: Stats; load1: number; targets: Record<string, TargetRound> }> = [];
+const rounds: Array<{ round: number; floor: Stats; commitFloor?: Stats; load1: number; targets: Record<string, TargetRound> }> = [];
 let window: SampleWindow | undefined;
+let commitDb: pg.Client | undefined;
+let committed = 0;
 try {
   for (const dialect of dialects) targets.push(await startTarget(dialect, profileDir));
+  const postgresDatabase = targets.find((t) => t.dialect === 'postgres')?.database;
+  if (postgresDatabase !== undefined) {
+    commitDb = new pg.Client({ connectionString: postgresDatabase.url });
+    await commitDb.connect();
+    await commitDb.query('CREATE TABLE bench_commit_floor (n bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())');
+    await commitFloor(commitDb, 50, committed); // warm-up
+    committed += 50;
+  }
   // Warm-up, not counted: JIT on both sides, connection pools, page caches.
   for (let i = 0; i < 50; i++) await timed(() => floorHttp.send('/'), 200);
   for (const target of targets) for (let i = 0; i < 50; i++) await createThenRevoke(target);
 
   console.log(`${ops} sequential operations of each kind per round; ms`);
   console.log(
-    'round  floor p99  ' + targets.map((t) => `${t.dialect}: healthz p99  create p50/p99  revoke p50/p99  cpu ms/cycle`).join('  |  ') + '  load(1m)',
+    `round  floor p99  ${commitDb === undefined ? '' : 'commit floor p50/p99  '}` +
+      targets.map((t) => `${t.dialect}: healthz p99  create p50/p99  revoke p50/p99  cpu ms/cycle`).join('  |  ') +
+      '  load(1m)',
   );
   const fromMicros = monotonicMicros();
   for (let round = 1; round <= roundCount; round++) {
     const floorSamples: number[] = [];
     for (let i = 0; i < ops; i++) floorSamples.push((await timed(() => floorHttp.send('/'), 200)).ms);
+    const commitStats = commitDb === undefined ? undefined : await commitFloor(commitDb, ops, committed);
+    committed += ops;
     const measured: Record<string, TargetRound> = {};
     for (const target of targets) measured[target.dialect] = await measureTarget(target, ops);
     const floorStats = stats(floorSamples);
-    rounds.push({ round, floor: floorStats, load1: loadavg()[0]!, targets: measured });
+    rounds.push({ round, floor: floorStats, ...(commitStats === undefined ? {} : { commitFloor: commitStats }), load1: loadavg()[0]!, targets: measured });
     const cells = targets.map((t) => {
       const m = measured[t.dialect]!;
       return `${t.dialect}: ${String(m.healthz.p99_ms).padStart(7)}  ${`${m.create.p50_ms}/${m.create.p99_ms}`.padStart(14)}  ${`${m.revoke.p50_ms}/${m.revoke.p99_ms}`.padStart(14)}  ${String(m.server_cpu_ms_per_cycle).padStart(6)}`;
     });
-    console.log(`${String(round).padEnd(6)} ${String(floorStats.p99_ms).padStart(9)}  ${cells.join('  |  ')}  ${loadavg()[0]!.toFixed(2)}`);
+    const commitCell = commitStats === undefined ? '' : `${`${commitStats.p50_ms}/${commitStats.p99_ms}`.padStart(20)}  `;
+    console.log(`${String(round).padEnd(6)} ${String(floorStats.p99_ms).padStart(9)}  ${commitCell}${cells.join('  |  ')}  ${loadavg()[0]!.toFixed(2)}`);
   }
   window = { fromMicros, toMicros: monotonicMicros() };
 } finally {
+  await commitDb?.end();
   floorHttp.close();
   floor.stop();
   for (const target of targets) {
@@ -193,6 +224,22 @@ console.log(`load average at end (1, 5, 15 min): ${formatLoad(loadEnd)}`);
 const figures: BenchFigure[] = [
   { name: 'bare node:http server (own process) p99, median round (machine floor)', value: median(rounds.map((r) => r.floor.p99_ms)), unit: 'ms' },
 ];
+const commitFloors = rounds.flatMap((r) => (r.commitFloor === undefined ? [] : [r.commitFloor]));
+if (commitFloors.length > 0) {
+  figures.push({
+    name: 'PostgreSQL durable commit floor p50 (one autocommitted INSERT, same database), median round',
+    value: median(commitFloors.map((c) => c.p50_ms)),
+    unit: 'ms',
+  });
+  figures.push({
+    name: 'PostgreSQL durable commit floor p99, median round',
+    value: median(commitFloors.map((c) => c.p99_ms)),
+    unit: 'ms',
+    goal: `≤ ${GOAL_P99_MS} ms for the goal to be reachable`,
+    met: median(commitFloors.map((c) => c.p99_ms)) <= GOAL_P99_MS,
+  });
+  figures.push({ name: 'PostgreSQL durable commit floor p99, worst round', value: Math.max(...commitFloors.map((c) => c.p99_ms)), unit: 'ms' });
+}
 const summary: Record<string, unknown> = {};
 for (const target of targets) {
   const of = (pick: (r: TargetRound) => number) => rounds.map((r) => pick(r.targets[target.dialect]!));
@@ -213,6 +260,13 @@ for (const target of targets) {
       value: Number(median(rounds.map((r) => r.targets[target.dialect]![op].p99_ms / r.floor.p99_ms)).toFixed(1)),
       unit: 'x',
     });
+    if (target.dialect === 'postgres' && commitFloors.length > 0) {
+      figures.push({
+        name: `${name} ${op} p99 / durable commit floor p99, median round`,
+        value: Number(median(rounds.map((r) => r.targets[target.dialect]![op].p99_ms / r.commitFloor!.p99_ms)).toFixed(2)),
+        unit: 'x',
+      });
+    }
   }
   figures.push({ name: `${name} server CPU per healthz + create + revoke`, value: median(of((r) => r.server_cpu_ms_per_cycle)), unit: 'ms' });
   summary[target.dialect] = { server_pid: target.server.pid };
@@ -226,12 +280,14 @@ const tables = [
     columns: [
       'round',
       'floor p99',
+      ...(commitFloors.length > 0 ? ['PostgreSQL commit floor'] : []),
       ...targets.flatMap((t) => [`${t.dialect} healthz p99`, `${t.dialect} create`, `${t.dialect} revoke`, `${t.dialect} CPU ms/cycle`]),
       'load (1 min)',
     ],
     rows: rounds.map((r) => [
       r.round,
       r.floor.p99_ms,
+      ...(r.commitFloor === undefined ? [] : [`${r.commitFloor.p50_ms} / ${r.commitFloor.p99_ms}`]),
       ...targets.flatMap((t) => {
         const m = r.targets[t.dialect]!;
         return [m.healthz.p99_ms, `${m.create.p50_ms} / ${m.create.p99_ms}`, `${m.revoke.p50_ms} / ${m.revoke.p99_ms}`, m.server_cpu_ms_per_cycle];
