@@ -137,6 +137,21 @@ describe('the intake journal', () => {
     assert.deepEqual(files(dir), [name(running), claimed, name(process.pid)].sort());
   });
 
+  it('reads a file named otherwise (copied in by hand) where it is, so a crash before its save leaves it to the next start', () => {
+    const source = PointJournal.open(dir);
+    source.append(record(7));
+    source.close(false);
+    const [written] = files(dir);
+    renameSync(join(dir, written!), join(dir, 'backup.journal'));
+    const recovered = PointJournal.recover(dir);
+    assert.deepEqual(
+      recovered.records.map((r) => [...r]),
+      [[...record(7)]],
+    );
+    assert.deepEqual(files(dir), ['backup.journal']);
+    assert.deepEqual(recovered.files, [join(dir, 'backup.journal')]);
+  });
+
   it("gives a dead process's records to exactly one of two processes recovering the same directory at once", async () => {
     // Two live processes, each recovering and then holding on (alive, files not deleted) until
     // both have answered: before files were claimed, both read the dead file and both would

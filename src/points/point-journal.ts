@@ -295,12 +295,14 @@ export class PointJournal {
 /**
  * Renames a dead process's file `<time>-<pid>-<rest>` to `<time>-<this pid>-from<pid>.<rest>`
  * and returns the new path; throws ENOENT when another process claimed it first. The time
- * stays first, so files still sort oldest first, and the old pid stays in the name, so two
- * claimed files never collide.
+ * stays first, so files still sort oldest first, the name still ends in `.journal` (`rest`
+ * holds it), and the old pid stays in the name, so two claimed files never collide. A file
+ * not named that way (not written by rekey: copied in by hand) is read where it is.
  */
 function claim(dir: string, name: string): string {
-  const [time, pid, ...rest] = name.split('-');
-  const claimed = join(dir, `${time}-${process.pid}-from${pid}.${rest.join('-')}`);
+  const parts = /^([^-]+)-([^-]+)-(.+)$/.exec(name);
+  if (parts === null) return join(dir, name);
+  const claimed = join(dir, `${parts[1]}-${process.pid}-from${parts[2]}.${parts[3]}`);
   renameSync(join(dir, name), claimed);
   return claimed;
 }
