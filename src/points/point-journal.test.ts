@@ -137,6 +137,20 @@ describe('the intake journal', () => {
     assert.deepEqual(files(dir), [name(running), claimed, name(process.pid)].sort());
   });
 
+  it('claims a file claimed before (its claimer died too) without growing its name', () => {
+    const source = PointJournal.open(dir);
+    source.append(record(5));
+    source.close(false);
+    const [written] = files(dir);
+    const [time, , ...rest] = written!.split('-');
+    const deadClaimer = 2 ** 22 + 7;
+    const deadWriter = 2 ** 22 + 12345;
+    renameSync(join(dir, written!), join(dir, `${time}-${deadClaimer}-from${deadWriter}.${rest.join('-')}`));
+    const recovered = PointJournal.recover(dir);
+    assert.equal(recovered.records.length, 1);
+    assert.deepEqual(files(dir), [`${time}-${process.pid}-from${deadClaimer}.${rest.join('-')}`]);
+  });
+
   it('reads a file named otherwise (copied in by hand) where it is, so a crash before its save leaves it to the next start', () => {
     const source = PointJournal.open(dir);
     source.append(record(7));

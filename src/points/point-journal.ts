@@ -296,12 +296,15 @@ export class PointJournal {
  * Renames a dead process's file `<time>-<pid>-<rest>` to `<time>-<this pid>-from<pid>.<rest>`
  * and returns the new path; throws ENOENT when another process claimed it first. The time
  * stays first, so files still sort oldest first, the name still ends in `.journal` (`rest`
- * holds it), and the old pid stays in the name, so two claimed files never collide. A file
- * not named that way (not written by rekey: copied in by hand) is read where it is.
+ * holds it), and the pid it is taken from stays in the name beside the writer's random part,
+ * so two claimed files never collide. A file not named that way (not written by rekey: copied
+ * in by hand) is read where it is.
  */
 function claim(dir: string, name: string): string {
-  const parts = /^([^-]+)-([^-]+)-(.+)$/.exec(name);
+  const parts = /^([^-]+)-([^-]+)-(?:from[^.]*\.)?(.+)$/.exec(name);
   if (parts === null) return join(dir, name);
+  // A file claimed before (its claimer died too) keeps one `from`: the name does not grow with
+  // each crash, which would end, after some 17 crash loops, in a rename refused ENAMETOOLONG.
   const claimed = join(dir, `${parts[1]}-${process.pid}-from${parts[2]}.${parts[3]}`);
   renameSync(join(dir, name), claimed);
   return claimed;
