@@ -44,7 +44,9 @@
  * upstreams work hold almost nothing, so with one upstream down among many relay
  * organisations, that organisation gets half the spool and the rest keep the other half.
  */
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { tryPidLock } from '../config/pid-lock.js';
 import { rekeyError } from '../errors.js';
 import { PointJournal } from '../points/point-journal.js';
 import { decodeAcks, decodeSpooled, encodeAcks, encodeSpooled, type SpooledPayload } from './spool-record.js';
@@ -78,6 +80,9 @@ interface Waiting {
   written: () => void;
   failed: (error: unknown) => void;
 }
+
+/** Held while a process recovers the spool (`RelaySpool.open`). */
+export const RECOVER_LOCK_FILE = 'recover.lock';
 
 export class RelaySpool {
   private readonly payloads: PointJournal;
@@ -116,8 +121,27 @@ export class RelaySpool {
   /**
    * Reads what earlier runs left, re-spools the undelivered payloads into this run's file and
    * deletes the old files. Returns the spool and the payloads to deliver, oldest first.
+   *
+   * One process recovers a spool at a time: `<dir>/recover.lock` (pid-lock.ts) is held while
+   * both folders are read, re-spooled and deleted. A dead run's payloads and its `delivered`
+   * marks must be read by the same process: each journal file is claimed on its own
+   * (point-journal.ts), and two nodes started at once on one spool split them — one took the
+   * payload files, the other the marks, and the first sent every payload already delivered
+   * again (a hostile try, 2026-12-02: 600 of 1,000, in 6 runs of 6). A process that finds the
+   * lock held by a live one recovers nothing: the holder delivers what the dead runs left.
    */
   static open(dir: string, options: RelaySpoolOptions): { spool: RelaySpool; recovered: RecoveredSpool } {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const lock = tryPidLock(join(dir, RECOVER_LOCK_FILE));
+    if ('heldBy' in lock) return { spool: new RelaySpool(dir, options), recovered: { payloads: [], tornRecords: 0 } };
+    try {
+      return RelaySpool.recoverAndOpen(dir, options);
+    } finally {
+      lock.release();
+    }
+  }
+
+  private static recoverAndOpen(dir: string, options: RelaySpoolOptions): { spool: RelaySpool; recovered: RecoveredSpool } {
     const oldPayloads = PointJournal.recover(join(dir, 'payloads'));
     const oldDelivered = PointJournal.recover(join(dir, 'delivered'));
     const done = new Set(oldDelivered.records.flatMap(decodeAcks));

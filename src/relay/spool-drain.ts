@@ -13,7 +13,7 @@
  * (a lock left by a killed run is taken over). A relay node running on the same directory
  * is not detected: drain a copy of a node that is gone, never a live node's spool.
  */
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { rekeyError } from '../errors.js';
@@ -23,7 +23,7 @@ import { Delivery, type DeliveryOptions } from './delivery.js';
 import type { RelayMetrics } from './relay-metrics.js';
 import { RelaySpool } from './relay-spool.js';
 import { UpstreamDirectory, type UpstreamDefaults } from './upstream-directory.js';
-import { isProcessAlive } from '../config/process-alive.js';
+import { tryPidLock } from '../config/pid-lock.js';
 
 export const DRAIN_LOCK_FILE = 'drain.lock';
 
@@ -124,23 +124,11 @@ function assertSpoolDir(dir: string): void {
   throw rekeyError('USAGE', { detail: `${dir} is not a relay spool (no payloads/ folder in it): give --spool the relay-spool directory of the lost node` });
 }
 
-/** Creates `<dir>/drain.lock` with this pid; a lock whose process is gone is taken over. */
+/** Creates `<dir>/drain.lock` with this pid (pid-lock.ts); a lock whose process is gone is taken over. */
 function takeLock(dir: string): () => void {
-  const file = join(dir, DRAIN_LOCK_FILE);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(file, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
-      return () => rmSync(file, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const pid = Number(readFileSync(file, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && isProcessAlive(pid)) {
-        throw rekeyError('USAGE', { detail: `another rekey upstream drain (pid ${pid}) is draining ${dir}; wait for it to finish` });
-      }
-      rmSync(file, { force: true }); // left by a drain that was killed
-    }
-  }
-  throw rekeyError('USAGE', { detail: `could not take ${file}` });
+  const lock = tryPidLock(join(dir, DRAIN_LOCK_FILE));
+  if ('heldBy' in lock) throw rekeyError('USAGE', { detail: `another rekey upstream drain (pid ${lock.heldBy}) is draining ${dir}; wait for it to finish` });
+  return lock.release;
 }
 
 /** The relay's metrics, reduced to what the report needs: payloads accepted upstream and dead letters. */
