@@ -148,7 +148,21 @@ describe('the intake journal', () => {
     renameSync(join(dir, written!), join(dir, `${time}-${deadClaimer}-from${deadWriter}.${rest.join('-')}`));
     const recovered = PointJournal.recover(dir);
     assert.equal(recovered.records.length, 1);
-    assert.deepEqual(files(dir), [`${time}-${process.pid}-from${deadClaimer}.${rest.join('-')}`]);
+    assert.deepEqual(files(dir), [`${time}-${process.pid}-from${deadWriter}.${rest.join('-')}`]);
+  });
+
+  it('never gives two claimed files one name, however often they are claimed', () => {
+    const source = PointJournal.open(dir);
+    source.append(record(1));
+    source.close(false);
+    const [written] = files(dir);
+    const bytes = readFileSync(join(dir, written!));
+    rmSync(join(dir, written!));
+    // Two files that differ only in their writer's pid, each claimed once by a claimer that died too.
+    for (const writer of [2 ** 22 + 1, 2 ** 22 + 2]) writeFileSync(join(dir, `000000000000001-${2 ** 22 + 9}-from${writer}.x.journal`), bytes);
+    const recovered = PointJournal.recover(dir);
+    assert.equal(recovered.records.length, 2);
+    assert.equal(files(dir).length, 2);
   });
 
   it('reads a file named otherwise (copied in by hand) where it is, so a crash before its save leaves it to the next start', () => {

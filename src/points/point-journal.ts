@@ -295,17 +295,20 @@ export class PointJournal {
 /**
  * Renames a dead process's file `<time>-<pid>-<rest>` to `<time>-<this pid>-from<pid>.<rest>`
  * and returns the new path; throws ENOENT when another process claimed it first. The time
- * stays first, so files still sort oldest first, the name still ends in `.journal` (`rest`
- * holds it), and the pid it is taken from stays in the name beside the writer's random part,
- * so two claimed files never collide. A file not named that way (not written by rekey: copied
- * in by hand) is read where it is.
+ * stays first, so files still sort oldest first; the name still ends in `.journal` (`rest`
+ * holds it); and the writer's pid stays in the name, so a claimed name is as unique as the
+ * name the writer gave the file. A file claimed before (its claimer died too, as in a crash
+ * loop) keeps its one `from<writer>`: only the claimer's pid changes. Adding a `from` per claim
+ * grew the name until, some 20 crash loops later, the rename failed ENAMETOOLONG and the server
+ * could not start; keeping the last claimer's pid instead could give two files one name, and
+ * rename() would replace one with the other (a hostile try, 2026-12-02). A file not named that
+ * way (not written by rekey: copied in by hand) is read where it is.
  */
 function claim(dir: string, name: string): string {
-  const parts = /^([^-]+)-([^-]+)-(?:from[^.]*\.)?(.+)$/.exec(name);
+  const parts = /^([^-]+)-([^-]+)-(from[^.]*\.)?(.+)$/.exec(name);
   if (parts === null) return join(dir, name);
-  // A file claimed before (its claimer died too) keeps one `from`: the name does not grow with
-  // each crash, which would end, after some 17 crash loops, in a rename refused ENAMETOOLONG.
-  const claimed = join(dir, `${parts[1]}-${process.pid}-from${parts[2]}.${parts[3]}`);
+  const [, time, pid, writer, rest] = parts;
+  const claimed = join(dir, `${time}-${process.pid}-${writer ?? `from${pid}.`}${rest}`);
   renameSync(join(dir, name), claimed);
   return claimed;
 }
