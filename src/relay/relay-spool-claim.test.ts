@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
@@ -43,6 +43,30 @@ it('two nodes opening one spool at once deliver each undelivered payload once an
       [0, M - K],
       `undelivered payloads recovered by each node: ${recovered.join(', ')}`,
     );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+it('a spool whose recover.lock names a live process is left to it, and recovered once the lock is gone', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rekey-spool-lock-'));
+  try {
+    const { RelaySpool, RECOVER_LOCK_FILE } = await import('./relay-spool.js');
+    const writer = RelaySpool.open(dir, { maxBytes: Number.MAX_SAFE_INTEGER }).spool;
+    await writer.accept({ id: 'a'.repeat(32), orgId: 'o', kind: 'metrics', path: '/api/v2/series', headers: [], receivedAt: 0, body: Buffer.from('{}') });
+    // This process is the writer, so the payload counts as an earlier life's once the lock is gone.
+    writeFileSync(join(dir, RECOVER_LOCK_FILE), `${process.ppid}\n`); // the test runner: alive, not this process
+    const held = RelaySpool.open(dir, { maxBytes: Number.MAX_SAFE_INTEGER });
+    assert.equal(held.recovered.recoveryHeldBy, process.ppid);
+    assert.equal(held.recovered.payloads.length, 0);
+    rmSync(join(dir, RECOVER_LOCK_FILE));
+    const free = RelaySpool.open(dir, { maxBytes: Number.MAX_SAFE_INTEGER });
+    assert.equal(free.recovered.recoveryHeldBy, undefined);
+    assert.deepEqual(
+      free.recovered.payloads.map((p) => p.id),
+      ['a'.repeat(32)],
+    );
+    assert.equal(existsSync(join(dir, RECOVER_LOCK_FILE)), false, 'released after recovery');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -66,6 +66,8 @@ export interface RecoveredSpool {
   payloads: SpooledPayload[];
   /** Torn records skipped (writes cut short by a crash or a full disk: never acknowledged). */
   tornRecords: number;
+  /** The live process that held `recover.lock`, when this one therefore recovered nothing. */
+  recoveryHeldBy?: number;
 }
 
 interface Generation {
@@ -133,7 +135,7 @@ export class RelaySpool {
   static open(dir: string, options: RelaySpoolOptions): { spool: RelaySpool; recovered: RecoveredSpool } {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const lock = tryPidLock(join(dir, RECOVER_LOCK_FILE));
-    if ('heldBy' in lock) return { spool: new RelaySpool(dir, options), recovered: { payloads: [], tornRecords: 0 } };
+    if ('heldBy' in lock) return { spool: new RelaySpool(dir, options), recovered: { payloads: [], tornRecords: 0, recoveryHeldBy: lock.heldBy } };
     try {
       return RelaySpool.recoverAndOpen(dir, options);
     } finally {

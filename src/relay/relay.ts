@@ -20,7 +20,7 @@ import { DeadLetters } from './dead-letters.js';
 import { Delivery, type DeliveryOptions } from './delivery.js';
 import { forwardedHeaders, forwardedPath } from './forwarded-headers.js';
 import { createRelayMetrics, type RelayMetrics } from './relay-metrics.js';
-import { RelaySpool } from './relay-spool.js';
+import { RECOVER_LOCK_FILE, RelaySpool } from './relay-spool.js';
 import { newPayloadId, type SpooledPayload } from './spool-record.js';
 import { UpstreamDirectory, newRelayNodeId, upstreamDefaultsFromEnv, type UpstreamDefaults } from './upstream-directory.js';
 import { kindOfPath } from './upstream-site.js';
@@ -128,6 +128,14 @@ export class Relay {
       options.log.info(
         { payloads: recovered.payloads.length, tornRecords: recovered.tornRecords },
         'relay: payloads an earlier run acknowledged are delivered now',
+      );
+    }
+    if (recovered.recoveryHeldBy !== undefined) {
+      // Normally another node starting on this spool at the same moment. A lock outliving its
+      // holder under a reused pid would strand the payloads: the warning names it.
+      options.log.warn(
+        { pid: recovered.recoveryHeldBy, lock: join(options.spoolDir, RECOVER_LOCK_FILE) },
+        'relay: another live process is recovering this spool, so this one recovered nothing; if that pid is not a rekey process, delete the lock file and restart',
       );
     }
     for (const payload of recovered.payloads) delivery.enqueue(payload);

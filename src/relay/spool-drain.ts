@@ -73,6 +73,11 @@ export async function drainSpool(options: DrainOptions): Promise<DrainReport> {
     // event-loop turn together, relay-spool.ts); close() writes any still queued.
     const opened = RelaySpool.open(options.spoolDir, { maxBytes: Number.MAX_SAFE_INTEGER, sync: true });
     spool = opened.spool;
+    if (opened.recovered.recoveryHeldBy !== undefined) {
+      throw rekeyError('USAGE', {
+        detail: `another process (pid ${opened.recovered.recoveryHeldBy}) is recovering ${options.spoolDir} (its recover.lock); a relay node must not run on a spool being drained`,
+      });
+    }
     const counts = { delivered: 0, deadLettered: 0 };
     delivery = new Delivery(spool, directory, new DeadLetters(options.spoolDir), countingMetrics(counts), plainLogger(options.warn), options.delivery ?? {});
     const found = opened.recovered.payloads.length;
