@@ -151,6 +151,21 @@ describe('the intake journal', () => {
     assert.deepEqual(files(dir), [`${time}-${process.pid}-from${deadWriter}.${rest.join('-')}`]);
   });
 
+  it('reads a file whose pid field is not a plain number, instead of taking it for a live process (1e0 is pid 1 to Number)', () => {
+    const source = PointJournal.open(dir);
+    source.append(record(3));
+    source.close(false);
+    const [written] = files(dir);
+    const odd = written!.replace(`-${process.pid}-`, '-1e0-');
+    renameSync(join(dir, written!), join(dir, odd));
+    const recovered = PointJournal.recover(dir);
+    assert.deepEqual(
+      recovered.records.map((r) => [...r]),
+      [[...record(3)]],
+    );
+    assert.deepEqual(files(dir), [odd], 'read where it is');
+  });
+
   it('never gives two claimed files one name, however often they are claimed', () => {
     const source = PointJournal.open(dir);
     source.append(record(1));

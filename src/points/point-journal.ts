@@ -134,12 +134,13 @@ export class PointJournal {
       throw error;
     }
     for (const name of names.sort()) {
-      const pid = Number(name.split('-')[1]);
+      const parts = JOURNAL_NAME.exec(name);
+      const pid = parts === null ? NaN : Number(parts[2]);
       if (pid !== process.pid && isProcessAlive(pid)) continue;
       let file: string;
       let bytes: Buffer;
       try {
-        file = pid === process.pid ? join(dir, name) : claim(dir, name);
+        file = parts === null || pid === process.pid ? join(dir, name) : claim(dir, parts);
         bytes = readFileSync(file);
       } catch (error) {
         // Listed, then gone: another server starting on the same data directory claimed it
@@ -293,21 +294,25 @@ export class PointJournal {
 }
 
 /**
- * Renames a dead process's file `<time>-<pid>-<rest>` to `<time>-<this pid>-from<pid>.<rest>`
- * and returns the new path; throws ENOENT when another process claimed it first. The time
- * stays first, so files still sort oldest first; the name still ends in `.journal` (`rest`
- * holds it); and the writer's pid stays in the name, so a claimed name is as unique as the
- * name the writer gave the file. A file claimed before (its claimer died too, as in a crash
- * loop) keeps its one `from<writer>`: only the claimer's pid changes. Adding a `from` per claim
- * grew the name until, some 20 crash loops later, the rename failed ENAMETOOLONG and the server
- * could not start; keeping the last claimer's pid instead could give two files one name, and
- * rename() would replace one with the other (a hostile try, 2026-12-02). A file not named that
- * way (not written by rekey: copied in by hand) is read where it is.
+ * A journal file's name: `<time>-<pid>-<rest>` as the writer named it, or
+ * `<time>-<pid>-from<writer pid>.<rest>` once claimed (`claim`); `rest` ends in `.journal`.
+ * A name that does not match (copied in by hand) has no owner: it is read where it is, never
+ * skipped as a live process's or claimed.
  */
-function claim(dir: string, name: string): string {
-  const parts = /^([^-]+)-([^-]+)-(from[^.]*\.)?(.+)$/.exec(name);
-  if (parts === null) return join(dir, name);
-  const [, time, pid, writer, rest] = parts;
+const JOURNAL_NAME = /^([^-]+)-(\d+)-(from\d+\.)?(.+)$/;
+
+/**
+ * Renames a dead process's file (`JOURNAL_NAME`) to `<time>-<this pid>-from<writer pid>.<rest>`
+ * and returns the new path; throws ENOENT when another process claimed it first. The time
+ * stays first, so files still sort oldest first; the name still ends in `.journal`; and the
+ * writer's pid stays in the name, so a claimed name is as unique as the name the writer gave
+ * the file. A file claimed before (its claimer died too, as in a crash loop) keeps its one
+ * `from<writer>`: only the claimer's pid changes. Adding a `from` per claim grew the name
+ * until, some 20 crash loops later, the rename failed ENAMETOOLONG and the server could not
+ * start; keeping the last claimer's pid instead could give two files one name, and rename()
+ * would replace one with the other (a hostile try, 2026-12-02).
+ */
+function claim(dir: string, [name, time, pid, writer, rest]: RegExpExecArray): string {
   const claimed = join(dir, `${time}-${process.pid}-${writer ?? `from${pid}.`}${rest}`);
   renameSync(join(dir, name), claimed);
   return claimed;
