@@ -6,10 +6,12 @@
  * by origin (rekey, each npm package, Node internals, GC) in µs per request, and the top
  * self-time functions of the server — the list the intake ratio's "not met" points to.
  *
- * Usage: node --import tsx bench/profile-shipped-server.ts [--seconds 10] [--connections 20] [--top 25] [--keep DIR] [--format json|protobuf]
+ * Usage: node --import tsx bench/profile-shipped-server.ts [--seconds 10] [--connections 20] [--top 25] [--keep DIR] [--format json|protobuf] [--database sqlite|postgres]
  *   --keep DIR  keep both .cpuprofile files in DIR (open them in Chrome DevTools)
  *   --format protobuf  the Agent's deflated v2 protobuf against the bare protobufjs-decode floor
- * Writes bench/results/profile-shipped-server.json (…-protobuf.json with --format protobuf).
+ *   --database postgres  the server on a fresh PostgreSQL database (bench/support/bench-postgres.ts)
+ * Writes bench/results/profile-shipped-server.json (…-protobuf.json with --format protobuf,
+ * …-postgres.json with --database postgres).
  */
 import { mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -26,12 +28,14 @@ import {
   type SampleWindow,
 } from './support/cpu-profile.js';
 import { processCpuMicros } from './support/process-cpu.js';
+import { createBenchDatabase } from './support/bench-postgres.js';
 import { startShippedServer } from './support/shipped-server.js';
 import { agentProtobufBodies, hundredPointBodies, load, startBenchServer } from './intake-bench-support.js';
 
 const { values } = parseArgs({
-  options: { ...PROFILE_OPTIONS, format: { type: 'string', default: 'json' } },
+  options: { ...PROFILE_OPTIONS, format: { type: 'string', default: 'json' }, database: { type: 'string', default: 'sqlite' } },
 });
+if (values.database !== 'sqlite' && values.database !== 'postgres') throw new Error(`--database must be sqlite or postgres, not ${values.database}`);
 const seconds = Number(values.seconds);
 const connections = Number(values.connections);
 const top = Number(values.top);
@@ -76,9 +80,14 @@ async function measure(pid: number, url: string, headers: Record<string, string>
 const floorServer = await startBenchServer(protobuf ? 'bare-protobuf' : 'bare', process.env, ['--cpu-prof', `--cpu-prof-dir=${profileDirs.floor}`]);
 const floor = await measure(floorServer.pid, `${floorServer.url}/api/v2/series`, json);
 await floorServer.stop();
-const shipped = await startShippedServer({ nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDirs.server}`] });
+const benchDatabase = values.database === 'postgres' ? await createBenchDatabase() : undefined;
+const shipped = await startShippedServer({
+  nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDirs.server}`],
+  ...(benchDatabase && { env: { REKEY_DATABASE_URL: benchDatabase.url } }),
+});
 const server = await measure(shipped.pid, `${shipped.url}/api/v2/series`, { ...json, 'dd-api-key': shipped.apiKey }, shipped.logLines);
 await shipped.stop();
+await benchDatabase?.drop();
 const loadEnd = loadavg();
 
 // Only the samples taken while the measured load ran: not start-up, not warm-up, not shutdown.
@@ -111,7 +120,7 @@ process.stdout.write(`\nfloor: top 10 functions by self time\n`);
 for (const f of floorProfile.functions.slice(0, 10)) process.stdout.write(`  ${(f.share * 100).toFixed(1).padStart(5)} %  ${f.name}\n`);
 process.stdout.write(`load average at end ${loadEnd.map((l) => l.toFixed(2)).join(' ')}\n`);
 
-const loadNote = `Load average ${loadStart.map((l) => l.toFixed(2)).join(' ')} → ${loadEnd.map((l) => l.toFixed(2)).join(' ')}; ${seconds} s of ${payloadName} on ${connections} connections per server, after a 2 s warm-up; \`node --import tsx bench/profile-shipped-server.ts\`.`;
+const loadNote = `Load average ${loadStart.map((l) => l.toFixed(2)).join(' ')} → ${loadEnd.map((l) => l.toFixed(2)).join(' ')}; ${seconds} s of ${payloadName} on ${connections} connections per server, after a 2 s warm-up; the server on ${values.database === 'postgres' ? 'PostgreSQL' : 'SQLite'}; \`node --import tsx bench/profile-shipped-server.ts --format ${values.format} --database ${values.database}\`.`;
 const tables: BenchTable[] = [
   {
     title: 'Self time by origin, µs of CPU per request (sorted by what the server pays beyond the floor)',
@@ -125,7 +134,7 @@ const tables: BenchTable[] = [
     rows: serverProfile.functions.slice(0, top).map((f) => [`${(f.share * 100).toFixed(1)} %`, r1(f.share * server.cpuMicrosPerRequest), `\`${f.name}\``]),
   },
 ];
-writeBenchResult(protobuf ? 'profile-shipped-server-protobuf' : 'profile-shipped-server', {
+writeBenchResult(`profile-shipped-server${protobuf ? '-protobuf' : ''}${benchDatabase ? '-postgres' : ''}`, {
   figures: [
     { name: `bare node:http floor, CPU per request (${payloadName})`, value: r1(floor.cpuMicrosPerRequest), unit: 'µs' },
     { name: 'shipped rekey server, CPU per request (same payloads)', value: r1(server.cpuMicrosPerRequest), unit: 'µs' },

@@ -16,37 +16,20 @@
  *
  * Run by bench/intake-shipped-server.ts (SQLite) and bench/intake-shipped-server-postgres.ts.
  */
-import pg from 'pg';
 import { ratioFigures, roundsTable } from './alternating-rounds.js';
 import { writeBenchResult } from './bench-result.js';
+import { createBenchDatabase, type BenchDatabase } from './bench-postgres.js';
 import { roundOptions } from './round-options.js';
 import { serverNon2xx, shippedVsFloor } from './shipped-vs-floor.js';
 import { hundredPointBodies } from '../intake-bench-support.js';
 
 const POINTS_PER_BODY = 100;
 
-async function admin(adminUrl: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
 /** Runs the measurement and writes `resultName` (bench/results/<name>.json). */
 export async function runJsonIntakeBench(database: 'sqlite' | 'postgres', resultName: string): Promise<void> {
   const options = roundOptions();
-  const adminUrl = process.env.REKEY_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  const benchDatabase = `rekey_bench_${process.pid}`;
-  let serverEnv: NodeJS.ProcessEnv | undefined;
-  if (database === 'postgres') {
-    await admin(adminUrl, `CREATE DATABASE ${benchDatabase}`);
-    const url = new URL(adminUrl);
-    url.pathname = `/${benchDatabase}`;
-    serverEnv = { REKEY_DATABASE_URL: url.toString() };
-  }
+  const benchDatabase: BenchDatabase | undefined = database === 'postgres' ? await createBenchDatabase() : undefined;
+  const serverEnv: NodeJS.ProcessEnv | undefined = benchDatabase && { REKEY_DATABASE_URL: benchDatabase.url };
   let run;
   try {
     run = await shippedVsFloor({
@@ -58,7 +41,7 @@ export async function runJsonIntakeBench(database: 'sqlite' | 'postgres', result
       server: { env: serverEnv },
     });
   } finally {
-    if (database === 'postgres') await admin(adminUrl, `DROP DATABASE IF EXISTS ${benchDatabase} WITH (FORCE)`);
+    await benchDatabase?.drop();
   }
   const goal = database === 'postgres' ? 0.5 : 0.7;
   writeBenchResult(resultName, {
