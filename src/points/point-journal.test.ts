@@ -163,7 +163,7 @@ describe('the intake journal', () => {
       recovered.records.map((r) => [...r]),
       [[...record(3)]],
     );
-    assert.deepEqual(files(dir), [odd], 'read where it is');
+    assert.deepEqual(files(dir), [`000000000000000-${process.pid}-fromhand.${odd}`], 'claimed as a file copied in by hand');
   });
 
   it('never gives two claimed files one name, however often they are claimed', () => {
@@ -180,31 +180,66 @@ describe('the intake journal', () => {
     assert.equal(files(dir).length, 2);
   });
 
-  it('reads a file named otherwise (copied in by hand) where it is, so a crash before its save leaves it to the next start', () => {
+  it('claims a file named otherwise (copied in by hand), keeping its name in the claimed one, and reads it', () => {
     const source = PointJournal.open(dir);
     source.append(record(7));
     source.close(false);
     const [written] = files(dir);
-    renameSync(join(dir, written!), join(dir, 'backup.journal'));
+    renameSync(join(dir, written!), join(dir, 'my backup copy.journal'));
     const recovered = PointJournal.recover(dir);
     assert.deepEqual(
       recovered.records.map((r) => [...r]),
       [[...record(7)]],
     );
-    assert.deepEqual(files(dir), ['backup.journal']);
-    assert.deepEqual(recovered.files, [join(dir, 'backup.journal')]);
+    const claimed = `000000000000000-${process.pid}-fromhand.my backup copy.journal`;
+    assert.deepEqual(files(dir), [claimed]);
+    assert.deepEqual(recovered.files, [join(dir, claimed)]);
+    // Its claimer died before the save (a crash loop): the next start claims it again, and its name does not grow.
+    const deadClaimer = 2 ** 22 + 7;
+    renameSync(join(dir, claimed), join(dir, claimed.replace(`-${process.pid}-`, `-${deadClaimer}-`)));
+    assert.equal(PointJournal.recover(dir).records.length, 1);
+    assert.deepEqual(files(dir), [claimed]);
   });
 
-  it("gives a dead process's records to exactly one of two processes recovering the same directory at once", async () => {
-    // Two live processes, each recovering and then holding on (alive, files not deleted) until
-    // both have answered: before files were claimed, both read the dead file and both would
-    // have delivered its records.
-    const deadPid = 2 ** 22 + 12345;
+  it('claims a file whose hand-given name only looks like a rekey one (its time is not digits), even if its "pid" runs', () => {
     const source = PointJournal.open(dir);
-    for (let n = 1; n <= 50; n++) source.append(record(n));
+    source.append(record(4));
     source.close(false);
     const [written] = files(dir);
-    renameSync(join(dir, written!), join(dir, written!.replace(`-${process.pid}-`, `-${deadPid}-`)));
+    const hand = `backup-${process.ppid}-12.journal`; // "pid" field: the test runner, alive
+    renameSync(join(dir, written!), join(dir, hand));
+    assert.equal(PointJournal.recover(dir).records.length, 1);
+    assert.deepEqual(files(dir), [`000000000000000-${process.pid}-fromhand.${hand}`]);
+  });
+
+  it('bounds the claimed name of a file with a long hand-given name, and keeps two such names apart', () => {
+    const source = PointJournal.open(dir);
+    source.append(record(9));
+    source.close(false);
+    const [written] = files(dir);
+    const bytes = readFileSync(join(dir, written!));
+    rmSync(join(dir, written!));
+    // 250 bytes each (NAME_MAX is 255), two-byte characters among them; they differ only in the last character before .journal.
+    const long = (last: string) => `${'y'.repeat(10)}${'é'.repeat(60)}${'x'.repeat(250 - 10 - 120 - 1 - 8)}${last}.journal`;
+    assert.equal(Buffer.byteLength(long('a')), 250);
+    for (const last of ['a', 'b']) writeFileSync(join(dir, long(last)), bytes);
+    const recovered = PointJournal.recover(dir);
+    assert.equal(recovered.records.length, 2);
+    const claimed = files(dir);
+    assert.equal(claimed.length, 2);
+    for (const name of claimed) {
+      // With a 7-digit pid, the longest Linux gives, still at most 255 bytes.
+      assert.ok(Buffer.byteLength(name) - String(process.pid).length + 7 <= 255, `${name}: ${Buffer.byteLength(name)} bytes`);
+      assert.ok(name.startsWith(`000000000000000-${process.pid}-fromhand.${'y'.repeat(10)}${'é'.repeat(60)}`), name);
+      assert.match(name, /~[0-9a-f]{16}\.journal$/);
+    }
+  });
+
+  /**
+   * Two live processes recover `dir` at once, each holding on (alive, files not deleted) until
+   * both have answered; returns how many records each one read, fewest first.
+   */
+  const recoverInTwoProcesses = async (): Promise<number[]> => {
     const code = `const { PointJournal } = await import(${JSON.stringify(new URL('./point-journal.ts', import.meta.url).pathname)});
       const recovered = PointJournal.recover(${JSON.stringify(dir)});
       process.stdout.write(recovered.records.length + '\\n');
@@ -214,11 +249,32 @@ describe('the intake journal', () => {
       children.map((child) => new Promise<number>((resolve) => child.stdout.once('data', (data: Buffer) => resolve(Number(data.toString().trim()))))),
     );
     await Promise.all(children.map((child) => new Promise((resolve) => (child.on('exit', resolve), child.stdin.end()))));
-    assert.deepEqual(
-      [...counts].sort((a, b) => a - b),
-      [0, 50],
-      `records recovered by each process: ${counts.join(', ')}`,
-    );
+    return counts.sort((a, b) => a - b);
+  };
+
+  it("gives a dead process's records to exactly one of two processes recovering the same directory at once", async () => {
+    // Before files were claimed, both read the dead file and both would have delivered its records.
+    const deadPid = 2 ** 22 + 12345;
+    const source = PointJournal.open(dir);
+    for (let n = 1; n <= 50; n++) source.append(record(n));
+    source.close(false);
+    const [written] = files(dir);
+    renameSync(join(dir, written!), join(dir, written!.replace(`-${process.pid}-`, `-${deadPid}-`)));
+    const counts = await recoverInTwoProcesses();
+    assert.deepEqual(counts, [0, 50], `records recovered by each process: ${counts.join(', ')}`);
+  });
+
+  it('gives the records of a file copied in by hand to exactly one of two processes recovering the same directory at once', async () => {
+    // Before such files were claimed, both read it where it was and both saved its records.
+    const source = PointJournal.open(dir);
+    for (let n = 1; n <= 50; n++) source.append(record(n));
+    source.close(false);
+    const [written] = files(dir);
+    renameSync(join(dir, written!), join(dir, 'my backup copy.journal'));
+    const counts = await recoverInTwoProcesses();
+    assert.deepEqual(counts, [0, 50], `records recovered by each process: ${counts.join(', ')}`);
+    assert.equal(files(dir).length, 1);
+    assert.match(files(dir)[0]!, /^0{15}-\d+-fromhand\.my backup copy\.journal$/);
   });
 
   it('deletes files once their records are saved, and everything on a saved close', () => {

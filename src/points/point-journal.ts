@@ -33,9 +33,10 @@
  * payload, because it does not know the file's salt. Files of the earlier format
  * (`u32 length | u32 CRC-32 | body`, no header) are still read, up to their first bad record.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   closeSync,
+  existsSync,
   fdatasyncSync,
   fsyncSync,
   ftruncateSync,
@@ -122,7 +123,8 @@ export class PointJournal {
    * process's id (`claim`). Two servers started at once on one data directory both see the
    * file as dead; only one rename succeeds, so only one of them delivers its records (before,
    * both read it and both delivered them: duplicates). A claimed file this process does not
-   * get to save outlives it under its new name, and the next start recovers it again.
+   * get to save outlives it under its new name, and the next start recovers it again. A file
+   * copied in by hand (a name rekey does not give) is claimed the same way, and read first.
    */
   static recover(dir: string): RecoveredJournal {
     const result: RecoveredJournal = { records: [], files: [], dropped: 0, droppedBytes: 0, droppedPoints: 0 };
@@ -133,14 +135,16 @@ export class PointJournal {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return result;
       throw error;
     }
-    for (const name of names.sort()) {
-      const parts = JOURNAL_NAME.exec(name);
+    const entries = names.map((name) => ({ name, parts: JOURNAL_NAME.exec(name) }));
+    // Files copied in by hand first, as their claimed names (time 0, `claim`) will sort at the next start.
+    entries.sort((a, b) => Number(a.parts !== null) - Number(b.parts !== null) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const { name, parts } of entries) {
       const pid = parts === null ? NaN : Number(parts[2]);
       if (pid !== process.pid && isProcessAlive(pid)) continue;
       let file: string;
       let bytes: Buffer;
       try {
-        file = parts === null || pid === process.pid ? join(dir, name) : claim(dir, parts);
+        file = pid === process.pid ? join(dir, name) : claim(dir, name, parts);
         bytes = readFileSync(file);
       } catch (error) {
         // Listed, then gone: another server starting on the same data directory claimed it
@@ -295,27 +299,64 @@ export class PointJournal {
 
 /**
  * A journal file's name: `<time>-<pid>-<rest>` as the writer named it, or
- * `<time>-<pid>-from<writer pid>.<rest>` once claimed (`claim`); `rest` ends in `.journal`.
- * A name that does not match (copied in by hand) has no owner: it is read where it is, never
- * skipped as a live process's or claimed.
+ * `<time>-<pid>-from<writer pid>.<rest>` once claimed (`claim`), or
+ * `000000000000000-<pid>-fromhand.<label>` for a file copied in by hand once claimed; `rest`
+ * ends in `.journal`. Time and pid are digits, as rekey writes them (Date.now(), process.pid).
+ * A name that does not match was copied in by hand: it has no owner, so it is never skipped as
+ * a live process's, and it is claimed like a dead process's file.
  */
-const JOURNAL_NAME = /^([^-]+)-(\d+)-(from\d+\.)?(.+)$/;
+const JOURNAL_NAME = /^(\d+)-(\d+)-(from(?:\d+|hand)\.)?(.+)$/;
+
+/** The time field of a file copied in by hand, once claimed: it has no time of its own, and is read first, as the oldest. */
+const HAND_TIME = '0'.repeat(15);
+/**
+ * The most bytes of a hand-named file's name kept in its claimed name. With the longest prefix
+ * (15-digit time, a 7-digit pid — Linux's pid_max is at most 4,194,304 — and `fromhand.`) the
+ * claimed name stays under NAME_MAX (255 bytes), however often it is claimed.
+ */
+const HAND_LABEL_BYTES = 200;
 
 /**
- * Renames a dead process's file (`JOURNAL_NAME`) to `<time>-<this pid>-from<writer pid>.<rest>`
+ * Renames a dead process's file to `<time>-<this pid>-from<writer pid>.<rest>`, or a file
+ * copied in by hand (no `JOURNAL_NAME`) to `000000000000000-<this pid>-fromhand.<its name>`,
  * and returns the new path; throws ENOENT when another process claimed it first. The time
  * stays first, so files still sort oldest first; the name still ends in `.journal`; and the
- * writer's pid stays in the name, so a claimed name is as unique as the name the writer gave
- * the file. A file claimed before (its claimer died too, as in a crash loop) keeps its one
- * `from<writer>`: only the claimer's pid changes. Adding a `from` per claim grew the name
- * until, some 20 crash loops later, the rename failed ENAMETOOLONG and the server could not
- * start; keeping the last claimer's pid instead could give two files one name, and rename()
- * would replace one with the other (a hostile try, 2026-12-02).
+ * writer's pid (or the hand-given name) stays in the name, so a claimed name is as unique as
+ * the name the file had. A file claimed before (its claimer died too, as in a crash loop) keeps
+ * its one `from<writer>` or `fromhand.`: only the claimer's pid changes. Adding a `from` per
+ * claim grew the name until, some 20 crash loops later, the rename failed ENAMETOOLONG and the
+ * server could not start; keeping the last claimer's pid instead could give two files one
+ * name, and rename() would replace one with the other (a hostile try, 2026-12-02).
+ *
+ * Files copied in by hand are claimed too: read where they were, two servers starting at once
+ * on one data directory both read and saved them (a hostile try, 2026-12-02). A hand-given name
+ * longer than HAND_LABEL_BYTES keeps its start and gets a hash of the whole name, so two long
+ * names that differ only at their end still get two claimed names.
  */
-function claim(dir: string, [name, time, pid, writer, rest]: RegExpExecArray): string {
-  const claimed = join(dir, `${time}-${process.pid}-${writer ?? `from${pid}.`}${rest}`);
-  renameSync(join(dir, name), claimed);
-  return claimed;
+function claim(dir: string, name: string, parts: RegExpExecArray | null): string {
+  let claimed: string;
+  if (parts === null) claimed = `${HAND_TIME}-${process.pid}-fromhand.${handLabel(name)}`;
+  else {
+    const [, time, pid, writer, rest] = parts;
+    claimed = `${time}-${process.pid}-${writer ?? `from${pid}.`}${rest}`;
+  }
+  // Only this process gives names with its pid, so a name taken here stays taken until the
+  // rename: one of this pid's earlier life (after a container restart) must not be replaced.
+  while (existsSync(join(dir, claimed))) claimed = `${claimed.slice(0, -SUFFIX.length)}~${randomBytes(4).toString('hex')}${SUFFIX}`;
+  renameSync(join(dir, name), join(dir, claimed));
+  return join(dir, claimed);
+}
+
+/** A hand-given name as it is kept in its claimed name: whole, or its start, `~`, a hash of it and `.journal`. */
+function handLabel(name: string): string {
+  if (Buffer.byteLength(name) <= HAND_LABEL_BYTES) return name;
+  const hash = `~${createHash('sha256').update(name).digest('hex').slice(0, 16)}${SUFFIX}`;
+  let start = '';
+  for (const char of name.slice(0, -SUFFIX.length)) {
+    if (Buffer.byteLength(start + char) > HAND_LABEL_BYTES - hash.length) break;
+    start += char;
+  }
+  return start + hash;
 }
 
 function syncDirectory(dir: string): void {
