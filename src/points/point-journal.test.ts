@@ -137,6 +137,30 @@ describe('the intake journal', () => {
     assert.deepEqual(files(dir), [name(running), claimed, name(process.pid)].sort());
   });
 
+  it('names each file it leaves to a running process, with that pid, for the caller to warn about; renamed with moved-, such a file is read', () => {
+    const source = PointJournal.open(dir);
+    source.append(record(6));
+    source.close(false);
+    const [written] = files(dir);
+    const bytes = readFileSync(join(dir, written!));
+    rmSync(join(dir, written!));
+    const running = process.ppid; // the test runner: alive, and not this process (as after a pid reuse)
+    const names = [`000000000000001-${running}-abcd1234-000000000.journal`, `000000000000002-${running}-from${2 ** 22 + 5}.abcd1234-000000001.journal`];
+    for (const name of names) writeFileSync(join(dir, name), bytes);
+    const recovered = PointJournal.recover(dir);
+    assert.equal(recovered.records.length, 0, "a live process's files are not read");
+    assert.deepEqual(
+      recovered.liveWriters,
+      names.map((name) => ({ file: join(dir, name), pid: running })),
+    );
+    assert.deepEqual(files(dir), names, 'left as they were');
+    // What the warning tells an operator to do when that pid is not a rekey server on this directory.
+    renameSync(join(dir, names[0]!), join(dir, `moved-${names[0]!}`));
+    const again = PointJournal.recover(dir);
+    assert.equal(again.records.length, 1);
+    assert.deepEqual(again.liveWriters, [{ file: join(dir, names[1]!), pid: running }]);
+  });
+
   it('claims a file claimed before (its claimer died too) without growing its name', () => {
     const source = PointJournal.open(dir);
     source.append(record(5));
@@ -313,6 +337,6 @@ describe('the intake journal', () => {
   });
 
   it('reads nothing from a directory that does not exist yet', () => {
-    assert.deepEqual(PointJournal.recover(join(dir, 'missing')), { records: [], files: [], dropped: 0, droppedBytes: 0, droppedPoints: 0 });
+    assert.deepEqual(PointJournal.recover(join(dir, 'missing')), { records: [], files: [], dropped: 0, droppedBytes: 0, droppedPoints: 0, liveWriters: [] });
   });
 });

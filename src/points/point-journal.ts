@@ -69,6 +69,13 @@ export interface RecoveredJournal {
   droppedBytes: number;
   /** Points those stretches' records claimed, where a record's header was readable. Never acknowledged: a 202 follows a whole append. */
   droppedPoints: number;
+  /**
+   * Files left alone because the pid in their name runs: another server on this data
+   * directory — or not (the pid reused after a crash, a process of another container sharing
+   * the directory), and then their acknowledged records wait until that pid is gone. The
+   * caller warns about each, as it reports torn records.
+   */
+  liveWriters: Array<{ file: string; pid: number }>;
 }
 
 export interface PointJournalOptions {
@@ -127,7 +134,7 @@ export class PointJournal {
    * copied in by hand (a name rekey does not give) is claimed the same way, and read first.
    */
   static recover(dir: string): RecoveredJournal {
-    const result: RecoveredJournal = { records: [], files: [], dropped: 0, droppedBytes: 0, droppedPoints: 0 };
+    const result: RecoveredJournal = { records: [], files: [], dropped: 0, droppedBytes: 0, droppedPoints: 0, liveWriters: [] };
     let names: string[];
     try {
       names = readdirSync(dir).filter((name) => name.endsWith(SUFFIX));
@@ -140,7 +147,10 @@ export class PointJournal {
     entries.sort((a, b) => Number(a.parts !== null) - Number(b.parts !== null) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const { name, parts } of entries) {
       const pid = parts === null ? NaN : Number(parts[2]);
-      if (pid !== process.pid && isProcessAlive(pid)) continue;
+      if (pid !== process.pid && isProcessAlive(pid)) {
+        result.liveWriters.push({ file: join(dir, name), pid });
+        continue;
+      }
       let file: string;
       let bytes: Buffer;
       try {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
@@ -67,6 +67,27 @@ it('a spool whose recover.lock names a live process is left to it, and recovered
       ['a'.repeat(32)],
     );
     assert.equal(existsSync(join(dir, RECOVER_LOCK_FILE)), false, 'released after recovery');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+it('names the spool files it leaves to a running process, with that pid, for the relay to warn about', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rekey-spool-live-'));
+  try {
+    const { RelaySpool } = await import('./relay-spool.js');
+    const writer = RelaySpool.open(dir, { maxBytes: Number.MAX_SAFE_INTEGER }).spool;
+    await writer.accept({ id: 'b'.repeat(32), orgId: 'o', kind: 'metrics', path: '/api/v2/series', headers: [], receivedAt: 0, body: Buffer.from('{}') });
+    writer.close();
+    // The payload file as a live process's (the test runner: alive, not this process — as after a pid reuse).
+    const payloads = join(dir, 'payloads');
+    const [written] = readdirSync(payloads).filter((name) => name.endsWith('.journal') && statSync(join(payloads, name)).size > 0);
+    const live = written!.replace(`-${process.pid}-`, `-${process.ppid}-`);
+    renameSync(join(payloads, written!), join(payloads, live));
+    const { recovered } = RelaySpool.open(dir, { maxBytes: Number.MAX_SAFE_INTEGER });
+    assert.equal(recovered.payloads.length, 0, 'not read');
+    assert.deepEqual(recovered.liveWriters, [{ file: join(payloads, live), pid: process.ppid }]);
+    assert.ok(existsSync(join(payloads, live)), 'left as it was');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -68,6 +68,8 @@ export interface RecoveredSpool {
   tornRecords: number;
   /** The live process that held `recover.lock`, when this one therefore recovered nothing. */
   recoveryHeldBy?: number;
+  /** Spool files left alone because the pid in their name runs (RecoveredJournal.liveWriters): the caller warns about each. */
+  liveWriters: Array<{ file: string; pid: number }>;
 }
 
 interface Generation {
@@ -135,7 +137,8 @@ export class RelaySpool {
   static open(dir: string, options: RelaySpoolOptions): { spool: RelaySpool; recovered: RecoveredSpool } {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const lock = tryPidLock(join(dir, RECOVER_LOCK_FILE));
-    if ('heldBy' in lock) return { spool: new RelaySpool(dir, options), recovered: { payloads: [], tornRecords: 0, recoveryHeldBy: lock.heldBy } };
+    if ('heldBy' in lock)
+      return { spool: new RelaySpool(dir, options), recovered: { payloads: [], tornRecords: 0, recoveryHeldBy: lock.heldBy, liveWriters: [] } };
     try {
       return RelaySpool.recoverAndOpen(dir, options);
     } finally {
@@ -165,7 +168,10 @@ export class RelaySpool {
     // The re-spooled payloads are in this run's file: only now may the old ones go (payloads first).
     spool.payloads.remove(oldPayloads.files);
     spool.delivered.remove(oldDelivered.files);
-    return { spool, recovered: { payloads, tornRecords: oldPayloads.dropped + unreadable } };
+    return {
+      spool,
+      recovered: { payloads, tornRecords: oldPayloads.dropped + unreadable, liveWriters: [...oldPayloads.liveWriters, ...oldDelivered.liveWriters] },
+    };
   }
 
   /** Bytes of undelivered payloads. */

@@ -138,6 +138,12 @@ export class Relay {
         'relay: another live process is recovering this spool, so this one recovered nothing; if that pid is not a rekey process, delete the lock file and restart',
       );
     }
+    for (const { file, pid } of recovered.liveWriters) {
+      options.log.warn(
+        { file, pid },
+        'relay: a spool file names a running process, so it is left to that process, unread; if that pid is not a rekey node on this spool (a pid reused after a crash, a process of another container), the payloads in it wait as long as that pid runs: rename the file with the prefix moved- and restart',
+      );
+    }
     for (const payload of recovered.payloads) delivery.enqueue(payload);
     metrics.spool(spool.bytes, spool.count);
     deadLetters.sweep();

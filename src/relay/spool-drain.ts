@@ -85,6 +85,11 @@ export async function drainSpool(options: DrainOptions): Promise<DrainReport> {
     options.say(
       `${found} undelivered payload(s) in ${options.spoolDir}${found > 0 ? ` for ${orgs.size} organization(s)` : ''}${opened.recovered.tornRecords > 0 ? `; ${opened.recovered.tornRecords} torn record(s) skipped (never acknowledged)` : ''}`,
     );
+    for (const { file, pid } of opened.recovered.liveWriters) {
+      options.warn(
+        `${file} names process ${pid}, which runs, so it was not read; if that is not a rekey process on this spool, rename the file with the prefix moved- and drain again`,
+      );
+    }
     for (const payload of opened.recovered.payloads) delivery.enqueue(payload);
 
     const deadline = Date.now() + options.timeoutMs;

@@ -6,7 +6,7 @@
  * (A real process killed with SIGKILL: test/server/intake-journal-crash.test.ts.)
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
@@ -15,7 +15,10 @@ import { pointsIn } from '../../src/points/batch-record.js';
 import { PointJournal, readRecords } from '../../src/points/point-journal.js';
 import type { PointBatch, PointStore, StoredSeries } from '../../src/points/point-store.js';
 import { PointWriter } from '../../src/points/point-writer.js';
-import { CLI_ACTOR, DIALECTS, type TestStore } from '../support/dialects.js';
+import { createKeyHasher } from '../../src/keys/key-hasher.js';
+import { buildApp } from '../../src/server/app.js';
+import { createServerLogger } from '../../src/server/logger.js';
+import { CLI_ACTOR, DIALECTS, SQLITE, type TestStore } from '../support/dialects.js';
 import { createIntakeFixture, type IntakeFixture } from './intake-fixture.js';
 
 const journalFiles = (dir: string) => readdirSync(dir).filter((name) => name.endsWith('.journal'));
@@ -198,3 +201,38 @@ for (const dialect of DIALECTS) {
     });
   });
 }
+
+describe('intake journal: files that name a running process', () => {
+  it('are left alone, and each gets one warning at start naming the file and the pid', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rekey-intake-journal-live-'));
+    const testStore = await SQLITE.createStore();
+    let app: Awaited<ReturnType<typeof buildApp>> | undefined;
+    try {
+      // Two files of a live pid (the test runner: as after a pid reuse), with records in them.
+      const journal = PointJournal.open(dir);
+      journal.append(new Uint8Array([1, 2, 3]));
+      journal.close(false);
+      const [written] = journalFiles(dir);
+      const bytes = readFileSync(join(dir, written!));
+      rmSync(join(dir, written!));
+      const live = process.ppid;
+      const names = [`000000000000001-${live}-abcd1234-000000000.journal`, `000000000000002-${live}-abcd1234-000000001.journal`];
+      for (const name of names) writeFileSync(join(dir, name), bytes);
+      const lines: Array<{ level: number; msg: string; file?: string; pid?: number }> = [];
+      const logger = createServerLogger({ level: 'warn', stream: { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) } });
+      const hasher = createKeyHasher(await testStore.store.deploymentSecret());
+      app = await buildApp({ store: testStore.store, hasher, logger, intake: { journalDir: dir } });
+      await app.ready();
+      const warnings = lines.filter((line) => /names a running process/.test(line.msg));
+      assert.deepEqual(
+        warnings.map(({ level, file, pid }) => ({ level, file, pid })),
+        names.map((name) => ({ level: 40, file: join(dir, name), pid: live })),
+      );
+      for (const name of names) assert.deepEqual(readFileSync(join(dir, name)), bytes, `${name} is left as it was`);
+    } finally {
+      await app?.close();
+      await testStore.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
