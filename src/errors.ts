@@ -182,6 +182,12 @@ export const errorCatalogue = {
     1,
     (p) => `This API key is over its limit of ${p.limit}; retry after ${p.retryAfterSeconds} s`,
   ),
+  JOURNAL_FILE_UNREADABLE: spec<{ path: string; dir: string; reason: string }>(
+    500,
+    1,
+    (p) =>
+      `Cannot read the journal file ${p.path} (${p.reason}), which may hold acknowledged points; make it a regular file rekey's user can read, in a directory it can write, or move it out of ${p.dir} to start without it (moved back in later, it is read at the next start)`,
+  ),
   INTAKE_STORAGE_FAILED: spec<{ reason: string; retryAfterSeconds: number }>(
     503,
     1,

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { isRekeyError } from '../errors.js';
 import { PointJournal } from './point-journal.js';
 
 const record = (n: number) => new Uint8Array(Array.from({ length: 10 + n }, (_, i) => (i * 31 + n) & 255));
@@ -299,6 +301,93 @@ describe('the intake journal', () => {
     assert.deepEqual(counts, [0, 50], `records recovered by each process: ${counts.join(', ')}`);
     assert.equal(files(dir).length, 1);
     assert.match(files(dir)[0]!, /^0{15}-\d+-fromhand\.my backup copy\.journal$/);
+  });
+
+  describe('an entry recovery cannot read stops the start with an error naming it as it is on disk', () => {
+    const deadPid = 2 ** 22 + 12345;
+    const named = `000000000000001-${deadPid}-abcd1234-000000000.journal`; // a dead process's name: claimed before read, until now
+    const unreadableError = (path: string, reason: RegExp) => (error: unknown) => {
+      assert.ok(isRekeyError(error, 'JOURNAL_FILE_UNREADABLE'), String(error));
+      assert.ok(error.message.includes(`Cannot read the journal file ${path} (`), error.message);
+      assert.match(error.message, reason);
+      assert.match(error.message, new RegExp(`move it out of ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} to start without it`));
+      return true;
+    };
+
+    /** Recovers `dir` in a child process (as `uid` when given); its error's code and message, or a timeout. */
+    const recoverInChild = async (uid?: number): Promise<{ code?: string; message?: string; hung?: true }> => {
+      const code = `const { PointJournal } = await import(${JSON.stringify(new URL('./point-journal.ts', import.meta.url).pathname)});
+        try { PointJournal.recover(${JSON.stringify(dir)}); process.stdout.write('{}'); }
+        catch (error) { process.stdout.write(JSON.stringify({ code: error.code, message: error.message })); }`;
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        ...(uid === undefined ? {} : { uid, gid: uid }),
+      });
+      let out = '';
+      child.stdout.on('data', (data: Buffer) => (out += data.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      const [exitCode] = (await once(child, 'exit')) as [number | null];
+      clearTimeout(timer);
+      return exitCode === null ? { hung: true } : (JSON.parse(out) as { code?: string; message?: string });
+    };
+
+    it('a directory with a journal name (EISDIR), claimable or copied in by hand', () => {
+      mkdirSync(join(dir, named));
+      assert.throws(() => PointJournal.recover(dir), unreadableError(join(dir, named), /\(EISDIR: a directory, not a regular file\)/));
+      assert.deepEqual(files(dir), [named], 'not renamed: the operator finds it under the name in the error');
+      rmSync(join(dir, named), { recursive: true });
+      mkdirSync(join(dir, 'old copies.journal'));
+      assert.throws(() => PointJournal.recover(dir), unreadableError(join(dir, 'old copies.journal'), /EISDIR/));
+      assert.deepEqual(files(dir), ['old copies.journal']);
+    });
+
+    it('a symlink loop (ELOOP)', () => {
+      symlinkSync(named, join(dir, named));
+      assert.throws(() => PointJournal.recover(dir), unreadableError(join(dir, named), /\(ELOOP: too many symbolic links encountered\)/));
+      assert.deepEqual(files(dir), [named]);
+    });
+
+    it('a FIFO, instead of waiting forever for a writer to open it', async () => {
+      execFileSync('mkfifo', [join(dir, named)]);
+      const result = await recoverInChild();
+      assert.equal(result.hung, undefined, 'recovery still waited on the FIFO after 20 s');
+      assert.equal(result.code, 'JOURNAL_FILE_UNREADABLE', result.message);
+      assert.ok(result.message!.includes(`${join(dir, named)} (a FIFO, not a regular file)`), result.message);
+      assert.deepEqual(files(dir), [named]);
+    });
+
+    it('a file rekey cannot read (EACCES): as root, recovered by a process running as nobody, since root reads any file', async () => {
+      const journal = PointJournal.open(dir);
+      journal.append(record(1));
+      journal.close(false);
+      const [written] = files(dir);
+      renameSync(join(dir, written!), join(dir, named));
+      const root = process.getuid?.() === 0;
+      if (root)
+        chmodSync(dir, 0o755); // nobody may look into the directory, not read the file (0o600, root's)
+      else chmodSync(join(dir, named), 0o000);
+      const result = await recoverInChild(root ? 65534 : undefined);
+      assert.equal(result.code, 'JOURNAL_FILE_UNREADABLE', result.message);
+      assert.ok(result.message!.includes(`${join(dir, named)} (EACCES: permission denied)`), result.message);
+      assert.deepEqual(files(dir), [named], 'not renamed');
+    });
+
+    it('a file that cannot be renamed to claim it (a directory rekey cannot write), named as it still is', async () => {
+      const journal = PointJournal.open(dir);
+      journal.append(record(1));
+      journal.close(false);
+      const [written] = files(dir);
+      renameSync(join(dir, written!), join(dir, named));
+      const root = process.getuid?.() === 0;
+      // Readable by all, writable by its owner only: root, when the test runs as root (then recovered as nobody).
+      chmodSync(join(dir, named), 0o644);
+      chmodSync(dir, root ? 0o755 : 0o555);
+      const result = await recoverInChild(root ? 65534 : undefined);
+      chmodSync(dir, 0o755);
+      assert.equal(result.code, 'JOURNAL_FILE_UNREADABLE', result.message);
+      assert.ok(result.message!.includes(`${join(dir, named)} (EACCES: permission denied, renaming it to claim it)`), result.message);
+      assert.deepEqual(files(dir), [named]);
+    });
   });
 
   it('deletes files once their records are saved, and everything on a saved close', () => {

@@ -36,8 +36,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
   closeSync,
+  constants,
   existsSync,
   fdatasyncSync,
+  fstatSync,
   fsyncSync,
   ftruncateSync,
   mkdirSync,
@@ -47,10 +49,12 @@ import {
   renameSync,
   unlinkSync,
   writevSync,
+  type Stats,
 } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { isProcessAlive } from '../config/process-alive.js';
+import { rekeyError, type RekeyError } from '../errors.js';
 
 const SUFFIX = '.journal';
 const FILE_MAGIC = Buffer.from('RKJ2', 'latin1');
@@ -151,17 +155,40 @@ export class PointJournal {
         result.liveWriters.push({ file: join(dir, name), pid });
         continue;
       }
-      let file: string;
-      let bytes: Buffer;
+      const entry = join(dir, name);
+      // Opened before the claim, so an entry that cannot be read (a directory, a FIFO, no read
+      // permission, a symlink loop) stops the start under the name the operator gave or knows,
+      // not a claimed one; O_NONBLOCK, so opening a FIFO does not wait for a writer forever.
+      let fd: number;
       try {
-        file = pid === process.pid ? join(dir, name) : claim(dir, name, parts);
-        bytes = readFileSync(file);
+        fd = openSync(entry, constants.O_RDONLY | constants.O_NONBLOCK);
       } catch (error) {
         // Listed, then gone: another server starting on the same data directory claimed it
         // first (seen in CI: three nodes started at once on one ./data, one exited with this
         // ENOENT before listening). Its records are that process's to deliver.
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw error;
+        throw unreadable(entry, dir, errnoReason(error), error);
+      }
+      let file = entry;
+      let bytes: Buffer;
+      try {
+        const kind = fstatSync(fd);
+        if (!kind.isFile()) throw unreadable(entry, dir, `${kindOf(kind)}, not a regular file`);
+        if (pid !== process.pid) {
+          try {
+            file = claim(dir, name, parts);
+          } catch (error) {
+            if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue; // claimed by another process first, as above
+            throw unreadable(entry, dir, `${errnoReason(error)}, renaming it to claim it`, error);
+          }
+        }
+        try {
+          bytes = readFileSync(fd);
+        } catch (error) {
+          throw unreadable(file, dir, errnoReason(error), error); // where it is now, claimed or not
+        }
+      } finally {
+        closeSync(fd);
       }
       const read = readRecords(bytes);
       result.records.push(...read.records);
@@ -367,6 +394,27 @@ function handLabel(name: string): string {
     start += char;
   }
   return start + hash;
+}
+
+/** The catalogue's error for a journal entry recovery cannot read, named by `path` (where the operator finds it). */
+function unreadable(path: string, dir: string, reason: string, cause?: unknown): RekeyError {
+  return rekeyError('JOURNAL_FILE_UNREADABLE', { path, dir, reason }, cause === undefined ? undefined : { cause });
+}
+
+/** `EACCES: permission denied` from an errno error: its message without the syscall and path Node appends. */
+function errnoReason(error: unknown): string {
+  const { code, message } = error as NodeJS.ErrnoException;
+  const text = typeof message === 'string' ? message.split(',')[0]! : String(error);
+  return code !== undefined && !text.startsWith(code) ? `${code}: ${text}` : text;
+}
+
+function kindOf(stats: Stats): string {
+  if (stats.isDirectory()) return 'EISDIR: a directory';
+  if (stats.isFIFO()) return 'a FIFO';
+  if (stats.isSocket()) return 'a socket';
+  if (stats.isCharacterDevice()) return 'a character device';
+  if (stats.isBlockDevice()) return 'a block device';
+  return 'not a file';
 }
 
 function syncDirectory(dir: string): void {

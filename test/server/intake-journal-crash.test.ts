@@ -4,9 +4,9 @@
  * A SIGTERM instead saves everything before exiting and leaves no journal behind.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { startServerProcess } from '../support/server-process.js';
 
@@ -83,6 +83,25 @@ describe('rekey server: the intake journal across a crash', () => {
       assert.equal((await pointsOf(third.url, 'crash.points')).length, 300, 'nothing saved twice');
     } finally {
       await third.stop('SIGTERM');
+    }
+  });
+
+  it('does not start, and says which entry and what to do, when an intake journal entry cannot be read', async () => {
+    const brokenDataDir = mkdtempSync(join(tmpdir(), 'rekey-journal-unreadable-'));
+    try {
+      // A directory under a dead process's journal name: recovery claimed (renamed) it, then failed EISDIR naming the claimed name.
+      const entry = join(journalDir(brokenDataDir), `000000000000001-${2 ** 22 + 12345}-abcd1234-000000000.journal`);
+      mkdirSync(entry, { recursive: true });
+      await assert.rejects(
+        startServerProcess({ args: ['--data', brokenDataDir, '--log-level', 'warn'], env }),
+        (error: Error) =>
+          /exited \(code 1, signal null\) before listening/.test(error.message) &&
+          error.message.includes(`rekey: Cannot read the journal file ${entry} (EISDIR: a directory, not a regular file)`) &&
+          error.message.includes(`move it out of ${journalDir(brokenDataDir)} to start without it`),
+      );
+      assert.deepEqual(readdirSync(journalDir(brokenDataDir)), [basename(entry)], 'left under its name');
+    } finally {
+      rmSync(brokenDataDir, { recursive: true, force: true });
     }
   });
 });
