@@ -238,6 +238,22 @@ describe('the intake journal', () => {
     assert.deepEqual(files(dir), [`000000000000000-${process.pid}-fromhand.${hand}`]);
   });
 
+  it("does not claim a file onto the name of one this pid's earlier life claimed (rename would replace it)", () => {
+    const source = PointJournal.open(dir);
+    source.append(record(2));
+    source.close(false);
+    const [written] = files(dir);
+    const bytes = readFileSync(join(dir, written!));
+    rmSync(join(dir, written!));
+    // An earlier life of this pid (a container restart) claimed 'x.journal' and died; the same name was copied in again.
+    const earlier = `000000000000000-${process.pid}-fromhand.x.journal`;
+    writeFileSync(join(dir, earlier), bytes);
+    writeFileSync(join(dir, 'x.journal'), bytes);
+    assert.equal(PointJournal.recover(dir).records.length, 2);
+    assert.equal(files(dir).length, 2);
+    assert.ok(files(dir).includes(earlier));
+  });
+
   it('bounds the claimed name of a file with a long hand-given name, and keeps two such names apart', () => {
     const source = PointJournal.open(dir);
     source.append(record(9));
