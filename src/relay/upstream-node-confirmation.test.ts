@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, mock } from 'node:test';
 import { isRekeyError } from '../errors.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/store.js';
@@ -42,35 +42,35 @@ describe('confirmNodes: the rotation waits for every live relay node to report t
   });
 
   it('with no node reporting recently, waits for none and says so (a node silent for longer is not live)', async () => {
-    await store.reportRelayNodeUpstreams({ id: 'gone-1', pollMs: 100 }, [{ orgId, version: oldVersion }], new Date(Date.now() - 11_000));
+    await store.reportRelayNodeUpstreams({ id: 'gone-1', pollMs: 100 }, [{ orgId, version: oldVersion }], { backdateMs: 11_000 });
     assert.match(
       await confirmNodes(options(5_000), journal),
       /^no relay node reported recently \(within 10s, or 3 of its poll intervals\), so none was waited for/,
     );
-    await store.reportRelayNodeUpstreams({ id: 'gone-1', pollMs: 100 }, [], new Date());
+    await store.reportRelayNodeUpstreams({ id: 'gone-1', pollMs: 100 }, []);
   });
 
   it('a node with a long poll interval is live for 3 of its intervals: waited for though it reported 20 s ago', async () => {
-    await store.reportRelayNodeUpstreams({ id: 'slow-1', pollMs: 10_000 }, [{ orgId, version: oldVersion }], new Date(Date.now() - 20_000));
+    await store.reportRelayNodeUpstreams({ id: 'slow-1', pollMs: 10_000 }, [{ orgId, version: oldVersion }], { backdateMs: 20_000 });
     await assert.rejects(
       confirmNodes(options(200), journal),
       (error: unknown) => isRekeyError(error, 'UPSTREAM_NODES_LAGGING') && /slow-1/.test(String(error)),
     );
-    await store.reportRelayNodeUpstreams({ id: 'slow-1', pollMs: 10_000 }, [], new Date());
+    await store.reportRelayNodeUpstreams({ id: 'slow-1', pollMs: 10_000 }, []);
   });
 
   it('a node polling every 30 min is live for 90: waited for though it reported 70 min ago (beyond an hour)', async () => {
-    await store.reportRelayNodeUpstreams({ id: 'slow-2', pollMs: 30 * 60_000 }, [{ orgId, version: oldVersion }], new Date(Date.now() - 70 * 60_000));
+    await store.reportRelayNodeUpstreams({ id: 'slow-2', pollMs: 30 * 60_000 }, [{ orgId, version: oldVersion }], { backdateMs: 70 * 60_000 });
     await assert.rejects(
       confirmNodes(options(200), journal),
       (error: unknown) => isRekeyError(error, 'UPSTREAM_NODES_LAGGING') && /slow-2/.test(String(error)),
     );
-    await store.reportRelayNodeUpstreams({ id: 'slow-2', pollMs: 30 * 60_000 }, [], new Date());
+    await store.reportRelayNodeUpstreams({ id: 'slow-2', pollMs: 30 * 60_000 }, []);
   });
 
   it('refuses at settleMs, naming only the nodes still on the old version; then resolves once they switch, naming all', async () => {
-    await store.reportRelayNodeUpstreams({ id: 'node-a', pollMs: 100 }, [{ orgId, version: newVersion }], new Date());
-    await store.reportRelayNodeUpstreams({ id: 'node-b', pollMs: 100 }, [{ orgId, version: oldVersion }], new Date());
+    await store.reportRelayNodeUpstreams({ id: 'node-a', pollMs: 100 }, [{ orgId, version: newVersion }]);
+    await store.reportRelayNodeUpstreams({ id: 'node-b', pollMs: 100 }, [{ orgId, version: oldVersion }]);
     const started = Date.now();
     await assert.rejects(confirmNodes(options(300), journal), (error: unknown) => {
       assert.ok(isRekeyError(error, 'UPSTREAM_NODES_LAGGING'), String(error));
@@ -82,8 +82,32 @@ describe('confirmNodes: the rotation waits for every live relay node to report t
     });
     assert.ok(Date.now() - started >= 300);
     assert.match(lines.at(-1)!, /waiting for 1 relay node to switch to key …NEW1 \(node-b\); at most 300ms\./);
-    setTimeout(() => void store.reportRelayNodeUpstreams({ id: 'node-b', pollMs: 100 }, [{ orgId, version: newVersion }], new Date()), 200);
+    setTimeout(() => void store.reportRelayNodeUpstreams({ id: 'node-b', pollMs: 100 }, [{ orgId, version: newVersion }]), 200);
     assert.equal(await confirmNodes(options(5_000), journal), 'confirmed by 2 relay nodes (node-a, node-b)');
+    for (const id of ['node-a', 'node-b']) await store.reportRelayNodeUpstreams({ id, pollMs: 100 }, []);
+  });
+
+  it("judges a report's age by the database's clock, not the rotating machine's: its clock an hour off either way changes nothing", async () => {
+    await store.reportRelayNodeUpstreams({ id: 'skew-live', pollMs: 100 }, [{ orgId, version: oldVersion }]);
+    await store.reportRelayNodeUpstreams({ id: 'skew-gone', pollMs: 100 }, [{ orgId, version: oldVersion }], { backdateMs: 11_000 });
+    const realNow = Date.now.bind(Date);
+    for (const skewMs of [60 * 60_000, -60 * 60_000]) {
+      // Only this process's clock is moved (SQLite's and PostgreSQL's 'now' are the OS's, not Date.now).
+      const skewed = mock.method(Date, 'now', () => realNow() + skewMs);
+      try {
+        // Ahead, a machine comparing its own clock took the live node for dead and waited for nobody;
+        // behind, it took the node dead for 11 s for live. Either way: skew-live alone is waited for.
+        await assert.rejects(confirmNodes(options(200), journal), (error: unknown) => {
+          assert.ok(isRekeyError(error, 'UPSTREAM_NODES_LAGGING'), `clock ${skewMs > 0 ? 'ahead' : 'behind'}: ${String(error)}`);
+          assert.match((error as Error).message, /relay node\(s\) skew-live did not report .* \(0 of 1 live nodes did\)/);
+          return true;
+        });
+      } finally {
+        skewed.mock.restore();
+      }
+    }
+    await store.reportRelayNodeUpstreams({ id: 'skew-live', pollMs: 100 }, []);
+    await store.reportRelayNodeUpstreams({ id: 'skew-gone', pollMs: 100 }, []);
   });
 
   it('refuses when the stored key is no longer the new one (changed by another command)', async () => {

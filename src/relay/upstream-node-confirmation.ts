@@ -5,7 +5,9 @@
  * upstream-directory.ts, migration 012); the version expected is `upstreamVersion` of what the
  * rotation stored — the same function the nodes use. Live: when the wait began, its last report
  * was younger than 3 of its own poll intervals (REKEY_RELAY_POLL_MS, reported with it), 10 s at
- * least; or it reported during the wait.
+ * least; or it reported during the wait. Ages are the database's: the store writes each report
+ * with the database's time and computes its age with it (listRelayNodeUpstreams), so neither a
+ * node's clock nor this machine's is compared with another's.
  */
 import { rekeyError } from '../errors.js';
 import { formatDuration } from '../rotate/duration.js';
@@ -37,14 +39,15 @@ export async function confirmNodes(
   const minWindowMs = options.minLiveWindowMs ?? DEFAULT_MIN_LIVE_WINDOW_MS;
   const startedAt = Date.now();
   // The nodes live when the wait began (each by its own poll interval), and any node that reports during it: each must confirm.
-  const live = (row: RelayNodeUpstream) => row.reportedAt.getTime() >= startedAt - Math.max(minWindowMs, 3 * row.pollMs);
-  // Every report the store still holds (it forgets a node an hour after its live window ended): a node
-  // polling every 30 min is live for 90 min, so an hour's horizon here would not wait for it.
-  const since = new Date(0);
+  // A report's age is the database's (its clock wrote the report and measures the age), never this machine's
+  // clock against a node's; only the time waited so far is measured here (a duration, on one clock).
+  const live = (row: RelayNodeUpstream) => row.ageMs - (Date.now() - startedAt) <= Math.max(minWindowMs, 3 * row.pollMs);
   const deadline = startedAt + options.settleMs;
   let said = false;
   for (;;) {
-    const rows = (await store.listRelayNodeUpstreams(options.orgId, since)).filter(live);
+    // Every report the store still holds (it forgets a node an hour after its live window ended): a node
+    // polling every 30 min is live for 90 min, so an hour's horizon here would not wait for it.
+    const rows = (await store.listRelayNodeUpstreams(options.orgId)).filter(live);
     const confirmed = rows.filter((row) => row.version === expected).map((row) => row.nodeId);
     const lagging = rows.filter((row) => row.version !== expected).map((row) => row.nodeId);
     if (rows.length === 0)

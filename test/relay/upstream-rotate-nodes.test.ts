@@ -49,7 +49,7 @@ describe('rekey upstream rotate waits for every live relay node (PostgreSQL, two
     };
   /** The node ids that reported for the organisation in the last 5 s, with their versions. */
   async function reports(): Promise<Array<{ nodeId: string; version: string }>> {
-    return (await store.listRelayNodeUpstreams(nodeA.orgId, new Date(Date.now() - 5000))).map(({ nodeId, version }) => ({ nodeId, version }));
+    return (await store.listRelayNodeUpstreams(nodeA.orgId)).filter((row) => row.ageMs < 5000).map(({ nodeId, version }) => ({ nodeId, version }));
   }
   const activeUpstream = async (id: string) => (await observer.listApiKeys()).some((key) => key.id === id && key.active);
   const noKeyIn = (result: RunResult) => assert.doesNotMatch(`${result.stdout}${result.stderr}`, /[0-9a-f]{32}/, 'no key in the output');
@@ -137,7 +137,7 @@ describe('rekey upstream rotate waits for every live relay node (PostgreSQL, two
   it('a node stopped gracefully forgets its heartbeat: a rotation does not wait for it', { timeout: 60_000 }, async () => {
     const idA = (await reports()).find((r) => r.nodeId.includes(`-${pid(nodeA.server.child)}-`))!.nodeId;
     assert.deepEqual(await nodeA.server.stop(), { code: 0, signal: null });
-    const left = await store.listRelayNodeUpstreams(nodeA.orgId, new Date(0));
+    const left = await store.listRelayNodeUpstreams(nodeA.orgId);
     assert.ok(!left.some((r) => r.nodeId === idA), `node A's rows are gone: ${left.map((r) => r.nodeId).join()}`);
     assert.equal(left.length, 1, 'node B still reports');
   });
