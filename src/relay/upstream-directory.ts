@@ -9,7 +9,10 @@
  * Heartbeat (migration 012): with a `nodeId`, every successful read ends with a report of this
  * node's upstream version per organisation (`store.reportRelayNodeUpstreams`) — at least every
  * `pollMs`, never per request — so `rekey upstream rotate` can see that every live node
- * forwards with the new key before it revokes the old one. `close()` forgets the node.
+ * forwards with the new key before it revokes the old one. The store records each report with the
+ * database's time, not this machine's: the rotation judges its age by that clock too
+ * (upstream-node-confirmation.ts), so a node whose clock is off looks neither dead nor live.
+ * `close()` forgets the node.
  *
  * Deployment default: `REKEY_UPSTREAM_SITE` + `REKEY_UPSTREAM_API_KEY` put the default
  * organisation (the first one created) in relay mode when it has no upstream of its own; a
@@ -116,9 +119,7 @@ export class UpstreamDirectory {
     this.stop();
     await this.reading;
     if (this.options.nodeId !== undefined && this.reportedAny) {
-      await this.store
-        .reportRelayNodeUpstreams({ id: this.options.nodeId, pollMs: this.pollMs }, [], new Date())
-        .catch((error: unknown) => this.options.onError?.(error));
+      await this.store.reportRelayNodeUpstreams({ id: this.options.nodeId, pollMs: this.pollMs }, []).catch((error: unknown) => this.options.onError?.(error));
     }
   }
 
@@ -195,7 +196,7 @@ export class UpstreamDirectory {
     if (nodeId === undefined || this.stopped || (this.upstreams.size === 0 && !this.reportedAny)) return;
     const reports = [...this.upstreams.values()].map((upstream) => ({ orgId: upstream.orgId, version: upstream.version }));
     try {
-      await this.store.reportRelayNodeUpstreams({ id: nodeId, pollMs: this.pollMs }, reports, new Date());
+      await this.store.reportRelayNodeUpstreams({ id: nodeId, pollMs: this.pollMs }, reports); // when: the database's time, not this machine's
       this.reportedAny = reports.length > 0;
     } catch (error) {
       this.options.onError?.(

@@ -10,7 +10,7 @@
  * cannot race, whatever the number of connections, processes or nodes.
  */
 import { randomUUID } from 'node:crypto';
-import { sql, type Expression, type Kysely, type SelectQueryBuilder, type SqlBool } from 'kysely';
+import { sql, type Expression, type Kysely, type RawBuilder, type SelectQueryBuilder, type SqlBool } from 'kysely';
 import { rekeyError, type RekeyError } from '../errors.js';
 import { MIGRATIONS } from './migrations/index.js';
 import { timeOrderedId } from './time-ordered-id.js';
@@ -908,10 +908,14 @@ export class SqlStore implements Store {
     });
   }
 
-  async reportRelayNodeUpstreams(node: { id: string; pollMs: number }, reports: ReadonlyArray<{ orgId: string; version: string }>, at: Date): Promise<void> {
+  async reportRelayNodeUpstreams(
+    node: { id: string; pollMs: number },
+    reports: ReadonlyArray<{ orgId: string; version: string }>,
+    options: { backdateMs?: number } = {},
+  ): Promise<void> {
     const nodeId = node.id;
-    const reportedAt = at.getTime();
     const pollMs = Math.max(0, Math.round(node.pollMs));
+    const backdateMs = Math.max(0, Math.round(options.backdateMs ?? 0));
     await this.adapter.writeTransaction('none', async (trx) => {
       if (reports.length === 0) {
         // An empty report forgets the node (it stopped, or holds no upstream any more).
@@ -921,9 +925,11 @@ export class SqlStore implements Store {
         // The heartbeat: one row per node. The versions are written only where they changed — a
         // row per node and organisation at every poll was 1,000 upserts a second for 20 nodes and
         // 100 relayed organisations at 2 s; now it is 10, plus one read of the node's own rows.
+        // When: the database's time, not the node's — the rotation judges its age by the same
+        // clock (listRelayNodeUpstreams), so a node whose clock is off looks neither dead nor live.
         await trx
           .insertInto('relay_nodes')
-          .values({ node_id: nodeId, reported_at: reportedAt, poll_ms: pollMs })
+          .values({ node_id: nodeId, reported_at: sql<number>`${this.dbNowMs()} - ${backdateMs}`, poll_ms: pollMs })
           .onConflict((oc) => oc.column('node_id').doUpdateSet({ reported_at: sql`excluded.reported_at`, poll_ms: sql`excluded.poll_ms` }))
           .execute();
         const stored = new Map(
@@ -957,10 +963,7 @@ export class SqlStore implements Store {
       // Nodes gone for an hour (crashed, or stopped before they could forget themselves) — by the
       // database's clock, not this node's: a node whose clock runs an hour ahead deleted every other
       // node's rows at each report, and a rotation then did not wait for a node stuck on the old key.
-      const dbNowMs =
-        this.dialect === 'postgres'
-          ? sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`
-          : sql<number>`(cast(strftime('%s', 'now') as integer) * 1000)`;
+      const dbNowMs = this.dbNowMs();
       // An hour after its live window (3 of its poll intervals, upstream-node-confirmation.ts) ended: a node
       // polling every 30 min must not be forgotten before a rotation stops waiting for it.
       const expired = await trx
@@ -976,13 +979,13 @@ export class SqlStore implements Store {
     });
   }
 
-  async listRelayNodeUpstreams(orgId: string, since: Date): Promise<RelayNodeUpstream[]> {
+  async listRelayNodeUpstreams(orgId: string): Promise<RelayNodeUpstream[]> {
     const rows = await this.db
       .selectFrom('relay_node_upstreams as u')
       .innerJoin('relay_nodes as n', 'n.node_id', 'u.node_id')
       .select(['u.node_id', 'u.org_id', 'u.upstream_version', 'n.reported_at', 'n.poll_ms'])
+      .select(sql<number>`${this.dbNowMs()} - ${sql.ref('n.reported_at')}`.as('age_ms'))
       .where('u.org_id', '=', orgId)
-      .where('n.reported_at', '>=', since.getTime())
       .orderBy('u.node_id')
       .execute();
     return rows.map((row) => ({
@@ -990,8 +993,23 @@ export class SqlStore implements Store {
       orgId: row.org_id,
       version: row.upstream_version,
       reportedAt: new Date(Number(row.reported_at)),
+      ageMs: Number(row.age_ms),
       pollMs: Number(row.poll_ms),
     }));
+  }
+
+  /**
+   * The database's current time in epoch ms, as SQL: every relay node's heartbeat is written with
+   * it and its age judged by it (reportRelayNodeUpstreams, listRelayNodeUpstreams), so no
+   * machine's clock is compared with another's. To the millisecond: a heartbeat's live window is
+   * 10 s, and whole seconds (SQLite's strftime('%s'), as this was first written) made an age up to
+   * a second off. SQLite's 'now' is one value within a statement; PostgreSQL's clock_timestamp() is the
+   * time when evaluated, not the transaction's start.
+   */
+  private dbNowMs(): RawBuilder<number> {
+    return this.dialect === 'postgres'
+      ? sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`
+      : sql<number>`cast(round(unixepoch('now', 'subsec') * 1000) as integer)`;
   }
 
   async watchUpstreamChanges(listener: UpstreamChangeListener): Promise<() => Promise<void>> {

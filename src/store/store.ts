@@ -273,7 +273,10 @@ export interface RelayNodeUpstream {
   orgId: string;
   /** `upstreamVersion` (src/relay/upstream-directory.ts). */
   version: string;
+  /** When the node last reported, by the database's clock. */
   reportedAt: Date;
+  /** How long ago that was when read, by the database's clock (what liveness is judged by: no other machine's clock is involved). */
+  ageMs: number;
   /** How often the node reports at least (its REKEY_RELAY_POLL_MS): it is live while its report is younger than 3 of these (10 s at least). */
   pollMs: number;
 }
@@ -482,13 +485,19 @@ export interface Store {
   setUpstream(orgId: string, settings: Omit<UpstreamSettings, 'orgId' | 'updatedAt' | 'updatedBy'>, actor: Actor): Promise<UpstreamSettings>;
   /**
    * A relay node's heartbeat (migration 012): the upstream version it forwards each
-   * organisation's payloads with, as of `at`, and how often it reports (`pollMs`). Replaces the node's earlier report (an organisation
+   * organisation's payloads with, and how often it reports (`pollMs`), as of the **database's**
+   * current time — never the node's clock, which may be off. Replaces the node's earlier report (an organisation
    * left out loses its row; `[]` forgets the node, as a node stopping does) and deletes every
-   * node's rows not reported for an hour. Not audited: written every poll interval.
+   * node's rows not reported for an hour after its live window. Not audited: written every poll interval.
+   * `backdateMs` is for tests: the report is recorded as made that long before the database's now.
    */
-  reportRelayNodeUpstreams(node: { id: string; pollMs: number }, reports: ReadonlyArray<{ orgId: string; version: string }>, at: Date): Promise<void>;
-  /** The organisation's rows reported at or after `since`, by node id: which nodes are live, and with which upstream version. */
-  listRelayNodeUpstreams(orgId: string, since: Date): Promise<RelayNodeUpstream[]>;
+  reportRelayNodeUpstreams(
+    node: { id: string; pollMs: number },
+    reports: ReadonlyArray<{ orgId: string; version: string }>,
+    options?: { backdateMs?: number },
+  ): Promise<void>;
+  /** Every row the store holds for the organisation, by node id, each with its age by the database's clock: which nodes are live, and with which upstream version. */
+  listRelayNodeUpstreams(orgId: string): Promise<RelayNodeUpstream[]>;
 
   // ---- change feed for caches ----
   /**

@@ -6,7 +6,7 @@
  * so anything they see within seconds came through the announcement.
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { after, describe, it, mock } from 'node:test';
 import { UpstreamKeyCipher } from '../../src/relay/upstream-crypto.js';
 import { UpstreamDirectory, upstreamVersion } from '../../src/relay/upstream-directory.js';
 import type { Store } from '../../src/store/store.js';
@@ -59,7 +59,7 @@ for (const dialect of DIALECTS) {
       const directory = new UpstreamDirectory(db.store, await db.store.deploymentSecret(), { pollMs: NEVER_POLL_MS, nodeId: 'node-test-1' });
       directories.push(directory);
       await directory.start();
-      const rows = async () => (await db.store.listRelayNodeUpstreams(org.id, new Date(0))).map((r) => [r.nodeId, r.version]);
+      const rows = async () => (await db.store.listRelayNodeUpstreams(org.id)).map((r) => [r.nodeId, r.version]);
       assert.deepEqual(await rows(), [], 'no upstream, no report');
       await setKey(db.store, org.id, 'upstream-key-0001');
       const expected = upstreamVersion((await db.store.getUpstream(org.id))!);
@@ -68,6 +68,31 @@ for (const dialect of DIALECTS) {
       assert.doesNotMatch(JSON.stringify(await rows()), /upstream-key/);
       await directory.close();
       assert.deepEqual(await rows(), [], 'a closed directory forgets its node');
+    });
+
+    it("a node whose clock is an hour behind reports with the database's time: its heartbeat is not an hour old", async () => {
+      const db = await dialect.createStore();
+      opened.push(db);
+      const org = await db.store.createOrg('relayed', CLI_ACTOR);
+      await setKey(db.store, org.id, 'upstream-key-0001');
+      const directory = new UpstreamDirectory(db.store, await db.store.deploymentSecret(), { pollMs: NEVER_POLL_MS, nodeId: 'node-behind' });
+      directories.push(directory);
+      // The node's clock (Date and new Date() in this process) an hour behind while it starts and reports;
+      // the database's clock (SQLite's and PostgreSQL's 'now', the OS's) is untouched.
+      const realNow = Date.now();
+      mock.timers.enable({ apis: ['Date'], now: realNow - 60 * 60_000 });
+      try {
+        await directory.start();
+        assert.ok(Date.now() < realNow - 59 * 60_000, "the node's clock is an hour behind");
+      } finally {
+        mock.timers.reset();
+      }
+      const [row] = await db.store.listRelayNodeUpstreams(org.id);
+      assert.equal(row?.nodeId, 'node-behind');
+      // Judged by its own clock it had reported an hour ago: dead to a rotation, which then revoked the key it forwards with.
+      assert.ok(Math.abs(row.reportedAt.getTime() - Date.now()) < 10_000, `reported at ${row.reportedAt.toISOString()}, not an hour ago`);
+      assert.ok(row.ageMs >= 0 && row.ageMs < 10_000, `its report is ${row.ageMs} ms old by the database's clock`);
+      await directory.close();
     });
 
     if (dialect.name === 'postgres') {

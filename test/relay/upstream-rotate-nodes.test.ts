@@ -8,10 +8,14 @@
  *  - both nodes live: the rotation completes once both confirmed, and its progress line names
  *    both (node ids carry the process id);
  *  - one node SIGSTOPped just before the rotation (it stays live by its last report, within the
- *    10 s window — 3 × 200 ms is less — but cannot switch): the rotation fails with
- *    UPSTREAM_NODES_LAGGING naming that node, the old key stays active upstream and the journal
- *    at `switched`; after SIGCONT, `--resume` completes with both nodes confirmed;
- *  - a node stopped with SIGTERM removes its heartbeat rows, so no rotation waits for it.
+ *    10 s window — 3 × 200 ms is less — for longer than the rotation's 1 s settle, but cannot
+ *    switch): the rotation fails with UPSTREAM_NODES_LAGGING naming that node, the old key stays
+ *    active upstream and the journal at `switched`; after SIGCONT, `--resume` completes with both
+ *    nodes confirmed;
+ *  - a node stopped with SIGTERM removes its heartbeat rows, so no rotation waits for it;
+ *  - a node SIGKILLed just before the rotation (its rows stay) is waited for until its 10 s window
+ *    runs out, then not: the rotation completes within its 30 s settle without --resume, and says
+ *    the node stopped reporting.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -31,6 +35,8 @@ describe('rekey upstream rotate waits for every live relay node (PostgreSQL, two
   let upstream: RekeyNode;
   let nodeA: RekeyNode;
   let nodeB: ServerProcess;
+  let nodeC: ServerProcess | undefined;
+  let env: NodeJS.ProcessEnv;
   let observer: DatadogClient;
   let stoppedB = false;
   const pid = (child: { pid?: number | undefined }) => child.pid!;
@@ -49,14 +55,14 @@ describe('rekey upstream rotate waits for every live relay node (PostgreSQL, two
     };
   /** The node ids that reported for the organisation in the last 5 s, with their versions. */
   async function reports(): Promise<Array<{ nodeId: string; version: string }>> {
-    return (await store.listRelayNodeUpstreams(nodeA.orgId, new Date(Date.now() - 5000))).map(({ nodeId, version }) => ({ nodeId, version }));
+    return (await store.listRelayNodeUpstreams(nodeA.orgId)).filter((row) => row.ageMs < 5000).map(({ nodeId, version }) => ({ nodeId, version }));
   }
   const activeUpstream = async (id: string) => (await observer.listApiKeys()).some((key) => key.id === id && key.active);
   const noKeyIn = (result: RunResult) => assert.doesNotMatch(`${result.stdout}${result.stderr}`, /[0-9a-f]{32}/, 'no key in the output');
 
   before(async () => {
     database = await createTestDatabase();
-    const env = relayEnv({ REKEY_DATABASE_URL: database.url, REKEY_RELAY_POLL_MS: '200' });
+    env = relayEnv({ REKEY_DATABASE_URL: database.url, REKEY_RELAY_POLL_MS: '200' });
     upstream = await startNode();
     nodeA = await startNode(join(relayDirs(), 'node-a'), env);
     nodeB = await startServerProcess({ args: ['--data', join(relayDirs(), 'node-b'), '--log-level', 'warn'], env });
@@ -68,7 +74,7 @@ describe('rekey upstream rotate waits for every live relay node (PostgreSQL, two
   });
   after(async () => {
     if (stoppedB) process.kill(pid(nodeB.child), 'SIGCONT');
-    await Promise.all([nodeA?.server.stop(), nodeB?.stop(), upstream?.server.stop()]);
+    await Promise.all([nodeA?.server.stop(), nodeB?.stop(), nodeC?.stop(), upstream?.server.stop()]);
     await store?.close();
     await database?.drop();
   });
@@ -95,7 +101,9 @@ describe('rekey upstream rotate waits for every live relay node (PostgreSQL, two
     process.kill(pid(nodeB.child), 'SIGSTOP');
     stoppedB = true;
     const startedAt = Date.now();
-    const failed = await rotate(['--settle', '3s']);
+    // A 1 s settle: node B's 10 s window (from its last report, at most 200 ms before the SIGSTOP) must not run
+    // out before the wait ends, or B would be judged stopped and not waited for (the last test).
+    const failed = await rotate(['--settle', '1s']);
     process.stdout.write(`# the failed rotation took ${Date.now() - startedAt} ms\n`);
     assert.equal(failed.code, 1, failed.stdout + failed.stderr);
     noKeyIn(failed);
@@ -105,15 +113,15 @@ describe('rekey upstream rotate waits for every live relay node (PostgreSQL, two
       'node A may not have switched yet at the first look',
     );
     const error = failed.stderr.trim();
-    // Node A confirms within the 3 s on any sane machine; on a loaded one it may not, and is then named too.
+    // Node A has confirmed by then on any sane machine (it read the switch by NOTIFY before the service check); on a loaded one it may not, and is then named too.
     const refused =
-      /stopped at step "confirm": relay node\(s\) (.+) did not report forwarding with the new upstream key …\w{4} within 3s \(([01]) of 2 live nodes did\); the old key …\w{4} was not revoked/.exec(
+      /stopped at step "confirm": relay node\(s\) (.+) did not report forwarding with the new upstream key …\w{4} within 1s \(([01]) of 2 live nodes did\); the old key …\w{4} was not revoked/.exec(
         error,
       );
     assert.ok(refused, error);
     assert.ok(refused[1]!.includes(idB), error);
     if (refused[2] === '1') assert.ok(!refused[1]!.includes(idA), error);
-    else process.stdout.write('# node A had not confirmed within 3 s either (a loaded machine)\n');
+    else process.stdout.write('# node A had not confirmed within 1 s either (a loaded machine)\n');
     const stuck = journal();
     assert.equal(stuck.step, 'switched', 'the journal stays at switched');
     assert.equal(await activeUpstream(stuck.old_key.id), true, 'the old key is still active upstream');
@@ -137,8 +145,39 @@ describe('rekey upstream rotate waits for every live relay node (PostgreSQL, two
   it('a node stopped gracefully forgets its heartbeat: a rotation does not wait for it', { timeout: 60_000 }, async () => {
     const idA = (await reports()).find((r) => r.nodeId.includes(`-${pid(nodeA.server.child)}-`))!.nodeId;
     assert.deepEqual(await nodeA.server.stop(), { code: 0, signal: null });
-    const left = await store.listRelayNodeUpstreams(nodeA.orgId, new Date(0));
+    const left = await store.listRelayNodeUpstreams(nodeA.orgId);
     assert.ok(!left.some((r) => r.nodeId === idA), `node A's rows are gone: ${left.map((r) => r.nodeId).join()}`);
     assert.equal(left.length, 1, 'node B still reports');
+  });
+
+  it('a node killed just before the rotation is not waited for once its window runs out: completes without --resume', { timeout: 120_000 }, async () => {
+    // Node A was stopped gracefully (above); node B reports; node C starts, reports the current upstream, and is SIGKILLed.
+    nodeC = await startServerProcess({ args: ['--data', join(relayDirs(), 'node-c'), '--log-level', 'warn'], env });
+    const ofC = (r: { nodeId: string }) => r.nodeId.includes(`-${pid(nodeC!.child)}-`);
+    await eventually(async () => (await reports()).some(ofC), 'node C reports its upstream', 20_000);
+    const idC = (await reports()).find(ofC)!.nodeId;
+    const idB = (await reports()).find((r) => r.nodeId.includes(`-${pid(nodeB.child)}-`))!.nodeId;
+    assert.deepEqual(await nodeC.stop('SIGKILL'), { code: null, signal: 'SIGKILL' });
+    const rowC = (await store.listRelayNodeUpstreams(nodeA.orgId)).find((r) => r.nodeId === idC);
+    assert.ok(rowC !== undefined && rowC.ageMs < 10_000, "a killed node's rows stay, and it is live by its last report when the rotation starts");
+    const startedAt = Date.now();
+    const result = await rotate(['--settle', '30s']);
+    const took = Date.now() - startedAt;
+    process.stdout.write(`# the rotation with a killed node took ${took} ms\n`);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    noKeyIn(result);
+    // Node B may not have read the switch yet at the first look (a loaded machine): then it is named too.
+    assert.match(result.stdout, new RegExp(`waiting for [12] relay nodes? to switch to key …\\w{4} \\([^)]*${idC}`), result.stdout);
+    assert.match(result.stdout, new RegExp(`relay node ${idC} stopped reporting 1\\ds ago \\(its window: 10s\\); not waited for`), result.stdout);
+    const line = /^3\/4 .*$/m.exec(result.stdout)?.[0] ?? '';
+    assert.ok(
+      line.endsWith(`confirmed by 1 relay node (${idB}); 1 relay node stopped reporting and was not waited for (${idC}).`),
+      `${line}\n${result.stdout}`,
+    );
+    assert.ok(took < 30_000, `done before the 30 s settle (${took} ms)`);
+    const done = journal();
+    assert.equal(done.step, 'completed');
+    assert.equal(await activeUpstream(done.old_key.id), false, 'the old key revoked upstream');
+    assert.equal(await activeUpstream(done.new_key!.id), true);
   });
 });

@@ -1050,81 +1050,93 @@ for (const dialect of DIALECTS) {
     });
 
     describe('relay node heartbeats (migration 012)', () => {
-      it("upserts a node's report per organisation, replaces what it left out, lists by org and recency, forgets a node and nodes gone an hour", async () => {
-        // Relative to now: rows older than an hour by the database's clock are deleted at each report.
-        const base = Date.now();
-        const at = (ms: number) => new Date(base + ms);
+      it("upserts a node's report per organisation, replaces what it left out, lists by org with ages, forgets a node and nodes gone an hour", async () => {
+        // Every report is recorded with the database's time, and listed with its age by that clock.
+        const rows = (orgId: string) => store.listRelayNodeUpstreams(orgId).then((list) => list.map((r) => [r.nodeId, r.orgId, r.version, r.pollMs]));
         await store.reportRelayNodeUpstreams(
           { id: 'node-a', pollMs: 2000 },
           [
             { orgId: 'org-1', version: 'v1' },
             { orgId: 'org-2', version: 'w1' },
           ],
-          at(0),
+          { backdateMs: 30_000 },
         );
-        await store.reportRelayNodeUpstreams({ id: 'node-b', pollMs: 30_000 }, [{ orgId: 'org-1', version: 'v1' }], at(1000));
-        const rows = (orgId: string, since: number) =>
-          store
-            .listRelayNodeUpstreams(orgId, at(since))
-            .then((list) => list.map((r) => [r.nodeId, r.orgId, r.version, r.reportedAt.getTime() - base, r.pollMs]));
-        assert.deepEqual(await rows('org-1', 0), [
-          ['node-a', 'org-1', 'v1', 0, 2000],
-          ['node-b', 'org-1', 'v1', 1000, 30_000],
+        await store.reportRelayNodeUpstreams({ id: 'node-b', pollMs: 30_000 }, [{ orgId: 'org-1', version: 'v1' }]);
+        assert.deepEqual(await rows('org-1'), [
+          ['node-a', 'org-1', 'v1', 2000],
+          ['node-b', 'org-1', 'v1', 30_000],
         ]);
-        assert.deepEqual(await rows('org-1', 500), [['node-b', 'org-1', 'v1', 1000, 30_000]], 'only nodes that reported since');
+        const [a, b] = await store.listRelayNodeUpstreams('org-1');
+        assert.ok(a!.ageMs >= 30_000 && a!.ageMs < 40_000, `node-a reported 30 s ago: ${a!.ageMs} ms`);
+        assert.ok(b!.ageMs >= 0 && b!.ageMs < 10_000, `node-b reported just now: ${b!.ageMs} ms`);
+        assert.ok(Math.abs(a!.reportedAt.getTime() + a!.ageMs - (b!.reportedAt.getTime() + b!.ageMs)) < 1000, 'one database clock for both rows');
         // node-a switches org-1 to v2 and no longer holds org-2; another store (node) reads it.
-        await store.reportRelayNodeUpstreams({ id: 'node-a', pollMs: 2000 }, [{ orgId: 'org-1', version: 'v2' }], at(2000));
+        await store.reportRelayNodeUpstreams({ id: 'node-a', pollMs: 2000 }, [{ orgId: 'org-1', version: 'v2' }]);
         const other = await db.openAnother();
         assert.deepEqual(
-          (await other.listRelayNodeUpstreams('org-1', at(0))).map((r) => [r.nodeId, r.version]),
+          (await other.listRelayNodeUpstreams('org-1')).map((r) => [r.nodeId, r.version]),
           [
             ['node-a', 'v2'],
             ['node-b', 'v1'],
           ],
         );
-        assert.deepEqual(await rows('org-2', 0), [], "an organisation left out of the node's report loses its row");
-        assert.deepEqual(await rows('org-3', 0), []);
+        assert.ok((await other.listRelayNodeUpstreams('org-1'))[0]!.ageMs < 10_000, "node-a's new report is young again");
+        assert.deepEqual(await rows('org-2'), [], "an organisation left out of the node's report loses its row");
+        assert.deepEqual(await rows('org-3'), []);
         // A report is idempotent; an empty one forgets the node.
-        await store.reportRelayNodeUpstreams({ id: 'node-a', pollMs: 2000 }, [{ orgId: 'org-1', version: 'v2' }], at(2000));
-        assert.equal((await rows('org-1', 0)).length, 2);
-        await store.reportRelayNodeUpstreams({ id: 'node-a', pollMs: 2000 }, [], at(3000));
-        assert.deepEqual(await rows('org-1', 0), [['node-b', 'org-1', 'v1', 1000, 30_000]]);
-        // A node whose clock runs two hours ahead deletes no other node's rows: "an hour" is by the database's clock.
-        await store.reportRelayNodeUpstreams({ id: 'node-c', pollMs: 2000 }, [{ orgId: 'org-1', version: 'v2' }], at(2 * 60 * 60 * 1000));
-        assert.deepEqual(
-          (await rows('org-1', 0)).map((r) => r[0]),
-          ['node-b', 'node-c'],
-        );
+        await store.reportRelayNodeUpstreams({ id: 'node-a', pollMs: 2000 }, [{ orgId: 'org-1', version: 'v2' }]);
+        assert.equal((await rows('org-1')).length, 2);
+        await store.reportRelayNodeUpstreams({ id: 'node-a', pollMs: 2000 }, []);
+        assert.deepEqual(await rows('org-1'), [['node-b', 'org-1', 'v1', 30_000]]);
         // Any node's report deletes the rows of nodes silent for an hour after their live window of 3 poll
         // intervals (node-e's, 2 s polls, reported an hour and a minute ago); node-f polls every 30 min: live for 90.
-        await store.reportRelayNodeUpstreams({ id: 'node-e', pollMs: 2000 }, [{ orgId: 'org-1', version: 'v1' }], at(-61 * 60 * 1000));
-        await store.reportRelayNodeUpstreams({ id: 'node-f', pollMs: 30 * 60 * 1000 }, [{ orgId: 'org-1', version: 'v1' }], at(-70 * 60 * 1000));
-        await store.reportRelayNodeUpstreams({ id: 'node-b', pollMs: 30_000 }, [{ orgId: 'org-1', version: 'v2' }], at(4000));
+        await store.reportRelayNodeUpstreams({ id: 'node-e', pollMs: 2000 }, [{ orgId: 'org-1', version: 'v1' }], { backdateMs: 61 * 60 * 1000 });
+        await store.reportRelayNodeUpstreams({ id: 'node-f', pollMs: 30 * 60 * 1000 }, [{ orgId: 'org-1', version: 'v1' }], { backdateMs: 70 * 60 * 1000 });
+        await store.reportRelayNodeUpstreams({ id: 'node-b', pollMs: 30_000 }, [{ orgId: 'org-1', version: 'v2' }]);
         assert.deepEqual(
-          (await rows('org-1', -2 * 60 * 60 * 1000)).map((r) => r[0]),
-          ['node-b', 'node-c', 'node-f'],
+          (await rows('org-1')).map((r) => r[0]),
+          ['node-b', 'node-f'],
         );
         // Many organisations in one report (more than one insert chunk).
         const many = Array.from({ length: 1200 }, (_, i) => ({ orgId: `org-${String(i).padStart(4, '0')}`, version: `v${i}` }));
-        await store.reportRelayNodeUpstreams({ id: 'node-d', pollMs: 2000 }, many, at(5000));
+        await store.reportRelayNodeUpstreams({ id: 'node-d', pollMs: 2000 }, many);
         assert.deepEqual(
-          (await rows('org-1199', 0)).map((r) => [r[0], r[2]]),
+          (await rows('org-1199')).map((r) => [r[0], r[2]]),
           [['node-d', 'v1199']],
         );
         // More organisations than SQLite's 32,766 parameters (a `not in` list of them failed), then fewer: the rest are forgotten.
         const more = Array.from({ length: 33_000 }, (_, i) => ({ orgId: `org-${i}`, version: 'x' }));
-        await store.reportRelayNodeUpstreams({ id: 'node-d', pollMs: 2000 }, more, at(6000));
+        await store.reportRelayNodeUpstreams({ id: 'node-d', pollMs: 2000 }, more);
         assert.deepEqual(
-          (await rows('org-32999', 0)).map((r) => r[0]),
+          (await rows('org-32999')).map((r) => r[0]),
           ['node-d'],
         );
-        await store.reportRelayNodeUpstreams({ id: 'node-d', pollMs: 2000 }, more.slice(0, 10), at(7000));
-        assert.deepEqual(await rows('org-32999', 0), []);
-        assert.deepEqual(await rows('org-1199', 0), []);
+        await store.reportRelayNodeUpstreams({ id: 'node-d', pollMs: 2000 }, more.slice(0, 10));
+        assert.deepEqual(await rows('org-32999'), []);
+        assert.deepEqual(await rows('org-1199'), []);
         assert.deepEqual(
-          (await rows('org-9', 0)).map((r) => [r[0], r[2]]),
+          (await rows('org-9')).map((r) => [r[0], r[2]]),
           [['node-d', 'x']],
         );
+      });
+
+      it("records a report with the database's time, not the store's clock or the reporting machine's", async () => {
+        // This store's clock (`now`) is fixed at 2026-01-01: the heartbeat must not use it, nor any caller's
+        // clock — the rotation judges a report's age by the database's clock alone (upstream-node-confirmation.ts).
+        const before = Date.now();
+        await store.reportRelayNodeUpstreams({ id: 'node-a', pollMs: 2000 }, [{ orgId: 'org-1', version: 'v1' }]);
+        const after = Date.now();
+        const t0 = Date.now();
+        const [row] = await store.listRelayNodeUpstreams('org-1');
+        // The database runs on this machine in the tests (SQLite; PostgreSQL on 127.0.0.1 or embedded), so its clock is this one.
+        const reportedAt = row!.reportedAt.getTime();
+        assert.ok(reportedAt >= before - 1000 && reportedAt <= after + 1000, `${row!.reportedAt.toISOString()} is now, not ${new Date(START).toISOString()}`);
+        assert.ok(row!.ageMs >= 0 && row!.ageMs < 5000, `${row!.ageMs} ms`);
+        // To the millisecond (the live window is 10 s; whole seconds made an age up to a second off).
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        const [later] = await store.listRelayNodeUpstreams('org-1');
+        const aged = later!.ageMs - row!.ageMs;
+        assert.ok(aged >= 140 && aged <= Date.now() - t0 + 10, `aged ${aged} ms in ${Date.now() - t0} ms`);
       });
 
       if (dialect.name === 'postgres') {
@@ -1140,13 +1152,13 @@ for (const dialect of DIALECTS) {
                 )
               ).rows;
             const heartbeatOf = async () => (await client.query<{ xmin: string }>("select xmin::text from relay_nodes where node_id = 'node-x'")).rows[0]?.xmin;
-            await store.reportRelayNodeUpstreams({ id: 'node-x', pollMs: 2000 }, reports, new Date());
+            await store.reportRelayNodeUpstreams({ id: 'node-x', pollMs: 2000 }, reports);
             const [versions, heartbeat] = [await versionsOf(), await heartbeatOf()];
-            await store.reportRelayNodeUpstreams({ id: 'node-x', pollMs: 2000 }, reports, new Date());
+            await store.reportRelayNodeUpstreams({ id: 'node-x', pollMs: 2000 }, reports);
             assert.deepEqual(await versionsOf(), versions, 'no version row rewritten');
             assert.notEqual(await heartbeatOf(), heartbeat, 'the heartbeat row rewritten');
             // One organisation switches: its row alone is rewritten.
-            await store.reportRelayNodeUpstreams({ id: 'node-x', pollMs: 2000 }, [...reports.slice(0, 99), { orgId: 'org-99', version: 'v2' }], new Date());
+            await store.reportRelayNodeUpstreams({ id: 'node-x', pollMs: 2000 }, [...reports.slice(0, 99), { orgId: 'org-99', version: 'v2' }]);
             const after = await versionsOf();
             const rewritten = after.filter((row, i) => row.xmin !== versions[i]!.xmin).map((row) => row.org_id);
             assert.deepEqual(rewritten, ['org-99']);
