@@ -14,6 +14,14 @@ const files = (dir: string) =>
   readdirSync(dir)
     .filter((name) => name.endsWith('.journal'))
     .sort();
+/** The name of the one journal file an unsaved close leaves in `dir`, holding `record(n)` for each of `numbers`. */
+function unsavedJournalFile(dir: string, numbers: readonly number[]): string {
+  const journal = PointJournal.open(dir);
+  for (const n of numbers) journal.append(record(n));
+  journal.close(false);
+  const [written] = files(dir);
+  return written!;
+}
 
 describe('the intake journal', () => {
   let dir: string;
@@ -140,12 +148,9 @@ describe('the intake journal', () => {
   });
 
   it('names each file it leaves to a running process, with that pid, for the caller to warn about; renamed with moved-, such a file is read', () => {
-    const source = PointJournal.open(dir);
-    source.append(record(6));
-    source.close(false);
-    const [written] = files(dir);
-    const bytes = readFileSync(join(dir, written!));
-    rmSync(join(dir, written!));
+    const written = unsavedJournalFile(dir, [6]);
+    const bytes = readFileSync(join(dir, written));
+    rmSync(join(dir, written));
     const running = process.ppid; // the test runner: alive, and not this process (as after a pid reuse)
     const names = [`000000000000001-${running}-abcd1234-000000000.journal`, `000000000000002-${running}-from${2 ** 22 + 5}.abcd1234-000000001.journal`];
     for (const name of names) writeFileSync(join(dir, name), bytes);
@@ -164,26 +169,20 @@ describe('the intake journal', () => {
   });
 
   it('claims a file claimed before (its claimer died too) without growing its name', () => {
-    const source = PointJournal.open(dir);
-    source.append(record(5));
-    source.close(false);
-    const [written] = files(dir);
-    const [time, , ...rest] = written!.split('-');
+    const written = unsavedJournalFile(dir, [5]);
+    const [time, , ...rest] = written.split('-');
     const deadClaimer = 2 ** 22 + 7;
     const deadWriter = 2 ** 22 + 12345;
-    renameSync(join(dir, written!), join(dir, `${time}-${deadClaimer}-from${deadWriter}.${rest.join('-')}`));
+    renameSync(join(dir, written), join(dir, `${time}-${deadClaimer}-from${deadWriter}.${rest.join('-')}`));
     const recovered = PointJournal.recover(dir);
     assert.equal(recovered.records.length, 1);
     assert.deepEqual(files(dir), [`${time}-${process.pid}-from${deadWriter}.${rest.join('-')}`]);
   });
 
   it('reads a file whose pid field is not a plain number, instead of taking it for a live process (1e0 is pid 1 to Number)', () => {
-    const source = PointJournal.open(dir);
-    source.append(record(3));
-    source.close(false);
-    const [written] = files(dir);
-    const odd = written!.replace(`-${process.pid}-`, '-1e0-');
-    renameSync(join(dir, written!), join(dir, odd));
+    const written = unsavedJournalFile(dir, [3]);
+    const odd = written.replace(`-${process.pid}-`, '-1e0-');
+    renameSync(join(dir, written), join(dir, odd));
     const recovered = PointJournal.recover(dir);
     assert.deepEqual(
       recovered.records.map((r) => [...r]),
@@ -193,12 +192,9 @@ describe('the intake journal', () => {
   });
 
   it('never gives two claimed files one name, however often they are claimed', () => {
-    const source = PointJournal.open(dir);
-    source.append(record(1));
-    source.close(false);
-    const [written] = files(dir);
-    const bytes = readFileSync(join(dir, written!));
-    rmSync(join(dir, written!));
+    const written = unsavedJournalFile(dir, [1]);
+    const bytes = readFileSync(join(dir, written));
+    rmSync(join(dir, written));
     // Two files that differ only in their writer's pid, each claimed once by a claimer that died too.
     for (const writer of [2 ** 22 + 1, 2 ** 22 + 2]) writeFileSync(join(dir, `000000000000001-${2 ** 22 + 9}-from${writer}.x.journal`), bytes);
     const recovered = PointJournal.recover(dir);
@@ -207,11 +203,8 @@ describe('the intake journal', () => {
   });
 
   it('claims a file named otherwise (copied in by hand), keeping its name in the claimed one, and reads it', () => {
-    const source = PointJournal.open(dir);
-    source.append(record(7));
-    source.close(false);
-    const [written] = files(dir);
-    renameSync(join(dir, written!), join(dir, 'my backup copy.journal'));
+    const written = unsavedJournalFile(dir, [7]);
+    renameSync(join(dir, written), join(dir, 'my backup copy.journal'));
     const recovered = PointJournal.recover(dir);
     assert.deepEqual(
       recovered.records.map((r) => [...r]),
@@ -228,23 +221,17 @@ describe('the intake journal', () => {
   });
 
   it('claims a file whose hand-given name only looks like a rekey one (its time is not digits), even if its "pid" runs', () => {
-    const source = PointJournal.open(dir);
-    source.append(record(4));
-    source.close(false);
-    const [written] = files(dir);
+    const written = unsavedJournalFile(dir, [4]);
     const hand = `backup-${process.ppid}-12.journal`; // "pid" field: the test runner, alive
-    renameSync(join(dir, written!), join(dir, hand));
+    renameSync(join(dir, written), join(dir, hand));
     assert.equal(PointJournal.recover(dir).records.length, 1);
     assert.deepEqual(files(dir), [`000000000000000-${process.pid}-fromhand.${hand}`]);
   });
 
   it("does not claim a file onto the name of one this pid's earlier life claimed (rename would replace it)", () => {
-    const source = PointJournal.open(dir);
-    source.append(record(2));
-    source.close(false);
-    const [written] = files(dir);
-    const bytes = readFileSync(join(dir, written!));
-    rmSync(join(dir, written!));
+    const written = unsavedJournalFile(dir, [2]);
+    const bytes = readFileSync(join(dir, written));
+    rmSync(join(dir, written));
     // An earlier life of this pid (a container restart) claimed 'x.journal' and died; the same name was copied in again.
     const earlier = `000000000000000-${process.pid}-fromhand.x.journal`;
     writeFileSync(join(dir, earlier), bytes);
@@ -255,12 +242,9 @@ describe('the intake journal', () => {
   });
 
   it('bounds the claimed name of a file with a long hand-given name, and keeps two such names apart', () => {
-    const source = PointJournal.open(dir);
-    source.append(record(9));
-    source.close(false);
-    const [written] = files(dir);
-    const bytes = readFileSync(join(dir, written!));
-    rmSync(join(dir, written!));
+    const written = unsavedJournalFile(dir, [9]);
+    const bytes = readFileSync(join(dir, written));
+    rmSync(join(dir, written));
     // 250 bytes each (NAME_MAX is 255), two-byte characters among them; they differ only in the last character before .journal.
     const long = (last: string) => `${'y'.repeat(10)}${'é'.repeat(60)}${'x'.repeat(250 - 10 - 120 - 1 - 8)}${last}.journal`;
     assert.equal(Buffer.byteLength(long('a')), 250);
@@ -297,22 +281,22 @@ describe('the intake journal', () => {
   it("gives a dead process's records to exactly one of two processes recovering the same directory at once", async () => {
     // Before files were claimed, both read the dead file and both would have delivered its records.
     const deadPid = 2 ** 22 + 12345;
-    const source = PointJournal.open(dir);
-    for (let n = 1; n <= 50; n++) source.append(record(n));
-    source.close(false);
-    const [written] = files(dir);
-    renameSync(join(dir, written!), join(dir, written!.replace(`-${process.pid}-`, `-${deadPid}-`)));
+    const written = unsavedJournalFile(
+      dir,
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
+    renameSync(join(dir, written), join(dir, written.replace(`-${process.pid}-`, `-${deadPid}-`)));
     const counts = await recoverInTwoProcesses();
     assert.deepEqual(counts, [0, 50], `records recovered by each process: ${counts.join(', ')}`);
   });
 
   it('gives the records of a file copied in by hand to exactly one of two processes recovering the same directory at once', async () => {
     // Before such files were claimed, both read it where it was and both saved its records.
-    const source = PointJournal.open(dir);
-    for (let n = 1; n <= 50; n++) source.append(record(n));
-    source.close(false);
-    const [written] = files(dir);
-    renameSync(join(dir, written!), join(dir, 'my backup copy.journal'));
+    const written = unsavedJournalFile(
+      dir,
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
+    renameSync(join(dir, written), join(dir, 'my backup copy.journal'));
     const counts = await recoverInTwoProcesses();
     assert.deepEqual(counts, [0, 50], `records recovered by each process: ${counts.join(', ')}`);
     assert.equal(files(dir).length, 1);
@@ -373,11 +357,7 @@ describe('the intake journal', () => {
     });
 
     it('a file rekey cannot read (EACCES): as root, recovered by a process running as nobody, since root reads any file', async () => {
-      const journal = PointJournal.open(dir);
-      journal.append(record(1));
-      journal.close(false);
-      const [written] = files(dir);
-      renameSync(join(dir, written!), join(dir, named));
+      renameSync(join(dir, unsavedJournalFile(dir, [1])), join(dir, named));
       const root = process.getuid?.() === 0;
       if (root)
         chmodSync(dir, 0o755); // nobody may look into the directory, not read the file (0o600, root's)
@@ -389,11 +369,7 @@ describe('the intake journal', () => {
     });
 
     it('a file that cannot be renamed to claim it (a directory rekey cannot write), named as it still is', async () => {
-      const journal = PointJournal.open(dir);
-      journal.append(record(1));
-      journal.close(false);
-      const [written] = files(dir);
-      renameSync(join(dir, written!), join(dir, named));
+      renameSync(join(dir, unsavedJournalFile(dir, [1])), join(dir, named));
       const root = process.getuid?.() === 0;
       // Readable by all, writable by its owner only: root, when the test runs as root (then recovered as nobody).
       chmodSync(join(dir, named), 0o644);
