@@ -171,7 +171,9 @@ export async function rotateUpstreamKey(options: UpstreamRotationOptions): Promi
       options.actor,
     );
     advance('switched');
-    say(`2/4 the relay now forwards with upstream key …${journal.new_key.last4}; every node picks it up within its poll interval (REKEY_RELAY_POLL_MS, 2 s).`);
+    say(
+      `2/4 the relay now forwards with upstream key …${journal.new_key.last4}; every node picks it up at once by NOTIFY on PostgreSQL, else within its poll interval (REKEY_RELAY_POLL_MS, 2 s by default).`,
+    );
     await pause('switched');
   }
 
