@@ -277,6 +277,22 @@ describe('the intake journal', () => {
     }
   });
 
+  it("claims a long name shaped like rekey's but not given by it (a dead 'pid') as a hand-named file, instead of failing ENAMETOOLONG at every start", () => {
+    const source = PointJournal.open(dir);
+    source.append(record(4));
+    source.close(false);
+    const [written] = files(dir);
+    // 253 bytes: <time>-<pid>-<rest>, as rekey's names are, but rest is long; with from<pid>. added it overran NAME_MAX.
+    const name = `1-${2 ** 22 + 4321}-${'x'.repeat(253 - 2 - 8 - 8)}.journal`;
+    assert.equal(Buffer.byteLength(name), 253);
+    renameSync(join(dir, written!), join(dir, name));
+    const recovered = PointJournal.recover(dir);
+    assert.equal(recovered.records.length, 1);
+    const [claimed] = files(dir);
+    assert.ok(claimed!.startsWith(`000000000000000-${process.pid}-fromhand.1-`), claimed);
+    assert.ok(Buffer.byteLength(claimed!) - String(process.pid).length + 7 <= 255 - 9, `${claimed}: ${Buffer.byteLength(claimed!)} bytes`);
+  });
+
   /**
    * Two live processes recover `dir` at once, each holding on (alive, files not deleted) until
    * both have answered; returns how many records each one read, fewest first.
