@@ -177,6 +177,32 @@ describe('the intake journal', () => {
     assert.deepEqual(files(dir), [`${time}-${process.pid}-from${deadWriter}.${rest.join('-')}`]);
   });
 
+  it("claims a hand-named file with a newline in its name once, and knows its claimed name as its claimer's", () => {
+    const source = PointJournal.open(dir);
+    source.append(record(6));
+    source.close(false);
+    const [written] = files(dir);
+    // A claimed name holding a newline did not match JOURNAL_NAME (. stops at a newline): it was
+    // taken for a hand-named file again, so each start nested one more prefix into the name, and
+    // a second server took it from its live claimer.
+    const deadClaimer = 2 ** 22 + 7;
+    renameSync(join(dir, written!), join(dir, `000000000000000-${deadClaimer}-fromhand.a\nb.journal`));
+    assert.equal(PointJournal.recover(dir).records.length, 1);
+    assert.deepEqual(files(dir), [`000000000000000-${process.pid}-fromhand.a\nb.journal`]);
+    const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    try {
+      renameSync(join(dir, files(dir)[0]!), join(dir, `000000000000000-${live.pid}-fromhand.a\nb.journal`));
+      const recovered = PointJournal.recover(dir);
+      assert.equal(recovered.records.length, 0);
+      assert.deepEqual(
+        recovered.liveWriters.map((writer) => writer.pid),
+        [live.pid],
+      );
+    } finally {
+      live.kill('SIGKILL');
+    }
+  });
+
   it('reads a file whose pid field is not a plain number, instead of taking it for a live process (1e0 is pid 1 to Number)', () => {
     const source = PointJournal.open(dir);
     source.append(record(3));

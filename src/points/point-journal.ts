@@ -342,7 +342,7 @@ export class PointJournal {
  * A name that does not match was copied in by hand: it has no owner, so it is never skipped as
  * a live process's, and it is claimed like a dead process's file.
  */
-const JOURNAL_NAME = /^(\d+)-(\d+)-(from(?:\d+|hand)\.)?(.+)$/;
+const JOURNAL_NAME = /^(\d+)-(\d+)-(from(?:\d+|hand)\.)?(.+)$/s;
 
 /** The time field of a file copied in by hand, once claimed: it has no time of its own, and is read first, as the oldest. */
 const HAND_TIME = '0'.repeat(15);
