@@ -182,6 +182,12 @@ export const errorCatalogue = {
     1,
     (p) => `This API key is over its limit of ${p.limit}; retry after ${p.retryAfterSeconds} s`,
   ),
+  LOCK_FILE_UNUSABLE: spec<{ path: string; reason: string }>(
+    500,
+    1,
+    (p) =>
+      `Cannot take the lock file ${p.path} (${p.reason}); only a regular file holding the pid of the process that holds the lock belongs at that name: if no rekey process runs on that directory, remove it and start again`,
+  ),
   JOURNAL_FILE_UNREADABLE: spec<{ path: string; dir: string; reason: string }>(
     500,
     1,

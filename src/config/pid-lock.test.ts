@@ -1,9 +1,11 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { isRekeyError } from '../errors.js';
 import { tryPidLock } from './pid-lock.js';
 
 /** Above Linux's largest pid_max (2^22): no process has it. */
@@ -47,6 +49,51 @@ describe('tryPidLock', () => {
       assert.equal(readFileSync(file, 'utf8'), `${process.pid}\n`);
       lock.release();
     }
+  });
+
+  it('takes over a stale lock whose .takeover guard was left naming a live pid that is not taking it over (a pid reused after a reboot)', () => {
+    // The guard is held for microseconds; one left by a process killed holding it, whose pid now
+    // names an unrelated live process (here: this test's parent), blocked every start for 5 s and
+    // then failed it, for as long as that process ran.
+    const file = join(dir, 'a.lock');
+    writeFileSync(file, `${DEAD_PID}\n`);
+    writeFileSync(`${file}.takeover`, `${process.ppid}\n`);
+    const started = Date.now();
+    const lock = tryPidLock(file);
+    assert.ok('release' in lock);
+    // It waits GUARD_LEFT_BEHIND_MS (2 s) for a real takeover to end, then removes the guard.
+    assert.ok(Date.now() - started < 4_500, `took ${Date.now() - started} ms`);
+    assert.equal(readFileSync(file, 'utf8'), `${process.pid}\n`);
+    lock.release();
+    assert.deepEqual(readdirSync(dir), []);
+  });
+
+  it('stops with LOCK_FILE_UNUSABLE, at once, on a lock or guard that is a directory or a FIFO, and does not hang; a symlink to /dev/zero is stale', () => {
+    const file = join(dir, 'a.lock');
+    mkdirSync(file);
+    assert.throws(
+      () => tryPidLock(file),
+      (error: unknown) => isRekeyError(error) && error.code === 'LOCK_FILE_UNUSABLE' && error.message.includes('a directory'),
+    );
+    rmSync(file, { recursive: true });
+    writeFileSync(file, `${DEAD_PID}\n`);
+    mkdirSync(`${file}.takeover`);
+    assert.throws(
+      () => tryPidLock(file),
+      (error: unknown) => isRekeyError(error) && error.code === 'LOCK_FILE_UNUSABLE' && error.message.includes('.takeover'),
+    );
+    rmSync(`${file}.takeover`, { recursive: true });
+    rmSync(file);
+    execFileSync('mkfifo', [file]); // before: readFileSync waited in open() for a writer, forever
+    assert.throws(
+      () => tryPidLock(file),
+      (error: unknown) => isRekeyError(error) && error.code === 'LOCK_FILE_UNUSABLE' && error.message.includes('FIFO'),
+    );
+    rmSync(file);
+    symlinkSync('/dev/zero', file); // before: read until memory ran out
+    const lock = tryPidLock(file);
+    assert.ok('release' in lock);
+    lock.release();
   });
 
   it('is held by one process at a time when many race for a free lock or a stale one', async () => {

@@ -23,7 +23,8 @@
  * O_EXCL (and may be read empty for an instant).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, linkSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, linkSync, lstatSync, openSync, readSync, rmSync, writeFileSync, writeSync, type Stats } from 'node:fs';
+import { rekeyError } from '../errors.js';
 import { isProcessAlive } from './process-alive.js';
 
 export type PidLock = { release: () => void } | { heldBy: number };
@@ -40,6 +41,17 @@ export interface PidLockOptions {
 /** How long a process waits for another one's takeover of a stale lock before it gives up. */
 const TAKEOVER_PATIENCE_MS = 5_000;
 
+/**
+ * A `.takeover` guard is held for the microseconds of one takeover. One older than this was left
+ * by a process killed while holding it, even if its pid now names a live process (reused after a
+ * reboot, on a persistent run path or spool): removed, else every start waited 5 s and failed
+ * for as long as that unrelated process ran (a hostile try, 2026-12-02).
+ */
+const GUARD_LEFT_BEHIND_MS = 2_000;
+
+/** A pid is at most 7 digits (pid_max ≤ 2^22); more bytes than this is not a pid file. */
+const PID_FILE_MAX_BYTES = 64;
+
 /** Link errors of file systems without hard links: the lock falls back to an O_EXCL creation. */
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 
@@ -55,26 +67,74 @@ export function tryPidLock(file: string, options: PidLockOptions = {}): PidLock 
       if (createWhole(temp, file, mode)) return { release: () => releaseIfOurs(file) };
       const holder = readPid(file);
       if (holder !== null && holder !== process.pid && isHolderAlive(holder)) return { heldBy: holder };
+      assertLockable(file);
       // Left by a process that was killed (or by this pid's earlier life), or empty: stale.
-      if (takeOver(file, temp, mode, isHolderAlive)) continue;
+      if (takeOver(file, temp, mode, isHolderAlive)) {
+        if (createWhole(temp, file, mode)) return { release: () => releaseIfOurs(file) };
+        continue;
+      }
       // Another process is taking it over: wait for it to finish, then look again.
       sleepSync(Math.min(2 ** round, 50));
     }
   } finally {
     rmSync(temp, { force: true });
   }
-  throw new Error(`rekey: could not take the lock ${file}: another process kept taking it over for ${TAKEOVER_PATIENCE_MS} ms`);
+  throw rekeyError('LOCK_FILE_UNUSABLE', {
+    path: file,
+    reason: `another process kept taking it over for ${TAKEOVER_PATIENCE_MS} ms (${file}.takeover names pid ${readPid(`${file}.takeover`) ?? 'none'})`,
+  });
 }
 
-/** The pid a lock file names; null when it is gone, empty or holds something else. */
+/**
+ * The pid a lock file names; null when it is gone, empty, not a regular file or holds something
+ * else. Reads at most PID_FILE_MAX_BYTES, and opens with O_NONBLOCK: a FIFO at the lock's name
+ * hung every start in open(), a symlink to /dev/zero read gigabytes (hostile tries, 2026-12-02).
+ */
 export function readPid(file: string): number | null {
-  let text: string;
+  let fd: number;
   try {
-    text = readFileSync(file, 'utf8').trim();
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch {
     return null;
   }
+  let text: string;
+  try {
+    if (!fstatSync(fd).isFile()) return null;
+    const buffer = Buffer.alloc(PID_FILE_MAX_BYTES + 1);
+    const length = readSync(fd, buffer, 0, buffer.length, 0);
+    if (length > PID_FILE_MAX_BYTES) return null;
+    text = buffer.toString('utf8', 0, length).trim();
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
+  }
   return /^\d+$/.test(text) && Number(text) > 0 ? Number(text) : null;
+}
+
+/**
+ * Throws LOCK_FILE_UNUSABLE when `file` is something no process could have left as a lock: a
+ * directory, a FIFO, a socket, a device (itself or through a symlink). Removing it is the
+ * operator's call; before, a directory stopped the start with a raw ERR_FS_EISDIR and a stack,
+ * and a FIFO hung it forever.
+ */
+function assertLockable(file: string): void {
+  let stats: Stats;
+  try {
+    stats = lstatSync(file);
+    if (stats.isSymbolicLink()) return; // a symlink is removed like a stale lock, whatever it points to
+  } catch {
+    return; // gone meanwhile
+  }
+  if (!stats.isFile()) throw rekeyError('LOCK_FILE_UNUSABLE', { path: file, reason: `${kindOf(stats)}, not a regular file; remove it` });
+}
+
+function kindOf(stats: Stats): string {
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isFIFO()) return 'a FIFO';
+  if (stats.isSocket()) return 'a socket';
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
+  return 'not a file';
 }
 
 function writePid(file: string, mode: number, sync: boolean): void {
@@ -114,8 +174,9 @@ function createWhole(temp: string, file: string, mode: number): boolean {
 function takeOver(file: string, temp: string, mode: number, isHolderAlive: (pid: number) => boolean): boolean {
   const guard = `${file}.takeover`;
   if (!createWhole(temp, guard, mode)) {
+    assertLockable(guard);
     const taker = readPid(guard);
-    if (taker !== null && taker !== process.pid && isProcessAlive(taker)) return false;
+    if (taker !== null && taker !== process.pid && isHolderAlive(taker) && !leftBehind(guard)) return false;
     // A guard left by a process killed within its few microseconds of taking over (the gap above).
     rmSync(guard, { force: true });
     return true;
@@ -127,6 +188,19 @@ function takeOver(file: string, temp: string, mode: number, isHolderAlive: (pid:
     releaseIfOurs(guard);
   }
   return true;
+}
+
+/**
+ * A guard older than GUARD_LEFT_BEHIND_MS: its holder was killed holding it (a takeover lasts
+ * microseconds). Its ctime, not its mtime: the guard is a link of a temporary file written
+ * when its process began to try, maybe seconds before; link(2) sets the ctime.
+ */
+function leftBehind(guard: string): boolean {
+  try {
+    return Date.now() - lstatSync(guard).ctimeMs > GUARD_LEFT_BEHIND_MS;
+  } catch {
+    return false; // gone: released meanwhile
+  }
 }
 
 /** Waits without returning to the event loop: a takeover lasts microseconds. */

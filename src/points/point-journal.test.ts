@@ -179,6 +179,32 @@ describe('the intake journal', () => {
     assert.deepEqual(files(dir), [`${time}-${process.pid}-from${deadWriter}.${rest.join('-')}`]);
   });
 
+  it("claims a hand-named file with a newline in its name once, and knows its claimed name as its claimer's", () => {
+    const source = PointJournal.open(dir);
+    source.append(record(6));
+    source.close(false);
+    const [written] = files(dir);
+    // A claimed name holding a newline did not match JOURNAL_NAME (. stops at a newline): it was
+    // taken for a hand-named file again, so each start nested one more prefix into the name, and
+    // a second server took it from its live claimer.
+    const deadClaimer = 2 ** 22 + 7;
+    renameSync(join(dir, written!), join(dir, `000000000000000-${deadClaimer}-fromhand.a\nb.journal`));
+    assert.equal(PointJournal.recover(dir).records.length, 1);
+    assert.deepEqual(files(dir), [`000000000000000-${process.pid}-fromhand.a\nb.journal`]);
+    const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    try {
+      renameSync(join(dir, files(dir)[0]!), join(dir, `000000000000000-${live.pid}-fromhand.a\nb.journal`));
+      const recovered = PointJournal.recover(dir);
+      assert.equal(recovered.records.length, 0);
+      assert.deepEqual(
+        recovered.liveWriters.map((writer) => writer.pid),
+        [live.pid],
+      );
+    } finally {
+      live.kill('SIGKILL');
+    }
+  });
+
   it('reads a file whose pid field is not a plain number, instead of taking it for a live process (1e0 is pid 1 to Number)', () => {
     const written = unsavedJournalFile(dir, [3]);
     const odd = written.replace(`-${process.pid}-`, '-1e0-');
@@ -259,6 +285,22 @@ describe('the intake journal', () => {
       assert.ok(name.startsWith(`000000000000000-${process.pid}-fromhand.${'y'.repeat(10)}${'é'.repeat(60)}`), name);
       assert.match(name, /~[0-9a-f]{16}\.journal$/);
     }
+  });
+
+  it("claims a long name shaped like rekey's but not given by it (a dead 'pid') as a hand-named file, instead of failing ENAMETOOLONG at every start", () => {
+    const source = PointJournal.open(dir);
+    source.append(record(4));
+    source.close(false);
+    const [written] = files(dir);
+    // 253 bytes: <time>-<pid>-<rest>, as rekey's names are, but rest is long; with from<pid>. added it overran NAME_MAX.
+    const name = `1-${2 ** 22 + 4321}-${'x'.repeat(253 - 2 - 8 - 8)}.journal`;
+    assert.equal(Buffer.byteLength(name), 253);
+    renameSync(join(dir, written!), join(dir, name));
+    const recovered = PointJournal.recover(dir);
+    assert.equal(recovered.records.length, 1);
+    const [claimed] = files(dir);
+    assert.ok(claimed!.startsWith(`000000000000000-${process.pid}-fromhand.1-`), claimed);
+    assert.ok(Buffer.byteLength(claimed!) - String(process.pid).length + 7 <= 255 - 9, `${claimed}: ${Buffer.byteLength(claimed!)} bytes`);
   });
 
   /**

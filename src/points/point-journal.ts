@@ -342,7 +342,7 @@ export class PointJournal {
  * A name that does not match was copied in by hand: it has no owner, so it is never skipped as
  * a live process's, and it is claimed like a dead process's file.
  */
-const JOURNAL_NAME = /^(\d+)-(\d+)-(from(?:\d+|hand)\.)?(.+)$/;
+const JOURNAL_NAME = /^(\d+)-(\d+)-(from(?:\d+|hand)\.)?(.+)$/s;
 
 /** The time field of a file copied in by hand, once claimed: it has no time of its own, and is read first, as the oldest. */
 const HAND_TIME = '0'.repeat(15);
@@ -352,6 +352,12 @@ const HAND_TIME = '0'.repeat(15);
  * claimed name stays under NAME_MAX (255 bytes), however often it is claimed.
  */
 const HAND_LABEL_BYTES = 200;
+
+/** The longest file name most Linux file systems take, in bytes. */
+const NAME_MAX = 255;
+
+/** The `~<8 hex>` claim() adds when a name of its own pid is taken. */
+const TAG_BYTES = 9;
 
 /**
  * Renames a dead process's file to `<time>-<this pid>-from<writer pid>.<rest>`, or a file
@@ -376,6 +382,10 @@ function claim(dir: string, name: string, parts: RegExpExecArray | null): string
   else {
     const [, time, pid, writer, rest] = parts;
     claimed = `${time}-${process.pid}-${writer ?? `from${pid}.`}${rest}`;
+    // A long name shaped like rekey's but not given by it (rekey's are ~45 bytes): claimed like
+    // a hand-named file, with a bounded name. Its claimed name overran NAME_MAX and the rename
+    // failed ENAMETOOLONG at every start (a hostile try, 2026-12-02).
+    if (Buffer.byteLength(claimed) > NAME_MAX - TAG_BYTES) claimed = `${HAND_TIME}-${process.pid}-fromhand.${handLabel(name)}`;
   }
   // Only this process gives names with its pid, so a name taken here stays taken until the
   // rename: one of this pid's earlier life (after a container restart) must not be replaced.
