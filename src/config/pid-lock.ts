@@ -25,6 +25,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, fsyncSync, linkSync, lstatSync, openSync, readSync, rmSync, writeFileSync, writeSync, type Stats } from 'node:fs';
 import { rekeyError } from '../errors.js';
+import { fileKind } from './file-kind.js';
 import { isProcessAlive } from './process-alive.js';
 
 export type PidLock = { release: () => void } | { heldBy: number };
@@ -126,15 +127,7 @@ function assertLockable(file: string): void {
   } catch {
     return; // gone meanwhile
   }
-  if (!stats.isFile()) throw rekeyError('LOCK_FILE_UNUSABLE', { path: file, reason: `${kindOf(stats)}, not a regular file; remove it` });
-}
-
-function kindOf(stats: Stats): string {
-  if (stats.isDirectory()) return 'a directory';
-  if (stats.isFIFO()) return 'a FIFO';
-  if (stats.isSocket()) return 'a socket';
-  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
-  return 'not a file';
+  if (!stats.isFile()) throw rekeyError('LOCK_FILE_UNUSABLE', { path: file, reason: `${fileKind(stats)}, not a regular file; remove it` });
 }
 
 function writePid(file: string, mode: number, sync: boolean): void {

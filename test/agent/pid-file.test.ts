@@ -62,7 +62,7 @@ test('of agents starting at the same moment, exactly one gets the pid file; the 
   const winners = contenders.filter((_, i) => answers[i] === 'acquired');
   assert.equal(winners.length, 1, answers.join('\n'));
   const holder = winners[0]!.child.pid!;
-  assert.equal(await readPid(pidFilePath(runPath)), holder);
+  assert.equal(readPid(pidFilePath(runPath)), holder);
   for (const answer of answers.filter((a) => a !== 'acquired')) {
     assert.equal(answer, `refused: A rekey-agent (pid ${holder}) already uses the run path ${runPath}; stop it first or give another --run-path`);
   }
@@ -75,7 +75,7 @@ test('a pid file left by a dead process is taken over', async (t) => {
   await new Promise((resolve) => dead.on('exit', resolve));
   await writeFile(pidFilePath(runPath), `${dead.pid}\n`);
   const pidFile = await PidFile.acquire(runPath);
-  assert.equal(await readPid(pidFilePath(runPath)), process.pid);
+  assert.equal(readPid(pidFilePath(runPath)), process.pid);
   await pidFile.release();
-  assert.equal(await readPid(pidFilePath(runPath)), null);
+  assert.equal(readPid(pidFilePath(runPath)), null);
 });
