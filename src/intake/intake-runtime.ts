@@ -203,7 +203,7 @@ export class IntakeRuntime {
     for (const { file, pid } of recovered?.liveWriters ?? []) {
       // Said at every start while it lasts: skipped in silence, such a file's points waited unseen.
       this.log.warn(
-        { file, pid },
+        { file, writerPid: pid },
         'intake journal: a file names a running process, so it is left to that process, unread; if that pid is not a rekey server on this data directory (a pid reused after a crash, a process of another container), the acknowledged points in it wait as long as that pid runs: rename the file with the prefix moved- and restart, and it is read as a file copied in by hand',
       );
     }

@@ -140,7 +140,7 @@ export class Relay {
     }
     for (const { file, pid } of recovered.liveWriters) {
       options.log.warn(
-        { file, pid },
+        { file, writerPid: pid },
         'relay: a spool file names a running process, so it is left to that process, unread; if that pid is not a rekey node on this spool (a pid reused after a crash, a process of another container), the payloads in it wait as long as that pid runs: rename the file with the prefix moved- and restart',
       );
     }

@@ -218,15 +218,17 @@ describe('intake journal: files that name a running process', () => {
       const live = process.ppid;
       const names = [`000000000000001-${live}-abcd1234-000000000.journal`, `000000000000002-${live}-abcd1234-000000001.journal`];
       for (const name of names) writeFileSync(join(dir, name), bytes);
-      const lines: Array<{ level: number; msg: string; file?: string; pid?: number }> = [];
+      const lines: Array<{ level: number; msg: string; file?: string; pid?: number; writerPid?: number }> = [];
       const logger = createServerLogger({ level: 'warn', stream: { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) } });
       const hasher = createKeyHasher(await testStore.store.deploymentSecret());
       app = await buildApp({ store: testStore.store, hasher, logger, intake: { journalDir: dir } });
       await app.ready();
       const warnings = lines.filter((line) => /names a running process/.test(line.msg));
       assert.deepEqual(
-        warnings.map(({ level, file, pid }) => ({ level, file, pid })),
-        names.map((name) => ({ level: 40, file: join(dir, name), pid: live })),
+        warnings.map(({ level, file, pid, writerPid }) => ({ level, file, pid, writerPid })),
+        // `pid` is the logger's own (this process); the file's is `writerPid`. Both as `pid`, a JSON
+        // parser kept the last one and log tools showed the warning as coming from the writer.
+        names.map((name) => ({ level: 40, file: join(dir, name), pid: process.pid, writerPid: live })),
       );
       for (const name of names) assert.deepEqual(readFileSync(join(dir, name)), bytes, `${name} is left as it was`);
     } finally {
